@@ -1,0 +1,346 @@
+"""The ``bench`` command line (click). Heavy modules are imported inside commands."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+import bench
+from bench.errors import BenchError
+
+DB_HELP = "database: any SQLAlchemy URL [default: $BENCH_DB, else a SQLite file in the user data folder]"
+DATA_HELP = "folder for downloaded corpora, tokenizer models and checkpoints [default: $BENCH_DATA_DIR, else the user cache folder]"
+
+
+class BenchGroup(click.Group):
+    """Shows a user mistake (BenchError) as one line, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BenchError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(bench.__version__, prog_name="bench")
+def cli() -> None:
+    """Re-measure language-model perplexity tables on your own hardware.
+
+    \b
+    Quick start:
+      bench run --plugin lstm          train + evaluate an LSTM on the embedded corpus
+      bench leaderboard                measured runs beside published numbers
+      bench models                     the installed models and their options
+    """
+
+
+def _host() -> Any:
+    from bench.plugins import get_host
+
+    return get_host()
+
+
+def _store(db: str | None) -> Any:
+    from bench.store import Store
+
+    return Store(db)
+
+
+def _data_dir(data_dir: str | None) -> Path:
+    from bench.paths import data_dir as resolve
+
+    return resolve(data_dir)
+
+
+# --------------------------------------------------------------------------- run
+@cli.command()
+@click.option("--plugin", "-p", help="model plugin to run (see `bench models`)")
+@click.option("--corpus", "-c", help="registered corpus name or a folder holding "
+              "train.txt/valid.txt/test.txt  [default: tinyshakespeare, embedded]")
+@click.option("--tokenizer", "-t", help="word, char, sentencepiece-bpe, sentencepiece-unigram "
+              "[default: the corpus's own]")
+@click.option("--set", "-s", "assignments", multiple=True, metavar="KEY=VALUE",
+              help="set a model option (repeatable); tokenizer.KEY=VALUE sets a tokenizer option")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML file with plugin, corpus, tokenizer, seed, device, [options], "
+              "[tokenizer_options]; flags override it")
+@click.option("--device", "-d", help="auto, cpu, cuda, cuda:N or mps  [default: auto]")
+@click.option("--seed", type=int, help="seed for every random generator  [default: 1234]")
+@click.option("--db", help=DB_HELP)
+@click.option("--data-dir", help=DATA_HELP)
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="progress bars on stderr (off anyway when stderr is not a terminal)")
+def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
+        assignments: tuple[str, ...], config_file: Path | None, device: str | None,
+        seed: int | None, db: str | None, data_dir: str | None, progress: bool) -> None:
+    """Train and evaluate a model; store the run and print a summary.
+
+    \b
+    Examples:
+      bench run --plugin lstm
+      bench run --plugin lstm --corpus ptb --set hidden_size=200 --set epochs=6
+      bench run --plugin unigram --corpus ./my-corpus --tokenizer word
+      bench run --config recipe.toml --device cuda
+    """
+    from bench.config import build_config, load_config_file
+    from bench.runner import Runner
+
+    file_values = load_config_file(config_file) if config_file else {}
+    config = build_config(
+        file_values,
+        {"plugin": plugin, "corpus": corpus, "tokenizer": tokenizer, "device": device,
+         "seed": seed},
+        assignments,
+    )
+    store = _store(db)
+    runner = Runner(_host(), store, _data_dir(data_dir), progress=progress,
+                    echo=lambda message: click.echo(message, err=True))
+    command = shlex.join(["bench", *sys.argv[1:]]) if sys.argv[1:2] == ["run"] else \
+        shlex.join(["bench", "run", *_flags(config_file, config)])
+    try:
+        result = runner.run(config, command)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: the run is recorded as 'interrupted' (bench runs)", err=True)
+        sys.exit(130)
+    _print_summary(result, store.url)
+
+
+def _flags(config_file: Path | None, config: Any) -> list[str]:
+    """A command line equivalent to the run, for runs started through the Python API."""
+    flags = ["--plugin", config.plugin, "--corpus", config.corpus]
+    if config_file:
+        flags += ["--config", str(config_file)]
+    for key, value in config.options.items():
+        flags += ["--set", f"{key}={value}"]
+    return flags
+
+
+def _print_summary(result: Any, db_url: str) -> None:
+    valid, test = result.evaluations["valid"], result.evaluations["test"]
+    s = result.summary
+    lines = [
+        f"run {result.run_id} finished: {result.label} on {result.corpus} ({result.tokenizer} tokens)",
+        f"  valid perplexity {valid.ppl:10.3f}   test perplexity {test.ppl:10.3f}",
+    ]
+    if test.counts.words != test.counts.tokens:
+        lines.append(f"  valid word ppl   {valid.metrics.word_ppl:10.3f}   test word ppl   "
+                     f"{test.metrics.word_ppl:10.3f}")
+    lines += [
+        f"  test bits/token {test.metrics.bits_per_token:.4f}, bits/byte "
+        f"{test.metrics.bits_per_byte:.4f} over {test.counts.tokens:,} tokens "
+        f"({test.protocol.describe()})",
+        f"  parameters {s.get('params', 0):,}",
+        f"  train {_rate(s.get('train_tokens_per_second'))}, eval {_rate(test.tokens_per_second)}, "
+        f"wall {s.get('wall_seconds', 0):.1f} s, peak RSS {s.get('peak_rss_mb', 0):.0f} MB",
+        f"  device {result.device_name}",
+        f"  stored in {db_url} (bench show {result.run_id})",
+    ]
+    click.echo("\n".join(lines))
+
+
+def _rate(tokens_per_second: float | None) -> str:
+    return "n/a" if not tokens_per_second else f"{tokens_per_second:,.0f} tokens/s"
+
+
+# ------------------------------------------------------------------- leaderboard
+@cli.command()
+@click.option("--corpus", "-c", "corpora", multiple=True, help="only these corpora (repeatable)")
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md",
+              show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="write one file per corpus into this folder (e.g. leaderboards/)")
+@click.option("--db", help=DB_HELP)
+def leaderboard(corpora: tuple[str, ...], fmt: str, out: Path | None, db: str | None) -> None:
+    """Tables per corpus: measured runs beside published reference rows with citations."""
+    from bench.leaderboard import build_tables, render, write_tables
+    from bench.published import load_published
+
+    host = _host()
+    aliases = {ref: entry.name for entry in host.corpora for ref in entry.item.reference_names}
+    wanted = [host.corpora.entry(c).name if c in host.corpora else c for c in corpora] or None
+    tables = build_tables(_store(db).results_frame(), load_published(),
+                          corpus_aliases=aliases, corpora=wanted)
+    if not tables:
+        raise BenchError("nothing to show: no finished runs and no references for "
+                         f"{', '.join(corpora) or 'any corpus'}")
+    if out:
+        for path in write_tables(tables, out, fmt):
+            click.echo(f"wrote {path}")
+        return
+    click.echo("\n\n".join(render(tables[name], fmt, corpus=name) for name in tables))
+
+
+# -------------------------------------------------------------- listings
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def plugins(as_json: bool) -> None:
+    """Installed plugins: package, version, hooks, and any that failed to load."""
+    records = _host().records
+    if as_json:
+        click.echo(json.dumps([vars(r) for r in records], indent=2))
+        return
+    for r in records:
+        origin = "built-in" if r.builtin else "third-party"
+        click.echo(f"{r.name}  [{r.status}]  {r.distribution} {r.version} ({origin})  {r.module}")
+        if r.hooks:
+            click.echo(f"    hooks: {', '.join(r.hooks)}")
+        if r.error:
+            click.echo(f"    error: {r.error}")
+
+
+@cli.command()
+@click.argument("name", required=False)
+def models(name: str | None) -> None:
+    """Model plugins with their options and defaults (all, or just NAME)."""
+    from bench.options import describe_options
+
+    registry = _host().models
+    entries = [registry.entry(name)] if name else list(registry)
+    for entry in entries:
+        aliases = f" (aliases: {', '.join(entry.aliases)})" if entry.aliases else ""
+        click.echo(f"{entry.name}{aliases}  [plugin {entry.plugin}, scoring "
+                   f"{entry.item.scoring_mode}]\n  {entry.item.summary()}")
+        for option in describe_options(entry.item.Options):
+            click.echo(f"    {option['name']:<20} {option['type']:<10} default {option['default']:<10}"
+                       f" {option['description']}")
+        click.echo()
+
+
+@cli.command()
+def tokenizers() -> None:
+    """Tokenizers with their options and defaults."""
+    from bench.options import describe_options
+
+    for entry in _host().tokenizers:
+        aliases = f" (aliases: {', '.join(entry.aliases)})" if entry.aliases else ""
+        doc = (entry.item.description or (entry.item.__doc__ or "").strip().split("\n")[0])
+        click.echo(f"{entry.name}{aliases}  [plugin {entry.plugin}]\n  {doc}")
+        for option in describe_options(entry.item.Options):
+            click.echo(f"    {option['name']:<20} {option['type']:<10} default {option['default']:<10}"
+                       f" {option['description']}")
+
+
+@cli.group(cls=BenchGroup)
+def corpora() -> None:
+    """List, download and verify corpora."""
+
+
+@corpora.command("list")
+@click.option("--data-dir", help=DATA_HELP)
+def corpora_list(data_dir: str | None) -> None:
+    """Registered corpora: splits, token counts, licence, and whether they are here."""
+    from bench.corpora import describe
+
+    folder = _data_dir(data_dir)
+    for entry in _host().corpora:
+        info = describe(entry.item, folder)
+        aliases = f" (aliases: {', '.join(info['aliases'])})" if info.get("aliases") else ""
+        click.echo(f"{info['name']}{aliases}  [{info['status']}]  tokenizer {info['default_tokenizer']}")
+        click.echo(f"  {info['description']}")
+        tokens = info.get("tokens") or {}
+        if tokens:
+            click.echo("  tokens (+eos): " + ", ".join(
+                f"{split} {count:,}" if count else f"{split} ?" for split, count in tokens.items()))
+        click.echo(f"  licence: {info['license']}")
+        click.echo(f"  cite: {info['citation']}")
+
+
+@corpora.command("fetch")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="download again even if cached")
+@click.option("--data-dir", help=DATA_HELP)
+def corpora_fetch(names: tuple[str, ...], force: bool, data_dir: str | None) -> None:
+    """Download corpora into the cache, checking every sha256."""
+    from bench.corpora import fetch
+
+    folder = _data_dir(data_dir)
+    for name in names:
+        spec = _host().corpora.get(name)
+        paths = fetch(spec, folder, force=force)
+        for split, files in paths.items():
+            for path in files:
+                click.echo(f"{spec.name} {split}: {path}")
+
+
+@corpora.command("verify")
+@click.argument("names", nargs=-1)
+@click.option("--data-dir", help=DATA_HELP)
+def corpora_verify(names: tuple[str, ...], data_dir: str | None) -> None:
+    """Check cached corpora against their sha256 (all registered ones by default)."""
+    from bench.corpora import verify
+
+    folder = _data_dir(data_dir)
+    registry = _host().corpora
+    specs = [registry.get(n) for n in names] if names else [e.item for e in registry]
+    bad = False
+    for spec in specs:
+        for check in verify(spec, folder):
+            click.echo(f"{spec.name} {check.split}: {check.status}  {check.path}"
+                       + (f"  ({check.detail})" if check.detail else ""))
+            bad |= check.status == "mismatch" or (bool(names) and check.status == "missing")
+    if bad:
+        raise BenchError("verification failed (see above)")
+
+
+@cli.command()
+@click.option("--limit", "-n", default=20, show_default=True)
+@click.option("--status", type=click.Choice(["running", "finished", "failed", "interrupted"]))
+@click.option("--plugin", "-p")
+@click.option("--corpus", "-c")
+@click.option("--db", help=DB_HELP)
+def runs(limit: int, status: str | None, plugin: str | None, corpus: str | None,
+         db: str | None) -> None:
+    """Stored runs, newest first."""
+    rows = _store(db).list_runs(limit=limit, status=status, plugin=plugin, corpus=corpus)
+    if not rows:
+        click.echo("no runs stored yet: try `bench run --plugin lstm`")
+        return
+    for r in rows:
+        valid, test = r.get("valid_ppl"), r.get("test_ppl")
+        ppl = f"valid {valid:.2f} test {test:.2f}" if valid and test else ""
+        started = str(r.get("started_at") or "")[:19]
+        click.echo(f"{r['id']:>5}  {r['status']:<11} {started}  {r['plugin']:<10} "
+                   f"{r.get('corpus') or '':<16} {ppl}")
+
+
+@cli.command()
+@click.argument("run_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="everything stored, as JSON")
+@click.option("--db", help=DB_HELP)
+def show(run_id: int, as_json: bool, db: str | None) -> None:
+    """One stored run: configuration, environment, metrics and evaluations."""
+    record = _store(db).get_run(run_id)
+    if as_json:
+        click.echo(json.dumps(record, indent=2, default=str))
+        return
+    keys = ["id", "status", "plugin", "model_label", "corpus", "tokenizer", "vocab_size", "params",
+            "device_name", "started_at", "finished_at", "wall_seconds", "train_tokens_per_second",
+            "peak_rss_mb", "command", "git_commit", "config_hash"]
+    for key in keys:
+        if record.get(key) is not None:
+            click.echo(f"{key:<24} {record[key]}")
+    click.echo(f"{'config':<24} {json.dumps(record.get('config'))}")
+    for ev in record.get("evaluations", []):
+        click.echo(f"eval {ev['split']:<5} ppl {ev['ppl']:.3f}  word ppl {ev['word_ppl']:.3f}  "
+                   f"bits/byte {ev['bits_per_byte']:.4f}  tokens {ev['tokens']:,}  "
+                   f"({ev['mode']}, batch {ev['batch_size']})")
+    epochs = [m for m in record.get("metrics", []) if m.get("name") == "valid_ppl"]
+    for m in epochs:
+        click.echo(f"epoch {m['epoch']}: valid ppl {m['value']:.3f}")
+    if record.get("error"):
+        click.echo(f"error: {record['error'].splitlines()[0]}")
+
+
+def main() -> None:
+    """Console entry point: plugin commands are added before click parses argv."""
+    try:
+        _host().hook.register_commands(cli=cli)
+    except Exception as error:  # a broken plugin command must not take the CLI down
+        click.echo(f"warning: a plugin failed to add commands: {error}", err=True)
+    cli(prog_name="bench")

@@ -1,0 +1,83 @@
+"""A run's configuration: from a TOML file, command-line flags and ``--set`` pairs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bench.errors import BenchError
+from bench.options import parse_assignments
+
+DEFAULT_CORPUS = "tinyshakespeare"
+TOKENIZER_PREFIX = "tokenizer."
+
+
+class RunConfig(BaseModel):
+    """Everything that defines a run. A TOML file holds the same keys::
+
+        plugin = "lstm"
+        corpus = "ptb"            # a registered name or a folder with train/valid/test
+        tokenizer = "word"        # optional: the corpus's default otherwise
+        seed = 1234
+        device = "auto"
+        [options]                 # the model plugin's options (bench models NAME)
+        hidden_size = 200
+        [tokenizer_options]
+        max_size = 10000
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    plugin: str
+    corpus: str = DEFAULT_CORPUS
+    tokenizer: str | None = None
+    seed: int = 1234
+    device: str = "auto"
+    options: dict[str, Any] = Field(default_factory=dict)
+    tokenizer_options: dict[str, Any] = Field(default_factory=dict)
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise BenchError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise BenchError(f"config file {path} is not valid TOML: {error}") from None
+
+
+def build_config(file_values: dict[str, Any], flags: dict[str, Any],
+                 assignments: tuple[str, ...]) -> RunConfig:
+    """File values, overridden by flags given on the command line, then by ``--set`` pairs.
+
+    ``--set key=value`` sets a model option; ``--set tokenizer.key=value`` a tokenizer option.
+    """
+    values = dict(file_values)
+    values.update({key: value for key, value in flags.items() if value is not None})
+    options = dict(values.get("options", {}))
+    tokenizer_options = dict(values.get("tokenizer_options", {}))
+    for key, value in parse_assignments(assignments).items():
+        if key.startswith(TOKENIZER_PREFIX):
+            tokenizer_options[key[len(TOKENIZER_PREFIX):]] = value
+        else:
+            options[key] = value
+    values["options"], values["tokenizer_options"] = options, tokenizer_options
+    if "plugin" not in values:
+        raise BenchError("no model plugin given: use --plugin NAME (see `bench models`)")
+    try:
+        return RunConfig(**values)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise BenchError(f"invalid run configuration: {problems}") from None
+
+
+def config_hash(resolved: dict[str, Any]) -> str:
+    """A stable hash of a fully resolved configuration (defaults filled in)."""
+    canonical = json.dumps(resolved, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

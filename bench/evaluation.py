@@ -1,0 +1,103 @@
+"""Scoring a split under the evaluation contract: every token scored exactly once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.errors import ScoringError
+from bench.metrics import SplitMetrics
+from bench.model import EvalProtocol, ScoredTokens
+from bench.tokens import TokenizedSplit, UnitCounts
+
+# log p may exceed 0 by float rounding in a softmax; anything beyond this is a bug.
+LOGPROB_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One split, scored: the core's metrics, the unit counts and the protocol used."""
+
+    split: str
+    counts: UnitCounts
+    protocol: EvalProtocol
+    metrics: SplitMetrics
+    seconds: float
+
+    @property
+    def ppl(self) -> float:
+        return self.metrics.ppl
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.counts.tokens / self.seconds if self.seconds > 0 else float("inf")
+
+
+def accumulate(split: TokenizedSplit, chunks: Iterable[ScoredTokens]) -> tuple[float, float]:
+    """Collect per-token log-probabilities; return (NLL, NLL of OOV tokens) in float64.
+
+    Raises ScoringError unless every position of the split was scored exactly once with
+    a finite log-probability that is not above zero.
+    """
+    n = len(split)
+    seen = np.zeros(n, dtype=np.int64)
+    logprobs = np.zeros(n, dtype=np.float64)
+    for chunk in chunks:
+        if chunk.positions.shape != chunk.logprobs.shape:
+            raise ScoringError(
+                f"a scored chunk has {chunk.positions.size} positions but "
+                f"{chunk.logprobs.size} log-probabilities"
+            )
+        if chunk.positions.size == 0:
+            continue
+        if chunk.positions.min() < 0 or chunk.positions.max() >= n:
+            raise ScoringError(f"scored position out of range 0..{n - 1} of split {split.name!r}")
+        bad = ~np.isfinite(chunk.logprobs) | (chunk.logprobs > LOGPROB_TOLERANCE)
+        if bad.any():
+            where = int(chunk.positions[bad][0])
+            raise ScoringError(
+                f"invalid log-probability {chunk.logprobs[bad][0]!r} at position {where} of "
+                f"split {split.name!r} (must be finite and <= 0)"
+            )
+        seen += np.bincount(chunk.positions, minlength=n)
+        logprobs[chunk.positions] = chunk.logprobs
+    _check_exactly_once(split.name, seen)
+    nll = -float(np.sum(logprobs))
+    oov_nll = -float(np.sum(logprobs[split.oov_mask])) if split.oov_mask is not None else 0.0
+    return nll, oov_nll
+
+
+def _check_exactly_once(name: str, seen: np.ndarray) -> None:
+    missing = np.flatnonzero(seen == 0)
+    repeated = np.flatnonzero(seen > 1)
+    if missing.size or repeated.size:
+        parts = []
+        if missing.size:
+            parts.append(f"{missing.size} never scored (first at position {missing[0]})")
+        if repeated.size:
+            parts.append(f"{repeated.size} scored more than once (first at position {repeated[0]})")
+        raise ScoringError(
+            f"split {name!r} has {seen.size} tokens but " + " and ".join(parts)
+            + ": every token must be scored exactly once"
+        )
+
+
+def evaluate(
+    split: TokenizedSplit,
+    protocol: EvalProtocol,
+    score: Callable[[TokenizedSplit, EvalProtocol], Iterable[ScoredTokens]],
+    synchronize: Callable[[], None] = lambda: None,
+) -> Evaluation:
+    """Score ``split`` with ``score`` and derive the core metrics, timing the work."""
+    if len(split) == 0:
+        raise ScoringError(f"split {split.name!r} has no tokens to score")
+    start = time.perf_counter()
+    nll, oov_nll = accumulate(split, score(split, protocol))
+    synchronize()
+    seconds = time.perf_counter() - start
+    metrics = SplitMetrics.compute(nll, split.counts, oov_nll=oov_nll)
+    return Evaluation(split=split.name, counts=split.counts, protocol=protocol,
+                      metrics=metrics, seconds=seconds)

@@ -1,0 +1,292 @@
+"""Leaderboard tables: measured runs from the database beside published reference figures.
+
+Measured rows come only from :meth:`bench.store.Store.results_frame` (finished runs with a
+test evaluation), each traceable to its run id, command, device and date; reference rows
+are quoted from :func:`bench.published.load_published` with their citation. The two kinds
+are never mixed: measured rows come first, each group sorted by test perplexity.
+
+Tables hold display text (empty string for "not applicable"), so markdown, CSV and JSON
+show the same cells: "81.9 ± 0.2" cannot be a number, and a measured 117.6143 is shown
+as 117.61 in all three.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.errors import BenchError
+from bench.model import EvalProtocol
+
+COLUMNS = [
+    "kind", "model", "plugin", "options", "params", "valid ppl", "test ppl",
+    "word ppl (valid)", "word ppl (test)", "bits/byte (test)", "protocol", "train tok/s",
+    "eval tok/s (test)", "device", "date", "run", "citation", "notes",
+]
+# Word perplexity repeats ppl for word-level runs, so these columns are dropped from a
+# table in which no run has tokens that differ from words.
+WORD_PPL_COLUMNS = ("word ppl (valid)", "word ppl (test)")
+NUMERIC_COLUMNS = {"params", "valid ppl", "test ppl", "bits/byte (test)", "train tok/s",
+                   "eval tok/s (test)", "run", *WORD_PPL_COLUMNS}
+FORMATS = {"md": "md", "csv": "csv", "json": "json"}  # format -> file extension
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # containers: not a missing scalar
+        return False
+
+
+def _get(row: Mapping[str, Any], key: str) -> Any:
+    value = row.get(key)
+    return None if _missing(value) else value
+
+
+def humanize_count(n: Any) -> str:
+    """4650000 -> "4.65M", 1_040_000_000 -> "1.04B", 950 -> "950"; "" when missing."""
+    if _missing(n):
+        return ""
+    n = int(n)
+    suffixes = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")]
+    for i, (factor, suffix) in enumerate(suffixes):
+        if abs(n) < factor:
+            continue
+        text = f"{n / factor:.3g}"
+        if float(text) >= 1000 and i > 0:  # 999.9996M rounds to 1000M: say 1B instead
+            factor, suffix = suffixes[i - 1]
+            text = f"{n / factor:.3g}"
+        return text + suffix
+    return str(n)
+
+
+def _fixed(value: Any, digits: int) -> str:
+    return "" if _missing(value) or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _rate(value: Any) -> str:
+    return "" if _missing(value) or not math.isfinite(value) else f"{value:,.0f}"
+
+
+def _date(value: Any) -> str:
+    return "" if _missing(value) else pd.Timestamp(value).strftime("%Y-%m-%d")
+
+
+def leading_number(text: Any) -> float:
+    """The first number in a published cell ("79.7 ± 0.1" -> 79.7); NaN when there is none."""
+    match = re.search(r"\d+(?:\.\d+)?", str(text)) if not _missing(text) else None
+    return float(match.group()) if match else math.nan
+
+
+def _word_ppl(row: Mapping[str, Any], split: str) -> str:
+    """Word perplexity of ``split``, only when the run's tokens are not words."""
+    tokens, words = _get(row, f"{split}_tokens"), _get(row, f"{split}_words")
+    if tokens is None or words is None or tokens == words:
+        return ""
+    return _fixed(_get(row, f"{split}_word_ppl"), 2)
+
+
+def _protocol(row: Mapping[str, Any]) -> str:
+    mode, batch = _get(row, "test_mode"), _get(row, "test_batch_size")
+    if mode is None or batch is None:
+        return ""
+    context = _get(row, "test_context")
+    return EvalProtocol(mode=mode, batch_size=int(batch),
+                        context=None if context is None else int(context)).describe()
+
+
+def _measured_row(row: Mapping[str, Any]) -> dict[str, str]:
+    verified = _get(row, "corpus_verified")
+    notes = "corpus checksums not verified" if verified is not None and not verified else ""
+    return {
+        "kind": "measured",
+        "model": _get(row, "model_label") or _get(row, "plugin") or "",
+        "plugin": _get(row, "plugin") or "",
+        "options": _get(row, "key_options") or "",
+        "params": humanize_count(_get(row, "params")),
+        "valid ppl": _fixed(_get(row, "valid_ppl"), 2),
+        "test ppl": _fixed(_get(row, "test_ppl"), 2),
+        "word ppl (valid)": _word_ppl(row, "valid"),
+        "word ppl (test)": _word_ppl(row, "test"),
+        "bits/byte (test)": _fixed(_get(row, "test_bits_per_byte"), 3),
+        "protocol": _protocol(row),
+        "train tok/s": _rate(_get(row, "train_tokens_per_second")),
+        "eval tok/s (test)": _rate(_get(row, "test_tokens_per_second")),
+        "device": _get(row, "device_name") or _get(row, "device") or "",
+        "date": _date(_get(row, "finished_at") or _get(row, "started_at")),
+        "run": str(row["run_id"]),
+        "citation": "",
+        "notes": notes,
+    }
+
+
+def _reference_row(row: Mapping[str, Any]) -> dict[str, str]:
+    cells = dict.fromkeys(COLUMNS, "")
+    cells.update({
+        "kind": "reference",
+        "model": str(_get(row, "model") or ""),
+        "params": str(_get(row, "params") or ""),
+        "valid ppl": str(_get(row, "valid_ppl") or ""),
+        "test ppl": str(_get(row, "test_ppl") or ""),
+        "citation": str(_get(row, "citation") or ""),
+        "notes": str(_get(row, "notes") or ""),
+    })
+    return cells
+
+
+def _provenance(row: Mapping[str, Any]) -> dict[str, Any]:
+    """What a footnote needs to trace a measured row back to its run."""
+    return {
+        "run": int(row["run_id"]),
+        "command": _get(row, "command"),
+        "device": _get(row, "device_name") or _get(row, "device"),
+        "date": _date(_get(row, "finished_at") or _get(row, "started_at")),
+        "config_hash": _get(row, "config_hash"),
+        "git_commit": _get(row, "git_commit"),
+    }
+
+
+def _table(corpus: str, measured: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
+    measured_records: list[dict[str, Any]] = []
+    if not measured.empty:
+        measured = measured.assign(_key=pd.to_numeric(measured["test_ppl"], errors="coerce"))
+        measured = measured.sort_values(["_key", "run_id"], na_position="last", kind="stable")
+        measured_records = measured.to_dict("records")
+    reference = reference.assign(_key=reference["test_ppl"].map(leading_number))
+    reference = reference.sort_values("_key", na_position="last", kind="stable")
+    rows = [_measured_row(r) for r in measured_records]
+    rows += [_reference_row(r) for r in reference.to_dict("records")]
+    table = pd.DataFrame(rows, columns=COLUMNS, dtype=str)
+    empty = [c for c in WORD_PPL_COLUMNS if not (table[c] != "").any()]
+    table = table.drop(columns=empty)
+    table.attrs["corpus"] = corpus
+    table.attrs["runs"] = [_provenance(r) for r in measured_records]
+    return table
+
+
+def build_tables(
+    results: pd.DataFrame,
+    published: pd.DataFrame,
+    *,
+    corpus_aliases: dict[str, str] | None = None,
+    corpora: list[str] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """One display table per corpus that has measured runs or published rows.
+
+    ``results`` is :meth:`Store.results_frame` output; ``published`` is
+    :func:`load_published` output. ``corpus_aliases`` maps a published corpus name to
+    bench's (``{"1b-word": "one-billion-word"}``). ``corpora`` (bench names or published
+    aliases) restricts and orders the tables; otherwise they are sorted by name. Each
+    table carries ``attrs["corpus"]`` and ``attrs["runs"]`` (provenance for footnotes).
+    """
+    aliases = dict(corpus_aliases or {})
+    if "status" in results.columns:  # leaderboards show finished runs only
+        results = results[results["status"] == "finished"]
+    published = published.assign(corpus=published["corpus"].map(lambda c: aliases.get(c, c)))
+    measured_names = set(results["corpus"].dropna()) if "corpus" in results.columns else set()
+    available = measured_names | set(published["corpus"].dropna())
+    if corpora is None:
+        names = sorted(available)
+    else:
+        names = list(dict.fromkeys(aliases.get(c, c) for c in corpora))
+        names = [n for n in names if n in available]
+    tables = {}
+    for name in names:
+        measured = (results[results["corpus"] == name] if name in measured_names
+                    else results.iloc[0:0])
+        tables[name] = _table(name, measured, published[published["corpus"] == name])
+    return tables
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    """Inline code that survives backticks inside ``text``."""
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def _footnotes(table: pd.DataFrame) -> list[str]:
+    lines = []
+    runs: Iterable[dict[str, Any]] = table.attrs.get("runs", [])
+    for run in runs:
+        command = _code(run["command"]) if run.get("command") else "(command not recorded)"
+        details = [run.get("device") or "device not recorded", run.get("date") or ""]
+        if run.get("config_hash"):
+            details.append(f"config {str(run['config_hash'])[:12]}")
+        if run.get("git_commit"):
+            details.append(f"git {str(run['git_commit'])[:12]}")
+        lines.append(f"- run {run['run']}: {command}; " + ", ".join(d for d in details if d))
+    if lines:
+        lines.insert(0, "Measured runs (reproduce with the exact command):\n")
+    if (table.get("kind", pd.Series(dtype=str)) == "reference").any():
+        if lines:
+            lines.append("")
+        lines.append("Reference rows are published figures quoted with their citations, "
+                     "not re-measured by bench.")
+    return lines
+
+
+def _markdown(table: pd.DataFrame, corpus: str | None) -> str:
+    kinds = table["kind"].value_counts() if "kind" in table.columns else pd.Series(dtype=int)
+    header = [
+        f"# Perplexity on {corpus}" if corpus else "# Perplexity",
+        "",
+        f"{int(kinds.get('measured', 0))} measured run(s) from bench's database and "
+        f"{int(kinds.get('reference', 0))} published reference figure(s). ppl is per token "
+        "of the run's own tokenizer; word ppl (shown when tokens are not words) divides the "
+        "same log-likelihood by words plus one end-of-sentence per line, and bits/byte is "
+        "comparable across tokenizers. protocol is how the test split was scored (stream or "
+        "sentence, eval batch size, context length), the usual reason a number differs "
+        "from a paper's.",
+        "",
+    ]
+    cells = table.astype(str).map(_md_cell)
+    colalign = ["right" if c in NUMERIC_COLUMNS else "left" for c in cells.columns]
+    body = cells.to_markdown(index=False, disable_numparse=True, colalign=colalign)
+    footnotes = _footnotes(table)
+    return "\n".join(header + [body] + ([""] + footnotes if footnotes else [])) + "\n"
+
+
+def render(table: pd.DataFrame, fmt: str, *, corpus: str | None = None) -> str:
+    """The table as text: "md" (title, explanation, table, provenance footnotes), "csv", "json".
+
+    CSV and JSON hold the plain table (JSON: a list of row objects). ``corpus`` names the
+    markdown title; by default it is the one :func:`build_tables` stored in ``table.attrs``.
+    """
+    if fmt == "md":
+        return _markdown(table, corpus or table.attrs.get("corpus"))
+    if fmt == "csv":
+        return table.to_csv(index=False)
+    if fmt == "json":
+        return json.dumps(table.to_dict(orient="records"), ensure_ascii=False, indent=2) + "\n"
+    raise BenchError(f"unknown leaderboard format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def _file_stem(corpus: str) -> str:
+    # Corpus names are plugin-provided: keep them from escaping out_dir.
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", corpus).strip(".") or "corpus"
+
+
+def write_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path, fmt: str) -> list[Path]:
+    """Write each table to ``<out_dir>/<corpus>.<ext>``; return the paths written."""
+    if fmt not in FORMATS:
+        raise BenchError(f"unknown leaderboard format {fmt!r}; "
+                         f"expected one of {', '.join(FORMATS)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for corpus, table in tables.items():
+        path = out / f"{_file_stem(corpus)}.{FORMATS[fmt]}"
+        path.write_text(render(table, fmt, corpus=corpus), encoding="utf-8")
+        paths.append(path)
+    return paths

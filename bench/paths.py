@@ -1,0 +1,32 @@
+"""Where bench keeps its files (platformdirs), each overridable by an environment variable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+DATA_DIR_ENV = "BENCH_DATA_DIR"  # corpora, tokenizer models, checkpoints
+DB_ENV = "BENCH_DB"  # any SQLAlchemy URL
+
+
+def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
+    """Cache for downloaded corpora, trained tokenizers and run artifacts.
+
+    ``override`` (the ``--data-dir`` option) wins, then $BENCH_DATA_DIR, then the
+    platform's user cache folder (``~/.cache/bench`` on Linux).
+    """
+    chosen = override or os.environ.get(DATA_DIR_ENV) or platformdirs.user_cache_dir("bench")
+    return Path(chosen).expanduser()
+
+
+def default_db_url() -> str:
+    """$BENCH_DB, else a SQLite file in the platform's user data folder.
+
+    On Linux that is ``~/.local/share/bench/bench.db``.
+    """
+    url = os.environ.get(DB_ENV)
+    if url:
+        return url
+    return f"sqlite:///{Path(platformdirs.user_data_dir('bench')) / 'bench.db'}"

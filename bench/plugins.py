@@ -1,0 +1,188 @@
+"""Finding, loading and querying plugins (pluggy + the ``bench.plugins`` entry points).
+
+Built-in plugins ship with bench and are declared in its own pyproject.toml under the
+same entry-point group as third-party ones, so they are discovered the same way. Each
+entry point is loaded on its own: one that fails to import or register is recorded
+with its error and the others keep working.
+
+Environment:
+    BENCH_PLUGINS: unset loads every plugin; a comma-separated list loads only those
+        third-party plugins (by entry-point or distribution name); an empty value loads
+        none. Built-in plugins always load.
+    BENCH_TRACE_HOOKS: when set, print every hook call to stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from bench import hookspecs
+from bench.errors import BenchError
+from bench.registry import Registry
+
+if TYPE_CHECKING:
+    from bench.corpora import CorpusSpec
+    from bench.model import LanguageModel
+    from bench.tokenizers import Tokenizer
+
+ENTRY_POINT_GROUP = "bench.plugins"
+PLUGINS_ENV = "BENCH_PLUGINS"
+TRACE_ENV = "BENCH_TRACE_HOOKS"
+BUILTIN_DISTRIBUTION = "bench"
+
+
+@dataclass
+class PluginRecord:
+    """One entry point and what became of it."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+    builtin: bool
+    status: str = "loaded"  # loaded | failed | disabled
+    error: str | None = None
+    hooks: list[str] = field(default_factory=list)
+
+
+class PluginHost:
+    """The plugin manager plus the registries the plugins filled."""
+
+    def __init__(self) -> None:
+        self.manager = pluggy.PluginManager(hookspecs.PROJECT)
+        self.manager.add_hookspecs(hookspecs)
+        self.records: list[PluginRecord] = []
+        self.models: Registry[type[LanguageModel]] = Registry("model plugin")
+        self.corpora: Registry[CorpusSpec] = Registry("corpus")
+        self.tokenizers: Registry[type[Tokenizer]] = Registry("tokenizer")
+        if os.environ.get(TRACE_ENV):
+            self.manager.trace.root.setwriter(lambda message: sys.stderr.write(message))
+            self.manager.enable_tracing()
+
+    @property
+    def hook(self) -> Any:
+        return self.manager.hook
+
+    def load_entry_points(self, entry_points: list[metadata.EntryPoint] | None = None) -> None:
+        if entry_points is None:
+            entry_points = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+        allowed = _allowed_third_party()
+        records = sorted(
+            ((_record_for(ep), ep) for ep in entry_points),
+            key=lambda pair: (not pair[0].builtin, pair[0].name),  # built-ins register first
+        )
+        for record, entry_point in records:
+            self.records.append(record)
+            if not record.builtin and allowed is not None and not (
+                {record.name, record.distribution} & allowed
+            ):
+                record.status = "disabled"
+                record.error = f"not listed in {PLUGINS_ENV}"
+                continue
+            try:
+                plugin = entry_point.load()
+                self.manager.register(plugin, name=record.name)
+            except Exception as error:  # a broken plugin must not take bench down
+                record.status = "failed"
+                record.error = _describe(error)
+                continue
+            record.hooks = sorted(
+                impl_caller.name for impl_caller in self.manager.get_hookcallers(plugin) or []
+            )
+
+    def collect_registrations(self) -> None:
+        """Run the register_* hooks plugin by plugin, so an error is pinned on its plugin."""
+        self._collect("register_models", "register", self._model_registrar)
+        self._collect("register_corpora", "register", self._corpus_registrar)
+        self._collect("register_tokenizers", "register", self._tokenizer_registrar)
+
+    def _collect(self, hook_name: str, argument: str, registrar_for: Any) -> None:
+        caller = getattr(self.manager.hook, hook_name)
+        for impl in caller.get_hookimpls():  # registration order: built-ins first
+            try:
+                impl.function(**{argument: registrar_for(impl.plugin_name)})
+            except Exception as error:
+                self._mark_failed(impl.plugin_name, f"{hook_name}: {_describe(error)}")
+
+    def _model_registrar(self, plugin: str) -> Any:
+        def register(name: str, model_class: Any, *, aliases: tuple[str, ...] = ()) -> None:
+            from bench.model import LanguageModel
+
+            if not (isinstance(model_class, type) and issubclass(model_class, LanguageModel)):
+                raise BenchError(f"model {name!r} must be a subclass of bench.model.LanguageModel")
+            self.models.add(name, model_class, plugin=plugin, aliases=tuple(aliases))
+
+        return register
+
+    def _corpus_registrar(self, plugin: str) -> Any:
+        def register(spec: Any) -> None:
+            self.corpora.add(spec.name, spec, plugin=plugin, aliases=tuple(spec.aliases))
+
+        return register
+
+    def _tokenizer_registrar(self, plugin: str) -> Any:
+        def register(name: str, tokenizer_class: Any, *, aliases: tuple[str, ...] = ()) -> None:
+            self.tokenizers.add(name, tokenizer_class, plugin=plugin, aliases=tuple(aliases))
+
+        return register
+
+    def _mark_failed(self, plugin_name: str, message: str) -> None:
+        for record in self.records:
+            if record.name == plugin_name:
+                record.status = "failed"
+                record.error = message if record.error is None else f"{record.error}; {message}"
+                return
+        self.records.append(PluginRecord(name=plugin_name, module="?", distribution="?",
+                                         version="?", builtin=False, status="failed",
+                                         error=message))
+
+    def failures(self) -> list[PluginRecord]:
+        return [record for record in self.records if record.status == "failed"]
+
+
+def _allowed_third_party() -> set[str] | None:
+    value = os.environ.get(PLUGINS_ENV)
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+def _record_for(entry_point: metadata.EntryPoint) -> PluginRecord:
+    dist = entry_point.dist
+    dist_name = dist.metadata["Name"] if dist is not None else "?"
+    version = dist.version if dist is not None else "?"
+    return PluginRecord(
+        name=entry_point.name,
+        module=entry_point.value,
+        distribution=dist_name,
+        version=version,
+        builtin=dist_name == BUILTIN_DISTRIBUTION,
+    )
+
+
+def _describe(error: BaseException) -> str:
+    last = traceback.extract_tb(error.__traceback__)[-1:] if error.__traceback__ else []
+    where = f" ({last[0].filename}:{last[0].lineno})" if last else ""
+    return f"{type(error).__name__}: {error}{where}"
+
+
+def load_plugins(entry_points: list[metadata.EntryPoint] | None = None) -> PluginHost:
+    """A fresh host with every allowed entry point loaded and registered."""
+    host = PluginHost()
+    host.load_entry_points(entry_points)
+    host.collect_registrations()
+    return host
+
+
+@functools.cache
+def get_host() -> PluginHost:
+    """The process-wide plugin host, loaded on first use."""
+    return load_plugins()

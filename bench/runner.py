@@ -1,0 +1,246 @@
+"""One run, start to finish: resolve, record, load, tokenize, train, score, store.
+
+The run row is written as ``running`` before any work and always closed as
+``finished``, ``failed`` (with the error) or ``interrupted`` (Ctrl-C), so a crash never
+loses what was measured so far; per-epoch metrics are committed as they come.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from bench import environment
+from bench.config import RunConfig, config_hash
+from bench.corpora import CorpusText, load_corpus
+from bench.evaluation import Evaluation, evaluate
+from bench.model import LanguageModel, TrainingContext
+from bench.options import Options, validate_options
+from bench.plugins import PluginHost
+from bench.store import Store
+from bench.tokenizers import Tokenizer
+from bench.tokens import TokenizedSplit
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What observer hooks learn about a run."""
+
+    run_id: int
+    plugin: str
+    corpus: str
+    tokenizer: str
+    device: str
+    config: dict[str, Any]
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    label: str
+    corpus: str
+    tokenizer: str
+    device_name: str
+    evaluations: dict[str, Evaluation]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+class _Throughput:
+    """Training tokens and device-synchronised seconds, summed over epochs."""
+
+    def __init__(self) -> None:
+        self.tokens = 0
+        self.seconds = 0.0
+
+    def add(self, tokens: int, seconds: float) -> None:
+        self.tokens += tokens
+        self.seconds += seconds
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        return self.tokens / self.seconds if self.seconds > 0 else None
+
+
+class Runner:
+    """Runs configurations against a plugin host, a store and a data folder."""
+
+    def __init__(self, host: PluginHost, store: Store, data_dir: Path, *,
+                 progress: bool = True, echo: Any = None) -> None:
+        self.host = host
+        self.store = store
+        self.data_dir = data_dir
+        self.show_progress = progress
+        self.echo = echo or (lambda message: print(message, file=sys.stderr))
+
+    def progress(self, iterable: Any = None, *, total: int | None = None, desc: str = "",
+                 unit: str = "it") -> Any:
+        # disable=None: tqdm stays silent when stderr is not a terminal (CI, pipes)
+        return tqdm(iterable, total=total, desc=desc, unit=unit, leave=False,
+                    disable=None if self.show_progress else True, dynamic_ncols=True)
+
+    def run(self, config: RunConfig, command: str) -> RunResult:
+        model_class = self.host.models.get(config.plugin)
+        options = validate_options(model_class.Options, config.options, owner=config.plugin)
+        local_corpus = self._load_local_corpus(config.corpus)
+        tokenizer_name = config.tokenizer or (
+            local_corpus.default_tokenizer if local_corpus
+            else self.host.corpora.get(config.corpus).default_tokenizer)
+        tokenizer_class = self.host.tokenizers.get(tokenizer_name)
+        tokenizer_options = validate_options(tokenizer_class.Options, config.tokenizer_options,
+                                             owner=f"tokenizer {tokenizer_name}")
+        device = environment.resolve_device(config.device)
+        env = environment.describe_environment(device)
+        resolved = self._resolved_config(config, tokenizer_name, options, tokenizer_options, device)
+        run_id = self.store.create_run(
+            plugin=config.plugin,
+            plugin_version=self._plugin_version(config.plugin),
+            key_options=_key_options(options),
+            corpus=config.corpus,
+            tokenizer=tokenizer_name,
+            config=resolved,
+            config_hash=config_hash(resolved),
+            seed=config.seed,
+            device=device,
+            device_name=env["device_name"],
+            environment=env,
+            command=command,
+            bench_version=env["bench_version"],
+            git_commit=env["git_commit"],
+        )
+        info = RunInfo(run_id, config.plugin, config.corpus, tokenizer_name, device, resolved)
+        self.host.hook.run_started(run=info)
+        evaluations: dict[str, Evaluation] = {}
+        summary: dict[str, Any] = {}
+        started = time.perf_counter()
+        try:
+            corpus = local_corpus or load_corpus(config.corpus, self.host.corpora, self.data_dir,
+                                                 progress=self.show_progress)
+            result = self._execute(info, config, corpus, model_class, options, tokenizer_class,
+                                   tokenizer_options, evaluations, summary)
+        except KeyboardInterrupt:
+            self._close(info, "interrupted", evaluations, summary, started,
+                        error="interrupted by the user (Ctrl-C)")
+            raise
+        except BaseException as error:
+            detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+            self._close(info, "failed", evaluations, summary, started, error=detail,
+                        traceback_text=traceback.format_exc())
+            raise
+        self._close(info, "finished", evaluations, summary, started)
+        return result
+
+    def _execute(self, info: RunInfo, config: RunConfig, corpus: CorpusText,
+                 model_class: type[LanguageModel], options: Options,
+                 tokenizer_class: type[Tokenizer], tokenizer_options: Options,
+                 evaluations: dict[str, Evaluation], summary: dict[str, Any]) -> RunResult:
+        splits, tokenizer = self._tokenize(corpus, tokenizer_class, tokenizer_options)
+        self.store.update_run(
+            info.run_id, corpus=corpus.name, corpus_source=corpus.source,
+            corpus_sha256=corpus.sha256, corpus_verified=corpus.verified,
+            vocab_size=len(tokenizer.vocab), vocab_sha256=tokenizer.vocab.sha256(),
+        )
+        environment.seed_everything(config.seed)
+        environment.reset_peak_memory(info.device)
+        model = model_class(options, tokenizer.vocab, info.device)
+        self.store.update_run(info.run_id, model_label=model.label())
+        throughput = _Throughput()
+        artifacts_dir = self.data_dir / "runs" / str(info.run_id)
+        artifacts_dir.mkdir(parents=True, exist_ok=True)
+        context = TrainingContext(
+            train=splits["train"], valid=splits["valid"], device=info.device, seed=config.seed,
+            artifacts_dir=artifacts_dir,
+            evaluate=lambda split: self._evaluate(model, split, info.device),
+            log_metrics=lambda metrics, step, epoch: self._log_metrics(info, metrics, step, epoch),
+            progress=self.progress,
+            record_train_throughput=throughput.add,
+            record_artifact=lambda kind, path: self.store.add_artifact(info.run_id, kind, str(path)),
+        )
+        self.echo(f"run {info.run_id}: {model.label()} on "
+                  f"{corpus.name} [{info.tokenizer}, vocab {len(tokenizer.vocab):,}], "
+                  f"device {info.device}")
+        model.fit(context)
+        # counted after training: a count-based model only knows its size once fitted
+        summary["params"] = model.num_parameters()
+        self.store.update_run(info.run_id, params=summary["params"])
+        summary.update(train_tokens=throughput.tokens, train_seconds=throughput.seconds,
+                       train_tokens_per_second=throughput.tokens_per_second)
+        for name in ("valid", "test"):
+            evaluations[name] = self._evaluate(model, splits[name], info.device)
+            self.store.add_evaluation(info.run_id, evaluations[name])
+        return RunResult(run_id=info.run_id, label=model.label(), corpus=corpus.name,
+                         tokenizer=info.tokenizer, device_name=environment.device_name(info.device),
+                         evaluations=evaluations, summary=summary)
+
+    def _tokenize(self, corpus: CorpusText, tokenizer_class: type[Tokenizer],
+                  tokenizer_options: Options) -> tuple[dict[str, TokenizedSplit], Tokenizer]:
+        tokenizer = tokenizer_class(tokenizer_options)
+        tokenizer.fit(corpus.splits["train"], self.data_dir / "tokenizers")
+        splits = {name: tokenizer.encode(name, lines)
+                  for name, lines in self.progress(list(corpus.splits.items()),
+                                                   desc="tokenizing", unit="split")}
+        return splits, tokenizer
+
+    def _evaluate(self, model: LanguageModel, split: TokenizedSplit, device: str) -> Evaluation:
+        return evaluate(split, model.eval_protocol(split), model.score,
+                        synchronize=lambda: environment.synchronize(device))
+
+    def _log_metrics(self, info: RunInfo, metrics: dict[str, float], step: int | None,
+                     epoch: int | None) -> None:
+        self.store.add_metrics(info.run_id, metrics, step=step, epoch=epoch)
+        self.host.hook.log_metrics(run=info, metrics=metrics, step=step, epoch=epoch)
+
+    def _close(self, info: RunInfo, status: str, evaluations: dict[str, Evaluation],
+               summary: dict[str, Any], started: float, error: str | None = None,
+               traceback_text: str | None = None) -> None:
+        summary["wall_seconds"] = time.perf_counter() - started
+        summary["peak_rss_mb"] = environment.peak_rss_mb()
+        summary["cuda_max_allocated_mb"] = environment.cuda_max_allocated_mb(info.device)
+        stored_error = error if traceback_text is None else f"{error}\n\n{traceback_text}"
+        self.store.finish_run(info.run_id, status, error=stored_error, **summary)
+        self.host.hook.run_finished(run=info, status=status, evaluations=evaluations,
+                                    error=error, summary=summary)
+
+    def _load_local_corpus(self, corpus: str) -> CorpusText | None:
+        """A corpus that is not a registered name is a local folder: read it up front.
+
+        Reading local files is quick, and a wrong path or a bad split is a user mistake
+        to report before a run is recorded. Registered corpora may need a download, which
+        happens inside the recorded run.
+        """
+        if corpus in self.host.corpora:
+            return None
+        return load_corpus(corpus, self.host.corpora, self.data_dir, download=False,
+                           progress=False)
+
+    def _plugin_version(self, plugin: str) -> str | None:
+        owner = self.host.models.entry(plugin).plugin
+        for record in self.host.records:
+            if record.name == owner:
+                return f"{record.distribution} {record.version}"
+        return None
+
+    @staticmethod
+    def _resolved_config(config: RunConfig, tokenizer: str, options: Options,
+                         tokenizer_options: Options, device: str) -> dict[str, Any]:
+        return {
+            "plugin": config.plugin,
+            "corpus": config.corpus,
+            "tokenizer": tokenizer,
+            "seed": config.seed,
+            "device": device,
+            "options": options.model_dump(mode="json"),
+            "tokenizer_options": tokenizer_options.model_dump(mode="json"),
+        }
+
+
+def _key_options(options: Options) -> str:
+    """The options that differ from the plugin's defaults, as ``k=v`` pairs."""
+    defaults = type(options)().model_dump()
+    changed = {k: v for k, v in options.model_dump().items() if defaults.get(k) != v}
+    return " ".join(f"{k}={v}" for k, v in changed.items())

@@ -1,0 +1,390 @@
+"""The Store: every run, evaluation, metric and artifact, written as it happens.
+
+Each write method is one short transaction, committed before it returns, so a run that
+dies (crash, Ctrl-C, OOM kill) leaves everything it recorded so far. Several processes may
+write to one SQLite file at once: WAL lets readers proceed while one writer writes, write
+transactions take the lock up front (``BEGIN IMMEDIATE``) and a 30 s busy timeout makes
+the others wait their turn instead of failing with "database is locked".
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, create_engine, event, insert, inspect, select
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from bench.errors import BenchError
+from bench.paths import default_db_url
+from bench.store.migrations import migrate
+from bench.store.schema import (
+    FINAL_STATUSES,
+    RUN_STATUSES,
+    Artifact,
+    Evaluation,
+    Metric,
+    Run,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bench.evaluation import Evaluation as ScoredSplit
+
+SQLITE_BUSY_TIMEOUT_S = 30.0
+_IMMEDIATE = "bench_sqlite_begin_immediate"
+
+# Evaluation columns copied into results_frame() as valid_<name> and test_<name>.
+RESULT_EVAL_FIELDS = (
+    "ppl", "word_ppl", "bits_per_token", "bits_per_byte", "ppl_no_oov", "nll",
+    "tokens", "words", "bytes", "lines", "oov",
+    "mode", "batch_size", "context", "seconds", "tokens_per_second",
+)
+_INT_EVAL_FIELDS = {"tokens", "words", "bytes", "lines", "oov", "batch_size", "context"}
+_INT_RUN_FIELDS = {"vocab_size", "seed", "params", "train_tokens", "parent_run_id"}
+
+_RUN_FIELDS = tuple(c.key for c in Run.__table__.columns)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; for SQLite, configured for several concurrent writers.
+
+    The sqlite3 module's own transaction handling is switched off (it never BEGINs before
+    DDL, so a migration would not be atomic) and SQLAlchemy emits BEGIN itself: plain
+    BEGIN for reads, BEGIN IMMEDIATE for connections from :func:`writer`.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed)
+    engine = create_engine(parsed)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+            _enable_wal(cursor)
+            # In WAL mode NORMAL survives any process crash; only an OS crash or power
+            # loss may drop the last commits. FULL would fsync every metric row.
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL (a persistent setting), retrying while another process holds it.
+
+    Changing the journal mode of a fresh file fails at once with "database is locked"
+    when a second process opens it at the same moment: SQLite does not call the busy
+    handler for it. So check first (cheap, and the usual case once the file is WAL) and
+    retry the switch until the busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode.lower() not in ("wal", "memory"):  # in-memory databases cannot use WAL
+                cursor.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except Exception as exc:  # the driver's OperationalError (sqlite3 or a compatible one)
+            if "locked" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, but its transactions take SQLite's write lock when they begin.
+
+    A deferred transaction that reads and then writes can fail at once with "database is
+    locked" when another process committed in between; taking the lock first lets the
+    busy timeout do its job. Other backends ignore the option.
+    """
+    return engine.execution_options(**{_IMMEDIATE: True})
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file behind a SQLite URL, or None for in-memory and URI-style databases."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _row(obj: Any) -> dict[str, Any]:
+    return {attr.key: getattr(obj, attr.key) for attr in inspect(obj).mapper.column_attrs}
+
+
+def _check_status(status: str, allowed: tuple[str, ...] = RUN_STATUSES) -> None:
+    if status not in allowed:
+        raise ValueError(f"unknown run status {status!r}; expected one of {', '.join(allowed)}")
+
+
+def _check_fields(fields: dict[str, Any]) -> None:
+    # id is a column but never settable: it is assigned by the database.
+    unknown = sorted(key for key in fields if key == "id" or key not in _RUN_FIELDS)
+    if unknown:
+        raise TypeError(f"not settable run field(s): {', '.join(unknown)}")
+    if "status" in fields:
+        _check_status(fields["status"])
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+class Store:
+    """bench's database: open it with a SQLAlchemy URL (default: $BENCH_DB or a SQLite file).
+
+    Opening applies pending migrations. Methods return plain dicts so callers never hold
+    ORM objects bound to a closed session.
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or default_db_url()
+        shown = _safe_url(self.url)
+        try:
+            parsed = make_url(self.url)
+            path = _sqlite_file(parsed)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self.engine = make_engine(self.url)
+            self._writer = writer(self.engine)
+            migrate(self._writer)
+        except (ArgumentError, NoSuchModuleError) as exc:
+            raise BenchError(f"invalid database URL {shown!r}: {exc}") from exc
+        except ImportError as exc:  # e.g. a postgresql:// URL without its driver installed
+            raise BenchError(f"cannot open database {shown!r}: driver not installed "
+                             f"({exc})") from exc
+        except (SQLAlchemyError, OSError) as exc:
+            reason = getattr(exc, "orig", None) or exc
+            raise BenchError(f"cannot open database {shown!r}: {reason}") from exc
+
+    def close(self) -> None:
+        """Release pooled connections (the file stays as it is)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({_safe_url(self.url)!r})"
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with Session(self.engine) as session, session.begin():
+            yield session
+
+    @staticmethod
+    def _run(session: Session, run_id: int) -> Run:
+        run = session.get(Run, run_id)
+        if run is None:
+            raise BenchError(f"no run with id {run_id}")
+        return run
+
+    # -- runs -------------------------------------------------------------------------
+
+    def create_run(self, **fields: Any) -> int:
+        """Insert a run with status "running" and started_at now (UTC); return its id."""
+        _check_fields(fields)
+        fields.setdefault("status", "running")
+        fields.setdefault("started_at", datetime.now(UTC))
+        with self._write() as session:
+            run = Run(**fields)
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def update_run(self, run_id: int, **fields: Any) -> None:
+        """Set some columns of a run (e.g. params once the model is built)."""
+        _check_fields(fields)
+        with self._write() as session:
+            run = self._run(session, run_id)
+            for key, value in fields.items():
+                setattr(run, key, value)
+
+    def finish_run(self, run_id: int, status: str, *, error: str | None = None,
+                   **fields: Any) -> None:
+        """End a run as finished, failed or interrupted, with finished_at and wall_seconds.
+
+        Both are computed (now, and now minus started_at) unless passed in ``fields``.
+        """
+        _check_status(status, FINAL_STATUSES)
+        _check_fields(fields)
+        with self._write() as session:
+            run = self._run(session, run_id)
+            finished_at = fields.pop("finished_at", None) or datetime.now(UTC)
+            if "wall_seconds" not in fields and run.started_at is not None:
+                fields["wall_seconds"] = (finished_at - run.started_at).total_seconds()
+            run.status = status
+            run.finished_at = finished_at
+            if error is not None:
+                run.error = error
+            for key, value in fields.items():
+                setattr(run, key, value)
+
+    # -- what a run records -------------------------------------------------------------
+
+    def add_metrics(self, run_id: int, metrics: dict[str, float], *, step: int | None = None,
+                    epoch: int | None = None) -> None:
+        """Store one row per metric name, all at the same step/epoch."""
+        now = datetime.now(UTC)
+        with self._write() as session:
+            self._run(session, run_id)
+            if metrics:  # one executemany, not one INSERT ... RETURNING per name
+                session.execute(insert(Metric), [
+                    {"run_id": run_id, "step": step, "epoch": epoch, "name": name,
+                     "value": None if value is None or math.isnan(value) else float(value),
+                     "created_at": now}
+                    for name, value in metrics.items()
+                ])
+
+    def add_evaluation(self, run_id: int, evaluation: ScoredSplit) -> int:
+        """Store a scored split: its protocol, unit counts and metrics; return the row id."""
+        counts, protocol, m = evaluation.counts, evaluation.protocol, evaluation.metrics
+        with self._write() as session:
+            self._run(session, run_id)
+            row = Evaluation(
+                run_id=run_id, split=evaluation.split,
+                mode=protocol.mode, batch_size=protocol.batch_size, context=protocol.context,
+                tokens=counts.tokens, words=counts.words, bytes=counts.bytes,
+                lines=counts.lines, oov=counts.oov,
+                nll=m.nll, ppl=m.ppl, word_ppl=m.word_ppl, bits_per_token=m.bits_per_token,
+                bits_per_byte=m.bits_per_byte, ppl_no_oov=m.ppl_no_oov,
+                seconds=evaluation.seconds,
+                tokens_per_second=_finite(evaluation.tokens_per_second),
+            )
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def add_artifact(self, run_id: int, kind: str, path: str | Path) -> int:
+        """Record a file the run produced (a checkpoint, a vocabulary); return the row id."""
+        with self._write() as session:
+            self._run(session, run_id)
+            row = Artifact(run_id=run_id, kind=kind, path=str(path))
+            session.add(row)
+            session.flush()
+            return row.id
+
+    # -- reading ------------------------------------------------------------------------
+
+    def get_run(self, run_id: int) -> dict[str, Any]:
+        """All columns of a run plus its "evaluations", "metrics" and "artifacts" (dict lists)."""
+        with self._read() as session:
+            run = self._run(session, run_id)
+            result = _row(run)
+            result["evaluations"] = [_row(e) for e in run.evaluations]
+            result["metrics"] = [_row(m) for m in run.metrics]
+            result["artifacts"] = [_row(a) for a in run.artifacts]
+            return result
+
+    def list_runs(self, *, limit: int | None = 50, status: str | None = None,
+                  plugin: str | None = None, corpus: str | None = None) -> list[dict[str, Any]]:
+        """Runs newest first, each with "valid_ppl" and "test_ppl" (None when not scored)."""
+        if status is not None:
+            _check_status(status)
+        query = select(Run).order_by(Run.id.desc())
+        if status is not None:
+            query = query.where(Run.status == status)
+        if plugin is not None:
+            query = query.where(Run.plugin == plugin)
+        if corpus is not None:
+            query = query.where(Run.corpus == corpus)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as session:
+            runs = [_row(r) for r in session.scalars(query)]
+            latest = self._latest_evaluations(session, [r["id"] for r in runs])
+        for run in runs:
+            for split in ("valid", "test"):
+                evaluation = latest.get((run["id"], split))
+                run[f"{split}_ppl"] = evaluation["ppl"] if evaluation else None
+        return runs
+
+    @staticmethod
+    def _latest_evaluations(session: Session, run_ids: list[int]
+                            ) -> dict[tuple[int, str], dict[str, Any]]:
+        """The newest valid and test evaluation of each run, keyed by (run id, split)."""
+        latest: dict[tuple[int, str], dict[str, Any]] = {}
+        if not run_ids:
+            return latest
+        query = (select(Evaluation)
+                 .where(Evaluation.run_id.in_(run_ids), Evaluation.split.in_(("valid", "test")))
+                 .order_by(Evaluation.id))
+        for evaluation in session.scalars(query):
+            latest[(evaluation.run_id, evaluation.split)] = _row(evaluation)  # later ids win
+        return latest
+
+    def results_frame(self, corpus: str | None = None) -> pd.DataFrame:
+        """One row per finished run with a test evaluation: what leaderboards are built from.
+
+        Columns: every run column (``id`` renamed ``run_id``) and, for the newest valid and
+        test evaluation, ``valid_<field>`` / ``test_<field>`` for each of
+        :data:`RESULT_EVAL_FIELDS` (NA when the run has no valid evaluation).
+        """
+        import pandas as pd  # lazily: keeps `bench --help` fast
+
+        query = select(Run).where(Run.status == "finished").order_by(Run.id)
+        if corpus is not None:
+            query = query.where(Run.corpus == corpus)
+        with self._read() as session:
+            runs = [_row(r) for r in session.scalars(query)]
+            latest = self._latest_evaluations(session, [r["id"] for r in runs])
+        records = []
+        for run in runs:
+            if (run["id"], "test") not in latest:
+                continue
+            record = {("run_id" if k == "id" else k): v for k, v in run.items()}
+            for split in ("valid", "test"):
+                evaluation = latest.get((run["id"], split), {})
+                for field in RESULT_EVAL_FIELDS:
+                    record[f"{split}_{field}"] = evaluation.get(field)
+            records.append(record)
+        columns = (["run_id"] + [k for k in _RUN_FIELDS if k != "id"]
+                   + [f"{s}_{f}" for s in ("valid", "test") for f in RESULT_EVAL_FIELDS])
+        frame = pd.DataFrame.from_records(records, columns=columns)
+        # Nullable integers, so a missing context or params does not turn 35 into 35.0.
+        ints = (["run_id"] + sorted(_INT_RUN_FIELDS)
+                + [f"{s}_{f}" for s in ("valid", "test") for f in sorted(_INT_EVAL_FIELDS)])
+        for column in ints:
+            frame[column] = frame[column].astype("Int64")
+        for column in ("started_at", "finished_at"):
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+        return frame
+
+
+__all__ = ["Store", "make_engine", "writer"]

@@ -1,0 +1,203 @@
+"""Ordered schema migrations, in the style of simonw/llm: a list of small functions.
+
+Each migration takes a SQLAlchemy ``Connection`` and changes the schema with SQLAlchemy
+Core, so it runs on any database URL. Migrations are frozen once released: they define
+their own ``Table`` objects instead of reading the ORM models, because the models describe
+the *latest* schema. Changing :mod:`bench.store.schema` therefore means appending a new
+migration here (a test compares the two).
+
+:func:`migrate` applies, in order and each in its own transaction, the migrations whose
+names are not yet in ``schema_migrations``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Double,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+)
+from sqlalchemy.schema import DDL, CreateColumn
+
+Migration = Callable[[Connection], None]
+
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Register ``fn`` as the next migration; its function name is its permanent id."""
+    if any(m.__name__ == fn.__name__ for m in MIGRATIONS):
+        raise ValueError(f"duplicate migration name {fn.__name__!r}")
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def _schema_migrations_table(metadata: MetaData) -> Table:
+    return Table(
+        "schema_migrations", metadata,
+        Column("name", String(255), primary_key=True),
+        Column("applied_at", DateTime(timezone=True), nullable=False),
+    )
+
+
+_TRACKING = _schema_migrations_table(MetaData())
+
+
+@migration
+def m001_initial(conn: Connection) -> None:
+    """runs, evaluations, metrics and artifacts, as first released."""
+    md = MetaData()
+    Table(
+        "runs", md,
+        Column("id", Integer, primary_key=True),
+        Column("status", String(16), nullable=False, index=True),
+        Column("plugin", String(255), index=True),
+        Column("plugin_version", String(64)),
+        Column("model_label", String(255)),
+        Column("key_options", Text),
+        Column("corpus", String(255), index=True),
+        Column("corpus_source", Text),
+        Column("corpus_sha256", JSON(none_as_null=True)),
+        Column("corpus_verified", Boolean),
+        Column("tokenizer", String(255)),
+        Column("vocab_size", BigInteger),
+        Column("vocab_sha256", String(64)),
+        Column("config", JSON(none_as_null=True)),
+        Column("config_hash", String(64), index=True),
+        Column("seed", BigInteger),
+        Column("device", String(64)),
+        Column("device_name", String(255)),
+        Column("environment", JSON(none_as_null=True)),
+        Column("command", Text),
+        Column("bench_version", String(64)),
+        Column("git_commit", String(64)),
+        Column("params", BigInteger),
+        Column("started_at", DateTime(timezone=True), nullable=False),
+        Column("finished_at", DateTime(timezone=True)),
+        Column("wall_seconds", Double),
+        Column("train_tokens", BigInteger),
+        Column("train_seconds", Double),
+        Column("train_tokens_per_second", Double),
+        Column("peak_rss_mb", Double),
+        Column("cuda_max_allocated_mb", Double),
+        Column("error", Text),
+        Column("parent_run_id", Integer, ForeignKey("runs.id", ondelete="SET NULL"), index=True),
+    )
+    Table(
+        "evaluations", md,
+        Column("id", Integer, primary_key=True),
+        Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False,
+               index=True),
+        Column("split", String(64), nullable=False),
+        Column("mode", String(16), nullable=False),
+        Column("batch_size", Integer, nullable=False),
+        Column("context", Integer),
+        Column("tokens", BigInteger, nullable=False),
+        Column("words", BigInteger, nullable=False),
+        Column("bytes", BigInteger, nullable=False),
+        Column("lines", BigInteger, nullable=False),
+        Column("oov", BigInteger, nullable=False),
+        Column("nll", Double, nullable=False),
+        Column("ppl", Double, nullable=False),
+        Column("word_ppl", Double, nullable=False),
+        Column("bits_per_token", Double, nullable=False),
+        Column("bits_per_byte", Double, nullable=False),
+        Column("ppl_no_oov", Double),
+        Column("seconds", Double, nullable=False),
+        Column("tokens_per_second", Double),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    Table(
+        "metrics", md,
+        Column("id", Integer, primary_key=True),
+        Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False,
+               index=True),
+        Column("step", BigInteger),
+        Column("epoch", Integer),
+        Column("name", String(255), nullable=False),
+        Column("value", Double),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    Table(
+        "artifacts", md,
+        Column("id", Integer, primary_key=True),
+        Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False,
+               index=True),
+        Column("kind", String(64), nullable=False),
+        Column("path", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    md.create_all(conn)
+
+
+def add_column(conn: Connection, table: str, column: Column[Any]) -> None:
+    """``ALTER TABLE <table> ADD COLUMN <column>``, rendered for the connection's database.
+
+    Core has no construct for adding a column (Alembic's ``op.add_column`` does this), but
+    ``CreateColumn`` renders a column's definition in the right dialect, and ADD COLUMN
+    itself is understood by SQLite, PostgreSQL and MySQL alike. On SQLite a new column
+    cannot be NOT NULL without a server default.
+    """
+    spec = CreateColumn(column).compile(dialect=conn.dialect)
+    quoted = conn.dialect.identifier_preparer.quote(table)
+    statement = f"ALTER TABLE {quoted} ADD COLUMN {spec}"
+    conn.execute(DDL(statement.replace("%", "%%")))  # DDL %-formats its text
+
+
+def applied_migrations(conn: Connection) -> set[str]:
+    """Names recorded in ``schema_migrations`` (empty when the table does not exist yet)."""
+    if not conn.dialect.has_table(conn, _TRACKING.name):
+        return set()
+    return set(conn.execute(select(_TRACKING.c.name)).scalars())
+
+
+def migrate(engine: Engine, migrations: Sequence[Migration] | None = None) -> list[str]:
+    """Apply pending migrations in order, each in its own transaction; return their names.
+
+    ``migrations`` defaults to the registered :data:`MIGRATIONS` (looked up at call time).
+    Safe when several processes open the same database at once: on SQLite the Store's
+    engine begins write transactions with ``BEGIN IMMEDIATE`` so the check-and-apply is
+    serialised; elsewhere a migration that fails because another process just applied it
+    is recognised by re-reading ``schema_migrations``.
+    """
+    pending = list(MIGRATIONS if migrations is None else migrations)
+    with engine.connect() as conn:
+        done = applied_migrations(conn)
+    if all(m.__name__ in done for m in pending):
+        return []
+    with engine.begin() as conn:
+        _TRACKING.create(conn, checkfirst=True)
+    applied: list[str] = []
+    for fn in pending:
+        if fn.__name__ in done:
+            continue
+        try:
+            with engine.begin() as conn:
+                if fn.__name__ in applied_migrations(conn):
+                    continue
+                fn(conn)
+                conn.execute(_TRACKING.insert().values(name=fn.__name__,
+                                                       applied_at=datetime.now(UTC)))
+        except Exception:
+            with engine.connect() as conn:
+                if fn.__name__ in applied_migrations(conn):
+                    continue  # another process won the race; its transaction did the work
+            raise
+        applied.append(fn.__name__)
+    return applied

@@ -1,0 +1,35 @@
+"""Options shared by every truncated-BPTT-trained model (kept free of torch imports,
+so listing models and options stays instant)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from bench.options import Options
+
+
+class TrainingOptions(Options):
+    """Options every BPTT-trained model shares (sizes of the model live in the plugin)."""
+
+    epochs: int = Field(3, ge=1, description="passes over the train split")
+    batch_size: int = Field(32, ge=1, description="parallel streams (columns) in training")
+    bptt: int = Field(64, ge=1, description="truncated-BPTT window length in tokens")
+    optimizer: Literal["sgd", "adam"] = Field("adam", description="sgd or adam")
+    lr: float = Field(0.002, gt=0, description="initial learning rate")
+    lr_schedule: Literal["plateau", "step", "none"] = Field(
+        "plateau",
+        description="plateau: multiply lr by plateau_factor when valid ppl does not improve; "
+        "step: keep lr for decay_after epochs, then multiply by lr_decay every epoch",
+    )
+    plateau_factor: float = Field(0.25, gt=0, le=1, description="lr factor on a valid plateau")
+    decay_after: int = Field(4, ge=0, description="epochs at full lr before step decay")
+    lr_decay: float = Field(0.5, gt=0, le=1, description="per-epoch lr factor of the step schedule")
+    clip: float = Field(0.25, ge=0, description="gradient-norm clipping threshold (0: off)")
+    weight_decay: float = Field(0.0, ge=0, description="L2 penalty")
+    eval_batch_size: int = Field(
+        2048, ge=1, description="tokens scored per forward call in evaluation (speed only)")
+    max_steps_per_epoch: int | None = Field(
+        None, ge=1, description="stop each epoch after this many steps (quick trials)")
+    log_every: int = Field(100, ge=1, description="log the training loss every N steps")

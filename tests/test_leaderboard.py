@@ -1,0 +1,159 @@
+"""Leaderboards: measured rows from the Store beside cited reference rows, in md/csv/json."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench.errors import BenchError
+from bench.evaluation import Evaluation
+from bench.leaderboard import build_tables, humanize_count, leading_number, render, write_tables
+from bench.metrics import SplitMetrics
+from bench.model import EvalProtocol
+from bench.published import PUBLISHED_COLUMNS, load_published
+from bench.store import Store
+from bench.tokens import UnitCounts
+
+
+def evaluation(split: str, ppl: float, *, tokens: int, words: int,
+               context: int | None = 35) -> Evaluation:
+    counts = UnitCounts(tokens=tokens, words=words, bytes=6 * words, lines=40)
+    return Evaluation(split=split, counts=counts, protocol=EvalProtocol("stream", 10, context),
+                      metrics=SplitMetrics.compute(tokens * math.log(ppl), counts), seconds=2.0)
+
+
+def add_run(store: Store, *, corpus: str, label: str, valid: float | None, test: float,
+            tokens: int = 1000, words: int = 1000, status: str = "finished", **fields) -> int:
+    run_id = store.create_run(plugin="lstm", model_label=label, corpus=corpus,
+                              command=f"bench run lstm --corpus {corpus} --label '{label}'",
+                              device="cuda", device_name="NVIDIA H100 80GB HBM3", **fields)
+    if valid is not None:
+        store.add_evaluation(run_id, evaluation("valid", valid, tokens=tokens, words=words))
+    store.add_evaluation(run_id, evaluation("test", test, tokens=tokens, words=words))
+    store.finish_run(run_id, status, error="boom" if status == "failed" else None,
+                     train_tokens_per_second=6123.4)
+    return run_id
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    with Store(f"sqlite:///{tmp_path / 'bench.db'}") as s:
+        add_run(s, corpus="ptb", label="LSTM 2x650", valid=86.0, test=82.5,
+                key_options="layers=2 hidden=650 dropout=0.5", params=19_800_000,
+                config_hash="0123456789abcdef", git_commit="feedbeef" * 5)
+        add_run(s, corpus="ptb", label="LSTM 2x200", valid=120.0, test=115.0,
+                key_options="layers=2 hidden=200", params=4_650_000, corpus_verified=False)
+        add_run(s, corpus="ptb", label="broken", valid=None, test=1.0, status="failed")
+        # A subword run: 1300 tokens for 1000 words, so word ppl differs from ppl.
+        add_run(s, corpus="one-billion-word", label="BPE LSTM", valid=None, test=40.0,
+                tokens=1300, words=1000, params=830_000_000)
+        yield s
+
+
+@pytest.fixture
+def tables(store: Store) -> dict[str, pd.DataFrame]:
+    return build_tables(store.results_frame(), load_published(),
+                        corpus_aliases={"1b-word": "one-billion-word"})
+
+
+def test_published_table_loads_with_citations() -> None:
+    published = load_published()
+    assert tuple(published.columns) == PUBLISHED_COLUMNS
+    assert (published["citation"] != "").all()
+    gal = published[published["model"] == "Variational LSTM medium (untied)"].iloc[0]
+    assert gal["valid_ppl"] == "81.9 ± 0.2"  # text, as printed in the paper
+    assert "NOT verified" in " ".join(published["notes"])  # caveats are kept
+
+
+def test_measured_and_reference_rows(tables: dict[str, pd.DataFrame]) -> None:
+    assert {"ptb", "wikitext-2", "wikitext-103", "one-billion-word"} <= set(tables)
+    assert "1b-word" not in tables  # the alias was applied
+    ptb = tables["ptb"]
+    measured = ptb[ptb["kind"] == "measured"]
+    reference = ptb[ptb["kind"] == "reference"]
+    assert list(measured["model"]) == ["LSTM 2x650", "LSTM 2x200"]  # by test ppl
+    assert "broken" not in set(ptb["model"])  # the failed run is not shown
+    assert list(measured["params"]) == ["19.8M", "4.65M"]
+    assert list(measured["test ppl"]) == ["82.50", "115.00"]
+    assert measured.iloc[0]["protocol"] == "stream, batch 10, context 35"
+    assert measured.iloc[0]["train tok/s"] == "6,123"
+    assert measured.iloc[0]["device"] == "NVIDIA H100 80GB HBM3"
+    assert (measured["citation"] == "").all()
+    assert measured.iloc[1]["notes"] == "corpus checksums not verified"
+    # Measured rows first, then references sorted by the number in their test ppl.
+    assert list(ptb["kind"][:2]) == ["measured", "measured"]
+    numbers = [leading_number(v) for v in reference["test ppl"]]
+    assert numbers == sorted(numbers)
+    zaremba = reference[reference["model"].str.startswith("LSTM small, non-regularized")].iloc[0]
+    assert zaremba["citation"].startswith("Zaremba, Sutskever & Vinyals 2014")
+    assert (zaremba["test ppl"], zaremba["params"]) == ("114.5", "4.65M")
+    assert (reference[["run", "protocol", "train tok/s", "device", "date"]] == "").all().all()
+    assert (tables["one-billion-word"]["kind"] == "reference").sum() == 13
+
+
+def test_word_ppl_only_when_tokens_are_not_words(tables: dict[str, pd.DataFrame]) -> None:
+    assert "word ppl (test)" not in tables["ptb"].columns  # word-level runs only
+    obw = tables["one-billion-word"]
+    bpe = obw[obw["kind"] == "measured"].iloc[0]
+    assert bpe["test ppl"] == "40.00"
+    expected = math.exp(1300 * math.log(40.0) / 1000)
+    assert bpe["word ppl (test)"] == f"{expected:.2f}"
+    assert "word ppl (valid)" not in obw.columns  # no run there has a valid evaluation
+    assert bpe["params"] == "830M"
+
+
+def test_corpora_restricts_tables(store: Store) -> None:
+    tables = build_tables(store.results_frame(), load_published(),
+                          corpus_aliases={"1b-word": "one-billion-word"},
+                          corpora=["1b-word", "ptb", "no-such-corpus"])
+    assert list(tables) == ["one-billion-word", "ptb"]
+    empty = build_tables(store.results_frame().iloc[0:0], load_published(), corpora=["ptb"])
+    assert set(empty["ptb"]["kind"]) == {"reference"}
+
+
+def test_render_markdown(tables: dict[str, pd.DataFrame], store: Store) -> None:
+    text = render(tables["ptb"], "md")
+    assert text.startswith("# Perplexity on ptb\n")
+    assert "| kind" in text and "| measured" in text and "| reference" in text
+    run = store.get_run(1)
+    assert f"- run 1: `{run['command']}`; NVIDIA H100 80GB HBM3, " in text
+    assert run["finished_at"].strftime("%Y-%m-%d") in text
+    assert "config 0123456789ab" in text and "git feedbeeffeed" in text
+    assert "not re-measured" in text
+    assert "Zaremba, Sutskever & Vinyals 2014" in text
+    assert render(tables["ptb"], "md", corpus="Penn Treebank").startswith(
+        "# Perplexity on Penn Treebank\n")
+
+
+def test_render_csv_and_json_parse_back(tables: dict[str, pd.DataFrame]) -> None:
+    ptb = tables["ptb"]
+    from_csv = pd.read_csv(io.StringIO(render(ptb, "csv")), dtype=str, keep_default_na=False)
+    assert list(from_csv.columns) == list(ptb.columns)
+    assert (from_csv.values == ptb.values).all()
+    records = json.loads(render(ptb, "json"))
+    assert len(records) == len(ptb)
+    assert records[0]["model"] == "LSTM 2x650" and records[0]["kind"] == "measured"
+    assert any(r["valid ppl"] == "81.9 ± 0.2" for r in records)
+    with pytest.raises(BenchError, match="unknown leaderboard format"):
+        render(ptb, "html")
+
+
+def test_write_tables(tables: dict[str, pd.DataFrame], tmp_path: Path) -> None:
+    for fmt in ("md", "csv", "json"):
+        paths = write_tables(tables, tmp_path / "out" / fmt, fmt)
+        assert sorted(p.name for p in paths) == sorted(f"{c}.{fmt}" for c in tables)
+        assert all(p.read_text(encoding="utf-8") for p in paths)
+    md = (tmp_path / "out" / "md" / "ptb.md").read_text(encoding="utf-8")
+    assert md.startswith("# Perplexity on ptb")
+
+
+@pytest.mark.parametrize("n, text", [(950, "950"), (4_650_000, "4.65M"), (66_000_000, "66M"),
+                                     (1_040_000_000, "1.04B"), (999_999_999, "1B"),
+                                     (None, "")])
+def test_humanize_count(n: int | None, text: str) -> None:
+    assert humanize_count(n) == text

@@ -1,0 +1,90 @@
+"""Plugin discovery: entry points, isolation of broken plugins, BENCH_PLUGINS, hook docs."""
+
+import inspect
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from bench import hookspecs
+from bench.errors import BenchError
+from bench.plugins import ENTRY_POINT_GROUP, load_plugins
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def builtin_entry_points():
+    return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+
+
+def fake(name, value):
+    return metadata.EntryPoint(name=name, value=value, group=ENTRY_POINT_GROUP)
+
+
+def test_builtins_are_discovered_through_entry_points():
+    host = load_plugins()
+    builtins = {r.name for r in host.records if r.builtin}
+    assert {"lstm", "unigram", "standard-corpora", "standard-tokenizers"} <= builtins
+    assert all(r.status == "loaded" for r in host.records if r.builtin)
+    assert "lstm" in host.models and "unigram" in host.models
+    assert "tinyshakespeare" in host.corpora
+    assert host.models.entry("lstm").plugin == "lstm"
+
+
+def test_broken_plugins_are_reported_and_the_rest_work():
+    host = load_plugins(builtin_entry_points() + [
+        fake("good", "sample_plugins:good"),
+        fake("broken-import", "sample_plugins_that_do_not_exist"),
+        fake("broken-register", "sample_plugins:broken_register"),
+        fake("clash", "sample_plugins:clash"),
+        fake("not-a-model", "sample_plugins:not_a_model"),
+    ])
+    status = {r.name: r for r in host.records}
+    assert status["good"].status == "loaded"
+    assert status["broken-import"].status == "failed"
+    assert "ModuleNotFoundError" in status["broken-import"].error
+    assert status["broken-register"].status == "failed"
+    assert "boom while registering" in status["broken-register"].error
+    assert status["clash"].status == "failed" and "already registered" in status["clash"].error
+    assert status["not-a-model"].status == "failed"
+    # the built-in keeps its name; the good plugin works, alias included
+    assert host.models.get("unigram").__name__ == "UnigramModel"
+    assert host.models.get("uniform").__name__ == "UniformModel"
+
+
+def test_env_var_empty_disables_third_party(monkeypatch):
+    monkeypatch.setenv("BENCH_PLUGINS", "")
+    host = load_plugins(builtin_entry_points() + [fake("good", "sample_plugins:good")])
+    status = {r.name: r.status for r in host.records}
+    assert status["good"] == "disabled"
+    assert status["lstm"] == "loaded"
+    assert "sample-uniform" not in host.models
+
+
+def test_env_var_list_restricts_third_party(monkeypatch):
+    monkeypatch.setenv("BENCH_PLUGINS", "good")
+    host = load_plugins(builtin_entry_points() + [
+        fake("good", "sample_plugins:good"), fake("clash", "sample_plugins:clash")])
+    status = {r.name: r.status for r in host.records}
+    assert status == {**status, "good": "loaded", "clash": "disabled"}
+
+
+def test_unknown_model_suggests_near_matches():
+    host = load_plugins()
+    with pytest.raises(BenchError, match="Did you mean: lstm"):
+        host.models.get("lstn")
+
+
+def hook_names():
+    return [name for name, value in inspect.getmembers(hookspecs, inspect.isfunction)
+            if hasattr(value, "bench_spec")]
+
+
+def test_every_hook_is_documented():
+    names = hook_names()
+    assert {"register_models", "register_corpora", "register_tokenizers", "run_started",
+            "log_metrics", "run_finished", "register_commands"} <= set(names)
+    reference = (DOCS / "hooks.md").read_text()
+    for name in names:
+        assert (getattr(hookspecs, name).__doc__ or "").strip(), f"hook {name} has no docstring"
+        assert f"`{name}(" in reference, f"hook {name} is missing from docs/hooks.md"

@@ -1,0 +1,256 @@
+"""The Store: round trips, failures kept, concurrent writers, migrations, configuration."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, MetaData, Table, Text, create_engine, inspect, text
+
+from bench.errors import BenchError
+from bench.evaluation import Evaluation
+from bench.metrics import SplitMetrics
+from bench.model import EvalProtocol
+from bench.store import Store
+from bench.store import migrations
+from bench.store.database import make_engine, writer
+from bench.store.migrations import add_column, migrate
+from bench.store.schema import Base
+from bench.tokens import UnitCounts
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def make_evaluation(split: str, *, tokens: int = 1000, words: int = 1000, ppl: float = 120.0,
+                    context: int | None = None, seconds: float = 2.0) -> Evaluation:
+    counts = UnitCounts(tokens=tokens, words=words, bytes=5 * words, lines=50, oov=10)
+    metrics = SplitMetrics.compute(tokens * math.log(ppl), counts, oov_nll=10 * math.log(ppl))
+    return Evaluation(split=split, counts=counts, protocol=EvalProtocol("stream", 10, context),
+                      metrics=metrics, seconds=seconds)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    with Store(sqlite_url(tmp_path / "bench.db")) as s:
+        yield s
+
+
+def test_round_trip(store: Store) -> None:
+    run_id = store.create_run(plugin="lstm", plugin_version="0.1", model_label="LSTM 2x200",
+                              key_options="layers=2 hidden=200", corpus="ptb", seed=1,
+                              command="bench run lstm ptb")
+    assert store.get_run(run_id)["status"] == "running"
+    store.update_run(run_id, params=4_650_000, device="cpu")
+    for step in range(3):
+        store.add_metrics(run_id, {"train_loss": 5.0 - step, "lr": 20.0}, step=step, epoch=1)
+    eval_id = store.add_evaluation(run_id, make_evaluation("test", context=35))
+    store.add_artifact(run_id, "checkpoint", Path("/tmp/ckpt.pt"))
+    store.finish_run(run_id, "finished", train_tokens=929_589)
+
+    run = store.get_run(run_id)
+    assert run["status"] == "finished"
+    assert run["params"] == 4_650_000 and run["train_tokens"] == 929_589
+    assert run["finished_at"] >= run["started_at"]
+    assert run["started_at"].tzinfo is not None
+    assert run["wall_seconds"] == pytest.approx(
+        (run["finished_at"] - run["started_at"]).total_seconds())
+    assert [(m["step"], m["name"]) for m in run["metrics"]][:2] == [(0, "train_loss"), (0, "lr")]
+    assert len(run["metrics"]) == 6
+    (evaluation,) = run["evaluations"]
+    assert evaluation["id"] == eval_id
+    assert evaluation["ppl"] == pytest.approx(120.0)
+    assert (evaluation["mode"], evaluation["batch_size"], evaluation["context"]) == \
+        ("stream", 10, 35)
+    assert evaluation["tokens_per_second"] == pytest.approx(500.0)
+    assert evaluation["ppl_no_oov"] == pytest.approx(120.0)
+    assert run["artifacts"][0]["kind"] == "checkpoint"
+    assert run["artifacts"][0]["path"] == "/tmp/ckpt.pt"
+
+
+def test_failed_run_keeps_its_error(store: Store) -> None:
+    run_id = store.create_run(plugin="lstm", corpus="ptb")
+    store.finish_run(run_id, "failed", error="RuntimeError: CUDA out of memory")
+    run = store.get_run(run_id)
+    assert run["status"] == "failed"
+    assert run["error"] == "RuntimeError: CUDA out of memory"
+    assert run["finished_at"] is not None
+
+
+def test_json_columns_round_trip(store: Store) -> None:
+    config = {"model": {"layers": 2, "dropout": 0.5, "tied": True, "sizes": [200, 200]},
+              "corpus": "ptb", "note": "naïve ✓", "lr": None}
+    environment = {"python": "3.11.7", "malloc": {"MALLOC_MMAP_THRESHOLD_": "1000000000"}}
+    run_id = store.create_run(config=config, environment=environment,
+                              corpus_sha256={"train": "a" * 64, "test": "b" * 64},
+                              corpus_verified=True)
+    run = store.get_run(run_id)
+    assert run["config"] == config
+    assert run["environment"] == environment
+    assert run["corpus_sha256"]["test"] == "b" * 64
+    assert run["corpus_verified"] is True
+
+
+def test_list_runs_and_results_frame(store: Store) -> None:
+    good = store.create_run(plugin="lstm", corpus="ptb", params=10)
+    store.add_evaluation(good, make_evaluation("valid", ppl=130.0))
+    store.add_evaluation(good, make_evaluation("test", ppl=120.0))
+    store.finish_run(good, "finished")
+    failed = store.create_run(plugin="lstm", corpus="ptb")
+    store.add_evaluation(failed, make_evaluation("test", ppl=99.0))
+    store.finish_run(failed, "failed", error="boom")
+    store.create_run(plugin="unigram", corpus="wikitext-2")
+
+    runs = store.list_runs()
+    assert [r["id"] for r in runs] == [3, failed, good]  # newest first
+    assert runs[2]["valid_ppl"] == pytest.approx(130.0)
+    assert runs[2]["test_ppl"] == pytest.approx(120.0)
+    assert runs[0]["test_ppl"] is None
+    assert [r["id"] for r in store.list_runs(status="failed")] == [failed]
+    assert [r["id"] for r in store.list_runs(plugin="unigram")] == [3]
+    assert [r["id"] for r in store.list_runs(corpus="ptb", limit=1)] == [failed]
+
+    frame = store.results_frame()
+    assert list(frame["run_id"]) == [good]
+    row = frame.iloc[0]
+    assert row["test_ppl"] == pytest.approx(120.0)
+    assert row["valid_ppl"] == pytest.approx(130.0)
+    assert row["test_mode"] == "stream" and row["test_batch_size"] == 10
+    assert row["params"] == 10
+    assert store.results_frame(corpus="wikitext-2").empty
+    assert "test_ppl" in store.results_frame(corpus="wikitext-2").columns
+
+
+def test_unknown_status_and_run(store: Store) -> None:
+    with pytest.raises(ValueError, match="unknown run status"):
+        store.create_run(status="done")
+    run_id = store.create_run()
+    with pytest.raises(ValueError, match="unknown run status"):
+        store.finish_run(run_id, "running")
+    with pytest.raises(ValueError, match="unknown run status"):
+        store.update_run(run_id, status="paused")
+    with pytest.raises(ValueError, match="unknown run status"):
+        store.list_runs(status="bogus")
+    with pytest.raises(TypeError, match="colour"):
+        store.update_run(run_id, colour="red")
+    with pytest.raises(BenchError, match="no run with id 999"):
+        store.get_run(999)
+    with pytest.raises(BenchError, match="no run with id 999"):
+        store.add_metrics(999, {"loss": 1.0})
+
+
+def test_sqlite_pragmas(store: Store) -> None:
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
+
+
+def test_bench_db_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "nested" / "folder" / "env.db"
+    monkeypatch.setenv("BENCH_DB", sqlite_url(path))
+    with Store() as store:
+        assert store.url == sqlite_url(path)
+        store.create_run(plugin="x")
+    assert path.exists()
+
+
+def test_bad_url_or_path_is_a_bench_error(tmp_path: Path) -> None:
+    with pytest.raises(BenchError, match="nosuchdialect"):
+        Store("nosuchdialect://somewhere/db")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(BenchError, match="a-file"):
+        Store(sqlite_url(blocker / "sub" / "bench.db"))
+
+
+def _write_runs(url: str, barrier: multiprocessing.synchronize.Barrier, tag: str) -> None:
+    """Worker for the concurrency test: open the store and write as fast as possible."""
+    barrier.wait()  # both processes open (and migrate) the fresh database at once
+    store = Store(url)
+    for _ in range(2):
+        run_id = store.create_run(plugin=tag)
+        for step in range(100):
+            store.add_metrics(run_id, {"loss": float(step)}, step=step)
+        store.finish_run(run_id, "finished")
+    store.close()
+
+
+def test_two_processes_write_at_once_and_lose_nothing(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "shared.db")
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    workers = [ctx.Process(target=_write_runs, args=(url, barrier, tag)) for tag in ("a", "b")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [w.exitcode for w in workers] == [0, 0]
+    with Store(url) as store:
+        runs = store.list_runs()
+        assert sorted(r["plugin"] for r in runs) == ["a", "a", "b", "b"]
+        assert all(r["status"] == "finished" for r in runs)
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM metrics")).scalar() == 400
+            names = conn.execute(text("SELECT name FROM schema_migrations")).scalars().all()
+            assert names == ["m001_initial"]
+
+
+def _schema(engine) -> dict:
+    """Tables, columns, keys and indexes as reflected, for comparing two databases."""
+    insp = inspect(engine)
+    schema = {}
+    for table in insp.get_table_names():
+        schema[table] = {
+            "columns": {c["name"]: (str(c["type"]), c["nullable"])
+                        for c in insp.get_columns(table)},
+            "pk": insp.get_pk_constraint(table)["constrained_columns"],
+            "fks": sorted((tuple(fk["constrained_columns"]), fk["referred_table"],
+                           tuple(fk["referred_columns"]), fk["options"].get("ondelete"))
+                          for fk in insp.get_foreign_keys(table)),
+            "indexes": sorted((ix["name"], tuple(ix["column_names"]), bool(ix["unique"]))
+                              for ix in insp.get_indexes(table)),
+        }
+    return schema
+
+
+def test_orm_models_match_migrated_schema(store: Store) -> None:
+    """Fails when schema.py changed without a migration (or a migration without the ORM)."""
+    from_orm = create_engine("sqlite://")
+    Base.metadata.create_all(from_orm)
+    migrated, expected = _schema(store.engine), _schema(from_orm)
+    assert sorted(migrated) == sorted(expected)
+    for table in expected:
+        assert migrated[table] == expected[table], f"table {table!r} differs"
+
+
+def test_older_database_is_upgraded_in_place(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    url = sqlite_url(tmp_path / "old.db")
+    engine = writer(make_engine(url))
+    assert migrate(engine, migrations.MIGRATIONS[:1]) == ["m001_initial"]
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO runs (status, plugin, started_at) "
+                          "VALUES ('finished', 'old-plugin', '2020-01-02 03:04:05')"))
+    engine.dispose()
+
+    def m002_test_add_run_notes(conn) -> None:
+        add_column(conn, "runs", Column("notes", Text))
+        Table("tags", MetaData(), Column("name", Text, primary_key=True)).create(conn)
+
+    monkeypatch.setattr(migrations, "MIGRATIONS",
+                        [*migrations.MIGRATIONS[:1], m002_test_add_run_notes])
+    with Store(url) as store:  # opening applies the pending migration
+        old = store.get_run(1)
+        assert (old["status"], old["plugin"]) == ("finished", "old-plugin")
+        assert old["started_at"].year == 2020 and old["started_at"].tzinfo is not None
+        assert "notes" in {c["name"] for c in inspect(store.engine).get_columns("runs")}
+        assert "tags" in inspect(store.engine).get_table_names()
+        assert store.create_run(plugin="new") == 2
+        with store.engine.connect() as conn:
+            names = conn.execute(text("SELECT name FROM schema_migrations ORDER BY name"))
+            assert names.scalars().all() == ["m001_initial", "m002_test_add_run_notes"]
+        assert migrate(store.engine) == []  # nothing left to do
