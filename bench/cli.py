@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -103,12 +104,18 @@ def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
                     echo=lambda message: click.echo(message, err=True))
     command = shlex.join(["bench", *sys.argv[1:]]) if sys.argv[1:2] == ["run"] else \
         shlex.join(["bench", "run", *_flags(config_file, config)])
+    # `kill` (SIGTERM) ends a run like Ctrl-C does: recorded as interrupted, not left running
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         result = runner.run(config, command)
     except KeyboardInterrupt:
         click.echo("\ninterrupted: the run is recorded as 'interrupted' (bench runs)", err=True)
         sys.exit(130)
     _print_summary(result, store.url)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _flags(config_file: Path | None, config: Any) -> list[str]:

@@ -25,7 +25,7 @@ from bench.errors import BenchError
 from bench.model import EvalProtocol
 
 COLUMNS = [
-    "kind", "model", "plugin", "options", "params", "valid ppl", "test ppl",
+    "kind", "model", "plugin", "tokenizer", "options", "params", "valid ppl", "test ppl",
     "word ppl (valid)", "word ppl (test)", "bits/byte (test)", "protocol", "train tok/s",
     "eval tok/s (test)", "device", "date", "run", "citation", "notes",
 ]
@@ -110,6 +110,7 @@ def _measured_row(row: Mapping[str, Any]) -> dict[str, str]:
         "kind": "measured",
         "model": _get(row, "model_label") or _get(row, "plugin") or "",
         "plugin": _get(row, "plugin") or "",
+        "tokenizer": _get(row, "tokenizer") or "",
         "options": _get(row, "key_options") or "",
         "params": humanize_count(_get(row, "params")),
         "valid ppl": _fixed(_get(row, "valid_ppl"), 2),

@@ -51,5 +51,8 @@ def score_stream(network: nn.Module, split: TokenizedSplit, eos_id: int, protoco
         inputs = torch.as_tensor(chunk.inputs, device=device).unsqueeze(1)
         targets = torch.as_tensor(chunk.targets, device=device).unsqueeze(1)
         logits, state = network(inputs, state)
-        logprobs = F.log_softmax(logits.squeeze(1).float(), dim=-1)
+        logits = logits.squeeze(1)
+        if logits.dtype in (torch.float16, torch.bfloat16):  # normalise in at least float32
+            logits = logits.float()
+        logprobs = F.log_softmax(logits, dim=-1)
         yield ScoredTokens.of(chunk.positions, logprobs.gather(1, targets).squeeze(1))

@@ -62,3 +62,28 @@ broken_register = BrokenRegister()
 clash = Clash()
 not_a_model = NotAModel()
 observer = Observer()
+
+
+class FailingModel(UniformModel):
+    """Raises while training, like a model with a bug."""
+
+    def fit(self, context):
+        context.log_metrics({"train_loss": 1.5}, epoch=1)
+        raise RuntimeError("exploded in epoch 1")
+
+
+class InterruptedModel(UniformModel):
+    """Behaves as if the user pressed Ctrl-C during training."""
+
+    def fit(self, context):
+        raise KeyboardInterrupt
+
+
+class Failing:
+    @hookimpl
+    def register_models(self, register):
+        register("failing", FailingModel)
+        register("interrupted", InterruptedModel)
+
+
+failing = Failing()

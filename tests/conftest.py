@@ -1,0 +1,34 @@
+"""Shared fixtures: every test gets its own database and data folder."""
+
+import random
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def isolated_paths(tmp_path, monkeypatch):
+    """Never touch the user's real database or cache."""
+    monkeypatch.setenv("BENCH_DB", f"sqlite:///{tmp_path / 'bench.db'}")
+    monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("BENCH_PLUGINS", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path):
+    """A folder with train/valid/test.txt of patterned text a small model can learn."""
+    rng = random.Random(0)
+    words = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "park"]
+
+    def lines(n):
+        out = []
+        for _ in range(n):
+            start = rng.randrange(len(words))
+            out.append(" ".join(words[(start + i) % len(words)] for i in range(rng.randint(0, 7))))
+        return "\n".join(out) + "\n"
+
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    for split, n in (("train", 400), ("valid", 41), ("test", 37)):
+        (folder / f"{split}.txt").write_text(lines(n))
+    return folder

@@ -1,0 +1,143 @@
+"""Runs end to end through the Runner: stored rows, failure modes, observer hooks, lstm."""
+
+from importlib import metadata
+
+import numpy as np
+import pytest
+
+from bench.config import build_config
+from bench.errors import BenchError
+from bench.evaluation import evaluate
+from bench.plugins import ENTRY_POINT_GROUP, load_plugins
+from bench.runner import Runner
+from bench.store import Store
+from bench.tokens import TokenizedSplit, Vocabulary
+
+TINY_LSTM = ("layers=1", "hidden_size=16", "embedding_size=16", "epochs=2", "batch_size=4",
+             "bptt=8", "max_steps_per_epoch=30", "lr=0.01")
+
+
+def host_with_samples():
+    extra = [metadata.EntryPoint(name=n, value=f"sample_plugins:{n}", group=ENTRY_POINT_GROUP)
+             for n in ("failing", "observer")]
+    return load_plugins(list(metadata.entry_points(group=ENTRY_POINT_GROUP)) + extra)
+
+
+@pytest.fixture
+def runner(tmp_path):
+    return Runner(host_with_samples(), Store(), tmp_path / "data", progress=False,
+                  echo=lambda message: None)
+
+
+def config(plugin, corpus, *settings):
+    return build_config({}, {"plugin": plugin, "corpus": str(corpus)}, settings)
+
+
+def test_lstm_run_is_stored_and_beats_unigram(runner, tiny_corpus):
+    lstm = runner.run(config("lstm", tiny_corpus, *TINY_LSTM), "bench run ...")
+    unigram = runner.run(config("unigram", tiny_corpus), "bench run ...")
+    assert lstm.evaluations["test"].ppl < unigram.evaluations["test"].ppl
+    record = runner.store.get_run(lstm.run_id)
+    assert record["status"] == "finished"
+    assert record["params"] == lstm.summary["params"] > 0
+    assert record["train_tokens_per_second"] > 0
+    assert {e["split"] for e in record["evaluations"]} == {"valid", "test"}
+    assert [m["epoch"] for m in record["metrics"] if m["name"] == "valid_ppl"] == [1, 2]
+    assert record["config"]["options"]["hidden_size"] == 16
+    assert record["environment"]["torch"]
+    assert record["artifacts"] and record["artifacts"][0]["kind"] == "checkpoint"
+    test = next(e for e in record["evaluations"] if e["split"] == "test")
+    # every token of the test split: words + one end-of-sentence per line
+    text = (tiny_corpus / "test.txt").read_text().splitlines()
+    assert test["tokens"] == sum(len(line.split()) for line in text) + len(text)
+
+
+def test_failed_run_is_recorded_with_its_error(runner, tiny_corpus):
+    with pytest.raises(RuntimeError, match="exploded"):
+        runner.run(config("failing", tiny_corpus), "bench run --plugin failing")
+    (row,) = runner.store.list_runs()
+    record = runner.store.get_run(row["id"])
+    assert record["status"] == "failed"
+    assert "exploded in epoch 1" in record["error"]
+    assert record["metrics"][0]["value"] == 1.5  # what was logged before the crash is kept
+
+
+def test_interrupted_run_is_recorded(runner, tiny_corpus):
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(config("interrupted", tiny_corpus), "bench run --plugin interrupted")
+    (row,) = runner.store.list_runs()
+    assert row["status"] == "interrupted"
+
+
+def test_observer_hooks_see_the_lifecycle(runner, tiny_corpus):
+    import sample_plugins
+
+    sample_plugins.Observer.events.clear()
+    result = runner.run(config("lstm", tiny_corpus, *TINY_LSTM, "epochs=1"), "bench run")
+    events = sample_plugins.Observer.events
+    assert events[0] == ("started", result.run_id)
+    assert ("metrics", 1, ["epoch_seconds", "lr", "train_loss", "train_ppl",
+                           "train_tokens_per_second", "valid_ppl"]) in events
+    assert events[-1] == ("finished", "finished", ["test", "valid"])
+
+
+def test_user_mistakes_fail_before_a_run_is_recorded(runner, tiny_corpus, tmp_path):
+    with pytest.raises(BenchError, match="Did you mean: lstm"):
+        runner.run(config("lstn", tiny_corpus), "x")
+    with pytest.raises(BenchError, match="hidden_sise.*Did you mean: hidden_size"):
+        runner.run(config("lstm", tiny_corpus, "hidden_sise=3"), "x")
+    with pytest.raises(BenchError, match="hidden_size"):
+        runner.run(config("lstm", tiny_corpus, "hidden_size=many"), "x")
+    with pytest.raises(BenchError, match="tied=true needs"):
+        runner.run(config("lstm", tiny_corpus, "tied=true", "hidden_size=8"), "x")
+    with pytest.raises(BenchError):
+        runner.run(config("lstm", tmp_path / "nowhere"), "x")
+    with pytest.raises(BenchError, match="tokenizer"):
+        runner.run(build_config({}, {"plugin": "lstm", "corpus": str(tiny_corpus),
+                                     "tokenizer": "wrod"}, ()), "x")
+    assert runner.store.list_runs() == []
+
+
+def lstm_model(vocab_size=13, **options):
+    import torch
+
+    from bench_plugins.lstm import LSTMModel, LSTMOptions
+
+    torch.manual_seed(0)
+    vocab = Vocabulary(["<eos>", "<unk>", *(f"w{i}" for i in range(vocab_size - 2))])
+    model = LSTMModel(LSTMOptions(layers=2, hidden_size=12, embedding_size=8, **options),
+                      vocab, "cpu")
+    model.network.double()  # float64 end to end, so only chunking could change the sum
+    return model
+
+
+def random_split(n_lines=57, vocab_size=13, seed=0):
+    rng = np.random.default_rng(seed)
+    lines = [rng.integers(2, vocab_size, size=rng.integers(0, 9)).tolist() for _ in range(n_lines)]
+    text = [" ".join(f"w{i}" for i in line) for line in lines]
+    return TokenizedSplit.from_lines("test", lines, eos_id=0, text_lines=text)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 7, 64, 10_000])
+def test_lstm_stream_scores_every_token_once_and_ignores_batch_size(batch_size):
+    model = lstm_model()
+    split = random_split()
+    reference = evaluate(split, model.eval_protocol(split).__class__("stream", 3), model.score)
+    protocol = model.eval_protocol(split).__class__("stream", batch_size)
+    result = evaluate(split, protocol, model.score)  # raises unless every token scored once
+    assert result.counts.tokens == len(split)
+    assert result.metrics.nll == pytest.approx(reference.metrics.nll, rel=1e-6)
+    assert result.protocol.batch_size == batch_size
+
+
+def test_lstm_first_token_is_conditioned_on_eos():
+    import torch
+
+    model = lstm_model()
+    split = random_split(n_lines=3)
+    chunk = next(iter(model.score(split, model.eval_protocol(split))))
+    with torch.no_grad():
+        model.network.eval()
+        logits, _ = model.network(torch.tensor([[0]]), None)
+        expected = torch.log_softmax(logits[0, 0], -1)[split.ids[0]].item()
+    assert chunk.logprobs[0] == pytest.approx(expected, rel=1e-9)

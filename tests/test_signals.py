@@ -1,0 +1,29 @@
+"""Ctrl-C (SIGINT) and kill (SIGTERM) during a real `bench run` leave an 'interrupted' row."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_training_records_interrupted_run(tiny_corpus, signum):
+    args = [sys.executable, "-m", "bench", "run", "--plugin", "lstm", "--corpus", str(tiny_corpus),
+            "--set", "epochs=1000", "--set", "hidden_size=8", "--set", "embedding_size=8",
+            "--set", "layers=1", "--set", "batch_size=2", "--set", "bptt=4"]
+    process = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                               env=os.environ.copy())
+    # the run announces itself once its row exists and training is about to start
+    first = process.stderr.readline()
+    assert first.startswith("run 1:"), first
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "recorded as 'interrupted'" in stderr
+    assert "Traceback" not in stderr
+    shown = subprocess.run([sys.executable, "-m", "bench", "show", "1", "--json"],
+                           capture_output=True, text=True, check=True)
+    assert json.loads(shown.stdout)["status"] == "interrupted"
