@@ -105,25 +105,15 @@ def assemble_split(
     """Build a split from the tokens of all lines laid end to end (no eos yet).
 
     ``lengths[i]`` is the number of tokens of line ``i``; ids equal to :data:`OOV` become
-    ``<unk>`` and are flagged. The result is the same as :meth:`TokenizedSplit.from_lines`
-    (a test checks it), but vectorised: a Python loop per line and a list per line cost
-    seconds on the multi-million-token train splits that every run encodes.
+    ``<unk>`` and are flagged in ``oov_mask``.
     """
-    offsets = np.zeros(len(lines) + 1, dtype=np.int64)
-    np.cumsum(np.asarray(lengths, dtype=np.int64) + 1, out=offsets[1:])
-    is_eos = np.zeros(int(offsets[-1]), dtype=bool)
-    is_eos[offsets[1:] - 1] = True
-    ids = np.full(len(is_eos), vocab.eos_id, dtype=np.int64)
-    ids[~is_eos] = flat_ids
-    oov_mask = ids == OOV
-    oov = int(oov_mask.sum())
-    if oov:
+    flat_ids = np.asarray(flat_ids, dtype=np.int64)
+    oov_flat = flat_ids == OOV
+    if oov_flat.any():
         if vocab.unk_id is None:
             raise BenchError("text holds unknown tokens but the vocabulary has no <unk>")
-        ids[oov_mask] = vocab.unk_id
-    counts = UnitCounts.of_lines(lines, tokens=len(ids), oov=oov)
-    return TokenizedSplit(name=name, ids=ids, line_offsets=offsets, counts=counts,
-                          oov_mask=oov_mask)
+        flat_ids = np.where(oov_flat, vocab.unk_id, flat_ids)
+    return TokenizedSplit.from_flat(name, flat_ids, lengths, vocab.eos_id, lines, oov_flat)
 
 
 # --------------------------------------------------------------------------- words
