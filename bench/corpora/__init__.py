@@ -1,0 +1,66 @@
+"""Corpus specs and loading: fetch, verify, cache, or read a local folder.
+
+A corpus is registered by a plugin as a :class:`CorpusSpec`. ``fetch`` downloads its files
+into ``<data_dir>/corpora/<name>/`` (checking sha256), ``verify`` re-checks what is there,
+and ``load_corpus`` turns a registered name, or a local folder, into a :class:`CorpusText`:
+the lines of train/valid/test plus the checksums a run records, so every number in the
+database can be traced to the exact bytes it was measured on.
+
+The package is cut into modules with one job each; import from ``bench.corpora`` itself:
+
+- :mod:`~bench.corpora.spec`: CorpusSpec, SplitFile, CorpusText, FileCheck, SPLITS
+- :mod:`~bench.corpora.text`: the line rule, decoding, token counts, sha256 helpers
+- :mod:`~bench.corpora.layout`: where files live (cache folder, file names, embedded resource)
+- :mod:`~bench.corpora.fetch`: downloads, archives, atomic install, progress bar
+- :mod:`~bench.corpora.verify`: re-checking what is there
+- :mod:`~bench.corpora.assemble`: checking and decoding a registered corpus's files
+- :mod:`~bench.corpora.local`: local folders, recognised by checksum
+- :mod:`~bench.corpora.load`: load_corpus, for registered names and folders
+- :mod:`~bench.corpora.describe`: what ``bench corpora list`` shows
+"""
+
+from __future__ import annotations
+
+from bench.corpora.describe import describe, expected_split_tokens
+from bench.corpora.fetch import DOWNLOADS, TIMEOUT_S, fetch
+from bench.corpora.layout import cached_path, corpus_dir
+from bench.corpora.load import load_corpus
+from bench.corpora.local import accepted_names
+from bench.corpora.spec import SPLITS, CorpusSpec, CorpusText, FileCheck, SplitFile
+from bench.corpora.text import (
+    CHUNK,
+    combine_sha256,
+    count_tokens,
+    decode_lines,
+    read_lines,
+    sha256_bytes,
+    sha256_file,
+    split_lines,
+)
+from bench.corpora.verify import verify
+
+__all__ = [
+    "CHUNK",
+    "DOWNLOADS",
+    "SPLITS",
+    "TIMEOUT_S",
+    "CorpusSpec",
+    "CorpusText",
+    "FileCheck",
+    "SplitFile",
+    "accepted_names",
+    "cached_path",
+    "combine_sha256",
+    "corpus_dir",
+    "count_tokens",
+    "decode_lines",
+    "describe",
+    "expected_split_tokens",
+    "fetch",
+    "load_corpus",
+    "read_lines",
+    "sha256_bytes",
+    "sha256_file",
+    "split_lines",
+    "verify",
+]

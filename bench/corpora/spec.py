@@ -1,0 +1,99 @@
+"""What a corpus is: a :class:`CorpusSpec` of :class:`SplitFile` entries, the
+:class:`CorpusText` a load returns, and the :class:`FileCheck` verify reports.
+
+A corpus is registered by a plugin as a :class:`CorpusSpec`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class SplitFile:
+    """Where one file of a split comes from, and what it must look like once fetched.
+
+    ``url`` is http(s) or file://. When ``member`` is set, ``url`` is an archive (.zip,
+    .tar.gz, .tgz) and ``member`` the file's path inside it; a ``url`` ending in .gz
+    (not .tar.gz) is gunzipped. ``sha256`` is the checksum of the final plain-text file;
+    None means no trusted checksum is recorded (verify reports it as unverified).
+    ``tokens`` counts whitespace tokens plus one end-of-sentence per line.
+    """
+
+    split: str
+    url: str
+    sha256: str | None
+    member: str | None = None
+    tokens: int | None = None
+    lines: int | None = None
+    bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """A named corpus: its files, counts, licence and how it is split and tokenized.
+
+    A corpus whose splits are separate files lists one SplitFile per split (several for a
+    split that is sharded, read in order). A single-file corpus (Tiny Shakespeare) lists
+    one file with split ``"all"`` and gives ``line_splits``: split -> (first line, end line).
+    ``embedded`` names a gzip resource inside the bench package, used instead of fetching.
+    ``reference_names`` are the corpus names used by published reference rows.
+    ``expected_tokens`` (split -> whitespace tokens + one per line) is checked on load for
+    splits cut by ``line_splits``, whose SplitFile counts cover the whole file.
+    """
+
+    name: str
+    description: str
+    files: tuple[SplitFile, ...]
+    license: str
+    citation: str
+    default_tokenizer: str = "word"
+    aliases: tuple[str, ...] = ()
+    line_splits: dict[str, tuple[int, int]] | None = None
+    embedded: str | None = None
+    reference_names: tuple[str, ...] = ()
+    notes: str = ""
+    expected_tokens: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CorpusText:
+    """The lines of each split, and the checksums that identify what was read.
+
+    ``name`` is the registered name, or ``"local:<folder name>"`` for a folder that matches
+    no registered corpus. ``source`` is ``"embedded"``, the cache folder or the local folder.
+    ``sha256[split]`` is the sha256 of the file the split was read from; for a split made of
+    several shards it is :func:`combine_sha256` of the shard checksums in order; for a split
+    cut out of one file by ``line_splits`` it is that whole file's sha256 (the line ranges
+    are part of the spec). ``verified`` is True when every file matched a registered checksum.
+    """
+
+    name: str
+    spec: CorpusSpec | None
+    source: str
+    splits: dict[str, list[str]]
+    sha256: dict[str, str]
+    verified: bool
+
+    @property
+    def default_tokenizer(self) -> str:
+        return self.spec.default_tokenizer if self.spec is not None else "word"
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """The state of one file of a corpus, as ``bench corpora verify`` reports it.
+
+    ``status`` is "ok" (checksum matches), "missing" (not downloaded), "mismatch" (present
+    but different bytes) or "unverified" (present, but no trusted checksum is recorded).
+    """
+
+    split: str
+    path: Path
+    status: str
+    expected_sha256: str | None
+    actual_sha256: str | None
+    detail: str

@@ -1,0 +1,112 @@
+"""Text and checksums: the one line rule, decoding, token counts and sha256 helpers.
+
+Every file is turned into lines by one rule, :func:`split_lines`, so token counts are the
+same whichever way the text arrived (embedded, downloaded or a local folder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from bench.errors import BenchError
+
+CHUNK = 1 << 20  # bytes per read while downloading, hashing and extracting
+
+
+# --------------------------------------------------------------------------- lines
+
+
+def split_lines(text: str) -> list[str]:
+    """Split decoded text into lines, by the one rule every corpus goes through.
+
+    Split on "\\n"; strip one trailing "\\r" per line (CRLF files give the same lines);
+    drop the final fragment after the last "\\n" when it is whitespace-only: "" for a file
+    ending in a newline, " " for the ptb-char files, which end in "\\n ". A blank line in
+    the middle stays: it is a line with zero words and still gets its end-of-sentence.
+    A leading UTF-8 byte-order mark is dropped so it cannot glue itself to the first word.
+    """
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.split("\n")
+    if lines and not lines[-1].strip():
+        lines.pop()
+    if "\r" in text:
+        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    return lines
+
+
+def decode_lines(data: bytes, label: str) -> list[str]:
+    """Decode a file's bytes as UTF-8 text and split them with :func:`split_lines`.
+
+    Raises BenchError naming ``label`` for binary data (NUL bytes), bytes that are not
+    UTF-8, and text that is empty or only whitespace, since any of those would otherwise
+    surface much later as a baffling tokenizer or perplexity error.
+    """
+    if b"\x00" in data:
+        raise BenchError(f"{label}: not a text file (it contains NUL bytes)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BenchError(
+            f"{label}: not a text file (not UTF-8: byte 0x{data[error.start]:02x} "
+            f"at offset {error.start})"
+        ) from None
+    if not text.strip():
+        raise BenchError(f"{label}: split is empty (no text in the file)")
+    return split_lines(text)
+
+
+def read_lines(path: str | os.PathLike[str]) -> list[str]:
+    """The lines of a UTF-8 text file, by the rule of :func:`split_lines`.
+
+    Raises BenchError with the path for a missing file, a directory, an empty (or
+    whitespace-only) file and a file that is not UTF-8 text.
+    """
+    return decode_lines(_read_file(Path(path)), str(path))
+
+
+def count_tokens(lines: Iterable[str]) -> int:
+    """Whitespace tokens plus one end-of-sentence per line (the published convention)."""
+    total = 0
+    for line in lines:
+        total += len(line.split()) + 1
+    return total
+
+
+def _read_file(path: Path) -> bytes:
+    if path.is_dir():
+        raise BenchError(f"{path}: is a folder, not a text file")
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise BenchError(f"{path}: no such file") from None
+    except OSError as error:
+        raise BenchError(f"{path}: cannot read it ({error.strerror or error})") from None
+
+
+# --------------------------------------------------------------------------- checksums
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, read in chunks so multi-gigabyte shards need no memory."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def combine_sha256(digests: Iterable[str]) -> str:
+    """One checksum for a sharded split: sha256 of each shard's hex digest plus "\\n", in order.
+
+    A single-file split keeps its own file checksum instead, so it can be compared with
+    ``sha256sum`` output directly.
+    """
+    return sha256_bytes("".join(f"{digest}\n" for digest in digests).encode("ascii"))
