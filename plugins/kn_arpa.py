@@ -1,0 +1,154 @@
+"""ARPA files: write bench's Kneser-Ney tables so KenLM and SRILM can use them, read them back.
+
+The ARPA format lists, per order, ``log10 p(w | h)``, the n-gram, and (below the highest
+order) ``log10 backoff``. For an interpolated model the probability written is the fully
+interpolated one and the backoff is gamma of the n-gram used as a context, as KenLM's
+``lmplz`` writes them: a reader that backs off through unseen n-grams then computes
+exactly the interpolated probability. ``<s>`` is listed with log10 probability -99
+(it is never predicted), and every vocabulary entry, ``<unk>`` included, is a unigram.
+
+The reader here is a small pure-Python one, for tests and inspection: it holds every
+n-gram in a dict, which is fine for test-sized models and far too slow for PTB.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import BenchError
+from bench_plugins.kn_estimate import OrderTable, index_dtype
+
+BOS_TEXT = "<s>"
+EOS_TEXT = "</s>"
+NEVER_LOG10 = -99.0  # what ARPA files conventionally give <s>, which is never predicted
+LOG10_E = 1.0 / math.log(10.0)
+CHUNK = 1 << 20  # n-grams formatted at a time, so writing a big model needs little memory
+
+
+def ngram_words(tables: list[OrderTable], base: int) -> list[np.ndarray]:
+    """For each order k, an (n_k, k) array of the word ids of every n-gram."""
+    dtype = index_dtype(base)
+    words = [tables[0].keys.astype(dtype).reshape(-1, 1)]
+    for table in tables[1:]:
+        prefix = words[-1][table.keys // base]
+        words.append(np.hstack([prefix, (table.keys % base).astype(dtype).reshape(-1, 1)]))
+    return words
+
+
+def write_arpa(path: Path, tables: list[OrderTable], vocab_tokens: Sequence[str],
+               eos_id: int) -> None:
+    """Write the model to ``path``; bench's end-of-sentence token is written as ``</s>``.
+
+    ``vocab_tokens[i]`` is the text of word id ``i``; id ``len(vocab_tokens)`` is ``<s>``.
+    """
+    texts = _word_texts(vocab_tokens, eos_id)
+    base = len(texts)
+    words = ngram_words(tables, base)
+    with open(path, "w", encoding="utf-8", newline="\n") as out:
+        out.write("\\data\\\n")
+        for k, table in enumerate(tables, start=1):
+            out.write(f"ngram {k}={len(table)}\n")
+        for k, table in enumerate(tables, start=1):
+            out.write(f"\n\\{k}-grams:\n")
+            highest = k == len(tables)
+            for start in range(0, len(table), CHUNK):
+                stop = min(start + CHUNK, len(table))
+                out.write(_format_lines(table, words[k - 1][start:stop], texts, start, stop,
+                                        highest, base - 1))
+        out.write("\n\\end\\\n")
+
+
+def _word_texts(vocab_tokens: Sequence[str], eos_id: int) -> np.ndarray:
+    """The ARPA spelling of every id: ``</s>`` for bench's end-of-sentence, then ``<s>``."""
+    clashes = {BOS_TEXT, EOS_TEXT} & {t for i, t in enumerate(vocab_tokens) if i != eos_id}
+    if clashes:
+        raise BenchError(f"the vocabulary holds {', '.join(sorted(clashes))} as an ordinary "
+                         "word, which ARPA reserves for sentence boundaries")
+    if any(any(c.isspace() for c in token) for token in vocab_tokens):
+        raise BenchError("a vocabulary entry contains whitespace, which ARPA cannot represent")
+    texts = np.array([*vocab_tokens, BOS_TEXT], dtype=object)
+    texts[eos_id] = EOS_TEXT
+    return texts
+
+
+def _format_lines(table: OrderTable, words: np.ndarray, texts: np.ndarray, start: int,
+                  stop: int, highest: bool, bos: int) -> str:
+    ngrams = texts[words[:, 0]]
+    for column in range(1, words.shape[1]):
+        ngrams = ngrams + " " + texts[words[:, column]]
+    logprob = table.logprob[start:stop] * LOG10_E
+    if words.shape[1] == 1:
+        logprob = np.where(words[:, 0] == bos, NEVER_LOG10, logprob)
+    if highest:
+        return "".join(f"{p:.7g}\t{g}\n" for p, g in zip(logprob.tolist(), ngrams, strict=True))
+    backoff = (table.backoff[start:stop] * LOG10_E).tolist()
+    return "".join(f"{p:.7g}\t{g}\t{b:.7g}\n" if b else f"{p:.7g}\t{g}\n"
+                   for p, g, b in zip(logprob.tolist(), ngrams, backoff, strict=True))
+
+
+@dataclass
+class ArpaModel:
+    """An ARPA back-off model in plain dicts: n-gram tuple -> (log10 p, log10 backoff)."""
+
+    order: int
+    declared: dict[int, int]
+    entries: dict[tuple[str, ...], tuple[float, float]] = field(default_factory=dict)
+
+    def log10_prob(self, context: Sequence[str], word: str) -> float:
+        """log10 p(word | context) by the ARPA back-off rule (context: earlier words)."""
+        context = tuple(context)[-(self.order - 1):] if self.order > 1 else ()
+        backoff = 0.0
+        for start in range(len(context) + 1):
+            ngram = (*context[start:], word)
+            if ngram in self.entries:
+                return backoff + self.entries[ngram][0]
+            history = context[start:]
+            if history in self.entries:
+                backoff += self.entries[history][1]
+        unk = self.entries.get(("<unk>",))
+        if unk is None:
+            raise KeyError(f"{word!r} is not in the model and it has no <unk>")
+        return backoff + unk[0]
+
+    def sentence_log10(self, words: Sequence[str]) -> float:
+        """Total log10 probability of ``words`` followed by ``</s>``, after ``<s>``."""
+        history = [BOS_TEXT]
+        total = 0.0
+        for word in [*words, EOS_TEXT]:
+            total += self.log10_prob(history, word)
+            history.append(word)
+        return total
+
+
+def read_arpa(path: Path) -> ArpaModel:
+    """Parse an ARPA file (checks that each section has the n-gram count it declares)."""
+    declared: dict[int, int] = {}
+    entries: dict[tuple[str, ...], tuple[float, float]] = {}
+    section = 0
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if not line or line == "\\data\\":
+                continue
+            if line.startswith("ngram "):
+                k, _, n = line[len("ngram "):].partition("=")
+                declared[int(k)] = int(n)
+            elif line.startswith("\\") and line.endswith("-grams:"):
+                section = int(line[1:-len("-grams:")])
+            elif line == "\\end\\":
+                break
+            else:
+                fields = line.split("\t")
+                ngram = tuple(fields[1].split(" "))
+                if len(ngram) != section:
+                    raise ValueError(f"{path}: {len(ngram)}-gram in the {section}-gram section")
+                entries[ngram] = (float(fields[0]), float(fields[2]) if len(fields) > 2 else 0.0)
+    found = {k: sum(1 for g in entries if len(g) == k) for k in declared}
+    if found != declared:
+        raise ValueError(f"{path}: declared n-gram counts {declared} but found {found}")
+    return ArpaModel(order=max(declared), declared=declared, entries=entries)
