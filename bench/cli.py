@@ -340,6 +340,8 @@ def show(run_id: int, as_json: bool, db: str | None) -> None:
     epochs = [m for m in record.get("metrics", []) if m.get("name") == "valid_ppl"]
     for m in epochs:
         click.echo(f"epoch {m['epoch']}: valid ppl {m['value']:.3f}")
+    for artifact in record.get("artifacts", []):
+        click.echo(f"artifact {artifact['kind']}: {artifact['path']}")
     if record.get("error"):
         click.echo(f"error: {record['error'].splitlines()[0]}")
 

@@ -33,6 +33,7 @@ def test_run_prints_summary_and_is_listed(tiny_corpus):
     assert re.search(r"^\s+1\s+finished", runs.output, re.MULTILINE)
     show = invoke("show", "1")
     assert "eval test" in show.output and "command" in show.output
+    assert "artifact checkpoint:" in show.output
     as_json = json.loads(invoke("show", "1", "--json").output)
     assert as_json["status"] == "finished"
     assert as_json["command"].startswith("bench run")
