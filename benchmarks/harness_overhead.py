@@ -1,11 +1,12 @@
-"""Harness overhead: bench's LSTM training loop against a bare torch loop of the same model.
+"""Harness overhead: bench's recurrent training loop against a bare torch loop of the same model.
 
 Both train the same network shape on the same token stream with the same optimiser,
 clipping, batch size and BPTT length, for the same number of steps. They alternate, and
 each is repeated, so machine noise hits both alike; the figure reported is the ratio of
 median training throughputs. Goal: the harness adds at most 5%.
 
-    python benchmarks/harness_overhead.py                       # embedded default (chars)
+    python benchmarks/harness_overhead.py                       # lstm, embedded default (chars)
+    python benchmarks/harness_overhead.py --plugin gru          # or rnn
     python benchmarks/harness_overhead.py --corpus ../shared/corpora/ptb --set layers=2 \
         --set hidden_size=200 --set embedding_size=200 --set optimizer=sgd --set lr=20 \
         --set batch_size=20 --set bptt=35 --set dropout=0
@@ -28,20 +29,27 @@ from bench.runner import Runner
 from bench.store import Store
 
 
-def harness_run(runner: Runner, corpus: str, settings: list[str], steps: int) -> float:
+def harness_run(runner: Runner, plugin: str, corpus: str, settings: list[str], steps: int
+                ) -> float:
     """Train through `bench run`'s code path; return its recorded train tokens/s."""
-    config = build_config({}, {"plugin": "lstm", "corpus": corpus},
+    config = build_config({}, {"plugin": plugin, "corpus": corpus},
                           (*settings, "epochs=1", f"max_steps_per_epoch={steps}"))
     result = runner.run(config, command="benchmarks/harness_overhead.py")
     return result.summary["train_tokens_per_second"]
 
 
-def bare_run(ids: torch.Tensor, vocab_size: int, options, steps: int) -> float:
+def bare_run(ids: torch.Tensor, vocab_size: int, plugin: str, options, steps: int) -> float:
     """The same model and step written as a plain torch loop (no harness at all)."""
     torch.manual_seed(0)
     embedding = nn.Embedding(vocab_size, options.embedding_size)
-    rnn = nn.LSTM(options.embedding_size, options.hidden_size, options.layers,
-                  dropout=options.dropout if options.layers > 1 else 0.0)
+    sizes = (options.embedding_size, options.hidden_size, options.layers)
+    dropout = options.dropout if options.layers > 1 else 0.0
+    if plugin == "lstm":
+        rnn = nn.LSTM(*sizes, dropout=dropout)
+    elif plugin == "gru":
+        rnn = nn.GRU(*sizes, dropout=dropout)
+    else:
+        rnn = nn.RNN(*sizes, nonlinearity=options.nonlinearity, dropout=dropout)
     output = nn.Linear(options.hidden_size, vocab_size)
     drop = nn.Dropout(options.dropout)
     params = [*embedding.parameters(), *rnn.parameters(), *output.parameters()]
@@ -57,8 +65,10 @@ def bare_run(ids: torch.Tensor, vocab_size: int, options, steps: int) -> float:
             break
         length = min(options.bptt, rows - 1 - i)
         x, y = data[i : i + length], data[i + 1 : i + 1 + length]
-        if state is not None:
+        if isinstance(state, tuple):
             state = tuple(s.detach() for s in state)
+        elif state is not None:
+            state = state.detach()
         hidden, state = rnn(drop(embedding(x)), state)
         logits = output(drop(hidden))
         loss = nn.functional.cross_entropy(logits.view(-1, vocab_size), y.reshape(-1))
@@ -72,6 +82,7 @@ def bare_run(ids: torch.Tensor, vocab_size: int, options, steps: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--plugin", default="lstm", choices=["lstm", "gru", "rnn"])
     parser.add_argument("--corpus", default="tinyshakespeare")
     parser.add_argument("--set", action="append", default=[], dest="settings")
     parser.add_argument("--steps", type=int, default=150, help="training steps per trial")
@@ -86,8 +97,8 @@ def main() -> None:
     from bench.corpora import load_corpus
     from bench.options import parse_assignments, validate_options
 
-    lstm = host.models.get("lstm")
-    options = validate_options(lstm.Options, parse_assignments(args.settings), "lstm")
+    model_class = host.models.get(args.plugin)
+    options = validate_options(model_class.Options, parse_assignments(args.settings), args.plugin)
     corpus = load_corpus(args.corpus, host.corpora, workdir, progress=False)
     tokenizer = host.tokenizers.get(corpus.default_tokenizer)(
         host.tokenizers.get(corpus.default_tokenizer).Options())
@@ -97,12 +108,14 @@ def main() -> None:
     harness, bare = [], []
     for repeat in range(args.repeats):
         # alternate which goes first, so warm-up and drift do not favour either
-        trials = [lambda: harness.append(harness_run(runner, args.corpus, args.settings, args.steps)),
-                  lambda: bare.append(bare_run(ids, len(tokenizer.vocab), options, args.steps))]
+        trials = [lambda: harness.append(harness_run(runner, args.plugin, args.corpus, args.settings,
+                                                    args.steps)),
+                  lambda: bare.append(bare_run(ids, len(tokenizer.vocab), args.plugin, options,
+                                              args.steps))]
         for trial in trials if repeat % 2 == 0 else trials[::-1]:
             trial()
     h, b = statistics.median(harness), statistics.median(bare)
-    print(f"corpus {corpus.name}, {args.steps} steps x {args.repeats} repeats, "
+    print(f"{args.plugin} on corpus {corpus.name}, {args.steps} steps x {args.repeats} repeats, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"harness train tokens/s: median {h:,.0f}  (all: {', '.join(f'{v:,.0f}' for v in harness)})")
     print(f"bare    train tokens/s: median {b:,.0f}  (all: {', '.join(f'{v:,.0f}' for v in bare)})")

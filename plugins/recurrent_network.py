@@ -6,6 +6,7 @@ Imported only when a model is built, so that listing plugins never imports torch
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -14,18 +15,27 @@ from torch import nn
 from bench.batching import stream_chunks
 from bench.model import EvalProtocol, ScoredTokens
 from bench.tokens import TokenizedSplit
-from bench_plugins.lstm import LSTMOptions
+from bench_plugins.recurrent import RecurrentOptions
 
 
 class RecurrentNetwork(nn.Module):
-    """Embedding, a stack of LSTM layers (cuDNN on GPU) and a linear output layer."""
+    """Embedding, a stack of LSTM, GRU or Elman layers (cuDNN on GPU) and a linear output."""
 
-    def __init__(self, vocab_size: int, options: LSTMOptions) -> None:
+    def __init__(self, vocab_size: int, options: RecurrentOptions, cell: str) -> None:
         super().__init__()
         self.drop = nn.Dropout(options.dropout)
         self.embedding = nn.Embedding(vocab_size, options.embedding_size)
-        self.rnn = nn.LSTM(options.embedding_size, options.hidden_size, options.layers,
-                           dropout=options.dropout if options.layers > 1 else 0.0)
+        layer_dropout = options.dropout if options.layers > 1 else 0.0
+        sizes = (options.embedding_size, options.hidden_size, options.layers)
+        if cell == "lstm":
+            self.rnn: nn.RNNBase = nn.LSTM(*sizes, dropout=layer_dropout)
+        elif cell == "gru":
+            self.rnn = nn.GRU(*sizes, dropout=layer_dropout)
+        elif cell == "rnn":
+            self.rnn = nn.RNN(*sizes, nonlinearity=getattr(options, "nonlinearity", "tanh"),
+                              dropout=layer_dropout)
+        else:
+            raise ValueError(f"unknown recurrent cell {cell!r}")
         self.output = nn.Linear(options.hidden_size, vocab_size)
         if options.tied:
             self.output.weight = self.embedding.weight
@@ -34,9 +44,11 @@ class RecurrentNetwork(nn.Module):
             nn.init.uniform_(self.output.weight, -options.init_range, options.init_range)
         nn.init.zeros_(self.output.bias)
 
-    def forward(self, inputs: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None
-                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """``inputs`` [time, batch] -> logits [time, batch, vocab] and the new state."""
+    def forward(self, inputs: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """``inputs`` [time, batch] -> logits [time, batch, vocab] and the new state.
+
+        The state is (h, c) for an LSTM and h for GRU and Elman cells.
+        """
         hidden, state = self.rnn(self.drop(self.embedding(inputs)), state)
         return self.output(self.drop(hidden)), state
 

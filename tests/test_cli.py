@@ -85,7 +85,7 @@ def test_listings():
     models = invoke("models")
     assert "lstm" in models.output and "hidden_size" in models.output and "unigram" in models.output
     plugins = invoke("plugins")
-    assert re.search(r"^lstm\s+\[loaded\]\s+bench", plugins.output, re.MULTILINE)
+    assert re.search(r"^recurrent\s+\[loaded\]\s+bench", plugins.output, re.MULTILINE)
     corpora = invoke("corpora", "list")
     for name in ("ptb", "ptb-char", "wikitext-2", "wikitext-103", "one-billion-word",
                  "tinyshakespeare"):

@@ -24,11 +24,11 @@ def fake(name, value):
 def test_builtins_are_discovered_through_entry_points():
     host = load_plugins()
     builtins = {r.name for r in host.records if r.builtin}
-    assert {"lstm", "unigram", "standard-corpora", "standard-tokenizers"} <= builtins
+    assert {"recurrent", "unigram", "kn", "standard-corpora", "standard-tokenizers"} <= builtins
     assert all(r.status == "loaded" for r in host.records if r.builtin)
-    assert "lstm" in host.models and "unigram" in host.models
+    assert {"lstm", "gru", "rnn", "unigram", "kn"} <= set(host.models.names())
     assert "tinyshakespeare" in host.corpora
-    assert host.models.entry("lstm").plugin == "lstm"
+    assert host.models.entry("lstm").plugin == "recurrent"
 
 
 def test_broken_plugins_are_reported_and_the_rest_work():
@@ -57,7 +57,7 @@ def test_env_var_empty_disables_third_party(monkeypatch):
     host = load_plugins(builtin_entry_points() + [fake("good", "sample_plugins:good")])
     status = {r.name: r.status for r in host.records}
     assert status["good"] == "disabled"
-    assert status["lstm"] == "loaded"
+    assert status["recurrent"] == "loaded"
     assert "sample-uniform" not in host.models
 
 

@@ -1,16 +1,17 @@
-"""The ``lstm`` model plugin: embedding -> nn.LSTM (cuDNN on GPU) -> linear softmax.
+"""The recurrent model plugins ``lstm``, ``gru`` and ``rnn``: one implementation, three cells.
 
-Trained with truncated BPTT (``bench.training.train_bptt``) and scored in stream mode
-with the state carried over the whole split. The defaults suit the embedded Tiny
-Shakespeare character corpus; published configurations set their own options.
-This module stays free of torch imports (``bench models`` must be instant); the
-network lives in ``bench_plugins.recurrent_network``.
+embedding -> stacked nn.LSTM / nn.GRU / nn.RNN (cuDNN on GPU) -> linear softmax, trained
+with truncated BPTT (``bench.training.train_bptt``) and scored in stream mode with the
+state carried over the whole split. The defaults suit the embedded Tiny Shakespeare
+character corpus; published configurations set their own options. This module stays
+free of torch imports (``bench models`` must be instant); the network lives in
+``bench_plugins.recurrent_network``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -20,10 +21,10 @@ from bench.tokens import TokenizedSplit, Vocabulary
 from bench.training_options import TrainingOptions
 
 
-class LSTMOptions(TrainingOptions):
-    layers: int = Field(2, ge=1, description="stacked LSTM layers")
+class RecurrentOptions(TrainingOptions):
+    layers: int = Field(2, ge=1, description="stacked recurrent layers")
     embedding_size: int = Field(128, ge=1, description="input embedding size")
-    hidden_size: int = Field(256, ge=1, description="LSTM hidden (and cell) size")
+    hidden_size: int = Field(256, ge=1, description="hidden state size")
     dropout: float = Field(0.1, ge=0, lt=1, description="dropout on embeddings, between layers "
                            "and before the output layer")
     tied: bool = Field(False, description="share input embedding and output weights "
@@ -32,25 +33,30 @@ class LSTMOptions(TrainingOptions):
                               "output weights")
 
     @model_validator(mode="after")
-    def _tied_sizes_match(self) -> LSTMOptions:
+    def _tied_sizes_match(self) -> RecurrentOptions:
         if self.tied and self.embedding_size != self.hidden_size:
             raise ValueError("tied=true needs embedding_size == hidden_size "
                              f"(got {self.embedding_size} and {self.hidden_size})")
         return self
 
 
-class LSTMModel(LanguageModel):
-    """LSTM language model (embedding -> LSTM layers -> softmax), truncated-BPTT trained."""
+class RNNOptions(RecurrentOptions):
+    nonlinearity: Literal["tanh", "relu"] = Field("tanh", description="Elman cell activation")
 
-    Options = LSTMOptions
+
+class RecurrentModel(LanguageModel):
+    """Shared by the three cells; a subclass names its ``cell``."""
+
+    Options = RecurrentOptions
     scoring_mode = "stream"
+    cell: ClassVar[str] = "lstm"
 
-    def __init__(self, options: LSTMOptions, vocab: Vocabulary, device: str) -> None:
+    def __init__(self, options: RecurrentOptions, vocab: Vocabulary, device: str) -> None:
         from bench_plugins.recurrent_network import RecurrentNetwork
 
         super().__init__(options, vocab, device)
-        self.options: LSTMOptions = options
-        self.network: Any = RecurrentNetwork(len(vocab), options).to(device)
+        self.options: RecurrentOptions = options
+        self.network: Any = RecurrentNetwork(len(vocab), options, self.cell).to(device)
 
     def fit(self, context: TrainingContext) -> None:
         from bench.training import train_bptt
@@ -70,9 +76,33 @@ class LSTMModel(LanguageModel):
 
     def label(self) -> str:
         o = self.options
-        return f"LSTM {o.layers}x{o.hidden_size}" + (" tied" if o.tied else "")
+        name = self.cell.upper()
+        if isinstance(o, RNNOptions):
+            name += f"-{o.nonlinearity}"
+        return f"{name} {o.layers}x{o.hidden_size}" + (" tied" if o.tied else "")
+
+
+class LSTMModel(RecurrentModel):
+    """LSTM language model (embedding -> LSTM layers -> softmax), truncated-BPTT trained."""
+
+    cell = "lstm"
+
+
+class GRUModel(RecurrentModel):
+    """GRU language model (embedding -> GRU layers -> softmax), truncated-BPTT trained."""
+
+    cell = "gru"
+
+
+class RNNModel(RecurrentModel):
+    """Elman RNN language model (tanh or relu cells), truncated-BPTT trained."""
+
+    Options = RNNOptions
+    cell = "rnn"
 
 
 @hookimpl
 def register_models(register: Any) -> None:
     register("lstm", LSTMModel)
+    register("gru", GRUModel)
+    register("rnn", RNNModel, aliases=("elman",))
