@@ -183,6 +183,35 @@ def leaderboard(corpora: tuple[str, ...], fmt: str, out: Path | None, db: str | 
     click.echo("\n\n".join(render(tables[name], fmt, corpus=name) for name in tables))
 
 
+# ---------------------------------------------------------------------- generate
+@cli.command()
+@click.option("--run", "run_id", type=int, required=True, help="a finished run (see `bench runs`)")
+@click.option("--prompt", default="", help="text to continue (tokenized like the corpus)")
+@click.option("--tokens", "-n", default=200, show_default=True, type=click.IntRange(1),
+              help="how many tokens to sample")
+@click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0.01),
+              help="below 1 sharpens the distribution, above 1 flattens it")
+@click.option("--top-k", type=click.IntRange(1), help="sample only among the K likeliest tokens")
+@click.option("--seed", default=0, show_default=True, help="same seed, same sample")
+@click.option("--device", "-d", default="auto", show_default=True)
+@click.option("--db", help=DB_HELP)
+@click.option("--data-dir", help=DATA_HELP)
+def generate(run_id: int, prompt: str, tokens: int, temperature: float, top_k: int | None,
+             seed: int, device: str, db: str | None, data_dir: str | None) -> None:
+    """Sample text from a stored run's best checkpoint, in the style of its corpus."""
+    from bench.environment import resolve_device
+    from bench.restore import restore_run
+
+    restored = restore_run(run_id, _store(db), _host(), _data_dir(data_dir),
+                           resolve_device(device))
+    if not hasattr(restored.model, "generate"):
+        raise BenchError(f"model plugin {restored.record['plugin']!r} cannot generate text")
+    prompt_ids = restored.tokenizer.encode("prompt", [prompt]).ids[:-1].tolist()  # no eos
+    drawn = restored.model.generate(prompt_ids, tokens, temperature=temperature, top_k=top_k,
+                                    seed=seed)
+    click.echo("\n".join(restored.tokenizer.decode([*prompt_ids, *drawn])))
+
+
 # -------------------------------------------------------------- listings
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")

@@ -10,7 +10,8 @@ free of torch imports (``bench models`` must be instant); the network lives in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -70,6 +71,21 @@ class RecurrentModel(LanguageModel):
         from bench_plugins.recurrent_network import score_stream
 
         return score_stream(self.network, split, self.vocab.eos_id, protocol, self.device)
+
+    def load_checkpoint(self, path: Path) -> None:
+        """Load the weights saved by training (``best.pt``)."""
+        import torch
+
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        self.network.load_state_dict(state["model"])
+
+    def generate(self, prompt: Sequence[int], tokens: int, *, temperature: float = 1.0,
+                 top_k: int | None = None, seed: int = 0) -> list[int]:
+        """Sample ``tokens`` ids after ``prompt`` (which follows an implicit end-of-sentence)."""
+        from bench_plugins.recurrent_network import sample
+
+        return sample(self.network, [self.vocab.eos_id, *prompt], tokens, temperature=temperature,
+                      top_k=top_k, seed=seed, device=self.device)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.network.parameters())

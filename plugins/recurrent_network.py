@@ -68,3 +68,25 @@ def score_stream(network: nn.Module, split: TokenizedSplit, eos_id: int, protoco
             logits = logits.float()
         logprobs = F.log_softmax(logits, dim=-1)
         yield ScoredTokens.of(chunk.positions, logprobs.gather(1, targets).squeeze(1))
+
+
+@torch.inference_mode()
+def sample(network: nn.Module, context: list[int], tokens: int, *, temperature: float,
+           top_k: int | None, seed: int, device: str) -> list[int]:
+    """Feed ``context``, then draw ``tokens`` ids one at a time (softmax with temperature,
+    optionally restricted to the ``top_k`` likeliest). Seeded, so a sample is repeatable."""
+    network.eval()
+    generator = torch.Generator(device=device).manual_seed(seed)
+    logits, state = network(torch.as_tensor(context, device=device).unsqueeze(1), None)
+    last = logits[-1, 0]
+    drawn: list[int] = []
+    for _ in range(tokens):
+        scores = last.float() / temperature
+        if top_k is not None and top_k < scores.numel():
+            cutoff = torch.topk(scores, top_k).values[-1]
+            scores = scores.masked_fill(scores < cutoff, float("-inf"))
+        token = int(torch.multinomial(torch.softmax(scores, -1), 1, generator=generator))
+        drawn.append(token)
+        logits, state = network(torch.tensor([[token]], device=device), state)
+        last = logits[-1, 0]
+    return drawn

@@ -34,6 +34,10 @@ def test_run_prints_summary_and_is_listed(tiny_corpus):
     show = invoke("show", "1")
     assert "eval test" in show.output and "command" in show.output
     assert "artifact checkpoint:" in show.output
+    sample = invoke("generate", "--run", "1", "--prompt", "the cat", "--tokens", "12")
+    assert sample.exit_code == 0 and sample.output.startswith("the cat")
+    assert sample.output == invoke("generate", "--run", "1", "--prompt", "the cat",
+                                   "--tokens", "12").output
     as_json = json.loads(invoke("show", "1", "--json").output)
     assert as_json["status"] == "finished"
     assert as_json["command"].startswith("bench run")

@@ -157,3 +157,28 @@ def test_every_cell_type_lowers_the_loss(runner, tiny_corpus, plugin, extra):
     assert result.evaluations["test"].ppl < 8
     label = {"lstm": "LSTM 1x16", "gru": "GRU 1x16", "rnn": "RNN-"}[plugin]
     assert result.label.startswith(label)
+
+
+@pytest.mark.parametrize("tokenizer", ["word", "char"])
+def test_generation_is_reproducible_with_a_seed(runner, tiny_corpus, tokenizer):
+    from bench.restore import restore_run
+
+    settings = (*TINY_LSTM, "epochs=1")
+    result = runner.run(build_config({}, {"plugin": "lstm", "corpus": str(tiny_corpus),
+                                          "tokenizer": tokenizer}, settings), "x")
+    restored = restore_run(result.run_id, runner.store, runner.host, runner.data_dir)
+    prompt = restored.tokenizer.encode("prompt", ["the cat"]).ids[:-1].tolist()
+    first = restored.model.generate(prompt, 40, seed=3, top_k=5)
+    assert first == restored.model.generate(prompt, 40, seed=3, top_k=5)
+    assert first != restored.model.generate(prompt, 40, seed=4, top_k=5)
+    assert all(0 <= token < len(restored.tokenizer.vocab) for token in first)
+    text = "\n".join(restored.tokenizer.decode([*prompt, *first]))
+    assert text.startswith("the cat")
+
+
+def test_generation_needs_a_checkpoint(runner, tiny_corpus):
+    from bench.restore import restore_run
+
+    result = runner.run(config("unigram", tiny_corpus), "x")
+    with pytest.raises(BenchError, match="no checkpoint"):
+        restore_run(result.run_id, runner.store, runner.host, runner.data_dir)
