@@ -33,3 +33,8 @@ class TrainingOptions(Options):
     max_steps_per_epoch: int | None = Field(
         None, ge=1, description="stop each epoch after this many steps (quick trials)")
     log_every: int = Field(100, ge=1, description="log the training loss every N steps")
+    patience: int | None = Field(
+        None, ge=1, description="early stopping: stop after N epochs without a better valid ppl")
+    max_nan_recoveries: int = Field(
+        3, ge=0, description="NaN/Inf losses survived (restart the epoch, lower the lr)")
+    nan_lr_factor: float = Field(0.5, gt=0, lt=1, description="lr factor after a NaN/Inf loss")

@@ -76,8 +76,9 @@ def test_observer_hooks_see_the_lifecycle(runner, tiny_corpus):
     result = runner.run(config("lstm", tiny_corpus, *TINY_LSTM, "epochs=1"), "bench run")
     events = sample_plugins.Observer.events
     assert events[0] == ("started", result.run_id)
-    assert ("metrics", 1, ["epoch_seconds", "lr", "train_loss", "train_ppl",
-                           "train_tokens_per_second", "valid_ppl"]) in events
+    assert ("metrics", 1, ["epoch_seconds", "grad_norm_max", "grad_norm_mean", "lr",
+                           "train_loss", "train_ppl", "train_tokens_per_second",
+                           "valid_ppl"]) in events
     assert events[-1] == ("finished", "finished", ["test", "valid"])
 
 
@@ -182,3 +183,51 @@ def test_generation_needs_a_checkpoint(runner, tiny_corpus):
     result = runner.run(config("unigram", tiny_corpus), "x")
     with pytest.raises(BenchError, match="no checkpoint"):
         restore_run(result.run_id, runner.store, runner.host, runner.data_dir)
+
+
+def inject_nan(monkeypatch, bad_calls):
+    """Make the network's forward return NaN logits on the given training calls."""
+    from bench_plugins.recurrent_network import RecurrentNetwork
+
+    forward = RecurrentNetwork.forward
+    calls = {"n": 0}
+
+    def patched(self, inputs, state):
+        logits, state = forward(self, inputs, state)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] in bad_calls:
+                logits = logits * float("nan")
+        return logits, state
+
+    monkeypatch.setattr(RecurrentNetwork, "forward", patched)
+
+
+def test_nan_loss_is_survived_and_recorded(runner, tiny_corpus, monkeypatch):
+    inject_nan(monkeypatch, {5})
+    result = runner.run(config("lstm", tiny_corpus, *TINY_LSTM, "log_every=2"), "x")
+    record = runner.store.get_run(result.run_id)
+    assert record["status"] == "finished"
+    recoveries = [m for m in record["metrics"] if m["name"] == "nan_recovery"]
+    assert len(recoveries) == 1 and recoveries[0]["epoch"] == 1
+    lrs = [m["value"] for m in record["metrics"] if m["name"] == "lr"]
+    assert lrs[0] == pytest.approx(0.005)  # halved from 0.01 by the recovery
+    assert np.isfinite(result.evaluations["test"].ppl)
+
+
+def test_nan_loss_every_time_gives_up_with_a_clear_error(runner, tiny_corpus, monkeypatch):
+    inject_nan(monkeypatch, set(range(1, 10_000)))
+    with pytest.raises(BenchError, match="training diverged"):
+        runner.run(config("lstm", tiny_corpus, *TINY_LSTM, "max_nan_recoveries=2"), "x")
+    (row,) = runner.store.list_runs()
+    assert row["status"] == "failed"
+
+
+def test_early_stopping(runner, tiny_corpus):
+    # lr so small that valid ppl cannot improve much; patience 1 stops at the first miss
+    result = runner.run(config("lstm", tiny_corpus, *TINY_LSTM, "epochs=20", "patience=1",
+                               "optimizer=sgd", "lr=1e-9", "clip=0"), "x")
+    metrics = runner.store.get_run(result.run_id)["metrics"]
+    epochs = {m["epoch"] for m in metrics if m["name"] == "valid_ppl"}
+    assert len(epochs) < 20
+    assert any(m["name"] == "early_stop" for m in metrics)
