@@ -90,7 +90,6 @@ def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
       bench run --config recipe.toml --device cuda
     """
     from bench.config import build_config, load_config_file
-    from bench.runner import Runner
 
     file_values = load_config_file(config_file) if config_file else {}
     config = build_config(
@@ -99,11 +98,19 @@ def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
          "seed": seed},
         assignments,
     )
+    _execute(config, config_file, db, data_dir, progress)
+
+
+def _execute(config: Any, config_file: Path | None, db: str | None, data_dir: str | None,
+             progress: bool) -> None:
+    """Run a configuration, print its summary; Ctrl-C and kill leave an 'interrupted' row."""
+    from bench.runner import Runner
+
     store = _store(db)
     runner = Runner(_host(), store, _data_dir(data_dir), progress=progress,
                     echo=lambda message: click.echo(message, err=True))
-    command = shlex.join(["bench", *sys.argv[1:]]) if sys.argv[1:2] == ["run"] else \
-        shlex.join(["bench", "run", *_flags(config_file, config)])
+    command = shlex.join(["bench", *sys.argv[1:]]) if sys.argv[1:2] in (["run"], ["reproduce"]) \
+        else shlex.join(["bench", "run", *_flags(config_file, config)])
     # `kill` (SIGTERM) ends a run like Ctrl-C does: recorded as interrupted, not left running
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
@@ -181,6 +188,45 @@ def leaderboard(corpora: tuple[str, ...], fmt: str, out: Path | None, db: str | 
             click.echo(f"wrote {path}")
         return
     click.echo("\n\n".join(render(tables[name], fmt, corpus=name) for name in tables))
+
+
+# --------------------------------------------------------------------- reproduce
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--list", "list_recipes", is_flag=True, help="list the recipes")
+@click.option("--corpus", "-c", help="override the recipe's corpus (e.g. a local PTB folder)")
+@click.option("--set", "-s", "assignments", multiple=True, metavar="KEY=VALUE",
+              help="override a recipe option (repeatable)")
+@click.option("--device", "-d", help="auto, cpu, cuda, cuda:N or mps  [default: auto]")
+@click.option("--seed", type=int, help="seed for every random generator  [default: 1234]")
+@click.option("--db", help=DB_HELP)
+@click.option("--data-dir", help=DATA_HELP)
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def reproduce(name: str | None, list_recipes: bool, corpus: str | None,
+              assignments: tuple[str, ...], device: str | None, seed: int | None,
+              db: str | None, data_dir: str | None, progress: bool) -> None:
+    """Run a published configuration by name (`bench reproduce --list`).
+
+    \b
+    Examples:
+      bench reproduce zaremba-small
+      bench reproduce zaremba-small --corpus ../shared/corpora/ptb
+      bench reproduce zaremba-medium --device cuda
+    """
+    from bench.config import build_config
+    from bench.recipes import find_recipe, load_recipes
+
+    if list_recipes or not name:
+        for recipe in load_recipes():
+            click.echo(f"{recipe.name:<22} {recipe.description}\n{'':<22} published: "
+                       f"{recipe.published}\n{'':<22} cost: {recipe.cost}")
+        return
+    recipe = find_recipe(name)
+    click.echo(f"{recipe.name}: {recipe.description}\npublished: {recipe.published}\n"
+               f"expected cost: {recipe.cost}", err=True)
+    config = build_config(recipe.config, {"corpus": corpus, "device": device, "seed": seed},
+                          assignments)
+    _execute(config, recipe.path, db, data_dir, progress)
 
 
 # ---------------------------------------------------------------------- generate

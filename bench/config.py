@@ -59,6 +59,7 @@ def build_config(file_values: dict[str, Any], flags: dict[str, Any],
     ``--set key=value`` sets a model option; ``--set tokenizer.key=value`` a tokenizer option.
     """
     values = dict(file_values)
+    values.pop("recipe", None)  # a recipe's description and published figures, not config
     values.update({key: value for key, value in flags.items() if value is not None})
     options = dict(values.get("options", {}))
     tokenizer_options = dict(values.get("tokenizer_options", {}))

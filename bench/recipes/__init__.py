@@ -1,0 +1,48 @@
+"""Named run configurations that reproduce published table rows (``bench reproduce NAME``).
+
+A recipe is a TOML file in this folder: the keys of a run configuration (``plugin``,
+``corpus``, ``[options]``, …; see ``bench.config.RunConfig``) plus a ``[recipe]`` table
+with a one-line ``description``, the ``published`` figures with their citation, and the
+expected ``cost`` on the hardware it was measured on. The same file works with
+``bench run --config`` once the ``[recipe]`` table is ignored.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from bench.errors import unknown_name_error
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    description: str
+    published: str
+    cost: str
+    config: dict[str, Any]
+    path: Path
+
+
+def load_recipes() -> list[Recipe]:
+    """Every packaged recipe, by name."""
+    recipes = []
+    for entry in sorted(resources.files(__name__).iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            values = tomllib.loads(entry.read_text(encoding="utf-8"))
+            meta = values.pop("recipe")
+            recipes.append(Recipe(name=entry.name.removesuffix(".toml"),
+                                  description=meta["description"], published=meta["published"],
+                                  cost=meta["cost"], config=values, path=Path(str(entry))))
+    return recipes
+
+
+def find_recipe(name: str) -> Recipe:
+    recipes = {recipe.name: recipe for recipe in load_recipes()}
+    if name not in recipes:
+        raise unknown_name_error("recipe", name, recipes)
+    return recipes[name]

@@ -1,0 +1,52 @@
+"""Recipes: every packaged one is a valid run configuration, and `bench reproduce` runs one."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from bench.cli import cli
+from bench.config import build_config
+from bench.options import validate_options
+from bench.plugins import load_plugins
+from bench.recipes import load_recipes
+
+
+@pytest.mark.parametrize("recipe", load_recipes(), ids=lambda r: r.name)
+def test_recipe_is_a_valid_configuration(recipe):
+    host = load_plugins()
+    config = build_config(recipe.config, {}, ())
+    validate_options(host.models.get(config.plugin).Options, config.options, config.plugin)
+    assert config.corpus in host.corpora
+    assert recipe.published and recipe.cost and recipe.description
+
+
+def test_zaremba_recipes_are_there():
+    names = {recipe.name for recipe in load_recipes()}
+    assert {"zaremba-small", "zaremba-medium", "zaremba-large", "press-wolf-tied-small",
+            "pytorch-examples"} <= names
+
+
+def test_reproduce_runs_a_recipe_with_overrides(tiny_corpus):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["reproduce", "pytorch-examples", "--corpus", str(tiny_corpus),
+                                 "--set", "epochs=1", "--set", "max_steps_per_epoch=3",
+                                 "--set", "hidden_size=16", "--set", "embedding_size=16"],
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    record = json.loads(runner.invoke(cli, ["show", "1", "--json"]).output)
+    assert record["config"]["options"]["lr"] == 20.0  # from the recipe
+    assert record["config"]["options"]["hidden_size"] == 16  # overridden
+
+
+def test_recipe_file_works_with_run_config(tiny_corpus):
+    recipe = next(r for r in load_recipes() if r.name == "zaremba-small")
+    result = CliRunner().invoke(cli, ["run", "--config", str(recipe.path), "--corpus",
+                                      str(tiny_corpus), "--set", "epochs=1",
+                                      "--set", "max_steps_per_epoch=2"])
+    assert result.exit_code == 0, result.output
+
+
+def test_unknown_recipe_suggests_a_near_match():
+    result = CliRunner().invoke(cli, ["reproduce", "zaremba-smal"])
+    assert result.exit_code != 0 and "Did you mean: zaremba-small" in result.output
