@@ -280,32 +280,32 @@ def plugins(as_json: bool) -> None:
 @click.argument("name", required=False)
 def models(name: str | None) -> None:
     """Model plugins with their options and defaults (all, or just NAME)."""
-    from bench.options import describe_options
-
     registry = _host().models
     entries = [registry.entry(name)] if name else list(registry)
     for entry in entries:
         aliases = f" (aliases: {', '.join(entry.aliases)})" if entry.aliases else ""
         click.echo(f"{entry.name}{aliases}  [plugin {entry.plugin}, scoring "
                    f"{entry.item.scoring_mode}]\n  {entry.item.summary()}")
-        for option in describe_options(entry.item.Options):
-            click.echo(f"    {option['name']:<20} {option['type']:<10} default {option['default']:<10}"
-                       f" {option['description']}")
+        _echo_options(entry.item.Options)
         click.echo()
+
+
+def _echo_options(options_class: Any) -> None:
+    from bench.options import describe_options
+
+    for option in describe_options(options_class):
+        click.echo(f"    {option['name']:<20} {option['type']:<10} default {option['default']:<10}"
+                   f" {option['description']}")
 
 
 @cli.command()
 def tokenizers() -> None:
     """Tokenizers with their options and defaults."""
-    from bench.options import describe_options
-
     for entry in _host().tokenizers:
         aliases = f" (aliases: {', '.join(entry.aliases)})" if entry.aliases else ""
         doc = (entry.item.description or (entry.item.__doc__ or "").strip().split("\n")[0])
         click.echo(f"{entry.name}{aliases}  [plugin {entry.plugin}]\n  {doc}")
-        for option in describe_options(entry.item.Options):
-            click.echo(f"    {option['name']:<20} {option['type']:<10} default {option['default']:<10}"
-                       f" {option['description']}")
+        _echo_options(entry.item.Options)
 
 
 @cli.group(cls=BenchGroup)

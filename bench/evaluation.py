@@ -62,7 +62,8 @@ def accumulate(split: TokenizedSplit, chunks: Iterable[ScoredTokens]) -> tuple[f
                 f"invalid log-probability {chunk.logprobs[bad][0]!r} at position {where} of "
                 f"split {split.name!r} (must be finite and <= 0)"
             )
-        seen += np.bincount(chunk.positions, minlength=n)
+        # O(chunk), not O(split): a model may hand over one token at a time
+        np.add.at(seen, chunk.positions, 1)
         logprobs[chunk.positions] = chunk.logprobs
     _check_exactly_once(split.name, seen)
     nll = -float(np.sum(logprobs))

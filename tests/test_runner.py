@@ -8,6 +8,7 @@ import pytest
 from bench.config import build_config
 from bench.errors import BenchError
 from bench.evaluation import evaluate
+from bench.model import EvalProtocol
 from bench.plugins import ENTRY_POINT_GROUP, load_plugins
 from bench.runner import Runner
 from bench.store import Store
@@ -123,8 +124,8 @@ def random_split(n_lines=57, vocab_size=13, seed=0):
 def test_lstm_stream_scores_every_token_once_and_ignores_batch_size(batch_size):
     model = lstm_model()
     split = random_split()
-    reference = evaluate(split, model.eval_protocol(split).__class__("stream", 3), model.score)
-    protocol = model.eval_protocol(split).__class__("stream", batch_size)
+    reference = evaluate(split, EvalProtocol("stream", 3), model.score)
+    protocol = EvalProtocol("stream", batch_size)
     result = evaluate(split, protocol, model.score)  # raises unless every token scored once
     assert result.counts.tokens == len(split)
     assert result.metrics.nll == pytest.approx(reference.metrics.nll, rel=1e-6)
