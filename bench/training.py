@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from bench.batching import batchify, bptt_windows, count_windows
 from bench.environment import synchronize
@@ -53,7 +52,10 @@ def detach_state(state: Any) -> Any:
 
 
 def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: TrainingContext) -> None:
-    """Train ``module`` (``forward(inputs, state) -> (logits, state)``) and keep the best epoch.
+    """Train ``module`` and keep the best epoch.
+
+    ``module.training_loss(inputs, targets, state) -> (loss, state)`` is the model step's
+    objective (a mean over the window's tokens); ``state`` is carried between windows.
 
     After every epoch the valid split is scored through the core (``context.evaluate``);
     the weights with the lowest valid perplexity are saved to ``best.pt`` and restored
@@ -131,8 +133,7 @@ def _train_epoch(module: torch.nn.Module, data: torch.Tensor, params: list[torch
     for inputs, targets in context.progress(windows, total=total, desc=f"epoch {epoch}",
                                             unit="batch"):
         state = detach_state(state)
-        logits, state = module(inputs, state)
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+        loss, state = module.training_loss(inputs, targets, state)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         # the norm before clipping, logged per epoch (clip=0: measured, not clipped)

@@ -45,12 +45,33 @@ class RecurrentNetwork(nn.Module):
         nn.init.zeros_(self.output.bias)
 
     def forward(self, inputs: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
-        """``inputs`` [time, batch] -> logits [time, batch, vocab] and the new state.
+        """``inputs`` [time, batch] -> output-layer inputs [time, batch, hidden] and the new state.
 
         The state is (h, c) for an LSTM and h for GRU and Elman cells.
         """
         hidden, state = self.rnn(self.drop(self.embedding(inputs)), state)
-        return self.output(self.drop(hidden)), state
+        return self.drop(hidden), state
+
+    # The three ways the harness uses a network; train_bptt, score_stream and sample
+    # call only these, so a network with another output layer plugs in unchanged.
+    def training_loss(self, inputs: torch.Tensor, targets: torch.Tensor, state: Any
+                      ) -> tuple[torch.Tensor, Any]:
+        """The training objective, a mean over the window's tokens, and the new state."""
+        features, state = self(inputs, state)
+        logits = self.output(features)
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1)), state
+
+    def target_logprobs(self, inputs: torch.Tensor, targets: torch.Tensor, state: Any
+                        ) -> tuple[torch.Tensor, Any]:
+        """Exact, normalised log-probabilities [time, batch] of ``targets``, and the new state."""
+        features, state = self(inputs, state)
+        logits = self.output(features).float()  # normalise in at least float32
+        return F.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1), state
+
+    def next_logprobs(self, inputs: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """Log-probabilities [vocab] of the token after the last input of column 0."""
+        features, state = self(inputs, state)
+        return F.log_softmax(self.output(features[-1, 0]).float(), dim=-1), state
 
 
 @torch.inference_mode()
@@ -62,12 +83,8 @@ def score_stream(network: nn.Module, split: TokenizedSplit, eos_id: int, protoco
     for chunk in stream_chunks(split.ids, eos_id, protocol.batch_size):
         inputs = torch.as_tensor(chunk.inputs, device=device).unsqueeze(1)
         targets = torch.as_tensor(chunk.targets, device=device).unsqueeze(1)
-        logits, state = network(inputs, state)
-        logits = logits.squeeze(1)
-        if logits.dtype in (torch.float16, torch.bfloat16):  # normalise in at least float32
-            logits = logits.float()
-        logprobs = F.log_softmax(logits, dim=-1)
-        yield ScoredTokens.of(chunk.positions, logprobs.gather(1, targets).squeeze(1))
+        logprobs, state = network.target_logprobs(inputs, targets, state)
+        yield ScoredTokens.of(chunk.positions, logprobs.squeeze(1))
 
 
 @torch.inference_mode()
@@ -77,16 +94,15 @@ def sample(network: nn.Module, context: list[int], tokens: int, *, temperature: 
     optionally restricted to the ``top_k`` likeliest). Seeded, so a sample is repeatable."""
     network.eval()
     generator = torch.Generator(device=device).manual_seed(seed)
-    logits, state = network(torch.as_tensor(context, device=device).unsqueeze(1), None)
-    last = logits[-1, 0]
+    logprobs, state = network.next_logprobs(torch.as_tensor(context, device=device).unsqueeze(1),
+                                            None)
     drawn: list[int] = []
     for _ in range(tokens):
-        scores = last.float() / temperature
+        scores = logprobs / temperature
         if top_k is not None and top_k < scores.numel():
             cutoff = torch.topk(scores, top_k).values[-1]
             scores = scores.masked_fill(scores < cutoff, float("-inf"))
         token = int(torch.multinomial(torch.softmax(scores, -1), 1, generator=generator))
         drawn.append(token)
-        logits, state = network(torch.tensor([[token]], device=device), state)
-        last = logits[-1, 0]
+        logprobs, state = network.next_logprobs(torch.tensor([[token]], device=device), state)
     return drawn
