@@ -37,15 +37,30 @@ def batchify(ids: np.ndarray, batch_size: int) -> torch.Tensor:
     return trimmed.view(batch_size, rows).t().contiguous()
 
 
-def bptt_windows(data: torch.Tensor, bptt: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(inputs, targets) windows of at most ``bptt`` rows; targets are inputs shifted by one."""
-    for start in range(0, data.size(0) - 1, bptt):
-        length = min(bptt, data.size(0) - 1 - start)
-        yield data[start : start + length], data[start + 1 : start + 1 + length]
+class TrainWindows:
+    """One epoch's truncated-BPTT windows over the train stream, startable at any window.
 
+    Window ``i`` holds input rows ``i*bptt .. i*bptt+bptt-1`` and the targets one row
+    later; the last window may be shorter. Starting at a window index (``from_window``)
+    is what lets an interrupted run resume at the exact step it stopped.
+    """
 
-def count_windows(data: torch.Tensor, bptt: int) -> int:
-    return (data.size(0) - 1 + bptt - 1) // bptt
+    def __init__(self, ids: np.ndarray, batch_size: int, bptt: int, device: str,
+                 max_windows: int | None = None) -> None:
+        self.data = batchify(ids, batch_size).to(device)
+        self.bptt = bptt
+        count = (self.data.size(0) - 1 + bptt - 1) // bptt
+        self.count = count if max_windows is None else min(count, max_windows)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def from_window(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(inputs, targets) ``[rows, batch_size]`` pairs from window ``start`` to the epoch's end."""
+        for index in range(start, self.count):
+            row = index * self.bptt
+            length = min(self.bptt, self.data.size(0) - 1 - row)
+            yield self.data[row : row + length], self.data[row + 1 : row + 1 + length]
 
 
 @dataclass(frozen=True)

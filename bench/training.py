@@ -10,12 +10,11 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 
-from bench.batching import batchify, bptt_windows, count_windows
+from bench.batching import TrainWindows
 from bench.environment import synchronize
 from bench.errors import BenchError
 from bench.model import TrainingContext
@@ -66,7 +65,8 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
     valid perplexity.
     """
     device = context.device
-    data = batchify(context.train.ids, options.batch_size).to(device)
+    windows = TrainWindows(context.train.ids, options.batch_size, options.bptt, device,
+                           max_windows=options.max_steps_per_epoch)
     params = [p for p in module.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, options)
     schedule = build_schedule(optimizer, options)
@@ -78,7 +78,7 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
     epoch = 1
     while epoch <= options.epochs:
         snapshot = _snapshot(module, optimizer)
-        result = _train_epoch(module, data, params, optimizer, options, context, epoch, step)
+        result = _train_epoch(module, windows, params, optimizer, options, context, epoch, step)
         if result is None:  # the loss became NaN or Inf: go back to the epoch's start
             recoveries += 1
             if recoveries > options.max_nan_recoveries:
@@ -111,7 +111,7 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
         context.record_artifact("checkpoint", best_path)
 
 
-def _train_epoch(module: torch.nn.Module, data: torch.Tensor, params: list[torch.Tensor],
+def _train_epoch(module: torch.nn.Module, windows: TrainWindows, params: list[torch.Tensor],
                  optimizer: torch.optim.Optimizer, options: TrainingOptions,
                  context: TrainingContext, epoch: int, step: int
                  ) -> tuple[int, dict[str, float]] | None:
@@ -121,8 +121,6 @@ def _train_epoch(module: torch.nn.Module, data: torch.Tensor, params: list[torch
     per step would slow GPUs); a NaN spreads to the sums, so it is still caught.
     """
     device = context.device
-    windows = _epoch_windows(data, options)
-    total = min(count_windows(data, options.bptt), options.max_steps_per_epoch or 1 << 62)
     module.train()
     state = None
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
@@ -130,8 +128,8 @@ def _train_epoch(module: torch.nn.Module, data: torch.Tensor, params: list[torch
     norm_max = torch.zeros((), device=device, dtype=torch.float64)
     tokens = steps = 0
     start = time.perf_counter()
-    for inputs, targets in context.progress(windows, total=total, desc=f"epoch {epoch}",
-                                            unit="batch"):
+    for inputs, targets in context.progress(windows.from_window(0), total=len(windows),
+                                            desc=f"epoch {epoch}", unit="batch"):
         state = detach_state(state)
         loss, state = module.training_loss(inputs, targets, state)
         optimizer.zero_grad(set_to_none=True)
@@ -183,10 +181,3 @@ def _scale_lr(optimizer: torch.optim.Optimizer, schedule: Any, factor: float) ->
         schedule.base_lrs = [lr * factor for lr in schedule.base_lrs]
     return float(optimizer.param_groups[0]["lr"])
 
-
-def _epoch_windows(data: torch.Tensor, options: TrainingOptions
-                   ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    for index, window in enumerate(bptt_windows(data, options.bptt)):
-        if options.max_steps_per_epoch is not None and index >= options.max_steps_per_epoch:
-            return
-        yield window
