@@ -77,10 +77,18 @@ def _data_dir(data_dir: str | None) -> Path:
 @click.option("--data-dir", help=DATA_HELP)
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="progress bars on stderr (off anyway when stderr is not a terminal)")
+@click.option("--resume", "resume_run", type=int, metavar="RUN",
+              help="continue an interrupted, failed or killed run from its last checkpoint, "
+              "as the same row (its configuration comes from the database)")
 def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
         assignments: tuple[str, ...], config_file: Path | None, device: str | None,
-        seed: int | None, db: str | None, data_dir: str | None, progress: bool) -> None:
+        seed: int | None, db: str | None, data_dir: str | None, progress: bool,
+        resume_run: int | None) -> None:
     """Train and evaluate a model; store the run and print a summary.
+
+    A training run writes a resumable checkpoint every few minutes (option
+    checkpoint_minutes), at every epoch's end and on Ctrl-C; `--resume RUN` continues it
+    to the same final numbers as an uninterrupted run.
 
     \b
     Examples:
@@ -88,9 +96,20 @@ def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
       bench run --plugin lstm --corpus ptb --set hidden_size=200 --set epochs=6
       bench run --plugin unigram --corpus ./my-corpus --tokenizer word
       bench run --config recipe.toml --device cuda
+      bench run --resume 12
     """
     from bench.config import build_config, load_config_file
 
+    if resume_run is not None:
+        given = [flag for flag, value in (("--plugin", plugin), ("--corpus", corpus),
+                                          ("--tokenizer", tokenizer), ("--set", assignments),
+                                          ("--config", config_file), ("--device", device),
+                                          ("--seed", seed)) if value]
+        if given:
+            raise BenchError(f"--resume continues run {resume_run} with its recorded "
+                             f"configuration; drop {', '.join(given)}")
+        _execute(None, None, db, data_dir, progress, resume_run=resume_run)
+        return
     file_values = load_config_file(config_file) if config_file else {}
     config = build_config(
         file_values,
@@ -102,23 +121,31 @@ def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
 
 
 def _execute(config: Any, config_file: Path | None, db: str | None, data_dir: str | None,
-             progress: bool) -> None:
-    """Run a configuration, print its summary; Ctrl-C and kill leave an 'interrupted' row."""
+             progress: bool, resume_run: int | None = None) -> None:
+    """Run a configuration (or resume a run), print its summary; Ctrl-C and kill leave an
+    'interrupted' row that `bench run --resume` continues."""
     from bench.runner import Runner
 
     store = _store(db)
     runner = Runner(_host(), store, _data_dir(data_dir), progress=progress,
                     echo=lambda message: click.echo(message, err=True))
-    command = shlex.join(["bench", *sys.argv[1:]]) if sys.argv[1:2] in (["run"], ["reproduce"]) \
-        else shlex.join(["bench", "run", *_flags(config_file, config)])
     # `kill` (SIGTERM) ends a run like Ctrl-C does: recorded as interrupted, not left running
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        result = runner.run(config, command)
+        result = runner.resume(resume_run) if resume_run is not None \
+            else runner.run(config, _command_line(config_file, config))
     except KeyboardInterrupt:
-        click.echo("\ninterrupted: the run is recorded as 'interrupted' (bench runs)", err=True)
+        click.echo("\ninterrupted: the run is recorded as 'interrupted' (bench runs); "
+                   "continue it with `bench run --resume RUN`", err=True)
         sys.exit(130)
     _print_summary(result, store.url)
+
+
+def _command_line(config_file: Path | None, config: Any) -> str:
+    """The command as typed, or an equivalent one for runs started another way."""
+    if sys.argv[1:2] in (["run"], ["reproduce"]):
+        return shlex.join(["bench", *sys.argv[1:]])
+    return shlex.join(["bench", "run", *_flags(config_file, config)])
 
 
 def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:

@@ -74,6 +74,10 @@ def _to_numpy(values: Any) -> Any:
 class TrainingContext:
     """What the core hands a model for training: data, evaluation, logging and progress.
 
+    ``resume`` is True when ``bench run --resume`` continues an interrupted run: a model
+    that writes resumable checkpoints to ``artifacts_dir`` picks up from its last one
+    (see ``bench.training``); any other model simply trains again from the start.
+
     ``evaluate`` scores a split with the model's own ``score`` through the core's metric
     definitions, so a validation perplexity logged during training means the same thing
     as the final one. ``log_metrics`` stores a row of metrics in the database and passes
@@ -93,6 +97,8 @@ class TrainingContext:
         progress: Callable[..., Any],
         record_train_throughput: Callable[[int, float], None],
         record_artifact: Callable[[str, Path], None],
+        resume: bool = False,
+        resumed_at: Callable[[int | None], None] = lambda step: None,
     ) -> None:
         self.train = train
         self.valid = valid
@@ -104,6 +110,8 @@ class TrainingContext:
         self._progress = progress
         self._record_train_throughput = record_train_throughput
         self._record_artifact = record_artifact
+        self.resume = resume
+        self._resumed_at = resumed_at
 
     def evaluate(self, split: TokenizedSplit) -> Evaluation:
         """Score ``split`` with the model and return the core's metrics for it."""
@@ -126,6 +134,14 @@ class TrainingContext:
     def record_artifact(self, kind: str, path: Path) -> None:
         """Note a file the run produced (a checkpoint, say) in the database."""
         self._record_artifact(kind, path)
+
+    def resumed_at(self, step: int | None) -> None:
+        """Tell the core that a resumed run continues after ``step`` (None: from scratch).
+
+        Metrics logged after that step by the interrupted attempt are dropped, since the
+        resumed run logs them again; a ``resumed`` metric marks the point.
+        """
+        self._resumed_at(step)
 
 
 class LanguageModel(ABC):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,10 @@ from typing import Any
 from tqdm import tqdm
 
 from bench import environment
+from bench.checkpoint import RESUME_FILE
 from bench.config import RunConfig, config_hash
 from bench.corpora import CorpusText, load_corpus
+from bench.errors import BenchError
 from bench.evaluation import Evaluation, evaluate
 from bench.model import LanguageModel, TrainingContext
 from bench.options import Options, validate_options
@@ -49,6 +53,45 @@ class RunResult:
     device_name: str
     evaluations: dict[str, Evaluation]
     summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A configuration resolved against the installed plugins, before any work."""
+
+    model_class: type[LanguageModel]
+    options: Options
+    local_corpus: CorpusText | None
+    tokenizer_name: str
+    tokenizer_class: type[Tokenizer]
+    tokenizer_options: Options
+    device: str
+    resolved: dict[str, Any]
+
+
+@contextmanager
+def run_lock(folder: Path, run_id: int) -> Iterator[None]:
+    """Hold a run's lock file while it runs, so a second process cannot resume it meanwhile.
+
+    An OS file lock (flock) is released when its process dies, even by ``kill -9``, so a
+    killed run never stays locked. Where flock does not exist (Windows) there is no lock.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "run.lock").open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BenchError(f"run {run_id} is still running in another process; stop it "
+                             "first (Ctrl-C), then resume it") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class _Throughput:
@@ -85,6 +128,59 @@ class Runner:
                     disable=None if self.show_progress else True, dynamic_ncols=True)
 
     def run(self, config: RunConfig, command: str) -> RunResult:
+        """Record a new run of ``config`` and carry it out."""
+        plan = self._plan(config)
+        env = environment.describe_environment(plan.device)
+        run_id = self.store.create_run(
+            plugin=config.plugin,
+            plugin_version=self._plugin_version(config.plugin),
+            key_options=_key_options(plan.options),
+            corpus=config.corpus,
+            tokenizer=plan.tokenizer_name,
+            config=plan.resolved,
+            config_hash=config_hash(plan.resolved),
+            seed=config.seed,
+            device=plan.device,
+            device_name=env["device_name"],
+            environment=env,
+            command=command,
+            bench_version=env["bench_version"],
+            git_commit=env["git_commit"],
+        )
+        with run_lock(self.data_dir / "runs" / str(run_id), run_id):
+            return self._carry_out(run_id, config, plan, resume=False)
+
+    def resume(self, run_id: int) -> RunResult:
+        """Continue an interrupted, failed or killed run as the same database row.
+
+        The configuration comes from the database; a model that writes resumable
+        checkpoints (the BPTT-trained ones) continues from its last one, so the final
+        numbers equal those of an uninterrupted run with the same seed.
+        """
+        record = self.store.get_run(run_id)
+        if record["status"] == "finished":
+            raise BenchError(f"run {run_id} has finished; there is nothing to resume")
+        stored = record["config"] or {}
+        # a local folder is recorded by where it was read from; a registered corpus by name
+        source = record.get("corpus_source")
+        corpus = source if source and Path(source).is_dir() else stored["corpus"]
+        config = RunConfig(plugin=stored["plugin"], corpus=corpus, tokenizer=stored["tokenizer"],
+                           seed=stored["seed"], device=stored["device"],
+                           options=stored["options"],
+                           tokenizer_options=stored["tokenizer_options"])
+        plan = self._plan(config)
+        if config_hash(plan.resolved | {"corpus": stored["corpus"]}) != record["config_hash"]:
+            raise BenchError(f"run {run_id} cannot be resumed exactly: its plugin's options "
+                             "have changed since it started (bench show "
+                             f"{run_id} has the configuration it ran with)")
+        with run_lock(self.data_dir / "runs" / str(run_id), run_id):
+            self.store.reopen_run(run_id)
+            self.echo(f"resuming run {run_id} (was {record['status']})")
+            return self._carry_out(run_id, config, plan, resume=True,
+                                   earlier_wall=record.get("wall_seconds") or 0.0)
+
+    def _plan(self, config: RunConfig) -> _Plan:
+        """Resolve plugin, options, tokenizer and device; fail early on a user mistake."""
         model_class = self.host.models.get(config.plugin)
         options = validate_options(model_class.Options, config.options, owner=config.plugin)
         local_corpus = self._load_local_corpus(config.corpus)
@@ -95,37 +191,27 @@ class Runner:
         tokenizer_options = validate_options(tokenizer_class.Options, config.tokenizer_options,
                                              owner=f"tokenizer {tokenizer_name}")
         device = environment.resolve_device(config.device)
-        env = environment.describe_environment(device)
         resolved = self._resolved_config(config, tokenizer_name, options, tokenizer_options, device)
-        run_id = self.store.create_run(
-            plugin=config.plugin,
-            plugin_version=self._plugin_version(config.plugin),
-            key_options=_key_options(options),
-            corpus=config.corpus,
-            tokenizer=tokenizer_name,
-            config=resolved,
-            config_hash=config_hash(resolved),
-            seed=config.seed,
-            device=device,
-            device_name=env["device_name"],
-            environment=env,
-            command=command,
-            bench_version=env["bench_version"],
-            git_commit=env["git_commit"],
-        )
-        info = RunInfo(run_id, config.plugin, config.corpus, tokenizer_name, device, resolved)
+        return _Plan(model_class, options, local_corpus, tokenizer_name, tokenizer_class,
+                     tokenizer_options, device, resolved)
+
+    def _carry_out(self, run_id: int, config: RunConfig, plan: _Plan, *, resume: bool,
+                   earlier_wall: float = 0.0) -> RunResult:
+        """Load, train, score and close the run row, whatever happens (under the run's lock)."""
+        info = RunInfo(run_id, config.plugin, config.corpus, plan.tokenizer_name, plan.device,
+                       plan.resolved)
         self.host.hook.run_started(run=info)
         evaluations: dict[str, Evaluation] = {}
         summary: dict[str, Any] = {}
-        started = time.perf_counter()
+        started = time.perf_counter() - earlier_wall
         try:
-            corpus = local_corpus or load_corpus(config.corpus, self.host.corpora, self.data_dir,
-                                                 progress=self.show_progress)
-            result = self._execute(info, config, corpus, model_class, options, tokenizer_class,
-                                   tokenizer_options, evaluations, summary)
+            corpus = plan.local_corpus or load_corpus(config.corpus, self.host.corpora,
+                                                      self.data_dir, progress=self.show_progress)
+            result = self._execute(info, config, corpus, plan, evaluations, summary, resume)
         except KeyboardInterrupt:
             self._close(info, "interrupted", evaluations, summary, started,
-                        error="interrupted by the user (Ctrl-C)")
+                        error=f"interrupted by the user (Ctrl-C); continue it with "
+                        f"`bench run --resume {run_id}`")
             raise
         except BaseException as error:
             detail = "".join(traceback.format_exception_only(type(error), error)).strip()
@@ -133,13 +219,16 @@ class Runner:
                         traceback_text=traceback.format_exc())
             raise
         self._close(info, "finished", evaluations, summary, started)
+        (self.data_dir / "runs" / str(run_id) / RESUME_FILE).unlink(missing_ok=True)
         return result
 
-    def _execute(self, info: RunInfo, config: RunConfig, corpus: CorpusText,
-                 model_class: type[LanguageModel], options: Options,
-                 tokenizer_class: type[Tokenizer], tokenizer_options: Options,
-                 evaluations: dict[str, Evaluation], summary: dict[str, Any]) -> RunResult:
-        splits, tokenizer = self._tokenize(corpus, tokenizer_class, tokenizer_options)
+    def _execute(self, info: RunInfo, config: RunConfig, corpus: CorpusText, plan: _Plan,
+                 evaluations: dict[str, Evaluation], summary: dict[str, Any],
+                 resume: bool) -> RunResult:
+        splits, tokenizer = self._tokenize(corpus, plan.tokenizer_class, plan.tokenizer_options)
+        if resume and tokenizer.vocab.sha256() != self.store.get_run(info.run_id)["vocab_sha256"]:
+            raise BenchError(f"run {info.run_id}: the rebuilt vocabulary differs from the "
+                             "recorded one (has the corpus changed?); cannot resume")
         self.store.update_run(
             info.run_id, corpus=corpus.name, corpus_source=corpus.source,
             corpus_sha256=corpus.sha256, corpus_verified=corpus.verified,
@@ -147,7 +236,7 @@ class Runner:
         )
         environment.seed_everything(config.seed)
         environment.reset_peak_memory(info.device)
-        model = model_class(options, tokenizer.vocab, info.device)
+        model = plan.model_class(plan.options, tokenizer.vocab, info.device)
         self.store.update_run(info.run_id, model_label=model.label())
         throughput = _Throughput()
         artifacts_dir = self.data_dir / "runs" / str(info.run_id)
@@ -160,6 +249,8 @@ class Runner:
             progress=self.progress,
             record_train_throughput=throughput.add,
             record_artifact=lambda kind, path: self.store.add_artifact(info.run_id, kind, str(path)),
+            resume=resume,
+            resumed_at=lambda step: self._resumed_at(info, step),
         )
         self.echo(f"run {info.run_id}: {model.label()} on "
                   f"{corpus.name} [{info.tokenizer}, vocab {len(tokenizer.vocab):,}], "
@@ -189,6 +280,10 @@ class Runner:
     def _evaluate(self, model: LanguageModel, split: TokenizedSplit, device: str) -> Evaluation:
         return evaluate(split, model.eval_protocol(split), model.score,
                         synchronize=lambda: environment.synchronize(device))
+
+    def _resumed_at(self, info: RunInfo, step: int | None) -> None:
+        self.store.delete_metrics(info.run_id, after_step=step)
+        self._log_metrics(info, {"resumed": 1.0}, step, None)
 
     def _log_metrics(self, info: RunInfo, metrics: dict[str, float], step: int | None,
                      epoch: int | None) -> None:

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import copy
 import math
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 
 from bench.batching import TrainWindows
+from bench.checkpoint import RESUME_FILE, EpochSums, LoopState, load_checkpoint, \
+    restore_rng, save_checkpoint
 from bench.environment import synchronize
 from bench.errors import BenchError
 from bench.model import TrainingContext
@@ -51,7 +57,7 @@ def detach_state(state: Any) -> Any:
 
 
 def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: TrainingContext) -> None:
-    """Train ``module`` and keep the best epoch.
+    """Train ``module`` and keep the best epoch; resumable at any step.
 
     ``module.training_loss(inputs, targets, state) -> (loss, state)`` is the model step's
     objective (a mean over the window's tokens); ``state`` is carried between windows.
@@ -62,7 +68,9 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
     loss does not end the run: the epoch restarts from its first step with the learning
     rate lowered (recorded as a ``nan_recovery`` metric), up to ``max_nan_recoveries``
     times. With ``patience`` set, training stops after that many epochs without a better
-    valid perplexity.
+    valid perplexity. A resumable checkpoint (``bench.checkpoint``) is written every
+    ``checkpoint_minutes``, at every epoch's end and on Ctrl-C; with ``context.resume``
+    training continues from it exactly where it stopped.
     """
     device = context.device
     windows = TrainWindows(context.train.ids, options.batch_size, options.bptt, device,
@@ -70,96 +78,236 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
     params = [p for p in module.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, options)
     schedule = build_schedule(optimizer, options)
-    best_ppl = math.inf
-    best_epoch = 0
+    scaler = build_scaler(options, device)
+    resume_path = context.artifacts_dir / RESUME_FILE
     best_path = context.artifacts_dir / "best.pt"
-    step = 0
-    recoveries = 0
-    epoch = 1
-    while epoch <= options.epochs:
-        snapshot = _snapshot(module, optimizer)
-        result = _train_epoch(module, windows, params, optimizer, options, context, epoch, step)
-        if result is None:  # the loss became NaN or Inf: go back to the epoch's start
-            recoveries += 1
-            if recoveries > options.max_nan_recoveries:
-                raise BenchError(
-                    f"training diverged: the loss became NaN or Inf {recoveries} times "
-                    f"(epoch {epoch}), even after lowering the learning rate; try a lower lr "
-                    "or a gradient clip")
-            _restore(module, optimizer, snapshot)
-            lr = _scale_lr(optimizer, schedule, options.nan_lr_factor)
-            context.log_metrics({"nan_recovery": recoveries, "lr": lr}, step=step, epoch=epoch)
-            continue
-        step, stats = result
-        valid = context.evaluate(context.valid)
-        context.log_metrics({**stats, "valid_ppl": valid.ppl,
-                             "lr": optimizer.param_groups[0]["lr"]}, step=step, epoch=epoch)
-        if valid.ppl < best_ppl:
-            best_ppl, best_epoch = valid.ppl, epoch
-            torch.save({"model": module.state_dict(), "epoch": epoch,
-                        "options": options.model_dump()}, best_path)
-        if isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            schedule.step(valid.ppl)
-        elif schedule is not None:
-            schedule.step()
-        if options.patience is not None and epoch - best_epoch >= options.patience:
-            context.log_metrics({"early_stop": 1.0}, step=step, epoch=epoch)
-            break
-        epoch += 1
+    loop, carried, epoch_start = LoopState(), None, None
+    if context.resume and resume_path.exists():
+        saved = load_checkpoint(resume_path, device)
+        loop, carried, epoch_start = saved["loop"], saved["carried_state"], saved["epoch_start"]
+        module.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        if schedule is not None:
+            schedule.load_state_dict(saved["schedule"])
+        if scaler is not None:
+            scaler.load_state_dict(saved["scaler"])
+        restore_rng(saved["rng"])
+    if context.resume:
+        context.resumed_at(loop.step if resume_path.exists() else None)
+    if loop.trained_tokens:
+        context.record_train_throughput(loop.trained_tokens, loop.trained_seconds)
+
+    def save(carried_state: Any = None) -> None:
+        save_checkpoint(resume_path, loop=loop, model=module, optimizer=optimizer,
+                        schedule=schedule, scaler=scaler, carried_state=carried_state,
+                        epoch_start=epoch_start if loop.sums.window else None)
+
+    with InterruptGuard() as guard:
+        while not loop.done and loop.epoch <= options.epochs:
+            if loop.sums.window == 0:
+                epoch_start = _snapshot(module, optimizer)
+            stats = _train_epoch(module, windows, params, optimizer, scaler, options, context,
+                                 loop, carried, guard, save)
+            carried = None
+            if stats is None:  # the loss became NaN or Inf: go back to the epoch's start
+                loop.recoveries += 1
+                if loop.recoveries > options.max_nan_recoveries:
+                    raise BenchError(
+                        f"training diverged: the loss became NaN or Inf {loop.recoveries} "
+                        f"times (epoch {loop.epoch}), even after lowering the learning rate; "
+                        "try a lower lr or a gradient clip")
+                _restore(module, optimizer, epoch_start)
+                loop.step -= loop.sums.steps
+                loop.sums = EpochSums()
+                lr = _scale_lr(optimizer, schedule, options.nan_lr_factor)
+                context.log_metrics({"nan_recovery": loop.recoveries, "lr": lr},
+                                    step=loop.step, epoch=loop.epoch)
+                continue
+            valid = context.evaluate(context.valid)
+            context.log_metrics({**stats, "valid_ppl": valid.ppl,
+                                 "lr": optimizer.param_groups[0]["lr"]},
+                                step=loop.step, epoch=loop.epoch)
+            if valid.ppl < loop.best_ppl:
+                loop.best_ppl, loop.best_epoch = valid.ppl, loop.epoch
+                torch.save({"model": module.state_dict(), "epoch": loop.epoch,
+                            "options": options.model_dump()}, best_path)
+            if isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                schedule.step(valid.ppl)
+            elif schedule is not None:
+                schedule.step()
+            if options.patience is not None and loop.epoch - loop.best_epoch >= options.patience:
+                context.log_metrics({"early_stop": 1.0}, step=loop.step, epoch=loop.epoch)
+                loop.done = True
+            loop.epoch += 1
+            loop.sums = EpochSums()
+            loop.done = loop.done or loop.epoch > options.epochs
+            save()
     if best_path.exists():
         module.load_state_dict(torch.load(best_path, map_location=device)["model"])
         context.record_artifact("checkpoint", best_path)
 
 
-def _train_epoch(module: torch.nn.Module, windows: TrainWindows, params: list[torch.Tensor],
-                 optimizer: torch.optim.Optimizer, options: TrainingOptions,
-                 context: TrainingContext, epoch: int, step: int
-                 ) -> tuple[int, dict[str, float]] | None:
-    """One pass over the windows; the step count and epoch statistics, or None on NaN/Inf.
+def build_scaler(options: TrainingOptions, device: str) -> Any:
+    """A loss scaler for float16 training (bfloat16 has float32's range and needs none)."""
+    if options.precision != "fp16":
+        return None
+    if not device.startswith("cuda"):
+        raise BenchError(f"precision=fp16 needs a CUDA GPU (device {device} has no float16 "
+                         "recurrent kernels); use precision=bf16 here")
+    return torch.amp.GradScaler("cuda")
 
-    The loss is only looked at every ``log_every`` steps and at the end (a host sync
-    per step would slow GPUs); a NaN spreads to the sums, so it is still caught.
+
+def autocast(options: TrainingOptions, device: str) -> Any:
+    """Mixed precision for the forward pass when ``precision`` asks for it."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(options.precision)
+    return torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None)
+
+
+def _train_epoch(module: torch.nn.Module, windows: TrainWindows, params: list[torch.Tensor],
+                 optimizer: torch.optim.Optimizer, scaler: Any, options: TrainingOptions,
+                 context: TrainingContext, loop: LoopState, state: Any,
+                 guard: InterruptGuard, save: Any) -> dict[str, float] | None:
+    """Train the rest of the epoch from ``loop.sums.window``; its statistics, or None on NaN/Inf.
+
+    ``loop`` is updated after every step, so a checkpoint written on Ctrl-C or on the
+    clock holds exactly the steps taken. The loss is only looked at every ``log_every``
+    steps and at the end (a host sync per step would slow GPUs); a NaN spreads to the
+    sums, so it is still caught.
     """
     device = context.device
+    sums = loop.sums
     module.train()
-    state = None
-    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-    norm_sum = torch.zeros((), device=device, dtype=torch.float64)
-    norm_max = torch.zeros((), device=device, dtype=torch.float64)
-    tokens = steps = 0
-    start = time.perf_counter()
-    for inputs, targets in context.progress(windows.from_window(0), total=len(windows),
-                                            desc=f"epoch {epoch}", unit="batch"):
-        state = detach_state(state)
-        loss, state = module.training_loss(inputs, targets, state)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        # the norm before clipping, logged per epoch (clip=0: measured, not clipped)
-        norm = torch.nn.utils.clip_grad_norm_(params, options.clip or math.inf)
-        optimizer.step()
-        loss_sum += loss.detach() * targets.numel()
-        norm_sum += norm.detach()
-        norm_max = torch.maximum(norm_max, norm.detach())
-        tokens += targets.numel()
-        steps += 1
-        if (step + steps) % options.log_every == 0:
-            if not math.isfinite(loss_sum.item()):
-                return None
-            context.log_metrics({"train_loss": loss.item()}, step=step + steps, epoch=epoch)
+    loss_sum = torch.tensor(sums.loss_sum, device=device, dtype=torch.float64)
+    norm_sum = torch.tensor(sums.norm_sum, device=device, dtype=torch.float64)
+    norm_max = torch.tensor(sums.norm_max, device=device, dtype=torch.float64)
+    tokens_here = 0
+    start = last_save = time.perf_counter()
+
+    def sync_sums() -> None:
+        sums.loss_sum, sums.norm_sum, sums.norm_max = \
+            loss_sum.item(), norm_sum.item(), norm_max.item()
+
+    batches = context.progress(windows.from_window(sums.window),
+                               total=len(windows) - sums.window,
+                               desc=f"epoch {loop.epoch}", unit="batch")
+    try:
+        for inputs, targets in batches:
+            with guard.step():
+                state = detach_state(state)
+                with autocast(options, device):
+                    loss, state = module.training_loss(inputs, targets, state)
+                optimizer.zero_grad(set_to_none=True)
+                norm = _backward_and_update(loss, params, optimizer, scaler, options)
+                loss_sum += loss.detach() * targets.numel()
+                norm_sum += norm.detach()
+                norm_max = torch.maximum(norm_max, norm.detach())
+                tokens_here += targets.numel()
+                sums.tokens += targets.numel()
+                sums.steps += 1
+                sums.window += 1
+                loop.step += 1
+                if loop.step % options.log_every == 0:
+                    if not math.isfinite(loss_sum.item()):
+                        return None
+                    context.log_metrics({"train_loss": loss.item()}, step=loop.step,
+                                        epoch=loop.epoch)
+            if time.perf_counter() - last_save >= options.checkpoint_minutes * 60:
+                sync_sums()
+                save(state)
+                last_save = time.perf_counter()
+    except KeyboardInterrupt:
+        # between steps (a step in progress finishes first: InterruptGuard), so the
+        # model, optimiser and sums agree and the run can resume from this very step
+        sync_sums()
+        if math.isfinite(sums.loss_sum):
+            save(state)
+        raise
     synchronize(device)
     seconds = time.perf_counter() - start
-    train_loss = loss_sum.item() / max(tokens, 1)
+    sync_sums()
+    train_loss = sums.loss_sum / max(sums.tokens, 1)
     if not math.isfinite(train_loss):
         return None
-    context.record_train_throughput(tokens, seconds)
-    return step + steps, {
+    if tokens_here:
+        context.record_train_throughput(tokens_here, seconds)
+        loop.trained_tokens += tokens_here
+        loop.trained_seconds += seconds
+    stats = {
         "train_loss": train_loss,
-        "train_ppl": math.exp(min(train_loss, 700.0)),
-        "grad_norm_mean": norm_sum.item() / max(steps, 1),
-        "grad_norm_max": norm_max.item(),
-        "train_tokens_per_second": tokens / seconds,
-        "epoch_seconds": seconds,
+        "grad_norm_mean": sums.norm_sum / max(sums.steps, 1),
+        "grad_norm_max": sums.norm_max,
     }
+    if getattr(module, "loss_is_nll", True):  # approximate objectives are not likelihoods
+        stats["train_ppl"] = math.exp(min(train_loss, 700.0))
+    if tokens_here:
+        stats.update(train_tokens_per_second=tokens_here / seconds, epoch_seconds=seconds)
+    return stats
+
+
+def _backward_and_update(loss: torch.Tensor, params: list[torch.Tensor],
+                         optimizer: torch.optim.Optimizer, scaler: Any,
+                         options: TrainingOptions) -> torch.Tensor:
+    """Backward pass, gradient-norm clipping and the optimiser step; the norm before clipping.
+
+    With a float16 loss scaler the gradients are unscaled before clipping, and a step
+    whose gradients overflowed is skipped by the scaler (its norm is then Inf).
+    """
+    limit = options.clip or math.inf  # clip=0: measured, not clipped
+    if scaler is None:
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(params, limit)
+        optimizer.step()
+        return norm
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    norm = torch.nn.utils.clip_grad_norm_(params, limit)
+    scaler.step(optimizer)
+    scaler.update()
+    return torch.where(torch.isfinite(norm), norm, torch.zeros_like(norm))
+
+
+class InterruptGuard:
+    """Holds Ctrl-C and ``kill`` (SIGINT, SIGTERM) back while an optimiser step runs.
+
+    Outside a step the signal raises KeyboardInterrupt at once, as usual; inside one it
+    is raised when the step ends, so a checkpoint written on interruption never holds a
+    half-updated model. Signal handlers can only be set from the main thread; elsewhere
+    the guard does nothing.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.in_step = False
+        self.pending = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> InterruptGuard:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.in_step:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def step(self) -> Iterator[None]:
+        self.in_step = True
+        try:
+            yield
+        finally:
+            self.in_step = False
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
 
 
 def _snapshot(module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
@@ -168,7 +316,8 @@ def _snapshot(module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict
 
 
 def _restore(module: torch.nn.Module, optimizer: torch.optim.Optimizer,
-             snapshot: dict[str, Any]) -> None:
+             snapshot: dict[str, Any] | None) -> None:
+    assert snapshot is not None, "an epoch always starts with a snapshot"
     module.load_state_dict(snapshot["model"])
     optimizer.load_state_dict(snapshot["optimizer"])
 
@@ -180,4 +329,3 @@ def _scale_lr(optimizer: torch.optim.Optimizer, schedule: Any, factor: float) ->
     if hasattr(schedule, "base_lrs"):
         schedule.base_lrs = [lr * factor for lr in schedule.base_lrs]
     return float(optimizer.param_groups[0]["lr"])
-

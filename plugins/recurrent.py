@@ -28,6 +28,9 @@ class RecurrentOptions(TrainingOptions):
     hidden_size: int = Field(256, ge=1, description="hidden state size")
     dropout: float = Field(0.1, ge=0, lt=1, description="dropout on embeddings, between layers "
                            "and before the output layer")
+    variational: bool = Field(False, description="locked (variational) dropout: one mask per "
+                              "sequence for embeddings, between layers and before the output "
+                              "(Gal & Ghahramani 2016) instead of a fresh mask per token")
     tied: bool = Field(False, description="share input embedding and output weights "
                        "(Press & Wolf 2016; needs embedding_size == hidden_size)")
     init_range: float = Field(0.1, gt=0, description="uniform init range of embedding and "
@@ -95,7 +98,8 @@ class RecurrentModel(LanguageModel):
         name = self.cell.upper()
         if isinstance(o, RNNOptions):
             name += f"-{o.nonlinearity}"
-        return f"{name} {o.layers}x{o.hidden_size}" + (" tied" if o.tied else "")
+        return (f"{name} {o.layers}x{o.hidden_size}" + (" tied" if o.tied else "")
+                + (" var-dropout" if o.variational and o.dropout else ""))
 
 
 class LSTMModel(RecurrentModel):

@@ -18,24 +18,82 @@ from bench.tokens import TokenizedSplit
 from bench_plugins.recurrent import RecurrentOptions
 
 
+def recurrent_layers(cell: str, input_size: int, hidden_size: int, layers: int, dropout: float,
+                     nonlinearity: str = "tanh") -> nn.RNNBase:
+    """A stack of ``layers`` LSTM, GRU or Elman layers, standard dropout between them."""
+    sizes = (input_size, hidden_size, layers)
+    between = dropout if layers > 1 else 0.0
+    if cell == "lstm":
+        return nn.LSTM(*sizes, dropout=between)
+    if cell == "gru":
+        return nn.GRU(*sizes, dropout=between)
+    if cell == "rnn":
+        return nn.RNN(*sizes, nonlinearity=nonlinearity, dropout=between)
+    raise ValueError(f"unknown recurrent cell {cell!r}")
+
+
+class LockedDropout(nn.Module):
+    """Variational ("locked") dropout: one mask per sequence, shared by all its time steps
+    (Gal & Ghahramani 2016), here drawn afresh for every BPTT window as in AWD-LSTM."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [time, batch, features]
+        if not self.training or self.p == 0:
+            return x
+        keep = x.new_empty(1, x.size(1), x.size(2)).bernoulli_(1 - self.p)
+        return x * keep / (1 - self.p)
+
+
+class LockedStack(nn.Module):
+    """Single-layer cells with locked dropout between them; the state has the shape of a
+    stacked nn.LSTM's / nn.GRU's ([layers, batch, hidden]), so nothing else changes.
+
+    Gal & Ghahramani also drop the recurrent connections with a locked mask; that needs a
+    hand-written cell instead of cuDNN's and is not done here (dropout applies to the
+    embeddings, between layers and before the output layer)."""
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, layers: int, dropout: float,
+                 nonlinearity: str) -> None:
+        super().__init__()
+        self.lstm = cell == "lstm"
+        self.layers = nn.ModuleList(
+            recurrent_layers(cell, input_size if i == 0 else hidden_size, hidden_size, 1, 0.0,
+                             nonlinearity) for i in range(layers))
+        self.drop = LockedDropout(dropout)
+
+    def forward(self, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        finals = []
+        for index, layer in enumerate(self.layers):
+            if index:
+                x = self.drop(x)
+            layer_state = None if state is None else (
+                (state[0][index : index + 1], state[1][index : index + 1]) if self.lstm
+                else state[index : index + 1])
+            x, final = layer(x, layer_state)
+            finals.append(final)
+        if self.lstm:
+            return x, (torch.cat([h for h, _ in finals]), torch.cat([c for _, c in finals]))
+        return x, torch.cat(finals)
+
+
 class RecurrentNetwork(nn.Module):
     """Embedding, a stack of LSTM, GRU or Elman layers (cuDNN on GPU) and a linear output."""
 
     def __init__(self, vocab_size: int, options: RecurrentOptions, cell: str) -> None:
         super().__init__()
-        self.drop = nn.Dropout(options.dropout)
+        self.drop = LockedDropout(options.dropout) if options.variational \
+            else nn.Dropout(options.dropout)
         self.embedding = nn.Embedding(vocab_size, options.embedding_size)
-        layer_dropout = options.dropout if options.layers > 1 else 0.0
-        sizes = (options.embedding_size, options.hidden_size, options.layers)
-        if cell == "lstm":
-            self.rnn: nn.RNNBase = nn.LSTM(*sizes, dropout=layer_dropout)
-        elif cell == "gru":
-            self.rnn = nn.GRU(*sizes, dropout=layer_dropout)
-        elif cell == "rnn":
-            self.rnn = nn.RNN(*sizes, nonlinearity=getattr(options, "nonlinearity", "tanh"),
-                              dropout=layer_dropout)
+        nonlinearity = getattr(options, "nonlinearity", "tanh")
+        if options.variational and options.layers > 1:
+            self.rnn: nn.Module = LockedStack(cell, options.embedding_size, options.hidden_size,
+                                              options.layers, options.dropout, nonlinearity)
         else:
-            raise ValueError(f"unknown recurrent cell {cell!r}")
+            self.rnn = recurrent_layers(cell, options.embedding_size, options.hidden_size,
+                                        options.layers, options.dropout, nonlinearity)
         self.output = nn.Linear(options.hidden_size, vocab_size)
         if options.tied:
             self.output.weight = self.embedding.weight

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, insert, inspect, select
+from sqlalchemy import Engine, create_engine, delete, event, insert, inspect, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -256,6 +256,31 @@ class Store:
             for key, value in fields.items():
                 setattr(run, key, value)
 
+    def reopen_run(self, run_id: int) -> dict[str, Any]:
+        """Mark an unfinished run as running again (``bench run --resume``); return it as it was.
+
+        Its evaluations are dropped (the resumed run scores again); metrics stay until the
+        training loop says where it resumes (:meth:`delete_metrics`).
+        """
+        with self._write() as session:
+            run = self._run(session, run_id)
+            before = _row(run)
+            if run.status == "finished":
+                raise BenchError(f"run {run_id} has finished; there is nothing to resume")
+            run.status = "running"
+            run.finished_at = None
+            run.error = None
+            session.execute(delete(Evaluation).where(Evaluation.run_id == run_id))
+            return before
+
+    def delete_metrics(self, run_id: int, *, after_step: int | None = None) -> None:
+        """Drop a run's metrics logged after ``after_step`` (all of them when None)."""
+        with self._write() as session:
+            query = delete(Metric).where(Metric.run_id == run_id)
+            if after_step is not None:
+                query = query.where((Metric.step > after_step) | Metric.step.is_(None))
+            session.execute(query)
+
     # -- what a run records -------------------------------------------------------------
 
     def add_metrics(self, run_id: int, metrics: dict[str, float], *, step: int | None = None,
@@ -292,9 +317,13 @@ class Store:
             return row.id
 
     def add_artifact(self, run_id: int, kind: str, path: str | Path) -> int:
-        """Record a file the run produced (a checkpoint, a vocabulary); return the row id."""
+        """Record a file the run produced (a checkpoint, a vocabulary) once; return the row id."""
         with self._write() as session:
             self._run(session, run_id)
+            existing = session.scalar(select(Artifact.id).where(
+                Artifact.run_id == run_id, Artifact.kind == kind, Artifact.path == str(path)))
+            if existing is not None:
+                return existing
             row = Artifact(run_id=run_id, kind=kind, path=str(path))
             session.add(row)
             session.flush()

@@ -1,0 +1,143 @@
+"""`bench run --resume`: an interrupted or killed run continues to the uninterrupted numbers."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from bench.cli import cli
+from bench.config import build_config
+from bench.errors import BenchError
+from bench.plugins import get_host
+from bench.runner import Runner, run_lock
+from bench.store import Store
+
+# dropout (random masks), Adam (optimiser state), a step schedule and several epochs: every
+# piece of state a resume has to bring back is in play
+RESUMABLE = ("layers=1", "hidden_size=16", "embedding_size=16", "epochs=3", "batch_size=4",
+             "bptt=8", "max_steps_per_epoch=30", "lr=0.01", "dropout=0.3", "log_every=5",
+             "lr_schedule=step", "decay_after=1")
+
+
+@pytest.fixture
+def runner(tmp_path):
+    return Runner(get_host(), Store(), tmp_path / "data", progress=False, echo=lambda m: None)
+
+
+def run_config(corpus, *extra):
+    return build_config({}, {"plugin": "lstm", "corpus": str(corpus)}, (*RESUMABLE, *extra))
+
+
+def training_curve(store, run_id):
+    """Every metric the run logged, as (name, step, epoch, value), without the resume marker."""
+    return sorted((m["name"], m["step"], m["epoch"], m["value"])
+                  for m in store.get_run(run_id)["metrics"] if m["name"] not in
+                  ("resumed", "train_tokens_per_second", "epoch_seconds"))
+
+
+def interrupt_at_call(monkeypatch, call, how):
+    """Ctrl-C at the given training step: raised before it starts, or a real SIGINT in it."""
+    from bench_plugins.recurrent_network import RecurrentNetwork
+
+    training_loss = RecurrentNetwork.training_loss
+    calls = {"n": 0}
+
+    def patched(self, inputs, targets, state):
+        calls["n"] += 1
+        if calls["n"] == call:
+            if how == "before the step":
+                raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)  # held back until the step has finished
+        return training_loss(self, inputs, targets, state)
+
+    monkeypatch.setattr(RecurrentNetwork, "training_loss", patched)
+    return lambda: monkeypatch.setattr(RecurrentNetwork, "training_loss", training_loss)
+
+
+def assert_same_run(store, reference, resumed):
+    ref, res = store.get_run(reference), store.get_run(resumed)
+    for split in ("valid", "test"):
+        expected = next(e["ppl"] for e in ref["evaluations"] if e["split"] == split)
+        got = [e["ppl"] for e in res["evaluations"] if e["split"] == split]
+        assert got == [pytest.approx(expected, rel=1e-6)]
+    expected, got = training_curve(store, reference), training_curve(store, resumed)
+    assert [row[:3] for row in got] == [row[:3] for row in expected]
+    assert [row[3] for row in got] == pytest.approx([row[3] for row in expected], rel=1e-6)
+    assert res["status"] == "finished" and res["error"] is None
+
+
+@pytest.mark.parametrize("how", ["before the step", "during the step"])
+def test_ctrl_c_then_resume_matches_an_uninterrupted_run(runner, tiny_corpus, monkeypatch, how):
+    reference = runner.run(run_config(tiny_corpus), "x").run_id
+    undo = interrupt_at_call(monkeypatch, 45, how)  # mid-way through epoch 2
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(run_config(tiny_corpus), "x")
+    undo()
+    (interrupted,) = [r["id"] for r in runner.store.list_runs() if r["id"] != reference]
+    assert runner.store.get_run(interrupted)["status"] == "interrupted"
+    result = runner.resume(interrupted)
+    assert result.run_id == interrupted  # the same row, not a new one
+    assert_same_run(runner.store, reference, interrupted)
+    resumed_marks = [m for m in runner.store.get_run(interrupted)["metrics"]
+                     if m["name"] == "resumed"]
+    steps_done = 44 if how == "before the step" else 45
+    assert [m["step"] for m in resumed_marks] == [steps_done]
+
+
+def test_kill_9_then_resume_matches_an_uninterrupted_run(runner, tiny_corpus, tmp_path):
+    settings = [f"--set={s}" for s in (*RESUMABLE, "checkpoint_minutes=0")]
+    process = subprocess.Popen([sys.executable, "-m", "bench", "run", "--plugin", "lstm",
+                                "--corpus", str(tiny_corpus), *settings],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # kill it once it is well into its second epoch (30 steps each)
+            assert process.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline
+            runs = runner.store.list_runs()
+            if runs and any(m["name"] == "train_loss" and m["step"] >= 45
+                            for m in runner.store.get_run(runs[0]["id"])["metrics"]):
+                break
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+    killed = runs[0]["id"]
+    assert runner.store.get_run(killed)["status"] == "running"  # nobody could record anything
+    runner.resume(killed)
+    reference = runner.run(run_config(tiny_corpus), "x").run_id
+    assert_same_run(runner.store, reference, killed)
+    assert not (tmp_path / "data" / "runs" / str(killed) / "resume.pt").exists()
+
+
+def test_a_finished_run_cannot_be_resumed(runner, tiny_corpus):
+    result = runner.run(run_config(tiny_corpus, "epochs=1"), "x")
+    with pytest.raises(BenchError, match="has finished"):
+        runner.resume(result.run_id)
+    with pytest.raises(BenchError, match="no run with id 99"):
+        runner.resume(99)
+
+
+def test_a_run_still_running_elsewhere_is_not_resumed(runner, tiny_corpus, monkeypatch):
+    undo = interrupt_at_call(monkeypatch, 3, "before the step")
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(run_config(tiny_corpus), "x")
+    undo()
+    with run_lock(runner.data_dir / "runs" / "1", 1):  # as if another process held it
+        with pytest.raises(BenchError, match="still running in another process"):
+            runner.resume(1)
+    assert runner.store.get_run(1)["status"] == "interrupted"
+
+
+def test_resume_takes_no_other_configuration():
+    result = CliRunner().invoke(cli, ["run", "--resume", "1", "--plugin", "lstm",
+                                      "--set", "epochs=2"])
+    assert result.exit_code != 0
+    assert "drop --plugin, --set" in result.output
+    assert "Traceback" not in result.output
