@@ -40,7 +40,7 @@ class TrainingOptions(Options):
     nan_lr_factor: float = Field(0.5, gt=0, lt=1, description="lr factor after a NaN/Inf loss")
     precision: Literal["fp32", "bf16", "fp16"] = Field(
         "fp32", description="training arithmetic: fp32, or mixed precision with bf16 or fp16 "
-        "autocast (fp16 with dynamic loss scaling); scoring always normalises in float32")
+        "autocast (fp16: CUDA only, with dynamic loss scaling); scoring runs in float32")
     checkpoint_minutes: float = Field(
         10.0, ge=0, description="write a resumable checkpoint at least this often (also at "
         "every epoch's end and on Ctrl-C); 0: after every step")
