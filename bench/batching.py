@@ -30,11 +30,16 @@ import torch
 
 def batchify(ids: np.ndarray, batch_size: int) -> torch.Tensor:
     """A ``[rows, batch_size]`` int64 tensor of contiguous columns (see the module docstring)."""
-    rows = len(ids) // batch_size
-    if rows < 2:
-        raise ValueError(f"{len(ids)} tokens are too few for batch size {batch_size}")
+    rows = _rows(len(ids), batch_size)
     trimmed = torch.as_tensor(np.ascontiguousarray(ids[: rows * batch_size]), dtype=torch.long)
     return trimmed.view(batch_size, rows).t().contiguous()
+
+
+def _rows(tokens: int, batch_size: int) -> int:
+    rows = tokens // batch_size
+    if rows < 2:
+        raise ValueError(f"{tokens} tokens are too few for batch size {batch_size}")
+    return rows
 
 
 class TrainWindows:
@@ -43,13 +48,27 @@ class TrainWindows:
     Window ``i`` holds input rows ``i*bptt .. i*bptt+bptt-1`` and the targets one row
     later; the last window may be shorter. Starting at a window index (``from_window``)
     is what lets an interrupted run resume at the exact step it stopped.
+
+    Ids in memory are batchified once and moved to the device whole (``data``). Ids that
+    are a memory map (a streamed corpus's train split, :mod:`bench.token_cache`) stay on
+    disk: each window's rows are gathered from the map when it is asked for (row ``r`` of
+    column ``j`` is token ``j * rows + r``) and only that window goes to the device. Both
+    give exactly the same windows.
     """
 
     def __init__(self, ids: np.ndarray, batch_size: int, bptt: int, device: str,
                  max_windows: int | None = None) -> None:
-        self.data = batchify(ids, batch_size).to(device)
         self.bptt = bptt
-        count = (self.data.size(0) - 1 + bptt - 1) // bptt
+        self.device = device
+        self.rows = _rows(len(ids), batch_size)
+        self._mapped: np.ndarray | None = None
+        self.data: torch.Tensor | None = None
+        if isinstance(ids, np.memmap):
+            self._mapped = ids
+            self._column_starts = np.arange(batch_size, dtype=np.int64) * self.rows
+        else:
+            self.data = batchify(ids, batch_size).to(device)
+        count = (self.rows - 1 + bptt - 1) // bptt
         self.count = count if max_windows is None else min(count, max_windows)
 
     def __len__(self) -> int:
@@ -59,8 +78,19 @@ class TrainWindows:
         """(inputs, targets) ``[rows, batch_size]`` pairs from window ``start`` to the epoch's end."""
         for index in range(start, self.count):
             row = index * self.bptt
-            length = min(self.bptt, self.data.size(0) - 1 - row)
-            yield self.data[row : row + length], self.data[row + 1 : row + 1 + length]
+            length = min(self.bptt, self.rows - 1 - row)
+            if self.data is not None:
+                yield self.data[row : row + length], self.data[row + 1 : row + 1 + length]
+            else:
+                window = self._gather(row, length + 1)
+                yield window[:-1], window[1:]
+
+    def _gather(self, row: int, length: int) -> torch.Tensor:
+        """Rows ``row .. row+length-1`` of the batchified map, as a tensor on the device."""
+        assert self._mapped is not None
+        positions = np.arange(row, row + length, dtype=np.int64)[:, None] + self._column_starts
+        window = torch.from_numpy(np.asarray(self._mapped[positions], dtype=np.int64))
+        return window.to(self.device)
 
 
 @dataclass(frozen=True)

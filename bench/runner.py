@@ -21,13 +21,14 @@ from tqdm import tqdm
 from bench import environment
 from bench.checkpoint import RESUME_FILE
 from bench.config import RunConfig, config_hash
-from bench.corpora import CorpusText, load_corpus
+from bench.corpora import CorpusText, ShardedLines, load_corpus
 from bench.errors import BenchError
 from bench.evaluation import Evaluation, evaluate
 from bench.model import LanguageModel, TrainingContext
 from bench.options import Options, validate_options
 from bench.plugins import PluginHost
 from bench.store import Store
+from bench.token_cache import encode_to_disk
 from bench.tokenizers import Tokenizer
 from bench.tokens import TokenizedSplit
 
@@ -270,11 +271,23 @@ class Runner:
 
     def _tokenize(self, corpus: CorpusText, tokenizer_class: type[Tokenizer],
                   tokenizer_options: Options) -> tuple[dict[str, TokenizedSplit], Tokenizer]:
+        """Fit on train, encode every split. A streamed split (:class:`ShardedLines`) is
+        read shard by shard and encoded into memory-mapped ids under ``<data_dir>/tokenized``,
+        where later runs with the same corpus and tokenizer find it."""
         tokenizer = tokenizer_class(tokenizer_options)
-        tokenizer.fit(corpus.splits["train"], self.data_dir / "tokenizers")
-        splits = {name: tokenizer.encode(name, lines)
-                  for name, lines in self.progress(list(corpus.splits.items()),
-                                                   desc="tokenizing", unit="split")}
+        train = corpus.splits["train"]
+        if isinstance(train, ShardedLines):
+            self.echo(f"{corpus.name}: fitting the tokenizer on {len(train.paths)} train "
+                      "shards, read one at a time")
+        tokenizer.fit(train, self.data_dir / "tokenizers")
+        splits: dict[str, TokenizedSplit] = {}
+        for name, lines in self.progress(list(corpus.splits.items()), desc="tokenizing",
+                                         unit="split"):
+            if isinstance(lines, ShardedLines):
+                splits[name] = encode_to_disk(tokenizer, name, lines, corpus.sha256[name],
+                                              self.data_dir / "tokenized", self.progress)
+            else:
+                splits[name] = tokenizer.encode(name, lines)
         return splits, tokenizer
 
     def _evaluate(self, model: LanguageModel, split: TokenizedSplit, device: str) -> Evaluation:

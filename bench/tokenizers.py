@@ -49,8 +49,11 @@ class Tokenizer(ABC):
     """Base class of tokenizers.
 
     ``fit`` learns the vocabulary from the train lines only (``cache_dir`` may hold
-    trained models, keyed by a hash of the data and options). ``encode`` turns the lines
-    of any split into a :class:`TokenizedSplit` with one end-of-sentence per line.
+    trained models, keyed by a hash of the data and options). It must only iterate over
+    them, possibly more than once: a streamed train split (One Billion Word) is re-read
+    from disk on each pass and is never a list. ``encode`` turns the lines of any split
+    into a :class:`TokenizedSplit` with one end-of-sentence per line; it must treat each
+    line on its own, so that a big split encoded shard by shard gives the same ids.
     """
 
     Options: ClassVar[type[Options]] = Options
@@ -67,8 +70,8 @@ class Tokenizer(ABC):
         return self._vocab
 
     @abstractmethod
-    def fit(self, train_lines: Sequence[str], cache_dir: Path) -> None:
-        """Learn the vocabulary (and any model) from the train split only."""
+    def fit(self, train_lines: Iterable[str], cache_dir: Path) -> None:
+        """Learn the vocabulary (and any model) from the train split only, by iterating."""
 
     @abstractmethod
     def encode(self, name: str, lines: Sequence[str]) -> TokenizedSplit:
@@ -141,7 +144,7 @@ class WordTokenizer(Tokenizer):
     Options = WordOptions
     description = "whitespace-separated words; vocabulary from train by frequency"
 
-    def fit(self, train_lines: Sequence[str], cache_dir: Path) -> None:
+    def fit(self, train_lines: Iterable[str], cache_dir: Path) -> None:
         options: WordOptions = self.options  # type: ignore[assignment]
         counts: Counter[str] = Counter()
         for line in train_lines:
@@ -188,7 +191,7 @@ class CharTokenizer(Tokenizer):
         self._codes = np.zeros(0, dtype=np.uint32)
         self._code_ids = np.zeros(0, dtype=np.int64)
 
-    def fit(self, train_lines: Sequence[str], cache_dir: Path) -> None:
+    def fit(self, train_lines: Iterable[str], cache_dir: Path) -> None:
         chars: set[str] = set()
         for line in train_lines:
             chars.update(line.replace(UNK, ""))
@@ -304,7 +307,7 @@ class SentencePieceTokenizer(Tokenizer):
             "minloglevel": 2,  # no progress chatter on stderr; errors still raise
         }
 
-    def cache_key(self, train_lines: Sequence[str]) -> str:
+    def cache_key(self, train_lines: Iterable[str]) -> str:
         """sha256 of the recipe (options, model type, trainer settings) and the train text."""
         recipe = {"format": CACHE_FORMAT, "options": self.options.model_dump(),
                   "trainer": self.trainer_settings()}
@@ -314,7 +317,7 @@ class SentencePieceTokenizer(Tokenizer):
             digest.update(b"\n")
         return digest.hexdigest()
 
-    def fit(self, train_lines: Sequence[str], cache_dir: Path) -> None:
+    def fit(self, train_lines: Iterable[str], cache_dir: Path) -> None:
         import sentencepiece as spm
 
         path = Path(cache_dir) / "sentencepiece" / f"{self.cache_key(train_lines)}.model"
@@ -327,7 +330,7 @@ class SentencePieceTokenizer(Tokenizer):
         self._processor = spm.SentencePieceProcessor(model_proto=proto)
         self._vocab = self._vocabulary(self._processor)
 
-    def _train(self, train_lines: Sequence[str]) -> bytes:
+    def _train(self, train_lines: Iterable[str]) -> bytes:
         import sentencepiece as spm
 
         options: SentencePieceOptions = self.options  # type: ignore[assignment]

@@ -130,39 +130,47 @@ ONE_BILLION_TAR = ("http://www.statmt.org/lm-benchmark/"
 ONE_BILLION_DIR = "1-billion-word-language-modeling-benchmark-r13output"
 
 
-def _one_billion_files() -> tuple[SplitFile, ...]:
+def _one_billion_files(archive_url: str) -> tuple[SplitFile, ...]:
     """99 training shards (00001..00099, shard 00000 does not exist), then test and valid."""
     train = tuple(
-        SplitFile("train", ONE_BILLION_TAR, None,
+        SplitFile("train", archive_url, None,
                   member=f"{ONE_BILLION_DIR}/training-monolingual.tokenized.shuffled/"
                          f"news.en-{shard:05d}-of-00100")
         for shard in range(1, 100)
     )
     heldout = f"{ONE_BILLION_DIR}/heldout-monolingual.tokenized.shuffled/news.en.heldout"
     return train + (
-        SplitFile("valid", ONE_BILLION_TAR, None, member=f"{heldout}-00001-of-00050"),
-        SplitFile("test", ONE_BILLION_TAR, None, member=f"{heldout}-00000-of-00050"),
+        SplitFile("valid", archive_url, None, member=f"{heldout}-00001-of-00050"),
+        SplitFile("test", archive_url, None, member=f"{heldout}-00000-of-00050"),
     )
 
 
-ONE_BILLION_WORD = CorpusSpec(
-    name="one-billion-word",
-    aliases=("1b-word", "lm1b"),
-    description="One Billion Word Benchmark: shuffled WMT11 news sentences, ~0.8B training "
-                "words in 99 shards.",
-    files=_one_billion_files(),
-    license="Derived from the WMT11 News Crawl; see the benchmark's README at "
-            "statmt.org/lm-benchmark for terms of use (research use).",
-    citation="Chelba, Mikolov, Schuster, Ge, Brants, Koehn & Robinson (2013). One Billion Word "
-             "Benchmark for Measuring Progress in Statistical Language Modeling. "
-             "arXiv:1312.3005.",
-    default_tokenizer="word",
-    reference_names=("1b-word",),
-    notes="No sha256 is recorded (no verified copy was available): files are reported as "
-          "unverified. Test is heldout shard 00000 as in the paper; using heldout shard 00001 "
-          "as valid is a common convention, not part of the benchmark. Loading reads all "
-          "shards into memory; streaming is a later issue.",
-)
+def one_billion_word(archive_url: str = ONE_BILLION_TAR) -> CorpusSpec:
+    """The One Billion Word entry, its files read from ``archive_url`` (tests pass a
+    file:// archive laid out like the real one)."""
+    return CorpusSpec(
+        name="one-billion-word",
+        aliases=("1b-word", "lm1b"),
+        description="One Billion Word Benchmark: shuffled WMT11 news sentences, ~0.8B "
+                    "training words in 99 shards.",
+        files=_one_billion_files(archive_url),
+        license="Derived from the WMT11 News Crawl; see the benchmark's README at "
+                "statmt.org/lm-benchmark for terms of use (research use).",
+        citation="Chelba, Mikolov, Schuster, Ge, Brants, Koehn & Robinson (2013). One Billion "
+                 "Word Benchmark for Measuring Progress in Statistical Language Modeling. "
+                 "arXiv:1312.3005.",
+        default_tokenizer="word",
+        reference_names=("1b-word",),
+        stream_train=True,
+        notes="No sha256 is recorded (no verified copy was available): files are reported as "
+              "unverified. Test is heldout shard 00000 as in the paper; using heldout shard "
+              "00001 as valid is a common convention, not part of the benchmark. The train "
+              "shards are streamed (one in memory at a time) and encoded once into "
+              "memory-mapped token ids on disk (4 bytes per token, ~3.2 GB).",
+    )
+
+
+ONE_BILLION_WORD = one_billion_word()
 
 TINY_SHAKESPEARE = CorpusSpec(
     name="tinyshakespeare",

@@ -18,6 +18,9 @@ from bench.options import Options
 from bench.tokens import TokenizedSplit, Vocabulary
 
 
+COUNT_BLOCK = 1 << 24  # tokens per bincount call
+
+
 class UnigramOptions(Options):
     smoothing: float = Field(1.0, gt=0, description="add-k pseudo-count for every vocabulary entry")
 
@@ -33,7 +36,12 @@ class UnigramModel(LanguageModel):
         self.logprobs = np.full(len(vocab), -np.log(len(vocab)))
 
     def fit(self, context: TrainingContext) -> None:
-        counts = np.bincount(context.train.ids, minlength=len(self.vocab)).astype(np.float64)
+        # counted a block at a time: bincount copies its input to int64, and a streamed
+        # train split (One Billion Word) is a memory map of ~800M ids
+        ids = context.train.ids
+        counts = np.zeros(len(self.vocab), dtype=np.float64)
+        for start in range(0, len(ids), COUNT_BLOCK):
+            counts += np.bincount(ids[start : start + COUNT_BLOCK], minlength=len(self.vocab))
         counts += self.options.smoothing
         self.logprobs = np.log(counts) - np.log(counts.sum())
 

@@ -14,6 +14,7 @@ The package is cut into modules with one job each; import from ``bench.corpora``
 - :mod:`~bench.corpora.fetch`: downloads, archives, atomic install, progress bar
 - :mod:`~bench.corpora.verify`: re-checking what is there
 - :mod:`~bench.corpora.assemble`: checking and decoding a registered corpus's files
+- :mod:`~bench.corpora.shards`: ShardedLines, a big split read lazily shard by shard
 - :mod:`~bench.corpora.local`: local folders, recognised by checksum
 - :mod:`~bench.corpora.load`: load_corpus, for registered names and folders
 - :mod:`~bench.corpora.describe`: what ``bench corpora list`` shows
@@ -26,6 +27,7 @@ from bench.corpora.fetch import DOWNLOADS, TIMEOUT_S, fetch
 from bench.corpora.layout import cached_path, corpus_dir
 from bench.corpora.load import load_corpus
 from bench.corpora.local import accepted_names
+from bench.corpora.shards import ShardedLines
 from bench.corpora.spec import SPLITS, CorpusSpec, CorpusText, FileCheck, SplitFile
 from bench.corpora.text import (
     CHUNK,
@@ -43,6 +45,7 @@ __all__ = [
     "CHUNK",
     "DOWNLOADS",
     "SPLITS",
+    "ShardedLines",
     "TIMEOUT_S",
     "CorpusSpec",
     "CorpusText",

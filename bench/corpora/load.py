@@ -13,6 +13,7 @@ from bench.corpora.assemble import _assemble
 from bench.corpora.fetch import fetch
 from bench.corpora.layout import _embedded_bytes, cached_path, corpus_dir
 from bench.corpora.local import _load_local
+from bench.corpora.shards import stream_split
 from bench.corpora.spec import CorpusSpec, CorpusText
 from bench.corpora.text import _read_file
 from bench.errors import BenchError, unknown_name_error
@@ -68,6 +69,10 @@ def _load_registered(spec: CorpusSpec, data_dir: Path, *, download: bool,
                          f"run `bench corpora fetch {spec.name}`")
     if missing:
         fetch(spec, data_dir, progress=progress)
-    contents = ((split_file, str(path), _read_file(path))
-                for split_file, path in zip(spec.files, paths, strict=True))
-    return _assemble(spec, contents, source=str(corpus_dir(spec, data_dir)))
+    files = list(zip(spec.files, paths, strict=True))
+    streamed = None
+    if spec.stream_train:  # left on disk: checksummed now, read shard by shard when used
+        streamed = stream_split(spec, "train", [(f, p) for f, p in files if f.split == "train"])
+        files = [(f, p) for f, p in files if f.split != "train"]
+    contents = ((split_file, str(path), _read_file(path)) for split_file, path in files)
+    return _assemble(spec, contents, source=str(corpus_dir(spec, data_dir)), streamed=streamed)

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.corpora.shards import ShardedLines
 
 SPLITS = ("train", "valid", "test")
 
@@ -43,6 +47,9 @@ class CorpusSpec:
     ``reference_names`` are the corpus names used by published reference rows.
     ``expected_tokens`` (split -> whitespace tokens + one per line) is checked on load for
     splits cut by ``line_splits``, whose SplitFile counts cover the whole file.
+    ``stream_train`` keeps the train split on disk: it loads as a lazily read
+    :class:`~bench.corpora.shards.ShardedLines` and is encoded into memory-mapped token ids
+    (for corpora too big for memory, such as One Billion Word).
     """
 
     name: str
@@ -57,6 +64,12 @@ class CorpusSpec:
     reference_names: tuple[str, ...] = ()
     notes: str = ""
     expected_tokens: dict[str, int] = field(default_factory=dict)
+    stream_train: bool = False
+
+    def __post_init__(self) -> None:
+        if self.stream_train and (self.line_splits or self.embedded):
+            raise ValueError(f"corpus {self.name!r}: stream_train needs a train split of its "
+                             "own files (not line_splits or an embedded resource)")
 
 
 @dataclass(frozen=True)
@@ -69,12 +82,14 @@ class CorpusText:
     several shards it is :func:`combine_sha256` of the shard checksums in order; for a split
     cut out of one file by ``line_splits`` it is that whole file's sha256 (the line ranges
     are part of the spec). ``verified`` is True when every file matched a registered checksum.
+    A split is a list of lines, except the train split of a ``stream_train`` corpus: a
+    :class:`~bench.corpora.shards.ShardedLines` that re-reads its shards on each iteration.
     """
 
     name: str
     spec: CorpusSpec | None
     source: str
-    splits: dict[str, list[str]]
+    splits: dict[str, list[str] | ShardedLines]
     sha256: dict[str, str]
     verified: bool
 

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from bench.corpora.spec import SplitFile
 from bench.errors import BenchError
 
 CHUNK = 1 << 20  # bytes per read while downloading, hashing and extracting
@@ -76,6 +77,21 @@ def count_tokens(lines: Iterable[str]) -> int:
     return total
 
 
+def check_counts(label: str, lines: list[str], want_lines: int | None,
+                 want_tokens: int | None) -> None:
+    """Fail when a file's line or token count differs from the recorded one (if any)."""
+    if want_lines is not None and len(lines) != want_lines:
+        raise BenchError(f"{label}: expected {want_lines:,} lines, found {len(lines):,}; "
+                         "this is not the expected version of the file")
+    if want_tokens is not None:
+        found = count_tokens(lines)
+        if found != want_tokens:
+            raise BenchError(
+                f"{label}: expected {want_tokens:,} tokens (whitespace tokens + one per "
+                f"line), found {found:,}; this is not the expected version of the file"
+            )
+
+
 def _read_file(path: Path) -> bytes:
     if path.is_dir():
         raise BenchError(f"{path}: is a folder, not a text file")
@@ -101,6 +117,21 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def check_sha256(corpus: str, split_file: SplitFile, label: str, digest: str) -> bool:
+    """Whether ``digest`` is verified: True when it matches the recorded checksum, False
+    when none is recorded; a mismatch raises, since a silently different file would make
+    every perplexity incomparable."""
+    if split_file.sha256 is None:
+        return False
+    if digest != split_file.sha256:
+        raise BenchError(
+            f"{label}: checksum mismatch for corpus {corpus!r}: expected sha256 "
+            f"{split_file.sha256}, got {digest}. Run `bench corpora fetch {corpus}` "
+            "to download it again."
+        )
+    return True
 
 
 def combine_sha256(digests: Iterable[str]) -> str:
