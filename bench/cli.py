@@ -271,6 +271,7 @@ def probe() -> None:
               help="a freshly initialised model of this plugin: lstm, gru, rnn (repeatable)")
 @click.option("--corpus", "-c", help="corpus of fresh models: a registered name or a folder  "
               "[default: tinyshakespeare, embedded]")
+@click.option("--tokenizer", "-t", help="tokenizer of fresh models  [default: the corpus's own]")
 @click.option("--set", "-s", "assignments", multiple=True, metavar="KEY=VALUE",
               help="a model option of fresh models (repeatable); PLUGIN.KEY=VALUE sets it for "
               "one plugin only, tokenizer.KEY=VALUE a tokenizer option")
@@ -287,7 +288,7 @@ def probe() -> None:
 @click.option("--db", help=DB_HELP)
 @click.option("--data-dir", help=DATA_HELP)
 def probe_gradients(run_ids: tuple[int, ...], plugins: tuple[str, ...], corpus: str | None,
-                    assignments: tuple[str, ...], split: str, distance: int, positions: int,
+                    tokenizer: str | None, assignments: tuple[str, ...], split: str, distance: int, positions: int,
                     out: Path, seed: int, device: str, db: str | None,
                     data_dir: str | None) -> None:
     """The vanishing-gradient picture: mean norm of dJ(t)/dh(t-k), k = 1..K, per model.
@@ -317,14 +318,16 @@ def probe_gradients(run_ids: tuple[int, ...], plugins: tuple[str, ...], corpus: 
     if bool(run_ids) == bool(plugins):
         raise BenchError("give stored runs (--run ID) or fresh models (--plugin NAME), "
                          "one of the two")
-    if run_ids and (corpus or assignments):
-        raise BenchError("--corpus and --set describe fresh models; a run brings its own")
+    if run_ids and (corpus or tokenizer or assignments):
+        raise BenchError("--corpus, --tokenizer and --set describe fresh models; "
+                         "a run brings its own")
     store, host, folder = _store(db), _host(), _data_dir(data_dir)
     device = resolve_device(device)
     subjects = ([subject_from_run(run_id, store, host, folder, device, split)
                  for run_id in run_ids] if run_ids else
                 fresh_subjects(list(plugins), host, folder, device, corpus=corpus,
-                               assignments=assignments, seed=seed, split=split))
+                               tokenizer=tokenizer, assignments=assignments, seed=seed,
+                               split=split))
     curves = []
     stored = 0
     for subject in subjects:

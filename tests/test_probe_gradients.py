@@ -119,7 +119,8 @@ def test_lstm_keeps_more_gradient_at_distance_than_tanh_rnn(tiny_corpus, tmp_pat
 def test_command_on_fresh_models_prints_plots_and_stores(tiny_corpus, tmp_path):
     out = tmp_path / "plots" / "gradients.png"
     result = invoke("probe", "gradients", "--plugin", "lstm", "--plugin", "rnn",
-                    "--corpus", tiny_corpus, *SMALL, "--set", "rnn.nonlinearity=relu",
+                    "--corpus", tiny_corpus, "--tokenizer", "char", *SMALL,
+                    "--set", "rnn.nonlinearity=relu",
                     "--distance", 10, "--positions", 5, "--out", out)
     assert result.exit_code == 0, result.output
     assert "mean over 5 positions of local:tiny valid" in result.output
@@ -134,6 +135,7 @@ def test_command_on_fresh_models_prints_plots_and_stores(tiny_corpus, tmp_path):
     assert frame["run_id"].isna().all() and set(frame["seed"]) == {1234}
     rnn = frame[frame["plugin"] == "rnn"].iloc[0]
     assert rnn["config"]["options"]["nonlinearity"] == "relu" and rnn["positions"] == 5
+    assert rnn["config"]["tokenizer"] == "char"
 
 
 def test_command_on_a_stored_run(tiny_corpus, tmp_path):
@@ -152,7 +154,7 @@ def test_command_on_a_stored_run(tiny_corpus, tmp_path):
 @pytest.mark.parametrize("args, message", [
     ((), "give stored runs (--run ID) or fresh models (--plugin NAME)"),
     (("--run", 99), "no run with id 99"),
-    (("--run", 1, "--corpus", "x"), "--corpus and --set describe fresh models"),
+    (("--run", 1, "--corpus", "x"), "--corpus, --tokenizer and --set describe fresh models"),
     (("--plugin", "unigram", "--set", "smoothing=0.5"), "unigram is not a recurrent network"),
     (("--plugin", "lstm", "--set", "gru.layers=1"), "'gru' is not one of the plugins probed"),
     (("--plugin", "lstm", "--distance", 100000), "distance 100000 is too large for the "

@@ -56,14 +56,15 @@ def subject_from_run(run_id: int, store: Store, host: PluginHost, data_dir: Path
 
 
 def fresh_subjects(plugins: list[str], host: PluginHost, data_dir: Path, device: str, *,
-                   corpus: str | None = None, assignments: tuple[str, ...] = (),
-                   seed: int = 1234, split: str = "valid") -> list[ProbeSubject]:
+                   corpus: str | None = None, tokenizer: str | None = None,
+                   assignments: tuple[str, ...] = (), seed: int = 1234,
+                   split: str = "valid") -> list[ProbeSubject]:
     """Freshly initialised models of ``plugins`` (each seeded with ``seed``) on one corpus.
 
     ``assignments`` are ``--set`` pairs: ``KEY=VALUE`` sets a model option of every plugin,
     ``PLUGIN.KEY=VALUE`` of that plugin only (``rnn.nonlinearity=relu``), and
-    ``tokenizer.KEY=VALUE`` a tokenizer option. The corpus is tokenized once, with its
-    default tokenizer, and shared.
+    ``tokenizer.KEY=VALUE`` a tokenizer option. The corpus is tokenized once, with
+    ``tokenizer`` or the corpus's default one, and shared.
     """
     from bench.environment import seed_everything
 
@@ -75,19 +76,20 @@ def fresh_subjects(plugins: list[str], host: PluginHost, data_dir: Path, device:
         model_class.Options, _options_for(plugin, pairs), owner=plugin))
         for plugin, model_class in models]
     text = load_corpus(corpus or DEFAULT_CORPUS, host.corpora, data_dir)
-    tokenizer_name, tokenizer_options, tokenizer = _fit_tokenizer(text, pairs, host, data_dir)
-    tokens = tokenizer.encode(split, text.splits[split])
+    tokenizer_name = tokenizer or text.default_tokenizer
+    tokenizer_options, fitted = _fit_tokenizer(tokenizer_name, text, pairs, host, data_dir)
+    tokens = fitted.encode(split, text.splits[split])
     subjects = []
     for plugin, model_class, options in chosen:
         seed_everything(seed)  # each model's init depends on the seed only, not on order
-        model = model_class(options, tokenizer.vocab, device)
+        model = model_class(options, fitted.vocab, device)
         subjects.append(ProbeSubject(
             label=f"{model.label()} (untrained)", plugin=plugin,
             config={"plugin": plugin, "corpus": text.name, "tokenizer": tokenizer_name,
                     "seed": seed, "options": options.model_dump(mode="json"),
                     "tokenizer_options": tokenizer_options},
             run_id=None, seed=seed, corpus=text.name, split=tokens,
-            eos_id=tokenizer.vocab.eos_id, network=recurrent_network(model, plugin)))
+            eos_id=fitted.vocab.eos_id, network=recurrent_network(model, plugin)))
     return subjects
 
 
@@ -122,13 +124,13 @@ def _options_for(plugin: str, pairs: dict[str, str]) -> dict[str, str]:
     return {**shared, **own}
 
 
-def _fit_tokenizer(text: CorpusText, pairs: dict[str, str], host: PluginHost,
-                   data_dir: Path) -> tuple[str, dict[str, Any], Any]:
-    name = text.default_tokenizer
+def _fit_tokenizer(name: str, text: CorpusText, pairs: dict[str, str], host: PluginHost,
+                   data_dir: Path) -> tuple[dict[str, Any], Any]:
+    """The tokenizer ``name`` with its ``tokenizer.*`` options, fitted on the train split."""
     tokenizer_class = host.tokenizers.get(name)
     values = {key[len(TOKENIZER_PREFIX):]: value for key, value in pairs.items()
               if key.startswith(TOKENIZER_PREFIX)}
     options = validate_options(tokenizer_class.Options, values, owner=f"tokenizer {name}")
     tokenizer = tokenizer_class(options)
     tokenizer.fit(text.splits["train"], data_dir / "tokenizers")
-    return name, options.model_dump(mode="json"), tokenizer
+    return options.model_dump(mode="json"), tokenizer
