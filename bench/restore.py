@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.corpora import load_corpus
+from bench.corpora import CorpusText, load_corpus
 from bench.errors import BenchError
 from bench.model import LanguageModel
 from bench.options import validate_options
@@ -20,6 +20,7 @@ class RestoredRun:
     record: dict[str, Any]
     tokenizer: Tokenizer
     model: LanguageModel
+    corpus: CorpusText  # the text the run was trained and scored on
 
 
 def restore_run(run_id: int, store: Store, host: PluginHost, data_dir: Path,
@@ -49,4 +50,4 @@ def restore_run(run_id: int, store: Store, host: PluginHost, data_dir: Path,
     options = validate_options(model_class.Options, config["options"], owner=config["plugin"])
     model = model_class(options, tokenizer.vocab, device)
     model.load_checkpoint(Path(checkpoints[-1]))  # type: ignore[attr-defined]
-    return RestoredRun(record=record, tokenizer=tokenizer, model=model)
+    return RestoredRun(record=record, tokenizer=tokenizer, model=model, corpus=corpus)

@@ -196,7 +196,7 @@ def test_two_processes_write_at_once_and_lose_nothing(tmp_path: Path) -> None:
         with store.engine.connect() as conn:
             assert conn.execute(text("SELECT COUNT(*) FROM metrics")).scalar() == 400
             names = conn.execute(text("SELECT name FROM schema_migrations")).scalars().all()
-            assert names == ["m001_initial"]
+            assert names == [m.__name__ for m in migrations.MIGRATIONS]  # each exactly once
 
 
 def _schema(engine) -> dict:
@@ -254,3 +254,41 @@ def test_older_database_is_upgraded_in_place(tmp_path: Path,
             names = conn.execute(text("SELECT name FROM schema_migrations ORDER BY name"))
             assert names.scalars().all() == ["m001_initial", "m002_test_add_run_notes"]
         assert migrate(store.engine) == []  # nothing left to do
+
+
+def test_probe_results_are_stored_and_read_back(store: Store) -> None:
+    run_id = store.create_run(plugin="lstm")
+    written = store.add_probe_results(
+        "gradients", [("grad_norm_h", 1, 0.5), ("grad_norm_h", 2, float("nan"))],
+        label="LSTM 1x8 (run 1)", plugin="lstm", corpus="tiny", split="valid", positions=3,
+        run_id=run_id)
+    store.add_probe_results("gradients", [("grad_norm_h", 1, 0.25)], label="RNN fresh",
+                            plugin="rnn", corpus="tiny", split="valid", positions=3,
+                            config={"options": {"hidden_size": 8}}, seed=7)
+    assert written == 2
+    frame = store.probe_results("gradients")
+    assert list(frame["distance"]) == [1, 2, 1]
+    assert frame["value"].iloc[0] == 0.5 and frame["value"].isna().iloc[1]  # NaN kept as NULL
+    assert frame["run_id"].iloc[0] == run_id and frame["run_id"].isna().iloc[2]
+    assert frame["config"].iloc[2] == {"options": {"hidden_size": 8}}
+    assert len(store.probe_results(run_id=run_id)) == 2
+    with pytest.raises(BenchError, match="no run with id 99"):
+        store.add_probe_results("gradients", [], label="x", plugin="lstm", corpus="tiny",
+                                split="valid", positions=1, run_id=99)
+
+
+def test_database_before_probe_results_is_upgraded(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "old.db")
+    engine = writer(make_engine(url))
+    migrate(engine, migrations.MIGRATIONS[:1])  # the schema as first released
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO runs (status, plugin, started_at) "
+                          "VALUES ('finished', 'lstm', '2020-01-02 03:04:05')"))
+    engine.dispose()
+    with Store(url) as store:
+        assert "probe_results" in inspect(store.engine).get_table_names()
+        assert store.get_run(1)["plugin"] == "lstm"
+        store.add_probe_results("gradients", [("grad_norm_h", 1, 0.1)], label="old run",
+                                plugin="lstm", corpus="tiny", split="valid", positions=1,
+                                run_id=1)
+        assert store.probe_results()["run_id"].tolist() == [1]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +31,7 @@ from bench.store.schema import (
     Artifact,
     Evaluation,
     Metric,
+    ProbeResult,
     Run,
 )
 
@@ -329,6 +330,29 @@ class Store:
             session.flush()
             return row.id
 
+    def add_probe_results(self, probe: str, values: Iterable[tuple[str, int, float]], *,
+                          label: str, plugin: str, corpus: str, split: str, positions: int,
+                          run_id: int | None = None, config: dict[str, Any] | None = None,
+                          seed: int | None = None) -> int:
+        """Store what one probe measured on one model, as ``(name, distance, value)`` rows.
+
+        ``run_id`` names a stored run; a freshly initialised model has none and is
+        described by ``plugin``, ``config`` and ``seed`` instead. Returns the rows written.
+        """
+        now = datetime.now(UTC)
+        header = {"probe": probe, "run_id": run_id, "plugin": plugin, "config": config,
+                  "seed": seed, "corpus": corpus, "split": split, "label": label,
+                  "positions": positions, "created_at": now}
+        rows = [{**header, "name": name, "distance": int(distance),
+                 "value": None if value is None or math.isnan(value) else float(value)}
+                for name, distance, value in values]
+        with self._write() as session:
+            if run_id is not None:
+                self._run(session, run_id)
+            if rows:
+                session.execute(insert(ProbeResult), rows)
+        return len(rows)
+
     # -- reading ------------------------------------------------------------------------
 
     def get_run(self, run_id: int) -> dict[str, Any]:
@@ -413,6 +437,24 @@ class Store:
             frame[column] = frame[column].astype("Int64")
         for column in ("started_at", "finished_at"):
             frame[column] = pd.to_datetime(frame[column], utc=True)
+        return frame
+
+    def probe_results(self, probe: str | None = None, *, run_id: int | None = None
+                      ) -> pd.DataFrame:
+        """Stored probe measurements, oldest first: one row per value, every column."""
+        import pandas as pd  # lazily: keeps `bench --help` fast
+
+        query = select(ProbeResult).order_by(ProbeResult.id)
+        if probe is not None:
+            query = query.where(ProbeResult.probe == probe)
+        if run_id is not None:
+            query = query.where(ProbeResult.run_id == run_id)
+        with self._read() as session:
+            rows = [_row(r) for r in session.scalars(query)]
+        columns = [c.key for c in ProbeResult.__table__.columns]
+        frame = pd.DataFrame.from_records(rows, columns=columns)
+        for column in ("run_id", "seed"):
+            frame[column] = frame[column].astype("Int64")
         return frame
 
 

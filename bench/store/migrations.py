@@ -146,6 +146,30 @@ def m001_initial(conn: Connection) -> None:
     md.create_all(conn)
 
 
+@migration
+def m002_probe_results(conn: Connection) -> None:
+    """probe_results: numbers measured by ``bench probe`` (e.g. gradient norms per distance)."""
+    md = MetaData()
+    Table("runs", md, Column("id", Integer, primary_key=True))  # only for the foreign key
+    Table(
+        "probe_results", md,
+        Column("id", Integer, primary_key=True),
+        Column("probe", String(64), nullable=False, index=True),
+        Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), index=True),
+        Column("plugin", String(255), nullable=False),
+        Column("config", JSON(none_as_null=True)),
+        Column("seed", BigInteger),
+        Column("corpus", String(255), nullable=False),
+        Column("split", String(64), nullable=False),
+        Column("label", String(255), nullable=False),
+        Column("positions", Integer, nullable=False),
+        Column("name", String(64), nullable=False),
+        Column("distance", Integer, nullable=False),
+        Column("value", Double),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    ).create(conn)
+
+
 def add_column(conn: Connection, table: str, column: Column[Any]) -> None:
     """``ALTER TABLE <table> ADD COLUMN <column>``, rendered for the connection's database.
 

@@ -192,6 +192,37 @@ class Artifact(Base):
     run: Mapped[Run] = relationship(back_populates="artifacts")
 
 
+class ProbeResult(Base):
+    """One number a probe measured (``bench probe``), in long format: one row per value.
+
+    A probe looks at a stored run (``run_id``) or at a freshly initialised model (``plugin``
+    and its ``config``, with ``run_id`` empty). ``name`` says which series the value belongs
+    to (the gradient probe: ``grad_norm_h`` and, for an LSTM, ``grad_norm_c``) and
+    ``distance`` where along it (the gradient probe: k steps back). Rows written by one
+    invocation for one model share ``created_at`` and ``label``.
+    """
+
+    __tablename__ = "probe_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    probe: Mapped[str] = mapped_column(String(64), index=True)
+    run_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("runs.id", ondelete="CASCADE"), index=True
+    )
+    plugin: Mapped[str] = mapped_column(String(255))
+    config: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    seed: Mapped[int | None] = mapped_column(BigInteger)
+    corpus: Mapped[str] = mapped_column(String(255))
+    split: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(255))
+    positions: Mapped[int] = mapped_column(Integer)  # how many positions a value averages
+    name: Mapped[str] = mapped_column(String(64))
+    distance: Mapped[int] = mapped_column(Integer)
+    # Nullable: a diverged model's NaN gradient is stored as NULL, not dropped.
+    value: Mapped[float | None] = mapped_column(Double)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class SchemaMigration(Base):
     """The name of each migration applied to this database, and when."""
 
