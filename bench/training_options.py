@@ -16,7 +16,7 @@ class TrainingOptions(Options):
     epochs: int = Field(3, ge=1, description="passes over the train split")
     batch_size: int = Field(32, ge=1, description="parallel streams (columns) in training")
     bptt: int = Field(64, ge=1, description="truncated-BPTT window length in tokens")
-    optimizer: Literal["sgd", "adam"] = Field("adam", description="sgd or adam")
+    optimizer: Literal["sgd", "adam", "adagrad"] = Field("adam", description="sgd, adam or adagrad")
     lr: float = Field(0.002, gt=0, description="initial learning rate")
     lr_schedule: Literal["plateau", "step", "none"] = Field(
         "plateau",

@@ -49,8 +49,9 @@ GPU = pytest.mark.skipif(not torch.cuda.is_available(), reason="float16 training
 
 
 @pytest.mark.parametrize("settings", [("variational=true", "dropout=0.3"), ("precision=bf16",),
+                                      ("optimizer=adagrad", "lr=0.1"),
                                       pytest.param(("precision=fp16", "device=cuda"), marks=GPU)],
-                         ids=["variational", "bf16", "fp16"])
+                         ids=["variational", "bf16", "adagrad", "fp16"])
 def test_option_trains_and_lowers_the_loss(runner, tiny_corpus, settings):
     device = "cuda" if "device=cuda" in settings else "cpu"
     settings = tuple(s for s in settings if not s.startswith("device="))
