@@ -55,6 +55,8 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
 
     ``module.training_loss(inputs, targets, state) -> (loss, state)`` is the model step's
     objective (a mean over the window's tokens); ``state`` is carried between windows.
+    A module whose objective is not the exact log-likelihood says so with
+    ``training_loss_is_nll = False``; its epochs then log no train perplexity.
 
     After every epoch the valid split is scored through the core (``context.evaluate``);
     the weights with the lowest valid perplexity are saved to ``best.pt`` and restored
@@ -152,14 +154,17 @@ def _train_epoch(module: torch.nn.Module, windows: TrainWindows, params: list[to
     if not math.isfinite(train_loss):
         return None
     context.record_train_throughput(tokens, seconds)
-    return step + steps, {
+    stats = {
         "train_loss": train_loss,
-        "train_ppl": math.exp(min(train_loss, 700.0)),
         "grad_norm_mean": norm_sum.item() / max(steps, 1),
         "grad_norm_max": norm_max.item(),
         "train_tokens_per_second": tokens / seconds,
         "epoch_seconds": seconds,
     }
+    # an approximate objective (sampled softmax, NCE, ...) is no log-likelihood: no perplexity
+    if getattr(module, "training_loss_is_nll", True):
+        stats["train_ppl"] = math.exp(min(train_loss, 700.0))
+    return step + steps, stats
 
 
 def _snapshot(module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
