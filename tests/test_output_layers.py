@@ -6,7 +6,10 @@ take well under a second each.
 """
 
 import math
+import re
+import sys
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -448,3 +451,39 @@ def test_a_run_with_an_approximate_layer_is_labelled_and_restores(tmp_path, tiny
     assert sampled.label == "LSTM 1x8, sampled softmax 4 log-uniform (scored by full softmax)"
     metrics = {m["name"] for m in runner.store.get_run(sampled.run_id)["metrics"]}
     assert "train_loss" in metrics and "train_ppl" not in metrics  # not a likelihood
+
+
+# ------------------------------------------------------------ the documented example
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "output-layers.md"
+BLOCK = re.compile(r"```python file=(?P<name>\S+)\n(?P<body>.*?)```", re.DOTALL)
+
+
+def test_the_documented_output_layer_plugin_works(tmp_path, monkeypatch):
+    """docs/output-layers.md's example, loaded from its code blocks as a plugin."""
+    files = {m["name"]: m["body"] for m in BLOCK.finditer(DOCS.read_text())}
+    assert set(files) == {"bench_smoothed.py", "bench_smoothed_module.py"}
+    for name, body in files.items():
+        (tmp_path / name).write_text(body)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entry = metadata.EntryPoint(name="smoothed", value="bench_smoothed", group=ENTRY_POINT_GROUP)
+    host = load_plugins(list(metadata.entry_points(group=ENTRY_POINT_GROUP)) + [entry])
+    assert next(r for r in host.records if r.name == "smoothed").status == "loaded"
+    assert "bench_smoothed_module" not in sys.modules  # the torch half waits for build()
+    options = host.model_options("lstm", {"output": "smoothed", "hidden_size": 8,
+                                          "embedding_size": 8, "tied": True, "dropout": 0.0,
+                                          "output_options": {"smoothing": "0.2"}})
+    from bench_plugins.recurrent_network import RecurrentNetwork
+
+    network = RecurrentNetwork(12, options, "lstm", np.ones(12))
+    assert network.output.weight is network.embedding.weight  # tied
+    assert not network.training_loss_is_nll
+    inputs, targets = patterned_stream()[:50, None], patterned_stream()[1:51, None]
+    loss, _ = network.training_loss(inputs, targets, None)
+    logprobs, _ = network.target_logprobs(inputs, targets, None)
+    features, _ = network(inputs, None)
+    every = network.output.log_probs(features[:, 0])
+    torch.testing.assert_close(every.exp().sum(-1), torch.ones(50))
+    torch.testing.assert_close(logprobs[:, 0], every.gather(1, targets).squeeze(1))
+    # the plugin's objective, with the smoothing the option asked for, trained the model
+    expected = -0.8 * logprobs.mean() - 0.2 * every.mean()
+    torch.testing.assert_close(loss, expected)
