@@ -38,6 +38,7 @@ def cli() -> None:
       bench run --plugin lstm          train + evaluate an LSTM on the embedded corpus
       bench leaderboard                measured runs beside published numbers
       bench models                     the installed models and their options
+      bench output-layers              softmax approximations for large vocabularies
     """
 
 
@@ -158,7 +159,10 @@ def _flags(config_file: Path | None, config: Any) -> list[str]:
     if config_file:
         flags += ["--config", str(config_file)]
     for key, value in config.options.items():
-        flags += ["--set", f"{key}={value}"]
+        if key == "output_options" and isinstance(value, dict):
+            flags += [arg for k, v in value.items() for arg in ("--set", f"output.{k}={v}")]
+        else:
+            flags += ["--set", f"{key}={value}"]
     return flags
 
 
@@ -427,6 +431,24 @@ def tokenizers() -> None:
         doc = (entry.item.description or (entry.item.__doc__ or "").strip().split("\n")[0])
         click.echo(f"{entry.name}{aliases}  [plugin {entry.plugin}]\n  {doc}")
         _echo_options(entry.item.Options)
+
+
+@cli.command("output-layers")
+@click.argument("name", required=False)
+def output_layers(name: str | None) -> None:
+    """Output layers a neural model can train with (--set output=NAME), with their options
+    (--set output.KEY=VALUE)."""
+    registry = _host().output_layers
+    entries = [registry.entry(name)] if name else list(registry)
+    for entry in entries:
+        layer = entry.item
+        aliases = f" (aliases: {', '.join(entry.aliases)})" if entry.aliases else ""
+        kind = "exact" if layer.exact else f"approximate, scored by {layer.scored_by}"
+        tied = ", tieable" if layer.tieable else ""
+        click.echo(f"{entry.name}{aliases}  [plugin {entry.plugin}, {kind}{tied}]\n"
+                   f"  {layer.summary()}")
+        _echo_options(layer.Options)
+        click.echo()
 
 
 @cli.group(cls=BenchGroup)

@@ -15,6 +15,7 @@ from bench.options import parse_assignments
 
 DEFAULT_CORPUS = "tinyshakespeare"
 TOKENIZER_PREFIX = "tokenizer."
+OUTPUT_PREFIX = "output."  # --set output.KEY=VALUE: an option of the chosen output layer
 
 
 class RunConfig(BaseModel):
@@ -27,6 +28,8 @@ class RunConfig(BaseModel):
         device = "auto"
         [options]                 # the model plugin's options (bench models NAME)
         hidden_size = 200
+        [options.output_options] # the output layer's (bench output-layers)
+        samples = 1024
         [tokenizer_options]
         max_size = 10000
     """
@@ -56,16 +59,26 @@ def build_config(file_values: dict[str, Any], flags: dict[str, Any],
                  assignments: tuple[str, ...]) -> RunConfig:
     """File values, overridden by flags given on the command line, then by ``--set`` pairs.
 
-    ``--set key=value`` sets a model option; ``--set tokenizer.key=value`` a tokenizer option.
+    ``--set key=value`` sets a model option; ``--set tokenizer.key=value`` a tokenizer
+    option; ``--set output.key=value`` an option of the model's output layer (kept in
+    ``options["output_options"]``).
     """
     values = dict(file_values)
     values.pop("recipe", None)  # a recipe's description and published figures, not config
     values.update({key: value for key, value in flags.items() if value is not None})
     options = dict(values.get("options", {}))
     tokenizer_options = dict(values.get("tokenizer_options", {}))
+    output_options = options.get("output_options", {})
+    if not isinstance(output_options, dict):
+        raise BenchError("output_options must be a table of the output layer's options, "
+                         f"got {output_options!r} (use --set output.KEY=VALUE)")
+    output_options = dict(output_options)
     for key, value in parse_assignments(assignments).items():
         if key.startswith(TOKENIZER_PREFIX):
             tokenizer_options[key[len(TOKENIZER_PREFIX):]] = value
+        elif key.startswith(OUTPUT_PREFIX):
+            output_options[key[len(OUTPUT_PREFIX):]] = value
+            options["output_options"] = output_options
         else:
             options[key] = value
     values["options"], values["tokenizer_options"] = options, tokenizer_options

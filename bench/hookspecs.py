@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from bench.corpora import CorpusSpec
     from bench.evaluation import Evaluation
     from bench.model import LanguageModel
+    from bench.output_layers import OutputLayer
     from bench.runner import RunInfo
     from bench.tokenizers import Tokenizer
 
@@ -70,6 +71,23 @@ def register_tokenizers(register: RegisterTokenizer) -> None:
     Call ``register(name, tokenizer_class, aliases=(...))`` with a subclass of
     :class:`bench.tokenizers.Tokenizer`. A tokenizer learns its vocabulary from the train
     split only and turns each split into a stream with one end-of-sentence per line.
+    """
+
+
+class RegisterOutputLayer(Protocol):
+    def __call__(self, name: str, layer_class: type[OutputLayer], *,
+                 aliases: tuple[str, ...] = ()) -> None: ...
+
+
+@hookspec
+def register_output_layers(register: RegisterOutputLayer) -> None:
+    """Register output layers that neural models can train with (``--set output=NAME``).
+
+    Call ``register(name, layer_class, aliases=(...))`` with a subclass of
+    :class:`bench.output_layers.OutputLayer`: its ``Options`` (``--set output.KEY=VALUE``),
+    whether its training loss is exact, and a ``build(hidden_size, vocab_size, counts,
+    options)`` classmethod returning a :class:`bench.output_layer_module.OutputModule`.
+    Keep torch imports inside ``build`` so that listing layers stays instant.
     """
 
 

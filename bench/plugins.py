@@ -31,6 +31,8 @@ from bench.registry import Registry
 if TYPE_CHECKING:
     from bench.corpora import CorpusSpec
     from bench.model import LanguageModel
+    from bench.options import Options
+    from bench.output_layers import OutputLayer
     from bench.tokenizers import Tokenizer
 
 ENTRY_POINT_GROUP = "bench.plugins"
@@ -63,6 +65,7 @@ class PluginHost:
         self.models: Registry[type[LanguageModel]] = Registry("model plugin")
         self.corpora: Registry[CorpusSpec] = Registry("corpus")
         self.tokenizers: Registry[type[Tokenizer]] = Registry("tokenizer")
+        self.output_layers: Registry[type[OutputLayer]] = Registry("output layer")
         if os.environ.get(TRACE_ENV):
             self.manager.trace.root.setwriter(lambda message: sys.stderr.write(message))
             self.manager.enable_tracing()
@@ -103,6 +106,21 @@ class PluginHost:
         self._collect("register_models", "register", self._model_registrar)
         self._collect("register_corpora", "register", self._corpus_registrar)
         self._collect("register_tokenizers", "register", self._tokenizer_registrar)
+        self._collect("register_output_layers", "register", self._output_layer_registrar)
+
+    def model_options(self, plugin: str, values: dict[str, Any]) -> Options:
+        """A model plugin's validated options, with the parts other plugins provide resolved.
+
+        A model that offers a choice of output layer gets the chosen layer's options
+        validated here, against this host's registry (so a plugin-provided layer works).
+        """
+        from bench.options import validate_options
+        from bench.output_layers import OutputLayerChoice, resolve_output_layer
+
+        options = validate_options(self.models.get(plugin).Options, values, owner=plugin)
+        if isinstance(options, OutputLayerChoice):
+            resolve_output_layer(options, self.output_layers)
+        return options
 
     def _collect(self, hook_name: str, argument: str, registrar_for: Any) -> None:
         caller = getattr(self.manager.hook, hook_name)
@@ -131,6 +149,15 @@ class PluginHost:
     def _tokenizer_registrar(self, plugin: str) -> Any:
         def register(name: str, tokenizer_class: Any, *, aliases: tuple[str, ...] = ()) -> None:
             self.tokenizers.add(name, tokenizer_class, plugin=plugin, aliases=tuple(aliases))
+
+        return register
+
+    def _output_layer_registrar(self, plugin: str) -> Any:
+        def register(name: str, layer_class: Any, *, aliases: tuple[str, ...] = ()) -> None:
+            from bench.output_layers import check_registrable
+
+            check_registrable(name, layer_class)
+            self.output_layers.add(name, layer_class, plugin=plugin, aliases=tuple(aliases))
 
         return register
 

@@ -47,7 +47,7 @@ def restore_run(run_id: int, store: Store, host: PluginHost, data_dir: Path,
     if tokenizer.vocab.sha256() != record["vocab_sha256"]:
         raise BenchError(f"run {run_id}: the rebuilt vocabulary differs from the recorded one "
                          "(has the corpus changed?)")
-    options = validate_options(model_class.Options, config["options"], owner=config["plugin"])
+    options = host.model_options(config["plugin"], config["options"])
     model = model_class(options, tokenizer.vocab, device)
     model.load_checkpoint(Path(checkpoints[-1]))  # type: ignore[attr-defined]
     return RestoredRun(record=record, tokenizer=tokenizer, model=model, corpus=corpus)

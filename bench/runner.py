@@ -26,6 +26,7 @@ from bench.errors import BenchError
 from bench.evaluation import Evaluation, evaluate
 from bench.model import LanguageModel, TrainingContext
 from bench.options import Options, validate_options
+from bench.output_layers import OutputLayerChoice
 from bench.plugins import PluginHost
 from bench.store import Store
 from bench.token_cache import encode_to_disk
@@ -183,7 +184,7 @@ class Runner:
     def _plan(self, config: RunConfig) -> _Plan:
         """Resolve plugin, options, tokenizer and device; fail early on a user mistake."""
         model_class = self.host.models.get(config.plugin)
-        options = validate_options(model_class.Options, config.options, owner=config.plugin)
+        options = self.host.model_options(config.plugin, config.options)
         local_corpus = self._load_local_corpus(config.corpus)
         tokenizer_name = config.tokenizer or (
             local_corpus.default_tokenizer if local_corpus
@@ -348,7 +349,14 @@ class Runner:
 
 
 def _key_options(options: Options) -> str:
-    """The options that differ from the plugin's defaults, as ``k=v`` pairs."""
+    """The options that differ from the plugin's defaults, as ``k=v`` pairs.
+
+    A chosen output layer's options show as ``output.k=v``, and only where they differ
+    from that layer's defaults (the stored dict always holds them all).
+    """
     defaults = type(options)().model_dump()
-    changed = {k: v for k, v in options.model_dump().items() if defaults.get(k) != v}
+    changed = {k: v for k, v in options.model_dump().items()
+               if defaults.get(k) != v and k != "output_options"}
+    if isinstance(options, OutputLayerChoice):
+        changed.update({f"output.{k}": v for k, v in options.changed_output_options().items()})
     return " ".join(f"{k}={v}" for k, v in changed.items())

@@ -63,6 +63,8 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
 
     ``module.training_loss(inputs, targets, state) -> (loss, state)`` is the model step's
     objective (a mean over the window's tokens); ``state`` is carried between windows.
+    A module whose objective is not the exact log-likelihood says so with
+    ``training_loss_is_nll = False``; its epochs then log no train perplexity.
 
     After every epoch the valid split is scored through the core (``context.evaluate``);
     the weights with the lowest valid perplexity are saved to ``best.pt`` and restored
@@ -239,7 +241,7 @@ def _train_epoch(module: torch.nn.Module, windows: TrainWindows, params: list[to
         "grad_norm_mean": sums.norm_sum / max(sums.steps, 1),
         "grad_norm_max": sums.norm_max,
     }
-    if getattr(module, "loss_is_nll", True):  # approximate objectives are not likelihoods
+    if getattr(module, "training_loss_is_nll", True):  # approximate objectives are not likelihoods
         stats["train_ppl"] = math.exp(min(train_loss, 700.0))
     if tokens_here:
         stats.update(train_tokens_per_second=tokens_here / seconds, epoch_seconds=seconds)

@@ -1,7 +1,8 @@
 """The recurrent model plugins ``lstm``, ``gru`` and ``rnn``: one implementation, three cells.
 
-embedding -> stacked nn.LSTM / nn.GRU / nn.RNN (cuDNN on GPU) -> linear softmax, trained
-with truncated BPTT (``bench.training.train_bptt``) and scored in stream mode with the
+embedding -> stacked nn.LSTM / nn.GRU / nn.RNN (cuDNN on GPU) -> an output layer (the
+full softmax unless ``--set output=...`` chooses another, see ``bench output-layers``),
+trained with truncated BPTT (``bench.training.train_bptt``) and scored in stream mode with the
 state carried over the whole split. The defaults suit the embedded Tiny Shakespeare
 character corpus; published configurations set their own options. This module stays
 free of torch imports (``bench models`` must be instant); the network lives in
@@ -14,15 +15,19 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from bench import hookimpl
+from bench.errors import BenchError
 from bench.model import EvalProtocol, LanguageModel, ScoredTokens, TrainingContext
+from bench.options import Options
+from bench.output_layers import OutputLayer, OutputLayerChoice, output_label
 from bench.tokens import TokenizedSplit, Vocabulary
 from bench.training_options import TrainingOptions
 
 
-class RecurrentOptions(TrainingOptions):
+class RecurrentOptions(OutputLayerChoice, TrainingOptions):
     layers: int = Field(2, ge=1, description="stacked recurrent layers")
     embedding_size: int = Field(128, ge=1, description="input embedding size")
     hidden_size: int = Field(256, ge=1, description="hidden state size")
@@ -43,6 +48,12 @@ class RecurrentOptions(TrainingOptions):
                              f"(got {self.embedding_size} and {self.hidden_size})")
         return self
 
+    def check_output_layer(self, layer: type[OutputLayer], layer_options: Options) -> None:
+        if self.tied and not layer.tieable:
+            raise BenchError(f"tied=true needs an output layer with one word matrix to share "
+                             f"with the embedding; output layer {self.output!r} has none "
+                             "(full, sampled, nce, blackout and class have one)")
+
 
 class RNNOptions(RecurrentOptions):
     nonlinearity: Literal["tanh", "relu"] = Field("tanh", description="Elman cell activation")
@@ -56,16 +67,31 @@ class RecurrentModel(LanguageModel):
     cell: ClassVar[str] = "lstm"
 
     def __init__(self, options: RecurrentOptions, vocab: Vocabulary, device: str) -> None:
-        from bench_plugins.recurrent_network import RecurrentNetwork
-
         super().__init__(options, vocab, device)
         self.options: RecurrentOptions = options
-        self.network: Any = RecurrentNetwork(len(vocab), options, self.cell).to(device)
+        self._network: Any = None
+
+    @property
+    def network(self) -> Any:
+        """The torch network; built on first use without train counts (to score, or to
+        load a checkpoint, which restores what the output layer learnt from them)."""
+        if self._network is None:
+            self._network = self._build_network(counts=None)
+        return self._network
+
+    def _build_network(self, counts: np.ndarray | None) -> Any:
+        from bench_plugins.recurrent_network import RecurrentNetwork
+
+        return RecurrentNetwork(len(self.vocab), self.options, self.cell, counts).to(self.device)
 
     def fit(self, context: TrainingContext) -> None:
         from bench.training import train_bptt
 
-        train_bptt(self.network, self.options, context)
+        # built here, where the train split is known: sampling and frequency-based output
+        # layers take their proposal, frequency order or classes from its token counts
+        counts = np.bincount(context.train.ids, minlength=len(self.vocab))
+        self._network = self._build_network(counts)
+        train_bptt(self._network, self.options, context)
 
     def eval_protocol(self, split: TokenizedSplit) -> EvalProtocol:
         return EvalProtocol(mode="stream", batch_size=self.options.eval_batch_size, context=None)
@@ -99,7 +125,8 @@ class RecurrentModel(LanguageModel):
         if isinstance(o, RNNOptions):
             name += f"-{o.nonlinearity}"
         return (f"{name} {o.layers}x{o.hidden_size}" + (" tied" if o.tied else "")
-                + (" var-dropout" if o.variational and o.dropout else ""))
+                + (" var-dropout" if o.variational and o.dropout else "")
+                + output_label(o, len(self.vocab)))
 
 
 class LSTMModel(RecurrentModel):

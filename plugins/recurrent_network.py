@@ -5,15 +5,15 @@ Imported only when a model is built, so that listing plugins never imports torch
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from bench.batching import stream_chunks
 from bench.model import EvalProtocol, ScoredTokens
+from bench.output_layer_module import OutputModule
 from bench.tokens import TokenizedSplit
 from bench_plugins.recurrent import RecurrentOptions
 
@@ -80,9 +80,16 @@ class LockedStack(nn.Module):
 
 
 class RecurrentNetwork(nn.Module):
-    """Embedding, a stack of LSTM, GRU or Elman layers (cuDNN on GPU) and a linear output."""
+    """Embedding, a stack of LSTM, GRU or Elman layers (cuDNN on GPU) and an output layer.
 
-    def __init__(self, vocab_size: int, options: RecurrentOptions, cell: str) -> None:
+    The output layer is the one the options choose (``output``, ``output_options``):
+    the full softmax by default, or any registered layer (``bench output-layers``).
+    ``counts`` are the train split's token counts, which sampling and frequency-based
+    layers learn from; None when the network is rebuilt to load a checkpoint.
+    """
+
+    def __init__(self, vocab_size: int, options: RecurrentOptions, cell: str,
+                 counts: Sequence[float] | None = None) -> None:
         super().__init__()
         self.drop = LockedDropout(options.dropout) if options.variational \
             else nn.Dropout(options.dropout)
@@ -94,13 +101,19 @@ class RecurrentNetwork(nn.Module):
         else:
             self.rnn = recurrent_layers(cell, options.embedding_size, options.hidden_size,
                                         options.layers, options.dropout, nonlinearity)
-        self.output = nn.Linear(options.hidden_size, vocab_size)
-        if options.tied:
+        layer, layer_options = options.output_layer()
+        self.output: OutputModule = layer.build(options.hidden_size, vocab_size, counts,
+                                                layer_options)
+        if options.tied:  # the options checked that the layer has one word matrix
             self.output.weight = self.embedding.weight
         nn.init.uniform_(self.embedding.weight, -options.init_range, options.init_range)
-        if not options.tied:
+        if not options.tied and layer.tieable:
             nn.init.uniform_(self.output.weight, -options.init_range, options.init_range)
-        nn.init.zeros_(self.output.bias)
+
+    @property
+    def training_loss_is_nll(self) -> bool:
+        """Whether ``training_loss`` is the exact NLL (the loop reports train perplexity then)."""
+        return self.output.exact
 
     def forward(self, inputs: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         """``inputs`` [time, batch] -> output-layer inputs [time, batch, hidden] and the new state.
@@ -111,25 +124,27 @@ class RecurrentNetwork(nn.Module):
         return self.drop(hidden), state
 
     # The three ways the harness uses a network; train_bptt, score_stream and sample
-    # call only these, so a network with another output layer plugs in unchanged.
+    # call only these, and each hands the output layer features flattened to [N, hidden].
     def training_loss(self, inputs: torch.Tensor, targets: torch.Tensor, state: Any
                       ) -> tuple[torch.Tensor, Any]:
-        """The training objective, a mean over the window's tokens, and the new state."""
+        """The output layer's training objective, a mean over the window's tokens, and the
+        new state (the exact NLL for exact layers, an approximation's objective otherwise)."""
         features, state = self(inputs, state)
-        logits = self.output(features)
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1)), state
+        return self.output.training_loss(features.reshape(-1, features.size(-1)),
+                                         targets.reshape(-1)), state
 
     def target_logprobs(self, inputs: torch.Tensor, targets: torch.Tensor, state: Any
                         ) -> tuple[torch.Tensor, Any]:
         """Exact, normalised log-probabilities [time, batch] of ``targets``, and the new state."""
         features, state = self(inputs, state)
-        logits = self.output(features).float()  # normalise in at least float32
-        return F.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1), state
+        logprobs = self.output.target_logprobs(features.reshape(-1, features.size(-1)),
+                                               targets.reshape(-1))
+        return logprobs.view_as(targets), state
 
     def next_logprobs(self, inputs: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         """Log-probabilities [vocab] of the token after the last input of column 0."""
         features, state = self(inputs, state)
-        return F.log_softmax(self.output(features[-1, 0]).float(), dim=-1), state
+        return self.output.log_probs(features[-1, :1])[0], state
 
 
 @torch.inference_mode()

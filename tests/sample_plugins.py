@@ -87,3 +87,61 @@ class Failing:
 
 
 failing = Failing()
+
+
+# --------------------------------------------------------------- an output-layer plugin
+from bench.output_layers import OutputLayer  # noqa: E402
+from pydantic import Field  # noqa: E402
+
+
+class CountingOptions(Options):
+    scale: float = Field(1.0, gt=0, description="multiplies the logits (a temperature)")
+
+
+class CountingSoftmax(OutputLayer):
+    """A full softmax with a fixed temperature that counts how bench calls it."""
+
+    Options = CountingOptions
+    exact = True
+    calls: dict = {}
+
+    @classmethod
+    def build(cls, hidden_size, vocab_size, counts, options):
+        import torch
+        import torch.nn.functional as F
+
+        from bench.output_layer_module import OutputModule
+
+        calls = cls.calls
+        calls["built_with_counts"] = counts is not None
+
+        class Module(OutputModule):
+            def __init__(self):
+                super().__init__()
+                self.linear = torch.nn.Linear(hidden_size, vocab_size)
+
+            def target_logprobs(self, features, targets):
+                calls["target_logprobs"] = calls.get("target_logprobs", 0) + 1
+                return self.log_probs(features).gather(1, targets.unsqueeze(1)).squeeze(1)
+
+            def log_probs(self, features):
+                return F.log_softmax(self.linear(features) * options.scale, dim=-1)
+
+            def training_loss(self, features, targets):
+                calls["training_loss"] = calls.get("training_loss", 0) + 1
+                return super().training_loss(features, targets)
+
+        return Module()
+
+    @classmethod
+    def describe(cls, options, vocab_size):
+        return f"counting softmax x{options.scale:g}"
+
+
+class OutputLayerPlugin:
+    @hookimpl
+    def register_output_layers(self, register):
+        register("counting", CountingSoftmax)
+
+
+output_layer_plugin = OutputLayerPlugin()

@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -67,6 +69,10 @@ def test_config_file_and_flags(tiny_corpus, tmp_path):
         (["run", "--config", "missing.toml"], "config file not found"),
         (["run"], "no model plugin given"),
         (["models", "gru2"], "unknown model plugin"),
+        (["run", "--plugin", "lstm", "--set", "output=sampled", "--set", "output.sampels=9"],
+         "unknown option for output layer sampled 'sampels'. Did you mean: samples"),
+        (["run", "--plugin", "lstm", "--set", "output=adaptiv"], "Did you mean: adaptive"),
+        (["output-layers", "nec"], "unknown output layer 'nec'"),
         (["show", "99"], "no run with id 99"),
         (["corpora", "fetch", "ptbb"], "Did you mean: ptb"),
     ],
@@ -96,6 +102,10 @@ def test_listings():
         assert re.search(rf"^{name}\b", corpora.output, re.MULTILINE), name
     assert "embedded" in corpora.output
     assert "sentencepiece-bpe" in invoke("tokenizers").output
+    layers = invoke("output-layers").output
+    for name in ("full", "sampled", "nce", "blackout", "adaptive", "class"):
+        assert re.search(rf"^{name}\b", layers, re.MULTILINE), name
+    assert "remove_accidental_hits" in layers and "approximate, scored by full softmax" in layers
     verify = invoke("corpora", "verify", "tinyshakespeare")
     assert verify.exit_code == 0 and "ok" in verify.output
 
@@ -111,3 +121,13 @@ def test_leaderboard_formats_and_out(tiny_corpus, tmp_path):
     assert result.exit_code == 0
     assert (out / "ptb.csv").exists()
     assert "test ppl" in pd.read_csv(out / "ptb.csv").columns
+
+
+def test_listings_do_not_import_torch():
+    """`bench models` and `bench output-layers` must stay instant: no torch import."""
+    code = ("import sys; from click.testing import CliRunner; from bench.cli import cli; "
+            "[CliRunner().invoke(cli, [c], catch_exceptions=False) for c in "
+            "('models', 'output-layers')]; print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"

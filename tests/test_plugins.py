@@ -24,11 +24,15 @@ def fake(name, value):
 def test_builtins_are_discovered_through_entry_points():
     host = load_plugins()
     builtins = {r.name for r in host.records if r.builtin}
-    assert {"recurrent", "unigram", "kn", "standard-corpora", "standard-tokenizers"} <= builtins
+    assert {"recurrent", "unigram", "kn", "standard-corpora", "standard-tokenizers",
+            "output-layers"} <= builtins
     assert all(r.status == "loaded" for r in host.records if r.builtin)
     assert {"lstm", "gru", "rnn", "unigram", "kn"} <= set(host.models.names())
     assert "tinyshakespeare" in host.corpora
     assert host.models.entry("lstm").plugin == "recurrent"
+    assert set(host.output_layers.names()) == {"full", "sampled", "nce", "blackout", "adaptive",
+                                               "class"}
+    assert host.output_layers.entry("nce").plugin == "output-layers"
 
 
 def test_broken_plugins_are_reported_and_the_rest_work():
