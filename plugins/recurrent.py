@@ -53,11 +53,15 @@ class RecurrentModel(LanguageModel):
     cell: ClassVar[str] = "lstm"
 
     def __init__(self, options: RecurrentOptions, vocab: Vocabulary, device: str) -> None:
-        from bench_plugins.recurrent_network import RecurrentNetwork
-
         super().__init__(options, vocab, device)
         self.options: RecurrentOptions = options
-        self.network: Any = RecurrentNetwork(len(vocab), options, self.cell).to(device)
+        self.network: Any = self.build_network().to(device)
+
+    def build_network(self) -> Any:
+        """The torch module; a subclass with another network (``rnn-maxent``) overrides it."""
+        from bench_plugins.recurrent_network import RecurrentNetwork
+
+        return RecurrentNetwork(len(self.vocab), self.options, self.cell)
 
     def fit(self, context: TrainingContext) -> None:
         from bench.training import train_bptt
