@@ -109,7 +109,7 @@ class _SliceSum(torch.autograd.Function):
         else:
             for grad_row, row_bases in zip(grad, bases.tolist()):
                 for base in row_bases:
-                    grad_table[base : base + width] += grad_row
+                    grad_table[base : base + width].add_(grad_row)  # no write-back copy
         return grad_table, None, None, None
 
 
