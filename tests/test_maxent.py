@@ -17,6 +17,15 @@ from bench_plugins.maxent import MaxEntOptions, MaxEntRNNModel
 from bench_plugins.maxent_network import hash_bases, slice_sum
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These models are tiny: a second thread only adds waiting on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def next_token(two_back, one_back):
     """The corpus rule: a function of the previous two tokens, of neither one alone."""
     return (one_back + 3 * two_back + 1) % 8
