@@ -80,6 +80,7 @@ class RecurrentModel(LanguageModel):
         return self._network
 
     def _build_network(self, counts: np.ndarray | None) -> Any:
+        """The torch module; a subclass with another network (``rnn-maxent``) overrides it."""
         from bench_plugins.recurrent_network import RecurrentNetwork
 
         return RecurrentNetwork(len(self.vocab), self.options, self.cell, counts).to(self.device)

@@ -1,0 +1,185 @@
+"""rnn-maxent: hashing, slice sums over the padded table, history across chunks, learning."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from bench.config import build_config
+from bench.evaluation import evaluate
+from bench.model import EvalProtocol
+from bench.plugins import load_plugins
+from bench.runner import Runner
+from bench.store import Store
+from bench.tokens import TokenizedSplit, Vocabulary
+from bench_plugins.maxent import MaxEntOptions, MaxEntRNNModel
+from bench_plugins.maxent_network import hash_bases, slice_sum
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These models are tiny: a second thread only adds waiting on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def next_token(two_back, one_back):
+    """The corpus rule: a function of the previous two tokens, of neither one alone."""
+    return (one_back + 3 * two_back + 1) % 8
+
+
+@pytest.fixture
+def trigram_corpus(tmp_path):
+    """Lines of 24 tokens over 8 words: two random tokens, then each follows the rule."""
+    rng = random.Random(0)
+
+    def lines(n):
+        out = []
+        for _ in range(n):
+            tokens = [rng.randrange(8), rng.randrange(8)]
+            while len(tokens) < 24:
+                tokens.append(next_token(tokens[-2], tokens[-1]))
+            out.append(" ".join(f"w{t}" for t in tokens))
+        return "\n".join(out) + "\n"
+
+    folder = tmp_path / "trigram"
+    folder.mkdir()
+    for split, n in (("train", 300), ("valid", 20), ("test", 20)):
+        (folder / f"{split}.txt").write_text(lines(n))
+    return folder
+
+
+# A recurrent layer of 2 units cannot hold two previous tokens; the direct weights can.
+TINY = ("layers=1", "hidden_size=2", "embedding_size=4", "dropout=0", "epochs=2",
+        "batch_size=16", "bptt=16", "lr=0.05", "log_every=1", "maxent_size=4096")
+
+
+def test_direct_connections_learn_what_the_rnn_cannot(tmp_path, trigram_corpus):
+    from bench.restore import restore_run
+
+    runner = Runner(load_plugins(), Store(), tmp_path / "data", progress=False,
+                    echo=lambda message: None)
+
+    def run(plugin, *settings):
+        return runner.run(build_config({}, {"plugin": plugin, "corpus": str(trigram_corpus)},
+                                       settings), "x")
+
+    plain = run("rnn", *(s for s in TINY if not s.startswith("maxent")))
+    unigram_only = run("rnn-maxent", *TINY, "maxent_order=1")
+    trigram = run("rnn-maxent", *TINY, "maxent_order=3")
+    # 8 equally likely words (plus end-of-sentence): about 8 unless the rule is learnt
+    assert plain.evaluations["test"].ppl > 5 and unigram_only.evaluations["test"].ppl > 5
+    assert trigram.evaluations["test"].ppl < 2.5
+    assert trigram.label == "RNN-tanh 1x2 + MaxEnt 3-gram"
+
+    metrics = runner.store.get_run(trigram.run_id)["metrics"]
+    losses = [m["value"] for m in metrics if m["name"] == "train_loss" and m["step"] is not None]
+    assert losses[-1] < 0.5 * losses[0]
+
+    # the restored checkpoint generates by the rule (greedy, after a two-token prompt)
+    restored = restore_run(trigram.run_id, runner.store, runner.host, runner.data_dir)
+    vocab = restored.tokenizer.vocab
+    prompt = restored.tokenizer.encode("prompt", ["w5 w2"]).ids[:-1].tolist()
+    drawn = restored.model.generate(prompt, 6, top_k=1)
+    words = [int(vocab.tokens[i][1:]) for i in [*prompt, *drawn]]
+    assert all(words[i] == next_token(words[i - 2], words[i - 1]) for i in range(2, 8))
+
+
+def maxent_model(order=4, vocab_size=13, size=97):
+    torch.manual_seed(0)
+    vocab = Vocabulary(["<eos>", "<unk>", *(f"w{i}" for i in range(vocab_size - 2))])
+    options = MaxEntOptions(layers=1, hidden_size=6, embedding_size=5, dropout=0,
+                            maxent_order=order, maxent_size=size)
+    model = MaxEntRNNModel(options, vocab, "cpu")
+    model.network.double()  # float64 end to end, so only chunking could change the sum
+    with torch.no_grad():  # trained-looking direct weights, so every n-gram counts
+        model.network.direct.weight.normal_()
+    return model
+
+
+def random_split(n_lines=57, vocab_size=13, seed=0):
+    rng = np.random.default_rng(seed)
+    lines = [rng.integers(2, vocab_size, size=rng.integers(0, 9)).tolist() for _ in range(n_lines)]
+    text = [" ".join(f"w{i}" for i in line) for line in lines]
+    return TokenizedSplit.from_lines("test", lines, eos_id=0, text_lines=text)
+
+
+def test_scores_do_not_depend_on_the_eval_batch_size():
+    model = maxent_model()
+    split = random_split()
+    reference = evaluate(split, EvalProtocol("stream", 10_000), model.score)
+    for batch_size in (1, 2, 7):  # chunks shorter than the 3-token history, too
+        result = evaluate(split, EvalProtocol("stream", batch_size), model.score)
+        assert result.metrics.nll == pytest.approx(reference.metrics.nll, rel=1e-9)
+
+
+def test_a_fresh_history_is_end_of_sentence_and_the_state_keeps_the_last_tokens():
+    network = maxent_model(order=4).network.eval()
+    inputs = torch.tensor([[5, 6], [7, 8]])
+    with torch.no_grad():
+        whole, state = network.logits(inputs, None)
+        explicit, _ = network.logits(inputs, (None, torch.zeros(3, 2, dtype=torch.long)))
+        assert torch.equal(whole, explicit)  # eos_id is 0
+        assert state[1].tolist() == [[0, 0], [5, 6], [7, 8]]
+        _, forward_state = network(inputs, None)
+        assert torch.equal(forward_state[1], state[1])
+        # a window continued from the carried state equals the longer window's tail
+        longer, _ = network.logits(torch.tensor([[5, 6], [7, 8], [9, 10]]), None)
+        tail, _ = network.logits(torch.tensor([[9, 10]]), state)
+        assert torch.allclose(longer[2:], tail, rtol=1e-12)
+
+
+def test_hash_bases_depend_on_exactly_the_n_minus_1_previous_tokens():
+    generator = torch.Generator().manual_seed(1)
+    multipliers = torch.randint(1, 2**31 - 1, (3,), generator=generator)
+    offsets = torch.randint(0, 2**31 - 1, (4,), generator=generator)
+    context = torch.randint(0, 1000, (3 + 50, 4), generator=generator)
+    bases = hash_bases(context, multipliers, offsets, size=10_007)
+    assert bases.shape == (50, 4, 4)
+    assert bases.min() >= 0 and bases.max() < 10_007
+    assert (bases[..., 0] == bases[0, 0, 0]).all()  # order 1: no history, one slice
+    # change the token 2 back from position 10: orders 1-2 keep their slice, 3-4 move
+    changed = context.clone()
+    changed[3 + 10 - 1, 0] += 1
+    moved = hash_bases(changed, multipliers, offsets, size=10_007)[10, 0] != bases[10, 0]
+    assert moved.tolist() == [False, False, True, True]
+    # distinct two-token histories rarely share a slice in a big table
+    pairs = torch.cartesian_prod(torch.arange(100), torch.arange(100)).t()  # [2, 10,000]
+    context = torch.cat([torch.zeros_like(pairs[:1]), pairs])  # one position per pair
+    order3 = hash_bases(context, multipliers[:2], offsets[:3], size=2**22)[0, :, 2]
+    assert order3.unique().numel() > 0.99 * 10_000
+
+
+@pytest.mark.parametrize("vectorized", [True, False])
+def test_slice_sums_cover_the_padded_table(vectorized):
+    size, width = 50, 7
+    table = torch.randn(size + width, dtype=torch.float64, requires_grad=True)
+    # the first and last base, overlapping slices and one base used twice in a row
+    bases = torch.tensor([[0, size - 1, 3], [4, 4, size - 1], [10, 12, 0]])
+    out = slice_sum(table, bases, width, vectorized=vectorized)
+    expected = torch.stack([sum(table[b : b + width] for b in row) for row in bases.tolist()])
+    assert torch.equal(out, expected)
+    grad = torch.randn(3, width, dtype=torch.float64)
+    out.backward(grad)
+    expected_grad = torch.zeros_like(table)
+    for row, row_bases in zip(grad, bases.tolist()):
+        for b in row_bases:
+            expected_grad[b : b + width] += row
+    assert torch.allclose(table.grad, expected_grad, rtol=1e-12)
+    assert table.grad[-1] == 0 and table.grad[-2] != 0  # a base < size reaches size+width-2
+    assert torch.autograd.gradcheck(lambda t: slice_sum(t, bases, width, vectorized=vectorized),
+                                    (table.detach().requires_grad_(),))
+
+
+def test_only_the_full_softmax_carries_the_direct_weights():
+    from bench.errors import BenchError
+    from bench.options import validate_options
+    from bench.plugins import get_host
+
+    host = get_host()
+    with pytest.raises(BenchError, match="output='sampled' is not supported"):
+        host.model_options("rnn-maxent", {"output": "sampled"})
+    assert validate_options(MaxEntOptions, {}, owner="rnn-maxent").output == "full"
