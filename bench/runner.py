@@ -7,6 +7,7 @@ loses what was measured so far; per-epoch metrics are committed as they come.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 import traceback
@@ -123,6 +124,15 @@ class Runner:
         self.show_progress = progress
         self.echo = echo or (lambda message: print(message, file=sys.stderr))
 
+    def run_dir(self, run_id: int) -> Path:
+        """The folder of a run's checkpoints and lock, under the data folder.
+
+        Run ids are per database, so the folder is keyed by the database too: two
+        databases sharing a data folder never write into each other's runs.
+        """
+        database = hashlib.sha256(self.store.url.encode()).hexdigest()[:12]
+        return self.data_dir / "runs" / database / str(run_id)
+
     def progress(self, iterable: Any = None, *, total: int | None = None, desc: str = "",
                  unit: str = "it") -> Any:
         # disable=None: tqdm stays silent when stderr is not a terminal (CI, pipes)
@@ -149,7 +159,7 @@ class Runner:
             bench_version=env["bench_version"],
             git_commit=env["git_commit"],
         )
-        with run_lock(self.data_dir / "runs" / str(run_id), run_id):
+        with run_lock(self.run_dir(run_id), run_id):
             return self._carry_out(run_id, config, plan, resume=False)
 
     def resume(self, run_id: int) -> RunResult:
@@ -175,7 +185,7 @@ class Runner:
             raise BenchError(f"run {run_id} cannot be resumed exactly: its plugin's options "
                              "have changed since it started (bench show "
                              f"{run_id} has the configuration it ran with)")
-        with run_lock(self.data_dir / "runs" / str(run_id), run_id):
+        with run_lock(self.run_dir(run_id), run_id):
             self.store.reopen_run(run_id)
             self.echo(f"resuming run {run_id} (was {record['status']})")
             return self._carry_out(run_id, config, plan, resume=True,
@@ -221,7 +231,7 @@ class Runner:
                         traceback_text=traceback.format_exc())
             raise
         self._close(info, "finished", evaluations, summary, started)
-        (self.data_dir / "runs" / str(run_id) / RESUME_FILE).unlink(missing_ok=True)
+        (self.run_dir(run_id) / RESUME_FILE).unlink(missing_ok=True)
         return result
 
     def _execute(self, info: RunInfo, config: RunConfig, corpus: CorpusText, plan: _Plan,
@@ -241,7 +251,7 @@ class Runner:
         model = plan.model_class(plan.options, tokenizer.vocab, info.device)
         self.store.update_run(info.run_id, model_label=model.label())
         throughput = _Throughput()
-        artifacts_dir = self.data_dir / "runs" / str(info.run_id)
+        artifacts_dir = self.run_dir(info.run_id)
         artifacts_dir.mkdir(parents=True, exist_ok=True)
         context = TrainingContext(
             train=splits["train"], valid=splits["valid"], device=info.device, seed=config.seed,

@@ -15,6 +15,19 @@ import numpy as np
 
 EOS = "<eos>"
 UNK = "<unk>"
+COUNT_BLOCK = 1 << 24  # tokens per bincount call
+
+
+def token_counts(ids: np.ndarray, vocab_size: int) -> np.ndarray:
+    """How often each id occurs (int64 [vocab_size]).
+
+    Counted a block at a time: bincount copies its input to int64, and a streamed train
+    split (One Billion Word) is a memory map of ~800M ids.
+    """
+    counts = np.zeros(vocab_size, dtype=np.int64)
+    for start in range(0, len(ids), COUNT_BLOCK):
+        counts += np.bincount(ids[start : start + COUNT_BLOCK], minlength=vocab_size)
+    return counts
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from bench.errors import BenchError
 from bench.model import EvalProtocol, LanguageModel, ScoredTokens, TrainingContext
 from bench.options import Options
 from bench.output_layers import OutputLayer, OutputLayerChoice, output_label
-from bench.tokens import TokenizedSplit, Vocabulary
+from bench.tokens import TokenizedSplit, Vocabulary, token_counts
 from bench.training_options import TrainingOptions
 
 
@@ -90,7 +90,7 @@ class RecurrentModel(LanguageModel):
 
         # built here, where the train split is known: sampling and frequency-based output
         # layers take their proposal, frequency order or classes from its token counts
-        counts = np.bincount(context.train.ids, minlength=len(self.vocab))
+        counts = token_counts(context.train.ids, len(self.vocab))
         self._network = self._build_network(counts)
         train_bptt(self._network, self.options, context)
 

@@ -15,10 +15,7 @@ from pydantic import Field
 from bench import hookimpl
 from bench.model import EvalProtocol, LanguageModel, ScoredTokens, TrainingContext
 from bench.options import Options
-from bench.tokens import TokenizedSplit, Vocabulary
-
-
-COUNT_BLOCK = 1 << 24  # tokens per bincount call
+from bench.tokens import TokenizedSplit, Vocabulary, token_counts
 
 
 class UnigramOptions(Options):
@@ -36,13 +33,7 @@ class UnigramModel(LanguageModel):
         self.logprobs = np.full(len(vocab), -np.log(len(vocab)))
 
     def fit(self, context: TrainingContext) -> None:
-        # counted a block at a time: bincount copies its input to int64, and a streamed
-        # train split (One Billion Word) is a memory map of ~800M ids
-        ids = context.train.ids
-        counts = np.zeros(len(self.vocab), dtype=np.float64)
-        for start in range(0, len(ids), COUNT_BLOCK):
-            counts += np.bincount(ids[start : start + COUNT_BLOCK], minlength=len(self.vocab))
-        counts += self.options.smoothing
+        counts = token_counts(context.train.ids, len(self.vocab)) + self.options.smoothing
         self.logprobs = np.log(counts) - np.log(counts.sum())
 
     def score(self, split: TokenizedSplit, protocol: EvalProtocol) -> Iterator[ScoredTokens]:

@@ -113,7 +113,8 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(runner, tiny_corpus, tm
     runner.resume(killed)
     reference = runner.run(run_config(tiny_corpus), "x").run_id
     assert_same_run(runner.store, reference, killed)
-    assert not (tmp_path / "data" / "runs" / str(killed) / "resume.pt").exists()
+    assert (runner.run_dir(killed) / "best.pt").exists()
+    assert not (runner.run_dir(killed) / "resume.pt").exists()  # a finished run needs none
 
 
 def test_a_finished_run_cannot_be_resumed(runner, tiny_corpus):
@@ -129,7 +130,7 @@ def test_a_run_still_running_elsewhere_is_not_resumed(runner, tiny_corpus, monke
     with pytest.raises(KeyboardInterrupt):
         runner.run(run_config(tiny_corpus), "x")
     undo()
-    with run_lock(runner.data_dir / "runs" / "1", 1):  # as if another process held it
+    with run_lock(runner.run_dir(1), 1):  # as if another process held it
         with pytest.raises(BenchError, match="still running in another process"):
             runner.resume(1)
     assert runner.store.get_run(1)["status"] == "interrupted"
@@ -141,3 +142,10 @@ def test_resume_takes_no_other_configuration():
     assert result.exit_code != 0
     assert "drop --plugin, --set" in result.output
     assert "Traceback" not in result.output
+
+
+def test_two_databases_sharing_a_data_folder_keep_their_runs_apart(tmp_path):
+    first = Runner(get_host(), Store(f"sqlite:///{tmp_path / 'a.db'}"), tmp_path / "data")
+    second = Runner(get_host(), Store(f"sqlite:///{tmp_path / 'b.db'}"), tmp_path / "data")
+    assert first.run_dir(1) != second.run_dir(1)
+    assert first.run_dir(1).parent.parent == second.run_dir(1).parent.parent
