@@ -87,7 +87,11 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], dest="settings")
     parser.add_argument("--steps", type=int, default=150, help="training steps per trial")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (fewer: less noise "
+                        "on a shared machine) [default: torch's]")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     host = load_plugins()
     workdir = Path(tempfile.mkdtemp(prefix="bench-overhead-"))

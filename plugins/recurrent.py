@@ -41,11 +41,16 @@ class RecurrentOptions(OutputLayerChoice, TrainingOptions):
     init_range: float = Field(0.1, gt=0, description="uniform init range of embedding and "
                               "output weights")
 
+    @property
+    def output_size(self) -> int:
+        """Size of what the recurrent layers hand the output layer."""
+        return self.hidden_size
+
     @model_validator(mode="after")
     def _tied_sizes_match(self) -> RecurrentOptions:
-        if self.tied and self.embedding_size != self.hidden_size:
-            raise ValueError("tied=true needs embedding_size == hidden_size "
-                             f"(got {self.embedding_size} and {self.hidden_size})")
+        if self.tied and self.embedding_size != self.output_size:
+            raise ValueError("tied=true needs embedding_size equal to the recurrent output "
+                             f"size (got {self.embedding_size} and {self.output_size})")
         return self
 
     def check_output_layer(self, layer: type[OutputLayer], layer_options: Options) -> None:
@@ -53,6 +58,16 @@ class RecurrentOptions(OutputLayerChoice, TrainingOptions):
             raise BenchError(f"tied=true needs an output layer with one word matrix to share "
                              f"with the embedding; output layer {self.output!r} has none "
                              "(full, sampled, nce, blackout and class have one)")
+
+
+class LSTMOptions(RecurrentOptions):
+    projection_size: int | None = Field(
+        None, ge=1, description="LSTM with a projection layer (LSTMP, Sak et al. 2014): the "
+        "hidden state is projected to this size, as in Jozefowicz et al.'s LSTM-2048-512")
+
+    @property
+    def output_size(self) -> int:
+        return self.projection_size or self.hidden_size
 
 
 class RNNOptions(RecurrentOptions):
@@ -125,13 +140,16 @@ class RecurrentModel(LanguageModel):
         name = self.cell.upper()
         if isinstance(o, RNNOptions):
             name += f"-{o.nonlinearity}"
-        return (f"{name} {o.layers}x{o.hidden_size}" + (" tied" if o.tied else "")
+        size = f"{o.hidden_size}" + (f"-{o.output_size}" if o.output_size != o.hidden_size else "")
+        return (f"{name} {o.layers}x{size}" + (" tied" if o.tied else "")
                 + (" var-dropout" if o.variational and o.dropout else "")
                 + output_label(o, len(self.vocab)))
 
 
 class LSTMModel(RecurrentModel):
     """LSTM language model (embedding -> LSTM layers -> softmax), truncated-BPTT trained."""
+
+    Options = LSTMOptions
 
     cell = "lstm"
 

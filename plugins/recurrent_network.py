@@ -19,12 +19,13 @@ from bench_plugins.recurrent import RecurrentOptions
 
 
 def recurrent_layers(cell: str, input_size: int, hidden_size: int, layers: int, dropout: float,
-                     nonlinearity: str = "tanh") -> nn.RNNBase:
-    """A stack of ``layers`` LSTM, GRU or Elman layers, standard dropout between them."""
+                     nonlinearity: str = "tanh", projection_size: int = 0) -> nn.RNNBase:
+    """A stack of ``layers`` LSTM, GRU or Elman layers, standard dropout between them
+    (an LSTM's hidden state projected to ``projection_size`` when it is set)."""
     sizes = (input_size, hidden_size, layers)
     between = dropout if layers > 1 else 0.0
     if cell == "lstm":
-        return nn.LSTM(*sizes, dropout=between)
+        return nn.LSTM(*sizes, dropout=between, proj_size=projection_size)
     if cell == "gru":
         return nn.GRU(*sizes, dropout=between)
     if cell == "rnn":
@@ -56,12 +57,13 @@ class LockedStack(nn.Module):
     embeddings, between layers and before the output layer)."""
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, layers: int, dropout: float,
-                 nonlinearity: str) -> None:
+                 nonlinearity: str, projection_size: int = 0) -> None:
         super().__init__()
         self.lstm = cell == "lstm"
+        output_size = projection_size or hidden_size
         self.layers = nn.ModuleList(
-            recurrent_layers(cell, input_size if i == 0 else hidden_size, hidden_size, 1, 0.0,
-                             nonlinearity) for i in range(layers))
+            recurrent_layers(cell, input_size if i == 0 else output_size, hidden_size, 1, 0.0,
+                             nonlinearity, projection_size) for i in range(layers))
         self.drop = LockedDropout(dropout)
 
     def forward(self, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
@@ -95,14 +97,16 @@ class RecurrentNetwork(nn.Module):
             else nn.Dropout(options.dropout)
         self.embedding = nn.Embedding(vocab_size, options.embedding_size)
         nonlinearity = getattr(options, "nonlinearity", "tanh")
+        projection = getattr(options, "projection_size", None) or 0
         if options.variational and options.layers > 1:
             self.rnn: nn.Module = LockedStack(cell, options.embedding_size, options.hidden_size,
-                                              options.layers, options.dropout, nonlinearity)
+                                              options.layers, options.dropout, nonlinearity,
+                                              projection)
         else:
             self.rnn = recurrent_layers(cell, options.embedding_size, options.hidden_size,
-                                        options.layers, options.dropout, nonlinearity)
+                                        options.layers, options.dropout, nonlinearity, projection)
         layer, layer_options = options.output_layer()
-        self.output: OutputModule = layer.build(options.hidden_size, vocab_size, counts,
+        self.output: OutputModule = layer.build(options.output_size, vocab_size, counts,
                                                 layer_options)
         if options.tied:  # the options checked that the layer has one word matrix
             self.output.weight = self.embedding.weight

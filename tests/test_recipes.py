@@ -16,7 +16,10 @@ from bench.recipes import load_recipes
 def test_recipe_is_a_valid_configuration(recipe):
     host = load_plugins()
     config = build_config(recipe.config, {}, ())
-    validate_options(host.models.get(config.plugin).Options, config.options, config.plugin)
+    host.model_options(config.plugin, config.options)  # the output layer's options included
+    if config.tokenizer:
+        tokenizer = host.tokenizers.get(config.tokenizer)
+        validate_options(tokenizer.Options, config.tokenizer_options, config.tokenizer)
     assert config.corpus in host.corpora
     assert recipe.published and recipe.cost and recipe.description
 
@@ -25,6 +28,8 @@ def test_zaremba_recipes_are_there():
     names = {recipe.name for recipe in load_recipes()}
     assert {"zaremba-small", "zaremba-medium", "zaremba-large", "press-wolf-tied-small",
             "pytorch-examples"} <= names
+    # the seed table's One Billion Word rows with large-vocabulary output layers
+    assert {"grave-lstm-2048-adaptive", "ji-rnn-2048-blackout", "jozefowicz-big-lstm"} <= names
 
 
 def test_reproduce_runs_a_recipe_with_overrides(tiny_corpus):

@@ -28,12 +28,12 @@ def test_locked_dropout_uses_one_mask_for_every_time_step():
     assert torch.equal(drop.eval()(torch.ones(7, 3, 50)), torch.ones(7, 3, 50))
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-def test_locked_stack_computes_what_the_stacked_layers_compute(cell):
+@pytest.mark.parametrize("cell, projection", [("lstm", 0), ("lstm", 4), ("gru", 0), ("rnn", 0)])
+def test_locked_stack_computes_what_the_stacked_layers_compute(cell, projection):
     """Without dropout the per-layer stack is the multi-layer module, state shapes included."""
     torch.manual_seed(0)
-    stacked = recurrent_layers(cell, 5, 6, 3, 0.0)
-    locked = LockedStack(cell, 5, 6, 3, 0.0, "tanh")
+    stacked = recurrent_layers(cell, 5, 6, 3, 0.0, projection_size=projection)
+    locked = LockedStack(cell, 5, 6, 3, 0.0, "tanh", projection)
     for index, layer in enumerate(locked.layers):
         for name, value in layer.named_parameters():
             value.data.copy_(getattr(stacked, name.replace("_l0", f"_l{index}")))
@@ -50,8 +50,9 @@ GPU = pytest.mark.skipif(not torch.cuda.is_available(), reason="float16 training
 
 @pytest.mark.parametrize("settings", [("variational=true", "dropout=0.3"), ("precision=bf16",),
                                       ("optimizer=adagrad", "lr=0.1"),
+                                      ("projection_size=8",),
                                       pytest.param(("precision=fp16", "device=cuda"), marks=GPU)],
-                         ids=["variational", "bf16", "adagrad", "fp16"])
+                         ids=["variational", "bf16", "adagrad", "projection", "fp16"])
 def test_option_trains_and_lowers_the_loss(runner, tiny_corpus, settings):
     device = "cuda" if "device=cuda" in settings else "cpu"
     settings = tuple(s for s in settings if not s.startswith("device="))
@@ -69,3 +70,14 @@ def test_fp16_on_a_cpu_is_a_clear_error(runner, tiny_corpus):
                           (*TINY, "precision=fp16"))
     with pytest.raises(BenchError, match="precision=fp16 needs a CUDA GPU"):
         runner.run(config, "x")
+
+
+def test_a_projected_lstm_feeds_its_projection_to_the_output_layer(runner, tiny_corpus):
+    config = build_config({}, {"plugin": "lstm", "corpus": str(tiny_corpus)},
+                          (*TINY, "epochs=1", "projection_size=8", "embedding_size=8",
+                           "tied=true"))
+    result = runner.run(config, "x")
+    assert result.label.startswith("LSTM 2x16-8 tied")
+    with pytest.raises(BenchError, match="projection_size"):
+        runner.run(build_config({}, {"plugin": "gru", "corpus": str(tiny_corpus)},
+                                (*TINY, "projection_size=8")), "x")
