@@ -160,7 +160,7 @@ class Runner:
             git_commit=env["git_commit"],
         )
         with run_lock(self.run_dir(run_id), run_id):
-            return self._carry_out(run_id, config, plan, resume=False)
+            return self._carry_out(run_id, config, plan)
 
     def resume(self, run_id: int) -> RunResult:
         """Continue an interrupted, failed or killed run as the same database row.
@@ -188,8 +188,7 @@ class Runner:
         with run_lock(self.run_dir(run_id), run_id):
             self.store.reopen_run(run_id)
             self.echo(f"resuming run {run_id} (was {record['status']})")
-            return self._carry_out(run_id, config, plan, resume=True,
-                                   earlier_wall=record.get("wall_seconds") or 0.0)
+            return self._carry_out(run_id, config, plan, resumed=record)
 
     def _plan(self, config: RunConfig) -> _Plan:
         """Resolve plugin, options, tokenizer and device; fail early on a user mistake."""
@@ -207,19 +206,20 @@ class Runner:
         return _Plan(model_class, options, local_corpus, tokenizer_name, tokenizer_class,
                      tokenizer_options, device, resolved)
 
-    def _carry_out(self, run_id: int, config: RunConfig, plan: _Plan, *, resume: bool,
-                   earlier_wall: float = 0.0) -> RunResult:
+    def _carry_out(self, run_id: int, config: RunConfig, plan: _Plan,
+                   resumed: dict[str, Any] | None = None) -> RunResult:
         """Load, train, score and close the run row, whatever happens (under the run's lock)."""
         info = RunInfo(run_id, config.plugin, config.corpus, plan.tokenizer_name, plan.device,
                        plan.resolved)
         self.host.hook.run_started(run=info)
         evaluations: dict[str, Evaluation] = {}
         summary: dict[str, Any] = {}
-        started = time.perf_counter() - earlier_wall
+        # a resumed run's wall time adds to what the earlier attempts recorded
+        started = time.perf_counter() - ((resumed or {}).get("wall_seconds") or 0.0)
         try:
             corpus = plan.local_corpus or load_corpus(config.corpus, self.host.corpora,
                                                       self.data_dir, progress=self.show_progress)
-            result = self._execute(info, config, corpus, plan, evaluations, summary, resume)
+            result = self._execute(info, config, corpus, plan, evaluations, summary, resumed)
         except KeyboardInterrupt:
             self._close(info, "interrupted", evaluations, summary, started,
                         error=f"interrupted by the user (Ctrl-C); continue it with "
@@ -236,9 +236,9 @@ class Runner:
 
     def _execute(self, info: RunInfo, config: RunConfig, corpus: CorpusText, plan: _Plan,
                  evaluations: dict[str, Evaluation], summary: dict[str, Any],
-                 resume: bool) -> RunResult:
+                 resumed: dict[str, Any] | None) -> RunResult:
         splits, tokenizer = self._tokenize(corpus, plan.tokenizer_class, plan.tokenizer_options)
-        if resume and tokenizer.vocab.sha256() != self.store.get_run(info.run_id)["vocab_sha256"]:
+        if resumed and tokenizer.vocab.sha256() != resumed["vocab_sha256"]:
             raise BenchError(f"run {info.run_id}: the rebuilt vocabulary differs from the "
                              "recorded one (has the corpus changed?); cannot resume")
         self.store.update_run(
@@ -261,7 +261,7 @@ class Runner:
             progress=self.progress,
             record_train_throughput=throughput.add,
             record_artifact=lambda kind, path: self.store.add_artifact(info.run_id, kind, str(path)),
-            resume=resume,
+            resume=resumed is not None,
             resumed_at=lambda step: self._resumed_at(info, step),
         )
         self.echo(f"run {info.run_id}: {model.label()} on "

@@ -86,7 +86,8 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
     resume_path = context.artifacts_dir / RESUME_FILE
     best_path = context.artifacts_dir / "best.pt"
     loop, carried, epoch_start = LoopState(), None, None
-    if context.resume and resume_path.exists():
+    resuming_from_checkpoint = context.resume and resume_path.exists()
+    if resuming_from_checkpoint:
         saved = load_checkpoint(resume_path, device)
         loop, carried, epoch_start = saved["loop"], saved["carried_state"], saved["epoch_start"]
         module.load_state_dict(saved["model"])
@@ -97,7 +98,7 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
             scaler.load_state_dict(saved["scaler"])
         restore_rng(saved["rng"])
     if context.resume:
-        context.resumed_at(loop.step if resume_path.exists() else None)
+        context.resumed_at(loop.step if resuming_from_checkpoint else None)
     if loop.trained_tokens:
         context.record_train_throughput(loop.trained_tokens, loop.trained_seconds)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -115,19 +115,27 @@ class FullSoftmax(OutputLayer):
         return "full softmax"
 
 
-class SampledSoftmax(OutputLayer):
-    """Sampled softmax (Jean et al. 2015): shared negatives, log-inclusion correction."""
+class _SamplingLayer(OutputLayer):
+    """A layer trained on a sample of the vocabulary and scored by the full softmax over
+    its weights; its torch module lives in ``bench_plugins.output_sampling``."""
 
-    Options = SampledOptions
     exact = False
     tieable = True
+    module: ClassVar[str]
 
     @classmethod
     def build(cls, hidden_size: int, vocab_size: int, counts: Sequence[float] | None,
               options: Any) -> Any:
-        from bench_plugins.output_sampling import SampledSoftmaxModule
+        from bench_plugins import output_sampling
 
-        return SampledSoftmaxModule(hidden_size, vocab_size, counts, options)
+        return getattr(output_sampling, cls.module)(hidden_size, vocab_size, counts, options)
+
+
+class SampledSoftmax(_SamplingLayer):
+    """Sampled softmax (Jean et al. 2015): shared negatives, log-inclusion correction."""
+
+    Options = SampledOptions
+    module = "SampledSoftmaxModule"
 
     @classmethod
     def describe(cls, options: Any, vocab_size: int) -> str:
@@ -136,38 +144,22 @@ class SampledSoftmax(OutputLayer):
         return f"sampled softmax {options.samples} {proposal}"
 
 
-class NoiseContrastive(OutputLayer):
+class NoiseContrastive(_SamplingLayer):
     """Noise-contrastive estimation (Mnih & Teh 2012), k noise words from the unigram."""
 
     Options = NCEOptions
-    exact = False
-    tieable = True
-
-    @classmethod
-    def build(cls, hidden_size: int, vocab_size: int, counts: Sequence[float] | None,
-              options: Any) -> Any:
-        from bench_plugins.output_sampling import NCEModule
-
-        return NCEModule(hidden_size, vocab_size, counts, options)
+    module = "NCEModule"
 
     @classmethod
     def describe(cls, options: Any, vocab_size: int) -> str:
         return f"NCE {options.samples}"
 
 
-class BlackOut(OutputLayer):
+class BlackOut(_SamplingLayer):
     """BlackOut (Ji et al. 2015): weighted sampling with a discriminative objective."""
 
     Options = BlackOutOptions
-    exact = False
-    tieable = True
-
-    @classmethod
-    def build(cls, hidden_size: int, vocab_size: int, counts: Sequence[float] | None,
-              options: Any) -> Any:
-        from bench_plugins.output_sampling import BlackOutModule
-
-        return BlackOutModule(hidden_size, vocab_size, counts, options)
+    module = "BlackOutModule"
 
     @classmethod
     def describe(cls, options: Any, vocab_size: int) -> str:

@@ -2,7 +2,6 @@
 
 import random
 
-import numpy as np
 import pytest
 import torch
 
@@ -12,9 +11,11 @@ from bench.model import EvalProtocol
 from bench.plugins import load_plugins
 from bench.runner import Runner
 from bench.store import Store
-from bench.tokens import TokenizedSplit, Vocabulary
+from bench.tokens import Vocabulary
 from bench_plugins.maxent import MaxEntOptions, MaxEntRNNModel
 from bench_plugins.maxent_network import hash_bases, slice_sum
+
+from splits import random_split
 
 
 @pytest.fixture(autouse=True)
@@ -98,13 +99,6 @@ def maxent_model(order=4, vocab_size=13, size=97):
     with torch.no_grad():  # trained-looking direct weights, so every n-gram counts
         model.network.direct.weight.normal_()
     return model
-
-
-def random_split(n_lines=57, vocab_size=13, seed=0):
-    rng = np.random.default_rng(seed)
-    lines = [rng.integers(2, vocab_size, size=rng.integers(0, 9)).tolist() for _ in range(n_lines)]
-    text = [" ".join(f"w{i}" for i in line) for line in lines]
-    return TokenizedSplit.from_lines("test", lines, eos_id=0, text_lines=text)
 
 
 def test_scores_do_not_depend_on_the_eval_batch_size():

@@ -12,7 +12,9 @@ from bench.model import EvalProtocol
 from bench.plugins import ENTRY_POINT_GROUP, load_plugins
 from bench.runner import Runner
 from bench.store import Store
-from bench.tokens import TokenizedSplit, Vocabulary
+from bench.tokens import Vocabulary
+
+from splits import random_split
 
 TINY_LSTM = ("layers=1", "hidden_size=16", "embedding_size=16", "epochs=2", "batch_size=4",
              "bptt=8", "max_steps_per_epoch=30", "lr=0.01")
@@ -111,13 +113,6 @@ def lstm_model(vocab_size=13, **options):
                       vocab, "cpu")
     model.network.double()  # float64 end to end, so only chunking could change the sum
     return model
-
-
-def random_split(n_lines=57, vocab_size=13, seed=0):
-    rng = np.random.default_rng(seed)
-    lines = [rng.integers(2, vocab_size, size=rng.integers(0, 9)).tolist() for _ in range(n_lines)]
-    text = [" ".join(f"w{i}" for i in line) for line in lines]
-    return TokenizedSplit.from_lines("test", lines, eos_id=0, text_lines=text)
 
 
 @pytest.mark.parametrize("batch_size", [1, 2, 7, 64, 10_000])

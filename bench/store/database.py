@@ -257,22 +257,20 @@ class Store:
             for key, value in fields.items():
                 setattr(run, key, value)
 
-    def reopen_run(self, run_id: int) -> dict[str, Any]:
-        """Mark an unfinished run as running again (``bench run --resume``); return it as it was.
+    def reopen_run(self, run_id: int) -> None:
+        """Mark an unfinished run as running again (``bench run --resume``).
 
         Its evaluations are dropped (the resumed run scores again); metrics stay until the
         training loop says where it resumes (:meth:`delete_metrics`).
         """
         with self._write() as session:
             run = self._run(session, run_id)
-            before = _row(run)
             if run.status == "finished":
                 raise BenchError(f"run {run_id} has finished; there is nothing to resume")
             run.status = "running"
             run.finished_at = None
             run.error = None
             session.execute(delete(Evaluation).where(Evaluation.run_id == run_id))
-            return before
 
     def delete_metrics(self, run_id: int, *, after_step: int | None = None) -> None:
         """Drop a run's metrics logged after ``after_step`` (all of them when None)."""
