@@ -238,7 +238,8 @@ class Runner:
                  evaluations: dict[str, Evaluation], summary: dict[str, Any],
                  resumed: dict[str, Any] | None) -> RunResult:
         splits, tokenizer = self._tokenize(corpus, plan.tokenizer_class, plan.tokenizer_options)
-        if resumed and tokenizer.vocab.sha256() != resumed["vocab_sha256"]:
+        # (a run killed before its vocabulary was recorded has nothing to compare with)
+        if resumed and resumed["vocab_sha256"] not in (None, tokenizer.vocab.sha256()):
             raise BenchError(f"run {info.run_id}: the rebuilt vocabulary differs from the "
                              "recorded one (has the corpus changed?); cannot resume")
         self.store.update_run(

@@ -149,3 +149,19 @@ def test_two_databases_sharing_a_data_folder_keep_their_runs_apart(tmp_path):
     second = Runner(get_host(), Store(f"sqlite:///{tmp_path / 'b.db'}"), tmp_path / "data")
     assert first.run_dir(1) != second.run_dir(1)
     assert first.run_dir(1).parent.parent == second.run_dir(1).parent.parent
+
+
+def test_a_run_stopped_before_its_vocabulary_was_recorded_resumes(runner, tiny_corpus,
+                                                                   monkeypatch):
+    tokenize = Runner._tokenize
+
+    def interrupted(self, *args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Runner, "_tokenize", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(run_config(tiny_corpus, "epochs=1"), "x")
+    monkeypatch.setattr(Runner, "_tokenize", tokenize)
+    assert runner.store.get_run(1)["vocab_sha256"] is None
+    assert runner.resume(1).evaluations["test"].ppl > 0
+    assert runner.store.get_run(1)["status"] == "finished"
