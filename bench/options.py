@@ -17,6 +17,10 @@ class Options(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
+    def check_device(self, device: str) -> None:
+        """Reject options the resolved device cannot run (raise BenchError); checked before
+        a run is recorded. The default accepts every device."""
+
 
 def parse_assignments(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     """Turn ``["a=1", "b=x"]`` into ``{"a": "1", "b": "x"}``; pydantic converts the strings."""

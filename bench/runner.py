@@ -202,6 +202,7 @@ class Runner:
         tokenizer_options = validate_options(tokenizer_class.Options, config.tokenizer_options,
                                              owner=f"tokenizer {tokenizer_name}")
         device = environment.resolve_device(config.device)
+        options.check_device(device)
         resolved = self._resolved_config(config, tokenizer_name, options, tokenizer_options, device)
         return _Plan(model_class, options, local_corpus, tokenizer_name, tokenizer_class,
                      tokenizer_options, device, resolved)

@@ -156,9 +156,7 @@ def build_scaler(options: TrainingOptions, device: str) -> Any:
     """A loss scaler for float16 training (bfloat16 has float32's range and needs none)."""
     if options.precision != "fp16":
         return None
-    if not device.startswith("cuda"):
-        raise BenchError(f"precision=fp16 needs a CUDA GPU (device {device} has no float16 "
-                         "recurrent kernels); use precision=bf16 here")
+    options.check_device(device)  # for callers that skipped the runner's check
     return torch.amp.GradScaler("cuda")
 
 

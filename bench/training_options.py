@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from bench.errors import BenchError
 from bench.options import Options
 
 
@@ -44,3 +45,8 @@ class TrainingOptions(Options):
     checkpoint_minutes: float = Field(
         10.0, ge=0, description="write a resumable checkpoint at least this often (also at "
         "every epoch's end and on Ctrl-C); 0: after every step")
+
+    def check_device(self, device: str) -> None:
+        if self.precision == "fp16" and not device.startswith("cuda"):
+            raise BenchError(f"precision=fp16 needs a CUDA GPU (device {device} has no float16 "
+                             "recurrent kernels); use precision=bf16 here")

@@ -70,6 +70,7 @@ def test_fp16_on_a_cpu_is_a_clear_error(runner, tiny_corpus):
                           (*TINY, "precision=fp16"))
     with pytest.raises(BenchError, match="precision=fp16 needs a CUDA GPU"):
         runner.run(config, "x")
+    assert runner.store.list_runs() == []  # a user mistake, caught before any row is written
 
 
 def test_a_projected_lstm_feeds_its_projection_to_the_output_layer(runner, tiny_corpus):
