@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import signal
 import sys
@@ -138,7 +139,13 @@ def _execute(config: Any, config_file: Path | None, db: str | None, data_dir: st
     except KeyboardInterrupt:
         click.echo("\ninterrupted: the run is recorded as 'interrupted' (bench runs); "
                    "continue it with `bench run --resume RUN`", err=True)
-        sys.exit(130)
+        # The run is closed and committed. Leave now with 130 (128 + SIGINT): a normal exit
+        # can turn into "killed by SIGINT" (-2), because CPython marks a KeyboardInterrupt
+        # as unhandled when it surfaces inside Python code that a C extension ran through
+        # PyRun_String (torch initialises some lazily), even though it was caught here.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     _print_summary(result, store.url)
 
 
