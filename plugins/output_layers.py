@@ -178,8 +178,9 @@ class AdaptiveSoftmax(OutputLayer):
               options: Any) -> Any:
         from bench_plugins.output_factored import AdaptiveSoftmaxModule
 
-        return AdaptiveSoftmaxModule(hidden_size, vocab_size, adaptive_cutoffs(options, vocab_size),
-                                     options.div_value, counts)
+        cutoffs = adaptive_cutoffs(options, vocab_size)
+        check_tail_projections(hidden_size, cutoffs, options.div_value)
+        return AdaptiveSoftmaxModule(hidden_size, vocab_size, cutoffs, options.div_value, counts)
 
     @classmethod
     def describe(cls, options: Any, vocab_size: int) -> str:
@@ -217,6 +218,26 @@ def adaptive_cutoffs(options: AdaptiveOptions, vocab_size: int) -> list[int]:
         return list(options.cutoffs)
     ladder = [c for c in DEFAULT_CUTOFF_LADDER if c < vocab_size]
     return ladder or [max(1, vocab_size // 4)]
+
+
+def check_tail_projections(hidden_size: int, cutoffs: list[int], div_value: float) -> None:
+    """Refuse a tail cluster whose projection would have no units.
+
+    Tail cluster i projects the features to hidden // div_value^(i+1) units (torch's
+    AdaptiveLogSoftmaxWithLoss); at 0 every word of that cluster would get the same
+    probability whatever the context, silently. With hidden 200 and the default ladder
+    (4 cutoffs, div_value 4) that is the rarest cluster.
+    """
+    for i, start in enumerate(cutoffs):
+        if int(hidden_size // div_value ** (i + 1)) < 1:
+            fewer = ",".join(str(c) for c in cutoffs[:i]) or None
+            hint = (f"output.cutoffs={fewer} or " if fewer else "") + \
+                f"a div_value of at most {hidden_size ** (1 / (i + 1)):.3g}"
+            raise BenchError(
+                f"output layer adaptive: tail cluster {i + 1} (frequency ranks {start} and "
+                f"up) would be projected to {hidden_size} // {div_value:g}^{i + 1} = 0 units "
+                f"of the {hidden_size} the model hands it, so its words could not depend on "
+                f"the context; use {hint}")
 
 
 def class_count(options: ClassOptions, vocab_size: int) -> int:

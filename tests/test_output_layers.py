@@ -243,7 +243,7 @@ def test_log1mexp_is_finite_with_finite_gradients_at_both_ends():
 
 
 # ---------------------------------------------------------- exact factorisations
-FACTORED = [("adaptive", {"cutoffs": [5, 20]}), ("adaptive", {}),
+FACTORED = [("adaptive", {"cutoffs": [5, 20], "div_value": 2.0}), ("adaptive", {}),
             ("class", {"classes": 7}), ("class", {"classes": 7, "binning": "sqrt"}),
             ("class", {"classes": 80})]  # more classes than words: some stay empty
 
@@ -402,6 +402,15 @@ def test_bad_output_options_are_clear_errors(options, message):
 def test_adaptive_cutoffs_beyond_the_vocabulary_are_a_clear_error():
     with pytest.raises(BenchError, match=r"cutoffs \[5, 20\] must be below the vocabulary"):
         build("adaptive", 12, cutoffs=[5, 20])
+
+
+def test_an_adaptive_tail_cluster_without_projection_units_is_a_clear_error():
+    """hidden 6 // 4^2 = 0: the second tail cluster's words could not depend on context."""
+    with pytest.raises(BenchError, match=r"tail cluster 2 \(frequency ranks 20 and up\) would "
+                       r"be projected to 6 // 4\^2 = 0 units.*output\.cutoffs=5 or a "
+                       r"div_value of at most 2\.45"):
+        build("adaptive", 50, cutoffs=[5, 20])
+    build("adaptive", 50, cutoffs=[5, 20], div_value=2.0)  # 3 and 1 units: allowed
 
 
 # ---------------------------------------------------------------- the plugin point
