@@ -571,6 +571,34 @@ def show(run_id: int, as_json: bool, db: str | None) -> None:
         click.echo(f"error: {record['error'].splitlines()[0]}")
 
 
+@cli.command()
+@click.argument("run_ids", nargs=-1, required=True, type=int, metavar="RUN...")
+@click.option("--yes", "-y", is_flag=True, help="do not ask for confirmation")
+@click.option("--db", help=DB_HELP)
+@click.option("--data-dir", help=DATA_HELP)
+def delete(run_ids: tuple[int, ...], yes: bool, db: str | None, data_dir: str | None) -> None:
+    """Delete stored runs: their rows (metrics, evaluations, probe results) and their
+    folders of checkpoints. A run still going on in another process is refused.
+
+    Leaderboard files already written keep the run until `bench leaderboard` is run again.
+    """
+    from bench.runner import Runner
+
+    store = _store(db)
+    records = [store.get_run(run_id) for run_id in dict.fromkeys(run_ids)]  # unknown ids first
+    for record in records:
+        what = " on ".join(part for part in (record.get("model_label"), record.get("corpus"))
+                           if part)
+        click.echo(f"run {record['id']}: {record['status']}, {what or record.get('plugin')}, "
+                   f"started {str(record['started_at'])[:19]}")
+    if not yes:
+        click.confirm(f"delete {'this run' if len(records) == 1 else 'these runs'}?", abort=True)
+    runner = Runner(_host(), store, _data_dir(data_dir), progress=False)
+    for record in records:
+        folder = runner.delete(record["id"])
+        click.echo(f"deleted run {record['id']} and {folder}")
+
+
 def main() -> None:
     """Console entry point: plugin commands are added before click parses argv."""
     try:

@@ -8,6 +8,7 @@ loses what was measured so far; per-epoch metrics are committed as they come.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sys
 import time
 import traceback
@@ -73,7 +74,7 @@ class _Plan:
 
 
 @contextmanager
-def run_lock(folder: Path, run_id: int) -> Iterator[None]:
+def run_lock(folder: Path, run_id: int, then: str = "resume it") -> Iterator[None]:
     """Hold a run's lock file while it runs, so a second process cannot resume it meanwhile.
 
     An OS file lock (flock) is released when its process dies, even by ``kill -9``, so a
@@ -90,7 +91,7 @@ def run_lock(folder: Path, run_id: int) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise BenchError(f"run {run_id} is still running in another process; stop it "
-                             "first (Ctrl-C), then resume it") from None
+                             f"first (Ctrl-C), then {then}") from None
         try:
             yield
         finally:
@@ -189,6 +190,16 @@ class Runner:
             self.store.reopen_run(run_id)
             self.echo(f"resuming run {run_id} (was {record['status']})")
             return self._carry_out(run_id, config, plan, resumed=record)
+
+    def delete(self, run_id: int) -> Path:
+        """Remove a run from the database and its folder (checkpoints, ARPA files) from
+        disk; refused while the run is going on in another process. Returns the folder."""
+        self.store.get_run(run_id)  # a clear error for an unknown id, before any lock file
+        folder = self.run_dir(run_id)
+        with run_lock(folder, run_id, then="delete it"):
+            self.store.delete_run(run_id)
+            shutil.rmtree(folder, ignore_errors=True)
+        return folder
 
     def _plan(self, config: RunConfig) -> _Plan:
         """Resolve plugin, options, tokenizer and device; fail early on a user mistake."""

@@ -1,6 +1,8 @@
-"""`bench run --resume`: an interrupted or killed run continues to the uninterrupted numbers."""
+"""`bench run --resume`: an interrupted or killed run continues to the uninterrupted numbers;
+`bench delete` removes a run and its folder, never one that is running."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -9,6 +11,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
+from bench.checkpoint import RESUME_FILE
 from bench.cli import cli
 from bench.config import build_config
 from bench.errors import BenchError
@@ -134,6 +137,39 @@ def test_a_run_still_running_elsewhere_is_not_resumed(runner, tiny_corpus, monke
         with pytest.raises(BenchError, match="still running in another process"):
             runner.resume(1)
     assert runner.store.get_run(1)["status"] == "interrupted"
+
+
+def test_delete_removes_a_run_and_its_folder_but_not_one_running_elsewhere(runner, tiny_corpus,
+                                                                          monkeypatch):
+    undo = interrupt_at_call(monkeypatch, 3, "before the step")
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(run_config(tiny_corpus), "x")
+    undo()
+    folder = runner.run_dir(1)
+    assert (folder / RESUME_FILE).exists()
+    with run_lock(folder, 1):  # as if another process held it
+        with pytest.raises(BenchError, match="still running in another process; stop it "
+                                             r"first \(Ctrl-C\), then delete it"):
+            runner.delete(1)
+    assert runner.store.get_run(1)["status"] == "interrupted" and folder.exists()
+
+    assert runner.delete(1) == folder
+    assert not folder.exists()
+    with pytest.raises(BenchError, match="no run with id 1"):
+        runner.store.get_run(1)
+
+
+def test_delete_on_the_command_line_asks_first_and_names_unknown_runs(tiny_corpus):
+    assert CliRunner().invoke(cli, ["run", "--plugin", "unigram", "--corpus",
+                                    tiny_corpus]).exit_code == 0
+    unknown = CliRunner().invoke(cli, ["delete", "1", "7", "--yes"])
+    assert unknown.exit_code == 1 and "no run with id 7" in unknown.output
+    declined = CliRunner().invoke(cli, ["delete", "1"], input="n\n")
+    assert declined.exit_code == 1 and "run 1: finished, Unigram" in declined.output
+    assert re.search(r"^\s+1\s+finished", CliRunner().invoke(cli, ["runs"]).output, re.M)
+    deleted = CliRunner().invoke(cli, ["delete", "1"], input="y\n")
+    assert deleted.exit_code == 0 and "deleted run 1" in deleted.output
+    assert "no runs stored yet" in CliRunner().invoke(cli, ["runs"]).output
 
 
 def test_resume_takes_no_other_configuration():

@@ -277,6 +277,31 @@ def test_probe_results_are_stored_and_read_back(store: Store) -> None:
                                 split="valid", positions=1, run_id=99)
 
 
+def test_delete_run_removes_it_and_all_it_recorded_and_nothing_else(store: Store) -> None:
+    kept, gone = store.create_run(plugin="lstm"), store.create_run(plugin="lstm")
+    resumed = store.create_run(plugin="lstm", parent_run_id=gone)
+    for run_id in (kept, gone):
+        store.add_metrics(run_id, {"train_loss": 1.0}, step=1)
+        store.add_evaluation(run_id, make_evaluation("test"))
+        store.add_artifact(run_id, "checkpoint", Path(f"/tmp/{run_id}.pt"))
+        store.add_probe_results("gradients", [("grad_norm_h", 1, 0.5)], label="x",
+                                plugin="lstm", corpus="tiny", split="valid", positions=1,
+                                run_id=run_id)
+    store.delete_run(gone)
+
+    with pytest.raises(BenchError, match=f"no run with id {gone}"):
+        store.get_run(gone)
+    with store.engine.connect() as conn:
+        for table in ("metrics", "evaluations", "artifacts", "probe_results"):
+            run_ids = conn.execute(text(f"SELECT run_id FROM {table}")).scalars().all()
+            assert run_ids == [kept], table
+    record = store.get_run(kept)
+    assert len(record["metrics"]) == 1 and len(record["evaluations"]) == 1
+    assert store.get_run(resumed)["parent_run_id"] is None
+    with pytest.raises(BenchError, match=f"no run with id {gone}"):
+        store.delete_run(gone)
+
+
 def test_database_before_probe_results_is_upgraded(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "old.db")
     engine = writer(make_engine(url))
