@@ -91,6 +91,35 @@ def build_config(file_values: dict[str, Any], flags: dict[str, Any],
         raise BenchError(f"invalid run configuration: {problems}") from None
 
 
+def config_changes(started: dict[str, Any], now: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """How a run's resolved configuration differs from the same configuration resolved now.
+
+    Returns (changed, added): ``changed`` names every setting whose value differs or that
+    no longer exists, as "options.lr: 0.1 -> 0.2"; ``added`` names settings that exist
+    only now, i.e. options that a later bench introduced and filled with their defaults.
+    """
+    before, after = _flatten(started), _flatten(now)
+    changed = [f"{key}: {before[key]!r} -> {after[key]!r}" if key in after
+               else f"{key}: {before[key]!r} -> (no longer an option)"
+               for key in before if after.get(key, _MISSING) != before[key]]
+    return changed, [key for key in after if key not in before]
+
+
+_MISSING = object()
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"options": {"lr": 1}} -> {"options.lr": 1}; lists and other values are leaves and
+    an empty dict holds no setting (it may fill with defaults later)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def config_hash(resolved: dict[str, Any]) -> str:
     """A stable hash of a fully resolved configuration (defaults filled in)."""
     canonical = json.dumps(resolved, sort_keys=True, separators=(",", ":"), default=str)

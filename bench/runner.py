@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from bench import environment
 from bench.checkpoint import RESUME_FILE
-from bench.config import RunConfig, config_hash
+from bench.config import RunConfig, config_changes, config_hash
 from bench.corpora import CorpusText, ShardedLines, load_corpus
 from bench.errors import BenchError
 from bench.evaluation import Evaluation, evaluate
@@ -181,11 +181,19 @@ class Runner:
                            seed=stored["seed"], device=stored["device"],
                            options=stored["options"],
                            tokenizer_options=stored["tokenizer_options"])
-        plan = self._plan(config)
-        if config_hash(plan.resolved | {"corpus": stored["corpus"]}) != record["config_hash"]:
-            raise BenchError(f"run {run_id} cannot be resumed exactly: its plugin's options "
-                             "have changed since it started (bench show "
-                             f"{run_id} has the configuration it ran with)")
+        try:
+            plan = self._plan(config)
+        except BenchError as error:
+            raise BenchError(f"run {run_id} cannot be resumed: its stored configuration no "
+                             f"longer resolves ({error})") from None
+        changed, added = config_changes(stored, plan.resolved | {"corpus": stored["corpus"]})
+        if changed:
+            raise BenchError(f"run {run_id} cannot be resumed exactly: its configuration "
+                             f"resolves differently now ({'; '.join(changed)}); bench show "
+                             f"{run_id} has the configuration it ran with")
+        if added:  # options bench gained since, at their defaults: the run's old behaviour
+            self.echo(f"run {run_id} started before bench had {', '.join(added)}: "
+                      "resumed with their defaults")
         with run_lock(self.run_dir(run_id), run_id):
             self.store.reopen_run(run_id)
             self.echo(f"resuming run {run_id} (was {record['status']})")

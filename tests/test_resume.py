@@ -139,6 +139,56 @@ def test_a_run_still_running_elsewhere_is_not_resumed(runner, tiny_corpus, monke
     assert runner.store.get_run(1)["status"] == "interrupted"
 
 
+def edit_stored_options(store, run_id, edit):
+    """Change what the database says a run started with (as an older bench wrote it)."""
+    from sqlalchemy import update
+
+    from bench.store.schema import Run
+
+    config = store.get_run(run_id)["config"]
+    edit(config["options"])
+    with store._write() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(config=config))
+
+
+def test_a_run_from_before_an_option_existed_resumes_with_its_default(tiny_corpus, monkeypatch,
+                                                                        tmp_path):
+    """Options bench gained after a run started (here `variational` and `precision`) take
+    their defaults, which keep the old behaviour; the run finishes as if never stopped."""
+    messages = []
+    runner = Runner(get_host(), Store(), tmp_path / "data", progress=False,
+                    echo=messages.append)
+    reference = runner.run(run_config(tiny_corpus), "x").run_id
+    undo = interrupt_at_call(monkeypatch, 45, "before the step")
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(run_config(tiny_corpus), "x")
+    undo()
+    edit_stored_options(runner.store, 2, lambda options: (options.pop("variational"),
+                                                          options.pop("precision")))
+    runner.resume(2)
+    assert_same_run(runner.store, reference, 2)
+    assert "run 2 started before bench had options.precision, options.variational: resumed " \
+        "with their defaults" in messages
+
+
+def test_a_run_whose_settings_now_resolve_differently_is_not_resumed(runner, tiny_corpus,
+                                                                     monkeypatch):
+    undo = interrupt_at_call(monkeypatch, 3, "before the step")
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(run_config(tiny_corpus), "x")
+    undo()
+    # as a bench whose validators differ would see it: the stored text is a number now
+    edit_stored_options(runner.store, 1, lambda options: options.update(init_range="0.10"))
+    with pytest.raises(BenchError, match=r"run 1 cannot be resumed exactly: its configuration "
+                       r"resolves differently now \(options\.init_range: '0\.10' -> 0\.1\)"):
+        runner.resume(1)
+    edit_stored_options(runner.store, 1, lambda options: options.update(retired=1))
+    with pytest.raises(BenchError, match=r"run 1 cannot be resumed: its stored configuration no "
+                       r"longer resolves \(unknown option for lstm 'retired'"):
+        runner.resume(1)
+    assert runner.store.get_run(1)["status"] == "interrupted"
+
+
 def test_delete_removes_a_run_and_its_folder_but_not_one_running_elsewhere(runner, tiny_corpus,
                                                                           monkeypatch):
     undo = interrupt_at_call(monkeypatch, 3, "before the step")
