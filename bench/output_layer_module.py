@@ -22,6 +22,10 @@ class OutputModule(nn.Module):
     """
 
     exact: bool = True
+    # Set by the model from its ``sparse_grad`` option. A layer whose training step reads
+    # a few rows of a word matrix may then give that matrix a sparse gradient (rows not
+    # read get none), which SGD and Adagrad apply to those rows alone; others ignore it.
+    sparse_grad: bool = False
 
     def training_loss(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The training objective, a mean over the N positions (exact layers: the NLL)."""
@@ -34,6 +38,12 @@ class OutputModule(nn.Module):
     def log_probs(self, features: torch.Tensor) -> torch.Tensor:
         """The full log-distribution [N, vocab] (generation; may be expensive)."""
         raise NotImplementedError
+
+
+def take_rows(matrix: torch.Tensor, ids: torch.Tensor, sparse: bool) -> torch.Tensor:
+    """``matrix[ids]``; with ``sparse`` the gradient it sends ``matrix`` is a sparse tensor
+    over the rows read (as nn.Embedding(sparse=True) gives), not a dense one of zeros."""
+    return F.embedding(ids, matrix, sparse=sparse)
 
 
 def at_least_float32(tensor: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ import math
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,6 +26,10 @@ from bench.environment import synchronize
 from bench.errors import BenchError
 from bench.model import TrainingContext
 from bench.training_options import TrainingOptions
+
+# Adagrad's sparse update (sparse_grad=true) warns, once per process, that torch skips its
+# sparse-tensor invariant checks; the tensors come from torch's own embedding backward.
+warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
 
 
 def build_optimizer(params: Any, options: TrainingOptions) -> torch.optim.Optimizer:
@@ -258,15 +263,38 @@ def _backward_and_update(loss: torch.Tensor, params: list[torch.Tensor],
     limit = options.clip or math.inf  # clip=0: measured, not clipped
     if scaler is None:
         loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(params, limit)
+        norm = clip_gradients(params, limit)
         optimizer.step()
         return norm
     scaler.scale(loss).backward()
     scaler.unscale_(optimizer)
-    norm = torch.nn.utils.clip_grad_norm_(params, limit)
+    norm = clip_gradients(params, limit)
     scaler.step(optimizer)
     scaler.update()
     return torch.where(torch.isfinite(norm), norm, torch.zeros_like(norm))
+
+
+def clip_gradients(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:
+    """Scale the gradients so that their joint 2-norm is at most ``max_norm``; return the
+    norm before. torch's clip_grad_norm_ where every gradient is dense; sparse ones
+    (``sparse_grad``), which it cannot take, are coalesced and count through their values.
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    if not any(g.is_sparse for g in grads):
+        return torch.nn.utils.clip_grad_norm_(params, max_norm)
+    norms = []
+    for p in params:
+        if p.grad is not None and p.grad.is_sparse:
+            p.grad = p.grad.coalesce()  # a row read twice is one row of the gradient
+            norms.append(torch.linalg.vector_norm(p.grad._values()))
+        elif p.grad is not None:
+            norms.append(torch.linalg.vector_norm(p.grad))
+    total = torch.linalg.vector_norm(torch.stack(norms))
+    scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)  # clip_grad_norm_'s formula
+    for p in params:
+        if p.grad is not None:
+            p.grad.mul_(scale)
+    return total
 
 
 class InterruptGuard:

@@ -4,6 +4,7 @@
     python benchmarks/output_layers.py --vocab 10000,100000 --steps 3 --hidden 256 \\
         --batch-tokens 512                                            # a quick CPU run
     python benchmarks/output_layers.py --device cuda --option sampled.samples=8192
+    python benchmarks/output_layers.py --sparse-grad    # the word matrix's gradient sparse
 
 What a step is. The output layer alone, on random features: ``training_loss`` on
 ``--batch-tokens`` positions of ``--hidden`` features (a leaf tensor that requires grad,
@@ -68,6 +69,7 @@ def run_case(layer_name: str, vocab: int, args: argparse.Namespace) -> dict[str,
     options = validate_options(layer.Options, settings, owner=f"output layer {layer_name}")
     torch.manual_seed(0)
     module = layer.build(args.hidden, vocab, counts.numpy(), options).to(device)
+    module.sparse_grad = args.sparse_grad  # honoured by the layers that read rows
     optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
     features = torch.randn(args.batch_tokens, args.hidden, device=device, requires_grad=True)
     targets = torch.multinomial(counts / counts.sum(), args.batch_tokens, replacement=True,
@@ -133,6 +135,9 @@ def main() -> None:
                         help="CPU threads for torch [default: torch's own choice]")
     parser.add_argument("--option", action="append", default=[], metavar="LAYER.KEY=VALUE",
                         help="a layer option, e.g. sampled.samples=8192 (repeatable)")
+    parser.add_argument("--sparse-grad", action="store_true",
+                        help="sparse gradients for the word matrix (the models' sparse_grad "
+                        "option; honoured by sampled, nce, blackout and class)")
     parser.add_argument("--worker", nargs=2, metavar=("LAYER", "VOCAB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -147,14 +152,16 @@ def main() -> None:
     forwarded = ["--device", args.device, "--threads", str(args.threads), "--steps",
                  str(args.steps), "--warmup",
                  str(args.warmup), "--hidden", str(args.hidden), "--batch-tokens",
-                 str(args.batch_tokens), *(f"--option={item}" for item in args.option)]
+                 str(args.batch_tokens), *(f"--option={item}" for item in args.option),
+                 *(["--sparse-grad"] if args.sparse_grad else [])]
     where = (torch.cuda.get_device_name() if args.device.startswith("cuda")
              else f"CPU, {torch.get_num_threads()} threads")
     memory = "max_memory_allocated" if args.device.startswith("cuda") else "peak RSS"
     print(f"output layer training step: hidden {args.hidden}, {args.batch_tokens} positions, "
           f"SGD; median of {args.steps} steps after {args.warmup}; torch {torch.__version__}, "
           f"{where}; memory = {memory}" + (f"; options {' '.join(args.option)}"
-                                            if args.option else ""))
+                                            if args.option else "")
+          + ("; sparse gradients" if args.sparse_grad else ""))
     print(f"{'vocab':>8} {'layer':<9} {'ms/step':>9} {'speed-up':>9} {'peak MB':>9} "
           f"{'step MB':>9}")
     for vocab in (int(v) for v in args.vocab.split(",")):

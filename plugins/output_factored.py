@@ -20,6 +20,7 @@ from bench.output_layer_module import (
     at_least_float32,
     counts_tensor,
     frequency_ranks,
+    take_rows,
 )
 
 
@@ -137,7 +138,7 @@ class ClassSoftmaxModule(OutputModule):
         pieces = []
         for x, weight, bias, within in zip(
                 torch.split(features[order], rows),
-                torch.split(self.weight.index_select(0, word_index), sizes),
+                torch.split(take_rows(self.weight, word_index, self.sparse_grad), sizes),
                 torch.split(self.bias.index_select(0, word_index), sizes),
                 torch.split(self.position[targets[order]].unsqueeze(1), rows)):
             logits = at_least_float32(F.linear(x, weight, bias))

@@ -27,14 +27,6 @@ class LinearOutput(OutputModule):
         nn.init.zeros_(self.bias)
         self.eval_chunk = eval_chunk
 
-    def scores(self, features: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        """Unnormalised scores [N, len(ids)] of the words ``ids`` at every position."""
-        return F.linear(features, self.weight[ids], self.bias[ids])
-
-    def target_scores(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Unnormalised score [N] of each position's own target."""
-        return (features * self.weight[targets]).sum(-1) + self.bias[targets]
-
     def target_logprobs(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return chunked_target_logprobs(features, targets, self.weight, self.bias, self.eval_chunk)
 

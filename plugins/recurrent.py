@@ -40,6 +40,11 @@ class RecurrentOptions(OutputLayerChoice, TrainingOptions):
                        "(Press & Wolf 2016; needs embedding_size == hidden_size)")
     init_range: float = Field(0.1, gt=0, description="uniform init range of embedding and "
                               "output weights")
+    sparse_grad: bool = Field(False, description="word matrices get sparse gradients: a step "
+                              "updates only the rows it read (the input embedding; the word "
+                              "weights of sampled, nce, blackout and class output layers). The "
+                              "same training, much faster at large vocabularies; needs "
+                              "optimizer sgd or adagrad and weight_decay 0")
 
     @property
     def output_size(self) -> int:
@@ -51,6 +56,16 @@ class RecurrentOptions(OutputLayerChoice, TrainingOptions):
         if self.tied and self.embedding_size != self.output_size:
             raise ValueError("tied=true needs embedding_size equal to the recurrent output "
                              f"size (got {self.embedding_size} and {self.output_size})")
+        return self
+
+    @model_validator(mode="after")
+    def _sparse_updates_supported(self) -> RecurrentOptions:
+        if self.sparse_grad and self.optimizer == "adam":
+            raise ValueError("sparse_grad=true needs optimizer sgd or adagrad: Adam's moments "
+                             "decay every row at every step, so its update is dense")
+        if self.sparse_grad and self.weight_decay:
+            raise ValueError("sparse_grad=true needs weight_decay=0: the decay touches every "
+                             "row at every step")
         return self
 
     def check_output_layer(self, layer: type[OutputLayer], layer_options: Options) -> None:

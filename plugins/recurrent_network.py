@@ -95,7 +95,8 @@ class RecurrentNetwork(nn.Module):
         super().__init__()
         self.drop = LockedDropout(options.dropout) if options.variational \
             else nn.Dropout(options.dropout)
-        self.embedding = nn.Embedding(vocab_size, options.embedding_size)
+        self.embedding = nn.Embedding(vocab_size, options.embedding_size,
+                                      sparse=options.sparse_grad)
         nonlinearity = getattr(options, "nonlinearity", "tanh")
         projection = getattr(options, "projection_size", None) or 0
         if options.variational and options.layers > 1:
@@ -108,6 +109,7 @@ class RecurrentNetwork(nn.Module):
         layer, layer_options = options.output_layer()
         self.output: OutputModule = layer.build(options.output_size, vocab_size, counts,
                                                 layer_options)
+        self.output.sparse_grad = options.sparse_grad
         if options.tied:  # the options checked that the layer has one word matrix
             self.output.weight = self.embedding.weight
         nn.init.uniform_(self.embedding.weight, -options.init_range, options.init_range)
