@@ -42,11 +42,17 @@ def validate_options(options_class: type[Options], values: dict[str, Any], owner
     try:
         return options_class(**values)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
-            for e in error.errors()
-        )
+        problems = "; ".join(_problem(e) for e in error.errors())
         raise BenchError(f"invalid option for {owner}: {problems}") from None
+
+
+def _problem(error: Any) -> str:
+    """One pydantic error as "key: message (got value)"; a rule across several options (a
+    model validator, no key) as its own message."""
+    message = error["msg"].removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    return f"{'.'.join(str(p) for p in error['loc'])}: {message} (got {error.get('input')!r})"
 
 
 def describe_options(options_class: type[Options]) -> list[dict[str, str]]:
