@@ -155,5 +155,5 @@ def test_clipping_sparse_gradients_equals_clipping_their_dense_form():
     ({"optimizer": "sgd", "weight_decay": 0.01}, "sparse_grad=true needs weight_decay=0"),
 ])
 def test_sparse_gradients_with_a_dense_update_are_a_clear_error(settings, message):
-    with pytest.raises(BenchError, match=message):
+    with pytest.raises(BenchError, match=f"^invalid option for lstm: {message}"):
         get_host().model_options("lstm", {"sparse_grad": True, **settings})
