@@ -55,3 +55,23 @@ def test_recipe_file_works_with_run_config(tiny_corpus):
 def test_unknown_recipe_suggests_a_near_match():
     result = CliRunner().invoke(cli, ["reproduce", "zaremba-smal"])
     assert result.exit_code != 0 and "Did you mean: zaremba-small" in result.output
+
+
+SHRINK = ("--set", "epochs=1", "--set", "max_steps_per_epoch=3", "--set", "batch_size=4",
+          "--set", "bptt=8", "--set", "hidden_size=16", "--set", "embedding_size=16")
+
+
+@pytest.mark.parametrize("name, extra", [
+    ("grave-lstm-2048-adaptive", ("--set", "output.cutoffs=4")),
+    ("ji-rnn-2048-blackout", ("--set", "output.samples=8")),
+    ("jozefowicz-big-lstm", ("--set", "output.samples=8", "--set", "projection_size=8")),
+])
+def test_one_billion_word_recipes_train_end_to_end_when_shrunk(tiny_corpus, name, extra):
+    """Never run at full size here: their optimiser, sparse gradients, output layer and
+    (for the big LSTM) projection are exercised together on a tiny corpus."""
+    runner = CliRunner()
+    result = runner.invoke(cli, ["reproduce", name, "--corpus", str(tiny_corpus), *SHRINK,
+                                 *extra], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    record = json.loads(runner.invoke(cli, ["show", "1", "--json"]).output)
+    assert record["status"] == "finished" and record["config"]["options"]["sparse_grad"]
