@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import click
 
 import bench
+from bench import interrupts
 from bench.errors import BenchError
 
 DB_HELP = "database: any SQLAlchemy URL [default: $BENCH_DB, else a SQLite file in the user data folder]"
@@ -131,8 +131,9 @@ def _execute(config: Any, config_file: Path | None, db: str | None, data_dir: st
     store = _store(db)
     runner = Runner(_host(), store, _data_dir(data_dir), progress=progress,
                     echo=lambda message: click.echo(message, err=True))
-    # `kill` (SIGTERM) ends a run like Ctrl-C does: recorded as interrupted, not left running
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # `kill` (SIGTERM) ends a run like Ctrl-C does: recorded as interrupted, not left
+    # running; both are remembered as well as raised, so none is lost (bench.interrupts)
+    interrupts.install()
     try:
         result = runner.resume(resume_run) if resume_run is not None \
             else runner.run(config, _command_line(config_file, config))
@@ -154,10 +155,6 @@ def _command_line(config_file: Path | None, config: Any) -> str:
     if sys.argv[1:2] in (["run"], ["reproduce"]):
         return shlex.join(["bench", *sys.argv[1:]])
     return shlex.join(["bench", "run", *_flags(config_file, config)])
-
-
-def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def _flags(config_file: Path | None, config: Any) -> list[str]:

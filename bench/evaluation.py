@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench import interrupts
 from bench.errors import ScoringError
 from bench.metrics import SplitMetrics
 from bench.model import EvalProtocol, ScoredTokens
@@ -46,6 +47,7 @@ def accumulate(split: TokenizedSplit, chunks: Iterable[ScoredTokens]) -> tuple[f
     seen = np.zeros(n, dtype=np.int64)
     logprobs = np.zeros(n, dtype=np.float64)
     for chunk in chunks:
+        interrupts.raise_if_requested()  # a Ctrl-C that a gc callback swallowed
         if chunk.positions.shape != chunk.logprobs.shape:
             raise ScoringError(
                 f"a scored chunk has {chunk.positions.size} positions but "

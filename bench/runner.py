@@ -20,7 +20,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench import environment
+from bench import environment, interrupts
 from bench.checkpoint import RESUME_FILE
 from bench.config import RunConfig, config_changes, config_hash
 from bench.corpora import CorpusText, ShardedLines, load_corpus
@@ -241,6 +241,7 @@ class Runner:
                                                       self.data_dir, progress=self.show_progress)
             result = self._execute(info, config, corpus, plan, evaluations, summary, resumed)
         except KeyboardInterrupt:
+            interrupts.clear()  # acted on: the run is closed as interrupted just below
             self._close(info, "interrupted", evaluations, summary, started,
                         error=f"interrupted by the user (Ctrl-C); continue it with "
                         f"`bench run --resume {run_id}`")
@@ -288,7 +289,9 @@ class Runner:
         self.echo(f"run {info.run_id}: {model.label()} on "
                   f"{corpus.name} [{info.tokenizer}, vocab {len(tokenizer.vocab):,}], "
                   f"device {info.device}")
+        interrupts.raise_if_requested()  # one a gc callback swallowed while setting up
         model.fit(context)
+        interrupts.raise_if_requested()  # a model without InterruptGuard (n-grams)
         # counted after training: a count-based model only knows its size once fitted
         summary["params"] = model.num_parameters()
         self.store.update_run(info.run_id, params=summary["params"])

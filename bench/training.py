@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from bench import interrupts
 from bench.batching import TrainWindows
 from bench.checkpoint import RESUME_FILE, EpochSums, LoopState, load_checkpoint, \
     restore_rng, save_checkpoint
@@ -302,20 +303,19 @@ class InterruptGuard:
 
     Outside a step the signal raises KeyboardInterrupt at once, as usual; inside one it
     is raised when the step ends, so a checkpoint written on interruption never holds a
-    half-updated model. Signal handlers can only be set from the main thread; elsewhere
-    the guard does nothing.
+    half-updated model. Every request is also remembered (:mod:`bench.interrupts`) and
+    raised again before the next step, in case the first KeyboardInterrupt surfaced in a
+    garbage-collector callback, which drops it. Signal handlers can only be set from the
+    main thread; elsewhere the guard does nothing.
     """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.in_step = False
-        self.pending = False
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> InterruptGuard:
         if threading.current_thread() is threading.main_thread():
-            for signum in self.SIGNALS:
+            for signum in interrupts.SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
@@ -325,20 +325,19 @@ class InterruptGuard:
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.in_step:
-            self.pending = True
+            interrupts.note()
         else:
-            raise KeyboardInterrupt
+            interrupts.request()
 
     @contextmanager
     def step(self) -> Iterator[None]:
+        interrupts.raise_if_requested()
         self.in_step = True
         try:
             yield
         finally:
             self.in_step = False
-        if self.pending:
-            self.pending = False
-            raise KeyboardInterrupt
+        interrupts.raise_if_requested()
 
 
 def _snapshot(module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:

@@ -27,3 +27,26 @@ def test_signal_during_training_records_interrupted_run(tiny_corpus, signum):
     shown = subprocess.run([sys.executable, "-m", "bench", "show", "1", "--json"],
                            capture_output=True, text=True, check=True)
     assert json.loads(shown.stdout)["status"] == "interrupted"
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_interrupt_that_a_gc_callback_swallowed_is_raised_before_the_next_step():
+    """A signal handler runs between any two bytecodes; when that is inside a __del__ or a
+    weakref callback (SQLAlchemy has some), CPython prints "Exception ignored" and drops
+    the KeyboardInterrupt, and a run went on training after `kill` (3 of ~40 tries)."""
+    from bench import interrupts
+    from bench.training import InterruptGuard
+
+    class SignalsWhileCollected:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)  # the handler raises in here: dropped
+
+    guard = InterruptGuard()
+    try:
+        with guard:
+            SignalsWhileCollected()  # collected at once; the KeyboardInterrupt is lost
+            with pytest.raises(KeyboardInterrupt):
+                with guard.step():
+                    pass
+    finally:
+        interrupts.clear()
