@@ -319,9 +319,11 @@ class InterruptGuard:
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
+        if exc_type is KeyboardInterrupt:  # delivered: a later training must not see it
+            interrupts.clear()
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.in_step:

@@ -50,3 +50,21 @@ def test_an_interrupt_that_a_gc_callback_swallowed_is_raised_before_the_next_ste
                     pass
     finally:
         interrupts.clear()
+
+
+def test_an_interrupt_that_left_the_guard_does_not_stop_the_next_training():
+    """Library use (a notebook): Ctrl-C stops train_bptt; training again must not stop at
+    once because the request is still remembered."""
+    from bench.training import InterruptGuard
+
+    with pytest.raises(KeyboardInterrupt):
+        with InterruptGuard():
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler runs at the next bytecodes
+                pass
+    with InterruptGuard() as guard:
+        try:
+            with guard.step():
+                pass
+        except KeyboardInterrupt:  # a bare one would end the whole pytest session
+            pytest.fail("the interrupt already delivered stopped the next training")
