@@ -61,6 +61,14 @@ def interrupt_at_call(monkeypatch, call, how):
     return lambda: monkeypatch.setattr(RecurrentNetwork, "training_loss", training_loss)
 
 
+def interrupted_run(runner, corpus, monkeypatch, call, how="before the step"):
+    """Start a run and Ctrl-C it at training step ``call``; the training is left unpatched."""
+    undo = interrupt_at_call(monkeypatch, call, how)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(run_config(corpus), "x")
+    undo()
+
+
 def assert_same_run(store, reference, resumed):
     ref, res = store.get_run(reference), store.get_run(resumed)
     for split in ("valid", "test"):
@@ -76,10 +84,7 @@ def assert_same_run(store, reference, resumed):
 @pytest.mark.parametrize("how", ["before the step", "during the step"])
 def test_ctrl_c_then_resume_matches_an_uninterrupted_run(runner, tiny_corpus, monkeypatch, how):
     reference = runner.run(run_config(tiny_corpus), "x").run_id
-    undo = interrupt_at_call(monkeypatch, 45, how)  # mid-way through epoch 2
-    with pytest.raises(KeyboardInterrupt):
-        runner.run(run_config(tiny_corpus), "x")
-    undo()
+    interrupted_run(runner, tiny_corpus, monkeypatch, 45, how)  # mid-way through epoch 2
     (interrupted,) = [r["id"] for r in runner.store.list_runs() if r["id"] != reference]
     assert runner.store.get_run(interrupted)["status"] == "interrupted"
     result = runner.resume(interrupted)
@@ -129,10 +134,7 @@ def test_a_finished_run_cannot_be_resumed(runner, tiny_corpus):
 
 
 def test_a_run_still_running_elsewhere_is_not_resumed(runner, tiny_corpus, monkeypatch):
-    undo = interrupt_at_call(monkeypatch, 3, "before the step")
-    with pytest.raises(KeyboardInterrupt):
-        runner.run(run_config(tiny_corpus), "x")
-    undo()
+    interrupted_run(runner, tiny_corpus, monkeypatch, 3)
     with run_lock(runner.run_dir(1), 1):  # as if another process held it
         with pytest.raises(BenchError, match="still running in another process"):
             runner.resume(1)
@@ -159,10 +161,7 @@ def test_a_run_from_before_an_option_existed_resumes_with_its_default(tiny_corpu
     runner = Runner(get_host(), Store(), tmp_path / "data", progress=False,
                     echo=messages.append)
     reference = runner.run(run_config(tiny_corpus), "x").run_id
-    undo = interrupt_at_call(monkeypatch, 45, "before the step")
-    with pytest.raises(KeyboardInterrupt):
-        runner.run(run_config(tiny_corpus), "x")
-    undo()
+    interrupted_run(runner, tiny_corpus, monkeypatch, 45)
     edit_stored_options(runner.store, 2, lambda options: (options.pop("variational"),
                                                           options.pop("precision")))
     runner.resume(2)
@@ -173,10 +172,7 @@ def test_a_run_from_before_an_option_existed_resumes_with_its_default(tiny_corpu
 
 def test_a_run_whose_settings_now_resolve_differently_is_not_resumed(runner, tiny_corpus,
                                                                      monkeypatch):
-    undo = interrupt_at_call(monkeypatch, 3, "before the step")
-    with pytest.raises(KeyboardInterrupt):
-        runner.run(run_config(tiny_corpus), "x")
-    undo()
+    interrupted_run(runner, tiny_corpus, monkeypatch, 3)
     # as a bench whose validators differ would see it: the stored text is a number now
     edit_stored_options(runner.store, 1, lambda options: options.update(init_range="0.10"))
     with pytest.raises(BenchError, match=r"run 1 cannot be resumed exactly: its configuration "
@@ -191,10 +187,7 @@ def test_a_run_whose_settings_now_resolve_differently_is_not_resumed(runner, tin
 
 def test_delete_removes_a_run_and_its_folder_but_not_one_running_elsewhere(runner, tiny_corpus,
                                                                           monkeypatch):
-    undo = interrupt_at_call(monkeypatch, 3, "before the step")
-    with pytest.raises(KeyboardInterrupt):
-        runner.run(run_config(tiny_corpus), "x")
-    undo()
+    interrupted_run(runner, tiny_corpus, monkeypatch, 3)
     folder = runner.run_dir(1)
     assert (folder / RESUME_FILE).exists()
     with run_lock(folder, 1):  # as if another process held it
