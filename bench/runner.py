@@ -290,8 +290,7 @@ class Runner:
                   f"{corpus.name} [{info.tokenizer}, vocab {len(tokenizer.vocab):,}], "
                   f"device {info.device}")
         interrupts.raise_if_requested()  # one a gc callback swallowed while setting up
-        model.fit(context)
-        interrupts.raise_if_requested()  # a model without InterruptGuard (n-grams)
+        model.fit(context)  # a request swallowed in an n-gram fit is raised when scoring
         # counted after training: a count-based model only knows its size once fitted
         summary["params"] = model.num_parameters()
         self.store.update_run(info.run_id, params=summary["params"])
