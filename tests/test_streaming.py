@@ -82,13 +82,13 @@ class ReadCounter:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.paths: list[Path] = []
-        original = shards_module._read_file
+        original = shards_module.read_file
 
         def counting(path: Path) -> bytes:
             self.paths.append(path)
             return original(path)
 
-        monkeypatch.setattr(shards_module, "_read_file", counting)
+        monkeypatch.setattr(shards_module, "read_file", counting)
 
 
 def test_train_shards_are_read_lazily_one_at_a_time(
