@@ -28,14 +28,8 @@ from bench.errors import BenchError
 from bench.registry import Registry
 from bench import token_cache
 from bench.token_cache import encode_to_disk
-from bench.tokenizers import (
-    CharTokenizer,
-    SentencePieceBPETokenizer,
-    SentencePieceOptions,
-    Tokenizer,
-    WordOptions,
-    WordTokenizer,
-)
+from bench.sentencepiece_tokenizers import SentencePieceBPETokenizer, SentencePieceOptions
+from bench.tokenizers import CharTokenizer, Tokenizer, WordOptions, WordTokenizer
 from bench_plugins.standard_corpora import ONE_BILLION_WORD, one_billion_word
 
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "park", "in", "rain"]
