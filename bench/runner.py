@@ -20,13 +20,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench import environment, interrupts
+from bench import environment, interrupts, leaderboard_labels
 from bench.checkpoint import RESUME_FILE
 from bench.config import RunConfig, config_changes, config_hash
 from bench.corpora import CorpusText, ShardedLines, load_corpus
 from bench.errors import BenchError
 from bench.evaluation import Evaluation, evaluate
-from bench.leaderboard_labels import key_options
 from bench.model import LanguageModel, TrainingContext
 from bench.options import Options, validate_options
 from bench.plugins import PluginHost
@@ -147,7 +146,7 @@ class Runner:
         run_id = self.store.create_run(
             plugin=config.plugin,
             plugin_version=self._plugin_version(config.plugin),
-            key_options=key_options(plan.options),
+            key_options=leaderboard_labels.key_options(plan.options),
             corpus=config.corpus,
             tokenizer=plan.tokenizer_name,
             config=plan.resolved,
