@@ -6,13 +6,17 @@ registers weakref callbacks), where CPython prints "Exception ignored" and drops
 run would go on as if nothing had happened (seen in 3 of about 40 `kill`s of a training
 run). So the handlers here also remember the request, and long loops call
 :func:`raise_if_requested` where stopping is safe: each training step and each scoring
-chunk. Whoever closes the run as interrupted calls :func:`clear`.
+chunk. Whoever closes the run as interrupted calls :func:`clear`. :class:`InterruptGuard`
+holds a request back while an optimiser step runs.
 """
 
 from __future__ import annotations
 
 import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _requested = False
@@ -61,3 +65,47 @@ def _quiet_about_interrupts(previous: Any) -> Any:
 
     hook.bench_interrupts = True  # type: ignore[attr-defined]
     return hook
+
+
+class InterruptGuard:
+    """Holds Ctrl-C and ``kill`` (SIGINT, SIGTERM) back while an optimiser step runs.
+
+    Outside a step the signal raises KeyboardInterrupt at once, as usual; inside one it
+    is raised when the step ends, so a checkpoint written on interruption never holds a
+    half-updated model. Every request is also remembered (see this module's docstring) and
+    raised again before the next step, in case the first KeyboardInterrupt surfaced in a
+    garbage-collector callback, which drops it. Signal handlers can only be set from the
+    main thread; elsewhere the guard does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.in_step = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> InterruptGuard:
+        if threading.current_thread() is threading.main_thread():
+            for signum in SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        if exc_type is KeyboardInterrupt:  # delivered: a later training must not see it
+            clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.in_step:
+            note()
+        else:
+            request()
+
+    @contextmanager
+    def step(self) -> Iterator[None]:
+        raise_if_requested()
+        self.in_step = True
+        try:
+            yield
+        finally:
+            self.in_step = False
+        raise_if_requested()

@@ -20,7 +20,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench import environment, interrupts
+from bench import environment, interrupts, leaderboard_labels
 from bench.checkpoint import RESUME_FILE
 from bench.config import RunConfig, config_changes, config_hash
 from bench.corpora import CorpusText, ShardedLines, load_corpus
@@ -28,7 +28,6 @@ from bench.errors import BenchError
 from bench.evaluation import Evaluation, evaluate
 from bench.model import LanguageModel, TrainingContext
 from bench.options import Options, validate_options
-from bench.output_layers import OutputLayerChoice
 from bench.plugins import PluginHost
 from bench.store import Store
 from bench.token_cache import encode_to_disk
@@ -147,7 +146,7 @@ class Runner:
         run_id = self.store.create_run(
             plugin=config.plugin,
             plugin_version=self._plugin_version(config.plugin),
-            key_options=_key_options(plan.options),
+            key_options=leaderboard_labels.key_options(plan.options),
             corpus=config.corpus,
             tokenizer=plan.tokenizer_name,
             config=plan.resolved,
@@ -379,25 +378,3 @@ class Runner:
             "options": options.model_dump(mode="json"),
             "tokenizer_options": tokenizer_options.model_dump(mode="json"),
         }
-
-
-# Shown even at their default: the training budget, so that rows which differ in it
-# say so in the leaderboard (a 3-epoch run beside a 13-epoch one).
-ALWAYS_SHOWN_OPTIONS = ("epochs",)
-
-
-def _key_options(options: Options) -> str:
-    """The options that differ from the plugin's defaults, as ``k=v`` pairs, after the
-    training budget (``epochs``), which is always shown where the plugin has one.
-
-    A chosen output layer's options show as ``output.k=v``, and only where they differ
-    from that layer's defaults (the stored dict always holds them all).
-    """
-    defaults = type(options)().model_dump()
-    values = options.model_dump()
-    changed = {k: values[k] for k in ALWAYS_SHOWN_OPTIONS if k in values}
-    changed.update({k: v for k, v in values.items()
-                    if defaults.get(k) != v and k != "output_options"})
-    if isinstance(options, OutputLayerChoice):
-        changed.update({f"output.{k}": v for k, v in options.changed_output_options().items()})
-    return " ".join(f"{k}={v}" for k, v in changed.items())

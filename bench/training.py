@@ -9,22 +9,18 @@ from __future__ import annotations
 
 import copy
 import math
-import signal
-import threading
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import torch
 
-from bench import interrupts
 from bench.batching import TrainWindows
 from bench.checkpoint import RESUME_FILE, EpochSums, LoopState, load_checkpoint, \
     restore_rng, save_checkpoint
 from bench.environment import synchronize
 from bench.errors import BenchError
+from bench.interrupts import InterruptGuard
 from bench.model import TrainingContext
 from bench.training_options import TrainingOptions
 
@@ -296,50 +292,6 @@ def clip_gradients(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:
         if p.grad is not None:
             p.grad.mul_(scale)
     return total
-
-
-class InterruptGuard:
-    """Holds Ctrl-C and ``kill`` (SIGINT, SIGTERM) back while an optimiser step runs.
-
-    Outside a step the signal raises KeyboardInterrupt at once, as usual; inside one it
-    is raised when the step ends, so a checkpoint written on interruption never holds a
-    half-updated model. Every request is also remembered (:mod:`bench.interrupts`) and
-    raised again before the next step, in case the first KeyboardInterrupt surfaced in a
-    garbage-collector callback, which drops it. Signal handlers can only be set from the
-    main thread; elsewhere the guard does nothing.
-    """
-
-    def __init__(self) -> None:
-        self.in_step = False
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> InterruptGuard:
-        if threading.current_thread() is threading.main_thread():
-            for signum in interrupts.SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        if exc_type is KeyboardInterrupt:  # delivered: a later training must not see it
-            interrupts.clear()
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.in_step:
-            interrupts.note()
-        else:
-            interrupts.request()
-
-    @contextmanager
-    def step(self) -> Iterator[None]:
-        interrupts.raise_if_requested()
-        self.in_step = True
-        try:
-            yield
-        finally:
-            self.in_step = False
-        interrupts.raise_if_requested()
 
 
 def _snapshot(module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:

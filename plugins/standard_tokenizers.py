@@ -1,18 +1,18 @@
 """bench's built-in tokenizers: words, characters and sentencepiece subwords.
 
-The implementations live in :mod:`bench.tokenizers` (the core and tests use them
-directly); this plugin only names them, through the same hook as any third-party one.
+The implementations live in :mod:`bench.tokenizers` and
+:mod:`bench.sentencepiece_tokenizers` (the core and tests use them directly); this
+plugin only names them, through the same hook as any third-party one.
 """
 
 from __future__ import annotations
 
 from bench.hookspecs import RegisterTokenizer, hookimpl
-from bench.tokenizers import (
-    CharTokenizer,
+from bench.sentencepiece_tokenizers import (
     SentencePieceBPETokenizer,
     SentencePieceUnigramTokenizer,
-    WordTokenizer,
 )
+from bench.tokenizers import CharTokenizer, WordTokenizer
 
 
 @hookimpl

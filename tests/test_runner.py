@@ -231,11 +231,11 @@ def test_early_stopping(runner, tiny_corpus):
 
 def test_key_options_always_show_the_training_budget():
     """A 3-epoch row beside a 13-epoch one must say 3 even though 3 is the default."""
+    from bench.leaderboard_labels import key_options
     from bench.plugins import get_host
-    from bench.runner import _key_options
 
     host = get_host()
-    assert _key_options(host.model_options("lstm", {})) == "epochs=3"
-    assert _key_options(host.model_options("lstm", {"lr": 5, "epochs": 13})) == \
+    assert key_options(host.model_options("lstm", {})) == "epochs=3"
+    assert key_options(host.model_options("lstm", {"lr": 5, "epochs": 13})) == \
         "epochs=13 lr=5.0"
-    assert _key_options(host.model_options("unigram", {})) == ""  # nothing trained in epochs
+    assert key_options(host.model_options("unigram", {})) == ""  # nothing trained in epochs

@@ -35,7 +35,7 @@ def test_an_interrupt_that_a_gc_callback_swallowed_is_raised_before_the_next_ste
     weakref callback (SQLAlchemy has some), CPython prints "Exception ignored" and drops
     the KeyboardInterrupt, and a run went on training after `kill` (3 of ~40 tries)."""
     from bench import interrupts
-    from bench.training import InterruptGuard
+    from bench.interrupts import InterruptGuard
 
     class SignalsWhileCollected:
         def __del__(self):
@@ -55,7 +55,7 @@ def test_an_interrupt_that_a_gc_callback_swallowed_is_raised_before_the_next_ste
 def test_an_interrupt_that_left_the_guard_does_not_stop_the_next_training():
     """Library use (a notebook): Ctrl-C stops train_bptt; training again must not stop at
     once because the request is still remembered."""
-    from bench.training import InterruptGuard
+    from bench.interrupts import InterruptGuard
 
     with pytest.raises(KeyboardInterrupt):
         with InterruptGuard():

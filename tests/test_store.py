@@ -15,7 +15,7 @@ from bench.metrics import SplitMetrics
 from bench.model import EvalProtocol
 from bench.store import Store
 from bench.store import migrations
-from bench.store.database import make_engine, writer
+from bench.store.engine import make_engine, writer
 from bench.store.migrations import add_column, migrate
 from bench.store.schema import Base
 from bench.tokens import UnitCounts

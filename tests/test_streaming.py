@@ -28,14 +28,8 @@ from bench.errors import BenchError
 from bench.registry import Registry
 from bench import token_cache
 from bench.token_cache import encode_to_disk
-from bench.tokenizers import (
-    CharTokenizer,
-    SentencePieceBPETokenizer,
-    SentencePieceOptions,
-    Tokenizer,
-    WordOptions,
-    WordTokenizer,
-)
+from bench.sentencepiece_tokenizers import SentencePieceBPETokenizer, SentencePieceOptions
+from bench.tokenizers import CharTokenizer, Tokenizer, WordOptions, WordTokenizer
 from bench_plugins.standard_corpora import ONE_BILLION_WORD, one_billion_word
 
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "park", "in", "rain"]
@@ -82,13 +76,13 @@ class ReadCounter:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.paths: list[Path] = []
-        original = shards_module._read_file
+        original = shards_module.read_file
 
         def counting(path: Path) -> bytes:
             self.paths.append(path)
             return original(path)
 
-        monkeypatch.setattr(shards_module, "_read_file", counting)
+        monkeypatch.setattr(shards_module, "read_file", counting)
 
 
 def test_train_shards_are_read_lazily_one_at_a_time(

@@ -11,14 +11,12 @@ import pytest
 
 from bench.errors import BenchError
 from bench.plugins import load_plugins
-from bench.tokenizers import (
-    CharTokenizer,
+from bench.sentencepiece_tokenizers import (
     SentencePieceBPETokenizer,
     SentencePieceTokenizer,
     SentencePieceUnigramTokenizer,
-    Tokenizer,
-    WordTokenizer,
 )
+from bench.tokenizers import CharTokenizer, Tokenizer, WordTokenizer
 from bench.tokens import EOS, UNK, TokenizedSplit
 
 TRAIN = ["the cat sat", "the dog", "", "naïve café <unk>"]

@@ -6,17 +6,16 @@ and ``load_corpus`` turns a registered name, or a local folder, into a :class:`C
 the lines of train/valid/test plus the checksums a run records, so every number in the
 database can be traced to the exact bytes it was measured on.
 
-The package is cut into modules with one job each; import from ``bench.corpora`` itself:
+The package is cut into modules with one job each; import from ``bench.corpora`` itself.
+No module reaches for another's private (``_name``) helpers:
 
-- :mod:`~bench.corpora.spec`: CorpusSpec, SplitFile, CorpusText, FileCheck, SPLITS
+- :mod:`~bench.corpora.spec`: what a corpus is: CorpusSpec, SplitFile, CorpusText, FileCheck
 - :mod:`~bench.corpora.text`: the line rule, decoding, token counts, sha256 helpers
-- :mod:`~bench.corpora.layout`: where files live (cache folder, file names, embedded resource)
+- :mod:`~bench.corpora.files`: where files live (cache folder, file names, embedded
+  resource) and ``verify``, re-checking what is there
 - :mod:`~bench.corpora.fetch`: downloads, archives, atomic install, progress bar
-- :mod:`~bench.corpora.verify`: re-checking what is there
-- :mod:`~bench.corpora.assemble`: checking and decoding a registered corpus's files
+- :mod:`~bench.corpora.load`: load_corpus, for registered names and local folders
 - :mod:`~bench.corpora.shards`: ShardedLines, a big split read lazily shard by shard
-- :mod:`~bench.corpora.local`: local folders, recognised by checksum
-- :mod:`~bench.corpora.load`: load_corpus, for registered names and folders
 - :mod:`~bench.corpora.describe`: what ``bench corpora list`` shows
 """
 
@@ -24,9 +23,8 @@ from __future__ import annotations
 
 from bench.corpora.describe import describe, expected_split_tokens
 from bench.corpora.fetch import DOWNLOADS, TIMEOUT_S, fetch
-from bench.corpora.layout import cached_path, corpus_dir
-from bench.corpora.load import load_corpus
-from bench.corpora.local import accepted_names
+from bench.corpora.files import cached_path, corpus_dir, verify
+from bench.corpora.load import accepted_names, load_corpus
 from bench.corpora.shards import ShardedLines
 from bench.corpora.spec import SPLITS, CorpusSpec, CorpusText, FileCheck, SplitFile
 from bench.corpora.text import (
@@ -39,17 +37,16 @@ from bench.corpora.text import (
     sha256_file,
     split_lines,
 )
-from bench.corpora.verify import verify
 
 __all__ = [
     "CHUNK",
     "DOWNLOADS",
     "SPLITS",
-    "ShardedLines",
     "TIMEOUT_S",
     "CorpusSpec",
     "CorpusText",
     "FileCheck",
+    "ShardedLines",
     "SplitFile",
     "accepted_names",
     "cached_path",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.corpora.layout import cached_path, corpus_dir
+from bench.corpora.files import cached_path, corpus_dir
 from bench.corpora.spec import CorpusSpec
 
 

@@ -24,13 +24,13 @@ from typing import IO, BinaryIO
 
 from tqdm import tqdm
 
-from bench.corpora.layout import (
-    _final_name,
-    _is_plain_gzip,
-    _resource_path,
-    _url_basename,
+from bench.corpora.files import (
     cached_path,
     corpus_dir,
+    embedded_path,
+    final_name,
+    is_plain_gzip,
+    url_basename,
 )
 from bench.corpora.spec import CorpusSpec, SplitFile
 from bench.corpora.text import CHUNK, sha256_file
@@ -52,7 +52,7 @@ def fetch(
     path of their packaged resource is returned.
     """
     if spec.embedded is not None:
-        path = _resource_path(spec)
+        path = embedded_path(spec)
         return {split_file.split: [path] for split_file in spec.files}
     paths: dict[str, list[Path]] = {}
     pending: list[SplitFile] = []
@@ -91,10 +91,10 @@ def _fetch_pending(spec: CorpusSpec, data_dir: Path, pending: list[SplitFile], *
 
 def _fetch_plain(split_file: SplitFile, target: Path, *, progress: bool) -> None:
     """Download a plain (optionally gzipped) file, verify it and move it into place."""
-    final = target / _final_name(split_file)
+    final = target / final_name(split_file)
     downloaded = _download(split_file.url, target, progress=progress)
     try:
-        if _is_plain_gzip(split_file.url):
+        if is_plain_gzip(split_file.url):
             temp, digest = _gunzip(downloaded, target, final.name, split_file.url)
         else:
             temp, digest = downloaded, sha256_file(downloaded)
@@ -103,17 +103,17 @@ def _fetch_plain(split_file: SplitFile, target: Path, *, progress: bool) -> None
         downloaded.unlink(missing_ok=True)
 
 
-def _gunzip(path: Path, folder: Path, final_name: str, url: str) -> tuple[Path, str]:
+def _gunzip(path: Path, folder: Path, file_name: str, url: str) -> tuple[Path, str]:
     try:
         with gzip.open(path, "rb") as source:
-            return _write_temp(source, folder, final_name)
+            return _write_temp(source, folder, file_name)
     except (gzip.BadGzipFile, EOFError, zlib.error) as error:
         raise BenchError(f"{url}: not a valid gzip file ({error or 'truncated'})") from None
 
 
 def _get_archive(url: str, downloads: Path, *, force: bool, progress: bool) -> Path:
     """The archive at ``url``, downloaded into ``downloads`` unless already there."""
-    archive = downloads / _url_basename(url)
+    archive = downloads / url_basename(url)
     if force or not archive.is_file():
         temp = _download(url, downloads, progress=progress)
         os.replace(temp, archive)
@@ -127,7 +127,7 @@ def _extract_members(archive: Path, members: list[SplitFile], target: Path) -> N
     try:
         for name, source in _iter_archive(archive, set(wanted)):
             split_file = wanted[name]
-            final = target / _final_name(split_file)
+            final = target / final_name(split_file)
             temp, digest = _write_temp(source, target, final.name)
             _install(temp, final, digest, split_file.sha256, archive=archive)
             found.append(name)
@@ -188,10 +188,10 @@ def _missing_member_message(archive: Path, member: str) -> str:
     return f"{archive}: the archive has no member {member!r}.{hint}"
 
 
-def _write_temp(source: IO[bytes], folder: Path, final_name: str) -> tuple[Path, str]:
+def _write_temp(source: IO[bytes], folder: Path, file_name: str) -> tuple[Path, str]:
     """Copy a stream into a new temp file next to its final place; return it and its sha256."""
     digest = hashlib.sha256()
-    handle, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{final_name}.", suffix=".part")
+    handle, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{file_name}.", suffix=".part")
     temp = Path(temp_name)
     try:
         with os.fdopen(handle, "wb") as out:
@@ -228,7 +228,7 @@ def _download(url: str, folder: Path, *, progress: bool) -> Path:
     Network trouble becomes a BenchError that says how to go on without the network.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    label = _url_basename(url)
+    label = url_basename(url)
     handle, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{label}.", suffix=".part")
     temp = Path(temp_name)
     try:

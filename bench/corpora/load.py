@@ -1,21 +1,31 @@
-"""``load_corpus``: a registered name, or a local folder, as a :class:`CorpusText`.
+"""``load_corpus``: a registered name, or a local folder, as a checked :class:`CorpusText`.
 
 The result holds the lines of train/valid/test plus the checksums a run records, so every
-number in the database can be traced to the exact bytes it was measured on.
+number in the database can be traced to the exact bytes it was measured on. A registered
+corpus is read from its cache (fetched first when missing) or its embedded resource; a
+local folder is read as it is and recognised as a registered corpus when its checksums
+match one. Both go through one assembly step that checks every file's checksum and counts.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
-from bench.corpora.assemble import _assemble
 from bench.corpora.fetch import fetch
-from bench.corpora.layout import _embedded_bytes, cached_path, corpus_dir
-from bench.corpora.local import _load_local
-from bench.corpora.shards import stream_split
-from bench.corpora.spec import CorpusSpec, CorpusText
-from bench.corpora.text import _read_file
+from bench.corpora.files import cached_path, corpus_dir, embedded_bytes, final_name
+from bench.corpora.shards import ShardedLines, StreamedSplit, stream_split
+from bench.corpora.spec import SPLITS, CorpusSpec, CorpusText, SplitFile
+from bench.corpora.text import (
+    check_counts,
+    check_sha256,
+    combine_sha256,
+    decode_lines,
+    read_file,
+    sha256_bytes,
+    sha256_file,
+)
 from bench.errors import BenchError, unknown_name_error
 from bench.registry import Registry
 
@@ -60,7 +70,7 @@ def _load_registered(spec: CorpusSpec, data_dir: Path, *, download: bool,
                      progress: bool) -> CorpusText:
     if spec.embedded is not None:
         label = f"embedded resource {spec.embedded}"
-        contents = ((split_file, label, _embedded_bytes(spec)) for split_file in spec.files)
+        contents = ((split_file, label, embedded_bytes(spec)) for split_file in spec.files)
         return _assemble(spec, contents, source="embedded")
     paths = [cached_path(spec, split_file, data_dir) for split_file in spec.files]
     missing = [path for path in paths if not path.is_file()]
@@ -74,5 +84,151 @@ def _load_registered(spec: CorpusSpec, data_dir: Path, *, download: bool,
     if spec.stream_train:  # left on disk: checksummed now, read shard by shard when used
         streamed = stream_split(spec, "train", [(f, p) for f, p in files if f.split == "train"])
         files = [(f, p) for f, p in files if f.split != "train"]
-    contents = ((split_file, str(path), _read_file(path)) for split_file, path in files)
+    contents = ((split_file, str(path), read_file(path)) for split_file, path in files)
     return _assemble(spec, contents, source=str(corpus_dir(spec, data_dir)), streamed=streamed)
+
+# --------------------------------------------------------------------------- local folders
+
+
+def accepted_names(split: str) -> tuple[str, ...]:
+    """File names a local folder may use for ``split``, in the order they are looked for."""
+    names = (f"{split}.txt", f"ptb.{split}.txt", f"wiki.{split}.tokens")
+    return names + (("validation.txt", "dev.txt") if split == "valid" else ())
+
+
+def _load_local(folder: Path, corpora: Registry[CorpusSpec]) -> CorpusText:
+    """Read a folder of split files; name it after a registered corpus its checksums match."""
+    folder = folder.resolve()
+    files = {split: _find_split_file(folder, split) for split in SPLITS}
+    if all(path is None for path in files.values()):
+        single = _single_file_corpus(folder, corpora)
+        if single is not None:
+            return single
+    splits: dict[str, list[str]] = {}
+    sha: dict[str, str] = {}
+    for split, path in files.items():
+        if path is None:
+            raise BenchError(_missing_split_message(folder, split))
+        data = read_file(path)
+        sha[split] = sha256_bytes(data)
+        splits[split] = decode_lines(data, str(path))
+    spec = _recognise(sha, corpora)
+    name = spec.name if spec is not None else f"local:{folder.name}"
+    return CorpusText(name=name, spec=spec, source=str(folder), splits=splits, sha256=sha,
+                      verified=spec is not None)
+
+
+def _find_split_file(folder: Path, split: str) -> Path | None:
+    found = [folder / name for name in accepted_names(split) if (folder / name).is_file()]
+    if len(found) > 1:  # picking one silently could measure the wrong file
+        raise BenchError(f"{folder}: several files could be the {split} split "
+                         f"({', '.join(path.name for path in found)}); keep only one")
+    return found[0] if found else None
+
+
+def _missing_split_message(folder: Path, split: str) -> str:
+    present = sorted(path.name for path in folder.iterdir())
+    shown = ", ".join(present[:20]) + (", ..." if len(present) > 20 else "")
+    return (f"{folder}: no {split} split; expected one of {', '.join(accepted_names(split))}. "
+            f"The folder contains: {shown or 'nothing'}")
+
+
+def _recognise(sha: dict[str, str], corpora: Registry[CorpusSpec]) -> CorpusSpec | None:
+    """The registered corpus whose per-split checksums all equal ``sha``, if any."""
+    for entry in corpora:
+        if _split_checksums(entry.item) == sha:
+            return entry.item
+    return None
+
+
+def _split_checksums(spec: CorpusSpec) -> dict[str, str] | None:
+    """Per-split checksums of a multi-file corpus, or None when any is unknown."""
+    if spec.line_splits or spec.embedded:
+        return None
+    grouped: dict[str, list[str]] = {}
+    for split_file in spec.files:
+        if split_file.sha256 is None:
+            return None
+        grouped.setdefault(split_file.split, []).append(split_file.sha256)
+    return {split: found[0] if len(found) == 1 else combine_sha256(found)
+            for split, found in grouped.items()}
+
+
+def _single_file_corpus(folder: Path, corpora: Registry[CorpusSpec]) -> CorpusText | None:
+    """A folder holding the one file of a single-file corpus (e.g. Tiny Shakespeare's input.txt).
+
+    Only a file with the registered file's name is hashed, so a big unrelated folder costs
+    nothing; it counts only when its checksum matches.
+    """
+    for entry in corpora:
+        spec = entry.item
+        if not spec.line_splits or len(spec.files) != 1 or spec.files[0].sha256 is None:
+            continue
+        split_file = spec.files[0]
+        candidate = folder / final_name(split_file)
+        if candidate.is_file() and sha256_file(candidate) == split_file.sha256:
+            contents = [(split_file, str(candidate), read_file(candidate))]
+            return _assemble(spec, contents, source=str(folder))
+    return None
+
+# --------------------------------------------------------------------------- assembly
+
+
+def _assemble(spec: CorpusSpec, contents: Iterable[tuple[SplitFile, str, bytes]], *,
+              source: str, streamed: StreamedSplit | None = None) -> CorpusText:
+    """Check and decode each file of ``spec`` (one at a time) and build the splits.
+
+    Every file must match its checksum (when one is recorded) and its line/token counts
+    (when given): a silently different corpus would make every perplexity incomparable.
+    ``streamed`` is a split already checksummed and left on disk (its files are not in
+    ``contents``); its lines are checked against their counts as they are read.
+    """
+    lines: dict[str, list[str]] = {}
+    digests: dict[str, list[str]] = {}
+    verified = streamed is None or streamed.verified
+    for split_file, label, data in contents:
+        digest = sha256_bytes(data)
+        verified = check_sha256(spec.name, split_file, label, digest) and verified
+        file_lines = decode_lines(data, label)
+        del data  # big shards: keep only the decoded lines alive
+        check_counts(label, file_lines, split_file.lines, split_file.tokens)
+        lines.setdefault(split_file.split, []).extend(file_lines)
+        digests.setdefault(split_file.split, []).append(digest)
+    sha = {split: found[0] if len(found) == 1 else combine_sha256(found)
+           for split, found in digests.items()}
+    if spec.line_splits:
+        lines, sha = _cut_line_splits(spec, lines, sha)
+    splits: dict[str, list[str] | ShardedLines] = dict(lines)
+    if streamed is not None:
+        splits[streamed.split] = streamed.lines
+        sha[streamed.split] = streamed.sha256
+    _require_splits(spec, splits)
+    return CorpusText(name=spec.name, spec=spec, source=source, splits=splits, sha256=sha,
+                      verified=verified)
+
+
+def _cut_line_splits(spec: CorpusSpec, lines: dict[str, list[str]],
+                     sha: dict[str, str]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Cut the one file of a single-file corpus into splits by ``spec.line_splits``."""
+    assert spec.line_splits is not None
+    if len(lines) != 1:
+        raise BenchError(f"corpus {spec.name!r}: line_splits needs exactly one source split, "
+                         f"got {sorted(lines)}")
+    (whole_name, whole), = lines.items()
+    splits: dict[str, list[str]] = {}
+    for split, (start, end) in spec.line_splits.items():
+        if not 0 <= start < end <= len(whole):
+            raise BenchError(f"corpus {spec.name!r}: split {split} covers lines {start}-{end} "
+                             f"but the file has {len(whole):,} lines")
+        splits[split] = whole[start:end]
+        if split in spec.expected_tokens:
+            check_counts(f"{spec.name} {split}", splits[split], None,
+                         spec.expected_tokens[split])
+    return splits, {split: sha[whole_name] for split in splits}
+
+
+def _require_splits(spec: CorpusSpec, lines: dict[str, list[str] | ShardedLines]) -> None:
+    missing = [split for split in SPLITS if split not in lines]
+    if missing:
+        raise BenchError(f"corpus {spec.name!r} defines no {', '.join(missing)} split; "
+                         f"it has {', '.join(sorted(lines))}")

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from bench.corpora.spec import CorpusSpec, SplitFile
 from bench.corpora.text import (
-    _read_file,
     check_counts,
     check_sha256,
     combine_sha256,
     decode_lines,
+    read_file,
     sha256_file,
 )
 
@@ -59,7 +59,7 @@ class ShardedLines:
         """Each shard's lines, read when asked for; the previous shard can then be freed."""
         for shard in self._shards:
             label = str(shard.path)
-            lines = decode_lines(_read_file(shard.path), label)
+            lines = decode_lines(read_file(shard.path), label)
             check_counts(label, lines, shard.lines, shard.tokens)
             yield lines
 

@@ -29,13 +29,12 @@ def split_lines(text: str) -> list[str]:
     the middle stays: it is a line with zero words and still gets its end-of-sentence.
     A leading UTF-8 byte-order mark is dropped so it cannot glue itself to the first word.
     """
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = text.removeprefix("\ufeff")
     lines = text.split("\n")
     if lines and not lines[-1].strip():
         lines.pop()
     if "\r" in text:
-        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+        lines = [line.removesuffix("\r") for line in lines]
     return lines
 
 
@@ -66,7 +65,7 @@ def read_lines(path: str | os.PathLike[str]) -> list[str]:
     Raises BenchError with the path for a missing file, a directory, an empty (or
     whitespace-only) file and a file that is not UTF-8 text.
     """
-    return decode_lines(_read_file(Path(path)), str(path))
+    return decode_lines(read_file(Path(path)), str(path))
 
 
 def count_tokens(lines: Iterable[str]) -> int:
@@ -92,7 +91,8 @@ def check_counts(label: str, lines: list[str], want_lines: int | None,
             )
 
 
-def _read_file(path: Path) -> bytes:
+def read_file(path: Path) -> bytes:
+    """The bytes of a file; a folder, a missing or an unreadable file is a BenchError naming it."""
     if path.is_dir():
         raise BenchError(f"{path}: is a folder, not a text file")
     try:

@@ -2,28 +2,27 @@
 
 Each write method is one short transaction, committed before it returns, so a run that
 dies (crash, Ctrl-C, OOM kill) leaves everything it recorded so far. Several processes may
-write to one SQLite file at once: WAL lets readers proceed while one writer writes, write
-transactions take the lock up front (``BEGIN IMMEDIATE``) and a 30 s busy timeout makes
-the others wait their turn instead of failing with "database is locked".
+write to one SQLite file at once: writes go through :func:`bench.store.engine.writer`,
+which takes the lock up front, and the engine waits its turn instead of failing with
+"database is locked" (see :mod:`bench.store.engine`).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, delete, event, insert, inspect, select, update
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import delete, insert, inspect, select, update
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bench.errors import BenchError
 from bench.paths import default_db_url
+from bench.store.engine import open_engine, safe_url, writer
 from bench.store.migrations import migrate
 from bench.store.schema import (
     FINAL_STATUSES,
@@ -40,9 +39,6 @@ if TYPE_CHECKING:
 
     from bench.evaluation import Evaluation as ScoredSplit
 
-SQLITE_BUSY_TIMEOUT_S = 30.0
-_IMMEDIATE = "bench_sqlite_begin_immediate"
-
 # Evaluation columns copied into results_frame() as valid_<name> and test_<name>.
 RESULT_EVAL_FIELDS = (
     "ppl", "word_ppl", "bits_per_token", "bits_per_byte", "ppl_no_oov", "nll",
@@ -53,88 +49,6 @@ _INT_EVAL_FIELDS = {"tokens", "words", "bytes", "lines", "oov", "batch_size", "c
 _INT_RUN_FIELDS = {"vocab_size", "seed", "params", "train_tokens", "parent_run_id"}
 
 _RUN_FIELDS = tuple(c.key for c in Run.__table__.columns)
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; for SQLite, configured for several concurrent writers.
-
-    The sqlite3 module's own transaction handling is switched off (it never BEGINs before
-    DDL, so a migration would not be atomic) and SQLAlchemy emits BEGIN itself: plain
-    BEGIN for reads, BEGIN IMMEDIATE for connections from :func:`writer`.
-    """
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed)
-    engine = create_engine(parsed)
-
-    @event.listens_for(engine, "connect")
-    def _configure(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-            _enable_wal(cursor)
-            # In WAL mode NORMAL survives any process crash; only an OS crash or power
-            # loss may drop the last commits. FULL would fsync every metric row.
-            cursor.execute("PRAGMA synchronous = NORMAL")
-            cursor.execute("PRAGMA foreign_keys = ON")
-        finally:
-            cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
-
-
-def _enable_wal(cursor: Any) -> None:
-    """Switch the file to WAL (a persistent setting), retrying while another process holds it.
-
-    Changing the journal mode of a fresh file fails at once with "database is locked"
-    when a second process opens it at the same moment: SQLite does not call the busy
-    handler for it. So check first (cheap, and the usual case once the file is WAL) and
-    retry the switch until the busy timeout.
-    """
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
-    while True:
-        try:
-            mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
-            if mode.lower() not in ("wal", "memory"):  # in-memory databases cannot use WAL
-                cursor.execute("PRAGMA journal_mode = WAL").fetchone()
-            return
-        except Exception as exc:  # the driver's OperationalError (sqlite3 or a compatible one)
-            if "locked" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-
-
-def writer(engine: Engine) -> Engine:
-    """The same engine, but its transactions take SQLite's write lock when they begin.
-
-    A deferred transaction that reads and then writes can fail at once with "database is
-    locked" when another process committed in between; taking the lock first lets the
-    busy timeout do its job. Other backends ignore the option.
-    """
-    return engine.execution_options(**{_IMMEDIATE: True})
-
-
-def _safe_url(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
-
-
-def _sqlite_file(url: URL) -> Path | None:
-    """The file behind a SQLite URL, or None for in-memory and URI-style databases."""
-    if url.get_backend_name() != "sqlite":
-        return None
-    database = url.database or ""
-    if database in ("", ":memory:") or database.startswith("file:"):
-        return None
-    return Path(database)
 
 
 def _row(obj: Any) -> dict[str, Any]:
@@ -168,13 +82,9 @@ class Store:
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_db_url()
-        shown = _safe_url(self.url)
+        shown = safe_url(self.url)
         try:
-            parsed = make_url(self.url)
-            path = _sqlite_file(parsed)
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            self.engine = make_engine(self.url)
+            self.engine = open_engine(self.url)
             self._writer = writer(self.engine)
             migrate(self._writer)
         except (ArgumentError, NoSuchModuleError) as exc:
@@ -197,7 +107,7 @@ class Store:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Store({_safe_url(self.url)!r})"
+        return f"Store({safe_url(self.url)!r})"
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
@@ -467,4 +377,4 @@ class Store:
         return frame
 
 
-__all__ = ["Store", "make_engine", "writer"]
+__all__ = ["Store"]

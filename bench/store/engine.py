@@ -1,0 +1,115 @@
+"""The database engine: SQLite tuned for several processes writing one file at once.
+
+WAL lets readers proceed while one writer writes; write transactions take the lock up
+front (``BEGIN IMMEDIATE``, through :func:`writer`); a 30 s busy timeout makes the others
+wait their turn instead of failing with "database is locked". Other backends get a plain
+SQLAlchemy engine. The queries live in :mod:`bench.store.database`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+SQLITE_BUSY_TIMEOUT_S = 30.0
+_IMMEDIATE = "bench_sqlite_begin_immediate"
+
+
+def open_engine(url: str) -> Engine:
+    """:func:`make_engine` for ``url``, first making the folder of a SQLite file if needed.
+
+    Raises SQLAlchemy's ArgumentError or NoSuchModuleError for a URL it cannot use, and
+    ImportError when the backend's driver is not installed.
+    """
+    path = _sqlite_file(make_url(url))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return make_engine(url)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; for SQLite, configured for several concurrent writers.
+
+    The sqlite3 module's own transaction handling is switched off (it never BEGINs before
+    DDL, so a migration would not be atomic) and SQLAlchemy emits BEGIN itself: plain
+    BEGIN for reads, BEGIN IMMEDIATE for connections from :func:`writer`.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed)
+    engine = create_engine(parsed)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+            _enable_wal(cursor)
+            # In WAL mode NORMAL survives any process crash; only an OS crash or power
+            # loss may drop the last commits. FULL would fsync every metric row.
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL (a persistent setting), retrying while another process holds it.
+
+    Changing the journal mode of a fresh file fails at once with "database is locked"
+    when a second process opens it at the same moment: SQLite does not call the busy
+    handler for it. So check first (cheap, and the usual case once the file is WAL) and
+    retry the switch until the busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode.lower() not in ("wal", "memory"):  # in-memory databases cannot use WAL
+                cursor.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except Exception as exc:  # the driver's OperationalError (sqlite3 or a compatible one)
+            if "locked" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, but its transactions take SQLite's write lock when they begin.
+
+    A deferred transaction that reads and then writes can fail at once with "database is
+    locked" when another process committed in between; taking the lock first lets the
+    busy timeout do its job. Other backends ignore the option.
+    """
+    return engine.execution_options(**{_IMMEDIATE: True})
+
+
+def safe_url(url: str) -> str:
+    """``url`` as it may be shown: any password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file behind a SQLite URL, or None for in-memory and URI-style databases."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database)
