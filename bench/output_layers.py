@@ -21,6 +21,7 @@ plugin host validates the chosen layer's options against that layer (see
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -103,13 +104,13 @@ class OutputLayerChoice(Options):
     def output_layer(self) -> tuple[type[OutputLayer], Options]:
         """The chosen layer class and its validated options.
 
-        Options resolved by a plugin host already know them; options built directly (a
-        script, a test) are resolved against the process-wide host on first use.
+        The plugin host resolves a run's options (``PluginHost.model_options``), so it
+        knows every installed plugin's layers. Options built directly (a script, a test)
+        are resolved on first use against bench's built-in layers only; a plugin's layer
+        needs the host (or :func:`resolve_output_layer` with its registry).
         """
         if self._layer is None:
-            from bench.plugins import get_host
-
-            resolve_output_layer(self, get_host().output_layers)
+            resolve_output_layer(self, builtin_output_layers())
         return self._layer, self._layer_options
 
     def changed_output_options(self) -> dict[str, Any]:
@@ -138,6 +139,20 @@ def resolve_output_layer(options: OutputLayerChoice,
     options.output_options = layer_options.model_dump(mode="json")
     options._layer, options._layer_options = layer, layer_options
     return options
+
+
+@functools.cache
+def builtin_output_layers() -> Registry[type[OutputLayer]]:
+    """The layers bench itself ships (full, sampled, nce, ...), without loading any plugin
+    host: what options built outside a run resolve against."""
+    from bench.registry import Registry
+    from bench_plugins import output_builtin
+
+    registry: Registry[type[OutputLayer]] = Registry("output layer")
+    output_builtin.register_output_layers(
+        lambda name, layer, *, aliases=(): registry.add(name, layer, plugin="output-layers",
+                                                         aliases=tuple(aliases)))
+    return registry
 
 
 def output_label(options: Options, vocab_size: int) -> str:
