@@ -11,7 +11,7 @@ Two halves, so that listing layers (``bench output-layers``) never imports torch
   its ``Options``, a description, whether its training loss is the exact
   log-likelihood, and a ``build`` classmethod that imports torch lazily and returns
   the module that does the work.
-- :class:`bench.output_layer_module.OutputModule` is that torch module: the training
+- :class:`bench.output_network.OutputNetwork` is that torch module: the training
   objective, exact normalised log-probabilities of targets, and the full distribution.
 
 :class:`OutputLayerChoice` is the options mixin a model plugin adds to take part; the
@@ -31,7 +31,7 @@ from bench.errors import BenchError
 from bench.options import Options, validate_options
 
 if TYPE_CHECKING:
-    from bench.output_layer_module import OutputModule
+    from bench.output_network import OutputNetwork
     from bench.registry import Registry
 
 DEFAULT_OUTPUT = "full"
@@ -59,8 +59,8 @@ class OutputLayer:
 
     @classmethod
     def build(cls, hidden_size: int, vocab_size: int, counts: Sequence[float] | None,
-              options: Options) -> OutputModule:
-        """The torch module (a :class:`bench.output_layer_module.OutputModule`).
+              options: Options) -> OutputNetwork:
+        """The torch module (a :class:`bench.output_network.OutputNetwork`).
 
         ``counts`` are the train split's token counts (index = token id). It is None when
         the module is rebuilt to load a checkpoint: everything derived from the counts
@@ -172,4 +172,4 @@ def check_registrable(name: str, layer: Any) -> None:
     """What the host checks before registering an output layer."""
     if not (isinstance(layer, type) and issubclass(layer, OutputLayer)):
         raise BenchError(f"output layer {name!r} must be a subclass of "
-                         "bench.output_layers.OutputLayer")
+                         "bench.OutputLayer")
