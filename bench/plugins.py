@@ -200,9 +200,6 @@ class PluginHost:
                                          version="?", builtin=False, status="failed",
                                          error=message))
 
-    def failures(self) -> list[PluginRecord]:
-        return [record for record in self.records if record.status == "failed"]
-
 
 def _allowed_third_party() -> set[str] | None:
     value = os.environ.get(PLUGINS_ENV)
