@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 from bench.hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from bench.corpora import CorpusSpec, SplitFile
     from bench.model import LanguageModel, TrainingContext
     from bench.options import Options
     from bench.output_layers import OutputLayer, OutputLayerChoice
     from bench.output_network import OutputNetwork
     from bench.records import EvalProtocol, RunInfo, ScoredTokens, ScoringMode, SplitEvaluation
+    from bench.tokenizers import Tokenizer
     from bench.tokens import TokenizedSplit, UnitCounts, Vocabulary
 
 # The version is declared once, in pyproject.toml; the installed metadata carries it.
@@ -43,12 +45,16 @@ _LAZY = {
     "ScoredTokens": "bench.records",
     "ScoringMode": "bench.records",
     "SplitEvaluation": "bench.records",
+    "CorpusSpec": "bench.corpora",
+    "SplitFile": "bench.corpora",
+    "Tokenizer": "bench.tokenizers",
     "TokenizedSplit": "bench.tokens",
     "UnitCounts": "bench.tokens",
     "Vocabulary": "bench.tokens",
 }
 
 __all__ = [
+    "CorpusSpec",
     "EvalProtocol",
     "LanguageModel",
     "Options",
@@ -59,7 +65,9 @@ __all__ = [
     "ScoredTokens",
     "ScoringMode",
     "SplitEvaluation",
+    "SplitFile",
     "TokenizedSplit",
+    "Tokenizer",
     "TrainingContext",
     "UnitCounts",
     "Vocabulary",

@@ -61,7 +61,7 @@ def register_models(register: RegisterModel) -> None:
 def register_corpora(register: RegisterCorpus) -> None:
     """Register corpora by name.
 
-    Call ``register(spec)`` with a :class:`bench.corpora.CorpusSpec`: where each split
+    Call ``register(spec)`` with a :class:`bench.CorpusSpec`: where each split
     comes from (URL, optional archive member), its sha256, expected token counts, licence
     and citation. ``bench corpora fetch NAME`` downloads and verifies it.
 
@@ -74,7 +74,7 @@ def register_tokenizers(register: RegisterTokenizer) -> None:
     """Register tokenizers.
 
     Call ``register(name, tokenizer_class, aliases=(...))`` with a subclass of
-    :class:`bench.tokenizers.Tokenizer`. A tokenizer learns its vocabulary from the train
+    :class:`bench.Tokenizer`. A tokenizer learns its vocabulary from the train
     split only and turns each split into a stream with one end-of-sentence per line.
 
     .. versionadded:: 0.1

@@ -13,7 +13,7 @@ import bench
 PACKAGE = Path(bench.__file__).resolve().parent
 CONTRACT = ["LanguageModel", "TrainingContext", "ScoredTokens", "EvalProtocol", "Options",
             "OutputLayer", "OutputLayerChoice", "OutputNetwork", "RunInfo", "SplitEvaluation",
-            "hookimpl"]
+            "Tokenizer", "TokenizedSplit", "Vocabulary", "CorpusSpec", "SplitFile", "hookimpl"]
 
 
 def test_a_plugin_imports_everything_from_bench():
