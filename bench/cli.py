@@ -285,7 +285,7 @@ def generate(run_id: int, prompt: str, tokens: int, temperature: float, top_k: i
 
     restored = restore_run(run_id, _store(db), _host(), _data_dir(data_dir),
                            resolve_device(device))
-    if not hasattr(restored.model, "generate"):
+    if not restored.model.supports("generate"):
         raise BenchError(f"model plugin {restored.record['plugin']!r} cannot generate text")
     prompt_ids = restored.tokenizer.encode("prompt", [prompt]).ids[:-1].tolist()  # no eos
     drawn = restored.model.generate(prompt_ids, tokens, temperature=temperature, top_k=top_k,

@@ -4,37 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import numpy as np
 
 from bench import interrupts
 from bench.errors import ScoringError
 from bench.metrics import SplitMetrics
-from bench.model import EvalProtocol, ScoredTokens
-from bench.tokens import TokenizedSplit, UnitCounts
+from bench.records import EvalProtocol, ScoredTokens, SplitEvaluation
+from bench.tokens import TokenizedSplit
 
 # log p may exceed 0 by float rounding in a softmax; anything beyond this is a bug.
 LOGPROB_TOLERANCE = 1e-4
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    """One split, scored: the core's metrics, the unit counts and the protocol used."""
-
-    split: str
-    counts: UnitCounts
-    protocol: EvalProtocol
-    metrics: SplitMetrics
-    seconds: float
-
-    @property
-    def ppl(self) -> float:
-        return self.metrics.ppl
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.counts.tokens / self.seconds if self.seconds > 0 else float("inf")
+# The name this result had before bench.records (kept for code that imports it).
+Evaluation = SplitEvaluation
 
 
 def accumulate(split: TokenizedSplit, chunks: Iterable[ScoredTokens]) -> tuple[float, float]:
@@ -93,7 +77,7 @@ def evaluate(
     protocol: EvalProtocol,
     score: Callable[[TokenizedSplit, EvalProtocol], Iterable[ScoredTokens]],
     synchronize: Callable[[], None] = lambda: None,
-) -> Evaluation:
+) -> SplitEvaluation:
     """Score ``split`` with ``score`` and derive the core metrics, timing the work."""
     if len(split) == 0:
         raise ScoringError(f"split {split.name!r} has no tokens to score")
@@ -102,5 +86,5 @@ def evaluate(
     synchronize()
     seconds = time.perf_counter() - start
     metrics = SplitMetrics.compute(nll, split.counts, oov_nll=oov_nll)
-    return Evaluation(split=split.name, counts=split.counts, protocol=protocol,
+    return SplitEvaluation(split=split.name, counts=split.counts, protocol=protocol,
                       metrics=metrics, seconds=seconds)

@@ -34,7 +34,7 @@ COLUMNS = [
 WORD_PPL_COLUMNS = ("word ppl (valid)", "word ppl (test)")
 NUMERIC_COLUMNS = {"params", "valid ppl", "test ppl", "bits/byte (test)", "train tok/s",
                    "eval tok/s (test)", "run", *WORD_PPL_COLUMNS}
-FORMATS = {"md": "md", "csv": "csv", "json": "json"}  # format -> file extension
+FORMATS = ("md", "csv", "json")  # each is also its files' extension
 
 
 def _missing(value: Any) -> bool:
@@ -287,7 +287,7 @@ def write_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path, fmt: str)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for corpus, table in tables.items():
-        path = out / f"{_file_stem(corpus)}.{FORMATS[fmt]}"
+        path = out / f"{_file_stem(corpus)}.{fmt}"
         path.write_text(render(table, fmt, corpus=corpus), encoding="utf-8")
         paths.append(path)
     return paths

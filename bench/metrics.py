@@ -7,7 +7,7 @@ probabilities of tokens; the sums, counts and exponentials happen here, in float
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from bench.tokens import UnitCounts
 
@@ -55,6 +55,3 @@ class SplitMetrics:
             bits_per_byte=bits_per_unit(nll, counts.bytes),
             ppl_no_oov=perplexity(nll - oov_nll, in_vocab) if counts.oov and in_vocab else None,
         )
-
-    def as_dict(self) -> dict[str, float | None]:
-        return asdict(self)

@@ -10,65 +10,20 @@ position was scored exactly once and computes every metric itself.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-import numpy as np
-
+from bench.errors import BenchError
 from bench.options import Options
+from bench.records import EvalProtocol, ScoredTokens, ScoringMode, SplitEvaluation
 from bench.tokens import TokenizedSplit, Vocabulary
 
-if TYPE_CHECKING:
-    from bench.evaluation import Evaluation
+# ScoredTokens, EvalProtocol and ScoringMode live in bench.records (a leaf module); they
+# are re-exported here because plugins written before it import them from bench.model.
+__all__ = ["EvalProtocol", "LanguageModel", "ScoredTokens", "ScoringMode", "TrainingContext"]
 
-ScoringMode = Literal["stream", "sentence"]
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class EvalProtocol:
-    """How a split is scored; stored with every evaluation and shown in leaderboards.
-
-    ``stream``: the split is one stream; state is carried over the whole split and the
-    first token is conditioned on an implicit preceding end-of-sentence. ``batch_size``
-    and ``context`` only change how the work is chunked, never the result.
-    ``sentence``: each line is scored on its own as ``<s> ... </s>``.
-    ``context`` is the window/bptt length, or None when state is carried without limit.
-    """
-
-    mode: ScoringMode
-    batch_size: int
-    context: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def describe(self) -> str:
-        context = "full" if self.context is None else str(self.context)
-        return f"{self.mode}, batch {self.batch_size}, context {context}"
-
-
-@dataclass(frozen=True)
-class ScoredTokens:
-    """Log-probabilities (natural log) of the tokens at ``positions`` of a split."""
-
-    positions: np.ndarray
-    logprobs: np.ndarray
-
-    @classmethod
-    def of(cls, positions: Any, logprobs: Any) -> ScoredTokens:
-        """Accept numpy arrays, lists or (CPU or GPU) torch tensors."""
-        return cls(np.asarray(_to_numpy(positions), dtype=np.int64).ravel(),
-                   np.asarray(_to_numpy(logprobs), dtype=np.float64).ravel())
-
-
-def _to_numpy(values: Any) -> Any:
-    if hasattr(values, "detach"):  # a torch tensor, without importing torch here
-        return values.detach().to("cpu").double().numpy() if values.is_floating_point() \
-            else values.detach().to("cpu").numpy()
-    return values
 
 
 class TrainingContext:
@@ -92,7 +47,7 @@ class TrainingContext:
         device: str,
         seed: int,
         artifacts_dir: Path,
-        evaluate: Callable[[TokenizedSplit], Evaluation],
+        evaluate: Callable[[TokenizedSplit], SplitEvaluation],
         log_metrics: Callable[[dict[str, float], int | None, int | None], None],
         progress: Callable[..., Any],
         record_train_throughput: Callable[[int, float], None],
@@ -113,7 +68,7 @@ class TrainingContext:
         self.resume = resume
         self._resumed_at = resumed_at
 
-    def evaluate(self, split: TokenizedSplit) -> Evaluation:
+    def evaluate(self, split: TokenizedSplit) -> SplitEvaluation:
         """Score ``split`` with the model and return the core's metrics for it."""
         return self._evaluate(split)
 
@@ -151,6 +106,16 @@ class LanguageModel(ABC):
         Options: the pydantic options class (fields with defaults and descriptions).
         scoring_mode: "stream" (state carried over the split) or "sentence" (n-grams).
         description: one line for ``bench models``; defaults to the docstring's first line.
+
+    Required: :meth:`score`. Optional, with defaults: :meth:`fit`, :meth:`eval_protocol`,
+    :meth:`num_parameters`, :meth:`label`. Optional capabilities, which the core uses only
+    when a model overrides them (ask with :meth:`supports`):
+
+    - :meth:`load_checkpoint`: ``bench generate`` and ``bench probe gradients --run``
+      rebuild a stored run's model and load the checkpoint its training recorded;
+    - :meth:`generate`: ``bench generate`` samples text;
+    - :attr:`network`: the torch module of a neural model; ``bench probe gradients``
+      needs a recurrent one (the ``lstm``, ``gru`` and ``rnn`` plugins' network).
     """
 
     Options: ClassVar[type[Options]] = Options
@@ -181,8 +146,41 @@ class LanguageModel(ABC):
         """A short human name for leaderboards, e.g. "LSTM 2x200 tied"."""
         return type(self).__name__
 
+    # ------------------------------------------------------- optional capabilities
+    #: The model's torch network (an ``nn.Module``), or None for a model without one.
+    #: A subclass overrides it, typically with a property that builds the network.
+    network: Any = None
+
+    def load_checkpoint(self, path: Path) -> None:
+        """Load the weights that :meth:`fit` saved and recorded as a ``checkpoint`` artifact.
+
+        .. versionadded:: 0.1
+        """
+        raise BenchError(f"model {type(self).__name__} cannot load checkpoints")
+
+    def generate(self, prompt: Sequence[int], tokens: int, *, temperature: float = 1.0,
+                 top_k: int | None = None, seed: int = 0) -> list[int]:
+        """Sample ``tokens`` token ids after ``prompt`` (ids that follow an implicit
+        end-of-sentence), at ``temperature``, among the ``top_k`` likeliest when given.
+
+        .. versionadded:: 0.1
+        """
+        raise BenchError(f"model {type(self).__name__} cannot generate text")
+
+    @classmethod
+    def supports(cls, capability: str) -> bool:
+        """Whether this model class overrides the optional ``capability``
+        (``"load_checkpoint"``, ``"generate"`` or ``"network"``)."""
+        if capability not in OPTIONAL_CAPABILITIES:
+            raise ValueError(f"unknown capability {capability!r}; "
+                             f"expected one of {', '.join(OPTIONAL_CAPABILITIES)}")
+        return getattr(cls, capability) is not getattr(LanguageModel, capability)
+
     @classmethod
     def summary(cls) -> str:
         if cls.description:
             return cls.description
         return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+
+OPTIONAL_CAPABILITIES = ("load_checkpoint", "generate", "network")

@@ -11,7 +11,7 @@ Two halves, so that listing layers (``bench output-layers``) never imports torch
   its ``Options``, a description, whether its training loss is the exact
   log-likelihood, and a ``build`` classmethod that imports torch lazily and returns
   the module that does the work.
-- :class:`bench.output_layer_module.OutputModule` is that torch module: the training
+- :class:`bench.output_network.OutputNetwork` is that torch module: the training
   objective, exact normalised log-probabilities of targets, and the full distribution.
 
 :class:`OutputLayerChoice` is the options mixin a model plugin adds to take part; the
@@ -21,6 +21,7 @@ plugin host validates the chosen layer's options against that layer (see
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -30,7 +31,7 @@ from bench.errors import BenchError
 from bench.options import Options, validate_options
 
 if TYPE_CHECKING:
-    from bench.output_layer_module import OutputModule
+    from bench.output_network import OutputNetwork
     from bench.registry import Registry
 
 DEFAULT_OUTPUT = "full"
@@ -58,8 +59,8 @@ class OutputLayer:
 
     @classmethod
     def build(cls, hidden_size: int, vocab_size: int, counts: Sequence[float] | None,
-              options: Options) -> OutputModule:
-        """The torch module (a :class:`bench.output_layer_module.OutputModule`).
+              options: Options) -> OutputNetwork:
+        """The torch module (a :class:`bench.output_network.OutputNetwork`).
 
         ``counts`` are the train split's token counts (index = token id). It is None when
         the module is rebuilt to load a checkpoint: everything derived from the counts
@@ -103,13 +104,13 @@ class OutputLayerChoice(Options):
     def output_layer(self) -> tuple[type[OutputLayer], Options]:
         """The chosen layer class and its validated options.
 
-        Options resolved by a plugin host already know them; options built directly (a
-        script, a test) are resolved against the process-wide host on first use.
+        The plugin host resolves a run's options (``PluginHost.model_options``), so it
+        knows every installed plugin's layers. Options built directly (a script, a test)
+        are resolved on first use against bench's built-in layers only; a plugin's layer
+        needs the host (or :func:`resolve_output_layer` with its registry).
         """
         if self._layer is None:
-            from bench.plugins import get_host
-
-            resolve_output_layer(self, get_host().output_layers)
+            resolve_output_layer(self, builtin_output_layers())
         return self._layer, self._layer_options
 
     def changed_output_options(self) -> dict[str, Any]:
@@ -140,6 +141,20 @@ def resolve_output_layer(options: OutputLayerChoice,
     return options
 
 
+@functools.cache
+def builtin_output_layers() -> Registry[type[OutputLayer]]:
+    """The layers bench itself ships (full, sampled, nce, ...), without loading any plugin
+    host: what options built outside a run resolve against."""
+    from bench.registry import Registry
+    from bench_plugins import output_builtin
+
+    registry: Registry[type[OutputLayer]] = Registry("output layer")
+    output_builtin.register_output_layers(
+        lambda name, layer, *, aliases=(): registry.add(name, layer, plugin="output-layers",
+                                                         aliases=tuple(aliases)))
+    return registry
+
+
 def output_label(options: Options, vocab_size: int) -> str:
     """What a model label adds for its output layer: nothing for the full softmax, else
     the layer and how the model is scored, e.g. ", sampled softmax 1024 (scored by full
@@ -157,4 +172,4 @@ def check_registrable(name: str, layer: Any) -> None:
     """What the host checks before registering an output layer."""
     if not (isinstance(layer, type) and issubclass(layer, OutputLayer)):
         raise BenchError(f"output layer {name!r} must be a subclass of "
-                         "bench.output_layers.OutputLayer")
+                         "bench.OutputLayer")

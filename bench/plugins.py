@@ -14,6 +14,7 @@ Environment:
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 import sys
@@ -100,13 +101,14 @@ class PluginHost:
             record.hooks = sorted(
                 impl_caller.name for impl_caller in self.manager.get_hookcallers(plugin) or []
             )
+        self._reject_unknown_hooks()
 
     def collect_registrations(self) -> None:
         """Run the register_* hooks plugin by plugin, so an error is pinned on its plugin."""
-        self._collect("register_models", "register", self._model_registrar)
-        self._collect("register_corpora", "register", self._corpus_registrar)
-        self._collect("register_tokenizers", "register", self._tokenizer_registrar)
-        self._collect("register_output_layers", "register", self._output_layer_registrar)
+        self._collect("register_models", self._model_registrar)
+        self._collect("register_corpora", self._corpus_registrar)
+        self._collect("register_tokenizers", self._tokenizer_registrar)
+        self._collect("register_output_layers", self._output_layer_registrar)
 
     def model_options(self, plugin: str, values: dict[str, Any]) -> Options:
         """A model plugin's validated options, with the parts other plugins provide resolved.
@@ -122,20 +124,47 @@ class PluginHost:
             resolve_output_layer(options, self.output_layers)
         return options
 
-    def _collect(self, hook_name: str, argument: str, registrar_for: Any) -> None:
+    def _collect(self, hook_name: str, registrar_for: Any) -> None:
+        """Call ``hook_name`` through pluggy once per implementing plugin.
+
+        Each call goes through a hook caller that reaches that one plugin
+        (``subset_hook_caller``), so pluggy still does the calling (the trace switch shows
+        it, and an implementation receives only the arguments it names), while an error
+        is pinned on the plugin that raised it and the other plugins still register.
+        """
         caller = getattr(self.manager.hook, hook_name)
-        for impl in caller.get_hookimpls():  # registration order: built-ins first
+        implementing = [impl.plugin for impl in caller.get_hookimpls()]  # built-ins first
+        for plugin in implementing:
+            name = self.manager.get_name(plugin)
+            this_one = self.manager.subset_hook_caller(
+                hook_name, remove_plugins=[other for other in implementing if other is not plugin])
             try:
-                impl.function(**{argument: registrar_for(impl.plugin_name)})
+                this_one(register=registrar_for(name))
             except Exception as error:
-                self._mark_failed(impl.plugin_name, f"{hook_name}: {_describe(error)}")
+                self._mark_failed(name, f"{hook_name}: {_describe(error)}")
+
+    def _reject_unknown_hooks(self) -> None:
+        """Fail (and unregister) each plugin that implements a hook bench does not have,
+        such as a misspelled ``register_model``; then let pluggy confirm none is left."""
+        unknown: dict[str, list[str]] = {}
+        for hook_name, caller in vars(self.manager.hook).items():
+            if hook_name.startswith("_") or caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if not impl.optionalhook:
+                    unknown.setdefault(impl.plugin_name, []).append(hook_name)
+        for plugin_name, hooks in unknown.items():
+            self.manager.unregister(name=plugin_name)
+            self._mark_failed(plugin_name, "unknown hook " + ", ".join(
+                f"{hook!r}{_did_you_mean(hook)}" for hook in sorted(hooks)))
+        self.manager.check_pending()
 
     def _model_registrar(self, plugin: str) -> Any:
         def register(name: str, model_class: Any, *, aliases: tuple[str, ...] = ()) -> None:
             from bench.model import LanguageModel
 
             if not (isinstance(model_class, type) and issubclass(model_class, LanguageModel)):
-                raise BenchError(f"model {name!r} must be a subclass of bench.model.LanguageModel")
+                raise BenchError(f"model {name!r} must be a subclass of bench.LanguageModel")
             self.models.add(name, model_class, plugin=plugin, aliases=tuple(aliases))
 
         return register
@@ -171,9 +200,6 @@ class PluginHost:
                                          version="?", builtin=False, status="failed",
                                          error=message))
 
-    def failures(self) -> list[PluginRecord]:
-        return [record for record in self.records if record.status == "failed"]
-
 
 def _allowed_third_party() -> set[str] | None:
     value = os.environ.get(PLUGINS_ENV)
@@ -193,6 +219,17 @@ def _record_for(entry_point: metadata.EntryPoint) -> PluginRecord:
         version=version,
         builtin=dist_name == BUILTIN_DISTRIBUTION,
     )
+
+
+def _did_you_mean(hook_name: str) -> str:
+    close = difflib.get_close_matches(hook_name, hook_names(), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def hook_names() -> list[str]:
+    """The names of every hook bench specifies."""
+    return sorted(name for name, value in vars(hookspecs).items()
+                  if callable(value) and hasattr(value, f"{hookspecs.PROJECT}_spec"))
 
 
 def _describe(error: BaseException) -> str:

@@ -34,7 +34,7 @@ def restore_run(run_id: int, store: Store, host: PluginHost, data_dir: Path,
         raise BenchError(f"run {run_id} has no checkpoint on this machine "
                          f"(status {record['status']}); only trained runs can be restored")
     model_class = host.models.get(config["plugin"])
-    if not hasattr(model_class, "load_checkpoint"):
+    if not model_class.supports("load_checkpoint"):
         raise BenchError(f"model plugin {config['plugin']!r} cannot load checkpoints")
     tokenizer_class = host.tokenizers.get(config["tokenizer"])
     tokenizer = tokenizer_class(validate_options(
@@ -49,5 +49,5 @@ def restore_run(run_id: int, store: Store, host: PluginHost, data_dir: Path,
                          "(has the corpus changed?)")
     options = host.model_options(config["plugin"], config["options"])
     model = model_class(options, tokenizer.vocab, device)
-    model.load_checkpoint(Path(checkpoints[-1]))  # type: ignore[attr-defined]
+    model.load_checkpoint(Path(checkpoints[-1]))
     return RestoredRun(record=record, tokenizer=tokenizer, model=model, corpus=corpus)

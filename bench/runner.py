@@ -25,26 +25,15 @@ from bench.checkpoint import RESUME_FILE
 from bench.config import RunConfig, config_changes, config_hash
 from bench.corpora import CorpusText, ShardedLines, load_corpus
 from bench.errors import BenchError
-from bench.evaluation import Evaluation, evaluate
+from bench.evaluation import evaluate
 from bench.model import LanguageModel, TrainingContext
 from bench.options import Options, validate_options
 from bench.plugins import PluginHost
+from bench.records import RunInfo, SplitEvaluation
 from bench.store import Store
 from bench.token_cache import encode_to_disk
 from bench.tokenizers import Tokenizer
 from bench.tokens import TokenizedSplit
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """What observer hooks learn about a run."""
-
-    run_id: int
-    plugin: str
-    corpus: str
-    tokenizer: str
-    device: str
-    config: dict[str, Any]
 
 
 @dataclass
@@ -54,7 +43,7 @@ class RunResult:
     corpus: str
     tokenizer: str
     device_name: str
-    evaluations: dict[str, Evaluation]
+    evaluations: dict[str, SplitEvaluation]
     summary: dict[str, Any] = field(default_factory=dict)
 
 
@@ -231,7 +220,7 @@ class Runner:
         info = RunInfo(run_id, config.plugin, config.corpus, plan.tokenizer_name, plan.device,
                        plan.resolved)
         self.host.hook.run_started(run=info)
-        evaluations: dict[str, Evaluation] = {}
+        evaluations: dict[str, SplitEvaluation] = {}
         summary: dict[str, Any] = {}
         # a resumed run's wall time adds to what the earlier attempts recorded
         started = time.perf_counter() - ((resumed or {}).get("wall_seconds") or 0.0)
@@ -255,7 +244,7 @@ class Runner:
         return result
 
     def _execute(self, info: RunInfo, config: RunConfig, corpus: CorpusText, plan: _Plan,
-                 evaluations: dict[str, Evaluation], summary: dict[str, Any],
+                 evaluations: dict[str, SplitEvaluation], summary: dict[str, Any],
                  resumed: dict[str, Any] | None) -> RunResult:
         splits, tokenizer = self._tokenize(corpus, plan.tokenizer_class, plan.tokenizer_options)
         # (a run killed before its vocabulary was recorded has nothing to compare with)
@@ -323,7 +312,8 @@ class Runner:
                 splits[name] = tokenizer.encode(name, lines)
         return splits, tokenizer
 
-    def _evaluate(self, model: LanguageModel, split: TokenizedSplit, device: str) -> Evaluation:
+    def _evaluate(self, model: LanguageModel, split: TokenizedSplit,
+                  device: str) -> SplitEvaluation:
         return evaluate(split, model.eval_protocol(split), model.score,
                         synchronize=lambda: environment.synchronize(device))
 
@@ -336,7 +326,7 @@ class Runner:
         self.store.add_metrics(info.run_id, metrics, step=step, epoch=epoch)
         self.host.hook.log_metrics(run=info, metrics=metrics, step=step, epoch=epoch)
 
-    def _close(self, info: RunInfo, status: str, evaluations: dict[str, Evaluation],
+    def _close(self, info: RunInfo, status: str, evaluations: dict[str, SplitEvaluation],
                summary: dict[str, Any], started: float, error: str | None = None,
                traceback_text: str | None = None) -> None:
         summary["wall_seconds"] = time.perf_counter() - started

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.output_layer_module import (
-    OutputModule,
+from bench.output_network import (
+    OutputNetwork,
     at_least_float32,
     counts_tensor,
     frequency_ranks,
@@ -24,7 +24,7 @@ from bench.output_layer_module import (
 )
 
 
-class AdaptiveSoftmaxModule(OutputModule):
+class AdaptiveSoftmaxModule(OutputNetwork):
     """torch.nn.AdaptiveLogSoftmaxWithLoss over words renumbered by train frequency.
 
     The head holds the words ranked below the first cutoff plus one entry per tail
@@ -80,7 +80,7 @@ def frequency_classes(counts: torch.Tensor | None, vocab_size: int, classes: int
     return torch.from_numpy(class_of)
 
 
-class ClassSoftmaxModule(OutputModule):
+class ClassSoftmaxModule(OutputNetwork):
     """P(word) = P(class(word)) x P(word | class(word)), both exact softmaxes.
 
     ``weight`` [vocab, hidden] scores words within their class (a model may tie it to

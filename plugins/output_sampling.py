@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.output_layer_module import at_least_float32, counts_tensor, frequency_ranks, take_rows
+from bench.output_network import at_least_float32, counts_tensor, frequency_ranks, take_rows
 from bench_plugins.output_softmax import LinearOutput
 
 

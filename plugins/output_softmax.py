@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.output_layer_module import OutputModule, at_least_float32, chunked_target_logprobs
+from bench.output_network import OutputNetwork, at_least_float32, chunked_target_logprobs
 
 
-class LinearOutput(OutputModule):
+class LinearOutput(OutputNetwork):
     """``weight`` [vocab, hidden] and ``bias`` [vocab]; exact scoring in vocabulary chunks.
 
     ``weight`` is the one matrix a model may tie to its input embedding.

@@ -13,7 +13,7 @@ from torch import nn
 
 from bench.batching import stream_chunks
 from bench.model import EvalProtocol, ScoredTokens
-from bench.output_layer_module import OutputModule
+from bench.output_network import OutputNetwork
 from bench.tokens import TokenizedSplit
 from bench_plugins.recurrent import RecurrentOptions
 
@@ -107,7 +107,7 @@ class RecurrentNetwork(nn.Module):
             self.rnn = recurrent_layers(cell, options.embedding_size, options.hidden_size,
                                         options.layers, options.dropout, nonlinearity, projection)
         layer, layer_options = options.output_layer()
-        self.output: OutputModule = layer.build(options.output_size, vocab_size, counts,
+        self.output: OutputNetwork = layer.build(options.output_size, vocab_size, counts,
                                                 layer_options)
         self.output.sparse_grad = options.sparse_grad
         if options.tied:  # the options checked that the layer has one word matrix

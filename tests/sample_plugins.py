@@ -4,9 +4,7 @@ import math
 
 import numpy as np
 
-from bench import hookimpl
-from bench.model import LanguageModel, ScoredTokens
-from bench.options import Options
+from bench import LanguageModel, Options, ScoredTokens, hookimpl
 
 
 class UniformModel(LanguageModel):
@@ -90,7 +88,7 @@ failing = Failing()
 
 
 # --------------------------------------------------------------- an output-layer plugin
-from bench.output_layers import OutputLayer  # noqa: E402
+from bench import OutputLayer  # noqa: E402
 from pydantic import Field  # noqa: E402
 
 
@@ -110,12 +108,12 @@ class CountingSoftmax(OutputLayer):
         import torch
         import torch.nn.functional as F
 
-        from bench.output_layer_module import OutputModule
+        from bench import OutputNetwork
 
         calls = cls.calls
         calls["built_with_counts"] = counts is not None
 
-        class Module(OutputModule):
+        class Module(OutputNetwork):
             def __init__(self):
                 super().__init__()
                 self.linear = torch.nn.Linear(hidden_size, vocab_size)
@@ -145,3 +143,27 @@ class OutputLayerPlugin:
 
 
 output_layer_plugin = OutputLayerPlugin()
+
+
+class Misspelled:
+    """A plugin whose hook name has a typo: bench must say so, not ignore it."""
+
+    @hookimpl
+    def register_model(self, register):
+        register("never-registered", UniformModel)
+
+    @hookimpl
+    def run_started(self, run):
+        raise AssertionError("a plugin with an unknown hook is unregistered")
+
+
+misspelled = Misspelled()
+
+
+class Tracing:
+    @hookimpl
+    def register_models(self, register):
+        register("traced-uniform", UniformModel)
+
+
+tracing = Tracing()

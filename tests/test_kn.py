@@ -19,8 +19,9 @@ from bench.runner import Runner
 from bench.store import Store
 from bench.tokenizers import WordTokenizer
 from bench_plugins.kn import KNModel, KNOptions
-from bench_plugins.kn_arpa import read_arpa
 from bench_plugins.kn_estimate import _unique, compute_discounts
+
+from arpa_reader import read_arpa
 
 # --------------------------------------------------------------------------- helpers
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from bench.config import build_config
 from bench.errors import BenchError
-from bench.output_layer_module import chunked_target_logprobs
+from bench.output_network import chunked_target_logprobs
 from bench.plugins import ENTRY_POINT_GROUP, get_host, load_plugins
 from bench_plugins.output_factored import frequency_classes
 from bench_plugins.output_sampling import (

@@ -1,6 +1,7 @@
 """Plugin discovery: entry points, isolation of broken plugins, BENCH_PLUGINS, hook docs."""
 
 import inspect
+import re
 from importlib import metadata
 from pathlib import Path
 
@@ -92,3 +93,63 @@ def test_every_hook_is_documented():
     for name in names:
         assert (getattr(hookspecs, name).__doc__ or "").strip(), f"hook {name} has no docstring"
         assert f"`{name}(" in reference, f"hook {name} is missing from docs/hooks.md"
+
+
+def test_a_misspelled_hook_fails_its_plugin_by_name():
+    host = load_plugins(builtin_entry_points() + [fake("typo", "sample_plugins:misspelled"),
+                                                  fake("good", "sample_plugins:good")])
+    status = {r.name: r for r in host.records}
+    assert status["typo"].status == "failed"
+    assert status["typo"].error == ("unknown hook 'register_model' "
+                                    "(did you mean 'register_models'?)")
+    assert "never-registered" not in host.models
+    assert host.manager.get_plugin("typo") is None  # none of its hooks run
+    assert status["good"].status == "loaded" and "sample-uniform" in host.models
+    host.manager.check_pending()  # nothing unknown is left registered
+
+
+def test_registration_hooks_are_called_through_pluggy(monkeypatch, capsys):
+    monkeypatch.setenv("BENCH_TRACE_HOOKS", "1")
+    host = load_plugins(builtin_entry_points() + [fake("traced", "sample_plugins:tracing")])
+    trace = capsys.readouterr().err
+    assert "traced-uniform" in host.models
+    for hook in ("register_models", "register_corpora", "register_tokenizers",
+                 "register_output_layers"):
+        implementing = getattr(host.hook, hook).get_hookimpls()
+        assert trace.count(f"  {hook} [hook]") == len(implementing), hook  # once per plugin
+
+
+def documented_sections() -> dict[str, str]:
+    """Each ``### `hook(...)``` section of docs/hooks.md, by hook name."""
+    reference = (DOCS / "hooks.md").read_text()
+    sections = re.split(r"^### ", reference, flags=re.MULTILINE)[1:]
+    return {re.match(r"`(\w+)\(", section)[1]: section for section in sections}
+
+
+def spec_signature(name):
+    parameters = inspect.signature(getattr(hookspecs, name)).parameters.values()
+    return (f"def {name}({', '.join(f'{p.name}: {p.annotation}' for p in parameters)})"
+            " -> None")
+
+
+def version_added(text):
+    found = re.search(r"versionadded:: ([\d.]+)|\*Added in ([\d.]+)\.\*", text)
+    return found and (found[1] or found[2])
+
+
+@pytest.mark.parametrize("name", hook_names())
+def test_each_hook_is_documented_with_its_signature_and_version(name):
+    sections = documented_sections()
+    assert name in sections, f"hook {name} is missing from docs/hooks.md"
+    section = sections[name]
+    parameters = inspect.signature(getattr(hookspecs, name)).parameters
+    assert section.startswith(f"`{name}({', '.join(parameters)})`"), section.splitlines()[0]
+    assert f"```python\n{spec_signature(name)}\n```" in section, \
+        f"docs/hooks.md shows another signature for {name}; the code has {spec_signature(name)}"
+    docstring = getattr(hookspecs, name).__doc__
+    assert version_added(docstring), f"hook {name} has no versionadded"
+    assert version_added(section) == version_added(docstring)
+
+
+def test_docs_list_no_hook_that_does_not_exist():
+    assert set(documented_sections()) == set(hook_names())

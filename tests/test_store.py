@@ -279,7 +279,6 @@ def test_probe_results_are_stored_and_read_back(store: Store) -> None:
 
 def test_delete_run_removes_it_and_all_it_recorded_and_nothing_else(store: Store) -> None:
     kept, gone = store.create_run(plugin="lstm"), store.create_run(plugin="lstm")
-    resumed = store.create_run(plugin="lstm", parent_run_id=gone)
     for run_id in (kept, gone):
         store.add_metrics(run_id, {"train_loss": 1.0}, step=1)
         store.add_evaluation(run_id, make_evaluation("test"))
@@ -297,7 +296,6 @@ def test_delete_run_removes_it_and_all_it_recorded_and_nothing_else(store: Store
             assert run_ids == [kept], table
     record = store.get_run(kept)
     assert len(record["metrics"]) == 1 and len(record["evaluations"]) == 1
-    assert store.get_run(resumed)["parent_run_id"] is None
     with pytest.raises(BenchError, match=f"no run with id {gone}"):
         store.delete_run(gone)
 
@@ -317,3 +315,34 @@ def test_database_before_probe_results_is_upgraded(tmp_path: Path) -> None:
                                 plugin="lstm", corpus="tiny", split="valid", positions=1,
                                 run_id=1)
         assert store.probe_results()["run_id"].tolist() == [1]
+
+
+def test_database_with_parent_run_id_is_upgraded_keeping_every_row(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "old.db")
+    engine = writer(make_engine(url))
+    migrate(engine, migrations.MIGRATIONS[:2])  # before runs.parent_run_id was dropped
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO runs (status, plugin, config_hash, started_at) VALUES "
+                          "('finished', 'lstm', 'abc', '2020-01-02 03:04:05'), "
+                          "('finished', 'gru', 'def', '2020-01-02 03:04:06')"))
+        conn.execute(text("UPDATE runs SET parent_run_id = 1 WHERE id = 2"))
+        conn.execute(text("INSERT INTO metrics (run_id, step, name, value, created_at) "
+                          "VALUES (1, 1, 'train_loss', 2.5, '2020-01-02 03:04:05')"))
+    engine.dispose()
+    with Store(url) as store:
+        columns = {c["name"] for c in inspect(store.engine).get_columns("runs")}
+        assert "parent_run_id" not in columns and "config_hash" in columns
+        assert [r["plugin"] for r in store.list_runs()] == ["gru", "lstm"]
+        assert store.get_run(1)["metrics"][0]["value"] == 2.5  # not cascaded away
+        assert _schema(store.engine)["runs"] == _schema_of_orm()["runs"]
+        with store.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1  # back on
+        store.delete_run(1)  # foreign keys still cascade after the rebuild
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM metrics")).scalar() == 0
+
+
+def _schema_of_orm() -> dict:
+    from_orm = create_engine("sqlite://")
+    Base.metadata.create_all(from_orm)
+    return _schema(from_orm)

@@ -43,7 +43,7 @@ def subject_from_run(run_id: int, store: Store, host: PluginHost, data_dir: Path
 
     record = store.get_run(run_id)
     plugin = (record.get("config") or {}).get("plugin") or record["plugin"]
-    if not hasattr(host.models.get(plugin), "load_checkpoint"):
+    if not host.models.get(plugin).supports("load_checkpoint"):
         raise _not_recurrent(f"run {run_id} ({plugin})")
     restored = restore_run(run_id, store, host, data_dir, device)
     network = recurrent_network(restored.model, f"run {run_id} ({plugin})")
@@ -72,9 +72,8 @@ def fresh_subjects(plugins: list[str], host: PluginHost, data_dir: Path, device:
     _check_scopes(pairs, plugins)
     # names and options first: a typo is reported before any corpus is read
     models = [(plugin, host.models.get(plugin)) for plugin in plugins]
-    chosen = [(plugin, model_class, validate_options(
-        model_class.Options, _options_for(plugin, pairs), owner=plugin))
-        for plugin, model_class in models]
+    chosen = [(plugin, model_class, host.model_options(plugin, _options_for(plugin, pairs)))
+              for plugin, model_class in models]
     text = load_corpus(corpus or DEFAULT_CORPUS, host.corpora, data_dir)
     tokenizer_name = tokenizer or text.default_tokenizer
     tokenizer_options, fitted = _fit_tokenizer(tokenizer_name, text, pairs, host, data_dir)
@@ -95,7 +94,7 @@ def fresh_subjects(plugins: list[str], host: PluginHost, data_dir: Path, device:
 
 def recurrent_network(model: LanguageModel, what: str) -> Any:
     """The model's network, if it follows the recurrent network contract; else a BenchError."""
-    network = getattr(model, "network", None)
+    network = model.network if model.supports("network") else None
     if not (callable(network) and callable(getattr(network, "target_logprobs", None))
             and hasattr(network, "train")):
         raise _not_recurrent(what)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, inspect, select, update
+from sqlalchemy import delete, insert, inspect, select
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -46,7 +46,7 @@ RESULT_EVAL_FIELDS = (
     "mode", "batch_size", "context", "seconds", "tokens_per_second",
 )
 _INT_EVAL_FIELDS = {"tokens", "words", "bytes", "lines", "oov", "batch_size", "context"}
-_INT_RUN_FIELDS = {"vocab_size", "seed", "params", "train_tokens", "parent_run_id"}
+_INT_RUN_FIELDS = {"vocab_size", "seed", "params", "train_tokens"}
 
 _RUN_FIELDS = tuple(c.key for c in Run.__table__.columns)
 
@@ -184,13 +184,11 @@ class Store:
 
     def delete_run(self, run_id: int) -> None:
         """Remove a run and everything recorded for it (metrics, evaluations, artifact
-        rows, probe results); runs resumed from it keep theirs, with no parent."""
+        rows, probe results)."""
         with self._write() as session:
             self._run(session, run_id)
             for table in (Metric, Evaluation, Artifact, ProbeResult):
                 session.execute(delete(table).where(table.run_id == run_id))
-            session.execute(update(Run).where(Run.parent_run_id == run_id)
-                            .values(parent_run_id=None))
             session.execute(delete(Run).where(Run.id == run_id))
 
     def delete_metrics(self, run_id: int, *, after_step: int | None = None) -> None:

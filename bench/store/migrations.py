@@ -12,7 +12,8 @@ names are not yet in ``schema_migrations``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Double,
     Engine,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -33,6 +35,7 @@ from sqlalchemy import (
     Text,
     select,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.schema import DDL, CreateColumn
 
 Migration = Callable[[Connection], None]
@@ -59,19 +62,15 @@ def _schema_migrations_table(metadata: MetaData) -> Table:
 _TRACKING = _schema_migrations_table(MetaData())
 
 
-@migration
-def m001_initial(conn: Connection) -> None:
-    """runs, evaluations, metrics and artifacts, as first released."""
-    md = MetaData()
-    Table(
-        "runs", md,
-        Column("id", Integer, primary_key=True),
-        Column("status", String(16), nullable=False, index=True),
-        Column("plugin", String(255), index=True),
+def _runs_v1_columns(*, indexed: bool) -> list[Column[Any]]:
+    """The runs columns of m001 but id and parent_run_id (``indexed``: with their indexes)."""
+    return [
+        Column("status", String(16), nullable=False, index=indexed),
+        Column("plugin", String(255), index=indexed),
         Column("plugin_version", String(64)),
         Column("model_label", String(255)),
         Column("key_options", Text),
-        Column("corpus", String(255), index=True),
+        Column("corpus", String(255), index=indexed),
         Column("corpus_source", Text),
         Column("corpus_sha256", JSON(none_as_null=True)),
         Column("corpus_verified", Boolean),
@@ -79,7 +78,7 @@ def m001_initial(conn: Connection) -> None:
         Column("vocab_size", BigInteger),
         Column("vocab_sha256", String(64)),
         Column("config", JSON(none_as_null=True)),
-        Column("config_hash", String(64), index=True),
+        Column("config_hash", String(64), index=indexed),
         Column("seed", BigInteger),
         Column("device", String(64)),
         Column("device_name", String(255)),
@@ -97,6 +96,17 @@ def m001_initial(conn: Connection) -> None:
         Column("peak_rss_mb", Double),
         Column("cuda_max_allocated_mb", Double),
         Column("error", Text),
+    ]
+
+
+@migration
+def m001_initial(conn: Connection) -> None:
+    """runs, evaluations, metrics and artifacts, as first released."""
+    md = MetaData()
+    Table(
+        "runs", md,
+        Column("id", Integer, primary_key=True),
+        *_runs_v1_columns(indexed=True),
         Column("parent_run_id", Integer, ForeignKey("runs.id", ondelete="SET NULL"), index=True),
     )
     Table(
@@ -170,6 +180,42 @@ def m002_probe_results(conn: Connection) -> None:
     ).create(conn)
 
 
+@migration
+def m003_drop_parent_run_id(conn: Connection) -> None:
+    """runs.parent_run_id goes: a resumed run keeps its own id, so nothing ever set it."""
+    quoted = conn.dialect.identifier_preparer.quote
+    if conn.dialect.name != "sqlite":
+        # PostgreSQL drops the column's foreign key and index with it; MySQL wants the
+        # foreign key dropped first
+        if conn.dialect.name in ("mysql", "mariadb"):
+            for fk in sa_inspect(conn).get_foreign_keys("runs"):
+                if fk["constrained_columns"] == ["parent_run_id"] and fk.get("name"):
+                    conn.execute(DDL(f"ALTER TABLE {quoted('runs')} "
+                                     f"DROP FOREIGN KEY {quoted(fk['name'])}"))
+        conn.execute(DDL(f"ALTER TABLE {quoted('runs')} DROP COLUMN {quoted('parent_run_id')}"))
+        return
+    # SQLite cannot drop a column that a foreign key names: rebuild the table (SQLite's
+    # documented procedure; migrate() runs this one with foreign keys off, so dropping the
+    # old table deletes no evaluations, and checks them before committing).
+    md = MetaData()
+    new = Table("runs_rebuilt", md, Column("id", Integer, primary_key=True),
+                *_runs_v1_columns(indexed=False))
+    new.create(conn)
+    names = ", ".join(column.name for column in new.columns)
+    conn.execute(DDL(f"INSERT INTO runs_rebuilt ({names}) SELECT {names} FROM runs"))
+    conn.execute(DDL("DROP TABLE runs"))
+    conn.execute(DDL("ALTER TABLE runs_rebuilt RENAME TO runs"))
+    runs = Table("runs", MetaData(), Column("id", Integer, primary_key=True),
+                 *_runs_v1_columns(indexed=False))
+    for column in ("status", "plugin", "corpus", "config_hash"):
+        Index(f"ix_runs_{column}", runs.c[column]).create(conn)
+    if conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+        raise RuntimeError("m003_drop_parent_run_id left a dangling foreign key")
+
+
+m003_drop_parent_run_id.foreign_keys_off = True  # type: ignore[attr-defined]
+
+
 def add_column(conn: Connection, table: str, column: Column[Any]) -> None:
     """``ALTER TABLE <table> ADD COLUMN <column>``, rendered for the connection's database.
 
@@ -182,6 +228,22 @@ def add_column(conn: Connection, table: str, column: Column[Any]) -> None:
     quoted = conn.dialect.identifier_preparer.quote(table)
     statement = f"ALTER TABLE {quoted} ADD COLUMN {spec}"
     conn.execute(DDL(statement.replace("%", "%%")))  # DDL %-formats its text
+
+
+@contextmanager
+def _foreign_keys_off(conn: Connection, fn: Migration) -> Iterator[None]:
+    """SQLite foreign keys off around a migration marked ``foreign_keys_off`` (one that
+    rebuilds a table others refer to). The pragma is a no-op inside a transaction, so it
+    is set on the driver's connection before SQLAlchemy begins one, and set back after."""
+    if conn.dialect.name != "sqlite" or not getattr(fn, "foreign_keys_off", False):
+        yield
+        return
+    driver = conn.connection.driver_connection
+    driver.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA foreign_keys = ON")
 
 
 def applied_migrations(conn: Connection) -> set[str]:
@@ -212,7 +274,7 @@ def migrate(engine: Engine, migrations: Sequence[Migration] | None = None) -> li
         if fn.__name__ in done:
             continue
         try:
-            with engine.begin() as conn:
+            with engine.connect() as conn, _foreign_keys_off(conn, fn), conn.begin():
                 if fn.__name__ in applied_migrations(conn):
                     continue
                 fn(conn)

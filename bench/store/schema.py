@@ -110,10 +110,6 @@ class Run(Base):
     peak_rss_mb: Mapped[float | None] = mapped_column(Double)
     cuda_max_allocated_mb: Mapped[float | None] = mapped_column(Double)
     error: Mapped[str | None] = mapped_column(Text)
-    # A resumed run points at the run whose checkpoint it continued from.
-    parent_run_id: Mapped[int | None] = mapped_column(
-        Integer, ForeignKey("runs.id", ondelete="SET NULL"), index=True
-    )
 
     evaluations: Mapped[list[Evaluation]] = relationship(
         back_populates="run", order_by="Evaluation.id", passive_deletes=True
