@@ -91,6 +91,18 @@ def build_config(file_values: dict[str, Any], flags: dict[str, Any],
         raise BenchError(f"invalid run configuration: {problems}") from None
 
 
+def assignments_of(options: dict[str, Any]) -> list[str]:
+    """The ``--set`` pairs that give a run these model options: what ``build_config`` reads,
+    written back (an output layer's options as ``output.KEY=VALUE``)."""
+    pairs: list[str] = []
+    for key, value in options.items():
+        if key == "output_options" and isinstance(value, dict):
+            pairs += [f"{OUTPUT_PREFIX}{name}={setting}" for name, setting in value.items()]
+        else:
+            pairs.append(f"{key}={value}")
+    return pairs
+
+
 def config_changes(started: dict[str, Any], now: dict[str, Any]) -> tuple[list[str], list[str]]:
     """How a run's resolved configuration differs from the same configuration resolved now.
 

@@ -1,8 +1,23 @@
-"""Shared fixtures: every test gets its own database and data folder."""
+"""Shared fixtures: every test gets its own database and data folder. Tests marked
+``slow`` run only with ``--runslow``."""
 
 import random
 
 import pytest
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False,
+                     help="also run tests marked slow (long training or subprocess runs)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

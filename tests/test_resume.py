@@ -6,7 +6,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -18,6 +18,8 @@ from bench.errors import BenchError
 from bench.plugins import get_host
 from bench.runner import Runner, run_lock
 from bench.store import Store
+
+PAUSE_AT_STEP = Path(__file__).with_name("pause_at_step.py")
 
 # dropout (random masks), Adam (optimiser state), a step schedule and several epochs: every
 # piece of state a resume has to bring back is in play
@@ -98,24 +100,20 @@ def test_ctrl_c_then_resume_matches_an_uninterrupted_run(runner, tiny_corpus, mo
 
 def test_kill_9_then_resume_matches_an_uninterrupted_run(runner, tiny_corpus, tmp_path):
     settings = [f"--set={s}" for s in (*RESUMABLE, "checkpoint_minutes=0")]
-    process = subprocess.Popen([sys.executable, "-m", "bench", "run", "--plugin", "lstm",
-                                "--corpus", str(tiny_corpus), *settings],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    # kill it well into its second epoch (30 steps each): steps 1..45 done, 46 about to run
+    process = subprocess.Popen([sys.executable, str(PAUSE_AT_STEP), "46", "run", "--plugin",
+                                "lstm", "--corpus", str(tiny_corpus), *settings],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                env=os.environ.copy())
     try:
-        deadline = time.monotonic() + 60
-        while True:  # kill it once it is well into its second epoch (30 steps each)
-            assert process.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline
-            runs = runner.store.list_runs()
-            if runs and any(m["name"] == "train_loss" and m["step"] >= 45
-                            for m in runner.store.get_run(runs[0]["id"])["metrics"]):
-                break
-            time.sleep(0.02)
+        paused = any(line.startswith("paused at step 46") for line in process.stdout)
+        assert paused, "the run ended before it could be killed"
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     finally:
         process.kill()
+        process.stdout.close()
+    runs = runner.store.list_runs()
     killed = runs[0]["id"]
     assert runner.store.get_run(killed)["status"] == "running"  # nobody could record anything
     runner.resume(killed)

@@ -35,7 +35,9 @@ def installed_tutorial(tmp_path_factory):
         check=True, capture_output=True, text=True,
     )
     env = {k: v for k, v in os.environ.items() if k != "BENCH_PLUGINS"}
-    env.update(PYTHONPATH=str(site), BENCH_DATA_DIR=str(root / "data"),
+    # prepended: whatever the test environment already puts on the path stays reachable
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    env.update(PYTHONPATH=path, BENCH_DATA_DIR=str(root / "data"),
                BENCH_DB=f"sqlite:///{root / 'bench.db'}")
     return env
 

@@ -1,0 +1,142 @@
+"""Commands that list what is installed: plugins, models, tokenizers, output layers, and
+the corpora (with fetch and verify). None of them imports torch."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from bench.cli.app import BenchGroup
+from bench.cli.options import data_dir_option, plugin_host, resolve_data_dir
+from bench.errors import BenchError
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def plugins(as_json: bool) -> None:
+    """Installed plugins: package, version, hooks, and any that failed to load."""
+    records = plugin_host().records
+    if as_json:
+        click.echo(json.dumps([vars(r) for r in records], indent=2))
+        return
+    for r in records:
+        origin = "built-in" if r.builtin else "third-party"
+        click.echo(f"{r.name}  [{r.status}]  {r.distribution} {r.version} ({origin})  {r.module}")
+        if r.hooks:
+            click.echo(f"    hooks: {', '.join(r.hooks)}")
+        if r.error:
+            click.echo(f"    error: {r.error}")
+
+
+@click.command()
+@click.argument("name", required=False)
+def models(name: str | None) -> None:
+    """Model plugins with their options and defaults (all, or just NAME)."""
+    registry = plugin_host().models
+    entries = [registry.entry(name)] if name else list(registry)
+    for entry in entries:
+        aliases = f" (aliases: {', '.join(entry.aliases)})" if entry.aliases else ""
+        click.echo(f"{entry.name}{aliases}  [plugin {entry.plugin}, scoring "
+                   f"{entry.item.scoring_mode}]\n  {entry.item.summary()}")
+        _echo_options(entry.item.Options)
+        click.echo()
+
+
+def _echo_options(options_class: Any) -> None:
+    from bench.options import describe_options
+
+    for option in describe_options(options_class):
+        click.echo(f"    {option['name']:<20} {option['type']:<10} default {option['default']:<10}"
+                   f" {option['description']}")
+
+
+@click.command()
+def tokenizers() -> None:
+    """Tokenizers with their options and defaults."""
+    for entry in plugin_host().tokenizers:
+        aliases = f" (aliases: {', '.join(entry.aliases)})" if entry.aliases else ""
+        doc = (entry.item.description or (entry.item.__doc__ or "").strip().split("\n")[0])
+        click.echo(f"{entry.name}{aliases}  [plugin {entry.plugin}]\n  {doc}")
+        _echo_options(entry.item.Options)
+
+
+@click.command("output-layers")
+@click.argument("name", required=False)
+def output_layers(name: str | None) -> None:
+    """Output layers a neural model can train with (--set output=NAME), with their options
+    (--set output.KEY=VALUE)."""
+    registry = plugin_host().output_layers
+    entries = [registry.entry(name)] if name else list(registry)
+    for entry in entries:
+        layer = entry.item
+        aliases = f" (aliases: {', '.join(entry.aliases)})" if entry.aliases else ""
+        kind = "exact" if layer.exact else f"approximate, scored by {layer.scored_by}"
+        tied = ", tieable" if layer.tieable else ""
+        click.echo(f"{entry.name}{aliases}  [plugin {entry.plugin}, {kind}{tied}]\n"
+                   f"  {layer.summary()}")
+        _echo_options(layer.Options)
+        click.echo()
+
+
+@click.group(cls=BenchGroup)
+def corpora() -> None:
+    """List, download and verify corpora."""
+
+
+@corpora.command("list")
+@data_dir_option
+def corpora_list(data_dir: str | None) -> None:
+    """Registered corpora: splits, token counts, licence, and whether they are here."""
+    from bench.corpora import describe
+
+    folder = resolve_data_dir(data_dir)
+    for entry in plugin_host().corpora:
+        info = describe(entry.item, folder)
+        aliases = f" (aliases: {', '.join(info['aliases'])})" if info.get("aliases") else ""
+        click.echo(f"{info['name']}{aliases}  [{info['status']}]  tokenizer {info['default_tokenizer']}")
+        click.echo(f"  {info['description']}")
+        tokens = info.get("tokens") or {}
+        if tokens:
+            click.echo("  tokens (+eos): " + ", ".join(
+                f"{split} {count:,}" if count else f"{split} ?" for split, count in tokens.items()))
+        click.echo(f"  licence: {info['license']}")
+        click.echo(f"  cite: {info['citation']}")
+
+
+@corpora.command("fetch")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="download again even if cached")
+@data_dir_option
+def corpora_fetch(names: tuple[str, ...], force: bool, data_dir: str | None) -> None:
+    """Download corpora into the cache, checking every sha256."""
+    from bench.corpora import fetch
+
+    folder = resolve_data_dir(data_dir)
+    for name in names:
+        spec = plugin_host().corpora.get(name)
+        paths = fetch(spec, folder, force=force)
+        for split, files in paths.items():
+            for path in files:
+                click.echo(f"{spec.name} {split}: {path}")
+
+
+@corpora.command("verify")
+@click.argument("names", nargs=-1)
+@data_dir_option
+def corpora_verify(names: tuple[str, ...], data_dir: str | None) -> None:
+    """Check cached corpora against their sha256 (all registered ones by default)."""
+    from bench.corpora import verify
+
+    folder = resolve_data_dir(data_dir)
+    registry = plugin_host().corpora
+    specs = [registry.get(n) for n in names] if names else [e.item for e in registry]
+    bad = False
+    for spec in specs:
+        for check in verify(spec, folder):
+            click.echo(f"{spec.name} {check.split}: {check.status}  {check.path}"
+                       + (f"  ({check.detail})" if check.detail else ""))
+            bad |= check.status == "mismatch" or (bool(names) and check.status == "missing")
+    if bad:
+        raise BenchError("verification failed (see above)")

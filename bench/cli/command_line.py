@@ -1,0 +1,25 @@
+"""The one place that turns a run's configuration back into a `bench` command line, as
+stored with the run so that anyone can repeat it."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from bench.config import RunConfig, assignments_of
+
+
+def command_line(config_file: Path | None, config: RunConfig) -> str:
+    """The command as typed, or an equivalent one for runs started another way."""
+    if sys.argv[1:2] in (["run"], ["reproduce"]):
+        return shlex.join(["bench", *sys.argv[1:]])
+    return shlex.join(["bench", "run", *equivalent_flags(config_file, config)])
+
+
+def equivalent_flags(config_file: Path | None, config: RunConfig) -> list[str]:
+    """Flags of `bench run` equivalent to the run, for runs started through the Python API."""
+    flags = ["--plugin", config.plugin, "--corpus", config.corpus]
+    if config_file:
+        flags += ["--config", str(config_file)]
+    return flags + [arg for pair in assignments_of(config.options) for arg in ("--set", pair)]

@@ -1,0 +1,37 @@
+"""`bench leaderboard`: tables per corpus, measured runs beside published reference rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from bench.cli.options import db_option, open_store, plugin_host
+from bench.errors import BenchError
+
+
+@click.command()
+@click.option("--corpus", "-c", "corpora", multiple=True, help="only these corpora (repeatable)")
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md",
+              show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="write one file per corpus into this folder (e.g. leaderboards/)")
+@db_option
+def leaderboard(corpora: tuple[str, ...], fmt: str, out: Path | None, db: str | None) -> None:
+    """Tables per corpus: measured runs beside published reference rows with citations."""
+    from bench.leaderboard import build_tables, render, write_tables
+    from bench.published import load_published
+
+    host = plugin_host()
+    aliases = {ref: entry.name for entry in host.corpora for ref in entry.item.reference_names}
+    wanted = [host.corpora.entry(c).name if c in host.corpora else c for c in corpora] or None
+    tables = build_tables(open_store(db).results_frame(), load_published(),
+                          corpus_aliases=aliases, corpora=wanted)
+    if not tables:
+        raise BenchError("nothing to show: no finished runs and no references for "
+                         f"{', '.join(corpora) or 'any corpus'}")
+    if out:
+        for path in write_tables(tables, out, fmt):
+            click.echo(f"wrote {path}")
+        return
+    click.echo("\n\n".join(render(tables[name], fmt, corpus=name) for name in tables))
