@@ -1,6 +1,5 @@
 """The package's shape: no import circle, no module over 400 lines (issue 10)."""
 
-import pytest
 from import_graph import (
     DEFERRED,
     RUNTIME,
@@ -17,15 +16,6 @@ MODULES = module_files()
 EDGES = import_edges(MODULES)
 EVERY_IMPORT = merged(EDGES[RUNTIME], EDGES[DEFERRED], EDGES[TYPING])
 
-# Known circles that other parts of issue 10 remove (the public contract: records in a leaf
-# module; bench/corpora re-cut); flip these tests to plain ones once they are merged.
-KNOWN_CIRCLES = ("hookspecs -> runner (TYPE_CHECKING) -> environment -> bench -> hookspecs, "
-                 "with output_layers -> plugins -> hookspecs; evaluation <-> model; "
-                 "corpora.spec / corpora.text / corpora.shards")
-# Modules other parts of issue 10 cut down (the runner's leaderboard labels and
-# InterruptGuard move out; sentencepiece leaves tokenizers.py; the SQLite engine tuning
-# leaves store/database.py)
-BEING_RECUT = {"bench.runner", "bench.tokenizers", "bench.store.database"}
 
 
 def describe(circles):
@@ -52,7 +42,6 @@ def test_the_command_line_is_in_no_import_circle():
     assert not found, f"import circles through bench.cli:\n{describe(found)}"
 
 
-@pytest.mark.xfail(strict=False, reason=f"known circles: {KNOWN_CIRCLES}")
 def test_no_import_circle_at_all():
     """Counting imports inside functions and under TYPE_CHECKING too: each is a
     dependency a reader has to follow, and a circle means two modules cannot be
@@ -67,10 +56,4 @@ def too_long(modules):
 
 
 def test_no_module_is_over_400_lines():
-    assert too_long(set(MODULES) - BEING_RECUT) == {}
-
-
-@pytest.mark.xfail(strict=False, reason="bench/runner.py, bench/tokenizers.py and "
-                   "bench/store/database.py are being cut down by another part of issue 10")
-def test_modules_being_recut_are_under_400_lines():
-    assert too_long(BEING_RECUT) == {}
+    assert too_long(MODULES) == {}

@@ -1,6 +1,5 @@
 """The public contract: what a plugin imports from `bench`, and the import paths it keeps."""
 
-import ast
 import subprocess
 import sys
 import warnings
@@ -82,42 +81,3 @@ def test_optional_capabilities_are_declared_on_the_contract():
         model.generate([2], 3)
     with pytest.raises(BenchError, match="cannot load checkpoints"):
         model.load_checkpoint(Path("best.pt"))
-
-
-def imports_of(path: Path, modules: set[str]) -> set[str]:
-    """The bench modules ``path`` imports, wherever the import stands (TYPE_CHECKING too)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
-        elif isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        else:
-            continue
-        found |= {name for name in names if name in modules}
-    return found
-
-
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def test_no_import_circle_outside_corpora():
-    # bench.corpora's modules are cut separately; every other module must form no circle
-    paths = {module_name(p): p for p in PACKAGE.rglob("*.py")
-             if not module_name(p).startswith("bench.corpora.")}
-    graph = {name: imports_of(path, set(paths)) - {name} for name, path in paths.items()}
-    done: set[str] = set()
-
-    def visit(name: str, trail: list[str]) -> None:
-        if name in trail:
-            pytest.fail("import circle: " + " -> ".join([*trail[trail.index(name):], name]))
-        if name in done:
-            return
-        for imported in sorted(graph[name]):
-            visit(imported, [*trail, name])
-        done.add(name)
-
-    for name in sorted(graph):
-        visit(name, [])

@@ -24,9 +24,9 @@ from __future__ import annotations
 from bench.corpora.describe import describe, expected_split_tokens
 from bench.corpora.fetch import DOWNLOADS, TIMEOUT_S, fetch
 from bench.corpora.files import cached_path, corpus_dir, verify
-from bench.corpora.load import accepted_names, load_corpus
+from bench.corpora.load import CorpusText, accepted_names, load_corpus
 from bench.corpora.shards import ShardedLines
-from bench.corpora.spec import SPLITS, CorpusSpec, CorpusText, FileCheck, SplitFile
+from bench.corpora.spec import SPLITS, CorpusSpec, FileCheck, SplitFile
 from bench.corpora.text import (
     CHUNK,
     combine_sha256,

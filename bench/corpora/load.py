@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.corpora.fetch import fetch
 from bench.corpora.files import cached_path, corpus_dir, embedded_bytes, final_name
 from bench.corpora.shards import ShardedLines, StreamedSplit, stream_split
-from bench.corpora.spec import SPLITS, CorpusSpec, CorpusText, SplitFile
+from bench.corpora.spec import SPLITS, CorpusSpec, SplitFile
 from bench.corpora.text import (
     check_counts,
     check_sha256,
@@ -28,6 +29,32 @@ from bench.corpora.text import (
 )
 from bench.errors import BenchError, unknown_name_error
 from bench.registry import Registry
+
+
+@dataclass(frozen=True)
+class CorpusText:
+    """The lines of each split, and the checksums that identify what was read.
+
+    ``name`` is the registered name, or ``"local:<folder name>"`` for a folder that matches
+    no registered corpus. ``source`` is ``"embedded"``, the cache folder or the local folder.
+    ``sha256[split]`` is the sha256 of the file the split was read from; for a split made of
+    several shards it is :func:`combine_sha256` of the shard checksums in order; for a split
+    cut out of one file by ``line_splits`` it is that whole file's sha256 (the line ranges
+    are part of the spec). ``verified`` is True when every file matched a registered checksum.
+    A split is a list of lines, except the train split of a ``stream_train`` corpus: a
+    :class:`~bench.corpora.shards.ShardedLines` that re-reads its shards on each iteration.
+    """
+
+    name: str
+    spec: CorpusSpec | None
+    source: str
+    splits: dict[str, list[str] | ShardedLines]
+    sha256: dict[str, str]
+    verified: bool
+
+    @property
+    def default_tokenizer(self) -> str:
+        return self.spec.default_tokenizer if self.spec is not None else "word"
 
 
 def load_corpus(

@@ -1,5 +1,5 @@
 """What a corpus is: a :class:`CorpusSpec` of :class:`SplitFile` entries, the
-:class:`CorpusText` a load returns, and the :class:`FileCheck` verify reports.
+:class:`FileCheck` verify reports (the loaded text, :class:`CorpusText`, is in load.py).
 
 A corpus is registered by a plugin as a :class:`CorpusSpec`.
 """
@@ -8,10 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from bench.corpora.shards import ShardedLines
 
 SPLITS = ("train", "valid", "test")
 
@@ -70,32 +66,6 @@ class CorpusSpec:
         if self.stream_train and (self.line_splits or self.embedded):
             raise ValueError(f"corpus {self.name!r}: stream_train needs a train split of its "
                              "own files (not line_splits or an embedded resource)")
-
-
-@dataclass(frozen=True)
-class CorpusText:
-    """The lines of each split, and the checksums that identify what was read.
-
-    ``name`` is the registered name, or ``"local:<folder name>"`` for a folder that matches
-    no registered corpus. ``source`` is ``"embedded"``, the cache folder or the local folder.
-    ``sha256[split]`` is the sha256 of the file the split was read from; for a split made of
-    several shards it is :func:`combine_sha256` of the shard checksums in order; for a split
-    cut out of one file by ``line_splits`` it is that whole file's sha256 (the line ranges
-    are part of the spec). ``verified`` is True when every file matched a registered checksum.
-    A split is a list of lines, except the train split of a ``stream_train`` corpus: a
-    :class:`~bench.corpora.shards.ShardedLines` that re-reads its shards on each iteration.
-    """
-
-    name: str
-    spec: CorpusSpec | None
-    source: str
-    splits: dict[str, list[str] | ShardedLines]
-    sha256: dict[str, str]
-    verified: bool
-
-    @property
-    def default_tokenizer(self) -> str:
-        return self.spec.default_tokenizer if self.spec is not None else "word"
 
 
 @dataclass(frozen=True)
