@@ -128,13 +128,14 @@ def build_gram_ids(sentences: Sentences, max_order: int,
                    base: int) -> tuple[GramTables, list[np.ndarray]]:
     """Number the m-grams of train (m <= max_order); ``ids[m]`` gives, for every position,
     the id of the m-gram ending there, or INACTIVE where it would cross a sentence start."""
-    ids: list[np.ndarray] = [np.zeros(len(sentences.seq), dtype=np.int64),
-                             sentences.seq.astype(np.int64)]
+    ids: list[np.ndarray] = [np.zeros(len(sentences.seq), dtype=np.int32), sentences.seq]
     keys: list[np.ndarray] = []
     for m in range(2, max_order + 1):
         key, valid = _gram_keys(sentences, ids[m - 1], m, base)
         unique, inverse = np.unique(key[valid], return_inverse=True)
-        current = np.full(len(key), INACTIVE, dtype=np.int64)
+        del key
+        # int32 ids while they fit: one array per order, each as long as the corpus
+        current = np.full(len(valid), INACTIVE, dtype=_id_dtype(len(unique)))
         current[valid] = inverse
         keys.append(unique)
         ids.append(current)
@@ -144,19 +145,22 @@ def build_gram_ids(sentences: Sentences, max_order: int,
 def lookup_gram_ids(sentences: Sentences, tables: GramTables, max_order: int) -> list[np.ndarray]:
     """What :func:`build_gram_ids` gives for held-out text, with train's numbering; an
     m-gram train never saw is INACTIVE."""
-    ids: list[np.ndarray] = [np.zeros(len(sentences.seq), dtype=np.int64),
-                             sentences.seq.astype(np.int64)]
+    ids: list[np.ndarray] = [np.zeros(len(sentences.seq), dtype=np.int32), sentences.seq]
     for m in range(2, max_order + 1):
         key, valid = _gram_keys(sentences, ids[m - 1], m, tables.base)
         valid &= key >= 0
-        ids.append(_find(tables.keys[m - 2], key, valid))
+        ids.append(_find(tables.keys[m - 2], key, valid).astype(_id_dtype(len(tables.keys[m - 2]))))
     return ids
+
+
+def _id_dtype(count: int) -> type:
+    return np.int32 if count < np.iinfo(np.int32).max else np.int64
 
 
 def _gram_keys(sentences: Sentences, lower: np.ndarray, m: int,
                base: int) -> tuple[np.ndarray, np.ndarray]:
     key = np.full(len(sentences.seq), INACTIVE, dtype=np.int64)
-    key[1:] = lower[:-1] * base + sentences.seq[1:]
+    key[1:] = lower[:-1].astype(np.int64) * base + sentences.seq[1:]
     valid = sentences.offset >= m - 1
     valid &= np.concatenate([[False], lower[:-1] != INACTIVE])
     return key, valid
@@ -182,12 +186,12 @@ def feature_keys(kind: FeatureType, sentences: Sentences, gram_ids: list[np.ndar
     keys = np.full(len(targets), INACTIVE, dtype=np.int64)
     valid = sentences.offset[targets] >= kind.span
     positions = targets[valid]
-    adjacent = gram_ids[kind.adjacent][positions - 1] if kind.adjacent else \
-        np.zeros(len(positions), dtype=np.int64)
+    adjacent = gram_ids[kind.adjacent][positions - 1].astype(np.int64) if kind.adjacent \
+        else np.zeros(len(positions), dtype=np.int64)
     if kind.is_ngram:
         keys[valid] = adjacent
         return keys
-    remote = gram_ids[kind.remote][positions - kind.adjacent - kind.skip - 1]
+    remote = gram_ids[kind.remote][positions - kind.adjacent - kind.skip - 1].astype(np.int64)
     key = remote * gram_counts.count(kind.adjacent) + adjacent
     key[(remote == INACTIVE) | (adjacent == INACTIVE)] = INACTIVE
     keys[valid] = key
