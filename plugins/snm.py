@@ -39,7 +39,7 @@ What is bench's choice (not from the papers):
 Usage::
 
     bench run --plugin snm --corpus ptb                              # 5-gram features
-    bench run --plugin snm --corpus ptb --set skip_remote_max=1      # with skip-grams
+    bench run --plugin snm --corpus ptb --set skip_remote_max=3      # with skip-grams
 """
 
 from __future__ import annotations
@@ -79,10 +79,10 @@ class SNMOptions(Options):
                        "0..order-1 (5: as a 5-gram model)")
     skip_remote_max: int = Field(0, ge=0, description="skip-grams: at most this many remote "
                                  "words r before the skip; 0 turns skip-grams off")
-    skip_length_max: int = Field(3, ge=1, description="skip-grams: skip lengths s = 1..this")
-    skip_adjacent_max: int = Field(2, ge=0, description="skip-grams: adjacent words a = "
+    skip_length_max: int = Field(5, ge=1, description="skip-grams: skip lengths s = 1..this")
+    skip_adjacent_max: int = Field(3, ge=0, description="skip-grams: adjacent words a = "
                                    "0..this between the skip and the predicted word")
-    skip_context_max: int = Field(3, ge=1, description="skip-grams: at most this many words "
+    skip_context_max: int = Field(4, ge=1, description="skip-grams: at most this many words "
                                   "in all (r + a)")
     feature_count_buckets: int = Field(24, ge=1, le=64, description="log2 buckets of the "
                                        "feature count C(f) (the last one open-ended)")

@@ -119,10 +119,6 @@ class HeldoutData:
     tri_bucket: np.ndarray
     tri_value: np.ndarray
 
-    @property
-    def tri_cell(self) -> np.ndarray:
-        return self.feature_cell_base[self.tri_feature] + self.tri_bucket
-
 
 def gather_heldout(features: FeatureSet, sentences: Sentences,
                    adjustment: Adjustment) -> HeldoutData:
@@ -167,18 +163,17 @@ def gather_heldout(features: FeatureSet, sentences: Sentences,
 
 
 def loss_and_gradient(adjustment: Adjustment, data: HeldoutData,
-                      selected: np.ndarray | None = None,
+                      words: np.ndarray | None = None, acts: np.ndarray | None = None,
                       ) -> tuple[float, int, np.ndarray, float]:
-    """Summed -log P over the held-out words (all, or those flagged in ``selected``), how
-    many words that is, and the gradients for theta and theta_u."""
+    """Summed -log P over held-out words (all, or ``words`` whose activations are ``acts``),
+    how many words that is, and the gradients for theta and theta_u.
+
+    Only the normaliser triples of the features active in the batch are touched, so a step
+    costs in proportion to its batch, not to the whole held-out set."""
     weights = adjustment.cell_weights()
     uniform = adjustment.uniform_weight
-    if selected is None:
-        acts = np.arange(len(data.act_word))
-        words = np.arange(data.words)
-    else:
-        acts = np.flatnonzero(selected[data.act_word])
-        words = np.flatnonzero(selected)
+    if words is None or acts is None:
+        words, acts = np.arange(data.words), np.arange(len(data.act_word))
     local = np.full(data.words, INACTIVE, dtype=np.int64)
     local[words] = np.arange(len(words))
     act_local = local[data.act_word[acts]]
@@ -188,22 +183,31 @@ def loss_and_gradient(adjustment: Adjustment, data: HeldoutData,
     numerator[seen] = weights[cells[seen]] * data.act_ratio[acts][seen]
     y = np.bincount(act_local, weights=numerator, minlength=len(words)) \
         + uniform / data.vocab_size
-    tri_cell = data.tri_cell
-    tri_mass = weights[tri_cell] * data.tri_value
-    feature_norm = np.bincount(data.tri_feature, weights=tri_mass,
-                               minlength=len(data.feature_cell_base))
-    features = data.act_feature[acts]
+    batch_features, features = np.unique(data.act_feature[acts], return_inverse=True)
+    triples, tri_local = _triples_of(data, batch_features)
+    tri_cell = data.feature_cell_base[data.tri_feature[triples]] + data.tri_bucket[triples]
+    tri_mass = weights[tri_cell] * data.tri_value[triples]
+    feature_norm = np.bincount(tri_local, weights=tri_mass, minlength=len(batch_features))
     z = np.bincount(act_local, weights=feature_norm[features], minlength=len(words)) + uniform
     loss = float(np.sum(np.log(z) - np.log(y)))
 
     grad_cells = np.bincount(cells[seen], weights=-numerator[seen] / y[act_local[seen]],
                              minlength=adjustment.cells)
-    d_norm = np.bincount(features, weights=1.0 / z[act_local],
-                         minlength=len(data.feature_cell_base))
-    grad_cells += np.bincount(tri_cell, weights=tri_mass * d_norm[data.tri_feature],
+    d_norm = np.bincount(features, weights=1.0 / z[act_local], minlength=len(batch_features))
+    grad_cells += np.bincount(tri_cell, weights=tri_mass * d_norm[tri_local],
                               minlength=adjustment.cells)
     grad_uniform = float(np.sum(uniform / z - uniform / data.vocab_size / y))
     return loss, len(words), adjustment.design.T @ grad_cells, grad_uniform
+
+
+def _triples_of(data: HeldoutData, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The triples of ``features`` (sorted unique ids) and the index of each one's feature
+    in ``features``: triples are stored grouped by feature, in increasing order."""
+    starts = np.searchsorted(data.tri_feature, features, side="left")
+    lengths = np.searchsorted(data.tri_feature, features, side="right") - starts
+    local = np.repeat(np.arange(len(features)), lengths)
+    first = np.cumsum(lengths) - lengths
+    return np.repeat(starts - first, lengths) + np.arange(int(lengths.sum())), local
 
 
 def train_adjustment(adjustment: Adjustment, data: HeldoutData, *, epochs: int, lr: float,
@@ -223,9 +227,15 @@ def train_adjustment(adjustment: Adjustment, data: HeldoutData, *, epochs: int, 
     batches = max(1, -(-data.words // batch_words))
     for epoch in range(1, epochs + 1):
         batch_of_word = rng.permutation(data.words) % batches
+        word_order = np.argsort(batch_of_word, kind="stable")
+        act_order = np.argsort(batch_of_word[data.act_word], kind="stable")
+        word_bounds = np.searchsorted(batch_of_word[word_order], np.arange(batches + 1))
+        act_bounds = np.searchsorted(batch_of_word[data.act_word][act_order],
+                                     np.arange(batches + 1))
         for batch in progress(iter(range(batches))):
-            _, words, grad, grad_u = loss_and_gradient(adjustment, data,
-                                                       batch_of_word == batch)
+            _, words, grad, grad_u = loss_and_gradient(
+                adjustment, data, word_order[word_bounds[batch]:word_bounds[batch + 1]],
+                act_order[act_bounds[batch]:act_bounds[batch + 1]])
             if words == 0:
                 continue
             grad, grad_u = grad / words, grad_u / words
