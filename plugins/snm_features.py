@@ -245,7 +245,8 @@ def count_features(kind: FeatureType, keys: np.ndarray, words: np.ndarray,
     index_dtype = np.int32 if len(counts) < 2**31 - 1 else np.int64
     matrix = sp.csr_matrix((counts.astype(np.int32), columns.astype(index_dtype, copy=False),
                             indptr.astype(index_dtype)), shape=(len(unique), vocab_size))
-    totals = np.bincount(pair_rows, weights=counts, minlength=len(unique)).astype(np.int64)
+    totals = np.bincount(pair_rows, weights=counts, minlength=len(unique))
+    totals = totals.astype(_id_dtype(int(counts.sum())))  # every C(f) is below the sum
     return FeatureTable(kind=kind, keys=unique, pairs=matrix, totals=totals)
 
 
