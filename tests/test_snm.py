@@ -267,3 +267,14 @@ def test_scoring_in_small_chunks_gives_the_same_numbers(data, monkeypatch):
     monkeypatch.setattr(snm, "SCORE_CHUNK_TOKENS", 7)
     assert len(list(model.score(data[2], model.eval_protocol(data[2])))) > 10
     assert np.array_equal(scored(model, data[2]), whole)
+
+
+def test_the_one_billion_word_recipe_runs_when_shrunk(tiny_corpus):
+    """Never run at full size here: its feature set and held-out training, on a tiny corpus."""
+    result = invoke("reproduce", "shazeer-snm", "--corpus", tiny_corpus, "--set", "order=3",
+                    "--set", "skip_length_max=2")
+    assert result.exit_code == 0, result.output
+    record = json.loads(invoke("show", "1", "--json").output)
+    assert record["status"] == "finished"
+    assert record["config"]["options"]["skip_remote_max"] == 3  # from the recipe
+
