@@ -88,9 +88,13 @@ from bench_plugins.kn_estimate import (
     with_sentence_starts,
 )
 
+# Working bytes per item of each pass, measured (peak RSS above the process's base, at
+# 256 MB and 4 GB budgets) and rounded up.
 BYTES_PER_POSITION = 72  # counting: ids, words, keys, the sort's packed keys and order, ...
 BYTES_PER_MERGE_ITEM = 128  # merge: 3 buffered columns, their concatenation, sort, ids
-BYTES_PER_STREAM_ITEM = 128  # adjust and interpolate: ~10 float64/int64 columns per n-gram
+BYTES_PER_STREAM_ITEM = 320  # interpolate: ~16 float64/int64 temporaries per n-gram of a
+# chunk (half the budget), beside a lower-order table held whole (a quarter)
+BYTES_PER_COUNTER = 96  # adjust: counters, the bincount, raw counts, the result, masks
 MIN_BLOCK = 1 << 16  # positions per counting block below which runs get too many
 MIN_MERGE_CHUNK = 1 << 12  # run entries read at a time by the merge
 
@@ -127,13 +131,18 @@ class Plan:
 
     @property
     def stream_chunk(self) -> int:
-        """n-grams per chunk of the adjust and interpolate passes."""
+        """n-grams per chunk of the streaming passes."""
         return max(1, self.budget // BYTES_PER_STREAM_ITEM)
 
     @property
     def table_items(self) -> int:
-        """int64/float64 entries of a table held whole while streaming (a third of it)."""
-        return max(1, self.budget // 3 // 8)
+        """float64 entries of a lower-order table held whole while interpolating."""
+        return max(1, self.budget // 4 // 8)
+
+    @property
+    def counter_items(self) -> int:
+        """Extension counters held at once while adjusting counts."""
+        return max(1, self.budget // BYTES_PER_COUNTER)
 
     def minimum_budget(self) -> int:
         """The least budget for which :meth:`check` passes, for this split."""
@@ -422,7 +431,7 @@ class _Estimator:
         else the distinct left extensions, counted from ``upper``'s suffix ids."""
         n = len(level)
         adjusted = self._array(f"adjusted_{k}.i64", np.int64)
-        span = n if upper is None else self.plan.table_items
+        span = self.plan.counter_items
         for low in range(0, n, span):
             high = min(n, low + span)
             raw = level.raw.read(low, high)

@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import tempfile
-import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,10 +31,9 @@ from typing import IO
 
 import numpy as np
 
-PREFIX = "kn-"
+PREFIX = "kn-estimate-"
 LOCK = ".lock"
 UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
-STALE_UNLOCKED_S = 60.0  # a folder without a lock file is stale once this old
 
 
 def parse_size(text: str | int) -> int:
@@ -70,27 +68,27 @@ def folder_bytes(folder: Path) -> int:
 
 
 def remove_stale(root: Path) -> int:
-    """Remove the scratch folders under ``root`` left by killed processes; bytes freed."""
+    """Remove the scratch folders under ``root`` left by killed processes; bytes freed.
+
+    Only folders named like ours that hold a lock file nobody holds are removed: a folder
+    without one is not ours to judge (or is an instant old and still being set up).
+    """
     freed = 0
     if not root.is_dir():
         return 0
     for folder in root.iterdir():
         if not (folder.is_dir() and folder.name.startswith(PREFIX)):
             continue
-        lock_path = folder / LOCK
         try:
-            with open(lock_path, "a") as lock:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # its process is alive
-        except FileNotFoundError:
-            # created but not yet locked, or half removed: stale only once it is old
-            try:
-                if time.time() - folder.stat().st_mtime < STALE_UNLOCKED_S:
-                    continue
-            except FileNotFoundError:
-                continue
+            descriptor = os.open(folder / LOCK, os.O_RDWR)  # never created here
+        except OSError:
+            continue
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # its process is alive
+        finally:
+            os.close(descriptor)
         size = folder_bytes(folder)
         shutil.rmtree(folder, ignore_errors=True)
         freed += size
