@@ -85,6 +85,13 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process: on a machine shared with other jobs this
+    is the steadier figure (wall time there depends on everyone else's load)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def make_split(name: str, ids: np.ndarray, offsets: np.ndarray) -> Any:
     from bench.tokens import TokenizedSplit, UnitCounts
 
@@ -172,19 +179,20 @@ def worker(data_path: Path, order: int, train_folder: Path | None, memory: str,
     model = KNModel(options, vocab, "cpu")
     passes: dict[str, float] = {}
     base = rss_mb()
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), cpu_seconds()
     if budgeted:
         model.fit_split(train, temp_root=temp_dir,
                         on_pass=lambda name, seconds: passes.__setitem__(name, seconds))
     else:
         model.fit_split(train)
-    estimated = time.perf_counter()
+    estimated, estimated_cpu = time.perf_counter(), cpu_seconds()
     (scored,) = model.score(test, model.eval_protocol(test))
     finished = time.perf_counter()
     temp_mb = model.space.peak_bytes / 2**20 if model.space is not None else 0.0
     ngrams = model.ngram_counts
     model.close()  # removes the temporary folder now, not at exit
     return {"estimate_s": estimated - start, "score_s": finished - estimated,
+            "estimate_cpu_s": estimated_cpu - start_cpu, "load": os.getloadavg()[0],
             "peak_mb": peak_rss_mb(), "base_mb": base, "train_tokens": len(train),
             "ngrams": ngrams, "temp_mb": temp_mb, "passes": passes,
             "test_ppl": float(np.exp(-scored.logprobs.mean()))}
@@ -223,7 +231,8 @@ def measure(data_path: Path, order: int, repeats: int, train_folder: Path | None
         output = done.stdout
         runs.append(json.loads(output.strip().splitlines()[-1]))
     median = {key: statistics.median(run[key] for run in runs)
-              for key in ("estimate_s", "score_s", "peak_mb", "base_mb", "temp_mb")}
+              for key in ("estimate_s", "score_s", "peak_mb", "base_mb", "temp_mb",
+                          "estimate_cpu_s", "load")}
     median["total_s"] = median["estimate_s"] + median["score_s"]
     return {**runs[0], **median, "runs": len(runs)}
 
@@ -256,8 +265,8 @@ def scaling_table(corpora: Path, sizes: list[str], order: int, repeats: int, cop
     vocab_size = OBW_VOCAB if copies == "obw" else len(vocab)
     print(f"KN{order} on WikiText-2 train, {copies} copies; scoring WikiText-2 test")
     print(f"{'size':>5} {'memory':>6} {'train tokens':>13} {'n-grams':>13} {'estimate s':>10} "
-          f"{'us/token':>8} {'score s':>8} {'peak MB':>8} {'base MB':>8} {'B/n-gram':>8} "
-          f"{'temp MB':>8} {'test ppl':>9}")
+          f"{'cpu s':>7} {'us/token':>8} {'score s':>8} {'peak MB':>8} {'base MB':>8} "
+          f"{'B/n-gram':>8} {'temp MB':>8} {'test ppl':>9} {'load':>5}")
     for size in sizes:
         train_folder = folder / f"train-{size}-{copies}"
         train_folder.mkdir()
@@ -269,10 +278,11 @@ def scaling_table(corpora: Path, sizes: list[str], order: int, repeats: int, cop
             m = measure(data_path, order, repeats, train_folder, memory, temp_dir)
             ngrams = sum(m["ngrams"])
             print(f"{size:>5} {memory:>6} {m['train_tokens']:>13,} {ngrams:>13,} "
-                  f"{m['estimate_s']:>10.1f} {1e6 * m['estimate_s'] / m['train_tokens']:>8.3f} "
+                  f"{m['estimate_s']:>10.1f} {m['estimate_cpu_s']:>7.1f} "
+                  f"{1e6 * m['estimate_s'] / m['train_tokens']:>8.3f} "
                   f"{m['score_s']:>8.2f} {m['peak_mb']:>8.0f} {m['base_mb']:>8.0f} "
                   f"{(m['peak_mb'] - m['base_mb']) * 2**20 / ngrams:>8.1f} "
-                  f"{m['temp_mb']:>8.0f} {m['test_ppl']:>9.3f}", flush=True)
+                  f"{m['temp_mb']:>8.0f} {m['test_ppl']:>9.3f} {m['load']:>5.1f}", flush=True)
             if m["passes"]:
                 print("      passes (s): " + ", ".join(
                     f"{name} {seconds:.1f}" for name, seconds in m["passes"].items()),

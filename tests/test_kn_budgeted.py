@@ -229,3 +229,23 @@ def test_a_budgeted_run_records_its_passes_and_cleans_up(tmp_path):
         assert results[3].evaluations[split].ppl == pytest.approx(
             results[1].evaluations[split].ppl, rel=1e-9)
     assert os.path.isdir(tmp_path / "tmp")
+
+
+def test_a_memory_mapped_train_split_is_read_in_blocks(corpus, tmp_path, tiny_blocks):
+    """A streamed corpus reaches the model as memory maps (bench's token cache)."""
+    from bench.tokens import TokenizedSplit
+
+    tokenizer = WordTokenizer(WordTokenizer.Options())
+    tokenizer.fit(corpus[0], tmp_path / "tokenizer")
+    split = tokenizer.encode("train", corpus[0])
+    split.ids.astype(np.int32).tofile(tmp_path / "ids")
+    split.line_offsets.tofile(tmp_path / "offsets")
+    mapped = TokenizedSplit(
+        "train", np.memmap(tmp_path / "ids", np.int32, "r", shape=(len(split),)),
+        np.memmap(tmp_path / "offsets", np.int64, "r", shape=(len(split.line_offsets),)),
+        split.counts)
+    in_memory = KNModel(KNOptions(order=3), tokenizer.vocab, "cpu")
+    in_memory.fit_split(split)
+    budgeted = KNModel(KNOptions(order=3, memory=tiny_blocks), tokenizer.vocab, "cpu")
+    budgeted.fit_split(mapped, temp_root=tmp_path / "tmp")
+    assert_same_model(in_memory, budgeted)
