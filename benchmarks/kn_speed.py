@@ -69,7 +69,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPORA = REPO.parent / "shared" / "corpora"
 KENLM_PTB_KN5 = {"estimate_s": 1.65, "score_s": 0.9, "peak_mb": 227.0}
-SIZES = {"1M": 1_000_000, "10M": 10_000_000, "100M": 100_000_000, "800M": 800_000_000}
+SIZES = {"1M": 1_000_000, "10M": 10_000_000, "30M": 30_000_000, "100M": 100_000_000,
+         "800M": 800_000_000}
 OBW_VOCAB = 793_471  # One Billion Word's vocabulary (words seen 3+ times, with <unk>)
 
 
@@ -83,6 +84,15 @@ def rss_mb() -> float:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def pass_peak_mb() -> float:
+    """Peak RSS since the last call (Linux: VmHWM, then reset through clear_refs)."""
+    with open("/proc/self/status") as handle:
+        peak = next(int(line.split()[1]) for line in handle if line.startswith("VmHWM"))
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+    return peak / 1024
 
 
 def cpu_seconds() -> float:
@@ -180,9 +190,15 @@ def worker(data_path: Path, order: int, train_folder: Path | None, memory: str,
     passes: dict[str, float] = {}
     base = rss_mb()
     start, start_cpu = time.perf_counter(), cpu_seconds()
+    peaks: dict[str, float] = {}
+
+    def on_pass(name: str, seconds: float) -> None:
+        passes[name] = seconds
+        peaks[name] = pass_peak_mb()
+
     if budgeted:
-        model.fit_split(train, temp_root=temp_dir,
-                        on_pass=lambda name, seconds: passes.__setitem__(name, seconds))
+        pass_peak_mb()
+        model.fit_split(train, temp_root=temp_dir, on_pass=on_pass)
     else:
         model.fit_split(train)
     estimated, estimated_cpu = time.perf_counter(), cpu_seconds()
@@ -194,7 +210,7 @@ def worker(data_path: Path, order: int, train_folder: Path | None, memory: str,
     return {"estimate_s": estimated - start, "score_s": finished - estimated,
             "estimate_cpu_s": estimated_cpu - start_cpu, "load": os.getloadavg()[0],
             "peak_mb": peak_rss_mb(), "base_mb": base, "train_tokens": len(train),
-            "ngrams": ngrams, "temp_mb": temp_mb, "passes": passes,
+            "ngrams": ngrams, "temp_mb": temp_mb, "passes": passes, "pass_peaks_mb": peaks,
             "test_ppl": float(np.exp(-scored.logprobs.mean()))}
 
 
@@ -284,9 +300,9 @@ def scaling_table(corpora: Path, sizes: list[str], order: int, repeats: int, cop
                   f"{(m['peak_mb'] - m['base_mb']) * 2**20 / ngrams:>8.1f} "
                   f"{m['temp_mb']:>8.0f} {m['test_ppl']:>9.3f} {m['load']:>5.1f}", flush=True)
             if m["passes"]:
-                print("      passes (s): " + ", ".join(
-                    f"{name} {seconds:.1f}" for name, seconds in m["passes"].items()),
-                    flush=True)
+                print("      passes (s, peak RSS MB): " + ", ".join(
+                    f"{name} {seconds:.1f} {m['pass_peaks_mb'][name]:.0f}"
+                    for name, seconds in m["passes"].items()), flush=True)
             print(f"      n-grams per order: {', '.join(f'{n:,}' for n in m['ngrams'])}",
                   flush=True)
         for path in train_folder.iterdir():

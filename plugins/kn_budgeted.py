@@ -88,10 +88,10 @@ from bench_plugins.kn_estimate import (
     with_sentence_starts,
 )
 
-# Working bytes per item of each pass, measured (peak RSS above the process's base, at
-# 256 MB and 4 GB budgets) and rounded up.
-BYTES_PER_POSITION = 72  # counting: ids, words, keys, the sort's packed keys and order, ...
-BYTES_PER_MERGE_ITEM = 128  # merge: 3 buffered columns, their concatenation, sort, ids
+# Working bytes per item of each pass, measured (peak RSS above the process's base, per
+# pass, at 256 MB to 4 GB budgets) and rounded up.
+BYTES_PER_POSITION = 80  # counting: ids, words, keys, the sort's packed keys and order, ...
+BYTES_PER_MERGE_ITEM = 160  # merge: 3 buffered columns, their concatenation, sort, ids
 BYTES_PER_STREAM_ITEM = 320  # interpolate: ~16 float64/int64 temporaries per n-gram of a
 # chunk (half the budget), beside a lower-order table held whole (a quarter)
 BYTES_PER_COUNTER = 96  # adjust: counters, the bincount, raw counts, the result, masks
@@ -409,9 +409,12 @@ class _Estimator:
             suffix_out.append(suffix[order][starts])
             if bos_start is None and uniq[-1] >= bos_bound:
                 bos_start = next_id + int(np.searchsorted(uniq, bos_bound))
+            ranks = np.cumsum(new, dtype=self.id_dtype)
+            del new, counts, suffix
+            ranks += next_id - 1  # in place: every temporary here is per buffered entry
             ids = np.empty(len(order), dtype=self.id_dtype)
-            ids[order] = next_id + np.cumsum(new, dtype=np.int64) - 1
-            del order, new, counts, suffix
+            ids[order] = ranks
+            del order, ranks
             offset = 0
             for r, m in taken:
                 maps[r].append(ids[offset:offset + m])
