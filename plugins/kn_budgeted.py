@@ -46,14 +46,16 @@ The result is a list of :class:`~bench_plugins.kn_estimate.OrderTable` whose arr
 read-only memory maps of files in the temporary folder; scoring searches them (a few
 pages per lookup) and the ARPA writer reads them in chunks.
 
-Why numpy and sorted runs rather than DuckDB. Both were tried on 10M tokens of Zipfian
-text, counting trigrams on this project's 2-core machine: numpy's sort-and-diff took
-0.73 s, DuckDB's ``GROUP BY`` 0.99 s (1.57 s with the ``ORDER BY`` that the later passes
-need) using both cores. Beyond counting, DuckDB would need large joins (each n-gram's
-suffix probability), whose memory use is harder to bound than a hand-sized numpy block,
-and its floating-point sums would have to be arranged to reproduce the in-memory model to
-1e-9. The n-gram numbering here (dense ranks) also lets every pass except two gathers
-read its inputs in order, which is what makes a disk-based estimator fast.
+Why numpy and sorted runs rather than DuckDB. ``benchmarks/kn_counting_duckdb.py``
+counts the trigrams of 10M Zipfian tokens both ways on this project's 2-core machine
+(shared with other jobs, load 11-13): numpy's sort-and-diff on one core 5.9 s, DuckDB's
+``GROUP BY`` on both cores 6.3 s (1.06x), 8.9 s (1.50x) with the ``ORDER BY`` that the
+later passes need (on a quieter moment, load 1.6: 0.73 s, 0.99 s and 1.57 s). Beyond
+counting, DuckDB would need large joins (each n-gram's suffix probability), whose memory
+use is harder to bound than a numpy block sized by hand, and its floating-point sums
+would have to be arranged to reproduce the in-memory model to 1e-9. The n-gram numbering
+here (dense ranks) also lets every pass except two gathers read its inputs in order,
+which is what makes a disk-based estimator fast.
 
 Memory accounting. ``budget`` bounds the arrays this module allocates: counting blocks
 use about :data:`BYTES_PER_POSITION` per position, the merge about
