@@ -46,7 +46,7 @@ from bench.model import EvalProtocol, LanguageModel, ScoredTokens, TrainingConte
 from bench.options import Options
 from bench.tokens import TokenizedSplit, Vocabulary
 from bench_plugins.kn_arpa import write_arpa
-from bench_plugins.kn_budgeted import estimate_budgeted
+from bench_plugins.kn_budgeted import estimate_budgeted, score_on_disk
 from bench_plugins.kn_disk import TempSpace, format_size, parse_size
 from bench_plugins.kn_estimate import (
     PAD,
@@ -219,7 +219,11 @@ class KNModel(LanguageModel):
     # ------------------------------------------------------------------- scoring
     def score(self, split: TokenizedSplit, protocol: EvalProtocol) -> Iterator[ScoredTokens]:
         seq = with_sentence_starts(split.ids, split.line_offsets, self.bos_id)
-        logprobs = score_sequence(self._fitted(), seq, self.bos_id)
+        if self.space is None:
+            logprobs = score_sequence(self._fitted(), seq, self.bos_id)
+        else:
+            logprobs = score_on_disk(self._fitted(), seq, self.bos_id,
+                                     parse_size(self.options.memory or 0))
         is_token = seq != self.bos_id  # every position but the inserted <s>
         yield ScoredTokens.of(np.arange(len(split)), logprobs[is_token])
 

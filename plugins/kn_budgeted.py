@@ -77,7 +77,13 @@ import numpy as np
 
 from bench import interrupts
 from bench.errors import BenchError
-from bench_plugins.kn_disk import DiskArray, TempSpace, format_size, read_range
+from bench_plugins.kn_disk import (
+    DiskArray,
+    TempSpace,
+    format_size,
+    read_range,
+    release_pages,
+)
 from bench_plugins.kn_estimate import (
     NO_BACKOFF,
     Discounts,
@@ -87,6 +93,7 @@ from bench_plugins.kn_estimate import (
     _unique,
     compute_discounts,
     index_dtype,
+    score_sequence,
     with_sentence_starts,
 )
 
@@ -99,6 +106,7 @@ BYTES_PER_STREAM_ITEM = 320  # interpolate: ~16 float64/int64 temporaries per n-
 BYTES_PER_COUNTER = 96  # adjust: counters, the bincount, raw counts, the result, masks
 MIN_BLOCK = 1 << 16  # positions per counting block below which runs get too many
 MIN_MERGE_CHUNK = 1 << 12  # run entries read at a time by the merge
+PAGE = 4096  # bytes of a memory-map page
 
 Progress = Callable[..., Iterable[Any]]
 OnPass = Callable[[str, float], None]
@@ -551,6 +559,34 @@ class _Estimator:
                     out.write_at(position, result)
                 position += len(suffix)
         return out.finish()
+
+
+def score_on_disk(tables: list[OrderTable], seq: np.ndarray, bos: int,
+                  budget: int) -> np.ndarray:
+    """:func:`~bench_plugins.kn_estimate.score_sequence` on tables mapped from disk,
+    a group of whole sentences at a time.
+
+    Every page of a memory map that a lookup touches counts in the resident set until
+    the kernel needs it back; scoring a big split at once would touch most of the
+    tables. So after each group the pages are dropped from the process (they stay in
+    the page cache), and a group is small enough that its lookups (a few pages per
+    position and order) stay within the budget.
+    """
+    group = max(1024, budget // (PAGE * 3 * len(tables)))
+    logprobs = np.empty(len(seq))
+    starts = np.flatnonzero(seq == bos)
+    first = 0
+    while first < len(seq):
+        interrupts.raise_if_requested()
+        # end the group at a sentence start at least ``group`` positions on
+        after = int(np.searchsorted(starts, first + group))
+        last = int(starts[after]) if after < len(starts) else len(seq)
+        logprobs[first:last] = score_sequence(tables, seq[first:last], bos)
+        for table in tables:
+            for values in (table.keys, table.logprob, table.backoff):
+                release_pages(values)
+        first = last
+    return logprobs
 
 
 def _interpolate_group(context: np.ndarray, adjusted: np.ndarray, lower_logprob: np.ndarray,

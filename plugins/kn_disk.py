@@ -206,3 +206,10 @@ def read_range(values: np.ndarray, start: int, stop: int) -> np.ndarray:
         return np.fromfile(values.filename, dtype=values.dtype, count=stop - start,
                            offset=values.offset + start * values.dtype.itemsize)
     return np.array(values[start:stop])
+
+
+def release_pages(values: np.ndarray) -> None:
+    """Drop a whole-file memory map's pages from this process's resident set (they stay
+    in the page cache, so the next access is a cheap minor fault); others are left as is."""
+    if isinstance(values, np.memmap) and isinstance(values.base, mmap.mmap):
+        values.base.madvise(mmap.MADV_DONTNEED)
