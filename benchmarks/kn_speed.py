@@ -209,7 +209,8 @@ def worker(data_path: Path, order: int, train_folder: Path | None, memory: str,
     model.close()  # removes the temporary folder now, not at exit
     return {"estimate_s": estimated - start, "score_s": finished - estimated,
             "estimate_cpu_s": estimated_cpu - start_cpu, "load": os.getloadavg()[0],
-            "peak_mb": peak_rss_mb(), "base_mb": base, "train_tokens": len(train),
+            # per-pass resets of the peak (pass_peak_mb) reset ru_maxrss too
+            "peak_mb": max([peak_rss_mb(), *peaks.values()]), "base_mb": base, "train_tokens": len(train),
             "ngrams": ngrams, "temp_mb": temp_mb, "passes": passes, "pass_peaks_mb": peaks,
             "test_ppl": float(np.exp(-scored.logprobs.mean()))}
 

@@ -46,7 +46,7 @@ from bench.model import EvalProtocol, LanguageModel, ScoredTokens, TrainingConte
 from bench.options import Options
 from bench.tokens import TokenizedSplit, Vocabulary
 from bench_plugins.kn_arpa import write_arpa
-from bench_plugins.kn_budgeted import estimate_budgeted, score_on_disk
+from bench_plugins.kn_budgeted import estimate_budgeted, key_samples, score_on_disk
 from bench_plugins.kn_disk import TempSpace, format_size, parse_size
 from bench_plugins.kn_estimate import (
     PAD,
@@ -126,6 +126,7 @@ class KNModel(LanguageModel):
         self.bos_id = len(vocab)  # <s>: an id just past the vocabulary, never predicted
         self.tables: list[OrderTable] = []
         self.space: TempSpace | None = None  # the on-disk tables of memory=...
+        self._key_samples: list[np.ndarray] = []  # every 512th key, to search them on disk
 
     # ------------------------------------------------------------------ training
     def fit(self, context: TrainingContext) -> None:
@@ -184,6 +185,7 @@ class KNModel(LanguageModel):
     def close(self) -> None:
         """Drop the model and remove its temporary files (memory=...); fit again to use it."""
         self.tables = []
+        self._key_samples = []
         if self.space is not None:
             self.space.close()
             self.space = None
@@ -222,8 +224,10 @@ class KNModel(LanguageModel):
         if self.space is None:
             logprobs = score_sequence(self._fitted(), seq, self.bos_id)
         else:
+            if not self._key_samples:
+                self._key_samples = key_samples(self._fitted())
             logprobs = score_on_disk(self._fitted(), seq, self.bos_id,
-                                     parse_size(self.options.memory or 0))
+                                     parse_size(self.options.memory or 0), self._key_samples)
         is_token = seq != self.bos_id  # every position but the inserted <s>
         yield ScoredTokens.of(np.arange(len(split)), logprobs[is_token])
 

@@ -69,6 +69,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from functools import partial
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -82,7 +83,6 @@ from bench_plugins.kn_disk import (
     TempSpace,
     format_size,
     read_range,
-    release_pages,
 )
 from bench_plugins.kn_estimate import (
     NO_BACKOFF,
@@ -106,7 +106,7 @@ BYTES_PER_STREAM_ITEM = 320  # interpolate: ~16 float64/int64 temporaries per n-
 BYTES_PER_COUNTER = 96  # adjust: counters, the bincount, raw counts, the result, masks
 MIN_BLOCK = 1 << 16  # positions per counting block below which runs get too many
 MIN_MERGE_CHUNK = 1 << 12  # run entries read at a time by the merge
-PAGE = 4096  # bytes of a memory-map page
+PAGE_KEYS = 512  # keys per sample taken for scoring (one 4 KB page of int64)
 
 Progress = Callable[..., Iterable[Any]]
 OnPass = Callable[[str, float], None]
@@ -561,32 +561,75 @@ class _Estimator:
         return out.finish()
 
 
-def score_on_disk(tables: list[OrderTable], seq: np.ndarray, bos: int,
-                  budget: int) -> np.ndarray:
-    """:func:`~bench_plugins.kn_estimate.score_sequence` on tables mapped from disk,
-    a group of whole sentences at a time.
+def score_on_disk(tables: list[OrderTable], seq: np.ndarray, bos: int, budget: int,
+                  samples: list[np.ndarray]) -> np.ndarray:
+    """:func:`~bench_plugins.kn_estimate.score_sequence` on tables kept on disk.
 
-    Every page of a memory map that a lookup touches counts in the resident set until
-    the kernel needs it back; scoring a big split at once would touch most of the
-    tables. So after each group the pages are dropped from the process (they stay in
-    the page cache), and a group is small enough that its lookups (a few pages per
-    position and order) stay within the budget.
+    Searching memory maps would be simplest, but every page a lookup faults in counts in
+    the resident set, and the kernel maps far more than the page around each fault (a
+    1000 random reads of a mapped 400 MB table showed 390 MB resident here). So each
+    order's lookups are sorted and answered in one ordered sweep over the table's file,
+    reading only the chunks that hold a queried n-gram (``samples``, every
+    :data:`PAGE_KEYS`-th key, from :func:`key_samples`, tells which), a chunk at a time.
     """
-    group = max(1024, budget // (PAGE * 3 * len(tables)))
-    logprobs = np.empty(len(seq))
-    starts = np.flatnonzero(seq == bos)
-    first = 0
-    while first < len(seq):
-        interrupts.raise_if_requested()
-        # end the group at a sentence start at least ``group`` positions on
-        after = int(np.searchsorted(starts, first + group))
-        last = int(starts[after]) if after < len(starts) else len(seq)
-        logprobs[first:last] = score_sequence(tables, seq[first:last], bos)
-        for table in tables:
-            for values in (table.keys, table.logprob, table.backoff):
-                release_pages(values)
-        first = last
-    return logprobs
+    chunk = max(PAGE_KEYS, budget // 4 // 8 // PAGE_KEYS * PAGE_KEYS)
+    find = [partial(_find_in_order, table.keys, sample, chunk)
+            for table, sample in zip(tables, samples, strict=True)]
+    return score_sequence(tables, seq, bos, find, partial(_take_in_order, chunk=chunk))
+
+
+def key_samples(tables: list[OrderTable], chunk: int = PAGE_KEYS << 12) -> list[np.ndarray]:
+    """Every :data:`PAGE_KEYS`-th key of each table (read in chunks, not mapped)."""
+    return [np.concatenate([read_range(table.keys, start, start + chunk)[::PAGE_KEYS]
+                            for start in range(0, len(table.keys), chunk)] or
+                           [np.empty(0, np.int64)])
+            for table in tables]
+
+
+def _find_in_order(keys: np.ndarray, sample: np.ndarray, chunk: int,
+                   queries: np.ndarray) -> np.ndarray:
+    """Index of each query in the sorted ``keys`` (on disk), or -1."""
+    result = np.full(len(queries), -1, dtype=np.int64)
+    if len(keys) == 0 or len(queries) == 0:
+        return result
+    order = np.argsort(queries, kind="stable")
+    wanted = queries[order]
+    found = np.full(len(wanted), -1, dtype=np.int64)
+    per_chunk = chunk // PAGE_KEYS
+    # the chunk that can hold each query, from the sampled first keys of the pages
+    page = np.maximum(np.searchsorted(sample, wanted, side="right") - 1, 0)
+    first_of_chunk = np.searchsorted(page // per_chunk, np.arange(0, len(sample), per_chunk)
+                                     // per_chunk)
+    bounds = np.append(first_of_chunk, len(wanted))
+    for c in range(len(first_of_chunk)):
+        low, high = int(bounds[c]), int(bounds[c + 1])
+        if low == high:
+            continue
+        start = c * chunk
+        values = read_range(keys, start, start + chunk)
+        where = np.minimum(np.searchsorted(values, wanted[low:high]), len(values) - 1)
+        hit = values[where] == wanted[low:high]
+        found[low:high] = np.where(hit, start + where, -1)
+    result[order] = found
+    return result
+
+
+def _take_in_order(values: np.ndarray, index: np.ndarray, chunk: int) -> np.ndarray:
+    """``values[index]``, read from disk in order, a chunk at a time."""
+    if not isinstance(values, np.memmap):
+        return values[index]
+    order = np.argsort(index, kind="stable")
+    wanted = index[order]
+    taken = np.empty(len(wanted), dtype=values.dtype)
+    edges = np.searchsorted(wanted, np.arange(0, len(values) + chunk, chunk))
+    for c in range(len(edges) - 1):
+        low, high = int(edges[c]), int(edges[c + 1])
+        if low < high:
+            start = c * chunk
+            taken[low:high] = read_range(values, start, start + chunk)[wanted[low:high] - start]
+    result = np.empty_like(taken)
+    result[order] = taken
+    return result
 
 
 def _interpolate_group(context: np.ndarray, adjusted: np.ndarray, lower_logprob: np.ndarray,

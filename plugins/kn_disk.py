@@ -189,7 +189,9 @@ class DiskArray:
         self.finish()
         if self._length == 0:
             return np.empty(0, dtype=self.dtype)
-        return np.memmap(self.path, dtype=self.dtype, mode="r", shape=(self._length,))
+        mapped = np.memmap(self.path, dtype=self.dtype, mode="r", shape=(self._length,))
+        mapped.base.madvise(mmap.MADV_RANDOM)  # lookups: no read-ahead
+        return mapped
 
     def delete(self) -> None:
         self.finish()
@@ -207,9 +209,3 @@ def read_range(values: np.ndarray, start: int, stop: int) -> np.ndarray:
                            offset=values.offset + start * values.dtype.itemsize)
     return np.array(values[start:stop])
 
-
-def release_pages(values: np.ndarray) -> None:
-    """Drop a whole-file memory map's pages from this process's resident set (they stay
-    in the page cache, so the next access is a cheap minor fault); others are left as is."""
-    if isinstance(values, np.memmap) and isinstance(values.base, mmap.mmap):
-        values.base.madvise(mmap.MADV_DONTNEED)
