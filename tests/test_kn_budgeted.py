@@ -82,8 +82,9 @@ def test_budgeted_model_equals_the_in_memory_one(corpus, tmp_path, tiny_blocks, 
     assert f"count_{order}" in passes or order == 1
     assert passes[0] == "sequence" and passes[-1] == (f"interpolate_{order}" if order > 1
                                                       else "adjust_1")
-    split = tokenizer.encode("test", test + train)  # lookups span several chunks
-    assert split.counts.oov >= 3 and len(split) > 3 * 2048
+    split = tokenizer.encode("test", test + train)
+    assert split.counts.oov >= 3
+    assert order < 3 or max(budgeted.ngram_counts) > 2 * 2048  # lookups read 2K-key chunks
     ours = next(iter(budgeted.score(split, budgeted.eval_protocol(split)))).logprobs
     reference = next(iter(in_memory.score(split, in_memory.eval_protocol(split)))).logprobs
     assert ours == pytest.approx(reference, rel=1e-9)
