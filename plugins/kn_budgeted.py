@@ -107,6 +107,7 @@ BYTES_PER_COUNTER = 96  # adjust: counters, the bincount, raw counts, the result
 MIN_BLOCK = 1 << 16  # positions per counting block below which runs get too many
 MIN_MERGE_CHUNK = 1 << 12  # run entries read at a time by the merge
 PAGE_KEYS = 512  # keys per sample taken for scoring (one 4 KB page of int64)
+BYTES_PER_SCORED_KEY = 32  # scoring reads chunks of a quarter of the budget (int64)
 
 Progress = Callable[..., Iterable[Any]]
 OnPass = Callable[[str, float], None]
@@ -572,14 +573,15 @@ def score_on_disk(tables: list[OrderTable], seq: np.ndarray, bos: int, budget: i
     reading only the chunks that hold a queried n-gram (``samples``, every
     :data:`PAGE_KEYS`-th key, from :func:`key_samples`, tells which), a chunk at a time.
     """
-    chunk = max(PAGE_KEYS, budget // 4 // 8 // PAGE_KEYS * PAGE_KEYS)
+    chunk = max(PAGE_KEYS, budget // BYTES_PER_SCORED_KEY // PAGE_KEYS * PAGE_KEYS)
     find = [partial(_find_in_order, table.keys, sample, chunk)
             for table, sample in zip(tables, samples, strict=True)]
     return score_sequence(tables, seq, bos, find, partial(_take_in_order, chunk=chunk))
 
 
-def key_samples(tables: list[OrderTable], chunk: int = PAGE_KEYS << 12) -> list[np.ndarray]:
+def key_samples(tables: list[OrderTable]) -> list[np.ndarray]:
     """Every :data:`PAGE_KEYS`-th key of each table (read in chunks, not mapped)."""
+    chunk = PAGE_KEYS << 12
     return [np.concatenate([read_range(table.keys, start, start + chunk)[::PAGE_KEYS]
                             for start in range(0, len(table.keys), chunk)] or
                            [np.empty(0, np.int64)])
