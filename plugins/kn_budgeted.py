@@ -43,8 +43,9 @@ The passes (each one's name and time is reported to ``on_pass``):
     once when that table fits in the budget, else in passes over id ranges.
 
 The result is a list of :class:`~bench_plugins.kn_estimate.OrderTable` whose arrays are
-read-only memory maps of files in the temporary folder; scoring searches them (a few
-pages per lookup) and the ARPA writer reads them in chunks.
+read-only memory maps of files in the temporary folder. Bulk readers never touch them
+through the map: scoring (:func:`score_on_disk`) sorts its lookups and reads the tables
+in order, a chunk at a time, and the ARPA writer reads them in chunks.
 
 Why numpy and sorted runs rather than DuckDB. ``benchmarks/kn_counting_duckdb.py``
 counts the trigrams of 10M Zipfian tokens both ways on this project's 2-core machine
