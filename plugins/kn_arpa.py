@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import BenchError
+from bench_plugins.kn_disk import read_range
 from bench_plugins.kn_estimate import OrderTable, index_dtype
 
 BOS_TEXT = "<s>"
@@ -26,14 +27,22 @@ LOG10_E = 1.0 / math.log(10.0)
 CHUNK = 1 << 20  # n-grams formatted at a time, so writing a big model needs little memory
 
 
-def ngram_words(tables: list[OrderTable], base: int) -> list[np.ndarray]:
-    """For each order k, an (n_k, k) array of the word ids of every n-gram."""
+def ngram_words(tables: list[OrderTable], k: int, start: int, stop: int,
+                base: int) -> np.ndarray:
+    """The word ids of the k-grams ``start..stop-1``, as a ``(stop - start, k)`` array.
+
+    Keys are sorted, so the prefixes of a range of k-grams are a range of (k-1)-grams:
+    each order is resolved from a slice of the one below, and a chunk needs memory for
+    that chunk only (tables may be memory maps of files far larger than memory).
+    """
+    keys = read_range(tables[k - 1].keys, start, stop)
     dtype = index_dtype(base)
-    words = [tables[0].keys.astype(dtype).reshape(-1, 1)]
-    for table in tables[1:]:
-        prefix = words[-1][table.keys // base]
-        words.append(np.hstack([prefix, (table.keys % base).astype(dtype).reshape(-1, 1)]))
-    return words
+    if k == 1 or len(keys) == 0:
+        return keys.astype(dtype).reshape(-1, k)
+    prefix = keys // base
+    low = int(prefix[0])
+    lower = ngram_words(tables, k - 1, low, int(prefix[-1]) + 1, base)
+    return np.hstack([lower[prefix - low], (keys % base).astype(dtype).reshape(-1, 1)])
 
 
 def write_arpa(path: Path, tables: list[OrderTable], vocab_tokens: Sequence[str],
@@ -41,10 +50,10 @@ def write_arpa(path: Path, tables: list[OrderTable], vocab_tokens: Sequence[str]
     """Write the model to ``path``; bench's end-of-sentence token is written as ``</s>``.
 
     ``vocab_tokens[i]`` is the text of word id ``i``; id ``len(vocab_tokens)`` is ``<s>``.
+    Written a chunk of n-grams at a time: an ARPA file of One Billion Word is tens of GB.
     """
     texts = _word_texts(vocab_tokens, eos_id)
     base = len(texts)
-    words = ngram_words(tables, base)
     with open(path, "w", encoding="utf-8", newline="\n") as out:
         out.write("\\data\\\n")
         for k, table in enumerate(tables, start=1):
@@ -54,8 +63,8 @@ def write_arpa(path: Path, tables: list[OrderTable], vocab_tokens: Sequence[str]
             highest = k == len(tables)
             for start in range(0, len(table), CHUNK):
                 stop = min(start + CHUNK, len(table))
-                out.write(_format_lines(table, words[k - 1][start:stop], texts, start, stop,
-                                        highest, base - 1))
+                out.write(_format_lines(table, ngram_words(tables, k, start, stop, base),
+                                        texts, start, stop, highest, base - 1))
         out.write("\n\\end\\\n")
 
 
@@ -77,11 +86,11 @@ def _format_lines(table: OrderTable, words: np.ndarray, texts: np.ndarray, start
     ngrams = texts[words[:, 0]]
     for column in range(1, words.shape[1]):
         ngrams = ngrams + " " + texts[words[:, column]]
-    logprob = table.logprob[start:stop] * LOG10_E
+    logprob = read_range(table.logprob, start, stop) * LOG10_E
     if words.shape[1] == 1:
         logprob = np.where(words[:, 0] == bos, NEVER_LOG10, logprob)
     if highest:
         return "".join(f"{p:.7g}\t{g}\n" for p, g in zip(logprob.tolist(), ngrams, strict=True))
-    backoff = (table.backoff[start:stop] * LOG10_E).tolist()
+    backoff = (read_range(table.backoff, start, stop) * LOG10_E).tolist()
     return "".join(f"{p:.7g}\t{g}\t{b:.7g}\n" if b else f"{p:.7g}\t{g}\n"
                    for p, g, b in zip(logprob.tolist(), ngrams, backoff, strict=True))

@@ -33,6 +33,7 @@ model backs off without a factor, which is exactly what an ARPA file says.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -329,7 +330,10 @@ def lookup(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return np.where(keys[where] == queries, where, -1)
 
 
-def score_sequence(tables: list[OrderTable], seq: np.ndarray, bos: int) -> np.ndarray:
+def score_sequence(tables: list[OrderTable], seq: np.ndarray, bos: int,
+                   find: list[Callable[[np.ndarray], np.ndarray]] | None = None,
+                   take: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+                   ) -> np.ndarray:
     """Natural-log p(word | up to order-1 previous words) at every word position of ``seq``.
 
     ``seq`` is laid out like the training sequence (``<s>`` before each sentence); a
@@ -339,11 +343,14 @@ def score_sequence(tables: list[OrderTable], seq: np.ndarray, bos: int) -> np.nd
     The longest stored n-gram ending at a position gives its interpolated probability;
     every stored context longer than it multiplies in its backoff (gamma), which is the
     interpolated Kneser-Ney probability itself (an unseen context has no factor).
+    ``find[k - 1]``, when given, replaces :func:`lookup` in the keys of order k, and
+    ``take(values, index)`` replaces ``values[index]`` (tables on disk read in order).
     """
+    take = take or _take
     base = bos + 1
     is_word = (seq >= 0) & (seq != bos)
     words = np.where(seq >= 0, seq, 0)
-    logprob = tables[0].logprob[words]
+    logprob = take(tables[0].logprob, words)
     pending_backoff = np.zeros(len(seq))
     ids_prev = np.where(seq >= 0, seq, -1).astype(np.int64)  # unigram ids, <s> included
     for k in range(2, len(tables) + 1):
@@ -352,14 +359,19 @@ def score_sequence(tables: list[OrderTable], seq: np.ndarray, bos: int) -> np.nd
         has_context = (context >= 0) & is_word[1:]
         ids = np.full(len(seq), -1, dtype=np.int64)
         where = np.flatnonzero(has_context)
-        found = lookup(table.keys, context[where] * base + words[1:][where])
+        queries = context[where] * base + words[1:][where]
+        found = find[k - 1](queries) if find else lookup(table.keys, queries)
         ids[1:][where] = found
         hit = where[found >= 0] + 1
         miss = where[found < 0] + 1
-        logprob[hit] = table.logprob[ids[hit]]
+        logprob[hit] = take(table.logprob, ids[hit])
         pending_backoff[hit] = 0.0
-        pending_backoff[miss] += lower.backoff[ids_prev[miss - 1]]
+        pending_backoff[miss] += take(lower.backoff, ids_prev[miss - 1])
         ids_prev = ids
     result = logprob + pending_backoff
     result[~is_word] = np.nan
     return result
+
+
+def _take(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    return values[index]
