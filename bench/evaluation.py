@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from bench.errors import ScoringError
 from bench.metrics import SplitMetrics
 from bench.model import EvalProtocol, ScoredTokens
 from bench.tokens import TokenizedSplit, UnitCounts
+from bench.uncertainty import Interval, LineScores, perplexity_interval
 
 # log p may exceed 0 by float rounding in a softmax; anything beyond this is a bug.
 LOGPROB_TOLERANCE = 1e-4
@@ -27,10 +29,17 @@ class Evaluation:
     protocol: EvalProtocol
     metrics: SplitMetrics
     seconds: float
+    lines: LineScores | None = None  # per-line NLL and units, for intervals and comparisons
 
     @property
     def ppl(self) -> float:
         return self.metrics.ppl
+
+    @cached_property
+    def ppl_interval(self) -> Interval | None:
+        """95% bootstrap interval of ``ppl`` over the split's lines (computed on first use:
+        the per-epoch validation passes of training never pay for it)."""
+        return perplexity_interval(self.lines) if self.lines is not None else None
 
     @property
     def tokens_per_second(self) -> float:
@@ -43,6 +52,18 @@ def accumulate(split: TokenizedSplit, chunks: Iterable[ScoredTokens]) -> tuple[f
     Raises ScoringError unless every position of the split was scored exactly once with
     a finite log-probability that is not above zero.
     """
+    logprobs = collect_logprobs(split, chunks)
+    return _nll(split, logprobs)
+
+
+def _nll(split: TokenizedSplit, logprobs: np.ndarray) -> tuple[float, float]:
+    nll = -float(np.sum(logprobs))
+    oov_nll = -float(np.sum(logprobs[split.oov_mask])) if split.oov_mask is not None else 0.0
+    return nll, oov_nll
+
+
+def collect_logprobs(split: TokenizedSplit, chunks: Iterable[ScoredTokens]) -> np.ndarray:
+    """The log-probability of every position of the split, checked as :func:`accumulate` says."""
     n = len(split)
     seen = np.zeros(n, dtype=np.int64)
     logprobs = np.zeros(n, dtype=np.float64)
@@ -68,9 +89,7 @@ def accumulate(split: TokenizedSplit, chunks: Iterable[ScoredTokens]) -> tuple[f
         np.add.at(seen, chunk.positions, 1)
         logprobs[chunk.positions] = chunk.logprobs
     _check_exactly_once(split.name, seen)
-    nll = -float(np.sum(logprobs))
-    oov_nll = -float(np.sum(logprobs[split.oov_mask])) if split.oov_mask is not None else 0.0
-    return nll, oov_nll
+    return logprobs
 
 
 def _check_exactly_once(name: str, seen: np.ndarray) -> None:
@@ -98,9 +117,11 @@ def evaluate(
     if len(split) == 0:
         raise ScoringError(f"split {split.name!r} has no tokens to score")
     start = time.perf_counter()
-    nll, oov_nll = accumulate(split, score(split, protocol))
+    logprobs = collect_logprobs(split, score(split, protocol))
     synchronize()
     seconds = time.perf_counter() - start
+    nll, oov_nll = _nll(split, logprobs)
     metrics = SplitMetrics.compute(nll, split.counts, oov_nll=oov_nll)
+    lines = LineScores.of_split(logprobs, split.line_offsets, split.line_words, split.line_bytes)
     return Evaluation(split=split.name, counts=split.counts, protocol=protocol,
-                      metrics=metrics, seconds=seconds)
+                      metrics=metrics, seconds=seconds, lines=lines)

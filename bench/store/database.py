@@ -30,6 +30,7 @@ from bench.store.schema import (
     RUN_STATUSES,
     Artifact,
     Evaluation,
+    LineScoreBlob,
     Metric,
     ProbeResult,
     Run,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from bench.evaluation import Evaluation as ScoredSplit
+    from bench.uncertainty import LineScores
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 _IMMEDIATE = "bench_sqlite_begin_immediate"
@@ -47,7 +49,7 @@ _IMMEDIATE = "bench_sqlite_begin_immediate"
 RESULT_EVAL_FIELDS = (
     "ppl", "word_ppl", "bits_per_token", "bits_per_byte", "ppl_no_oov", "nll",
     "tokens", "words", "bytes", "lines", "oov",
-    "mode", "batch_size", "context", "seconds", "tokens_per_second",
+    "mode", "batch_size", "context", "seconds", "tokens_per_second", "ppl_low", "ppl_high",
 )
 _INT_EVAL_FIELDS = {"tokens", "words", "bytes", "lines", "oov", "batch_size", "context"}
 _INT_RUN_FIELDS = {"vocab_size", "seed", "params", "train_tokens", "parent_run_id"}
@@ -270,6 +272,7 @@ class Store:
             run.status = "running"
             run.finished_at = None
             run.error = None
+            session.execute(delete(LineScoreBlob).where(LineScoreBlob.run_id == run_id))
             session.execute(delete(Evaluation).where(Evaluation.run_id == run_id))
 
     def delete_run(self, run_id: int) -> None:
@@ -277,7 +280,7 @@ class Store:
         rows, probe results); runs resumed from it keep theirs, with no parent."""
         with self._write() as session:
             self._run(session, run_id)
-            for table in (Metric, Evaluation, Artifact, ProbeResult):
+            for table in (Metric, LineScoreBlob, Evaluation, Artifact, ProbeResult):
                 session.execute(delete(table).where(table.run_id == run_id))
             session.execute(update(Run).where(Run.parent_run_id == run_id)
                             .values(parent_run_id=None))
@@ -308,8 +311,10 @@ class Store:
                 ])
 
     def add_evaluation(self, run_id: int, evaluation: ScoredSplit) -> int:
-        """Store a scored split: its protocol, unit counts and metrics; return the row id."""
+        """Store a scored split: its protocol, unit counts and metrics, and where it has
+        them its per-line scores and their bootstrap interval; return the row id."""
         counts, protocol, m = evaluation.counts, evaluation.protocol, evaluation.metrics
+        interval = evaluation.ppl_interval  # computed before the write transaction
         with self._write() as session:
             self._run(session, run_id)
             row = Evaluation(
@@ -322,9 +327,31 @@ class Store:
                 seconds=evaluation.seconds,
                 tokens_per_second=_finite(evaluation.tokens_per_second),
             )
+            if interval is not None:
+                row.ppl_low, row.ppl_high = interval.low, interval.high
+                row.interval_resamples, row.interval_seed = interval.resamples, interval.seed
             session.add(row)
             session.flush()
+            if evaluation.lines is not None:
+                from bench.uncertainty import BLOB_FORMAT
+
+                session.add(LineScoreBlob(evaluation_id=row.id, run_id=run_id,
+                                          format=BLOB_FORMAT, data=evaluation.lines.to_bytes()))
             return row.id
+
+    def line_scores(self, evaluation_id: int) -> LineScores | None:
+        """The per-line scores stored with an evaluation, or None (stored before bench kept
+        them)."""
+        from bench.uncertainty import BLOB_FORMAT, LineScores
+
+        with self._read() as session:
+            blob = session.get(LineScoreBlob, evaluation_id)
+            if blob is None:
+                return None
+            if blob.format != BLOB_FORMAT:
+                raise BenchError(f"evaluation {evaluation_id}: per-line scores in format "
+                                 f"{blob.format!r}, which this bench cannot read")
+            return LineScores.from_bytes(blob.data)
 
     def add_artifact(self, run_id: int, kind: str, path: str | Path) -> int:
         """Record a file the run produced (a checkpoint, a vocabulary) once; return the row id."""

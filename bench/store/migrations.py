@@ -27,6 +27,7 @@ from sqlalchemy import (
     Engine,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -167,6 +168,26 @@ def m002_probe_results(conn: Connection) -> None:
         Column("distance", Integer, nullable=False),
         Column("value", Double),
         Column("created_at", DateTime(timezone=True), nullable=False),
+    ).create(conn)
+
+
+@migration
+def m003_evaluation_intervals(conn: Connection) -> None:
+    """Bootstrap intervals on evaluations; line_scores: per-line NLL and units as a blob."""
+    for column in (Column("ppl_low", Double), Column("ppl_high", Double),
+                   Column("interval_resamples", Integer), Column("interval_seed", BigInteger)):
+        add_column(conn, "evaluations", column)
+    md = MetaData()
+    Table("runs", md, Column("id", Integer, primary_key=True))  # only for the foreign keys
+    Table("evaluations", md, Column("id", Integer, primary_key=True))
+    Table(
+        "line_scores", md,
+        Column("evaluation_id", Integer, ForeignKey("evaluations.id", ondelete="CASCADE"),
+               primary_key=True),
+        Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False,
+               index=True),
+        Column("format", String(16), nullable=False),
+        Column("data", LargeBinary, nullable=False),
     ).create(conn)
 
 
