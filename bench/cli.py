@@ -300,6 +300,36 @@ def reproduce(name: str | None, list_recipes: bool, corpus: str | None,
     _execute(config, recipe.path, db, data_dir, progress)
 
 
+# ----------------------------------------------------------------------- compare
+@cli.command()
+@click.argument("run_a", type=int, metavar="A")
+@click.argument("run_b", type=int, metavar="B")
+@click.option("--split", type=click.Choice(["valid", "test"]), default="test",
+              show_default=True, help="the evaluation compared")
+@click.option("--groups", is_flag=True,
+              help="compare the seed groups of A and B (the finished runs whose configuration "
+              "equals theirs but for the seed) by their spread over seeds")
+@click.option("--db", help=DB_HELP)
+def compare(run_a: int, run_b: int, split: str, groups: bool, db: str | None) -> None:
+    """Is run B better than run A? A paired bootstrap over the lines both scored.
+
+    Prints the difference A - B in perplexity and bits per token (per byte when the
+    runs' vocabularies differ) with a 95% interval and a p-value, the parameter and
+    speed ratios, and a one-line verdict. Runs scored on different text are refused.
+    See docs/uncertainty.md.
+
+    \b
+    Examples:
+      bench compare 4 7
+      bench compare 4 7 --split valid
+      bench compare 4 7 --groups
+    """
+    from bench.compare import compare_groups, compare_runs
+
+    report = compare_groups if groups else compare_runs
+    click.echo("\n".join(report(_store(db), run_a, run_b, split)))
+
+
 # ---------------------------------------------------------------------- generate
 @cli.command()
 @click.option("--run", "run_id", type=int, required=True, help="a finished run (see `bench runs`)")
@@ -580,7 +610,8 @@ def runs(limit: int, status: str | None, plugin: str | None, corpus: str | None,
 @click.option("--db", help=DB_HELP)
 def show(run_id: int, as_json: bool, db: str | None) -> None:
     """One stored run: configuration, environment, metrics and evaluations."""
-    record = _store(db).get_run(run_id)
+    store = _store(db)
+    record = store.get_run(run_id)
     if as_json:
         click.echo(json.dumps(record, indent=2, default=str))
         return
@@ -592,9 +623,15 @@ def show(run_id: int, as_json: bool, db: str | None) -> None:
             click.echo(f"{key:<24} {record[key]}")
     click.echo(f"{'config':<24} {json.dumps(record.get('config'))}")
     for ev in record.get("evaluations", []):
-        click.echo(f"eval {ev['split']:<5} ppl {ev['ppl']:.3f}  word ppl {ev['word_ppl']:.3f}  "
-                   f"bits/byte {ev['bits_per_byte']:.4f}  tokens {ev['tokens']:,}  "
-                   f"({ev['mode']}, batch {ev['batch_size']})")
+        interval = (f" [{ev['ppl_low']:.2f}, {ev['ppl_high']:.2f}]"
+                    if ev.get("ppl_low") is not None else "")
+        click.echo(f"eval {ev['split']:<5} ppl {ev['ppl']:.3f}{interval}  word ppl "
+                   f"{ev['word_ppl']:.3f}  bits/byte {ev['bits_per_byte']:.4f}  tokens "
+                   f"{ev['tokens']:,}  ({ev['mode']}, batch {ev['batch_size']})")
+    if any(ev.get("ppl_low") is not None for ev in record.get("evaluations", [])):
+        click.echo("  [low, high]: 95% bootstrap interval over the split's lines "
+                   "(docs/uncertainty.md)")
+    _echo_seed_group(store, record)
     epochs = [m for m in record.get("metrics", []) if m.get("name") == "valid_ppl"]
     for m in epochs:
         click.echo(f"epoch {m['epoch']}: valid ppl {m['value']:.3f}")
@@ -602,6 +639,20 @@ def show(run_id: int, as_json: bool, db: str | None) -> None:
         click.echo(f"artifact {artifact['kind']}: {artifact['path']}")
     if record.get("error"):
         click.echo(f"error: {record['error'].splitlines()[0]}")
+
+
+def _echo_seed_group(store: Any, record: dict[str, Any]) -> None:
+    """The run's seed group (runs equal but for the seed), when it has other members."""
+    from bench.seeds import SeedSpread, group_members
+
+    if record.get("status") != "finished" or not record.get("config"):
+        return
+    _, members = group_members(store, record["id"])
+    if len(members) > 1:
+        ids = ", ".join(str(i) for i in members["run_id"])
+        spread = SeedSpread.of(list(members["test_ppl"].astype(float)))
+        click.echo(f"seed group: runs {ids}, test ppl {spread.describe()} "
+                   f"(bench compare --groups)")
 
 
 @cli.command()
