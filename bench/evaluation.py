@@ -12,6 +12,7 @@ from bench.errors import ScoringError
 from bench.metrics import SplitMetrics
 from bench.records import EvalProtocol, ScoredTokens, SplitEvaluation
 from bench.tokens import TokenizedSplit
+from bench.uncertainty import LineScores
 
 # log p may exceed 0 by float rounding in a softmax; anything beyond this is a bug.
 LOGPROB_TOLERANCE = 1e-4
@@ -27,6 +28,18 @@ def accumulate(split: TokenizedSplit, chunks: Iterable[ScoredTokens]) -> tuple[f
     Raises ScoringError unless every position of the split was scored exactly once with
     a finite log-probability that is not above zero.
     """
+    logprobs = collect_logprobs(split, chunks)
+    return _nll(split, logprobs)
+
+
+def _nll(split: TokenizedSplit, logprobs: np.ndarray) -> tuple[float, float]:
+    nll = -float(np.sum(logprobs))
+    oov_nll = -float(np.sum(logprobs[split.oov_mask])) if split.oov_mask is not None else 0.0
+    return nll, oov_nll
+
+
+def collect_logprobs(split: TokenizedSplit, chunks: Iterable[ScoredTokens]) -> np.ndarray:
+    """The log-probability of every position of the split, checked as :func:`accumulate` says."""
     n = len(split)
     seen = np.zeros(n, dtype=np.int64)
     logprobs = np.zeros(n, dtype=np.float64)
@@ -52,9 +65,7 @@ def accumulate(split: TokenizedSplit, chunks: Iterable[ScoredTokens]) -> tuple[f
         np.add.at(seen, chunk.positions, 1)
         logprobs[chunk.positions] = chunk.logprobs
     _check_exactly_once(split.name, seen)
-    nll = -float(np.sum(logprobs))
-    oov_nll = -float(np.sum(logprobs[split.oov_mask])) if split.oov_mask is not None else 0.0
-    return nll, oov_nll
+    return logprobs
 
 
 def _check_exactly_once(name: str, seen: np.ndarray) -> None:
@@ -82,9 +93,11 @@ def evaluate(
     if len(split) == 0:
         raise ScoringError(f"split {split.name!r} has no tokens to score")
     start = time.perf_counter()
-    nll, oov_nll = accumulate(split, score(split, protocol))
+    logprobs = collect_logprobs(split, score(split, protocol))
     synchronize()
     seconds = time.perf_counter() - start
+    nll, oov_nll = _nll(split, logprobs)
     metrics = SplitMetrics.compute(nll, split.counts, oov_nll=oov_nll)
+    lines = LineScores.of_split(logprobs, split.line_offsets, split.line_words, split.line_bytes)
     return SplitEvaluation(split=split.name, counts=split.counts, protocol=protocol,
-                      metrics=metrics, seconds=seconds)
+                           metrics=metrics, seconds=seconds, lines=lines)

@@ -23,6 +23,7 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.model import EvalProtocol
+from bench.seeds import aggregate_seed_groups
 
 COLUMNS = [
     "kind", "model", "plugin", "tokenizer", "options", "params", "valid ppl", "test ppl",
@@ -103,9 +104,25 @@ def _protocol(row: Mapping[str, Any]) -> str:
                         context=None if context is None else int(context)).describe()
 
 
+def _ppl_cell(row: Mapping[str, Any], split: str) -> str:
+    """"113.16 [112.0, 114.3]" (95% bootstrap interval over lines) for one run;
+    "113.40 ± 0.25 (n=3)" (mean ± std over seeds) for a seed group."""
+    ppl = _fixed(_get(row, f"{split}_ppl"), 2)
+    if (_get(row, "seed_n") or 1) > 1:
+        std = _get(row, f"{split}_ppl_std")
+        return f"{ppl} ± {std:.2f} (n={int(row['seed_n'])})" if ppl and std is not None else ppl
+    low, high = _get(row, f"{split}_ppl_low"), _get(row, f"{split}_ppl_high")
+    return f"{ppl} [{low:.1f}, {high:.1f}]" if ppl and low is not None and high is not None \
+        else ppl
+
+
 def _measured_row(row: Mapping[str, Any]) -> dict[str, str]:
     verified = _get(row, "corpus_verified")
     notes = "corpus checksums not verified" if verified is not None and not verified else ""
+    group = (_get(row, "seed_n") or 1) > 1
+    if group:
+        seeds = ", ".join(str(s) for s in row["seed_list"])
+        notes = "; ".join(n for n in (f"mean ± std over seeds {seeds}", notes) if n)
     return {
         "kind": "measured",
         "model": _get(row, "model_label") or _get(row, "plugin") or "",
@@ -113,8 +130,8 @@ def _measured_row(row: Mapping[str, Any]) -> dict[str, str]:
         "tokenizer": _get(row, "tokenizer") or "",
         "options": _get(row, "key_options") or "",
         "params": humanize_count(_get(row, "params")),
-        "valid ppl": _fixed(_get(row, "valid_ppl"), 2),
-        "test ppl": _fixed(_get(row, "test_ppl"), 2),
+        "valid ppl": _ppl_cell(row, "valid"),
+        "test ppl": _ppl_cell(row, "test"),
         "word ppl (valid)": _word_ppl(row, "valid"),
         "word ppl (test)": _word_ppl(row, "test"),
         "bits/byte (test)": _fixed(_get(row, "test_bits_per_byte"), 3),
@@ -123,7 +140,7 @@ def _measured_row(row: Mapping[str, Any]) -> dict[str, str]:
         "eval tok/s (test)": _rate(_get(row, "test_tokens_per_second")),
         "device": _get(row, "device_name") or _get(row, "device") or "",
         "date": _date(_get(row, "finished_at") or _get(row, "started_at")),
-        "run": str(row["run_id"]),
+        "run": ", ".join(map(str, row["seed_runs"])) if group else str(row["run_id"]),
         "citation": "",
         "notes": notes,
     }
@@ -157,10 +174,15 @@ def _provenance(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def _table(corpus: str, measured: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
     measured_records: list[dict[str, Any]] = []
+    provenance = []
     if not measured.empty:
+        runs = {int(r["run_id"]): r for r in measured.to_dict("records")}
+        measured = aggregate_seed_groups(measured)  # runs equal but for the seed: one row
         measured = measured.assign(_key=pd.to_numeric(measured["test_ppl"], errors="coerce"))
         measured = measured.sort_values(["_key", "run_id"], na_position="last", kind="stable")
         measured_records = measured.to_dict("records")
+        provenance = [_provenance(runs[run_id]) for r in measured_records
+                      for run_id in r.get("seed_runs") or [int(r["run_id"])]]
     reference = reference.assign(_key=reference["test_ppl"].map(leading_number))
     reference = reference.sort_values("_key", na_position="last", kind="stable")
     rows = [_measured_row(r) for r in measured_records]
@@ -169,7 +191,7 @@ def _table(corpus: str, measured: pd.DataFrame, reference: pd.DataFrame) -> pd.D
     empty = [c for c in WORD_PPL_COLUMNS if not (table[c] != "").any()]
     table = table.drop(columns=empty)
     table.attrs["corpus"] = corpus
-    table.attrs["runs"] = [_provenance(r) for r in measured_records]
+    table.attrs["runs"] = provenance
     return table
 
 
@@ -248,7 +270,8 @@ def _markdown(table: pd.DataFrame, corpus: str | None) -> str:
         "same log-likelihood by words plus one end-of-sentence per line, and bits/byte is "
         "comparable across tokenizers. protocol is how the test split was scored (stream or "
         "sentence, eval batch size, context length), the usual reason a number differs "
-        "from a paper's.",
+        "from a paper's. A measured ppl in [brackets] is its 95% bootstrap interval over "
+        "the split's lines; mean ± std (n=k) summarises k runs equal but for the seed.",
         "",
     ]
     cells = table.astype(str).map(_md_cell)

@@ -1,6 +1,7 @@
 """The records a plugin receives and returns: plain data, no behaviour of the runner.
 
-This is a leaf module (it imports only :mod:`bench.metrics` and :mod:`bench.tokens`), so
+This is a leaf module (it imports only :mod:`bench.metrics`, :mod:`bench.tokens` and
+:mod:`bench.uncertainty`), so
 the hook specifications, the model contract and the core can all name these types
 without importing one another.
 
@@ -13,12 +14,14 @@ without importing one another.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
 
 from bench.metrics import SplitMetrics
 from bench.tokens import UnitCounts
+from bench.uncertainty import Interval, LineScores, perplexity_interval
 
 ScoringMode = Literal["stream", "sentence"]
 
@@ -76,10 +79,17 @@ class SplitEvaluation:
     protocol: EvalProtocol
     metrics: SplitMetrics
     seconds: float
+    lines: LineScores | None = None  # per-line NLL and units, for intervals and comparisons
 
     @property
     def ppl(self) -> float:
         return self.metrics.ppl
+
+    @cached_property
+    def ppl_interval(self) -> Interval | None:
+        """95% bootstrap interval of ``ppl`` over the split's lines (computed on first use:
+        the per-epoch validation passes of training never pay for it)."""
+        return perplexity_interval(self.lines) if self.lines is not None else None
 
     @property
     def tokens_per_second(self) -> float:

@@ -91,6 +91,10 @@ class TokenizedSplit:
     line_offsets: np.ndarray
     counts: UnitCounts
     oov_mask: np.ndarray | None = None
+    # Words (+1 end-of-sentence) and UTF-8 bytes (+1 newline) of each line, where the text
+    # was at hand: per-line units let a bootstrap over lines resample word and byte counts.
+    line_words: np.ndarray | None = None
+    line_bytes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.ids.ndim != 1:
@@ -101,6 +105,9 @@ class TokenizedSplit:
             raise ValueError("counts.tokens must equal the number of ids")
         if self.oov_mask is not None and self.oov_mask.shape != self.ids.shape:
             raise ValueError("oov_mask must have one entry per token")
+        for per_line in (self.line_words, self.line_bytes):
+            if per_line is not None and len(per_line) != self.counts.lines:
+                raise ValueError("line_words and line_bytes must have one entry per line")
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -131,8 +138,15 @@ class TokenizedSplit:
             oov_mask = np.zeros(len(ids), dtype=bool)
             oov_mask[~is_eos] = oov_flat
         oov = int(oov_mask.sum()) if oov_mask is not None else 0
-        counts = UnitCounts.of_lines(text_lines, tokens=len(ids), oov=oov)
-        return cls(name=name, ids=ids, line_offsets=offsets, counts=counts, oov_mask=oov_mask)
+        # the same counts as UnitCounts.of_lines, kept per line
+        n = len(text_lines)
+        words = np.fromiter((len(line.split()) + 1 for line in text_lines), np.int64, count=n)
+        n_bytes = np.fromiter((len(line.encode("utf-8")) + 1 for line in text_lines), np.int64,
+                              count=n)
+        counts = UnitCounts(tokens=len(ids), words=int(words.sum()), bytes=int(n_bytes.sum()),
+                            lines=n, oov=oov)
+        return cls(name=name, ids=ids, line_offsets=offsets, counts=counts, oov_mask=oov_mask,
+                   line_words=words, line_bytes=n_bytes)
 
     @classmethod
     def from_lines(

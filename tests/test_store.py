@@ -241,8 +241,9 @@ def test_older_database_is_upgraded_in_place(tmp_path: Path,
         add_column(conn, "runs", Column("notes", Text))
         Table("tags", MetaData(), Column("name", Text, primary_key=True)).create(conn)
 
+    # every real migration is pending too: the ORM reads the latest schema
     monkeypatch.setattr(migrations, "MIGRATIONS",
-                        [*migrations.MIGRATIONS[:1], m002_test_add_run_notes])
+                        [*migrations.MIGRATIONS, m002_test_add_run_notes])
     with Store(url) as store:  # opening applies the pending migration
         old = store.get_run(1)
         assert (old["status"], old["plugin"]) == ("finished", "old-plugin")
@@ -252,7 +253,7 @@ def test_older_database_is_upgraded_in_place(tmp_path: Path,
         assert store.create_run(plugin="new") == 2
         with store.engine.connect() as conn:
             names = conn.execute(text("SELECT name FROM schema_migrations ORDER BY name"))
-            assert names.scalars().all() == ["m001_initial", "m002_test_add_run_notes"]
+            assert names.scalars().all() == sorted(m.__name__ for m in migrations.MIGRATIONS)
         assert migrate(store.engine) == []  # nothing left to do
 
 

@@ -4,6 +4,7 @@
 - ``stored_runs``: runs, show, generate, delete
 - ``catalogue``: plugins, models, tokenizers, output-layers, corpora
 - ``leaderboard``: leaderboard
+- ``compare``: compare
 - ``probe``: probe gradients
 
 Options that several commands share are defined once in ``options``; ``command_line``
@@ -15,11 +16,12 @@ from __future__ import annotations
 
 import click
 
-from bench.cli import catalogue, leaderboard, probe, running, stored_runs
+from bench.cli import catalogue, compare, leaderboard, probe, running, stored_runs
 from bench.cli.app import BenchGroup, cli
 from bench.cli.options import plugin_host
 
-for _command in (running.run, running.reproduce, leaderboard.leaderboard, stored_runs.generate,
+for _command in (running.run, running.reproduce, leaderboard.leaderboard, compare.compare,
+                 stored_runs.generate,
                  probe.probe,
                  catalogue.plugins, catalogue.models, catalogue.tokenizers,
                  catalogue.output_layers, catalogue.corpora, stored_runs.runs,

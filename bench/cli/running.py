@@ -24,6 +24,11 @@ from bench.cli.options import (
 )
 from bench.errors import BenchError
 
+SEEDS_HELP = ("run once per seed: a count N (the --seed value and the N-1 next ones) or a "
+              "comma list such as 1,2,3; the runs form a seed group, aggregated in the "
+              "leaderboard and comparable with `bench compare --groups`")
+seeds_option = click.option("--seeds", metavar="N|S1,S2,...", help=SEEDS_HELP)
+
 
 @click.command()
 @click.option("--plugin", "-p", help="model plugin to run (see `bench models`)")
@@ -43,10 +48,11 @@ from bench.errors import BenchError
 @click.option("--resume", "resume_run", type=int, metavar="RUN",
               help="continue an interrupted, failed or killed run from its last checkpoint, "
               "as the same row (its configuration comes from the database)")
+@seeds_option
 def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
         assignments: tuple[str, ...], config_file: Path | None, device: str | None,
         seed: int | None, db: str | None, data_dir: str | None, progress: bool,
-        resume_run: int | None) -> None:
+        resume_run: int | None, seeds: str | None) -> None:
     """Train and evaluate a model; store the run and print a summary.
 
     A training run writes a resumable checkpoint every few minutes (option
@@ -59,6 +65,7 @@ def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
       bench run --plugin lstm --corpus ptb --set hidden_size=200 --set epochs=6
       bench run --plugin unigram --corpus ./my-corpus --tokenizer word
       bench run --config recipe.toml --device cuda
+      bench run --plugin lstm --seeds 1,2,3
       bench run --resume 12
     """
     from bench.config import build_config, load_config_file
@@ -67,7 +74,7 @@ def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
         given = [flag for flag, value in (("--plugin", plugin), ("--corpus", corpus),
                                           ("--tokenizer", tokenizer), ("--set", assignments),
                                           ("--config", config_file), ("--device", device),
-                                          ("--seed", seed)) if value]
+                                          ("--seed", seed), ("--seeds", seeds)) if value]
         if given:
             raise BenchError(f"--resume continues run {resume_run} with its recorded "
                              f"configuration; drop {', '.join(given)}")
@@ -80,6 +87,9 @@ def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
          "seed": seed},
         assignments,
     )
+    if seeds:
+        _execute_seeds(config, seeds, config_file, db, data_dir, progress)
+        return
     _execute(config, config_file, db, data_dir, progress)
 
 
@@ -93,9 +103,10 @@ def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
 @db_option
 @data_dir_option
 @progress_option
+@seeds_option
 def reproduce(name: str | None, list_recipes: bool, corpus: str | None,
               assignments: tuple[str, ...], device: str | None, seed: int | None,
-              db: str | None, data_dir: str | None, progress: bool) -> None:
+              db: str | None, data_dir: str | None, progress: bool, seeds: str | None) -> None:
     """Run a published configuration by name (`bench reproduce --list`).
 
     \b
@@ -103,6 +114,7 @@ def reproduce(name: str | None, list_recipes: bool, corpus: str | None,
       bench reproduce zaremba-small
       bench reproduce zaremba-small --corpus ../shared/corpora/ptb
       bench reproduce zaremba-medium --device cuda
+      bench reproduce zaremba-small --seeds 3
     """
     from bench.config import build_config
     from bench.recipes import find_recipe, load_recipes
@@ -117,11 +129,14 @@ def reproduce(name: str | None, list_recipes: bool, corpus: str | None,
                f"expected cost: {recipe.cost}", err=True)
     config = build_config(recipe.config, {"corpus": corpus, "device": device, "seed": seed},
                           assignments)
+    if seeds:
+        _execute_seeds(config, seeds, recipe.path, db, data_dir, progress)
+        return
     _execute(config, recipe.path, db, data_dir, progress)
 
 
 def _execute(config: Any, config_file: Path | None, db: str | None, folder: str | None,
-             progress: bool, resume_run: int | None = None) -> None:
+             progress: bool, resume_run: int | None = None, command: str | None = None) -> Any:
     """Run a configuration (or resume a run), print its summary; Ctrl-C and kill leave an
     'interrupted' row that `bench run --resume` continues."""
     from bench.cli.command_line import command_line
@@ -135,7 +150,7 @@ def _execute(config: Any, config_file: Path | None, db: str | None, folder: str 
     interrupts.install()
     try:
         result = runner.resume(resume_run) if resume_run is not None \
-            else runner.run(config, command_line(config_file, config))
+            else runner.run(config, command or command_line(config_file, config))
     except KeyboardInterrupt:
         click.echo("\ninterrupted: the run is recorded as 'interrupted' (bench runs); "
                    "continue it with `bench run --resume RUN`", err=True)
@@ -147,6 +162,26 @@ def _execute(config: Any, config_file: Path | None, db: str | None, folder: str 
         sys.stderr.flush()
         os._exit(130)
     _print_summary(result, database.url)
+    return result
+
+
+# --seeds: one run per seed, then the group's spread
+def _execute_seeds(config: Any, seeds_text: str, config_file: Path | None, db: str | None,
+                   data_dir: str | None, progress: bool) -> None:
+    from bench.seeds import SeedSpread, command_for_seed, parse_seeds
+
+    seeds = parse_seeds(seeds_text, config.seed)
+    typed = sys.argv[1:2] in (["run"], ["reproduce"])  # else: started through the Python API
+    results = []
+    for number, seed in enumerate(seeds, 1):
+        click.echo(f"seed {seed} ({number} of {len(seeds)})", err=True)
+        results.append(_execute(config.model_copy(update={"seed": seed}), config_file, db,
+                                data_dir, progress,
+                                command=command_for_seed(sys.argv[1:], seed) if typed else None))
+    ids = ", ".join(str(result.run_id) for result in results)
+    for split in ("valid", "test"):
+        spread = SeedSpread.of([result.evaluations[split].ppl for result in results])
+        click.echo(f"seed group (runs {ids}): {split} perplexity {spread.describe()}")
 
 
 def _print_summary(result: Any, db_url: str) -> None:
@@ -156,6 +191,9 @@ def _print_summary(result: Any, db_url: str) -> None:
         f"run {result.run_id} finished: {result.label} on {result.corpus} ({result.tokenizer} tokens)",
         f"  valid perplexity {valid.ppl:10.3f}   test perplexity {test.ppl:10.3f}",
     ]
+    if test.ppl_interval is not None:
+        lines.append(f"  test 95% interval {test.ppl_interval.describe(2)} (bootstrap over "
+                     f"{test.counts.lines:,} lines, {test.ppl_interval.resamples} resamples)")
     if test.counts.words != test.counts.tokens:
         lines.append(f"  valid word ppl   {valid.metrics.word_ppl:10.3f}   test word ppl   "
                      f"{test.metrics.word_ppl:10.3f}")

@@ -4,6 +4,7 @@ generate` samples text from one's checkpoint, `bench delete` removes them."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -46,7 +47,8 @@ def runs(limit: int, status: str | None, plugin: str | None, corpus: str | None,
 @db_option
 def show(run_id: int, as_json: bool, db: str | None) -> None:
     """One stored run: configuration, environment, metrics and evaluations."""
-    record = open_store(db).get_run(run_id)
+    store = open_store(db)
+    record = store.get_run(run_id)
     if as_json:
         click.echo(json.dumps(record, indent=2, default=str))
         return
@@ -58,9 +60,15 @@ def show(run_id: int, as_json: bool, db: str | None) -> None:
             click.echo(f"{key:<24} {record[key]}")
     click.echo(f"{'config':<24} {json.dumps(record.get('config'))}")
     for ev in record.get("evaluations", []):
-        click.echo(f"eval {ev['split']:<5} ppl {ev['ppl']:.3f}  word ppl {ev['word_ppl']:.3f}  "
-                   f"bits/byte {ev['bits_per_byte']:.4f}  tokens {ev['tokens']:,}  "
-                   f"({ev['mode']}, batch {ev['batch_size']})")
+        interval = (f" [{ev['ppl_low']:.2f}, {ev['ppl_high']:.2f}]"
+                    if ev.get("ppl_low") is not None else "")
+        click.echo(f"eval {ev['split']:<5} ppl {ev['ppl']:.3f}{interval}  word ppl "
+                   f"{ev['word_ppl']:.3f}  bits/byte {ev['bits_per_byte']:.4f}  tokens "
+                   f"{ev['tokens']:,}  ({ev['mode']}, batch {ev['batch_size']})")
+    if any(ev.get("ppl_low") is not None for ev in record.get("evaluations", [])):
+        click.echo("  [low, high]: 95% bootstrap interval over the split's lines "
+                   "(docs/uncertainty.md)")
+    _echo_seed_group(store, record)
     epochs = [m for m in record.get("metrics", []) if m.get("name") == "valid_ppl"]
     for m in epochs:
         click.echo(f"epoch {m['epoch']}: valid ppl {m['value']:.3f}")
@@ -68,6 +76,20 @@ def show(run_id: int, as_json: bool, db: str | None) -> None:
         click.echo(f"artifact {artifact['kind']}: {artifact['path']}")
     if record.get("error"):
         click.echo(f"error: {record['error'].splitlines()[0]}")
+
+
+def _echo_seed_group(store: Any, record: dict[str, Any]) -> None:
+    """The run's seed group (runs equal but for the seed), when it has other members."""
+    from bench.seeds import SeedSpread, group_members
+
+    if record.get("status") != "finished" or not record.get("config"):
+        return
+    _, members = group_members(store, record["id"])
+    if len(members) > 1:
+        ids = ", ".join(str(i) for i in members["run_id"])
+        spread = SeedSpread.of(list(members["test_ppl"].astype(float)))
+        click.echo(f"seed group: runs {ids}, test ppl {spread.describe()} "
+                   f"(bench compare --groups)")
 
 
 @click.command()

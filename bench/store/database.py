@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from bench.errors import BenchError
 from bench.paths import default_db_url
+from bench.store import frames
 from bench.store.engine import open_engine, safe_url, writer
 from bench.store.migrations import migrate
 from bench.store.schema import (
@@ -29,6 +30,7 @@ from bench.store.schema import (
     RUN_STATUSES,
     Artifact,
     Evaluation,
+    LineScoreBlob,
     Metric,
     ProbeResult,
     Run,
@@ -37,18 +39,9 @@ from bench.store.schema import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bench.evaluation import Evaluation as ScoredSplit
+    from bench.records import SplitEvaluation as ScoredSplit
+    from bench.uncertainty import LineScores
 
-# Evaluation columns copied into results_frame() as valid_<name> and test_<name>.
-RESULT_EVAL_FIELDS = (
-    "ppl", "word_ppl", "bits_per_token", "bits_per_byte", "ppl_no_oov", "nll",
-    "tokens", "words", "bytes", "lines", "oov",
-    "mode", "batch_size", "context", "seconds", "tokens_per_second",
-)
-_INT_EVAL_FIELDS = {"tokens", "words", "bytes", "lines", "oov", "batch_size", "context"}
-_INT_RUN_FIELDS = {"vocab_size", "seed", "params", "train_tokens"}
-
-_RUN_FIELDS = tuple(c.key for c in Run.__table__.columns)
 
 
 def _row(obj: Any) -> dict[str, Any]:
@@ -62,7 +55,7 @@ def _check_status(status: str, allowed: tuple[str, ...] = RUN_STATUSES) -> None:
 
 def _check_fields(fields: dict[str, Any]) -> None:
     # id is a column but never settable: it is assigned by the database.
-    unknown = sorted(key for key in fields if key == "id" or key not in _RUN_FIELDS)
+    unknown = sorted(key for key in fields if key == "id" or key not in frames.RUN_FIELDS)
     if unknown:
         raise TypeError(f"not settable run field(s): {', '.join(unknown)}")
     if "status" in fields:
@@ -180,6 +173,7 @@ class Store:
             run.status = "running"
             run.finished_at = None
             run.error = None
+            session.execute(delete(LineScoreBlob).where(LineScoreBlob.run_id == run_id))
             session.execute(delete(Evaluation).where(Evaluation.run_id == run_id))
 
     def delete_run(self, run_id: int) -> None:
@@ -187,7 +181,7 @@ class Store:
         rows, probe results)."""
         with self._write() as session:
             self._run(session, run_id)
-            for table in (Metric, Evaluation, Artifact, ProbeResult):
+            for table in (Metric, LineScoreBlob, Evaluation, Artifact, ProbeResult):
                 session.execute(delete(table).where(table.run_id == run_id))
             session.execute(delete(Run).where(Run.id == run_id))
 
@@ -216,8 +210,10 @@ class Store:
                 ])
 
     def add_evaluation(self, run_id: int, evaluation: ScoredSplit) -> int:
-        """Store a scored split: its protocol, unit counts and metrics; return the row id."""
+        """Store a scored split: its protocol, unit counts and metrics, and where it has
+        them its per-line scores and their bootstrap interval; return the row id."""
         counts, protocol, m = evaluation.counts, evaluation.protocol, evaluation.metrics
+        interval = evaluation.ppl_interval  # computed before the write transaction
         with self._write() as session:
             self._run(session, run_id)
             row = Evaluation(
@@ -230,9 +226,31 @@ class Store:
                 seconds=evaluation.seconds,
                 tokens_per_second=_finite(evaluation.tokens_per_second),
             )
+            if interval is not None:
+                row.ppl_low, row.ppl_high = interval.low, interval.high
+                row.interval_resamples, row.interval_seed = interval.resamples, interval.seed
             session.add(row)
             session.flush()
+            if evaluation.lines is not None:
+                from bench.uncertainty import BLOB_FORMAT
+
+                session.add(LineScoreBlob(evaluation_id=row.id, run_id=run_id,
+                                          format=BLOB_FORMAT, data=evaluation.lines.to_bytes()))
             return row.id
+
+    def line_scores(self, evaluation_id: int) -> LineScores | None:
+        """The per-line scores stored with an evaluation, or None (stored before bench kept
+        them)."""
+        from bench.uncertainty import BLOB_FORMAT, LineScores
+
+        with self._read() as session:
+            blob = session.get(LineScoreBlob, evaluation_id)
+            if blob is None:
+                return None
+            if blob.format != BLOB_FORMAT:
+                raise BenchError(f"evaluation {evaluation_id}: per-line scores in format "
+                                 f"{blob.format!r}, which this bench cannot read")
+            return LineScores.from_bytes(blob.data)
 
     def add_artifact(self, run_id: int, kind: str, path: str | Path) -> int:
         """Record a file the run produced (a checkpoint, a vocabulary) once; return the row id."""
@@ -324,37 +342,15 @@ class Store:
 
         Columns: every run column (``id`` renamed ``run_id``) and, for the newest valid and
         test evaluation, ``valid_<field>`` / ``test_<field>`` for each of
-        :data:`RESULT_EVAL_FIELDS` (NA when the run has no valid evaluation).
+        :data:`bench.store.frames.RESULT_EVAL_FIELDS` (NA when the run has no valid evaluation).
         """
-        import pandas as pd  # lazily: keeps `bench --help` fast
-
         query = select(Run).where(Run.status == "finished").order_by(Run.id)
         if corpus is not None:
             query = query.where(Run.corpus == corpus)
         with self._read() as session:
             runs = [_row(r) for r in session.scalars(query)]
             latest = self._latest_evaluations(session, [r["id"] for r in runs])
-        records = []
-        for run in runs:
-            if (run["id"], "test") not in latest:
-                continue
-            record = {("run_id" if k == "id" else k): v for k, v in run.items()}
-            for split in ("valid", "test"):
-                evaluation = latest.get((run["id"], split), {})
-                for field in RESULT_EVAL_FIELDS:
-                    record[f"{split}_{field}"] = evaluation.get(field)
-            records.append(record)
-        columns = (["run_id"] + [k for k in _RUN_FIELDS if k != "id"]
-                   + [f"{s}_{f}" for s in ("valid", "test") for f in RESULT_EVAL_FIELDS])
-        frame = pd.DataFrame.from_records(records, columns=columns)
-        # Nullable integers, so a missing context or params does not turn 35 into 35.0.
-        ints = (["run_id"] + sorted(_INT_RUN_FIELDS)
-                + [f"{s}_{f}" for s in ("valid", "test") for f in sorted(_INT_EVAL_FIELDS)])
-        for column in ints:
-            frame[column] = frame[column].astype("Int64")
-        for column in ("started_at", "finished_at"):
-            frame[column] = pd.to_datetime(frame[column], utc=True)
-        return frame
+        return frames.results_frame(runs, latest)
 
     def probe_results(self, probe: str | None = None, *, run_id: int | None = None
                       ) -> pd.DataFrame:

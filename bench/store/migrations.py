@@ -29,6 +29,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -214,6 +215,26 @@ def m003_drop_parent_run_id(conn: Connection) -> None:
 
 
 m003_drop_parent_run_id.foreign_keys_off = True  # type: ignore[attr-defined]
+
+
+@migration
+def m004_evaluation_intervals(conn: Connection) -> None:
+    """Bootstrap intervals on evaluations; line_scores: per-line NLL and units as a blob."""
+    for column in (Column("ppl_low", Double), Column("ppl_high", Double),
+                   Column("interval_resamples", Integer), Column("interval_seed", BigInteger)):
+        add_column(conn, "evaluations", column)
+    md = MetaData()
+    Table("runs", md, Column("id", Integer, primary_key=True))  # only for the foreign keys
+    Table("evaluations", md, Column("id", Integer, primary_key=True))
+    Table(
+        "line_scores", md,
+        Column("evaluation_id", Integer, ForeignKey("evaluations.id", ondelete="CASCADE"),
+               primary_key=True),
+        Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False,
+               index=True),
+        Column("format", String(16), nullable=False),
+        Column("data", LargeBinary, nullable=False),
+    ).create(conn)
 
 
 def add_column(conn: Connection, table: str, column: Column[Any]) -> None:

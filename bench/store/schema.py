@@ -22,6 +22,7 @@ from sqlalchemy import (
     Double,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -149,8 +150,35 @@ class Evaluation(Base):
     seconds: Mapped[float] = mapped_column(Double)
     tokens_per_second: Mapped[float | None] = mapped_column(Double)  # None when unmeasurable
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # 95% bootstrap interval of ppl over the split's lines (bench.uncertainty); None for
+    # evaluations stored before bench kept per-line scores
+    ppl_low: Mapped[float | None] = mapped_column(Double)
+    ppl_high: Mapped[float | None] = mapped_column(Double)
+    interval_resamples: Mapped[int | None] = mapped_column(Integer)
+    interval_seed: Mapped[int | None] = mapped_column(BigInteger)
 
     run: Mapped[Run] = relationship(back_populates="evaluations")
+
+
+class LineScoreBlob(Base):
+    """An evaluation's per-line NLL sums and unit counts (bench.uncertainty.LineScores).
+
+    Kept in the database, not in the run's folder: the folder lives on the machine that ran,
+    while several machines may share one database, and `bench compare` must work from any of
+    them. One compressed blob per evaluation (~35 KB for PTB test), never a row per token; in
+    its own table so that reading evaluations never loads it.
+    """
+
+    __tablename__ = "line_scores"
+
+    evaluation_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("evaluations.id", ondelete="CASCADE"), primary_key=True
+    )
+    run_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("runs.id", ondelete="CASCADE"), index=True
+    )
+    format: Mapped[str] = mapped_column(String(16))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Metric(Base):
