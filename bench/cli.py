@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 import bench
-from bench import interrupts
+from bench import distributed
 from bench.errors import BenchError
 
 DB_HELP = "database: any SQLAlchemy URL [default: $BENCH_DB, else a SQLite file in the user data folder]"
@@ -82,6 +82,7 @@ def _data_dir(data_dir: str | None) -> Path:
 @click.option("--resume", "resume_run", type=int, metavar="RUN",
               help="continue an interrupted, failed or killed run from its last checkpoint, "
               "as the same row (its configuration comes from the database)")
+@distributed.launch_options
 def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
         assignments: tuple[str, ...], config_file: Path | None, device: str | None,
         seed: int | None, db: str | None, data_dir: str | None, progress: bool,
@@ -99,6 +100,7 @@ def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
       bench run --plugin unigram --corpus ./my-corpus --tokenizer word
       bench run --config recipe.toml --device cuda
       bench run --resume 12
+      bench run --plugin lstm --nproc-per-node 2     two processes (GPUs), one model
     """
     from bench.config import build_config, load_config_file
 
@@ -128,18 +130,22 @@ def _execute(config: Any, config_file: Path | None, db: str | None, data_dir: st
     'interrupted' row that `bench run --resume` continues."""
     from bench.runner import Runner
 
-    store = _store(db)
-    runner = Runner(_host(), store, _data_dir(data_dir), progress=progress,
-                    echo=lambda message: click.echo(message, err=True))
+    # with several ranks (torchrun) only rank 0 opens the database, prints and notifies
+    main = distributed.current().is_main
+    store = distributed.shared_store(lambda: _store(db))
+    runner = Runner(distributed.shared_host(_host()), store, _data_dir(data_dir),
+                    progress=progress and main,
+                    echo=lambda message: click.echo(message, err=True) if main else None)
     # `kill` (SIGTERM) ends a run like Ctrl-C does: recorded as interrupted, not left
     # running; both are remembered as well as raised, so none is lost (bench.interrupts)
-    interrupts.install()
+    distributed.install_signal_handlers()
     try:
         result = runner.resume(resume_run) if resume_run is not None \
             else runner.run(config, _command_line(config_file, config))
     except KeyboardInterrupt:
-        click.echo("\ninterrupted: the run is recorded as 'interrupted' (bench runs); "
-                   "continue it with `bench run --resume RUN`", err=True)
+        if main:
+            click.echo("\ninterrupted: the run is recorded as 'interrupted' (bench runs); "
+                       "continue it with `bench run --resume RUN`", err=True)
         # The run is closed and committed. Leave now with 130 (128 + SIGINT): a normal exit
         # can turn into "killed by SIGINT" (-2), because CPython marks a KeyboardInterrupt
         # as unhandled when it surfaces inside Python code that a C extension ran through
@@ -147,7 +153,8 @@ def _execute(config: Any, config_file: Path | None, db: str | None, data_dir: st
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(130)
-    _print_summary(result, store.url)
+    if main:
+        _print_summary(result, store.url)
 
 
 def _command_line(config_file: Path | None, config: Any) -> str:
@@ -237,6 +244,7 @@ def leaderboard(corpora: tuple[str, ...], fmt: str, out: Path | None, db: str | 
 @click.option("--db", help=DB_HELP)
 @click.option("--data-dir", help=DATA_HELP)
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@distributed.launch_options
 def reproduce(name: str | None, list_recipes: bool, corpus: str | None,
               assignments: tuple[str, ...], device: str | None, seed: int | None,
               db: str | None, data_dir: str | None, progress: bool) -> None:
@@ -257,8 +265,9 @@ def reproduce(name: str | None, list_recipes: bool, corpus: str | None,
                        f"{recipe.published}\n{'':<22} cost: {recipe.cost}")
         return
     recipe = find_recipe(name)
-    click.echo(f"{recipe.name}: {recipe.description}\npublished: {recipe.published}\n"
-               f"expected cost: {recipe.cost}", err=True)
+    if distributed.current().is_main:
+            click.echo(f"{recipe.name}: {recipe.description}\npublished: {recipe.published}\n"
+                   f"expected cost: {recipe.cost}", err=True)
     config = build_config(recipe.config, {"corpus": corpus, "device": device, "seed": seed},
                           assignments)
     _execute(config, recipe.path, db, data_dir, progress)

@@ -13,29 +13,59 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _requested = False
+_received = 0  # requests ever noted in this process (never cleared)
+_holding = 0    # inside held(): requests are noted, not raised
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def request(signum: int = signal.SIGINT, frame: Any = None) -> None:
-    """A signal handler: remember the request, then raise KeyboardInterrupt at once."""
+    """A signal handler: remember the request, then raise KeyboardInterrupt at once
+    (unless inside :func:`held`)."""
     note()
-    raise KeyboardInterrupt
+    if not _holding:
+        raise KeyboardInterrupt
 
 
 def note() -> None:
     """Remember a request without raising (for code that must finish a step first)."""
-    global _requested
+    global _requested, _received
     _requested = True
+    _received += 1
+
+
+def requested() -> bool:
+    """Whether a request came and has not been acted on yet."""
+    return _requested
+
+
+def received() -> int:
+    """How many requests this process has noted, acted on or not."""
+    return _received
 
 
 def raise_if_requested() -> None:
     """Raise KeyboardInterrupt if a request came and has not been acted on."""
     if _requested:
         raise KeyboardInterrupt
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """Signals inside are remembered but not raised: closing a run must not be cut short
+    (from a terminal, Ctrl-C reaches the ranks of a distributed run twice: once from the
+    terminal, once from the agent that launched them)."""
+    global _holding
+    _holding += 1
+    try:
+        yield
+    finally:
+        _holding -= 1
 
 
 def clear() -> None:

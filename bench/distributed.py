@@ -1,0 +1,571 @@
+"""Training on several devices or machines: torch.distributed under PyTorch's elastic agent.
+
+``bench run --nproc-per-node N`` hands the very same command to ``torch.distributed.run``
+(the agent behind ``torchrun``), which starts N copies of it; a copy finds itself launched
+by the agent (``torch.distributed.is_torchelastic_launched()``: RANK, WORLD_SIZE,
+LOCAL_RANK are set) and joins the process group instead of launching again. So
+``torchrun ... -m bench run ...`` and ``srun torchrun ...`` work the same way.
+
+What each rank does (the rest of bench does not change):
+
+* rank r trains its own contiguous share of the ``batch_size`` columns
+  (:mod:`bench.sharding`); DistributedDataParallel averages the gradients, so with equal
+  shares and a per-token mean loss the update is that of one process at the same batch;
+* after every step the ranks agree, in one small all-reduce, on the step's loss sum, on
+  whether anyone was asked to stop (Ctrl-C, SIGTERM) and on whether rank 0's checkpoint
+  clock has run out, so every rank stops, saves or goes on at the same step;
+* rank 0 alone opens the database (:class:`SharedStore`), writes checkpoints, scores the
+  splits (the core's exact protocol, so the perplexity does not depend on the world
+  size) and calls observer hooks; what the others need is broadcast from it;
+* a rank that fails leaves its error in the rendezvous store before it exits, so rank 0,
+  stopped by the lost connection or by the agent's SIGTERM, records that error.
+
+Collectives time out after ``$BENCH_DIST_TIMEOUT_MINUTES`` (default 30) minutes, so a
+rank that hangs ends the run as failed instead of holding the others forever.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import click
+
+from bench import interrupts
+from bench.errors import BenchError
+
+TIMEOUT_ENV = "BENCH_DIST_TIMEOUT_MINUTES"
+DEFAULT_TIMEOUT_MINUTES = 30.0
+_FAILURES_PREFIX = "bench_failed_rank_"
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the ranks (one process: rank 0 of 1)."""
+
+    rank: int = 0
+    local_rank: int = 0
+    size: int = 1
+    local_size: int = 1
+    nodes: int = 1
+    backend: str | None = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+_world = World()
+_failure_store: Any = None
+_device_label: str | None = None
+
+
+def current() -> World:
+    """The world this process trains in (set by :func:`worker`)."""
+    return _world
+
+
+def launched_by_torchrun() -> bool:
+    """Whether torchrun / torch.distributed.run started this process."""
+    import torch.distributed
+
+    return torch.distributed.is_torchelastic_launched()
+
+
+# ----------------------------------------------------------------- launching (the agent)
+@dataclass(frozen=True)
+class Launch:
+    """What the user asked for: processes on this node, nodes, and how nodes meet."""
+
+    nproc_per_node: int = 1
+    nnodes: int = 1
+    node_rank: int | None = None
+    rdzv_endpoint: str | None = None
+
+    @property
+    def wanted(self) -> bool:
+        return self.nproc_per_node > 1 or self.nnodes > 1
+
+    def torchrun_args(self) -> list[str]:
+        """Arguments of ``torch.distributed.run`` (named as torchrun names them)."""
+        args = ["--nproc-per-node", str(self.nproc_per_node), "--nnodes", str(self.nnodes)]
+        if self.nnodes == 1 and self.rdzv_endpoint is None:
+            args.append("--standalone")  # a free local port: runs never collide
+        if self.node_rank is not None:
+            args += ["--node-rank", str(self.node_rank)]
+        if self.rdzv_endpoint is not None:
+            args += ["--rdzv-endpoint", self.rdzv_endpoint]
+        return args
+
+    def check(self) -> None:
+        if self.nnodes > 1 and self.rdzv_endpoint is None:
+            raise BenchError(f"--nnodes {self.nnodes} needs --rdzv-endpoint HOST:PORT, an "
+                             "address of the first node that every node can reach")
+        if self.nnodes > 1 and self.node_rank is None:
+            raise BenchError(f"--nnodes {self.nnodes} needs --node-rank (0 on the node whose "
+                             "address is the --rdzv-endpoint, 1..N-1 on the others)")
+        if self.node_rank is not None and self.node_rank >= self.nnodes:
+            raise BenchError(f"--node-rank {self.node_rank} must be below --nnodes {self.nnodes}")
+
+
+def launch(request: Launch, argv: list[str]) -> None:
+    """Start ``python -m bench <argv>`` on every rank of this node through the elastic
+    agent, wait for them, and exit as rank 0 did (0, 1 failed, 130 interrupted)."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser, run
+
+    request.check()
+    # the agent logs every SIGTERM it sends; rank 0 says what happened to the run
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
+    args = get_args_parser().parse_args([*request.torchrun_args(), "--module", "bench", *argv])
+    try:
+        run(args)
+    except SignalException:  # Ctrl-C or kill: the ranks got it too; rank 0 recorded it
+        sys.exit(130)
+    except ChildFailedError as failed:
+        codes = {failure.local_rank: failure.exitcode for failure in failed.failures.values()}
+        first = codes.get(0)
+        # rank 0 has printed and recorded what happened, unless something killed it
+        # outright (-9: SIGKILL, out of memory; other signals: a crash)
+        if first in (None, 1, 130, -signal.SIGINT, -signal.SIGTERM) or request.node_rank:
+            sys.exit(130 if first == 130 else 1)
+        raise BenchError(f"rank 0 ended with exit code {first} before it could record the "
+                         "run; `bench runs` shows it as running; `bench run --resume RUN` "
+                         "continues it") from None
+
+
+def launch_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The torchrun flags of ``bench run`` and ``bench reproduce``, and what they do.
+
+    Asked for more than one process, the command is handed to the elastic agent; under
+    the agent (``torchrun -m bench run ...`` or a rank started that way) it runs as one
+    rank of the process group.
+    """
+
+    @click.option("--nproc-per-node", type=click.IntRange(1), default=1, show_default=True,
+                  help="train on this many processes of this machine (one per GPU; on CPU "
+                  "one per core group), started through torch.distributed.run (torchrun)")
+    @click.option("--nnodes", type=click.IntRange(1), default=1, show_default=True,
+                  help="machines taking part; run the same command on each")
+    @click.option("--node-rank", type=click.IntRange(0),
+                  help="this machine's index among --nnodes (0: the one at --rdzv-endpoint)")
+    @click.option("--rdzv-endpoint", metavar="HOST:PORT",
+                  help="where the machines meet: an address and free port of node 0")
+    @functools.wraps(command)
+    def wrapper(*args: Any, nproc_per_node: int, nnodes: int, node_rank: int | None,
+                rdzv_endpoint: str | None, **kwargs: Any) -> Any:
+        request = Launch(nproc_per_node, nnodes, node_rank, rdzv_endpoint)
+        if launched_by_torchrun():  # a rank: the agent already started us
+            with worker():
+                return command(*args, **kwargs)
+        if not request.wanted:
+            return command(*args, **kwargs)
+        name = click.get_current_context().info_name
+        if sys.argv[1:2] != [name]:
+            raise BenchError(f"--nproc-per-node and --nnodes work from the command line "
+                             f"(bench {name} ...), or under torchrun -m bench {name} ...")
+        launch(request, sys.argv[1:])
+        return None
+
+    return wrapper
+
+
+# ------------------------------------------------------------------ a rank's lifetime
+def timeout_minutes() -> float:
+    value = os.environ.get(TIMEOUT_ENV)
+    try:
+        return float(value) if value else DEFAULT_TIMEOUT_MINUTES
+    except ValueError:
+        raise BenchError(f"${TIMEOUT_ENV}={value!r} is not a number of minutes") from None
+
+
+@contextmanager
+def worker() -> Iterator[World]:
+    """Join the process group the agent's environment describes, for one command.
+
+    gloo for CPU tensors and nccl for CUDA ones (``cpu:gloo,cuda:nccl`` where CUDA is
+    present), each rank on the GPU of its LOCAL_RANK. A rank other than 0 that fails
+    leaves its error for rank 0 to record and exits quietly: rank 0 speaks for the run.
+    """
+    global _world, _failure_store
+    import torch
+    import torch.distributed as dist
+
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size == 1:
+        yield _world
+        return
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
+    local_size = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available()
+    if cuda:
+        if local_rank >= torch.cuda.device_count():
+            raise BenchError(f"{local_size} ranks on this machine, but it has "
+                             f"{torch.cuda.device_count()} GPU(s): one rank per GPU")
+        torch.cuda.set_device(local_rank)
+    backend = "cpu:gloo,cuda:nccl" if cuda and dist.is_nccl_available() else "gloo"
+    dist.init_process_group(backend, timeout=timedelta(minutes=timeout_minutes()))
+    _failure_store = dist.PrefixStore(_FAILURES_PREFIX, dist.TCPStore(
+        os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+        timeout=timedelta(seconds=60)))
+    nodes = int(os.environ.get("GROUP_WORLD_SIZE") or max(1, size // local_size))
+    _world = World(rank, local_rank, size, local_size, nodes, backend)
+    try:
+        yield _world
+    except BaseException as error:
+        if _world.is_main:
+            raise
+        if not isinstance(error, KeyboardInterrupt | PeerError) and not is_lost_peer(error):
+            report_failure(error)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130 if isinstance(error, KeyboardInterrupt) else 1)
+    dist.destroy_process_group()
+    _world = World()
+
+
+def rank_device(device: str) -> str:
+    """The device of this rank: a CUDA run uses the GPU of LOCAL_RANK."""
+    if _world.distributed and device.startswith("cuda"):
+        return f"cuda:{_world.local_rank}"
+    return device
+
+
+def backend_for(device: str) -> str | None:
+    """The backend that reduces this device's tensors (None in one process)."""
+    if not _world.distributed:
+        return None
+    return "nccl" if device.startswith("cuda") and "nccl" in (_world.backend or "") else "gloo"
+
+
+def check_plan(options: Any, device: str, plugin: str) -> None:
+    """User mistakes a distributed run would meet late, refused before any row is written."""
+    from bench.sharding import check_divisible
+    from bench.training_options import TrainingOptions
+
+    if not _world.distributed:
+        return
+    if not isinstance(options, TrainingOptions):
+        raise BenchError(f"model {plugin!r} does not train by gradient descent; run it in one "
+                         "process (drop --nproc-per-node / --nnodes)")
+    check_divisible(options.batch_size, _world.size)
+    if getattr(options, "sparse_grad", False) and backend_for(device) == "nccl":
+        # refused rather than densified: a dense copy of an 800k-word matrix per step would
+        # silently cost what sparse_grad is there to save
+        raise BenchError("sparse_grad=true cannot train on several GPUs: NCCL all-reduces "
+                         "only dense tensors; set sparse_grad=false (the same updates with "
+                         "sgd or adagrad, at the cost of all-reducing each word matrix whole)")
+
+
+def describe(environment: dict[str, Any], device: str) -> dict[str, Any]:
+    """The environment of a run with its ranks: world size, backend, nodes, device names.
+
+    Called on every rank (it gathers each rank's device name); ``device_name`` becomes
+    e.g. "2 × NVIDIA H200", which leaderboards show.
+    """
+    if not _world.distributed:
+        return environment
+    import torch.distributed as dist
+
+    from bench.environment import device_name
+
+    global _device_label
+    names: list[Any] = [None] * _world.size
+    dist.all_gather_object(names, device_name(device))
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    # GPUs count as devices ("2 × NVIDIA H200"); CPU ranks are processes sharing cores
+    unit = "× " if device.startswith("cuda") else "processes on "
+    shown = " + ".join(f"{count} {unit}{name}" for name, count in counts.items())
+    _device_label = shown
+    return environment | {"device_name": shown, "distributed": {
+        "world_size": _world.size, "nodes": _world.nodes, "ranks_per_node": _world.local_size,
+        "backend": backend_for(device), "devices": names}}
+
+
+def device_label(device: str) -> str:
+    """The device name a run shows: this one's, or the ranks' (set by :func:`describe`)."""
+    from bench.environment import device_name
+
+    return _device_label if _world.distributed and _device_label else device_name(device)
+
+
+# ------------------------------------------------------------------ working together
+class PeerError(Exception):
+    """Raised on the other ranks when rank 0 fails in work they waited for."""
+
+
+def from_rank0(compute: Callable[[], Any]) -> Any:
+    """``compute()`` on rank 0, its result (or its exception) broadcast to every rank."""
+    if not _world.distributed:
+        return compute()
+    import torch.distributed as dist
+
+    box: list[Any] = [None]
+    if _world.is_main:
+        try:
+            box = [("value", compute())]
+        except BaseException as error:
+            dist.broadcast_object_list([("error", _picklable(error))], src=0)
+            raise
+    dist.broadcast_object_list(box, src=0)
+    kind, payload = box[0]
+    if kind == "error":
+        if isinstance(payload, KeyboardInterrupt):
+            raise KeyboardInterrupt
+        raise PeerError(f"rank 0: {payload}")
+    return payload
+
+
+def _picklable(error: BaseException) -> BaseException:
+    import pickle
+
+    try:
+        pickle.dumps(error)
+        return error
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return RuntimeError(f"{type(error).__name__}: {error}")
+
+
+def agree_after_step(step_loss: Any, stop_here: bool, save_due: bool) -> tuple[Any, bool, bool]:
+    """One all-reduce after each step: the global loss sum of the step, whether any rank
+    was asked to stop, and whether rank 0's checkpoint clock says save.
+
+    Every rank then stops, saves or goes on at the same step: a rank that acted on its
+    own would leave the others waiting in a collective.
+    """
+    import torch
+    import torch.distributed as dist
+
+    flags = torch.stack([step_loss.detach().double().reshape(()),
+                         torch.tensor(float(stop_here), dtype=torch.float64,
+                                      device=step_loss.device),
+                         torch.tensor(float(save_due and _world.is_main), dtype=torch.float64,
+                                      device=step_loss.device)])
+    dist.all_reduce(flags)
+    stop, save = flags[1:].tolist()
+    return flags[0], stop > 0, save > 0
+
+
+def gather_columns(state: Any) -> Any:
+    """The recurrent state of all columns, each rank's share put side by side (dim 1,
+    the batch dimension of recurrent states), so a checkpoint holds the whole batch."""
+    if state is None or not _world.distributed:
+        return state
+    import torch
+    import torch.distributed as dist
+
+    if isinstance(state, torch.Tensor):
+        parts = [torch.empty_like(state) for _ in range(_world.size)]
+        dist.all_gather(parts, state.contiguous())
+        return torch.cat(parts, dim=1)
+    return tuple(gather_columns(part) for part in state)
+
+
+def take_columns(state: Any, columns: slice) -> Any:
+    """This rank's columns of a whole-batch recurrent state (see :func:`gather_columns`)."""
+    if state is None:
+        return None
+    if hasattr(state, "shape"):
+        return state[:, columns].contiguous()
+    return tuple(take_columns(part, columns) for part in state)
+
+
+class TrainingStep:
+    """A module's ``training_loss`` as the ranks call it, and the gradient exchange.
+
+    In one process it is ``training_loss`` itself. With several ranks the loss goes
+    through DistributedDataParallel, which averages the gradients during the backward
+    pass; DDP only hooks a module's ``forward``, so a thin module whose forward is the
+    loss goes around the network (its parameters are the network's).
+
+    DDP expects sparse gradients only from ``nn.Embedding(sparse=True)``; the word
+    matrices of sampled, NCE, BlackOut and class output layers with ``sparse_grad`` take
+    them through ``F.embedding`` too, so DDP is told to leave those layers alone and
+    :meth:`sync_gradients` averages their gradients after the backward pass with
+    ``torch.distributed.all_reduce``, which gloo does for sparse tensors as well.
+    """
+
+    def __init__(self, module: Any, options: Any) -> None:
+        self.after_backward: list[Any] = []
+        if not _world.distributed:
+            self._forward = module.training_loss
+            return
+        import torch
+        from torch.nn.parallel import DistributedDataParallel
+
+        class _Loss(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.network = module
+
+            def forward(self, inputs: Any, targets: Any, state: Any) -> Any:
+                return self.network.training_loss(inputs, targets, state)
+
+        wrapper = _Loss()
+        ignored = {f"{name}.{param_name}" if name else param_name
+                   for name, part in wrapper.named_modules()
+                   if getattr(part, "sparse_grad", False)
+                   and not isinstance(part, torch.nn.Embedding)
+                   for param_name, _ in part.named_parameters()}
+        kept = {id(param) for name, part in wrapper.named_modules()
+                for param_name, param in part.named_parameters(recurse=False)
+                if f"{name}.{param_name}" not in ignored}
+        by_name = dict(wrapper.named_parameters(remove_duplicate=False))
+        for name in sorted(ignored):
+            param = by_name[name]
+            if id(param) not in kept and all(param is not p for p in self.after_backward):
+                self.after_backward.append(param)
+        if ignored:
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+                wrapper, sorted(ignored))
+        device = next(module.parameters()).device
+        uses_all = getattr(getattr(module, "output", None), "uses_every_parameter", True)
+        self._forward = DistributedDataParallel(
+            wrapper, device_ids=[device.index] if device.type == "cuda" else None,
+            forward_sync_buffers=False,  # buffers (proposals, frequency ranks) never change
+            # the rare clusters of an adaptive softmax go unused in some steps
+            find_unused_parameters=not uses_all)
+
+    def __call__(self, inputs: Any, targets: Any, state: Any) -> Any:
+        return self._forward(inputs, targets, state)
+
+    def sync_gradients(self) -> None:
+        """Average the gradients DDP left alone (see the class docstring) over the ranks.
+
+        Such layers use every parameter at every step (the rows of the targets and the
+        samples, shared by the batch), so every rank has a gradient to contribute.
+        """
+        import torch.distributed as dist
+
+        for param in self.after_backward:
+            grad = param.grad.coalesce() if param.grad.is_sparse else param.grad
+            dist.all_reduce(grad)
+            param.grad = grad.div_(_world.size)
+
+
+# ---------------------------------------------------------- the database and observers
+def _ignored(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+class SharedStore:
+    """The run's database as every rank sees it: rank 0 opens it and writes; the others
+    never open it, their writes are dropped, and what they read (the run's id, a stored
+    run to resume, the URL that names the run's folder) is broadcast from rank 0."""
+
+    def __init__(self, open_store: Callable[[], Any]) -> None:
+        self._store = open_store() if _world.is_main else None
+        self.url: str = from_rank0(lambda: self._store.url)
+
+    def create_run(self, **fields: Any) -> int:
+        return from_rank0(lambda: self._store.create_run(**fields))
+
+    def get_run(self, run_id: int) -> dict[str, Any]:
+        return from_rank0(lambda: self._store.get_run(run_id))
+
+    def __getattr__(self, name: str) -> Any:
+        if self._store is not None:
+            return getattr(self._store, name)
+        return _ignored
+
+
+def shared_store(open_store: Callable[[], Any]) -> Any:
+    """The store a rank uses: the database itself in one process, else a SharedStore."""
+    return SharedStore(open_store) if _world.distributed else open_store()
+
+
+class _NoHooks:
+    def __getattr__(self, name: str) -> Any:
+        return lambda **kwargs: []
+
+
+class _QuietHost:
+    """A plugin host whose observer hooks do not fire: a plugin logging runs elsewhere
+    hears of a distributed run once, from rank 0."""
+
+    def __init__(self, host: Any) -> None:
+        self._host = host
+        self.hook = _NoHooks()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._host, name)
+
+
+def shared_host(host: Any) -> Any:
+    return host if _world.is_main else _QuietHost(host)
+
+
+# ----------------------------------------------------------------- failures and signals
+def report_failure(error: BaseException) -> None:
+    """Leave this rank's error where rank 0 finds it (the rendezvous store)."""
+    if _failure_store is None:
+        return
+    summary = "".join(traceback.format_exception_only(type(error), error)).strip()
+    text = f"rank {_world.rank} failed: {summary}\n\n{traceback.format_exc()}"
+    with suppress(RuntimeError, OSError):  # the store is gone too: the agent still
+        _failure_store.set(str(_world.rank), text)  # reports the exit code
+
+
+@dataclass(frozen=True)
+class PeerFailure:
+    summary: str
+    traceback: str
+
+
+def peer_failure() -> PeerFailure | None:
+    """The error another rank reported before it died, if any (rank 0 asks)."""
+    if _failure_store is None:
+        return None
+    for rank in range(1, _world.size):
+        try:
+            if _failure_store.check([str(rank)]):
+                summary, _, details = _failure_store.get(str(rank)).decode().partition("\n\n")
+                return PeerFailure(summary, details)
+        except (RuntimeError, OSError):  # the store went away with the agent
+            return None
+    return None
+
+
+def is_lost_peer(error: BaseException) -> bool:
+    """Whether ``error`` says another rank went away (its own error is reported by it)."""
+    import torch.distributed as dist
+
+    if isinstance(error, PeerError | dist.DistError):
+        return True
+    text = str(error).lower()
+    return "gloo" in text or "nccl" in text or "connection closed" in text
+
+
+def install_signal_handlers() -> None:
+    """Ctrl-C and kill as in one process; a rank acts on the first signal only.
+
+    From a terminal, Ctrl-C reaches every rank and the agent, which then sends each rank
+    the signal again: the second one must not break into the closing of the run.
+    """
+    interrupts.install()
+    if not _world.distributed:
+        return
+    def first_only(signum: int, frame: Any) -> None:
+        if interrupts.received():  # (the training loop notes the signals it holds back)
+            interrupts.note()
+        else:
+            interrupts.request(signum, frame)
+
+    for signum in interrupts.SIGNALS:
+        signal.signal(signum, first_only)
