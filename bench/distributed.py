@@ -362,6 +362,19 @@ def agree_after_step(step_loss: Any, stop_here: bool, save_due: bool) -> tuple[A
     return flags[0], stop > 0, save > 0
 
 
+def restore_device_rng(states: dict[str, Any], device: str) -> None:
+    """Give this rank's GPU the generator state of rank 0's GPU from a checkpoint.
+
+    Every rank draws the same amount from its own GPU's generator (equal shares), so
+    rank 0's device 0 state is every rank's; the state saved for device r in rank 0's
+    process is one rank r never used.
+    """
+    if _world.distributed and device.startswith("cuda") and states.get("cuda"):
+        import torch
+
+        torch.cuda.set_rng_state(states["cuda"][0].cpu(), device)
+
+
 def gather_columns(state: Any) -> Any:
     """The recurrent state of all columns, each rank's share put side by side (dim 1,
     the batch dimension of recurrent states), so a checkpoint holds the whole batch."""

@@ -111,6 +111,7 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
         if scaler is not None:
             scaler.load_state_dict(saved["scaler"])
         restore_rng(saved["rng"])
+        distributed.restore_device_rng(saved["rng"], device)
     if context.resume:
         context.resumed_at(loop.step if resuming_from_checkpoint else None)
     if loop.trained_tokens:
