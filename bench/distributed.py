@@ -17,6 +17,8 @@ What each rank does (the rest of bench does not change):
 * rank 0 alone opens the database (:class:`SharedStore`), writes checkpoints, scores the
   splits (the core's exact protocol, so the perplexity does not depend on the world
   size) and calls observer hooks; what the others need is broadcast from it;
+* rank 0 downloads and tokenizes first, the others then read its caches
+  (:func:`rank0_first`);
 * a rank that fails leaves its error in the rendezvous store before it exits, so rank 0,
   stopped by the lost connection or by the agent's SIGTERM, records that error.
 
@@ -31,6 +33,7 @@ import logging
 import os
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -45,7 +48,7 @@ from bench.errors import BenchError
 
 TIMEOUT_ENV = "BENCH_DIST_TIMEOUT_MINUTES"
 DEFAULT_TIMEOUT_MINUTES = 30.0
-_FAILURES_PREFIX = "bench_failed_rank_"
+_STORE_PREFIX = "bench/"  # keys of the rendezvous store bench uses
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ class World:
 
 
 _world = World()
-_failure_store: Any = None
+_rendezvous: Any = None
 _device_label: str | None = None
 
 
@@ -201,7 +204,7 @@ def worker() -> Iterator[World]:
     present), each rank on the GPU of its LOCAL_RANK. A rank other than 0 that fails
     leaves its error for rank 0 to record and exits quietly: rank 0 speaks for the run.
     """
-    global _world, _failure_store
+    global _world, _rendezvous
     import torch
     import torch.distributed as dist
 
@@ -219,7 +222,7 @@ def worker() -> Iterator[World]:
         torch.cuda.set_device(local_rank)
     backend = "cpu:gloo,cuda:nccl" if cuda and dist.is_nccl_available() else "gloo"
     dist.init_process_group(backend, timeout=timedelta(minutes=timeout_minutes()))
-    _failure_store = dist.PrefixStore(_FAILURES_PREFIX, dist.TCPStore(
+    _rendezvous = dist.PrefixStore(_STORE_PREFIX, dist.TCPStore(
         os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
         timeout=timedelta(seconds=60)))
     nodes = int(os.environ.get("GROUP_WORLD_SIZE") or max(1, size // local_size))
@@ -472,6 +475,26 @@ class TrainingStep:
             param.grad = grad.div_(_world.size)
 
 
+@contextmanager
+def rank0_first(step: str) -> Iterator[None]:
+    """Rank 0 does the work inside first (downloads, fitting the tokenizer, encoding into
+    the data folder's caches); the others wait, then find it done, or do it themselves
+    where the data folder is not shared. The wait has no time limit (encoding a billion
+    words takes longer than any collective timeout); if rank 0 dies, the agent stops them.
+    """
+    if not _world.distributed:
+        yield
+        return
+    key = f"ready/{step}"
+    if _world.is_main:
+        yield
+        _rendezvous.set(key, "1")
+        return
+    while not _rendezvous.check([key]):
+        time.sleep(0.2)
+    yield
+
+
 # ---------------------------------------------------------- the database and observers
 def _ignored(*args: Any, **kwargs: Any) -> None:
     return None
@@ -527,12 +550,12 @@ def shared_host(host: Any) -> Any:
 # ----------------------------------------------------------------- failures and signals
 def report_failure(error: BaseException) -> None:
     """Leave this rank's error where rank 0 finds it (the rendezvous store)."""
-    if _failure_store is None:
+    if _rendezvous is None:
         return
     summary = "".join(traceback.format_exception_only(type(error), error)).strip()
     text = f"rank {_world.rank} failed: {summary}\n\n{traceback.format_exc()}"
     with suppress(RuntimeError, OSError):  # the store is gone too: the agent still
-        _failure_store.set(str(_world.rank), text)  # reports the exit code
+        _rendezvous.set(f"failed/{_world.rank}", text)  # reports the exit code
 
 
 @dataclass(frozen=True)
@@ -543,12 +566,12 @@ class PeerFailure:
 
 def peer_failure() -> PeerFailure | None:
     """The error another rank reported before it died, if any (rank 0 asks)."""
-    if _failure_store is None:
+    if _rendezvous is None:
         return None
     for rank in range(1, _world.size):
         try:
-            if _failure_store.check([str(rank)]):
-                summary, _, details = _failure_store.get(str(rank)).decode().partition("\n\n")
+            if _rendezvous.check([f"failed/{rank}"]):
+                summary, _, details = _rendezvous.get(f"failed/{rank}").decode().partition("\n\n")
                 return PeerFailure(summary, details)
         except (RuntimeError, OSError):  # the store went away with the agent
             return None

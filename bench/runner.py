@@ -252,8 +252,9 @@ class Runner:
         # a resumed run's wall time adds to what the earlier attempts recorded
         started = time.perf_counter() - ((resumed or {}).get("wall_seconds") or 0.0)
         try:
-            corpus = plan.local_corpus or load_corpus(config.corpus, self.host.corpora,
-                                                      self.data_dir, progress=self.show_progress)
+            with distributed.rank0_first("corpus"):  # one download, not one per rank
+                corpus = plan.local_corpus or load_corpus(
+                    config.corpus, self.host.corpora, self.data_dir, progress=self.show_progress)
             result = self._execute(info, config, corpus, plan, evaluations, summary, resumed)
         except KeyboardInterrupt:
             interrupts.clear()  # acted on: the run is closed as interrupted just below
@@ -284,7 +285,9 @@ class Runner:
     def _execute(self, info: RunInfo, config: RunConfig, corpus: CorpusText, plan: _Plan,
                  evaluations: dict[str, Evaluation], summary: dict[str, Any],
                  resumed: dict[str, Any] | None) -> RunResult:
-        splits, tokenizer = self._tokenize(corpus, plan.tokenizer_class, plan.tokenizer_options)
+        with distributed.rank0_first("tokens"):  # the others then read rank 0's caches
+            splits, tokenizer = self._tokenize(corpus, plan.tokenizer_class,
+                                               plan.tokenizer_options)
         # (a run killed before its vocabulary was recorded has nothing to compare with)
         if resumed and resumed["vocab_sha256"] not in (None, tokenizer.vocab.sha256()):
             raise BenchError(f"run {info.run_id}: the rebuilt vocabulary differs from the "
