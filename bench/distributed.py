@@ -215,10 +215,7 @@ def worker() -> Iterator[World]:
     rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
     local_size = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     cuda = torch.cuda.is_available()
-    if cuda:
-        if local_rank >= torch.cuda.device_count():
-            raise BenchError(f"{local_size} ranks on this machine, but it has "
-                             f"{torch.cuda.device_count()} GPU(s): one rank per GPU")
+    if cuda and local_rank < torch.cuda.device_count():  # (more ranks: CPU runs only)
         torch.cuda.set_device(local_rank)
     backend = "cpu:gloo,cuda:nccl" if cuda and dist.is_nccl_available() else "gloo"
     dist.init_process_group(backend, timeout=timedelta(minutes=timeout_minutes()))
@@ -231,6 +228,9 @@ def worker() -> Iterator[World]:
         yield _world
     except BaseException as error:
         if _world.is_main:
+            peer = peer_failure() if not isinstance(error, BenchError) else None
+            if peer is not None:  # (a failure before the run's row existed)
+                raise BenchError(peer.summary) from None
             raise
         if not isinstance(error, KeyboardInterrupt | PeerError) and not is_lost_peer(error):
             report_failure(error)
@@ -266,6 +266,13 @@ def check_plan(options: Any, device: str, plugin: str) -> None:
         raise BenchError(f"model {plugin!r} does not train by gradient descent; run it in one "
                          "process (drop --nproc-per-node / --nnodes)")
     check_divisible(options.batch_size, _world.size)
+    if device.startswith("cuda"):
+        import torch
+
+        if _world.local_size > torch.cuda.device_count():
+            raise BenchError(f"{_world.local_size} ranks on this machine, but it has "
+                             f"{torch.cuda.device_count()} GPU(s): one rank per GPU "
+                             "(--nproc-per-node at most the GPU count, or --device cpu)")
     if getattr(options, "sparse_grad", False) and backend_for(device) == "nccl":
         # refused rather than densified: a dense copy of an 800k-word matrix per step would
         # silently cost what sparse_grad is there to save

@@ -234,6 +234,7 @@ def test_a_carried_state_keeps_whole_batch_checkpoints(monkeypatch):
 def two_gpu_ranks(monkeypatch):
     monkeypatch.setattr(distributed, "_world",
                         distributed.World(0, 0, 2, 2, 1, "cpu:gloo,cuda:nccl"))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
 
 
 def test_sparse_gradients_are_refused_with_nccl_before_any_row(two_gpu_ranks):
@@ -246,6 +247,14 @@ def test_sparse_gradients_are_refused_with_nccl_before_any_row(two_gpu_ranks):
                                "lstm")
     with pytest.raises(BenchError, match="does not train by gradient descent"):
         distributed.check_plan(get_host().model_options("kn", {}), "cpu", "kn")
+
+
+def test_more_ranks_than_gpus_is_refused_but_cpu_ranks_are_not(two_gpu_ranks, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    options = get_host().model_options("lstm", {})
+    with pytest.raises(BenchError, match="2 ranks on this machine, but it has 1 GPU"):
+        distributed.check_plan(options, "cuda:0", "lstm")
+    distributed.check_plan(options, "cpu", "lstm")
 
 
 def test_launch_flags_are_named_and_checked_as_torchrun_does():
