@@ -153,7 +153,7 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
             if valid.ppl < loop.best_ppl:
                 loop.best_ppl, loop.best_epoch = valid.ppl, loop.epoch
                 if world.is_main:
-                        torch.save({"model": module.state_dict(), "epoch": loop.epoch,
+                    torch.save({"model": module.state_dict(), "epoch": loop.epoch,
                                 "options": options.model_dump()}, best_path)
             if isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 schedule.step(valid.ppl)
@@ -185,8 +185,8 @@ def autocast(options: TrainingOptions, device: str) -> Any:
     return torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None)
 
 
-def _train_epoch(module: torch.nn.Module, step: distributed.TrainingStep, windows: TrainWindows,
-                 params: list[torch.Tensor],
+def _train_epoch(module: torch.nn.Module, step: distributed.TrainingStep,
+                 windows: TrainWindows, params: list[torch.Tensor],
                  optimizer: torch.optim.Optimizer, scaler: Any, options: TrainingOptions,
                  context: TrainingContext, loop: LoopState, state: Any,
                  guard: InterruptGuard, save: Any) -> dict[str, float] | None:
