@@ -54,10 +54,13 @@ class TrainWindows:
     disk: each window's rows are gathered from the map when it is asked for (row ``r`` of
     column ``j`` is token ``j * rows + r``) and only that window goes to the device. Both
     give exactly the same windows.
+
+    ``columns`` keeps only some of the ``batch_size`` columns (a rank's share when several
+    processes train, :mod:`bench.sharding`); a memory map is then read only for those.
     """
 
     def __init__(self, ids: np.ndarray, batch_size: int, bptt: int, device: str,
-                 max_windows: int | None = None) -> None:
+                 max_windows: int | None = None, columns: slice = slice(None)) -> None:
         self.bptt = bptt
         self.device = device
         self.rows = _rows(len(ids), batch_size)
@@ -65,9 +68,9 @@ class TrainWindows:
         self.data: torch.Tensor | None = None
         if isinstance(ids, np.memmap):
             self._mapped = ids
-            self._column_starts = np.arange(batch_size, dtype=np.int64) * self.rows
+            self._column_starts = (np.arange(batch_size, dtype=np.int64) * self.rows)[columns]
         else:
-            self.data = batchify(ids, batch_size).to(device)
+            self.data = batchify(ids, batch_size)[:, columns].contiguous().to(device)
         count = (self.rows - 1 + bptt - 1) // bptt
         self.count = count if max_windows is None else min(count, max_windows)
 

@@ -20,26 +20,54 @@ from contextlib import contextmanager
 from typing import Any
 
 _requested = False
+_received = 0  # requests ever noted in this process (never cleared)
+_holding = 0    # inside held(): requests are noted, not raised
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def request(signum: int = signal.SIGINT, frame: Any = None) -> None:
-    """A signal handler: remember the request, then raise KeyboardInterrupt at once."""
+    """A signal handler: remember the request, then raise KeyboardInterrupt at once
+    (unless inside :func:`held`)."""
     note()
-    raise KeyboardInterrupt
+    if not _holding:
+        raise KeyboardInterrupt
 
 
 def note() -> None:
     """Remember a request without raising (for code that must finish a step first)."""
-    global _requested
+    global _requested, _received
     _requested = True
+    _received += 1
+
+
+def requested() -> bool:
+    """Whether a request came and has not been acted on yet."""
+    return _requested
+
+
+def received() -> int:
+    """How many requests this process has noted, acted on or not."""
+    return _received
 
 
 def raise_if_requested() -> None:
     """Raise KeyboardInterrupt if a request came and has not been acted on."""
     if _requested:
         raise KeyboardInterrupt
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """Signals inside are remembered but not raised: closing a run must not be cut short
+    (from a terminal, Ctrl-C reaches the ranks of a distributed run twice: once from the
+    terminal, once from the agent that launched them)."""
+    global _holding
+    _holding += 1
+    try:
+        yield
+    finally:
+        _holding -= 1
 
 
 def clear() -> None:
@@ -76,9 +104,13 @@ class InterruptGuard:
     raised again before the next step, in case the first KeyboardInterrupt surfaced in a
     garbage-collector callback, which drops it. Signal handlers can only be set from the
     main thread; elsewhere the guard does nothing.
+
+    ``hold=True`` (several ranks): signals are only remembered, never raised by the
+    guard; the loop raises after the step at which the ranks agreed to stop.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, hold: bool = False) -> None:
+        self.hold = hold
         self.in_step = False
         self._previous: dict[int, Any] = {}
 
@@ -95,13 +127,16 @@ class InterruptGuard:
             clear()
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.in_step:
+        if self.in_step or self.hold:
             note()
         else:
             request()
 
     @contextmanager
     def step(self) -> Iterator[None]:
+        if self.hold:
+            yield
+            return
         raise_if_requested()
         self.in_step = True
         try:

@@ -26,6 +26,9 @@ class OutputNetwork(nn.Module):
     # a few rows of a word matrix may then give that matrix a sparse gradient (rows not
     # read get none), which SGD and Adagrad apply to those rows alone; others ignore it.
     sparse_grad: bool = False
+    # False for a layer that may leave some parameters out of a step's loss (the rare
+    # clusters of an adaptive softmax): DistributedDataParallel then looks for them.
+    uses_every_parameter: bool = True
 
     def training_loss(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The training objective, a mean over the N positions (exact layers: the NLL)."""

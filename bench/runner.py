@@ -20,7 +20,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench import environment, interrupts, leaderboard_labels
+from bench import distributed, environment, interrupts, leaderboard_labels
 from bench.checkpoint import RESUME_FILE
 from bench.config import RunConfig, config_changes, config_hash
 from bench.corpora import CorpusText, ShardedLines, load_corpus
@@ -29,6 +29,7 @@ from bench.evaluation import evaluate
 from bench.model import LanguageModel, TrainingContext
 from bench.options import Options, validate_options
 from bench.plugins import PluginHost
+from bench.rank_zero import note_world_size
 from bench.records import RunInfo, SplitEvaluation
 from bench.store import Store
 from bench.token_cache import encode_to_disk
@@ -71,6 +72,9 @@ def run_lock(folder: Path, run_id: int, then: str = "resume it") -> Iterator[Non
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    if not distributed.current().is_main:  # rank 0 holds it for the whole run
         yield
         return
     folder.mkdir(parents=True, exist_ok=True)
@@ -131,7 +135,7 @@ class Runner:
     def run(self, config: RunConfig, command: str) -> RunResult:
         """Record a new run of ``config`` and carry it out."""
         plan = self._plan(config)
-        env = environment.describe_environment(plan.device)
+        env = distributed.describe(environment.describe_environment(plan.device), plan.device)
         run_id = self.store.create_run(
             plugin=config.plugin,
             plugin_version=self._plugin_version(config.plugin),
@@ -182,6 +186,8 @@ class Runner:
         if added:  # options bench gained since, at their defaults: the run's old behaviour
             self.echo(f"run {run_id} started before bench had {', '.join(added)}: "
                       "resumed with their defaults")
+        env = distributed.describe(environment.describe_environment(plan.device), plan.device)
+        note_world_size(self.store, run_id, record, env, self.echo)
         with run_lock(self.run_dir(run_id), run_id):
             self.store.reopen_run(run_id)
             self.echo(f"resuming run {run_id} (was {record['status']})")
@@ -208,8 +214,9 @@ class Runner:
         tokenizer_class = self.host.tokenizers.get(tokenizer_name)
         tokenizer_options = validate_options(tokenizer_class.Options, config.tokenizer_options,
                                              owner=f"tokenizer {tokenizer_name}")
-        device = environment.resolve_device(config.device)
+        device = distributed.rank_device(environment.resolve_device(config.device))
         options.check_device(device)
+        distributed.check_plan(options, device, config.plugin)
         resolved = self._resolved_config(config, tokenizer_name, options, tokenizer_options, device)
         return _Plan(model_class, options, local_corpus, tokenizer_name, tokenizer_class,
                      tokenizer_options, device, resolved)
@@ -225,28 +232,42 @@ class Runner:
         # a resumed run's wall time adds to what the earlier attempts recorded
         started = time.perf_counter() - ((resumed or {}).get("wall_seconds") or 0.0)
         try:
-            corpus = plan.local_corpus or load_corpus(config.corpus, self.host.corpora,
-                                                      self.data_dir, progress=self.show_progress)
+            with distributed.rank0_first("corpus"):  # one download, not one per rank
+                corpus = plan.local_corpus or load_corpus(
+                    config.corpus, self.host.corpora, self.data_dir, progress=self.show_progress)
             result = self._execute(info, config, corpus, plan, evaluations, summary, resumed)
         except KeyboardInterrupt:
             interrupts.clear()  # acted on: the run is closed as interrupted just below
+            # another rank that failed has the agent stop this one (SIGTERM): its error
+            peer = distributed.peer_failure()
+            if peer is not None:
+                self._close(info, "failed", evaluations, summary, started, error=peer.summary,
+                            traceback_text=peer.traceback)
+                raise BenchError(f"{peer.summary} (run {run_id} recorded as failed)") from None
             self._close(info, "interrupted", evaluations, summary, started,
                         error=f"interrupted by the user (Ctrl-C); continue it with "
                         f"`bench run --resume {run_id}`")
             raise
         except BaseException as error:
             detail = "".join(traceback.format_exception_only(type(error), error)).strip()
-            self._close(info, "failed", evaluations, summary, started, error=detail,
-                        traceback_text=traceback.format_exc())
+            peer = distributed.peer_failure()  # the error of the rank that failed first
+            self._close(info, "failed", evaluations, summary, started,
+                        error=peer.summary if peer else detail,
+                        traceback_text=peer.traceback if peer else traceback.format_exc())
+            if peer is not None:
+                raise BenchError(f"{peer.summary} (run {run_id} recorded as failed)") from None
             raise
         self._close(info, "finished", evaluations, summary, started)
-        (self.run_dir(run_id) / RESUME_FILE).unlink(missing_ok=True)
+        if distributed.current().is_main:
+            (self.run_dir(run_id) / RESUME_FILE).unlink(missing_ok=True)
         return result
 
     def _execute(self, info: RunInfo, config: RunConfig, corpus: CorpusText, plan: _Plan,
                  evaluations: dict[str, SplitEvaluation], summary: dict[str, Any],
                  resumed: dict[str, Any] | None) -> RunResult:
-        splits, tokenizer = self._tokenize(corpus, plan.tokenizer_class, plan.tokenizer_options)
+        with distributed.rank0_first("tokens"):  # the others then read rank 0's caches
+            splits, tokenizer = self._tokenize(corpus, plan.tokenizer_class,
+                                               plan.tokenizer_options)
         # (a run killed before its vocabulary was recorded has nothing to compare with)
         if resumed and resumed["vocab_sha256"] not in (None, tokenizer.vocab.sha256()):
             raise BenchError(f"run {info.run_id}: the rebuilt vocabulary differs from the "
@@ -288,7 +309,8 @@ class Runner:
             evaluations[name] = self._evaluate(model, splits[name], info.device)
             self.store.add_evaluation(info.run_id, evaluations[name])
         return RunResult(run_id=info.run_id, label=model.label(), corpus=corpus.name,
-                         tokenizer=info.tokenizer, device_name=environment.device_name(info.device),
+                         tokenizer=info.tokenizer,
+                         device_name=distributed.device_label(info.device),
                          evaluations=evaluations, summary=summary)
 
     def _tokenize(self, corpus: CorpusText, tokenizer_class: type[Tokenizer],
@@ -314,8 +336,11 @@ class Runner:
 
     def _evaluate(self, model: LanguageModel, split: TokenizedSplit,
                   device: str) -> SplitEvaluation:
-        return evaluate(split, model.eval_protocol(split), model.score,
-                        synchronize=lambda: environment.synchronize(device))
+        # with several ranks, rank 0 scores alone (the exact stream protocol is one
+        # sequence) and the others receive its result
+        return distributed.from_rank0(lambda: evaluate(
+            split, model.eval_protocol(split), model.score,
+            synchronize=lambda: environment.synchronize(device)))
 
     def _resumed_at(self, info: RunInfo, step: int | None) -> None:
         self.store.delete_metrics(info.run_id, after_step=step)
@@ -333,9 +358,10 @@ class Runner:
         summary["peak_rss_mb"] = environment.peak_rss_mb()
         summary["cuda_max_allocated_mb"] = environment.cuda_max_allocated_mb(info.device)
         stored_error = error if traceback_text is None else f"{error}\n\n{traceback_text}"
-        self.store.finish_run(info.run_id, status, error=stored_error, **summary)
-        self.host.hook.run_finished(run=info, status=status, evaluations=evaluations,
-                                    error=error, summary=summary)
+        with interrupts.held():  # a second Ctrl-C must not leave the row half-closed
+            self.store.finish_run(info.run_id, status, error=stored_error, **summary)
+            self.host.hook.run_finished(run=info, status=status, evaluations=evaluations,
+                                        error=error, summary=summary)
 
     def _load_local_corpus(self, corpus: str) -> CorpusText | None:
         """A corpus that is not a registered name is a local folder: read it up front.

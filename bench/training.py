@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from bench import distributed, interrupts
 from bench.batching import TrainWindows
 from bench.checkpoint import RESUME_FILE, EpochSums, LoopState, load_checkpoint, \
     restore_rng, save_checkpoint
@@ -22,6 +23,8 @@ from bench.environment import synchronize
 from bench.errors import BenchError
 from bench.interrupts import InterruptGuard
 from bench.model import TrainingContext
+from bench.ddp_step import TrainingStep
+from bench.sharding import column_share
 from bench.training_options import TrainingOptions
 
 # Adagrad's sparse update (sparse_grad=true) warns, once per process, that torch skips its
@@ -77,10 +80,16 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
     valid perplexity. A resumable checkpoint (``bench.checkpoint``) is written every
     ``checkpoint_minutes``, at every epoch's end and on Ctrl-C; with ``context.resume``
     training continues from it exactly where it stopped.
+
+    Under torchrun (:mod:`bench.distributed`) each rank trains its share of the columns
+    through DistributedDataParallel and rank 0 alone writes the files.
     """
     device = context.device
+    world = distributed.current()
+    columns = column_share(options.batch_size, world.rank, world.size)
     windows = TrainWindows(context.train.ids, options.batch_size, options.bptt, device,
-                           max_windows=options.max_steps_per_epoch)
+                           max_windows=options.max_steps_per_epoch, columns=columns)
+    step = TrainingStep(module, options)
     params = [p for p in module.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, options)
     schedule = build_schedule(optimizer, options)
@@ -88,10 +97,11 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
     resume_path = context.artifacts_dir / RESUME_FILE
     best_path = context.artifacts_dir / "best.pt"
     loop, carried, epoch_start = LoopState(), None, None
-    resuming_from_checkpoint = context.resume and resume_path.exists()
+    resuming_from_checkpoint = context.resume and distributed.from_rank0(resume_path.exists)
     if resuming_from_checkpoint:
         saved = load_checkpoint(resume_path, device)
-        loop, carried, epoch_start = saved["loop"], saved["carried_state"], saved["epoch_start"]
+        loop, epoch_start = saved["loop"], saved["epoch_start"]
+        carried = distributed.take_columns(saved["carried_state"], columns)
         module.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         if schedule is not None:
@@ -99,22 +109,26 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
         if scaler is not None:
             scaler.load_state_dict(saved["scaler"])
         restore_rng(saved["rng"])
+        distributed.restore_device_rng(saved["rng"], device)
     if context.resume:
         context.resumed_at(loop.step if resuming_from_checkpoint else None)
     if loop.trained_tokens:
         context.record_train_throughput(loop.trained_tokens, loop.trained_seconds)
 
     def save(carried_state: Any = None) -> None:
+        carried_state = distributed.gather_columns(carried_state)  # every rank's columns
+        if not world.is_main:
+            return
         save_checkpoint(resume_path, loop=loop, model=module, optimizer=optimizer,
                         schedule=schedule, scaler=scaler, carried_state=carried_state,
                         epoch_start=epoch_start if loop.sums.window else None)
 
-    with InterruptGuard() as guard:
+    with InterruptGuard(hold=world.distributed) as guard:
         while not loop.done and loop.epoch <= options.epochs:
             if loop.sums.window == 0:
                 epoch_start = _snapshot(module, optimizer)
-            stats = _train_epoch(module, windows, params, optimizer, scaler, options, context,
-                                 loop, carried, guard, save)
+            stats = _train_epoch(module, step, windows, params, optimizer, scaler, options,
+                                 context, loop, carried, guard, save)
             carried = None
             if stats is None:  # the loss became NaN or Inf: go back to the epoch's start
                 loop.recoveries += 1
@@ -136,8 +150,9 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
                                 step=loop.step, epoch=loop.epoch)
             if valid.ppl < loop.best_ppl:
                 loop.best_ppl, loop.best_epoch = valid.ppl, loop.epoch
-                torch.save({"model": module.state_dict(), "epoch": loop.epoch,
-                            "options": options.model_dump()}, best_path)
+                if world.is_main:
+                    torch.save({"model": module.state_dict(), "epoch": loop.epoch,
+                                "options": options.model_dump()}, best_path)
             if isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 schedule.step(valid.ppl)
             elif schedule is not None:
@@ -149,7 +164,7 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
             loop.sums = EpochSums()
             loop.done = loop.done or loop.epoch > options.epochs
             save()
-    if best_path.exists():
+    if world.is_main and best_path.exists():  # only rank 0 scores
         module.load_state_dict(torch.load(best_path, map_location=device)["model"])
         context.record_artifact("checkpoint", best_path)
 
@@ -168,7 +183,8 @@ def autocast(options: TrainingOptions, device: str) -> Any:
     return torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None)
 
 
-def _train_epoch(module: torch.nn.Module, windows: TrainWindows, params: list[torch.Tensor],
+def _train_epoch(module: torch.nn.Module, step: TrainingStep,
+                 windows: TrainWindows, params: list[torch.Tensor],
                  optimizer: torch.optim.Optimizer, scaler: Any, options: TrainingOptions,
                  context: TrainingContext, loop: LoopState, state: Any,
                  guard: InterruptGuard, save: Any) -> dict[str, float] | None:
@@ -177,9 +193,12 @@ def _train_epoch(module: torch.nn.Module, windows: TrainWindows, params: list[to
     ``loop`` is updated after every step, so a checkpoint written on Ctrl-C or on the
     clock holds exactly the steps taken. The loss is only looked at every ``log_every``
     steps and at the end (a host sync per step would slow GPUs); a NaN spreads to the
-    sums, so it is still caught.
+    sums, so it is still caught. ``step`` is the module's ``training_loss``, or its
+    DistributedDataParallel wrapper; with several ranks the loss sums and token counts
+    are global ones, and the ranks stop or save only together (``agree_after_step``).
     """
     device = context.device
+    world = distributed.current()
     sums = loop.sums
     module.train()
     loss_sum = torch.tensor(sums.loss_sum, device=device, dtype=torch.float64)
@@ -200,23 +219,33 @@ def _train_epoch(module: torch.nn.Module, windows: TrainWindows, params: list[to
             with guard.step():
                 state = detach_state(state)
                 with autocast(options, device):
-                    loss, state = module.training_loss(inputs, targets, state)
+                    loss, state = step(inputs, targets, state)
                 optimizer.zero_grad(set_to_none=True)
-                norm = _backward_and_update(loss, params, optimizer, scaler, options)
-                loss_sum += loss.detach() * targets.numel()
+                norm = _backward_and_update(loss, params, optimizer, scaler, options,
+                                            step.sync_gradients)
+                step_loss, tokens = loss.detach() * targets.numel(), targets.numel() * world.size
+                save_due = time.perf_counter() - last_save >= options.checkpoint_minutes * 60
+                stop = False
+                if world.distributed:
+                    step_loss, stop, save_due = distributed.agree_after_step(
+                        step_loss, interrupts.requested(), save_due)
+                loss_sum += step_loss
                 norm_sum += norm.detach()
                 norm_max = torch.maximum(norm_max, norm.detach())
-                tokens_here += targets.numel()
-                sums.tokens += targets.numel()
+                tokens_here += tokens
+                sums.tokens += tokens
                 sums.steps += 1
                 sums.window += 1
                 loop.step += 1
                 if loop.step % options.log_every == 0:
                     if not math.isfinite(loss_sum.item()):
                         return None
-                    context.log_metrics({"train_loss": loss.item()}, step=loop.step,
+                    shown = step_loss.item() / tokens if world.distributed else loss.item()
+                    context.log_metrics({"train_loss": shown}, step=loop.step,
                                         epoch=loop.epoch)
-            if time.perf_counter() - last_save >= options.checkpoint_minutes * 60:
+            if stop:  # every rank, after the same step
+                raise KeyboardInterrupt
+            if save_due:
                 sync_sums()
                 save(state)
                 last_save = time.perf_counter()
@@ -246,24 +275,30 @@ def _train_epoch(module: torch.nn.Module, windows: TrainWindows, params: list[to
         stats["train_ppl"] = math.exp(min(train_loss, 700.0))
     if tokens_here:
         stats.update(train_tokens_per_second=tokens_here / seconds, epoch_seconds=seconds)
+        if world.distributed:
+            stats["train_tokens_per_second_per_device"] = tokens_here / seconds / world.size
     return stats
 
 
 def _backward_and_update(loss: torch.Tensor, params: list[torch.Tensor],
                          optimizer: torch.optim.Optimizer, scaler: Any,
-                         options: TrainingOptions) -> torch.Tensor:
+                         options: TrainingOptions,
+                         sync_gradients: Any = lambda: None) -> torch.Tensor:
     """Backward pass, gradient-norm clipping and the optimiser step; the norm before clipping.
 
     With a float16 loss scaler the gradients are unscaled before clipping, and a step
-    whose gradients overflowed is skipped by the scaler (its norm is then Inf).
+    whose gradients overflowed is skipped by the scaler (its norm is then Inf). With
+    several ranks the gradients are averaged (``sync_gradients``) before the clipping.
     """
     limit = options.clip or math.inf  # clip=0: measured, not clipped
     if scaler is None:
         loss.backward()
+        sync_gradients()
         norm = clip_gradients(params, limit)
         optimizer.step()
         return norm
     scaler.scale(loss).backward()
+    sync_gradients()
     scaler.unscale_(optimizer)
     norm = clip_gradients(params, limit)
     scaler.step(optimizer)

@@ -34,6 +34,7 @@ class AdaptiveSoftmaxModule(OutputNetwork):
     """
 
     exact = True
+    uses_every_parameter = False  # a tail cluster without targets in the batch is skipped
 
     def __init__(self, hidden_size: int, vocab_size: int, cutoffs: list[int], div_value: float,
                  counts: Any) -> None:

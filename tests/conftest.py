@@ -32,6 +32,11 @@ def isolated_paths(tmp_path, monkeypatch):
 @pytest.fixture
 def tiny_corpus(tmp_path):
     """A folder with train/valid/test.txt of patterned text a small model can learn."""
+    return write_tiny_corpus(tmp_path)
+
+
+def write_tiny_corpus(parent):
+    """The tiny corpus, written into ``parent / "tiny"`` (for module-scoped fixtures too)."""
     rng = random.Random(0)
     words = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "park"]
 
@@ -42,7 +47,7 @@ def tiny_corpus(tmp_path):
             out.append(" ".join(words[(start + i) % len(words)] for i in range(rng.randint(0, 7))))
         return "\n".join(out) + "\n"
 
-    folder = tmp_path / "tiny"
+    folder = parent / "tiny"
     folder.mkdir()
     for split, n in (("train", 400), ("valid", 41), ("test", 37)):
         (folder / f"{split}.txt").write_text(lines(n))

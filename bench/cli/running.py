@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from bench import interrupts
+from bench import distributed
 from bench.cli.options import (
     data_dir_option,
     db_option,
@@ -23,6 +23,7 @@ from bench.cli.options import (
     set_option,
 )
 from bench.errors import BenchError
+from bench.launch import launch_options
 
 SEEDS_HELP = ("run once per seed: a count N (the --seed value and the N-1 next ones) or a "
               "comma list such as 1,2,3; the runs form a seed group, aggregated in the "
@@ -49,6 +50,7 @@ seeds_option = click.option("--seeds", metavar="N|S1,S2,...", help=SEEDS_HELP)
               help="continue an interrupted, failed or killed run from its last checkpoint, "
               "as the same row (its configuration comes from the database)")
 @seeds_option
+@launch_options
 def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
         assignments: tuple[str, ...], config_file: Path | None, device: str | None,
         seed: int | None, db: str | None, data_dir: str | None, progress: bool,
@@ -67,6 +69,7 @@ def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
       bench run --config recipe.toml --device cuda
       bench run --plugin lstm --seeds 1,2,3
       bench run --resume 12
+      bench run --plugin lstm --nproc-per-node 2     two processes (GPUs), one model
     """
     from bench.config import build_config, load_config_file
 
@@ -104,6 +107,7 @@ def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
 @data_dir_option
 @progress_option
 @seeds_option
+@launch_options
 def reproduce(name: str | None, list_recipes: bool, corpus: str | None,
               assignments: tuple[str, ...], device: str | None, seed: int | None,
               db: str | None, data_dir: str | None, progress: bool, seeds: str | None) -> None:
@@ -125,8 +129,9 @@ def reproduce(name: str | None, list_recipes: bool, corpus: str | None,
                        f"{recipe.published}\n{'':<22} cost: {recipe.cost}")
         return
     recipe = find_recipe(name)
-    click.echo(f"{recipe.name}: {recipe.description}\npublished: {recipe.published}\n"
-               f"expected cost: {recipe.cost}", err=True)
+    if distributed.current().is_main:
+        click.echo(f"{recipe.name}: {recipe.description}\npublished: {recipe.published}\n"
+                   f"expected cost: {recipe.cost}", err=True)
     config = build_config(recipe.config, {"corpus": corpus, "device": device, "seed": seed},
                           assignments)
     if seeds:
@@ -140,20 +145,25 @@ def _execute(config: Any, config_file: Path | None, db: str | None, folder: str 
     """Run a configuration (or resume a run), print its summary; Ctrl-C and kill leave an
     'interrupted' row that `bench run --resume` continues."""
     from bench.cli.command_line import command_line
+    from bench.rank_zero import shared_host, shared_store
     from bench.runner import Runner
 
-    database = open_store(db)
-    runner = Runner(plugin_host(), database, resolve_data_dir(folder), progress=progress,
-                    echo=lambda message: click.echo(message, err=True))
+    # with several ranks (torchrun) only rank 0 opens the database, prints and notifies
+    main = distributed.current().is_main
+    database = shared_store(lambda: open_store(db))
+    runner = Runner(shared_host(plugin_host()), database, resolve_data_dir(folder),
+                    progress=progress and main,
+                    echo=lambda message: click.echo(message, err=True) if main else None)
     # `kill` (SIGTERM) ends a run like Ctrl-C does: recorded as interrupted, not left
     # running; both are remembered as well as raised, so none is lost (bench.interrupts)
-    interrupts.install()
+    distributed.install_signal_handlers()
     try:
         result = runner.resume(resume_run) if resume_run is not None \
             else runner.run(config, command or command_line(config_file, config))
     except KeyboardInterrupt:
-        click.echo("\ninterrupted: the run is recorded as 'interrupted' (bench runs); "
-                   "continue it with `bench run --resume RUN`", err=True)
+        if main:
+            click.echo("\ninterrupted: the run is recorded as 'interrupted' (bench runs); "
+                       "continue it with `bench run --resume RUN`", err=True)
         # The run is closed and committed. Leave now with 130 (128 + SIGINT): a normal exit
         # can turn into "killed by SIGINT" (-2), because CPython marks a KeyboardInterrupt
         # as unhandled when it surfaces inside Python code that a C extension ran through
@@ -161,7 +171,8 @@ def _execute(config: Any, config_file: Path | None, db: str | None, folder: str 
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(130)
-    _print_summary(result, database.url)
+    if main:
+        _print_summary(result, database.url)
     return result
 
 
@@ -178,6 +189,8 @@ def _execute_seeds(config: Any, seeds_text: str, config_file: Path | None, db: s
         results.append(_execute(config.model_copy(update={"seed": seed}), config_file, db,
                                 data_dir, progress,
                                 command=command_for_seed(sys.argv[1:], seed) if typed else None))
+    if not distributed.current().is_main:
+        return
     ids = ", ".join(str(result.run_id) for result in results)
     for split in ("valid", "test"):
         spread = SeedSpread.of([result.evaluations[split].ppl for result in results])
