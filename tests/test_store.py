@@ -34,8 +34,9 @@ def make_evaluation(split: str, *, tokens: int = 1000, words: int = 1000, ppl: f
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    with Store(sqlite_url(tmp_path / "bench.db")) as s:
+def store(db_url: str) -> Store:
+    """A fresh store on each backend (SQLite, and PostgreSQL where a server can start)."""
+    with Store(db_url) as s:
         yield s
 
 
@@ -143,6 +144,8 @@ def test_unknown_status_and_run(store: Store) -> None:
 
 
 def test_sqlite_pragmas(store: Store) -> None:
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -179,8 +182,8 @@ def _write_runs(url: str, barrier: multiprocessing.synchronize.Barrier, tag: str
     store.close()
 
 
-def test_two_processes_write_at_once_and_lose_nothing(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path / "shared.db")
+def test_two_processes_write_at_once_and_lose_nothing(db_url: str) -> None:
+    url = db_url
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(2)
     workers = [ctx.Process(target=_write_runs, args=(url, barrier, tag)) for tag in ("a", "b")]
@@ -219,6 +222,8 @@ def _schema(engine) -> dict:
 
 def test_orm_models_match_migrated_schema(store: Store) -> None:
     """Fails when schema.py changed without a migration (or a migration without the ORM)."""
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("compared against the ORM's schema on SQLite")
     from_orm = create_engine("sqlite://")
     Base.metadata.create_all(from_orm)
     migrated, expected = _schema(store.engine), _schema(from_orm)
@@ -346,3 +351,24 @@ def _schema_of_orm() -> dict:
     from_orm = create_engine("sqlite://")
     Base.metadata.create_all(from_orm)
     return _schema(from_orm)
+
+
+def _open_fresh(url: str, barrier: multiprocessing.synchronize.Barrier) -> None:
+    barrier.wait()
+    Store(url).close()
+
+
+def test_fresh_database_opened_by_several_processes_at_once(db_url: str) -> None:
+    """Creating the schema races when several processes open a new database together
+    (on PostgreSQL: duplicate pg_type rows, "relation already exists"); each must open it."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(6)
+    workers = [ctx.Process(target=_open_fresh, args=(db_url, barrier)) for _ in range(6)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [w.exitcode for w in workers] == [0] * 6
+    with Store(db_url) as store, store.engine.connect() as conn:
+        names = conn.execute(text("SELECT name FROM schema_migrations")).scalars().all()
+        assert sorted(names) == sorted(m.__name__ for m in migrations.MIGRATIONS)

@@ -126,6 +126,7 @@ def _execute(config: Any, config_file: Path | None, db: str | None, folder: str 
     'interrupted' row that `bench run --resume` continues."""
     from bench.cli.command_line import command_line
     from bench.runner import Runner
+    from bench.store.engine import safe_url
 
     database = open_store(db)
     runner = Runner(plugin_host(), database, resolve_data_dir(folder), progress=progress,
@@ -146,7 +147,7 @@ def _execute(config: Any, config_file: Path | None, db: str | None, folder: str 
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(130)
-    _print_summary(result, database.url)
+    _print_summary(result, safe_url(database.url))
 
 
 def _print_summary(result: Any, db_url: str) -> None:

@@ -46,7 +46,11 @@ def runs(limit: int, status: str | None, plugin: str | None, corpus: str | None,
 @db_option
 def show(run_id: int, as_json: bool, db: str | None) -> None:
     """One stored run: configuration, environment, metrics and evaluations."""
+    from bench.secrets import mask_text
+
     record = open_store(db).get_run(run_id)
+    if record.get("command"):  # rows stored before bench masked passwords
+        record["command"] = mask_text(record["command"])
     if as_json:
         click.echo(json.dumps(record, indent=2, default=str))
         return

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from bench.errors import BenchError
 from bench.paths import default_db_url
+from bench.secrets import mask_text
 from bench.store.engine import open_engine, safe_url, writer
 from bench.store.migrations import migrate
 from bench.store.schema import (
@@ -131,6 +132,8 @@ class Store:
     def create_run(self, **fields: Any) -> int:
         """Insert a run with status "running" and started_at now (UTC); return its id."""
         _check_fields(fields)
+        if fields.get("command"):  # never store a password given in a --db URL
+            fields["command"] = mask_text(fields["command"])
         fields.setdefault("status", "running")
         fields.setdefault("started_at", datetime.now(UTC))
         with self._write() as session:
