@@ -31,6 +31,7 @@ from bench.options import Options, validate_options
 from bench.plugins import PluginHost
 from bench.records import RunInfo, SplitEvaluation
 from bench.store import Store
+from bench.store.engine import database_identity
 from bench.token_cache import encode_to_disk
 from bench.tokenizers import Tokenizer
 from bench.tokens import TokenizedSplit
@@ -117,9 +118,11 @@ class Runner:
         """The folder of a run's checkpoints and lock, under the data folder.
 
         Run ids are per database, so the folder is keyed by the database too: two
-        databases sharing a data folder never write into each other's runs.
+        databases sharing a data folder never write into each other's runs, and two
+        spellings of one database's URL find the same folder.
         """
-        database = hashlib.sha256(self.store.url.encode()).hexdigest()[:12]
+        identity = database_identity(self.store.url)
+        database = hashlib.sha256(identity.encode()).hexdigest()[:12]
         return self.data_dir / "runs" / database / str(run_id)
 
     def progress(self, iterable: Any = None, *, total: int | None = None, desc: str = "",

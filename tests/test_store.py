@@ -372,3 +372,62 @@ def test_fresh_database_opened_by_several_processes_at_once(db_url: str) -> None
     with Store(db_url) as store, store.engine.connect() as conn:
         names = conn.execute(text("SELECT name FROM schema_migrations")).scalars().all()
         assert sorted(names) == sorted(m.__name__ for m in migrations.MIGRATIONS)
+
+
+def test_inf_and_nan_options_round_trip_on_every_backend(store: Store) -> None:
+    """PostgreSQL's json rejects bare Infinity/NaN: such values are stored portably."""
+    config = {"options": {"checkpoint_minutes": float("inf"), "floor": float("-inf"),
+                          "sizes": [1, 2.5]}}
+    run_id = store.create_run(plugin="x", config=config)
+    stored = store.get_run(run_id)["config"]
+    assert stored == config
+    assert math.isinf(stored["options"]["checkpoint_minutes"])
+    nan_run = store.create_run(plugin="x", config={"value": float("nan")})
+    assert math.isnan(store.get_run(nan_run)["config"]["value"])
+
+
+def test_database_identity_ignores_driver_and_password() -> None:
+    from bench.store.engine import database_identity
+
+    same = {database_identity(url) for url in (
+        "postgresql://u:pw@DB.example:5432/results",
+        "postgresql+psycopg://other@db.example/results",
+        "postgresql+psycopg2://u@db.example:5432/results")}
+    assert same == {"postgresql://db.example:5432/results"}
+    assert database_identity("postgresql://db.example/other") not in same
+
+
+def test_read_only_database_file_is_one_clear_line(tmp_path: Path) -> None:
+    path = tmp_path / "ro.db"
+    Store(sqlite_url(path)).close()
+    # opened read-only (as a file without write permission is, even for root's tests)
+    read_only = Store(f"sqlite:///file:{path}?mode=ro&uri=true")
+    with pytest.raises(BenchError, match="read-only") as caught:
+        read_only.create_run(plugin="x")
+    assert "INSERT" not in str(caught.value)
+    read_only.close()
+
+
+def test_lost_server_is_one_clear_line(postgres_server) -> None:
+    """The server going away mid-run: the next write says so in one line."""
+    import psycopg
+
+    url = postgres_server.create_database()
+    store = Store(url)
+    run_id = store.create_run(plugin="x")
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_server.url("postgres").replace("+psycopg", ""),
+                         autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+    store.update_run(run_id, params=1)  # pool_pre_ping replaced the dropped connection
+    store.engine.dispose()
+    with psycopg.connect(postgres_server.url("postgres").replace("+psycopg", ""),
+                         autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+    with pytest.raises(BenchError, match="lost the connection to the database") as caught:
+        store.update_run(run_id, params=2)
+    assert "s3cret" not in str(caught.value)
+    store.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, inspect, select
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bench.errors import BenchError
@@ -112,13 +112,28 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
-        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+        with self._database_errors(), Session(self._writer, expire_on_commit=False) as session, \
+                session.begin():
             yield session
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
-        with Session(self.engine) as session, session.begin():
+        with self._database_errors(), Session(self.engine) as session, session.begin():
             yield session
+
+    @contextmanager
+    def _database_errors(self) -> Iterator[None]:
+        """A lost server or a read-only file as one clear line (a BenchError), not a
+        traceback with the SQL."""
+        try:
+            yield
+        except OperationalError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            if "readonly" in reason.replace("-", "").replace(" ", "").lower():
+                raise BenchError(f"the database {safe_url(self.url)} is read-only ({reason}); "
+                                 "use a writable file or --db") from exc
+            raise BenchError(f"lost the connection to the database {safe_url(self.url)} "
+                             f"({reason})") from exc
 
     @staticmethod
     def _run(session: Session, run_id: int) -> Run:
