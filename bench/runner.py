@@ -25,6 +25,7 @@ from bench.checkpoint import RESUME_FILE
 from bench.config import RunConfig, config_changes, config_hash
 from bench.corpora import CorpusText, ShardedLines, load_corpus
 from bench.errors import BenchError
+from bench.failures import debugging, plugin_failure
 from bench.evaluation import evaluate
 from bench.model import LanguageModel, TrainingContext
 from bench.options import Options, validate_options
@@ -241,6 +242,11 @@ class Runner:
             detail = "".join(traceback.format_exception_only(type(error), error)).strip()
             self._close(info, "failed", evaluations, summary, started, error=detail,
                         traceback_text=traceback.format_exc())
+            # a plugin's mistake is one line (bench.failures); bench's own bug keeps its traceback
+            failure = plugin_failure(error, plugin=config.plugin, model_class=plan.model_class,
+                                     run_id=run_id) if isinstance(error, Exception) else None
+            if failure is not None and not debugging():
+                raise failure from error
             raise
         self._close(info, "finished", evaluations, summary, started)
         (self.run_dir(run_id) / RESUME_FILE).unlink(missing_ok=True)

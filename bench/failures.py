@@ -1,0 +1,76 @@
+"""Who made a run fail, and the one line that says so.
+
+The rule: a user's mistake (a :class:`~bench.errors.BenchError`) and a plugin's mistake
+are reported in one line, never a traceback; only bench's own bugs show one. An exception
+is a plugin's when a frame of the plugin's own code is on its traceback: the line names
+the plugin, the exception, the plugin's file:line where it surfaced, the run id and how to
+see the whole traceback (which the run's row keeps anyway: ``bench show --json RUN``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import traceback
+from pathlib import Path
+from types import TracebackType
+
+from bench.errors import BenchError
+
+DEBUG_ENV = "BENCH_DEBUG"
+
+
+def debugging() -> bool:
+    """Whether the user asked for full tracebacks (``bench --debug`` or ``$BENCH_DEBUG``)."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+class PluginFailure(BenchError):
+    """A plugin raised (or broke its contract) during a run."""
+
+
+def _plugin_root(model_class: type) -> Path | None:
+    """The folder of the plugin's code: its package, or its module's folder."""
+    try:
+        module_file = inspect.getfile(model_class)
+    except (TypeError, OSError):
+        return None
+    return Path(module_file).resolve().parent
+
+
+def _deepest_frame_under(tb: TracebackType | None, root: Path) -> traceback.FrameSummary | None:
+    found = None
+    for frame in traceback.extract_tb(tb):
+        try:
+            if Path(frame.filename).resolve().is_relative_to(root):
+                found = frame
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def describe_exception(error: BaseException) -> str:
+    """``TypeName: message`` (the message as str, not repr)."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def plugin_failure(error: BaseException, *, plugin: str, model_class: type,
+                   run_id: int) -> PluginFailure | None:
+    """The one-line error for ``error`` if the plugin caused it; None for bench's own bugs.
+
+    A BenchError raised while the run went on (e.g. a broken scoring contract) gets the
+    plugin and run id added.
+    """
+    how = (f"run {run_id} is recorded as failed with the full traceback (bench show "
+           f"--json {run_id}); to see it here, run again with bench --debug or "
+           f"{DEBUG_ENV}=1")
+    if isinstance(error, BenchError):
+        return PluginFailure(f"run {run_id} (model plugin {plugin!r}) failed: {error}. {how}")
+    root = _plugin_root(model_class)
+    frame = _deepest_frame_under(error.__traceback__, root) if root else None
+    if frame is None:
+        return None
+    where = f"{Path(frame.filename).name}:{frame.lineno}"
+    return PluginFailure(f"model plugin {plugin!r} raised {describe_exception(error)} "
+                         f"(at {where}, in {frame.name}); {how}")
