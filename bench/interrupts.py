@@ -20,20 +20,28 @@ from contextlib import contextmanager
 from typing import Any
 
 _requested = False
+_signal = signal.SIGINT  # the last one received: the exit code says which (128 + its number)
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def request(signum: int = signal.SIGINT, frame: Any = None) -> None:
     """A signal handler: remember the request, then raise KeyboardInterrupt at once."""
-    note()
+    note(signum)
     raise KeyboardInterrupt
 
 
-def note() -> None:
+def note(signum: int = signal.SIGINT) -> None:
     """Remember a request without raising (for code that must finish a step first)."""
-    global _requested
+    global _requested, _signal
     _requested = True
+    _signal = signum
+
+
+def exit_code() -> int:
+    """The conventional exit status after the last signal: 130 for Ctrl-C (SIGINT), 143
+    for ``kill`` (SIGTERM)."""
+    return 128 + int(_signal)
 
 
 def raise_if_requested() -> None:
@@ -96,9 +104,9 @@ class InterruptGuard:
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.in_step:
-            note()
+            note(signum)
         else:
-            request()
+            request(signum)
 
     @contextmanager
     def step(self) -> Iterator[None]:

@@ -7,7 +7,6 @@ loses what was measured so far; per-epoch metrics are committed as they come.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import sys
 import time
@@ -31,8 +30,8 @@ from bench.model import LanguageModel, TrainingContext
 from bench.options import Options, validate_options
 from bench.plugins import PluginHost
 from bench.records import RunInfo, SplitEvaluation
+from bench.run_folders import run_folder
 from bench.store import Store
-from bench.store.engine import database_identity
 from bench.token_cache import encode_to_disk
 from bench.tokenizers import Tokenizer
 from bench.tokens import TokenizedSplit
@@ -114,6 +113,7 @@ class Runner:
         self.data_dir = data_dir
         self.show_progress = progress
         self.echo = echo or (lambda message: print(message, file=sys.stderr))
+        self.current_run_id: int | None = None  # the run being carried out (for messages)
 
     def run_dir(self, run_id: int) -> Path:
         """The folder of a run's checkpoints and lock, under the data folder.
@@ -122,9 +122,7 @@ class Runner:
         databases sharing a data folder never write into each other's runs, and two
         spellings of one database's URL find the same folder.
         """
-        identity = database_identity(self.store.url)
-        database = hashlib.sha256(identity.encode()).hexdigest()[:12]
-        return self.data_dir / "runs" / database / str(run_id)
+        return run_folder(self.data_dir, self.store.url, run_id)
 
     def progress(self, iterable: Any = None, *, total: int | None = None, desc: str = "",
                  unit: str = "it") -> Any:
@@ -152,6 +150,7 @@ class Runner:
             bench_version=env["bench_version"],
             git_commit=env["git_commit"],
         )
+        self.current_run_id = run_id
         with run_lock(self.run_dir(run_id), run_id):
             return self._carry_out(run_id, config, plan)
 

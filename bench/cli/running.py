@@ -138,15 +138,17 @@ def _execute(config: Any, config_file: Path | None, db: str | None, folder: str 
         result = runner.resume(resume_run) if resume_run is not None \
             else runner.run(config, command_line(config_file, config))
     except KeyboardInterrupt:
+        run_id = resume_run if resume_run is not None else runner.current_run_id
         click.echo("\ninterrupted: the run is recorded as 'interrupted' (bench runs); "
-                   "continue it with `bench run --resume RUN`", err=True)
-        # The run is closed and committed. Leave now with 130 (128 + SIGINT): a normal exit
+                   f"continue it with `bench run --resume {run_id}`", err=True)
+        # The run is closed and committed. Leave now with 130 (128 + SIGINT; 143 after
+        # SIGTERM, 128 + its number): a normal exit
         # can turn into "killed by SIGINT" (-2), because CPython marks a KeyboardInterrupt
         # as unhandled when it surfaces inside Python code that a C extension ran through
         # PyRun_String (torch initialises some lazily), even though it was caught here.
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(130)
+        os._exit(interrupts.exit_code())
     _print_summary(result, safe_url(database.url))
 
 

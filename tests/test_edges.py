@@ -1,0 +1,75 @@
+"""Hard edges of the command line: killed runs, signals' messages, secrets."""
+
+import os
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bench.cli import cli
+from bench.paths import data_dir
+from bench.run_folders import run_folder
+from bench.runner import run_lock
+from bench.store import Store
+
+
+def bench(*args, env=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
+
+
+def test_a_running_row_whose_lock_is_free_shows_process_gone():
+    store = Store()
+    killed = store.create_run(plugin="lstm")  # a row left `running` by kill -9
+    alive = store.create_run(plugin="lstm")
+    elsewhere = store.create_run(plugin="lstm")  # never ran on this machine: no lock here
+    folder = run_folder(data_dir(None), store.url, killed)
+    folder.mkdir(parents=True)
+    (folder / "run.lock").touch()
+    with run_lock(run_folder(data_dir(None), store.url, alive), alive):
+        listing = bench("runs").output
+    assert re.search(rf"^\s+{killed}\s+running \(process gone\)", listing, re.MULTILINE)
+    assert re.search(rf"^\s+{alive}\s+running\s+\d", listing, re.MULTILINE)
+    assert re.search(rf"^\s+{elsewhere}\s+running\s+\d", listing, re.MULTILINE)
+
+
+def test_run_folder_is_the_same_for_every_spelling_of_one_database(tmp_path: Path):
+    a = run_folder(tmp_path, "postgresql://u:pw@db.example/results", 3)
+    b = run_folder(tmp_path, "postgresql+psycopg://db.example:5432/results", 3)
+    assert a == b and a.name == "3"
+    assert run_folder(tmp_path, "postgresql://db.example/other", 3) != a
+    assert run_folder(tmp_path, "sqlite:///x.db", 3) != run_folder(tmp_path, "sqlite:///y.db", 3)
+
+
+def test_no_output_row_or_file_holds_a_password(postgres_server, tiny_corpus, tmp_path):
+    """A password given in --db or BENCH_DB is never printed, stored or written."""
+    from postgres_server import PASSWORD
+
+    url = postgres_server.create_database()
+    assert PASSWORD in url or "%40" in url  # the URL really carries it (quoted)
+    secrets = {PASSWORD, url.split(":", 2)[2].split("@")[0]}  # as typed and as URL-quoted
+    outputs = []
+    run = bench("run", "--db", url, "--plugin", "unigram", "--corpus", tiny_corpus)
+    assert run.exit_code == 0, run.output
+    outputs += [run.output, bench("runs", "--db", url).output,
+                bench("show", "1", "--db", url).output,
+                bench("show", "1", "--json", "--db", url).output]
+    env = {"BENCH_DB": url}
+    outputs += [bench("run", "--plugin", "unigram", "--corpus", tiny_corpus, env=env).output]
+    board = tmp_path / "boards"
+    outputs += [bench("leaderboard", "--out", board, env=env).output,
+                bench("leaderboard", env=env).output]
+    assert "bench run" in outputs[-1]  # the reproduce-with lines are there, masked
+    outputs += [bench("run", "--db", url, "--plugin", "lstn", env=env).output]  # an error
+    assert "***" in outputs[0]  # the summary names the database, password masked
+    for text in outputs:
+        for secret in secrets:
+            assert secret not in text
+    with Store(url) as store:
+        for row in store.list_runs():
+            for secret in secrets:
+                assert secret not in repr(store.get_run(row["id"]))
+    for path in [*board.rglob("*"), *Path(os.environ["BENCH_DATA_DIR"]).rglob("*")]:
+        if path.is_file():
+            data = path.read_bytes()
+            for secret in secrets:
+                assert secret.encode() not in data, path
