@@ -73,3 +73,28 @@ def test_no_output_row_or_file_holds_a_password(postgres_server, tiny_corpus, tm
             data = path.read_bytes()
             for secret in secrets:
                 assert secret.encode() not in data, path
+
+
+def test_config_file_whose_options_is_not_a_table(tmp_path, tiny_corpus):
+    for line in ('options = "lr=0.1"', "tokenizer_options = 3", "options = [1, 2]"):
+        config = tmp_path / "run.toml"
+        config.write_text(f'plugin = "unigram"\ncorpus = "{tiny_corpus}"\n{line}\n')
+        result = CliRunner().invoke(cli, ["run", "--config", str(config)])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "must be a table" in result.output, result.output
+
+
+def test_learning_rate_beyond_float32_is_refused_before_a_run(tiny_corpus):
+    result = CliRunner().invoke(cli, ["run", "--plugin", "lstm", "--corpus", str(tiny_corpus),
+                                      "--set", "lr=1e308"])
+    assert result.exit_code == 1 and "lr" in result.output and "Traceback" not in result.output
+    assert Store().list_runs() == []
+
+
+def test_batch_size_larger_than_the_split_names_the_largest_that_fits(tiny_corpus):
+    result = CliRunner().invoke(cli, ["run", "--plugin", "lstm", "--corpus", str(tiny_corpus),
+                                      "--set", "batch_size=100000000", "--set", "epochs=1"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert re.search(r"too few for batch size 100000000.*the largest batch size that fits "
+                     r"is \d+", result.output), result.output
+    assert "run 1" in result.output
