@@ -74,3 +74,20 @@ def plugin_failure(error: BaseException, *, plugin: str, model_class: type,
     where = f"{Path(frame.filename).name}:{frame.lineno}"
     return PluginFailure(f"model plugin {plugin!r} raised {describe_exception(error)} "
                          f"(at {where}, in {frame.name}); {how}")
+
+
+def unknown_model_with_failed_plugins(error: BenchError, name: str, records: list) -> BenchError:
+    """``error`` (an unknown model name) told the whole story only if every plugin loaded:
+    a model named like a plugin that failed to load is said to have failed, with why."""
+    failed = [r for r in records if r.status == "failed"]
+    if not failed:
+        return error
+    named = [r for r in failed if name in (r.name, r.distribution, r.module.split(".")[-1])]
+    if named:
+        record = named[0]
+        return BenchError(f"model plugin {name!r} failed to load: {record.error} "
+                          f"(plugin {record.name!r} from {record.distribution}); "
+                          "`bench plugins` lists every plugin and its status")
+    names = ", ".join(f"{r.name!r} ({r.error})" for r in failed)
+    return BenchError(f"{error} Note: these plugins failed to load and may hold it: {names}; "
+                      "see `bench plugins`")

@@ -24,8 +24,12 @@ from bench.checkpoint import RESUME_FILE
 from bench.config import RunConfig, config_changes, config_hash
 from bench.corpora import CorpusText, ShardedLines, load_corpus
 from bench.errors import BenchError
-from bench.failures import debugging, plugin_failure
 from bench.evaluation import evaluate
+from bench.failures import (
+    debugging,
+    plugin_failure,
+    unknown_model_with_failed_plugins,
+)
 from bench.model import LanguageModel, TrainingContext
 from bench.options import Options, validate_options
 from bench.plugins import PluginHost
@@ -202,7 +206,11 @@ class Runner:
 
     def _plan(self, config: RunConfig) -> _Plan:
         """Resolve plugin, options, tokenizer and device; fail early on a user mistake."""
-        model_class = self.host.models.get(config.plugin)
+        try:
+            model_class = self.host.models.get(config.plugin)
+        except BenchError as error:  # perhaps its plugin failed to load: say so
+            raise unknown_model_with_failed_plugins(error, config.plugin,
+                                                    self.host.records) from None
         options = self.host.model_options(config.plugin, config.options)
         local_corpus = self._load_local_corpus(config.corpus)
         tokenizer_name = config.tokenizer or (

@@ -98,3 +98,40 @@ def test_batch_size_larger_than_the_split_names_the_largest_that_fits(tiny_corpu
     assert re.search(r"too few for batch size 100000000.*the largest batch size that fits "
                      r"is \d+", result.output), result.output
     assert "run 1" in result.output
+
+
+def test_split_file_that_is_a_folder_or_a_symlink_loop_says_so(tiny_corpus):
+    valid = tiny_corpus / "valid.txt"
+    valid.unlink()
+    valid.mkdir()
+    result = CliRunner().invoke(cli, ["run", "--plugin", "unigram", "--corpus", str(tiny_corpus)])
+    assert result.exit_code == 1
+    assert "valid.txt: the valid split is a folder, not a text file" in result.output
+    valid.rmdir()
+    valid.symlink_to(tiny_corpus / "loop.txt")
+    (tiny_corpus / "loop.txt").symlink_to(valid)
+    result = CliRunner().invoke(cli, ["run", "--plugin", "unigram", "--corpus", str(tiny_corpus)])
+    assert result.exit_code == 1
+    assert "valid.txt: the valid split is a symbolic link that loops" in result.output
+
+
+def test_a_model_whose_plugin_failed_to_load_says_so(tiny_corpus, tmp_path):
+    from importlib import metadata
+
+    from bench.config import build_config
+    from bench.errors import BenchError
+    from bench.plugins import ENTRY_POINT_GROUP, load_plugins
+    from bench.runner import Runner
+
+    broken = metadata.EntryPoint(name="fancy", value="fancy_plugin_that_does_not_import",
+                                 group=ENTRY_POINT_GROUP)
+    host = load_plugins([*metadata.entry_points(group=ENTRY_POINT_GROUP), broken])
+    runner = Runner(host, Store(), tmp_path / "data", progress=False, echo=lambda m: None)
+    import pytest
+
+    with pytest.raises(BenchError, match=r"model plugin 'fancy' failed to load: "
+                       r"ModuleNotFoundError.*bench plugins") as caught:
+        runner.run(build_config({}, {"plugin": "fancy", "corpus": str(tiny_corpus)}, ()), "x")
+    assert "Did you mean" not in str(caught.value)
+    with pytest.raises(BenchError, match=r"unknown model plugin 'lstn'.*failed to load.*'fancy'"):
+        runner.run(build_config({}, {"plugin": "lstn", "corpus": str(tiny_corpus)}, ()), "x")
