@@ -235,6 +235,7 @@ class Runner:
         summary: dict[str, Any] = {}
         # a resumed run's wall time adds to what the earlier attempts recorded
         started = time.perf_counter() - ((resumed or {}).get("wall_seconds") or 0.0)
+        self._wall_started = started  # kept up to date with each metric (see _log_metrics)
         try:
             corpus = plan.local_corpus or load_corpus(config.corpus, self.host.corpora,
                                                       self.data_dir, progress=self.show_progress)
@@ -340,6 +341,9 @@ class Runner:
     def _log_metrics(self, info: RunInfo, metrics: dict[str, float], step: int | None,
                      epoch: int | None) -> None:
         self.store.add_metrics(info.run_id, metrics, step=step, epoch=epoch)
+        # the wall time so far, so a run killed by -9 still adds its time when resumed
+        self.store.update_run(info.run_id,
+                              wall_seconds=time.perf_counter() - self._wall_started)
         self.host.hook.log_metrics(run=info, metrics=metrics, step=step, epoch=epoch)
 
     def _close(self, info: RunInfo, status: str, evaluations: dict[str, SplitEvaluation],
