@@ -30,19 +30,22 @@ class PluginFailure(BenchError):
 
 
 def _plugin_root(model_class: type) -> Path | None:
-    """The folder of the plugin's code: its package, or its module's folder."""
+    """The plugin's code: the folder of its package, or its file when it is a top-level
+    module (whose folder, site-packages, holds everyone's code)."""
     try:
-        module_file = inspect.getfile(model_class)
+        module_file = Path(inspect.getfile(model_class)).resolve()
     except (TypeError, OSError):
         return None
-    return Path(module_file).resolve().parent
+    in_package = "." in model_class.__module__ or module_file.name == "__init__.py"
+    return module_file.parent if in_package else module_file
 
 
 def _deepest_frame_under(tb: TracebackType | None, root: Path) -> traceback.FrameSummary | None:
     found = None
     for frame in traceback.extract_tb(tb):
         try:
-            if Path(frame.filename).resolve().is_relative_to(root):
+            path = Path(frame.filename).resolve()
+            if path == root or path.is_relative_to(root):
                 found = frame
         except (OSError, ValueError):
             continue
