@@ -49,7 +49,8 @@ def test_plugin_mistake_is_one_line_with_run_id(with_samples, tiny_corpus, plugi
     assert "Traceback (most recent call last)" in record["error"]  # the whole one is kept
 
 
-def test_debug_shows_the_whole_traceback(with_samples, tiny_corpus):
+def test_debug_shows_the_whole_traceback(with_samples, tiny_corpus, monkeypatch):
+    monkeypatch.setenv("BENCH_DEBUG", "0")  # --debug sets it: restored after the test
     result = bench("--debug", "run", "--plugin", "broken-init", "--corpus", tiny_corpus)
     assert isinstance(result.exception, ValueError)  # raised through, for its traceback
     result = bench("run", "--plugin", "broken-init", "--corpus", tiny_corpus,

@@ -17,12 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, inspect, select
-from sqlalchemy.exc import (
-    ArgumentError,
-    NoSuchModuleError,
-    OperationalError,
-    SQLAlchemyError,
-)
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bench.errors import BenchError
@@ -128,8 +123,7 @@ class Store:
 
     @contextmanager
     def _database_errors(self) -> Iterator[None]:
-        """A lost server or a read-only file as one clear line (a BenchError), not a
-        traceback with the SQL."""
+        """A lost server or a read-only file as one line (BenchError), not the SQL."""
         try:
             yield
         except OperationalError as exc:
