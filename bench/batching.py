@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from bench.errors import BenchError
+
 
 def batchify(ids: np.ndarray, batch_size: int) -> torch.Tensor:
     """A ``[rows, batch_size]`` int64 tensor of contiguous columns (see the module docstring)."""
@@ -38,7 +40,11 @@ def batchify(ids: np.ndarray, batch_size: int) -> torch.Tensor:
 def _rows(tokens: int, batch_size: int) -> int:
     rows = tokens // batch_size
     if rows < 2:
-        raise ValueError(f"{tokens} tokens are too few for batch size {batch_size}")
+        largest = tokens // 2
+        raise BenchError(f"{tokens} tokens are too few for batch size {batch_size}: each of "
+                         "the batch's columns needs at least 2 tokens"
+                         + (f"; the largest batch size that fits is {largest}" if largest
+                            else ""))
     return rows
 
 

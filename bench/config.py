@@ -66,6 +66,10 @@ def build_config(file_values: dict[str, Any], flags: dict[str, Any],
     values = dict(file_values)
     values.pop("recipe", None)  # a recipe's description and published figures, not config
     values.update({key: value for key, value in flags.items() if value is not None})
+    for table in ("options", "tokenizer_options"):
+        if not isinstance(values.get(table, {}), dict):
+            raise BenchError(f"{table} must be a table ([{table}] with KEY = VALUE lines), "
+                             f"not {type(values[table]).__name__} {values[table]}")
     options = dict(values.get("options", {}))
     tokenizer_options = dict(values.get("tokenizer_options", {}))
     output_options = options.get("output_options", {})

@@ -45,6 +45,9 @@ def collect_logprobs(split: TokenizedSplit, chunks: Iterable[ScoredTokens]) -> n
     logprobs = np.zeros(n, dtype=np.float64)
     for chunk in chunks:
         interrupts.raise_if_requested()  # a Ctrl-C that a gc callback swallowed
+        if not isinstance(chunk, ScoredTokens):
+            raise ScoringError(f"score must yield ScoredTokens, but yielded a "
+                               f"{type(chunk).__name__} ({chunk})")
         if chunk.positions.shape != chunk.logprobs.shape:
             raise ScoringError(
                 f"a scored chunk has {chunk.positions.size} positions but "
@@ -58,7 +61,7 @@ def collect_logprobs(split: TokenizedSplit, chunks: Iterable[ScoredTokens]) -> n
         if bad.any():
             where = int(chunk.positions[bad][0])
             raise ScoringError(
-                f"invalid log-probability {chunk.logprobs[bad][0]!r} at position {where} of "
+                f"invalid log-probability {float(chunk.logprobs[bad][0])} at position {where} of "
                 f"split {split.name!r} (must be finite and <= 0)"
             )
         # O(chunk), not O(split): a model may hand over one token at a time

@@ -22,6 +22,7 @@ from typing import Any
 _requested = False
 _received = 0  # requests ever noted in this process (never cleared)
 _holding = 0    # inside held(): requests are noted, not raised
+_signal = signal.SIGINT  # the last one received: the exit code says which (128 + its number)
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -29,16 +30,17 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def request(signum: int = signal.SIGINT, frame: Any = None) -> None:
     """A signal handler: remember the request, then raise KeyboardInterrupt at once
     (unless inside :func:`held`)."""
-    note()
+    note(signum)
     if not _holding:
         raise KeyboardInterrupt
 
 
-def note() -> None:
+def note(signum: int = signal.SIGINT) -> None:
     """Remember a request without raising (for code that must finish a step first)."""
-    global _requested, _received
+    global _requested, _received, _signal
     _requested = True
     _received += 1
+    _signal = signum
 
 
 def requested() -> bool:
@@ -49,6 +51,12 @@ def requested() -> bool:
 def received() -> int:
     """How many requests this process has noted, acted on or not."""
     return _received
+
+
+def exit_code() -> int:
+    """The conventional exit status after the last signal: 130 for Ctrl-C (SIGINT), 143
+    for ``kill`` (SIGTERM)."""
+    return 128 + int(_signal)
 
 
 def raise_if_requested() -> None:
@@ -128,9 +136,9 @@ class InterruptGuard:
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.in_step or self.hold:
-            note()
+            note(signum)
         else:
-            request()
+            request(signum)
 
     @contextmanager
     def step(self) -> Iterator[None]:

@@ -57,7 +57,7 @@ class Launch:
 
 def launch(request: Launch, argv: list[str]) -> None:
     """Start ``python -m bench <argv>`` on every rank of this node through the elastic
-    agent, wait for them, and exit as rank 0 did (0, 1 failed, 130 interrupted)."""
+    agent, wait for them, and exit as rank 0 did (0, 1 failed, 130 or 143 interrupted)."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
@@ -68,15 +68,15 @@ def launch(request: Launch, argv: list[str]) -> None:
     args = get_args_parser().parse_args([*request.torchrun_args(), "--module", "bench", *argv])
     try:
         run(args)
-    except SignalException:  # Ctrl-C or kill: the ranks got it too; rank 0 recorded it
-        sys.exit(130)
+    except SignalException as signalled:  # Ctrl-C or kill: the ranks got it too; rank 0
+        sys.exit(128 + int(signalled.sigval))  # recorded it; 130 after SIGINT, 143 SIGTERM
     except ChildFailedError as failed:
         codes = {failure.local_rank: failure.exitcode for failure in failed.failures.values()}
         first = codes.get(0)
         # rank 0 has printed and recorded what happened, unless something killed it
         # outright (-9: SIGKILL, out of memory; other signals: a crash)
-        if first in (None, 1, 130, -signal.SIGINT, -signal.SIGTERM) or request.node_rank:
-            sys.exit(130 if first == 130 else 1)
+        if first in (None, 1, 130, 143, -signal.SIGINT, -signal.SIGTERM) or request.node_rank:
+            sys.exit(first if first in (130, 143) else 1)
         raise BenchError(f"rank 0 ended with exit code {first} before it could record the "
                          "run; `bench runs` shows it as running; `bench run --resume RUN` "
                          "continues it") from None

@@ -23,6 +23,7 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.model import EvalProtocol
+from bench.secrets import mask_text
 from bench.seeds import aggregate_seed_groups
 
 COLUMNS = [
@@ -164,7 +165,7 @@ def _provenance(row: Mapping[str, Any]) -> dict[str, Any]:
     """What a footnote needs to trace a measured row back to its run."""
     return {
         "run": int(row["run_id"]),
-        "command": _get(row, "command"),
+        "command": mask_text(_get(row, "command") or "") or None,  # rows stored before masking
         "device": _get(row, "device_name") or _get(row, "device"),
         "date": _date(_get(row, "finished_at") or _get(row, "started_at")),
         "config_hash": _get(row, "config_hash"),

@@ -7,13 +7,10 @@ loses what was measured so far; per-epoch metrics are committed as they come.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import sys
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +23,17 @@ from bench.config import RunConfig, config_changes, config_hash
 from bench.corpora import CorpusText, ShardedLines, load_corpus
 from bench.errors import BenchError
 from bench.evaluation import evaluate
+from bench.failures import (
+    debugging,
+    plugin_failure,
+    unknown_model_with_failed_plugins,
+)
 from bench.model import LanguageModel, TrainingContext
 from bench.options import Options, validate_options
 from bench.plugins import PluginHost
 from bench.rank_zero import note_world_size
 from bench.records import RunInfo, SplitEvaluation
+from bench.run_folders import run_folder, run_lock
 from bench.store import Store
 from bench.token_cache import encode_to_disk
 from bench.tokenizers import Tokenizer
@@ -62,34 +65,6 @@ class _Plan:
     resolved: dict[str, Any]
 
 
-@contextmanager
-def run_lock(folder: Path, run_id: int, then: str = "resume it") -> Iterator[None]:
-    """Hold a run's lock file while it runs, so a second process cannot resume it meanwhile.
-
-    An OS file lock (flock) is released when its process dies, even by ``kill -9``, so a
-    killed run never stays locked. Where flock does not exist (Windows) there is no lock.
-    """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    if not distributed.current().is_main:  # rank 0 holds it for the whole run
-        yield
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "run.lock").open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BenchError(f"run {run_id} is still running in another process; stop it "
-                             f"first (Ctrl-C), then {then}") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 class _Throughput:
     """Training tokens and device-synchronised seconds, summed over epochs."""
 
@@ -116,15 +91,16 @@ class Runner:
         self.data_dir = data_dir
         self.show_progress = progress
         self.echo = echo or (lambda message: print(message, file=sys.stderr))
+        self.current_run_id: int | None = None  # the run being carried out (for messages)
 
     def run_dir(self, run_id: int) -> Path:
         """The folder of a run's checkpoints and lock, under the data folder.
 
         Run ids are per database, so the folder is keyed by the database too: two
-        databases sharing a data folder never write into each other's runs.
+        databases sharing a data folder never write into each other's runs, and two
+        spellings of one database's URL find the same folder.
         """
-        database = hashlib.sha256(self.store.url.encode()).hexdigest()[:12]
-        return self.data_dir / "runs" / database / str(run_id)
+        return run_folder(self.data_dir, self.store.url, run_id)
 
     def progress(self, iterable: Any = None, *, total: int | None = None, desc: str = "",
                  unit: str = "it") -> Any:
@@ -152,6 +128,7 @@ class Runner:
             bench_version=env["bench_version"],
             git_commit=env["git_commit"],
         )
+        self.current_run_id = run_id
         with run_lock(self.run_dir(run_id), run_id):
             return self._carry_out(run_id, config, plan)
 
@@ -205,7 +182,11 @@ class Runner:
 
     def _plan(self, config: RunConfig) -> _Plan:
         """Resolve plugin, options, tokenizer and device; fail early on a user mistake."""
-        model_class = self.host.models.get(config.plugin)
+        try:
+            model_class = self.host.models.get(config.plugin)
+        except BenchError as error:  # perhaps its plugin failed to load: say so
+            raise unknown_model_with_failed_plugins(error, config.plugin,
+                                                    self.host.records) from None
         options = self.host.model_options(config.plugin, config.options)
         local_corpus = self._load_local_corpus(config.corpus)
         tokenizer_name = config.tokenizer or (
@@ -231,6 +212,7 @@ class Runner:
         summary: dict[str, Any] = {}
         # a resumed run's wall time adds to what the earlier attempts recorded
         started = time.perf_counter() - ((resumed or {}).get("wall_seconds") or 0.0)
+        self._wall_started = started  # kept up to date with each metric (see _log_metrics)
         try:
             with distributed.rank0_first("corpus"):  # one download, not one per rank
                 corpus = plan.local_corpus or load_corpus(
@@ -256,6 +238,11 @@ class Runner:
                         traceback_text=peer.traceback if peer else traceback.format_exc())
             if peer is not None:
                 raise BenchError(f"{peer.summary} (run {run_id} recorded as failed)") from None
+            # a plugin's mistake is one line (bench.failures); bench's own bug keeps its traceback
+            failure = plugin_failure(error, plugin=config.plugin, model_class=plan.model_class,
+                                     run_id=run_id) if isinstance(error, Exception) else None
+            if failure is not None and not debugging():
+                raise failure from error
             raise
         self._close(info, "finished", evaluations, summary, started)
         if distributed.current().is_main:
@@ -349,6 +336,9 @@ class Runner:
     def _log_metrics(self, info: RunInfo, metrics: dict[str, float], step: int | None,
                      epoch: int | None) -> None:
         self.store.add_metrics(info.run_id, metrics, step=step, epoch=epoch)
+        # the wall time so far, so a run killed by -9 still adds its time when resumed
+        self.store.update_run(info.run_id,
+                              wall_seconds=time.perf_counter() - self._wall_started)
         self.host.hook.log_metrics(run=info, metrics=metrics, step=step, epoch=epoch)
 
     def _close(self, info: RunInfo, status: str, evaluations: dict[str, SplitEvaluation],

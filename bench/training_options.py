@@ -18,7 +18,8 @@ class TrainingOptions(Options):
     batch_size: int = Field(32, ge=1, description="parallel streams (columns) in training")
     bptt: int = Field(64, ge=1, description="truncated-BPTT window length in tokens")
     optimizer: Literal["sgd", "adam", "adagrad"] = Field("adam", description="sgd, adam or adagrad")
-    lr: float = Field(0.002, gt=0, description="initial learning rate")
+    # at most float32's largest value: the optimisers hold lr as float32 and overflow above
+    lr: float = Field(0.002, gt=0, le=3.4e38, description="initial learning rate")
     lr_schedule: Literal["plateau", "step", "none"] = Field(
         "plateau",
         description="plateau: multiply lr by plateau_factor when valid ppl does not improve; "

@@ -52,3 +52,29 @@ def write_tiny_corpus(parent):
     for split, n in (("train", 400), ("valid", 41), ("test", 37)):
         (folder / f"{split}.txt").write_text(lines(n))
     return folder
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One PostgreSQL server for the session (see tests/postgres_server.py); skips with the
+    reason when it cannot start here."""
+    from postgres_server import postgres_server as start
+
+    try:
+        context = start()
+        server = context.__enter__()
+    except RuntimeError as error:
+        pytest.skip(f"no PostgreSQL server: {error}")
+    try:
+        yield server
+    finally:
+        context.__exit__(None, None, None)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A fresh, empty database on each backend: a SQLite file, and a new database on the
+    session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'fresh.db'}"
+    return request.getfixturevalue("postgres_server").create_database()

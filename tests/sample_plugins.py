@@ -77,11 +77,29 @@ class InterruptedModel(UniformModel):
         raise KeyboardInterrupt
 
 
+class BrokenInitModel(UniformModel):
+    """Raises while being built, like a plugin with a bug in __init__."""
+
+    def __init__(self, options, vocab, device):
+        raise ValueError("hidden size must be even")
+
+
+class WrongScoreModel(UniformModel):
+    """Yields a bare number from score instead of ScoredTokens."""
+
+    def score(self, split, protocol):
+        import numpy as np
+
+        yield np.float64(0.5)
+
+
 class Failing:
     @hookimpl
     def register_models(self, register):
         register("failing", FailingModel)
         register("interrupted", InterruptedModel)
+        register("broken-init", BrokenInitModel)
+        register("wrong-score", WrongScoreModel)
 
 
 failing = Failing()

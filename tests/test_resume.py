@@ -16,7 +16,8 @@ from bench.cli import cli
 from bench.config import build_config
 from bench.errors import BenchError
 from bench.plugins import get_host
-from bench.runner import Runner, run_lock
+from bench.run_folders import run_lock
+from bench.runner import Runner
 from bench.store import Store
 
 PAUSE_AT_STEP = Path(__file__).with_name("pause_at_step.py")
@@ -116,7 +117,10 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(runner, tiny_corpus, tm
     runs = runner.store.list_runs()
     killed = runs[0]["id"]
     assert runner.store.get_run(killed)["status"] == "running"  # nobody could record anything
+    before = runner.store.get_run(killed)["wall_seconds"]  # as of its last logged metrics
+    assert before is not None and before > 0
     runner.resume(killed)
+    assert runner.store.get_run(killed)["wall_seconds"] > before  # the attempts add up
     reference = runner.run(run_config(tiny_corpus), "x").run_id
     assert_same_run(runner.store, reference, killed)
     assert (runner.run_dir(killed) / "best.pt").exists()

@@ -56,7 +56,8 @@ def test_lstm_run_is_stored_and_beats_unigram(runner, tiny_corpus):
 
 
 def test_failed_run_is_recorded_with_its_error(runner, tiny_corpus):
-    with pytest.raises(RuntimeError, match="exploded"):
+    with pytest.raises(BenchError, match=r"model plugin 'failing' raised RuntimeError: "
+                       r"exploded in epoch 1 \(at sample_plugins.py:\d+, in fit\); run 1 "):
         runner.run(config("failing", tiny_corpus), "bench run --plugin failing")
     (row,) = runner.store.list_runs()
     record = runner.store.get_run(row["id"])

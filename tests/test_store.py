@@ -34,8 +34,9 @@ def make_evaluation(split: str, *, tokens: int = 1000, words: int = 1000, ppl: f
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    with Store(sqlite_url(tmp_path / "bench.db")) as s:
+def store(db_url: str) -> Store:
+    """A fresh store on each backend (SQLite, and PostgreSQL where a server can start)."""
+    with Store(db_url) as s:
         yield s
 
 
@@ -143,6 +144,8 @@ def test_unknown_status_and_run(store: Store) -> None:
 
 
 def test_sqlite_pragmas(store: Store) -> None:
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -179,8 +182,8 @@ def _write_runs(url: str, barrier: multiprocessing.synchronize.Barrier, tag: str
     store.close()
 
 
-def test_two_processes_write_at_once_and_lose_nothing(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path / "shared.db")
+def test_two_processes_write_at_once_and_lose_nothing(db_url: str) -> None:
+    url = db_url
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(2)
     workers = [ctx.Process(target=_write_runs, args=(url, barrier, tag)) for tag in ("a", "b")]
@@ -219,6 +222,8 @@ def _schema(engine) -> dict:
 
 def test_orm_models_match_migrated_schema(store: Store) -> None:
     """Fails when schema.py changed without a migration (or a migration without the ORM)."""
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("compared against the ORM's schema on SQLite")
     from_orm = create_engine("sqlite://")
     Base.metadata.create_all(from_orm)
     migrated, expected = _schema(store.engine), _schema(from_orm)
@@ -347,3 +352,83 @@ def _schema_of_orm() -> dict:
     from_orm = create_engine("sqlite://")
     Base.metadata.create_all(from_orm)
     return _schema(from_orm)
+
+
+def _open_fresh(url: str, barrier: multiprocessing.synchronize.Barrier) -> None:
+    barrier.wait()
+    Store(url).close()
+
+
+def test_fresh_database_opened_by_several_processes_at_once(db_url: str) -> None:
+    """Creating the schema races when several processes open a new database together
+    (on PostgreSQL: duplicate pg_type rows, "relation already exists"); each must open it."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(6)
+    workers = [ctx.Process(target=_open_fresh, args=(db_url, barrier)) for _ in range(6)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [w.exitcode for w in workers] == [0] * 6
+    with Store(db_url) as store, store.engine.connect() as conn:
+        names = conn.execute(text("SELECT name FROM schema_migrations")).scalars().all()
+        assert sorted(names) == sorted(m.__name__ for m in migrations.MIGRATIONS)
+
+
+def test_inf_and_nan_options_round_trip_on_every_backend(store: Store) -> None:
+    """PostgreSQL's json rejects bare Infinity/NaN: such values are stored portably."""
+    config = {"options": {"checkpoint_minutes": float("inf"), "floor": float("-inf"),
+                          "sizes": [1, 2.5]}}
+    run_id = store.create_run(plugin="x", config=config)
+    stored = store.get_run(run_id)["config"]
+    assert stored == config
+    assert math.isinf(stored["options"]["checkpoint_minutes"])
+    nan_run = store.create_run(plugin="x", config={"value": float("nan")})
+    assert math.isnan(store.get_run(nan_run)["config"]["value"])
+
+
+def test_database_identity_ignores_driver_and_password() -> None:
+    from bench.store.engine import database_identity
+
+    same = {database_identity(url) for url in (
+        "postgresql://u:pw@DB.example:5432/results",
+        "postgresql+psycopg://other@db.example/results",
+        "postgresql+psycopg2://u@db.example:5432/results")}
+    assert same == {"postgresql://db.example:5432/results"}
+    assert database_identity("postgresql://db.example/other") not in same
+
+
+def test_read_only_database_file_is_one_clear_line(tmp_path: Path) -> None:
+    path = tmp_path / "ro.db"
+    Store(sqlite_url(path)).close()
+    # opened read-only (as a file without write permission is, even for root's tests)
+    read_only = Store(f"sqlite:///file:{path}?mode=ro&uri=true")
+    with pytest.raises(BenchError, match="read-only") as caught:
+        read_only.create_run(plugin="x")
+    assert "INSERT" not in str(caught.value)
+    read_only.close()
+
+
+def test_lost_server_is_one_clear_line(postgres_server) -> None:
+    """The server going away mid-run: the next write says so in one line."""
+    import psycopg
+
+    url = postgres_server.create_database()
+    store = Store(url)
+    run_id = store.create_run(plugin="x")
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_server.url("postgres").replace("+psycopg", ""),
+                         autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+    store.update_run(run_id, params=1)  # pool_pre_ping replaced the dropped connection
+    store.engine.dispose()
+    with psycopg.connect(postgres_server.url("postgres").replace("+psycopg", ""),
+                         autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+    with pytest.raises(BenchError, match="lost the connection to the database") as caught:
+        store.update_run(run_id, params=2)
+    assert "s3cret" not in str(caught.value)
+    store.close()

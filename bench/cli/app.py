@@ -17,12 +17,18 @@ class BenchGroup(click.Group):
         try:
             return super().invoke(ctx)
         except BenchError as error:
+            from bench.failures import debugging
+
+            if debugging():  # bench --debug / $BENCH_DEBUG: the whole traceback, causes too
+                raise
             raise click.ClickException(str(error)) from None
 
 
 @click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(bench.__version__, prog_name="bench")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="show the whole traceback of an error instead of "
+              "its one line (also: BENCH_DEBUG=1)")
+def cli(debug: bool) -> None:
     """Re-measure language-model perplexity tables on your own hardware.
 
     \b
@@ -32,3 +38,9 @@ def cli() -> None:
       bench models                     the installed models and their options
       bench output-layers              softmax approximations for large vocabularies
     """
+    if debug:
+        import os
+
+        from bench.failures import DEBUG_ENV
+
+        os.environ[DEBUG_ENV] = "1"

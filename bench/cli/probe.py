@@ -110,4 +110,6 @@ def probe_gradients(run_ids: tuple[int, ...], plugins: tuple[str, ...], corpus: 
     table = gradient_table(curves, shown_distances(distance))
     click.echo(table.to_string(float_format=lambda value: f"{value:.3e}"))
     path = plot_gradient_norms(curves, out, title=f"‖∂J(t)/∂h(t−k)‖, {where}")
-    click.echo(f"wrote {path}; stored {stored} values in {store.url} (probe_results)")
+    from bench.store.engine import safe_url
+
+    click.echo(f"wrote {path}; stored {stored} values in {safe_url(store.url)} (probe_results)")

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from bench import distributed
+from bench import distributed, interrupts
 from bench.cli.options import (
     data_dir_option,
     db_option,
@@ -147,6 +147,7 @@ def _execute(config: Any, config_file: Path | None, db: str | None, folder: str 
     from bench.cli.command_line import command_line
     from bench.rank_zero import shared_host, shared_store
     from bench.runner import Runner
+    from bench.store.engine import safe_url
 
     # with several ranks (torchrun) only rank 0 opens the database, prints and notifies
     main = distributed.current().is_main
@@ -162,17 +163,19 @@ def _execute(config: Any, config_file: Path | None, db: str | None, folder: str 
             else runner.run(config, command or command_line(config_file, config))
     except KeyboardInterrupt:
         if main:
+            run_id = resume_run if resume_run is not None else runner.current_run_id
             click.echo("\ninterrupted: the run is recorded as 'interrupted' (bench runs); "
-                       "continue it with `bench run --resume RUN`", err=True)
-        # The run is closed and committed. Leave now with 130 (128 + SIGINT): a normal exit
+                       f"continue it with `bench run --resume {run_id}`", err=True)
+        # The run is closed and committed. Leave now with 130 (128 + SIGINT; 143 after
+        # SIGTERM, 128 + its number): a normal exit
         # can turn into "killed by SIGINT" (-2), because CPython marks a KeyboardInterrupt
         # as unhandled when it surfaces inside Python code that a C extension ran through
         # PyRun_String (torch initialises some lazily), even though it was caught here.
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(130)
+        os._exit(interrupts.exit_code())
     if main:
-        _print_summary(result, database.url)
+        _print_summary(result, safe_url(database.url))
     return result
 
 

@@ -29,7 +29,14 @@ from bench.errors import BenchError
 def runs(limit: int, status: str | None, plugin: str | None, corpus: str | None,
          db: str | None) -> None:
     """Stored runs, newest first."""
-    rows = open_store(db).list_runs(limit=limit, status=status, plugin=plugin, corpus=corpus)
+    from bench.run_folders import process_gone, run_folder
+
+    store = open_store(db)
+    rows = store.list_runs(limit=limit, status=status, plugin=plugin, corpus=corpus)
+    data_dir = resolve_data_dir(None)
+    for r in rows:  # a killed run's row still says running: its lock tells
+        if r["status"] == "running" and process_gone(run_folder(data_dir, store.url, r["id"])):
+            r["status"] = "running (process gone)"
     if not rows:
         click.echo("no runs stored yet: try `bench run --plugin lstm`")
         return
@@ -47,8 +54,12 @@ def runs(limit: int, status: str | None, plugin: str | None, corpus: str | None,
 @db_option
 def show(run_id: int, as_json: bool, db: str | None) -> None:
     """One stored run: configuration, environment, metrics and evaluations."""
+    from bench.secrets import mask_text
+
     store = open_store(db)
     record = store.get_run(run_id)
+    if record.get("command"):  # rows stored before bench masked passwords
+        record["command"] = mask_text(record["command"])
     if as_json:
         click.echo(json.dumps(record, indent=2, default=str))
         return

@@ -154,10 +154,30 @@ def _find_split_file(folder: Path, split: str) -> Path | None:
 
 
 def _missing_split_message(folder: Path, split: str) -> str:
+    for name in accepted_names(split):  # a file of the right name that is not a readable file
+        problem = _not_a_file(folder / name)
+        if problem:
+            return f"{folder / name}: the {split} split {problem}"
     present = sorted(path.name for path in folder.iterdir())
     shown = ", ".join(present[:20]) + (", ..." if len(present) > 20 else "")
     return (f"{folder}: no {split} split; expected one of {', '.join(accepted_names(split))}. "
             f"The folder contains: {shown or 'nothing'}")
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why ``path``, which exists under a split's name, cannot be read as one (or None)."""
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:
+            return "is a symbolic link that loops; point it at a text file"
+        except OSError:
+            return f"is a symbolic link to {path.readlink()}, which does not exist"
+    if path.is_dir():
+        return "is a folder, not a text file"
+    if path.exists() and not path.is_file():
+        return "is not a regular file"
+    return None
 
 
 def _recognise(sha: dict[str, str], corpora: Registry[CorpusSpec]) -> CorpusSpec | None:

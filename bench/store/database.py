@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, inspect, select
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bench.errors import BenchError
 from bench.paths import default_db_url
+from bench.secrets import mask_text
 from bench.store import frames
 from bench.store.engine import open_engine, safe_url, writer
 from bench.store.migrations import migrate
@@ -104,13 +105,27 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
-        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+        with self._database_errors(), Session(self._writer, expire_on_commit=False) as session, \
+                session.begin():
             yield session
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
-        with Session(self.engine) as session, session.begin():
+        with self._database_errors(), Session(self.engine) as session, session.begin():
             yield session
+
+    @contextmanager
+    def _database_errors(self) -> Iterator[None]:
+        """A lost server or a read-only file as one line (BenchError), not the SQL."""
+        try:
+            yield
+        except OperationalError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            if "readonly" in reason.replace("-", "").replace(" ", "").lower():
+                raise BenchError(f"the database {safe_url(self.url)} is read-only ({reason}); "
+                                 "use a writable file or --db") from exc
+            raise BenchError(f"lost the connection to the database {safe_url(self.url)} "
+                             f"({reason})") from exc
 
     @staticmethod
     def _run(session: Session, run_id: int) -> Run:
@@ -124,6 +139,8 @@ class Store:
     def create_run(self, **fields: Any) -> int:
         """Insert a run with status "running" and started_at now (UTC); return its id."""
         _check_fields(fields)
+        if fields.get("command"):  # never store a password given in a --db URL
+            fields["command"] = mask_text(fields["command"])
         fields.setdefault("status", "running")
         fields.setdefault("started_at", datetime.now(UTC))
         with self._write() as session:

@@ -16,6 +16,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from bench.store import json_values
+
 SQLITE_BUSY_TIMEOUT_S = 30.0
 _IMMEDIATE = "bench_sqlite_begin_immediate"
 
@@ -40,9 +42,13 @@ def make_engine(url: str) -> Engine:
     BEGIN for reads, BEGIN IMMEDIATE for connections from :func:`writer`.
     """
     parsed = make_url(url)
+    # pool_pre_ping: a pooled connection the server dropped (a restart, an idle timeout)
+    # is noticed and replaced before use, instead of failing the next write
+    common = {"json_serializer": json_values.dumps, "json_deserializer": json_values.loads,
+              "pool_pre_ping": True}
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed)
-    engine = create_engine(parsed)
+        return create_engine(parsed, **common)
+    engine = create_engine(parsed, **common)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -113,3 +119,22 @@ def _sqlite_file(url: URL) -> Path | None:
     if database in ("", ":memory:") or database.startswith("file:"):
         return None
     return Path(database)
+
+
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433,
+                  "oracle": 1521}
+
+
+def database_identity(url: str) -> str:
+    """What names the database behind ``url``, whatever its spelling: for a server, the
+    backend, host, port and database name (``postgresql://`` and ``postgresql+psycopg://``
+    to one database are the same; user and password are not part of it). A SQLite URL is
+    its own identity (kept as it always was, so existing run folders stay where they are).
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return url
+    host = (parsed.host or "localhost").lower()
+    port = parsed.port or _DEFAULT_PORTS.get(backend, "")
+    return f"{backend}://{host}:{port}/{parsed.database or ''}"

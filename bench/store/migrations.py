@@ -288,6 +288,36 @@ def migrate(engine: Engine, migrations: Sequence[Migration] | None = None) -> li
         done = applied_migrations(conn)
     if all(m.__name__ in done for m in pending):
         return []
+    with _one_migrator_at_a_time(engine):
+        return _apply(engine, pending)
+
+
+# any fixed 64-bit number; names bench's lock among the server's advisory locks
+_ADVISORY_LOCK_KEY = 0x62656E6368  # "bench"
+
+
+@contextmanager
+def _one_migrator_at_a_time(engine: Engine) -> Iterator[None]:
+    """On PostgreSQL, hold an advisory lock while migrating: creating a table is not safe
+    to race (two CREATE TABLE IF NOT EXISTS both pass the check, and one fails on the
+    catalogue's unique index), so processes opening a new database take turns. SQLite
+    serialises through BEGIN IMMEDIATE instead; other backends rely on re-checking."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as lock:
+        lock.exec_driver_sql(f"SELECT pg_advisory_lock({_ADVISORY_LOCK_KEY})")
+        lock.commit()  # the lock is held by the session, not the transaction
+        try:
+            yield
+        finally:
+            lock.exec_driver_sql(f"SELECT pg_advisory_unlock({_ADVISORY_LOCK_KEY})")
+            lock.commit()
+
+
+def _apply(engine: Engine, pending: list[Migration]) -> list[str]:
+    with engine.connect() as conn:
+        done = applied_migrations(conn)  # again: another process may have migrated meanwhile
     with engine.begin() as conn:
         _TRACKING.create(conn, checkfirst=True)
     applied: list[str] = []

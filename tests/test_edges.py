@@ -1,0 +1,137 @@
+"""Hard edges of the command line: killed runs, signals' messages, secrets."""
+
+import os
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bench.cli import cli
+from bench.paths import data_dir
+from bench.run_folders import run_folder
+from bench.run_folders import run_lock
+from bench.store import Store
+
+
+def bench(*args, env=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
+
+
+def test_a_running_row_whose_lock_is_free_shows_process_gone():
+    store = Store()
+    killed = store.create_run(plugin="lstm")  # a row left `running` by kill -9
+    alive = store.create_run(plugin="lstm")
+    elsewhere = store.create_run(plugin="lstm")  # never ran on this machine: no lock here
+    folder = run_folder(data_dir(None), store.url, killed)
+    folder.mkdir(parents=True)
+    (folder / "run.lock").touch()
+    with run_lock(run_folder(data_dir(None), store.url, alive), alive):
+        listing = bench("runs").output
+    assert re.search(rf"^\s+{killed}\s+running \(process gone\)", listing, re.MULTILINE)
+    assert re.search(rf"^\s+{alive}\s+running\s+\d", listing, re.MULTILINE)
+    assert re.search(rf"^\s+{elsewhere}\s+running\s+\d", listing, re.MULTILINE)
+
+
+def test_run_folder_is_the_same_for_every_spelling_of_one_database(tmp_path: Path):
+    a = run_folder(tmp_path, "postgresql://u:pw@db.example/results", 3)
+    b = run_folder(tmp_path, "postgresql+psycopg://db.example:5432/results", 3)
+    assert a == b and a.name == "3"
+    assert run_folder(tmp_path, "postgresql://db.example/other", 3) != a
+    assert run_folder(tmp_path, "sqlite:///x.db", 3) != run_folder(tmp_path, "sqlite:///y.db", 3)
+
+
+def test_no_output_row_or_file_holds_a_password(postgres_server, tiny_corpus, tmp_path):
+    """A password given in --db or BENCH_DB is never printed, stored or written."""
+    from postgres_server import PASSWORD
+
+    url = postgres_server.create_database()
+    assert PASSWORD in url or "%40" in url  # the URL really carries it (quoted)
+    secrets = {PASSWORD, url.split(":", 2)[2].split("@")[0]}  # as typed and as URL-quoted
+    outputs = []
+    run = bench("run", "--db", url, "--plugin", "unigram", "--corpus", tiny_corpus)
+    assert run.exit_code == 0, run.output
+    outputs += [run.output, bench("runs", "--db", url).output,
+                bench("show", "1", "--db", url).output,
+                bench("show", "1", "--json", "--db", url).output]
+    env = {"BENCH_DB": url}
+    outputs += [bench("run", "--plugin", "unigram", "--corpus", tiny_corpus, env=env).output]
+    board = tmp_path / "boards"
+    outputs += [bench("leaderboard", "--out", board, env=env).output,
+                bench("leaderboard", env=env).output]
+    assert "bench run" in outputs[-1]  # the reproduce-with lines are there, masked
+    outputs += [bench("run", "--db", url, "--plugin", "lstn", env=env).output]  # an error
+    assert "***" in outputs[0]  # the summary names the database, password masked
+    for text in outputs:
+        for secret in secrets:
+            assert secret not in text
+    with Store(url) as store:
+        for row in store.list_runs():
+            for secret in secrets:
+                assert secret not in repr(store.get_run(row["id"]))
+    for path in [*board.rglob("*"), *Path(os.environ["BENCH_DATA_DIR"]).rglob("*")]:
+        if path.is_file():
+            data = path.read_bytes()
+            for secret in secrets:
+                assert secret.encode() not in data, path
+
+
+def test_config_file_whose_options_is_not_a_table(tmp_path, tiny_corpus):
+    for line in ('options = "lr=0.1"', "tokenizer_options = 3", "options = [1, 2]"):
+        config = tmp_path / "run.toml"
+        config.write_text(f'plugin = "unigram"\ncorpus = "{tiny_corpus}"\n{line}\n')
+        result = CliRunner().invoke(cli, ["run", "--config", str(config)])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "must be a table" in result.output, result.output
+
+
+def test_learning_rate_beyond_float32_is_refused_before_a_run(tiny_corpus):
+    result = CliRunner().invoke(cli, ["run", "--plugin", "lstm", "--corpus", str(tiny_corpus),
+                                      "--set", "lr=1e308"])
+    assert result.exit_code == 1 and "lr" in result.output and "Traceback" not in result.output
+    assert Store().list_runs() == []
+
+
+def test_batch_size_larger_than_the_split_names_the_largest_that_fits(tiny_corpus):
+    result = CliRunner().invoke(cli, ["run", "--plugin", "lstm", "--corpus", str(tiny_corpus),
+                                      "--set", "batch_size=100000000", "--set", "epochs=1"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert re.search(r"too few for batch size 100000000.*the largest batch size that fits "
+                     r"is \d+", result.output), result.output
+    assert "run 1" in result.output
+
+
+def test_split_file_that_is_a_folder_or_a_symlink_loop_says_so(tiny_corpus):
+    valid = tiny_corpus / "valid.txt"
+    valid.unlink()
+    valid.mkdir()
+    result = CliRunner().invoke(cli, ["run", "--plugin", "unigram", "--corpus", str(tiny_corpus)])
+    assert result.exit_code == 1
+    assert "valid.txt: the valid split is a folder, not a text file" in result.output
+    valid.rmdir()
+    valid.symlink_to(tiny_corpus / "loop.txt")
+    (tiny_corpus / "loop.txt").symlink_to(valid)
+    result = CliRunner().invoke(cli, ["run", "--plugin", "unigram", "--corpus", str(tiny_corpus)])
+    assert result.exit_code == 1
+    assert "valid.txt: the valid split is a symbolic link that loops" in result.output
+
+
+def test_a_model_whose_plugin_failed_to_load_says_so(tiny_corpus, tmp_path):
+    from importlib import metadata
+
+    from bench.config import build_config
+    from bench.errors import BenchError
+    from bench.plugins import ENTRY_POINT_GROUP, load_plugins
+    from bench.runner import Runner
+
+    broken = metadata.EntryPoint(name="fancy", value="fancy_plugin_that_does_not_import",
+                                 group=ENTRY_POINT_GROUP)
+    host = load_plugins([*metadata.entry_points(group=ENTRY_POINT_GROUP), broken])
+    runner = Runner(host, Store(), tmp_path / "data", progress=False, echo=lambda m: None)
+    import pytest
+
+    with pytest.raises(BenchError, match=r"model plugin 'fancy' failed to load: "
+                       r"ModuleNotFoundError.*bench plugins") as caught:
+        runner.run(build_config({}, {"plugin": "fancy", "corpus": str(tiny_corpus)}, ()), "x")
+    assert "Did you mean" not in str(caught.value)
+    with pytest.raises(BenchError, match=r"unknown model plugin 'lstn'.*failed to load.*'fancy'"):
+        runner.run(build_config({}, {"plugin": "lstn", "corpus": str(tiny_corpus)}, ()), "x")
