@@ -335,6 +335,10 @@ def report_failure(error: BaseException) -> None:
     """Leave this rank's error where rank 0 finds it (the rendezvous store)."""
     if _rendezvous is None:
         return
+    from bench.failures import PluginFailure
+
+    if isinstance(error, PluginFailure) and error.__cause__ is not None:
+        error = error.__cause__  # rank 0 names the rank; the plugin's own exception says why
     summary = "".join(traceback.format_exception_only(type(error), error)).strip()
     text = f"rank {_world.rank} failed: {summary}\n\n{traceback.format_exc()}"
     with suppress(RuntimeError, OSError):  # the store is gone too: the agent still
