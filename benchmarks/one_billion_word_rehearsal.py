@@ -164,6 +164,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/obw-rehearsal"),
                         help="folder for the synthetic corpus, databases and checkpoints")
     parser.add_argument("--recipes", nargs="*", help="only these recipes")
+    parser.add_argument("--make-only", action="store_true", help="make the corpus, run nothing")
     parser.add_argument("--keep-corpus", action="store_true",
                         help="reuse a corpus already made under --work")
     parser.add_argument("--set", dest="assignments", action="append", default=[],
@@ -178,6 +179,8 @@ def main() -> None:
         print(f"corpus: {made['train_tokens']:,} training tokens in 99 shards + 2 heldout "
               f"files of {int(args.heldout_tokens):,}; made in {made['seconds']:.0f} s, "
               f"{made['gb']:.2f} GB of text", flush=True)
+    if args.make_only:
+        return
     extra = [arg for pair in args.assignments for arg in ("--set", pair)]
     for name in names:
         result = rehearse(name, args.work, data_dir, args.steps, extra)
