@@ -62,7 +62,9 @@ def zipf_sampler(vocab: int, seed: int):
 def write_lines(path: Path, ids: np.ndarray, rng: np.random.Generator) -> None:
     """Ids as lines of words ``w<rank>``, line lengths 1..2*MEAN_SENTENCE-1."""
     words = np.char.add("w", ids.astype(str))
-    lengths = rng.integers(1, 2 * MEAN_SENTENCE, size=len(ids) // MEAN_SENTENCE + 2)
+    # twice the lines needed on average, so the lengths always cover every id (ends are
+    # clipped to the last one); fewer could drop the tail, where the vocabulary copies are
+    lengths = rng.integers(1, 2 * MEAN_SENTENCE, size=2 * (len(ids) // MEAN_SENTENCE) + 2)
     ends = np.minimum(np.cumsum(lengths), len(ids))
     starts = np.concatenate([[0], ends[:-1]])
     path.parent.mkdir(parents=True, exist_ok=True)
