@@ -247,8 +247,9 @@ def test_a_run_stopped_before_its_vocabulary_was_recorded_resumes(runner, tiny_c
 def test_a_registered_sharded_corpus_is_resumed_by_name(runner, monkeypatch):
     """One Billion Word's recorded source is its cache folder of shard files, which is not
     a corpus folder: resume must look the corpus up by name again."""
-    from bench.corpora import cached_path
     from bench_plugins.standard_corpora import ONE_BILLION_WORD
+
+    from bench.corpora import cached_path
 
     for index, split_file in enumerate(ONE_BILLION_WORD.files):
         path = cached_path(ONE_BILLION_WORD, split_file, runner.data_dir)
