@@ -144,8 +144,10 @@ class Runner:
             raise BenchError(f"run {run_id} has finished; there is nothing to resume")
         stored = record["config"] or {}
         # a local folder is recorded by where it was read from; a registered corpus by name
+        # (a sharded one's source is its cache folder, which is not a corpus folder)
         source = record.get("corpus_source")
-        corpus = source if source and Path(source).is_dir() else stored["corpus"]
+        local = source and Path(source).is_dir() and stored["corpus"] not in self.host.corpora
+        corpus = source if local else stored["corpus"]
         config = RunConfig(plugin=stored["plugin"], corpus=corpus, tokenizer=stored["tokenizer"],
                            seed=stored["seed"], device=stored["device"],
                            options=stored["options"],

@@ -38,9 +38,13 @@ class MaxEntOptions(RNNOptions):
 
     def check_output_layer(self, layer: type[OutputLayer], layer_options: Options) -> None:
         super().check_output_layer(layer, layer_options)
-        if self.output != "full":  # the direct weights are added to every word's logit
-            raise BenchError(f"rnn-maxent adds its n-gram weights to the full softmax's "
-                             f"logits; output={self.output!r} is not supported")
+        # the direct weights are added to logits before an exact softmax: the full one,
+        # or both levels of the class softmax (as Mikolov's RNNME); sampled and other
+        # approximate layers never form those logits
+        if self.output not in ("full", "class"):
+            raise BenchError(f"rnn-maxent adds its n-gram weights to the logits of an exact "
+                             f"softmax (output=full or class); output={self.output!r} is not "
+                             f"supported")
 
 
 class MaxEntRNNModel(RNNModel):

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from bench_plugins.maxent import MAX_TABLE_SIZE, MaxEntOptions
+from bench_plugins.output_factored import ClassSoftmaxModule
 from bench_plugins.recurrent_network import RecurrentNetwork
 
 # A prime: keys stay below 2**31, so a key plus a multiplier (< 2**31) times a token id
@@ -136,12 +137,22 @@ class DirectConnections(nn.Module):
         self.register_buffer("offsets",
                              torch.randint(0, HASH_MODULUS, (order,), generator=generator))
 
+    def bases(self, context: torch.Tensor) -> torch.Tensor:
+        """``context`` ``[order-1+T, batch]`` -> slice starts ``[T * batch, order]``."""
+        bases = hash_bases(context, self.multipliers, self.offsets, self.size)
+        return bases.reshape(-1, self.order)
+
     def forward(self, context: torch.Tensor) -> torch.Tensor:
         """``context`` ``[order-1+T, batch]`` -> logit contributions ``[T, batch, vocab]``."""
-        bases = hash_bases(context, self.multipliers, self.offsets, self.size)
-        steps, batch = bases.shape[:2]
-        summed = slice_sum(self.weight, bases.reshape(steps * batch, self.order), self.vocab_size)
+        steps, batch = context.size(0) - (self.order - 1), context.size(1)
+        summed = slice_sum(self.weight, self.bases(context), self.vocab_size)
         return summed.view(steps, batch, self.vocab_size)
+
+    def pick(self, bases: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """The contributions ``[positions, len(ids)]`` to the logits of ``ids`` only, at
+        positions with slice starts ``bases`` ``[positions, order]`` (a class's words).
+        The table's gradient is dense, as slice_sum's is."""
+        return self.weight[bases.unsqueeze(-1) + ids].sum(1)  # [positions, order, ids] summed
 
 
 class MaxEntNetwork(RecurrentNetwork):
@@ -155,6 +166,12 @@ class MaxEntNetwork(RecurrentNetwork):
                  counts: Any = None) -> None:
         super().__init__(vocab_size, options, "rnn", counts)
         self.direct = DirectConnections(vocab_size, options.maxent_order, options.maxent_size)
+        # With the class output layer (RNNME's factorisation) the direct weights enter both
+        # softmaxes: a second table scores the classes, the first the words of a class.
+        self.factored = isinstance(self.output, ClassSoftmaxModule)
+        if self.factored:
+            self.class_direct = DirectConnections(self.output.class_used.numel(),
+                                                  options.maxent_order, options.maxent_size)
         self.history_length = options.maxent_order - 1
         self.eos_id = eos_id
 
@@ -175,19 +192,52 @@ class MaxEntNetwork(RecurrentNetwork):
 
     def training_loss(self, inputs: torch.Tensor, targets: torch.Tensor, state: Any
                       ) -> tuple[torch.Tensor, Any]:
+        if self.factored:
+            logprobs, state = self.target_logprobs(inputs, targets, state)
+            return -logprobs.mean(), state
         logits, state = self.logits(inputs, state)
         loss = nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
         return loss, state
 
     def target_logprobs(self, inputs: torch.Tensor, targets: torch.Tensor, state: Any
                         ) -> tuple[torch.Tensor, Any]:
+        if self.factored:
+            return self._factored_target_logprobs(inputs, targets, state)
         logits, state = self.logits(inputs, state)
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         return logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1), state
 
     def next_logprobs(self, inputs: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        if self.factored:
+            return self._factored_log_probs(inputs, state)
         logits, state = self.logits(inputs, state)
         return torch.log_softmax(logits[-1, 0].float(), dim=-1), state
+
+    def _factored_target_logprobs(self, inputs: torch.Tensor, targets: torch.Tensor,
+                                  state: Any) -> tuple[torch.Tensor, Any]:
+        """Class softmax x within-class softmax, each with its direct n-gram weights."""
+        rnn_state, context = self._context(inputs, state)
+        features, rnn_state = super().forward(inputs, rnn_state)
+        features = features.reshape(-1, features.size(-1))
+        word_bases, class_bases = self.direct.bases(context), self.class_direct.bases(context)
+        classes = self.class_direct.vocab_size
+        class_logits = slice_sum(self.class_direct.weight, class_bases, classes)
+        logprobs = self.output.target_logprobs(
+            features, targets.reshape(-1), extra_class_logits=class_logits,
+            extra_word_logits=lambda rows, ids: self.direct.pick(word_bases[rows], ids))
+        return logprobs.view(targets.shape), (rnn_state, self._history(context))
+
+    def _factored_log_probs(self, inputs: torch.Tensor, state: Any
+                            ) -> tuple[torch.Tensor, Any]:
+        """The last position's full log-distribution (generation)."""
+        rnn_state, context = self._context(inputs, state)
+        features, rnn_state = super().forward(inputs, rnn_state)
+        last = context[-(self.history_length + 1):, :1]
+        extra = self.direct(last)[-1]
+        class_extra = self.class_direct(last)[-1]
+        logprobs = self.output.log_probs(features[-1, :1], extra_class_logits=class_extra,
+                                         extra_logits=extra)
+        return logprobs[0], (rnn_state, self._history(context))
 
     def _context(self, inputs: torch.Tensor, state: Any) -> tuple[Any, torch.Tensor]:
         """The RNN's state and the history followed by ``inputs`` ``[order-1+T, batch]``."""

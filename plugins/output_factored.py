@@ -8,6 +8,7 @@ its checkpoint scores exactly as it did in training, without the train data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,9 @@ from bench.output_network import (
     frequency_ranks,
     take_rows,
 )
+
+# Scores a model adds to the word logits of the given positions, for the given word ids.
+WordLogits = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class AdaptiveSoftmaxModule(OutputNetwork):
@@ -113,13 +117,23 @@ class ClassSoftmaxModule(OutputNetwork):
         self.register_buffer("position", position)  # index of a word within its class
         self.register_buffer("class_used", sizes > 0)
 
-    def class_log_probs(self, features: torch.Tensor) -> torch.Tensor:
+    def class_log_probs(self, features: torch.Tensor,
+                        extra_class_logits: torch.Tensor | None = None) -> torch.Tensor:
         logits = at_least_float32(self.classifier(features))
+        if extra_class_logits is not None:
+            logits = logits + extra_class_logits
         return F.log_softmax(logits.masked_fill(~self.class_used, float("-inf")), dim=-1)
 
-    def target_logprobs(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def target_logprobs(self, features: torch.Tensor, targets: torch.Tensor,
+                        extra_class_logits: torch.Tensor | None = None,
+                        extra_word_logits: WordLogits | None = None) -> torch.Tensor:
+        """Exact log-probabilities of ``targets``. A model that adds its own scores to the
+        logits (rnn-maxent's direct n-gram weights) passes ``extra_class_logits``
+        [N, classes] and ``extra_word_logits(rows, word_ids)`` -> [len(rows), len(word_ids)];
+        both enter before the two softmaxes, so the result stays normalised."""
         target_class = self.class_of[targets]
-        class_part = self.class_log_probs(features).gather(1, target_class.unsqueeze(1)).squeeze(1)
+        class_part = self.class_log_probs(features, extra_class_logits).gather(
+            1, target_class.unsqueeze(1)).squeeze(1)
         if targets.numel() == 0:
             return class_part
         # Positions grouped by their target's class, and the words of the classes present
@@ -137,18 +151,24 @@ class ClassSoftmaxModule(OutputNetwork):
                                                  device=targets.device)]
         rows, sizes = positions_per_class.tolist(), words_per_class.tolist()
         pieces = []
-        for x, weight, bias, within in zip(
+        for x, weight, bias, within, positions, words in zip(
                 torch.split(features[order], rows),
                 torch.split(take_rows(self.weight, word_index, self.sparse_grad), sizes),
                 torch.split(self.bias.index_select(0, word_index), sizes),
-                torch.split(self.position[targets[order]].unsqueeze(1), rows)):
+                torch.split(self.position[targets[order]].unsqueeze(1), rows),
+                torch.split(order, rows), torch.split(word_index, sizes)):
             logits = at_least_float32(F.linear(x, weight, bias))
+            if extra_word_logits is not None:
+                logits = logits + extra_word_logits(positions, words)
             pieces.append(F.log_softmax(logits, dim=-1).gather(1, within).squeeze(1))
         word_part = torch.zeros_like(class_part).scatter(0, order, torch.cat(pieces))
         return class_part + word_part
 
-    def log_probs(self, features: torch.Tensor) -> torch.Tensor:
+    def log_probs(self, features: torch.Tensor, extra_class_logits: torch.Tensor | None = None,
+                  extra_logits: torch.Tensor | None = None) -> torch.Tensor:
         logits = at_least_float32(F.linear(features, self.weight, self.bias))  # [N, vocab]
+        if extra_logits is not None:
+            logits = logits + extra_logits
         index = self.class_of.expand_as(logits)
         n_classes = self.class_used.numel()
         # log-sum-exp of the logits within each class, in one pass (no loop over classes)
@@ -157,4 +177,5 @@ class ClassSoftmaxModule(OutputNetwork):
         shifted = (logits - peak.gather(1, index)).exp()
         totals = logits.new_zeros((logits.size(0), n_classes)).scatter_add(1, index, shifted)
         class_norm = (peak + totals.log()).gather(1, index)
-        return self.class_log_probs(features).gather(1, index) + logits - class_norm
+        return (self.class_log_probs(features, extra_class_logits).gather(1, index) + logits
+                - class_norm)

@@ -177,3 +177,66 @@ def test_only_the_full_softmax_carries_the_direct_weights():
     with pytest.raises(BenchError, match="output='sampled' is not supported"):
         host.model_options("rnn-maxent", {"output": "sampled"})
     assert validate_options(MaxEntOptions, {}, owner="rnn-maxent").output == "full"
+
+
+# ------------------------------------------------- the class output layer (RNNME's factoring)
+
+def class_maxent_model(order=3, vocab_size=13, size=97, classes=4):
+    torch.manual_seed(0)
+    vocab = Vocabulary(["<eos>", "<unk>", *(f"w{i}" for i in range(vocab_size - 2))])
+    options = MaxEntOptions(layers=1, hidden_size=6, embedding_size=5, dropout=0,
+                            maxent_order=order, maxent_size=size, output="class",
+                            output_options={"classes": classes})
+    model = MaxEntRNNModel(options, vocab, "cpu")  # no counts: classes of equal size
+    model.network.double()
+    with torch.no_grad():  # trained-looking direct weights in both tables
+        model.network.direct.weight.normal_()
+        model.network.class_direct.weight.normal_()
+    return model
+
+
+def test_class_output_probabilities_sum_to_one_and_match_the_targets_scores():
+    network = class_maxent_model().network.eval()
+    assert network.factored and network.output.class_used.sum() > 1
+    vocab = network.direct.vocab_size
+    rng = random.Random(3)
+    with torch.no_grad():
+        for _ in range(5):  # many contexts
+            prompt = torch.tensor([[rng.randrange(vocab)] for _ in range(rng.randrange(1, 6))])
+            full, _ = network.next_logprobs(prompt, None)
+            assert float(full.exp().sum()) == pytest.approx(1.0, abs=1e-12)
+            # every word's target score agrees with the full distribution
+            inputs = prompt.expand(-1, vocab).contiguous()
+            targets = torch.cat([torch.zeros(prompt.size(0) - 1, vocab, dtype=torch.long),
+                                 torch.arange(vocab).unsqueeze(0)])
+            scored, _ = network.target_logprobs(inputs, targets, None)
+            assert torch.allclose(scored[-1], full, atol=1e-12)
+
+
+def test_class_output_direct_weights_change_the_scores():
+    network = class_maxent_model().network.eval()
+    inputs, targets = torch.tensor([[2], [3], [4]]), torch.tensor([[3], [4], [5]])
+    with torch.no_grad():
+        before, _ = network.target_logprobs(inputs, targets, None)
+        network.direct.weight.zero_()
+        network.class_direct.weight.zero_()
+        after, _ = network.target_logprobs(inputs, targets, None)
+    assert not torch.allclose(before, after)
+
+
+def test_class_output_scores_do_not_depend_on_the_eval_batch_size():
+    model = class_maxent_model(vocab_size=20)
+    split = random_split(vocab_size=20)
+    reference = evaluate(split, EvalProtocol("stream", 10_000), model.score)
+    for batch_size in (1, 2, 7):
+        result = evaluate(split, EvalProtocol("stream", batch_size), model.score)
+        assert result.metrics.nll == pytest.approx(reference.metrics.nll, rel=1e-9)
+
+
+def test_class_output_learns_the_trigram_rule(tmp_path, trigram_corpus):
+    runner = Runner(load_plugins(), Store(), tmp_path / "data", progress=False,
+                    echo=lambda message: None)
+    result = runner.run(build_config({}, {"plugin": "rnn-maxent", "corpus": str(trigram_corpus)},
+                                     (*TINY, "maxent_order=3", "output=class",
+                                      "output.classes=3")), "x")
+    assert result.evaluations["test"].ppl < 2.5

@@ -29,7 +29,8 @@ def test_zaremba_recipes_are_there():
     assert {"zaremba-small", "zaremba-medium", "zaremba-large", "press-wolf-tied-small",
             "pytorch-examples"} <= names
     # the seed table's One Billion Word rows with large-vocabulary output layers
-    assert {"grave-lstm-2048-adaptive", "ji-rnn-2048-blackout", "jozefowicz-big-lstm"} <= names
+    assert {"grave-lstm-2048-adaptive", "ji-rnn-2048-blackout", "jozefowicz-big-lstm",
+            "jozefowicz-lstm-2048-512", "grave-2x2048-adaptive", "chelba-rnn-maxent"} <= names
 
 
 def test_reproduce_runs_a_recipe_with_overrides(tiny_corpus):
@@ -65,6 +66,9 @@ SHRINK = ("--set", "epochs=1", "--set", "max_steps_per_epoch=3", "--set", "batch
     ("grave-lstm-2048-adaptive", ("--set", "output.cutoffs=4")),
     ("ji-rnn-2048-blackout", ("--set", "output.samples=8")),
     ("jozefowicz-big-lstm", ("--set", "output.samples=8", "--set", "projection_size=8")),
+    ("jozefowicz-lstm-2048-512", ("--set", "output.samples=8", "--set", "projection_size=8")),
+    ("grave-2x2048-adaptive", ("--set", "output.cutoffs=4")),
+    ("chelba-rnn-maxent", ("--set", "output.classes=3", "--set", "maxent_size=4096")),
 ])
 def test_one_billion_word_recipes_train_end_to_end_when_shrunk(tiny_corpus, name, extra):
     """Never run at full size here: their optimiser, sparse gradients, output layer and

@@ -246,3 +246,21 @@ def test_a_run_stopped_before_its_vocabulary_was_recorded_resumes(runner, tiny_c
     assert runner.store.get_run(1)["vocab_sha256"] is None
     assert runner.resume(1).evaluations["test"].ppl > 0
     assert runner.store.get_run(1)["status"] == "finished"
+
+
+def test_a_registered_sharded_corpus_is_resumed_by_name(runner, monkeypatch):
+    """One Billion Word's recorded source is its cache folder of shard files, which is not
+    a corpus folder: resume must look the corpus up by name again."""
+    from bench_plugins.standard_corpora import ONE_BILLION_WORD
+
+    from bench.corpora import cached_path
+
+    for index, split_file in enumerate(ONE_BILLION_WORD.files):
+        path = cached_path(ONE_BILLION_WORD, split_file, runner.data_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        words = [f"w{(index + i) % 9}" for i in range(40)]
+        path.write_text("\n".join(" ".join(words[i:i + 8]) for i in range(0, 40, 8)) + "\n")
+    interrupted_run(runner, "one-billion-word", monkeypatch, 3)
+    assert runner.store.get_run(1)["status"] == "interrupted"
+    runner.resume(1)
+    assert runner.store.get_run(1)["status"] == "finished"

@@ -99,6 +99,9 @@ def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
 @click.command()
 @click.argument("name", required=False)
 @click.option("--list", "list_recipes", is_flag=True, help="list the recipes")
+@click.option("--table", "table", metavar="CORPUS",
+              help="print the corpus's published table row by row: each figure's recipe, "
+              "what bench measured of it, its state and projected time (runs nothing)")
 @click.option("--corpus", "-c", help="override the recipe's corpus (e.g. a local PTB folder)")
 @set_option("override a recipe option (repeatable)")
 @device_option()
@@ -108,7 +111,7 @@ def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
 @progress_option
 @seeds_option
 @launch_options
-def reproduce(name: str | None, list_recipes: bool, corpus: str | None,
+def reproduce(name: str | None, list_recipes: bool, table: str | None, corpus: str | None,
               assignments: tuple[str, ...], device: str | None, seed: int | None,
               db: str | None, data_dir: str | None, progress: bool, seeds: str | None) -> None:
     """Run a published configuration by name (`bench reproduce --list`).
@@ -119,10 +122,16 @@ def reproduce(name: str | None, list_recipes: bool, corpus: str | None,
       bench reproduce zaremba-small --corpus ../shared/corpora/ptb
       bench reproduce zaremba-medium --device cuda
       bench reproduce zaremba-small --seeds 3
+      bench reproduce --table one-billion-word
     """
     from bench.config import build_config
     from bench.recipes import find_recipe, load_recipes
 
+    if table:
+        from bench.cli.reproduction import print_table
+
+        print_table(table, db)
+        return
     if list_recipes or not name:
         for recipe in load_recipes():
             click.echo(f"{recipe.name:<22} {recipe.description}\n{'':<22} published: "

@@ -5,12 +5,19 @@ A recipe is a TOML file in this folder: the keys of a run configuration (``plugi
 with a one-line ``description``, the ``published`` figures with their citation, and the
 expected ``cost`` on the hardware it was measured on. The same file works with
 ``bench run --config`` once the ``[recipe]`` table is ignored.
+
+Optional keys feed `bench reproduce --table CORPUS` (``bench.reproduction_table``):
+``reproduces``, the ``model`` cell of the published row (``bench/resources/published.csv``)
+the recipe reproduces; ``paper_time``, the hardware and time the paper names; and a
+``[recipe.step_cost]`` table of bench's own measurement of one full-size training step
+(``cpu_seconds``, ``gpu_seconds``, ``peak_gb``, ``epoch_tokens``, ``measured``: when, how
+and on what).
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,6 +33,9 @@ class Recipe:
     cost: str
     config: dict[str, Any]
     path: Path
+    reproduces: str | None = None
+    paper_time: str | None = None
+    step_cost: dict[str, Any] = field(default_factory=dict)
 
 
 def load_recipes() -> list[Recipe]:
@@ -37,7 +47,10 @@ def load_recipes() -> list[Recipe]:
             meta = values.pop("recipe")
             recipes.append(Recipe(name=entry.name.removesuffix(".toml"),
                                   description=meta["description"], published=meta["published"],
-                                  cost=meta["cost"], config=values, path=Path(str(entry))))
+                                  cost=meta["cost"], config=values, path=Path(str(entry)),
+                                  reproduces=meta.get("reproduces"),
+                                  paper_time=meta.get("paper_time"),
+                                  step_cost=dict(meta.get("step_cost", {}))))
     return recipes
 
 
