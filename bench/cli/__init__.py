@@ -4,6 +4,7 @@
 - ``stored_runs``: runs, show, generate, delete
 - ``catalogue``: plugins, models, tokenizers, output-layers, corpora
 - ``leaderboard``: leaderboard
+- ``exchange``: export, import
 - ``probe``: probe gradients
 
 Options that several commands share are defined once in ``options``; ``command_line``
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import click
 
-from bench.cli import catalogue, leaderboard, probe, running, stored_runs
+from bench.cli import catalogue, exchange, leaderboard, probe, running, stored_runs
 from bench.cli.app import BenchGroup, cli
 from bench.cli.options import plugin_host
 
@@ -23,7 +24,8 @@ for _command in (running.run, running.reproduce, leaderboard.leaderboard, stored
                  probe.probe,
                  catalogue.plugins, catalogue.models, catalogue.tokenizers,
                  catalogue.output_layers, catalogue.corpora, stored_runs.runs,
-                 stored_runs.show, stored_runs.delete):
+                 stored_runs.show, stored_runs.delete,
+                 exchange.export_command, exchange.import_command):
     cli.add_command(_command)
 
 __all__ = ["BenchGroup", "cli", "main"]
