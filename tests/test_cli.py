@@ -117,7 +117,7 @@ def test_leaderboard_formats_and_out(tiny_corpus, tmp_path):
     local = invoke("leaderboard", "--format", "json").output
     assert "Unigram" in local
     out = tmp_path / "boards"
-    result = invoke("leaderboard", "--format", "csv", "--out", out)
+    result = invoke("leaderboard", "--all", "--format", "csv", "--out", out)
     assert result.exit_code == 0
     assert (out / "ptb.csv").exists()
     assert "test ppl" in pd.read_csv(out / "ptb.csv").columns
