@@ -117,3 +117,20 @@ def markdown(table: pd.DataFrame, corpus: str | None) -> str:
     if reference:
         lines += reference + [""]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+HEADLINE_COLUMNS = ["corpus", "model", "params", "valid ppl", "test ppl", "train tok/s",
+                    "device", "run"]
+
+
+def headline(tables: dict[str, pd.DataFrame]) -> str:
+    """One short markdown table of every measured run, all corpora together (for a README):
+    the best test perplexity first within each corpus."""
+    rows = []
+    for corpus, table in tables.items():
+        measured = table[table["kind"] == "measured"]
+        for _, row in measured.iterrows():
+            rows.append({"corpus": corpus, **{c: row.get(c, "") for c in HEADLINE_COLUMNS[1:]}})
+    frame = pd.DataFrame(rows, columns=HEADLINE_COLUMNS, dtype=str)
+    frame["model"] = frame["model"].map(_short)
+    return _grid(frame) + "\n"

@@ -18,9 +18,11 @@ from bench.errors import BenchError
               help="write one file per corpus into this folder (e.g. leaderboards/)")
 @click.option("--all", "show_all", is_flag=True,
               help="also corpora with published figures but no measured run")
+@click.option("--headline", is_flag=True,
+              help="one short markdown table of every measured run (the README's results)")
 @db_option
 def leaderboard(corpora: tuple[str, ...], fmt: str, out: Path | None, show_all: bool,
-                db: str | None) -> None:
+                headline: bool, db: str | None) -> None:
     """Tables per corpus: measured runs beside published reference rows with citations.
 
     Without --corpus or --all, only corpora with at least one finished run are shown.
@@ -44,6 +46,11 @@ def leaderboard(corpora: tuple[str, ...], fmt: str, out: Path | None, show_all: 
         raise BenchError("nothing to show: no finished runs and no references for "
                          f"{', '.join(corpora) or 'any corpus'} (--all shows the published "
                          "figures of every corpus)")
+    if headline:
+        from bench.leaderboard_markdown import headline as headline_table
+
+        click.echo(headline_table(tables), nl=False)
+        return
     if out:
         for path in write_tables(tables, out, fmt):
             click.echo(f"wrote {path}")
