@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 # The version is declared once, in pyproject.toml; the installed metadata carries it.
 try:
-    __version__ = metadata.version("bench-lm")
+    __version__ = metadata.version("bench")
 except metadata.PackageNotFoundError:  # imported from a source tree that is not installed
     __version__ = "0+unknown"
 
