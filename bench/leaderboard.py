@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -230,58 +230,6 @@ def build_tables(
     return tables
 
 
-def _md_cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def _code(text: str) -> str:
-    """Inline code that survives backticks inside ``text``."""
-    return f"`` {text} ``" if "`" in text else f"`{text}`"
-
-
-def _footnotes(table: pd.DataFrame) -> list[str]:
-    lines = []
-    runs: Iterable[dict[str, Any]] = table.attrs.get("runs", [])
-    for run in runs:
-        command = _code(run["command"]) if run.get("command") else "(command not recorded)"
-        details = [run.get("device") or "device not recorded", run.get("date") or ""]
-        if run.get("config_hash"):
-            details.append(f"config {str(run['config_hash'])[:12]}")
-        if run.get("git_commit"):
-            details.append(f"git {str(run['git_commit'])[:12]}")
-        lines.append(f"- run {run['run']}: {command}; " + ", ".join(d for d in details if d))
-    if lines:
-        lines.insert(0, "Measured runs (reproduce with the exact command):\n")
-    if (table.get("kind", pd.Series(dtype=str)) == "reference").any():
-        if lines:
-            lines.append("")
-        lines.append("Reference rows are published figures quoted with their citations, "
-                     "not re-measured by bench.")
-    return lines
-
-
-def _markdown(table: pd.DataFrame, corpus: str | None) -> str:
-    kinds = table["kind"].value_counts() if "kind" in table.columns else pd.Series(dtype=int)
-    header = [
-        f"# Perplexity on {corpus}" if corpus else "# Perplexity",
-        "",
-        f"{int(kinds.get('measured', 0))} measured run(s) from bench's database and "
-        f"{int(kinds.get('reference', 0))} published reference figure(s). ppl is per token "
-        "of the run's own tokenizer; word ppl (shown when tokens are not words) divides the "
-        "same log-likelihood by words plus one end-of-sentence per line, and bits/byte is "
-        "comparable across tokenizers. protocol is how the test split was scored (stream or "
-        "sentence, eval batch size, context length), the usual reason a number differs "
-        "from a paper's. A measured ppl in [brackets] is its 95% bootstrap interval over "
-        "the split's lines; mean ± std (n=k) summarises k runs equal but for the seed.",
-        "",
-    ]
-    cells = table.astype(str).map(_md_cell)
-    colalign = ["right" if c in NUMERIC_COLUMNS else "left" for c in cells.columns]
-    body = cells.to_markdown(index=False, disable_numparse=True, colalign=colalign)
-    footnotes = _footnotes(table)
-    return "\n".join(header + [body] + ([""] + footnotes if footnotes else [])) + "\n"
-
-
 def render(table: pd.DataFrame, fmt: str, *, corpus: str | None = None) -> str:
     """The table as text: "md" (title, explanation, table, provenance footnotes), "csv", "json".
 
@@ -289,7 +237,9 @@ def render(table: pd.DataFrame, fmt: str, *, corpus: str | None = None) -> str:
     markdown title; by default it is the one :func:`build_tables` stored in ``table.attrs``.
     """
     if fmt == "md":
-        return _markdown(table, corpus or table.attrs.get("corpus"))
+        from bench.leaderboard_markdown import markdown
+
+        return markdown(table, corpus or table.attrs.get("corpus"))
     if fmt == "csv":
         return table.to_csv(index=False)
     if fmt == "json":

@@ -67,7 +67,7 @@ def test_published_table_loads_with_citations() -> None:
     assert (published["citation"] != "").all()
     gal = published[published["model"] == "Variational LSTM medium (untied)"].iloc[0]
     assert gal["valid_ppl"] == "81.9 ± 0.2"  # text, as printed in the paper
-    assert "NOT verified" in " ".join(published["notes"])  # caveats are kept
+    assert "unconfirmed" in " ".join(published["notes"])  # caveats are kept
 
 
 def test_measured_and_reference_rows(tables: dict[str, pd.DataFrame]) -> None:
@@ -119,12 +119,15 @@ def test_corpora_restricts_tables(store: Store) -> None:
 def test_render_markdown(tables: dict[str, pd.DataFrame], store: Store) -> None:
     text = render(tables["ptb"], "md")
     assert text.startswith("# Perplexity on ptb\n")
-    assert "| kind" in text and "| measured" in text and "| reference" in text
+    assert "## Measured by bench" in text and "## Published" in text
+    assert max(len(line) for line in text.splitlines()) <= 180
     run = store.get_run(1)
-    assert f"- run 1: `{run['command']}`; NVIDIA H100 80GB HBM3, " in text
+    assert f"- run 1: `{run['command']}`; options layers=2 hidden=650 dropout=0.5; " in text
+    assert "NVIDIA H100 80GB HBM3" in text
     assert run["finished_at"].strftime("%Y-%m-%d") in text
     assert "config 0123456789ab" in text and "git feedbeeffeed" in text
     assert "not re-measured" in text
+    assert "unconfirmed" in text  # rows whose notes say so are marked in the table
     assert "Zaremba, Sutskever & Vinyals 2014" in text
     assert render(tables["ptb"], "md", corpus="Penn Treebank").startswith(
         "# Perplexity on Penn Treebank\n")

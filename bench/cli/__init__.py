@@ -5,6 +5,7 @@
 - ``catalogue``: plugins, models, tokenizers, output-layers, corpora
 - ``leaderboard``: leaderboard
 - ``compare``: compare
+- ``exchange``: export, import
 - ``probe``: probe gradients
 
 Options that several commands share are defined once in ``options``; ``command_line``
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import click
 
-from bench.cli import catalogue, compare, leaderboard, probe, running, stored_runs
+from bench.cli import catalogue, compare, exchange, leaderboard, probe, running, stored_runs
 from bench.cli.app import BenchGroup, cli
 from bench.cli.options import plugin_host
 
@@ -25,7 +26,8 @@ for _command in (running.run, running.reproduce, leaderboard.leaderboard, compar
                  probe.probe,
                  catalogue.plugins, catalogue.models, catalogue.tokenizers,
                  catalogue.output_layers, catalogue.corpora, stored_runs.runs,
-                 stored_runs.show, stored_runs.delete):
+                 stored_runs.show, stored_runs.delete,
+                 exchange.export_command, exchange.import_command):
     cli.add_command(_command)
 
 __all__ = ["BenchGroup", "cli", "main"]

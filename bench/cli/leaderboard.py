@@ -16,20 +16,41 @@ from bench.errors import BenchError
               show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="write one file per corpus into this folder (e.g. leaderboards/)")
+@click.option("--all", "show_all", is_flag=True,
+              help="also corpora with published figures but no measured run")
+@click.option("--headline", is_flag=True,
+              help="one short markdown table of every measured run (the README's results)")
 @db_option
-def leaderboard(corpora: tuple[str, ...], fmt: str, out: Path | None, db: str | None) -> None:
-    """Tables per corpus: measured runs beside published reference rows with citations."""
+def leaderboard(corpora: tuple[str, ...], fmt: str, out: Path | None, show_all: bool,
+                headline: bool, db: str | None) -> None:
+    """Tables per corpus: measured runs beside published reference rows with citations.
+
+    Without --corpus or --all, only corpora with at least one finished run are shown.
+
+    Examples:
+      bench leaderboard --corpus ptb
+      bench import leaderboards/runs && bench leaderboard --out leaderboards
+    """
     from bench.leaderboard import build_tables, render, write_tables
     from bench.published import load_published
 
     host = plugin_host()
     aliases = {ref: entry.name for entry in host.corpora for ref in entry.item.reference_names}
     wanted = [host.corpora.entry(c).name if c in host.corpora else c for c in corpora] or None
-    tables = build_tables(open_store(db).results_frame(), load_published(),
-                          corpus_aliases=aliases, corpora=wanted)
+    results = open_store(db).results_frame()
+    if wanted is None and not show_all:
+        finished = results[results["status"] == "finished"] if "status" in results else results
+        wanted = sorted(set(finished["corpus"].dropna())) if "corpus" in finished else []
+    tables = build_tables(results, load_published(), corpus_aliases=aliases, corpora=wanted)
     if not tables:
         raise BenchError("nothing to show: no finished runs and no references for "
-                         f"{', '.join(corpora) or 'any corpus'}")
+                         f"{', '.join(corpora) or 'any corpus'} (--all shows the published "
+                         "figures of every corpus)")
+    if headline:
+        from bench.leaderboard_markdown import headline as headline_table
+
+        click.echo(headline_table(tables), nl=False)
+        return
     if out:
         for path in write_tables(tables, out, fmt):
             click.echo(f"wrote {path}")

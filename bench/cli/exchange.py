@@ -1,0 +1,48 @@
+"""`bench export` and `bench import`: stored runs to and from reviewable JSON files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from bench.cli.options import db_option, open_store
+
+
+@click.command("export")
+@click.argument("run_ids", metavar="[RUN]...", nargs=-1, type=int)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="folder for the run files, one JSON file per run (e.g. leaderboards/runs)")
+@db_option
+def export_command(run_ids: tuple[int, ...], out: Path, db: str | None) -> None:
+    """Write stored runs as JSON files: run row, evaluations and training curve.
+
+    Without RUN ids every finished run is exported. Commit the files to keep the
+    measurements behind a leaderboard, or carry a run measured on another machine home
+    with `bench import`.
+
+    Examples:
+      bench export --out leaderboards/runs
+      bench export 12 13 --out ./from-gpu-box
+    """
+    from bench.store.exchange import export_runs
+
+    for path in export_runs(open_store(db), out, run_ids or None):
+        click.echo(f"wrote {path}")
+
+
+@click.command("import")
+@click.argument("paths", metavar="FILE_OR_FOLDER...", nargs=-1, required=True,
+                type=click.Path(path_type=Path))
+@db_option
+def import_command(paths: tuple[Path, ...], db: str | None) -> None:
+    """Add runs from `bench export` files to the database (a run already there is skipped).
+
+    Examples:
+      bench import leaderboards/runs
+      bench import leaderboards/runs && bench leaderboard --out leaderboards
+    """
+    from bench.store.exchange import import_runs
+
+    for path, run_id, new in import_runs(open_store(db), paths):
+        click.echo(f"{'imported' if new else 'already there'}: {path.name} as run {run_id}")

@@ -1,0 +1,151 @@
+"""Runs as JSON files: the durable, reviewable record behind the committed leaderboards.
+
+A database lives on one machine; a run exported with :func:`export_run` is one plain JSON
+file (its run row, evaluations and training-curve metrics) that can be committed to git,
+reviewed in a diff, and imported into any other database with :func:`import_run`, so the
+leaderboards can be regenerated anywhere and a run measured on a borrowed GPU can be
+brought home. Artifacts (checkpoints) are not exported: their paths belong to the machine
+that wrote them.
+
+One file per run (not one big file, not a committed SQLite file) so that runs from
+different machines merge in git without conflicts and a diff shows exactly which figures
+changed. A run is recognised on import by its start time, plugin and configuration hash,
+so importing the same file twice adds it once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from bench.errors import BenchError
+from bench.store.database import Store
+from bench.store.schema import Evaluation, Metric, Run
+
+FORMAT = "bench-run/1"
+_RUN_COLUMNS = [c.key for c in Run.__table__.columns if c.key != "id"]
+_EVAL_COLUMNS = [c.key for c in Evaluation.__table__.columns if c.key not in ("id", "run_id")]
+_METRIC_COLUMNS = ["step", "epoch", "name", "value", "created_at"]
+_TIME_COLUMNS = {"started_at", "finished_at", "created_at"}
+
+
+def _to_json(key: str, value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return value
+
+
+def _from_json(key: str, value: Any) -> Any:
+    if key in _TIME_COLUMNS and isinstance(value, str):
+        return datetime.fromisoformat(value).astimezone(UTC)
+    return value
+
+
+def run_record(store: Store, run_id: int) -> dict[str, Any]:
+    """One stored run as a JSON-ready dict: ``format``, ``run``, ``evaluations``, ``metrics``
+    (metrics as a header and rows, which keeps a long training curve compact)."""
+    with Session(store.engine) as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            raise BenchError(f"no run with id {run_id}")
+        evaluations = session.scalars(
+            select(Evaluation).where(Evaluation.run_id == run_id).order_by(Evaluation.id))
+        metrics = session.scalars(
+            select(Metric).where(Metric.run_id == run_id).order_by(Metric.id))
+        return {
+            "format": FORMAT,
+            "exported_from_run": run_id,
+            "run": {k: _to_json(k, getattr(run, k)) for k in _RUN_COLUMNS},
+            "evaluations": [{k: _to_json(k, getattr(e, k)) for k in _EVAL_COLUMNS}
+                            for e in evaluations],
+            "metrics": {"columns": _METRIC_COLUMNS,
+                        "rows": [[_to_json(k, getattr(m, k)) for k in _METRIC_COLUMNS]
+                                 for m in metrics]},
+        }
+
+
+def record_file_name(record: dict[str, Any]) -> str:
+    """A stable, readable file name: start time, plugin and corpus,
+    e.g. ``20261202T185301-kn-ptb.json``."""
+    run = record["run"]
+    started = datetime.fromisoformat(run["started_at"]).strftime("%Y%m%dT%H%M%S")
+    corpus = re.sub(r"[^A-Za-z0-9]+", "-", Path(str(run.get("corpus") or "corpus")).name).strip("-")
+    plugin = re.sub(r"[^A-Za-z0-9]+", "-", str(run.get("plugin") or "run")).strip("-")
+    return f"{started}-{plugin}-{corpus or 'corpus'}.json"
+
+
+def export_runs(store: Store, folder: Path, run_ids: Iterable[int] | None = None) -> list[Path]:
+    """Write one JSON file per run into ``folder``: the given runs, else every finished run."""
+    if run_ids is None:
+        run_ids = [r["id"] for r in store.list_runs(limit=None, status="finished")]
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for run_id in sorted(run_ids):
+        record = run_record(store, run_id)
+        path = folder / record_file_name(record)
+        path.write_text(json.dumps(record, indent=1, sort_keys=False, allow_nan=False) + "\n",
+                        encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BenchError(f"cannot read run file {path}: {exc}") from exc
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise BenchError(f"{path} is not a bench run file (expected \"format\": \"{FORMAT}\")")
+    return record
+
+
+def import_run(store: Store, record: dict[str, Any]) -> tuple[int, bool]:
+    """Add one exported run to ``store``; return its id there and whether it was new
+    (a run with the same start time, plugin and configuration hash is not added twice)."""
+    run = {k: _from_json(k, record["run"].get(k)) for k in _RUN_COLUMNS}
+    with Session(store.engine) as session, session.begin():
+        existing = session.scalar(select(Run.id).where(
+            Run.started_at == run["started_at"], Run.plugin == run["plugin"],
+            Run.config_hash == run["config_hash"]))
+        if existing is not None:
+            return existing, False
+        row = Run(**run)
+        session.add(row)
+        session.flush()
+        run_id = row.id
+        for evaluation in record.get("evaluations", []):
+            session.add(Evaluation(run_id=run_id, **{k: _from_json(k, evaluation.get(k))
+                                                     for k in _EVAL_COLUMNS}))
+        metrics = record.get("metrics") or {"columns": _METRIC_COLUMNS, "rows": []}
+        rows = [dict(zip(metrics["columns"], values, strict=True)) for values in metrics["rows"]]
+        if rows:
+            session.execute(insert(Metric), [
+                {"run_id": run_id, **{k: _from_json(k, r.get(k)) for k in _METRIC_COLUMNS}}
+                for r in rows])
+    return run_id, True
+
+
+def run_files(paths: Iterable[Path]) -> list[Path]:
+    """The run files named, folders expanded to their ``*.json`` files, in name order
+    (names start with the start time, so runs are imported oldest first)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(path.glob("*.json")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise BenchError(f"no such file or folder: {path}")
+    return sorted(files, key=lambda p: p.name)
+
+
+def import_runs(store: Store, paths: Iterable[Path]) -> list[tuple[Path, int, bool]]:
+    """Import every run file under ``paths``; (file, run id, whether new) per file."""
+    return [(path, *import_run(store, _read_record(path))) for path in run_files(paths)]
