@@ -20,8 +20,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench import environment, interrupts
-from bench.checkpoint import RESUME_FILE
+from bench import allocator, environment, interrupts
 from bench.config import RunConfig, config_changes, config_hash
 from bench.corpora import CorpusText, ShardedLines, load_corpus
 from bench.errors import BenchError
@@ -29,6 +28,7 @@ from bench.evaluation import Evaluation, evaluate
 from bench.model import LanguageModel, TrainingContext
 from bench.options import Options, validate_options
 from bench.output_layers import OutputLayerChoice
+from bench.paths import RESUME_FILE
 from bench.plugins import PluginHost
 from bench.store import Store
 from bench.token_cache import encode_to_disk
@@ -124,6 +124,7 @@ class Runner:
         self.data_dir = data_dir
         self.show_progress = progress
         self.echo = echo or (lambda message: print(message, file=sys.stderr))
+        allocator.keep_large_buffers()  # before any large buffer; recorded with each run
 
     def run_dir(self, run_id: int) -> Path:
         """The folder of a run's checkpoints and lock, under the data folder.
@@ -143,7 +144,8 @@ class Runner:
     def run(self, config: RunConfig, command: str) -> RunResult:
         """Record a new run of ``config`` and carry it out."""
         plan = self._plan(config)
-        env = environment.describe_environment(plan.device)
+        env = environment.describe_environment(plan.device,
+                                               torch_too=plan.model_class.uses_torch)
         run_id = self.store.create_run(
             plugin=config.plugin,
             plugin_version=self._plugin_version(config.plugin),
@@ -220,7 +222,7 @@ class Runner:
         tokenizer_class = self.host.tokenizers.get(tokenizer_name)
         tokenizer_options = validate_options(tokenizer_class.Options, config.tokenizer_options,
                                              owner=f"tokenizer {tokenizer_name}")
-        device = environment.resolve_device(config.device)
+        device = environment.resolve_device(config.device, torch_too=model_class.uses_torch)
         options.check_device(device)
         resolved = self._resolved_config(config, tokenizer_name, options, tokenizer_options, device)
         return _Plan(model_class, options, local_corpus, tokenizer_name, tokenizer_class,
@@ -268,7 +270,7 @@ class Runner:
             corpus_sha256=corpus.sha256, corpus_verified=corpus.verified,
             vocab_size=len(tokenizer.vocab), vocab_sha256=tokenizer.vocab.sha256(),
         )
-        environment.seed_everything(config.seed)
+        environment.seed_everything(config.seed, torch_too=plan.model_class.uses_torch)
         environment.reset_peak_memory(info.device)
         model = plan.model_class(plan.options, tokenizer.vocab, info.device)
         self.store.update_run(info.run_id, model_label=model.label())
