@@ -22,7 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-RESUME_FILE = "resume.pt"
+from bench.paths import RESUME_FILE
+
+__all__ = ["RESUME_FILE", "EpochSums", "LoopState", "load_checkpoint", "restore_rng",
+           "save_checkpoint"]
 
 
 @dataclass

@@ -106,6 +106,8 @@ class LanguageModel(ABC):
         Options: the pydantic options class (fields with defaults and descriptions).
         scoring_mode: "stream" (state carried over the split) or "sentence" (n-grams).
         description: one line for ``bench models``; defaults to the docstring's first line.
+        uses_torch: False for a model that never touches torch (numpy only); the core then
+            does not import torch for it (seeding, device, environment record).
 
     Required: :meth:`score`. Optional, with defaults: :meth:`fit`, :meth:`eval_protocol`,
     :meth:`num_parameters`, :meth:`label`. Optional capabilities, which the core uses only
@@ -121,6 +123,7 @@ class LanguageModel(ABC):
     Options: ClassVar[type[Options]] = Options
     scoring_mode: ClassVar[ScoringMode] = "stream"
     description: ClassVar[str] = ""
+    uses_torch: ClassVar[bool] = True
 
     def __init__(self, options: Options, vocab: Vocabulary, device: str) -> None:
         self.options = options

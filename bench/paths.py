@@ -9,6 +9,9 @@ import platformdirs
 
 DATA_DIR_ENV = "BENCH_DATA_DIR"  # corpora, tokenizer models, checkpoints
 DB_ENV = "BENCH_DB"  # any SQLAlchemy URL
+# a run's resumable checkpoint, in its run folder (named here so that the runner can
+# remove it without importing bench.checkpoint, which imports torch)
+RESUME_FILE = "resume.pt"
 
 
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:

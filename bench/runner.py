@@ -17,8 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench import distributed, environment, interrupts, leaderboard_labels
-from bench.checkpoint import RESUME_FILE
+from bench import allocator, distributed, environment, interrupts, leaderboard_labels
 from bench.config import RunConfig, config_changes, config_hash
 from bench.corpora import CorpusText, ShardedLines, load_corpus
 from bench.errors import BenchError
@@ -30,6 +29,7 @@ from bench.failures import (
 )
 from bench.model import LanguageModel, TrainingContext
 from bench.options import Options, validate_options
+from bench.paths import RESUME_FILE
 from bench.plugins import PluginHost
 from bench.rank_zero import note_world_size
 from bench.records import RunInfo, SplitEvaluation
@@ -92,6 +92,7 @@ class Runner:
         self.show_progress = progress
         self.echo = echo or (lambda message: print(message, file=sys.stderr))
         self.current_run_id: int | None = None  # the run being carried out (for messages)
+        allocator.keep_large_buffers()  # before any large buffer; recorded with each run
 
     def run_dir(self, run_id: int) -> Path:
         """The folder of a run's checkpoints and lock, under the data folder.
@@ -111,7 +112,8 @@ class Runner:
     def run(self, config: RunConfig, command: str) -> RunResult:
         """Record a new run of ``config`` and carry it out."""
         plan = self._plan(config)
-        env = distributed.describe(environment.describe_environment(plan.device), plan.device)
+        env = distributed.describe(environment.describe_environment(
+            plan.device, torch_too=plan.model_class.uses_torch), plan.device)
         run_id = self.store.create_run(
             plugin=config.plugin,
             plugin_version=self._plugin_version(config.plugin),
@@ -197,7 +199,8 @@ class Runner:
         tokenizer_class = self.host.tokenizers.get(tokenizer_name)
         tokenizer_options = validate_options(tokenizer_class.Options, config.tokenizer_options,
                                              owner=f"tokenizer {tokenizer_name}")
-        device = distributed.rank_device(environment.resolve_device(config.device))
+        device = distributed.rank_device(
+            environment.resolve_device(config.device, torch_too=model_class.uses_torch))
         options.check_device(device)
         distributed.check_plan(options, device, config.plugin)
         resolved = self._resolved_config(config, tokenizer_name, options, tokenizer_options, device)
@@ -266,7 +269,7 @@ class Runner:
             corpus_sha256=corpus.sha256, corpus_verified=corpus.verified,
             vocab_size=len(tokenizer.vocab), vocab_sha256=tokenizer.vocab.sha256(),
         )
-        environment.seed_everything(config.seed)
+        environment.seed_everything(config.seed, torch_too=plan.model_class.uses_torch)
         environment.reset_peak_memory(info.device)
         model = plan.model_class(plan.options, tokenizer.vocab, info.device)
         self.store.update_run(info.run_id, model_label=model.label())

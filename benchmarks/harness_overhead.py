@@ -38,8 +38,8 @@ def harness_run(runner: Runner, plugin: str, corpus: str, settings: list[str], s
     return result.summary["train_tokens_per_second"]
 
 
-def bare_run(ids: torch.Tensor, vocab_size: int, plugin: str, options, steps: int) -> float:
-    """The same model and step written as a plain torch loop (no harness at all)."""
+def bare_model(vocab_size: int, plugin: str, options) -> tuple[nn.Module, ...]:
+    """The network as pytorch/examples' word_language_model builds it: embedding, cell, Linear."""
     torch.manual_seed(0)
     embedding = nn.Embedding(vocab_size, options.embedding_size)
     sizes = (options.embedding_size, options.hidden_size, options.layers)
@@ -52,6 +52,21 @@ def bare_run(ids: torch.Tensor, vocab_size: int, plugin: str, options, steps: in
         rnn = nn.RNN(*sizes, nonlinearity=options.nonlinearity, dropout=dropout)
     output = nn.Linear(options.hidden_size, vocab_size)
     drop = nn.Dropout(options.dropout)
+    return embedding, rnn, output, drop
+
+
+def _detach(state):
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return None if state is None else state.detach()
+
+
+def bare_run(ids: torch.Tensor, vocab_size: int, plugin: str, options, steps: int,
+             network: tuple[nn.Module, ...] | None = None) -> float:
+    """The same model and step written as a plain torch loop (no harness at all)."""
+    embedding, rnn, output, drop = network or bare_model(vocab_size, plugin, options)
+    for module in (embedding, rnn, output, drop):
+        module.train()
     params = [*embedding.parameters(), *rnn.parameters(), *output.parameters()]
     optimizer = (torch.optim.Adam(params, lr=options.lr) if options.optimizer == "adam"
                  else torch.optim.SGD(params, lr=options.lr))
@@ -65,10 +80,7 @@ def bare_run(ids: torch.Tensor, vocab_size: int, plugin: str, options, steps: in
             break
         length = min(options.bptt, rows - 1 - i)
         x, y = data[i : i + length], data[i + 1 : i + 1 + length]
-        if isinstance(state, tuple):
-            state = tuple(s.detach() for s in state)
-        elif state is not None:
-            state = state.detach()
+        state = _detach(state)
         hidden, state = rnn(drop(embedding(x)), state)
         logits = output(drop(hidden))
         loss = nn.functional.cross_entropy(logits.view(-1, vocab_size), y.reshape(-1))
@@ -78,6 +90,30 @@ def bare_run(ids: torch.Tensor, vocab_size: int, plugin: str, options, steps: in
         optimizer.step()
         tokens += y.numel()
     return tokens / (time.perf_counter() - start)
+
+
+def bare_evaluate(ids: torch.Tensor, vocab_size: int, network: tuple[nn.Module, ...],
+                  bptt: int = 35, batch_size: int = 10) -> tuple[float, float]:
+    """pytorch/examples' evaluate(): the split cut into ``batch_size`` parallel columns
+    (each starting from a zero state, so not the stream protocol), ``bptt`` steps at a
+    time, full logits. Returns (tokens/s, mean loss)."""
+    embedding, rnn, output, drop = network
+    for module in (embedding, rnn, output, drop):
+        module.eval()
+    rows = len(ids) // batch_size
+    data = ids[: rows * batch_size].view(batch_size, rows).t().contiguous()
+    state, total, tokens = None, 0.0, 0
+    start = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, rows - 1, bptt):
+            length = min(bptt, rows - 1 - i)
+            x, y = data[i : i + length], data[i + 1 : i + 1 + length]
+            hidden, state = rnn(drop(embedding(x)), state)
+            logits = output(drop(hidden))
+            total += length * nn.functional.cross_entropy(logits.view(-1, vocab_size),
+                                                          y.reshape(-1)).item() * batch_size
+            tokens += y.numel()
+    return tokens / (time.perf_counter() - start), total / tokens
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ class UnigramModel(LanguageModel):
     """Unigram baseline: p(w) from add-k smoothed train counts, ignoring all context."""
 
     Options = UnigramOptions
+    uses_torch = False  # numpy only: the core leaves torch unimported
 
     def __init__(self, options: UnigramOptions, vocab: Vocabulary, device: str) -> None:
         super().__init__(options, vocab, device)
