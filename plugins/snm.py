@@ -118,6 +118,7 @@ class SNMModel(LanguageModel):
 
     Options = SNMOptions
     scoring_mode = "sentence"
+    uses_torch = False  # numpy and scipy only: the core leaves torch unimported
 
     def __init__(self, options: SNMOptions, vocab: Vocabulary, device: str) -> None:
         super().__init__(options, vocab, device)
