@@ -68,15 +68,19 @@ def _measured(table: pd.DataFrame, runs: Iterable[dict[str, Any]]) -> list[str]:
     by_run = {str(r["run"]): r for r in runs}
     notes = []
     for _, row in rows.iterrows():
-        run = by_run.get(row["run"], {})
-        command = _code(run["command"]) if run.get("command") else "(command not recorded)"
+        # a seed group's row names its member runs ("3, 4, 5"): each has its own command
+        members = [by_run.get(run_id, {}) for run_id in str(row["run"]).split(", ")]
+        run = members[0]
+        commands = list(dict.fromkeys(_code(m["command"]) for m in members if m.get("command")))
+        command = " or ".join(commands) if commands else "(command not recorded)"
         details = [f"options {row['options']}" if row.get("options") else "",
                    f"test scored {row['protocol']}" if row.get("protocol") else "",
                    run.get("device") or "", run.get("date") or "",
                    f"config {str(run['config_hash'])[:12]}" if run.get("config_hash") else "",
                    f"git {str(run['git_commit'])[:12]}" if run.get("git_commit") else "",
                    row.get("notes") or ""]
-        notes.append(_wrapped(f"- run {row['run']}: {command}; "
+        label = "runs" if len(members) > 1 else "run"
+        notes.append(_wrapped(f"- {label} {row['run']}: {command}; "
                               + "; ".join(d for d in details if d), "  "))
     return ["## Measured by bench", "", _grid(shown), "",
             "Each run, with the exact command that reproduces it:", "", *notes]

@@ -220,6 +220,9 @@ def test_seeds_compare_and_leaderboard_through_the_cli(tiny_corpus):
     board = invoke("leaderboard", "--format", "csv")
     assert "(n=2)" in board.output and "mean ± std over seeds 1, 2" in board.output
     assert "[" in board.output  # run 3 alone: its bootstrap interval
+    text = " ".join(invoke("leaderboard").output.split())  # markdown, wrapping undone
+    assert "- runs 1, 2: `bench run --plugin unigram" in text and "--seed 2`" in text
+    assert "(command not recorded)" not in text
 
 
 def test_compare_across_tokenizers_uses_bytes_and_refuses_other_text(tiny_corpus, tmp_path):
