@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from bench.config import RunConfig, assignments_of
+from bench.config import TOKENIZER_PREFIX, RunConfig, assignments_of
 from bench.secrets import mask_args
 
 
@@ -24,4 +24,10 @@ def equivalent_flags(config_file: Path | None, config: RunConfig) -> list[str]:
     flags = ["--plugin", config.plugin, "--corpus", config.corpus]
     if config_file:
         flags += ["--config", str(config_file)]
-    return flags + [arg for pair in assignments_of(config.options) for arg in ("--set", pair)]
+    if config.tokenizer:
+        flags += ["--tokenizer", config.tokenizer]
+    # the seed always: a seed group's members differ only there, and a default can change
+    flags += ["--seed", str(config.seed)]
+    pairs = assignments_of(config.options) + [
+        f"{TOKENIZER_PREFIX}{key}={value}" for key, value in config.tokenizer_options.items()]
+    return flags + [arg for pair in pairs for arg in ("--set", pair)]
