@@ -82,10 +82,12 @@ def current() -> World:
 
 
 def launched_by_torchrun() -> bool:
-    """Whether torchrun / torch.distributed.run started this process."""
-    import torch.distributed
+    """Whether torchrun / torch.distributed.run started this process.
 
-    return torch.distributed.is_torchelastic_launched()
+    The same test as ``torch.distributed.is_torchelastic_launched()`` (the agent's
+    TORCHELASTIC_RUN_ID is set), without importing torch: every command asks it, and
+    numpy-only models (kn, unigram) run without torch."""
+    return os.getenv("TORCHELASTIC_RUN_ID") is not None
 
 
 # ------------------------------------------------------------------ a rank's lifetime

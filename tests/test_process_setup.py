@@ -38,12 +38,24 @@ def run_in_fresh_python(tmp_path, *args, env=None):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.xfail(strict=False, reason="since the merge with the distributed and plugin-failure "
-                   "work, a module on the kn/unigram path imports torch again: to find and fix")
-@pytest.mark.parametrize("plugin", [["kn", "--set", "discount_fallback=true"], ["unigram"]])
+@pytest.mark.parametrize("plugin", [["kn", "--set", "discount_fallback=true"], ["unigram"],
+                                    ["snm", "--set", "order=2"]])
 def test_numpy_models_run_without_importing_torch(tmp_path, tiny_corpus, plugin):
     report = run_in_fresh_python(tmp_path, "--corpus", str(tiny_corpus), "--plugin", *plugin)
     assert report["torch_imported"] is False
+
+
+@pytest.mark.parametrize("run_id", [None, "", "job-7"])
+def test_torchrun_detection_without_torch_agrees_with_torch(monkeypatch, run_id):
+    import torch.distributed
+
+    from bench.distributed import launched_by_torchrun
+
+    if run_id is None:
+        monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    else:
+        monkeypatch.setenv("TORCHELASTIC_RUN_ID", run_id)
+    assert launched_by_torchrun() == torch.distributed.is_torchelastic_launched()
 
 
 def test_a_torch_model_does_import_torch(tmp_path, tiny_corpus):
