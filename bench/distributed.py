@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-
 from bench import interrupts
 from bench.errors import BenchError
 

@@ -130,7 +130,7 @@ class LanguageModel(ABC):
         self.vocab = vocab
         self.device = device
 
-    def fit(self, context: TrainingContext) -> None:
+    def fit(self, context: TrainingContext) -> None:  # noqa: B027 (optional: a default)
         """Train on ``context.train``; the default trains nothing (a fixed model)."""
 
     @abstractmethod

@@ -17,13 +17,19 @@ import torch
 
 from bench import distributed, interrupts
 from bench.batching import TrainWindows
-from bench.checkpoint import RESUME_FILE, EpochSums, LoopState, load_checkpoint, \
-    restore_rng, save_checkpoint
+from bench.checkpoint import (
+    RESUME_FILE,
+    EpochSums,
+    LoopState,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
+from bench.ddp_step import TrainingStep
 from bench.environment import synchronize
 from bench.errors import BenchError
 from bench.interrupts import InterruptGuard
 from bench.model import TrainingContext
-from bench.ddp_step import TrainingStep
 from bench.sharding import column_share
 from bench.training_options import TrainingOptions
 

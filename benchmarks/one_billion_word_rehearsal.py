@@ -38,10 +38,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_plugins.standard_corpora import ONE_BILLION_WORD
 
 from bench.corpora import cached_path
 from bench.recipes import load_recipes
+from bench_plugins.standard_corpora import ONE_BILLION_WORD
 
 VOCAB = 793_471  # One Billion Word's vocabulary: words seen at least 3 times
 MEAN_SENTENCE = 25  # words per line, about the real corpus's
@@ -69,7 +69,7 @@ def write_lines(path: Path, ids: np.ndarray, rng: np.random.Generator) -> None:
     starts = np.concatenate([[0], ends[:-1]])
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as out:
-        for start, end in zip(starts.tolist(), ends.tolist()):
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
             if end > start:
                 out.write(" ".join(words[start:end].tolist()) + "\n")
 

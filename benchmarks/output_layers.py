@@ -54,8 +54,8 @@ def run_case(layer_name: str, vocab: int, args: argparse.Namespace) -> dict[str,
     """One case, in this process: median step milliseconds and peak memory."""
     import torch
 
-    from bench.output_layers import OutputLayer
     from bench.options import validate_options
+    from bench.output_layers import OutputLayer
     from bench.plugins import get_host
 
     device = args.device

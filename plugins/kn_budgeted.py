@@ -70,9 +70,9 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from functools import partial
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np

@@ -19,6 +19,7 @@ lookups of ``next_token_logprobs``; bulk readers use :func:`read_range`.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import mmap
 import os
@@ -61,10 +62,8 @@ def folder_bytes(folder: Path) -> int:
     total = 0
     for root, _, files in os.walk(folder):
         for name in files:
-            try:
+            with contextlib.suppress(OSError):  # removed while we looked
                 total += os.stat(os.path.join(root, name)).st_size
-            except OSError:
-                pass  # removed while we looked
     return total
 
 

@@ -90,7 +90,7 @@ class _SliceSum(torch.autograd.Function):
             for rows, chunk in _chunks(bases, width):
                 out[rows] = table[_slice_indexes(chunk, width)].sum(1)
         else:
-            for out_row, row_bases in zip(out, bases.tolist()):
+            for out_row, row_bases in zip(out, bases.tolist(), strict=True):
                 for base in row_bases:
                     out_row += table[base : base + width]
         return out
@@ -108,7 +108,7 @@ class _SliceSum(torch.autograd.Function):
                 grad_table.index_add_(0, _slice_indexes(chunk, width).reshape(-1),
                                       source.reshape(-1))
         else:
-            for grad_row, row_bases in zip(grad, bases.tolist()):
+            for grad_row, row_bases in zip(grad, bases.tolist(), strict=True):
                 for base in row_bases:
                     grad_table[base : base + width].add_(grad_row)  # no write-back copy
         return grad_table, None, None, None

@@ -8,6 +8,7 @@ output-layers`` stays instant; each ``build`` imports its torch module lazily fr
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -83,7 +84,7 @@ class AdaptiveOptions(Options):
     @classmethod
     def _increasing(cls, value: list[int] | None) -> list[int] | None:
         if value is not None and (not value or value[0] < 1
-                                  or any(b <= a for a, b in zip(value, value[1:]))):
+                                  or any(b <= a for a, b in itertools.pairwise(value))):
             raise ValueError("cutoffs must be positive and strictly increasing")
         return value
 

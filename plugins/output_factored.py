@@ -156,7 +156,7 @@ class ClassSoftmaxModule(OutputNetwork):
                 torch.split(take_rows(self.weight, word_index, self.sparse_grad), sizes),
                 torch.split(self.bias.index_select(0, word_index), sizes),
                 torch.split(self.position[targets[order]].unsqueeze(1), rows),
-                torch.split(order, rows), torch.split(word_index, sizes)):
+                torch.split(order, rows), torch.split(word_index, sizes), strict=True):
             logits = at_least_float32(F.linear(x, weight, bias))
             if extra_word_logits is not None:
                 logits = logits + extra_word_logits(positions, words)

@@ -49,6 +49,13 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field, model_validator
+
+from bench import hookimpl
+from bench.errors import BenchError
+from bench.model import EvalProtocol, LanguageModel, ScoredTokens, TrainingContext
+from bench.options import Options
+from bench.tokens import TokenizedSplit, Vocabulary
 from bench_plugins.snm_adjustment import (
     Adjustment,
     gather_heldout,
@@ -63,13 +70,6 @@ from bench_plugins.snm_features import (
     feature_types,
     select_lines,
 )
-from pydantic import Field, model_validator
-
-from bench import hookimpl
-from bench.errors import BenchError
-from bench.model import EvalProtocol, LanguageModel, ScoredTokens, TrainingContext
-from bench.options import Options
-from bench.tokens import TokenizedSplit, Vocabulary
 
 SCORE_CHUNK_TOKENS = 1 << 20  # tokens scored at once: bounds the memory of scoring
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+
 from bench_plugins.snm_features import INACTIVE, FeatureSet, Sentences
 
 

@@ -13,9 +13,8 @@ import os
 import signal
 import sys
 
-from bench_plugins.recurrent_network import RecurrentNetwork
-
 from bench.cli import main
+from bench_plugins.recurrent_network import RecurrentNetwork
 
 how, rank, call = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 sys.argv[0:4] = ["bench"]

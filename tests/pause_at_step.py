@@ -5,9 +5,8 @@ process then knows exactly where it stopped, without watching the clock."""
 import sys
 import threading
 
-from bench_plugins.recurrent_network import RecurrentNetwork
-
 from bench.cli import main
+from bench_plugins.recurrent_network import RecurrentNetwork
 
 
 def pause_before_step(step: int) -> None:

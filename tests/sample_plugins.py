@@ -1,6 +1,7 @@
 """Plugin objects for the plugin-system tests, loaded through fake entry points."""
 
 import math
+from typing import ClassVar
 
 import numpy as np
 
@@ -39,7 +40,7 @@ class NotAModel:
 
 
 class Observer:
-    events: list = []
+    events: ClassVar[list] = []
 
     @hookimpl
     def run_started(self, run):
@@ -106,8 +107,9 @@ failing = Failing()
 
 
 # --------------------------------------------------------------- an output-layer plugin
-from bench import OutputLayer  # noqa: E402
 from pydantic import Field  # noqa: E402
+
+from bench import OutputLayer  # noqa: E402
 
 
 class CountingOptions(Options):
@@ -119,7 +121,7 @@ class CountingSoftmax(OutputLayer):
 
     Options = CountingOptions
     exact = True
-    calls: dict = {}
+    calls: ClassVar[dict] = {}
 
     @classmethod
     def build(cls, hidden_size, vocab_size, counts, options):

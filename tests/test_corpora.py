@@ -124,7 +124,7 @@ def test_fetch_plain_file_and_no_second_download(tmp_path: Path, data_dir: Path)
     for split in TEXTS:
         (tmp_path / "src" / f"{split}.txt").unlink()
     assert fetch(spec, data_dir, progress=False) == paths  # served from the cache
-    with pytest.raises(BenchError, match="download of .* failed"):
+    with pytest.raises(BenchError, match=r"download of .* failed"):
         fetch(spec, data_dir, force=True, progress=False)
     assert paths["train"][0].read_bytes() == TEXTS["train"]  # a failed re-fetch keeps it
 
@@ -187,7 +187,7 @@ def test_fetch_reports_a_missing_member(tmp_path: Path, data_dir: Path) -> None:
     archive = make_zip(tmp_path / "src" / "corpus.zip")
     spec = spec_of((SplitFile("train", archive.as_uri(), None,
                               member="corpus/wiki.train.token"),))
-    with pytest.raises(BenchError, match="no member .*wiki.train.tokens"):
+    with pytest.raises(BenchError, match=r"no member .*wiki.train.tokens"):
         fetch(spec, data_dir, progress=False)
 
 

@@ -8,8 +8,7 @@ from click.testing import CliRunner
 
 from bench.cli import cli
 from bench.paths import data_dir
-from bench.run_folders import run_folder
-from bench.run_folders import run_lock
+from bench.run_folders import run_folder, run_lock
 from bench.store import Store
 
 

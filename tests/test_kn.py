@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
+from arpa_reader import read_arpa
 
 from bench.config import build_config
 from bench.errors import BenchError
@@ -20,8 +21,6 @@ from bench.store import Store
 from bench.tokenizers import WordTokenizer
 from bench_plugins.kn import KNModel, KNOptions
 from bench_plugins.kn_estimate import _unique, compute_discounts
-
-from arpa_reader import read_arpa
 
 # --------------------------------------------------------------------------- helpers
 
@@ -104,10 +103,7 @@ class ReferenceKN:
 
     def prob(self, history, word):
         history = tuple(history[max(0, len(history) - self.order + 1):]) if self.order > 1 else ()
-        if not history:
-            lower = 1.0 / self.vocab_size
-        else:
-            lower = self.prob(history[1:], word)
+        lower = 1.0 / self.vocab_size if not history else self.prob(history[1:], word)
         total = self.total.get(history, 0.0)
         if total == 0:  # an unseen context: back off without a factor
             return lower
@@ -186,9 +182,9 @@ def test_discounts_from_known_count_of_counts():
 
 
 def test_missing_count_of_counts_is_a_clear_error_or_falls_back():
-    with pytest.raises(BenchError, match="adjusted count 3.*discount_fallback"):
+    with pytest.raises(BenchError, match=r"adjusted count 3.*discount_fallback"):
         compute_discounts(2, (3, 3, 0, 0), fallback=None)
-    with pytest.raises(BenchError, match="D2 = -3.0000 is outside"):
+    with pytest.raises(BenchError, match=r"D2 = -3.0000 is outside"):
         compute_discounts(1, (1, 1, 5, 5), fallback=None)  # Y = 1/3, D2 = 2 - 3*Y*5/1
     d = compute_discounts(2, (3, 3, 0, 0), fallback=(0.5, 1.0, 1.5))
     assert (d.d1, d.d2, d.d3, d.fallback) == (0.5, 1.0, 1.5, True)

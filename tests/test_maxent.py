@@ -4,6 +4,7 @@ import random
 
 import pytest
 import torch
+from splits import random_split
 
 from bench.config import build_config
 from bench.evaluation import evaluate
@@ -14,8 +15,6 @@ from bench.store import Store
 from bench.tokens import Vocabulary
 from bench_plugins.maxent import MaxEntOptions, MaxEntRNNModel
 from bench_plugins.maxent_network import hash_bases, slice_sum
-
-from splits import random_split
 
 
 @pytest.fixture(autouse=True)
@@ -159,7 +158,7 @@ def test_slice_sums_cover_the_padded_table(vectorized):
     grad = torch.randn(3, width, dtype=torch.float64)
     out.backward(grad)
     expected_grad = torch.zeros_like(table)
-    for row, row_bases in zip(grad, bases.tolist()):
+    for row, row_bases in zip(grad, bases.tolist(), strict=True):
         for b in row_bases:
             expected_grad[b : b + width] += row
     assert torch.allclose(table.grad, expected_grad, rtol=1e-12)

@@ -22,10 +22,7 @@ from bench.output_network import chunked_target_logprobs
 from bench.plugins import ENTRY_POINT_GROUP, get_host, load_plugins
 from bench_plugins.output_factored import frequency_classes
 from bench_plugins.output_sampling import (
-    BlackOutModule,
-    NCEModule,
     Proposal,
-    SampledSoftmaxModule,
     blackout_loss,
     sampled_softmax_loss,
 )
@@ -74,7 +71,7 @@ def test_sampled_softmax_over_every_word_is_the_full_softmax():
                                    torch.zeros(vocab, dtype=F64), torch.zeros(len(targets), dtype=F64))
     assert sampled.item() == pytest.approx(full.item(), abs=1e-12)
     for a, b in zip(torch.autograd.grad(full, (weight, bias, features)),
-                    torch.autograd.grad(sampled, (weight, bias, features))):
+                    torch.autograd.grad(sampled, (weight, bias, features)), strict=True):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
 
 
@@ -422,6 +419,7 @@ def host_with_output_plugin():
 
 def test_a_plugin_output_layer_is_discovered_and_used(tmp_path, tiny_corpus):
     import sample_plugins
+
     from bench.runner import Runner
     from bench.store import Store
 

@@ -91,7 +91,7 @@ def test_a_recipe_naming_no_published_row_is_still_listed():
 def test_every_packaged_recipe_names_a_published_row_of_its_corpus():
     published = load_published()
     aliases = {"1b-word": "one-billion-word"}
-    models = {(aliases.get(c, c), m) for c, m in zip(published["corpus"], published["model"])}
+    models = {(aliases.get(c, c), m) for c, m in zip(published["corpus"], published["model"], strict=True)}
     for packaged in load_recipes():
         assert (packaged.config["corpus"], packaged.reproduces) in models, packaged.name
 

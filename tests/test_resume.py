@@ -137,9 +137,9 @@ def test_a_finished_run_cannot_be_resumed(runner, tiny_corpus):
 
 def test_a_run_still_running_elsewhere_is_not_resumed(runner, tiny_corpus, monkeypatch):
     interrupted_run(runner, tiny_corpus, monkeypatch, 3)
-    with run_lock(runner.run_dir(1), 1):  # as if another process held it
-        with pytest.raises(BenchError, match="still running in another process"):
-            runner.resume(1)
+    with (run_lock(runner.run_dir(1), 1),  # as if another process held it
+          pytest.raises(BenchError, match="still running in another process")):
+        runner.resume(1)
     assert runner.store.get_run(1)["status"] == "interrupted"
 
 
@@ -192,10 +192,10 @@ def test_delete_removes_a_run_and_its_folder_but_not_one_running_elsewhere(runne
     interrupted_run(runner, tiny_corpus, monkeypatch, 3)
     folder = runner.run_dir(1)
     assert (folder / RESUME_FILE).exists()
-    with run_lock(folder, 1):  # as if another process held it
-        with pytest.raises(BenchError, match="still running in another process; stop it "
-                                             r"first \(Ctrl-C\), then delete it"):
-            runner.delete(1)
+    with (run_lock(folder, 1),  # as if another process held it
+          pytest.raises(BenchError, match="still running in another process; stop it "
+                                          r"first \(Ctrl-C\), then delete it")):
+        runner.delete(1)
     assert runner.store.get_run(1)["status"] == "interrupted" and folder.exists()
 
     assert runner.delete(1) == folder
@@ -251,9 +251,8 @@ def test_a_run_stopped_before_its_vocabulary_was_recorded_resumes(runner, tiny_c
 def test_a_registered_sharded_corpus_is_resumed_by_name(runner, monkeypatch):
     """One Billion Word's recorded source is its cache folder of shard files, which is not
     a corpus folder: resume must look the corpus up by name again."""
-    from bench_plugins.standard_corpora import ONE_BILLION_WORD
-
     from bench.corpora import cached_path
+    from bench_plugins.standard_corpora import ONE_BILLION_WORD
 
     for index, split_file in enumerate(ONE_BILLION_WORD.files):
         path = cached_path(ONE_BILLION_WORD, split_file, runner.data_dir)

@@ -4,6 +4,7 @@ from importlib import metadata
 
 import numpy as np
 import pytest
+from splits import random_split
 
 from bench.config import build_config
 from bench.errors import BenchError
@@ -13,8 +14,6 @@ from bench.plugins import ENTRY_POINT_GROUP, load_plugins
 from bench.runner import Runner
 from bench.store import Store
 from bench.tokens import Vocabulary
-
-from splits import random_split
 
 TINY_LSTM = ("layers=1", "hidden_size=16", "embedding_size=16", "epochs=2", "batch_size=4",
              "bptt=8", "max_steps_per_epoch=30", "lr=0.01")
@@ -89,7 +88,7 @@ def test_observer_hooks_see_the_lifecycle(runner, tiny_corpus):
 def test_user_mistakes_fail_before_a_run_is_recorded(runner, tiny_corpus, tmp_path):
     with pytest.raises(BenchError, match="Did you mean: lstm"):
         runner.run(config("lstn", tiny_corpus), "x")
-    with pytest.raises(BenchError, match="hidden_sise.*Did you mean: hidden_size"):
+    with pytest.raises(BenchError, match=r"hidden_sise.*Did you mean: hidden_size"):
         runner.run(config("lstm", tiny_corpus, "hidden_sise=3"), "x")
     with pytest.raises(BenchError, match="hidden_size"):
         runner.run(config("lstm", tiny_corpus, "hidden_size=many"), "x")

@@ -46,9 +46,8 @@ def test_an_interrupt_that_a_gc_callback_swallowed_is_raised_before_the_next_ste
     try:
         with guard:
             SignalsWhileCollected()  # collected at once; the KeyboardInterrupt is lost
-            with pytest.raises(KeyboardInterrupt):
-                with guard.step():
-                    pass
+            with pytest.raises(KeyboardInterrupt), guard.step():
+                pass
     finally:
         interrupts.clear()
 
@@ -58,11 +57,10 @@ def test_an_interrupt_that_left_the_guard_does_not_stop_the_next_training():
     once because the request is still remembered."""
     from bench.interrupts import InterruptGuard
 
-    with pytest.raises(KeyboardInterrupt):
-        with InterruptGuard():
-            os.kill(os.getpid(), signal.SIGINT)
-            for _ in range(1000):  # the handler runs at the next bytecodes
-                pass
+    with pytest.raises(KeyboardInterrupt), InterruptGuard():
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # the handler runs at the next bytecodes
+            pass
     with InterruptGuard() as guard:
         try:
             with guard.step():

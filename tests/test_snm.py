@@ -10,6 +10,10 @@ from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
+
+from bench.cli import cli
+from bench.tokenizers import WordTokenizer
 from bench_plugins.snm import SNMModel, SNMOptions
 from bench_plugins.snm_adjustment import (
     Adjustment,
@@ -18,10 +22,6 @@ from bench_plugins.snm_adjustment import (
     train_adjustment,
 )
 from bench_plugins.snm_features import Sentences, count_all, feature_types
-from click.testing import CliRunner
-
-from bench.cli import cli
-from bench.tokenizers import WordTokenizer
 
 SKIP_GRAMS = {"skip_remote_max": 2, "skip_length_max": 2, "skip_adjacent_max": 1,
               "skip_context_max": 3}

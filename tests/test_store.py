@@ -13,8 +13,7 @@ from bench.errors import BenchError
 from bench.evaluation import Evaluation
 from bench.metrics import SplitMetrics
 from bench.model import EvalProtocol
-from bench.store import Store
-from bench.store import migrations
+from bench.store import Store, migrations
 from bench.store.engine import make_engine, writer
 from bench.store.migrations import add_column, migrate
 from bench.store.schema import Base

@@ -20,15 +20,15 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from bench import token_cache
 from bench.batching import TrainWindows
 from bench.cli import cli
 from bench.corpora import CorpusSpec, ShardedLines, SplitFile, cached_path, load_corpus
 from bench.corpora import shards as shards_module
 from bench.errors import BenchError
 from bench.registry import Registry
-from bench import token_cache
-from bench.token_cache import encode_to_disk
 from bench.sentencepiece_tokenizers import SentencePieceBPETokenizer, SentencePieceOptions
+from bench.token_cache import encode_to_disk
 from bench.tokenizers import CharTokenizer, Tokenizer, WordOptions, WordTokenizer
 from bench_plugins.standard_corpora import ONE_BILLION_WORD, one_billion_word
 
@@ -123,7 +123,7 @@ def test_streamed_shards_are_checked_like_loaded_ones(tmp_path: Path) -> None:
                              files=(SplitFile("train", shard.as_uri(), None, tokens=9), *heldout))
     train = load_corpus("counted", registry_of(wrong_count), tmp_path / "data",
                         progress=False).splits["train"]
-    with pytest.raises(BenchError, match="expected 9 tokens .* found 5"):
+    with pytest.raises(BenchError, match=r"expected 9 tokens .* found 5"):
         list(train)  # counts are checked as each shard is read
     wrong_sha = dataclasses.replace(
         wrong_count, name="hashed", files=(SplitFile("train", shard.as_uri(), "0" * 64), *heldout))
@@ -221,7 +221,7 @@ def test_windows_from_a_memory_map_equal_the_in_memory_windows(
         expected = list(in_memory.from_window(start))
         found = list(mapped.from_window(start))
         assert len(found) == len(expected) == len(in_memory) - start
-        for (inputs, targets), (want_inputs, want_targets) in zip(found, expected):
+        for (inputs, targets), (want_inputs, want_targets) in zip(found, expected, strict=True):
             assert inputs.dtype == want_inputs.dtype == torch.long
             assert torch.equal(inputs, want_inputs) and torch.equal(targets, want_targets)
 
@@ -229,7 +229,7 @@ def test_windows_from_a_memory_map_equal_the_in_memory_windows(
 def test_too_few_tokens_for_the_batch_fail_the_same_way(tmp_path: Path) -> None:
     ids = np.arange(7)
     for source in (ids, memory_map(tmp_path, ids)):
-        with pytest.raises(BenchError, match="7 tokens are too few for batch size 4.*"
+        with pytest.raises(BenchError, match=r"7 tokens are too few for batch size 4.*"
                            "the largest batch size that fits is 3"):
             TrainWindows(source, 4, 8, "cpu")
 

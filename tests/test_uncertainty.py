@@ -55,7 +55,7 @@ def test_resampled_sums_draw_whole_lines_with_replacement():
     sums = resampled_sums(columns, resamples=300, seed=3)
     assert sums.shape == (300, 2)
     assert np.all(sums[:, 1] == 5)  # every resample holds as many lines as the split
-    assert 0 <= sums[:, 0].min() and sums[:, 0].max() <= 20
+    assert sums[:, 0].min() >= 0 and sums[:, 0].max() <= 20
     assert abs(sums[:, 0].mean() - 10) < 0.5  # unbiased for the total
 
 
