@@ -36,9 +36,11 @@ TRIM_THRESHOLD = 512 * MiB
 # Each heap growth asks the kernel for this much more, so growth happens rarely.
 TOP_PAD = 64 * MiB
 
-SETTINGS = {"M_MMAP_THRESHOLD": (M_MMAP_THRESHOLD, MMAP_THRESHOLD),
-            "M_TRIM_THRESHOLD": (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
-            "M_TOP_PAD": (M_TOP_PAD, TOP_PAD)}
+SETTINGS = {
+    "M_MMAP_THRESHOLD": (M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+    "M_TRIM_THRESHOLD": (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+    "M_TOP_PAD": (M_TOP_PAD, TOP_PAD),
+}
 # glibc's environment variables for the same three settings
 GLIBC_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 SWITCH = "BENCH_MALLOPT"  # "0": leave the allocator at glibc's defaults
@@ -56,8 +58,11 @@ def keep_large_buffers() -> dict[str, Any]:
 
 def allocator_record() -> dict[str, Any]:
     """What was done to the allocator in this process, for the run's environment record."""
-    return _record if _record is not None else {"applied": False,
-                                                "reason": "keep_large_buffers() not called"}
+    return (
+        _record
+        if _record is not None
+        else {"applied": False, "reason": "keep_large_buffers() not called"}
+    )
 
 
 def _apply() -> dict[str, Any]:
@@ -65,8 +70,7 @@ def _apply() -> dict[str, Any]:
         return {"applied": False, "reason": f"{SWITCH}=0 in the environment"}
     user_set = [name for name in GLIBC_VARIABLES if name in os.environ]
     if user_set:
-        return {"applied": False,
-                "reason": f"left to the environment's {', '.join(user_set)}"}
+        return {"applied": False, "reason": f"left to the environment's {', '.join(user_set)}"}
     library, version = platform.libc_ver()
     if library != "glibc":
         return {"applied": False, "reason": f"C library is {library or 'not glibc'}"}
@@ -74,7 +78,10 @@ def _apply() -> dict[str, Any]:
     settings = {}
     for name, (parameter, value) in SETTINGS.items():
         if libc.mallopt(parameter, value) != 1:  # 1 on success
-            return {"applied": False, "reason": f"glibc {version} refused mallopt({name})",
-                    "mallopt": settings}
+            return {
+                "applied": False,
+                "reason": f"glibc {version} refused mallopt({name})",
+                "mallopt": settings,
+            }
         settings[name] = value
     return {"applied": True, "library": f"glibc {version}", "mallopt": settings}

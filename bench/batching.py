@@ -41,10 +41,11 @@ def _rows(tokens: int, batch_size: int) -> int:
     rows = tokens // batch_size
     if rows < 2:
         largest = tokens // 2
-        raise BenchError(f"{tokens} tokens are too few for batch size {batch_size}: each of "
-                         "the batch's columns needs at least 2 tokens"
-                         + (f"; the largest batch size that fits is {largest}" if largest
-                            else ""))
+        raise BenchError(
+            f"{tokens} tokens are too few for batch size {batch_size}: each of "
+            "the batch's columns needs at least 2 tokens"
+            + (f"; the largest batch size that fits is {largest}" if largest else "")
+        )
     return rows
 
 
@@ -65,8 +66,15 @@ class TrainWindows:
     processes train, :mod:`bench.sharding`); a memory map is then read only for those.
     """
 
-    def __init__(self, ids: np.ndarray, batch_size: int, bptt: int, device: str,
-                 max_windows: int | None = None, columns: slice = slice(None)) -> None:
+    def __init__(
+        self,
+        ids: np.ndarray,
+        batch_size: int,
+        bptt: int,
+        device: str,
+        max_windows: int | None = None,
+        columns: slice = slice(None),
+    ) -> None:
         self.bptt = bptt
         self.device = device
         self.rows = _rows(len(ids), batch_size)

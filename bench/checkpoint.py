@@ -24,18 +24,24 @@ import torch
 
 from bench.paths import RESUME_FILE
 
-__all__ = ["RESUME_FILE", "EpochSums", "LoopState", "load_checkpoint", "restore_rng",
-           "save_checkpoint"]
+__all__ = [
+    "RESUME_FILE",
+    "EpochSums",
+    "LoopState",
+    "load_checkpoint",
+    "restore_rng",
+    "save_checkpoint",
+]
 
 
 @dataclass
 class EpochSums:
     """What the epoch in progress has accumulated so far."""
 
-    window: int = 0          # windows of this epoch already trained
+    window: int = 0  # windows of this epoch already trained
     tokens: int = 0
     steps: int = 0
-    loss_sum: float = 0.0    # token-weighted
+    loss_sum: float = 0.0  # token-weighted
     norm_sum: float = 0.0
     norm_max: float = 0.0
 
@@ -44,20 +50,28 @@ class EpochSums:
 class LoopState:
     """The training loop's position and bookkeeping."""
 
-    epoch: int = 1           # the epoch in progress (1-based)
-    step: int = 0            # optimiser steps taken over the whole run
+    epoch: int = 1  # the epoch in progress (1-based)
+    step: int = 0  # optimiser steps taken over the whole run
     best_ppl: float = float("inf")
     best_epoch: int = 0
-    recoveries: int = 0      # NaN/Inf restarts so far
-    done: bool = False       # training has ended (last epoch or early stop)
+    recoveries: int = 0  # NaN/Inf restarts so far
+    done: bool = False  # training has ended (last epoch or early stop)
     trained_tokens: int = 0  # throughput totals of the work kept so far
     trained_seconds: float = 0.0
     sums: EpochSums = field(default_factory=EpochSums)
 
 
-def save_checkpoint(path: Path, *, loop: LoopState, model: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer, schedule: Any, scaler: Any,
-                    carried_state: Any, epoch_start: dict[str, Any] | None) -> None:
+def save_checkpoint(
+    path: Path,
+    *,
+    loop: LoopState,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: Any,
+    scaler: Any,
+    carried_state: Any,
+    epoch_start: dict[str, Any] | None,
+) -> None:
     """Write a resumable checkpoint atomically (temporary file, then rename)."""
     payload = {
         "loop": asdict(loop),

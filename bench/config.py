@@ -21,17 +21,17 @@ OUTPUT_PREFIX = "output."  # --set output.KEY=VALUE: an option of the chosen out
 class RunConfig(BaseModel):
     """Everything that defines a run. A TOML file holds the same keys::
 
-        plugin = "lstm"
-        corpus = "ptb"            # a registered name or a folder with train/valid/test
-        tokenizer = "word"        # optional: the corpus's default otherwise
-        seed = 1234
-        device = "auto"
-        [options]                 # the model plugin's options (bench models NAME)
-        hidden_size = 200
-        [options.output_options] # the output layer's (bench output-layers)
-        samples = 1024
-        [tokenizer_options]
-        max_size = 10000
+    plugin = "lstm"
+    corpus = "ptb"            # a registered name or a folder with train/valid/test
+    tokenizer = "word"        # optional: the corpus's default otherwise
+    seed = 1234
+    device = "auto"
+    [options]                 # the model plugin's options (bench models NAME)
+    hidden_size = 200
+    [options.output_options] # the output layer's (bench output-layers)
+    samples = 1024
+    [tokenizer_options]
+    max_size = 10000
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -55,8 +55,9 @@ def load_config_file(path: Path) -> dict[str, Any]:
         raise BenchError(f"config file {path} is not valid TOML: {error}") from None
 
 
-def build_config(file_values: dict[str, Any], flags: dict[str, Any],
-                 assignments: tuple[str, ...]) -> RunConfig:
+def build_config(
+    file_values: dict[str, Any], flags: dict[str, Any], assignments: tuple[str, ...]
+) -> RunConfig:
     """File values, overridden by flags given on the command line, then by ``--set`` pairs.
 
     ``--set key=value`` sets a model option; ``--set tokenizer.key=value`` a tokenizer
@@ -68,20 +69,24 @@ def build_config(file_values: dict[str, Any], flags: dict[str, Any],
     values.update({key: value for key, value in flags.items() if value is not None})
     for table in ("options", "tokenizer_options"):
         if not isinstance(values.get(table, {}), dict):
-            raise BenchError(f"{table} must be a table ([{table}] with KEY = VALUE lines), "
-                             f"not {type(values[table]).__name__} {values[table]}")
+            raise BenchError(
+                f"{table} must be a table ([{table}] with KEY = VALUE lines), "
+                f"not {type(values[table]).__name__} {values[table]}"
+            )
     options = dict(values.get("options", {}))
     tokenizer_options = dict(values.get("tokenizer_options", {}))
     output_options = options.get("output_options", {})
     if not isinstance(output_options, dict):
-        raise BenchError("output_options must be a table of the output layer's options, "
-                         f"got {output_options!r} (use --set output.KEY=VALUE)")
+        raise BenchError(
+            "output_options must be a table of the output layer's options, "
+            f"got {output_options!r} (use --set output.KEY=VALUE)"
+        )
     output_options = dict(output_options)
     for key, value in parse_assignments(assignments).items():
         if key.startswith(TOKENIZER_PREFIX):
-            tokenizer_options[key[len(TOKENIZER_PREFIX):]] = value
+            tokenizer_options[key[len(TOKENIZER_PREFIX) :]] = value
         elif key.startswith(OUTPUT_PREFIX):
-            output_options[key[len(OUTPUT_PREFIX):]] = value
+            output_options[key[len(OUTPUT_PREFIX) :]] = value
             options["output_options"] = output_options
         else:
             options[key] = value
@@ -115,9 +120,13 @@ def config_changes(started: dict[str, Any], now: dict[str, Any]) -> tuple[list[s
     only now, i.e. options that a later bench introduced and filled with their defaults.
     """
     before, after = _flatten(started), _flatten(now)
-    changed = [f"{key}: {before[key]!r} -> {after[key]!r}" if key in after
-               else f"{key}: {before[key]!r} -> (no longer an option)"
-               for key in before if after.get(key, _MISSING) != before[key]]
+    changed = [
+        f"{key}: {before[key]!r} -> {after[key]!r}"
+        if key in after
+        else f"{key}: {before[key]!r} -> (no longer an option)"
+        for key in before
+        if after.get(key, _MISSING) != before[key]
+    ]
     return changed, [key for key in after if key not in before]
 
 

@@ -40,14 +40,18 @@ class TrainingStep:
                 return self.network.training_loss(inputs, targets, state)
 
         wrapper = _Loss()
-        ignored = {f"{name}.{param_name}" if name else param_name
-                   for name, part in wrapper.named_modules()
-                   if getattr(part, "sparse_grad", False)
-                   and not isinstance(part, torch.nn.Embedding)
-                   for param_name, _ in part.named_parameters()}
-        kept = {id(param) for name, part in wrapper.named_modules()
-                for param_name, param in part.named_parameters(recurse=False)
-                if f"{name}.{param_name}" not in ignored}
+        ignored = {
+            f"{name}.{param_name}" if name else param_name
+            for name, part in wrapper.named_modules()
+            if getattr(part, "sparse_grad", False) and not isinstance(part, torch.nn.Embedding)
+            for param_name, _ in part.named_parameters()
+        }
+        kept = {
+            id(param)
+            for name, part in wrapper.named_modules()
+            for param_name, param in part.named_parameters(recurse=False)
+            if f"{name}.{param_name}" not in ignored
+        }
         by_name = dict(wrapper.named_parameters(remove_duplicate=False))
         for name in sorted(ignored):
             param = by_name[name]
@@ -55,14 +59,17 @@ class TrainingStep:
                 self.after_backward.append(param)
         if ignored:
             DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
-                wrapper, sorted(ignored))
+                wrapper, sorted(ignored)
+            )
         device = next(module.parameters()).device
         uses_all = getattr(getattr(module, "output", None), "uses_every_parameter", True)
         self._forward = DistributedDataParallel(
-            wrapper, device_ids=[device.index] if device.type == "cuda" else None,
+            wrapper,
+            device_ids=[device.index] if device.type == "cuda" else None,
             forward_sync_buffers=False,  # buffers (proposals, frequency ranks) never change
             # the rare clusters of an adaptive softmax go unused in some steps
-            find_unused_parameters=not uses_all)
+            find_unused_parameters=not uses_all,
+        )
 
     def __call__(self, inputs: Any, targets: Any, state: Any) -> Any:
         return self._forward(inputs, targets, state)

@@ -44,6 +44,7 @@ from typing import Any
 
 from bench import interrupts
 from bench.errors import BenchError
+from bench.sharding import check_divisible
 
 TIMEOUT_ENV = "BENCH_DIST_TIMEOUT_MINUTES"
 DEFAULT_TIMEOUT_MINUTES = 30.0
@@ -121,9 +122,15 @@ def worker() -> Iterator[World]:
         torch.cuda.set_device(local_rank)
     backend = "cpu:gloo,cuda:nccl" if cuda and dist.is_nccl_available() else "gloo"
     dist.init_process_group(backend, timeout=timedelta(minutes=timeout_minutes()))
-    _rendezvous = dist.PrefixStore(_STORE_PREFIX, dist.TCPStore(
-        os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
-        timeout=timedelta(seconds=60)))
+    _rendezvous = dist.PrefixStore(
+        _STORE_PREFIX,
+        dist.TCPStore(
+            os.environ["MASTER_ADDR"],
+            int(os.environ["MASTER_PORT"]),
+            is_master=False,
+            timeout=timedelta(seconds=60),
+        ),
+    )
     nodes = int(os.environ.get("GROUP_WORLD_SIZE") or max(1, size // local_size))
     _world = World(rank, local_rank, size, local_size, nodes, backend)
     try:
@@ -159,28 +166,33 @@ def backend_for(device: str) -> str | None:
 
 def check_plan(options: Any, device: str, plugin: str) -> None:
     """User mistakes a distributed run would meet late, refused before any row is written."""
-    from bench.sharding import check_divisible
     from bench.training_options import TrainingOptions
 
     if not _world.distributed:
         return
     if not isinstance(options, TrainingOptions):
-        raise BenchError(f"model {plugin!r} does not train by gradient descent; run it in one "
-                         "process (drop --nproc-per-node / --nnodes)")
+        raise BenchError(
+            f"model {plugin!r} does not train by gradient descent; run it in one "
+            "process (drop --nproc-per-node / --nnodes)"
+        )
     check_divisible(options.batch_size, _world.size)
     if device.startswith("cuda"):
         import torch
 
         if _world.local_size > torch.cuda.device_count():
-            raise BenchError(f"{_world.local_size} ranks on this machine, but it has "
-                             f"{torch.cuda.device_count()} GPU(s): one rank per GPU "
-                             "(--nproc-per-node at most the GPU count, or --device cpu)")
+            raise BenchError(
+                f"{_world.local_size} ranks on this machine, but it has "
+                f"{torch.cuda.device_count()} GPU(s): one rank per GPU "
+                "(--nproc-per-node at most the GPU count, or --device cpu)"
+            )
     if getattr(options, "sparse_grad", False) and backend_for(device) == "nccl":
         # refused rather than densified: a dense copy of an 800k-word matrix per step would
         # silently cost what sparse_grad is there to save
-        raise BenchError("sparse_grad=true cannot train on several GPUs: NCCL all-reduces "
-                         "only dense tensors; set sparse_grad=false (the same updates with "
-                         "sgd or adagrad, at the cost of all-reducing each word matrix whole)")
+        raise BenchError(
+            "sparse_grad=true cannot train on several GPUs: NCCL all-reduces "
+            "only dense tensors; set sparse_grad=false (the same updates with "
+            "sgd or adagrad, at the cost of all-reducing each word matrix whole)"
+        )
 
 
 def describe(environment: dict[str, Any], device: str) -> dict[str, Any]:
@@ -205,9 +217,16 @@ def describe(environment: dict[str, Any], device: str) -> dict[str, Any]:
     unit = "× " if device.startswith("cuda") else "processes on "
     shown = " + ".join(f"{count} {unit}{name}" for name, count in counts.items())
     _device_label = shown
-    return environment | {"device_name": shown, "distributed": {
-        "world_size": _world.size, "nodes": _world.nodes, "ranks_per_node": _world.local_size,
-        "backend": backend_for(device), "devices": names}}
+    return environment | {
+        "device_name": shown,
+        "distributed": {
+            "world_size": _world.size,
+            "nodes": _world.nodes,
+            "ranks_per_node": _world.local_size,
+            "backend": backend_for(device),
+            "devices": names,
+        },
+    }
 
 
 def device_label(device: str) -> str:
@@ -264,11 +283,15 @@ def agree_after_step(step_loss: Any, stop_here: bool, save_due: bool) -> tuple[A
     import torch
     import torch.distributed as dist
 
-    flags = torch.stack([step_loss.detach().double().reshape(()),
-                         torch.tensor(float(stop_here), dtype=torch.float64,
-                                      device=step_loss.device),
-                         torch.tensor(float(save_due and _world.is_main), dtype=torch.float64,
-                                      device=step_loss.device)])
+    flags = torch.stack(
+        [
+            step_loss.detach().double().reshape(()),
+            torch.tensor(float(stop_here), dtype=torch.float64, device=step_loss.device),
+            torch.tensor(
+                float(save_due and _world.is_main), dtype=torch.float64, device=step_loss.device
+            ),
+        ]
+    )
     dist.all_reduce(flags)
     stop, save = flags[1:].tolist()
     return flags[0], stop > 0, save > 0
@@ -285,30 +308,6 @@ def restore_device_rng(states: dict[str, Any], device: str) -> None:
         import torch
 
         torch.cuda.set_rng_state(states["cuda"][0].cpu(), device)
-
-
-def gather_columns(state: Any) -> Any:
-    """The recurrent state of all columns, each rank's share put side by side (dim 1,
-    the batch dimension of recurrent states), so a checkpoint holds the whole batch."""
-    if state is None or not _world.distributed:
-        return state
-    import torch
-    import torch.distributed as dist
-
-    if isinstance(state, torch.Tensor):
-        parts = [torch.empty_like(state) for _ in range(_world.size)]
-        dist.all_gather(parts, state.contiguous())
-        return torch.cat(parts, dim=1)
-    return tuple(gather_columns(part) for part in state)
-
-
-def take_columns(state: Any, columns: slice) -> Any:
-    """This rank's columns of a whole-batch recurrent state (see :func:`gather_columns`)."""
-    if state is None:
-        return None
-    if hasattr(state, "shape"):
-        return state[:, columns].contiguous()
-    return tuple(take_columns(part, columns) for part in state)
 
 
 @contextmanager
@@ -385,6 +384,7 @@ def install_signal_handlers() -> None:
     interrupts.install()
     if not _world.distributed:
         return
+
     def first_only(signum: int, frame: Any) -> None:
         if interrupts.received():  # (the training loop notes the signals it holds back)
             interrupts.note()

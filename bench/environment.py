@@ -34,12 +34,15 @@ def resolve_device(requested: str, *, torch_too: bool = True) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise BenchError(f"--device {requested}: CUDA is not available on this machine "
-                             "(use --device cpu or auto)")
+            raise BenchError(
+                f"--device {requested}: CUDA is not available on this machine "
+                "(use --device cpu or auto)"
+            )
         index = requested.partition(":")[2]
         if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
-            raise BenchError(f"--device {requested}: this machine has "
-                             f"{torch.cuda.device_count()} CUDA device(s)")
+            raise BenchError(
+                f"--device {requested}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
         return requested
     if requested == "mps":
         if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
@@ -116,14 +119,24 @@ def git_commit(path: Path | None = None) -> str | None:
     """The commit of bench's own source tree when it is a git checkout."""
     path = path or Path(bench.__file__).resolve().parent.parent
     try:
-        result = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"],
-                                capture_output=True, text=True, timeout=5, check=False)
+        result = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if result.returncode != 0:
         return None
-    dirty = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True, timeout=5, check=False).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        timeout=5,
+        check=False,
+    ).stdout.strip()
     return result.stdout.strip() + ("-dirty" if dirty else "")
 
 
@@ -139,13 +152,18 @@ def describe_environment(device: str, *, torch_too: bool = True) -> dict[str, An
         torch_fields = {
             "torch": torch.__version__,
             "cuda": torch.version.cuda,
-            "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available()
+            "cudnn": torch.backends.cudnn.version()
+            if torch.backends.cudnn.is_available()
             else None,
             "torch_threads": torch.get_num_threads(),
         }
     else:
-        torch_fields = {"torch": _installed_version("torch"), "cuda": None, "cudnn": None,
-                        "torch_threads": None}
+        torch_fields = {
+            "torch": _installed_version("torch"),
+            "cuda": None,
+            "cudnn": None,
+            "torch_threads": None,
+        }
     return {
         "bench_version": bench.__version__,
         "python": platform.python_version(),

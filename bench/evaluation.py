@@ -46,8 +46,9 @@ def collect_logprobs(split: TokenizedSplit, chunks: Iterable[ScoredTokens]) -> n
     for chunk in chunks:
         interrupts.raise_if_requested()  # a Ctrl-C that a gc callback swallowed
         if not isinstance(chunk, ScoredTokens):
-            raise ScoringError(f"score must yield ScoredTokens, but yielded a "
-                               f"{type(chunk).__name__} ({chunk})")
+            raise ScoringError(
+                f"score must yield ScoredTokens, but yielded a {type(chunk).__name__} ({chunk})"
+            )
         if chunk.positions.shape != chunk.logprobs.shape:
             raise ScoringError(
                 f"a scored chunk has {chunk.positions.size} positions but "
@@ -81,7 +82,8 @@ def _check_exactly_once(name: str, seen: np.ndarray) -> None:
         if repeated.size:
             parts.append(f"{repeated.size} scored more than once (first at position {repeated[0]})")
         raise ScoringError(
-            f"split {name!r} has {seen.size} tokens but " + " and ".join(parts)
+            f"split {name!r} has {seen.size} tokens but "
+            + " and ".join(parts)
             + ": every token must be scored exactly once"
         )
 
@@ -102,5 +104,11 @@ def evaluate(
     nll, oov_nll = _nll(split, logprobs)
     metrics = SplitMetrics.compute(nll, split.counts, oov_nll=oov_nll)
     lines = LineScores.of_split(logprobs, split.line_offsets, split.line_words, split.line_bytes)
-    return SplitEvaluation(split=split.name, counts=split.counts, protocol=protocol,
-                           metrics=metrics, seconds=seconds, lines=lines)
+    return SplitEvaluation(
+        split=split.name,
+        counts=split.counts,
+        protocol=protocol,
+        metrics=metrics,
+        seconds=seconds,
+        lines=lines,
+    )

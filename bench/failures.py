@@ -58,16 +58,19 @@ def describe_exception(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def plugin_failure(error: BaseException, *, plugin: str, model_class: type,
-                   run_id: int) -> PluginFailure | None:
+def plugin_failure(
+    error: BaseException, *, plugin: str, model_class: type, run_id: int
+) -> PluginFailure | None:
     """The one-line error for ``error`` if the plugin caused it; None for bench's own bugs.
 
     A BenchError raised while the run went on (e.g. a broken scoring contract) gets the
     plugin and run id added.
     """
-    how = (f"run {run_id} is recorded as failed with the full traceback (bench show "
-           f"--json {run_id}); to see it here, run again with bench --debug or "
-           f"{DEBUG_ENV}=1")
+    how = (
+        f"run {run_id} is recorded as failed with the full traceback (bench show "
+        f"--json {run_id}); to see it here, run again with bench --debug or "
+        f"{DEBUG_ENV}=1"
+    )
     if isinstance(error, BenchError):
         return PluginFailure(f"run {run_id} (model plugin {plugin!r}) failed: {error}. {how}")
     root = _plugin_root(model_class)
@@ -75,8 +78,10 @@ def plugin_failure(error: BaseException, *, plugin: str, model_class: type,
     if frame is None:
         return None
     where = f"{Path(frame.filename).name}:{frame.lineno}"
-    return PluginFailure(f"model plugin {plugin!r} raised {describe_exception(error)} "
-                         f"(at {where}, in {frame.name}); {how}")
+    return PluginFailure(
+        f"model plugin {plugin!r} raised {describe_exception(error)} "
+        f"(at {where}, in {frame.name}); {how}"
+    )
 
 
 def unknown_model_with_failed_plugins(error: BenchError, name: str, records: list) -> BenchError:
@@ -88,9 +93,12 @@ def unknown_model_with_failed_plugins(error: BenchError, name: str, records: lis
     named = [r for r in failed if name in (r.name, r.distribution, r.module.split(".")[-1])]
     if named:
         record = named[0]
-        return BenchError(f"model plugin {name!r} failed to load: {record.error} "
-                          f"(plugin {record.name!r} from {record.distribution}); "
-                          "`bench plugins` lists every plugin and its status")
+        return BenchError(
+            f"model plugin {name!r} failed to load: {record.error} "
+            f"(plugin {record.name!r} from {record.distribution}); "
+            "`bench plugins` lists every plugin and its status"
+        )
     names = ", ".join(f"{r.name!r} ({r.error})" for r in failed)
-    return BenchError(f"{error} Note: these plugins failed to load and may hold it: {names}; "
-                      "see `bench plugins`")
+    return BenchError(
+        f"{error} Note: these plugins failed to load and may hold it: {names}; see `bench plugins`"
+    )

@@ -23,8 +23,14 @@ PEAK_FLOPS = {
 }
 
 
-def recurrent_forward_flops(cell: str, layers: int, embedding_size: int, hidden_size: int,
-                            vocab_size: int, projection_size: int | None = None) -> int:
+def recurrent_forward_flops(
+    cell: str,
+    layers: int,
+    embedding_size: int,
+    hidden_size: int,
+    vocab_size: int,
+    projection_size: int | None = None,
+) -> int:
     """Forward-pass FLOPs per token of an embedding + stacked cells + full-softmax model."""
     gates = GATES[cell]
     output = projection_size or hidden_size
@@ -50,8 +56,9 @@ def peak_flops(device_name: str, precision: str = "fp32") -> float | None:
     return None
 
 
-def fraction_of_peak(flops_per_token: float, tokens_per_second: float,
-                     peak: float | None) -> float | None:
+def fraction_of_peak(
+    flops_per_token: float, tokens_per_second: float, peak: float | None
+) -> float | None:
     """Achieved model FLOP/s over the peak; None without a known peak."""
     if not peak:
         return None

@@ -31,8 +31,9 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 class RegisterModel(Protocol):
-    def __call__(self, name: str, model_class: type[LanguageModel], *,
-                 aliases: tuple[str, ...] = ()) -> None: ...
+    def __call__(
+        self, name: str, model_class: type[LanguageModel], *, aliases: tuple[str, ...] = ()
+    ) -> None: ...
 
 
 class RegisterCorpus(Protocol):
@@ -40,8 +41,9 @@ class RegisterCorpus(Protocol):
 
 
 class RegisterTokenizer(Protocol):
-    def __call__(self, name: str, tokenizer_class: type[Tokenizer], *,
-                 aliases: tuple[str, ...] = ()) -> None: ...
+    def __call__(
+        self, name: str, tokenizer_class: type[Tokenizer], *, aliases: tuple[str, ...] = ()
+    ) -> None: ...
 
 
 @hookspec
@@ -82,8 +84,9 @@ def register_tokenizers(register: RegisterTokenizer) -> None:
 
 
 class RegisterOutputLayer(Protocol):
-    def __call__(self, name: str, layer_class: type[OutputLayer], *,
-                 aliases: tuple[str, ...] = ()) -> None: ...
+    def __call__(
+        self, name: str, layer_class: type[OutputLayer], *, aliases: tuple[str, ...] = ()
+    ) -> None: ...
 
 
 @hookspec
@@ -119,8 +122,9 @@ def run_started(run: RunInfo) -> None:
 
 
 @hookspec
-def log_metrics(run: RunInfo, metrics: dict[str, float], step: int | None,
-                epoch: int | None) -> None:
+def log_metrics(
+    run: RunInfo, metrics: dict[str, float], step: int | None, epoch: int | None
+) -> None:
     """A model logged training metrics (loss, learning rate, valid perplexity, ...).
 
     They are already stored in bench's database; implement this to send them elsewhere.
@@ -130,8 +134,13 @@ def log_metrics(run: RunInfo, metrics: dict[str, float], step: int | None,
 
 
 @hookspec
-def run_finished(run: RunInfo, status: str, evaluations: dict[str, SplitEvaluation],
-                 error: str | None, summary: dict[str, Any]) -> None:
+def run_finished(
+    run: RunInfo,
+    status: str,
+    evaluations: dict[str, SplitEvaluation],
+    error: str | None,
+    summary: dict[str, Any],
+) -> None:
     """A run ended as ``finished``, ``failed`` or ``interrupted``.
 
     ``evaluations`` maps split names to their :class:`bench.SplitEvaluation`

@@ -21,7 +21,7 @@ from typing import Any
 
 _requested = False
 _received = 0  # requests ever noted in this process (never cleared)
-_holding = 0    # inside held(): requests are noted, not raised
+_holding = 0  # inside held(): requests are noted, not raised
 _signal = signal.SIGINT  # the last one received: the exit code says which (128 + its number)
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -46,11 +46,15 @@ class Launch:
 
     def check(self) -> None:
         if self.nnodes > 1 and self.rdzv_endpoint is None:
-            raise BenchError(f"--nnodes {self.nnodes} needs --rdzv-endpoint HOST:PORT, an "
-                             "address of the first node that every node can reach")
+            raise BenchError(
+                f"--nnodes {self.nnodes} needs --rdzv-endpoint HOST:PORT, an "
+                "address of the first node that every node can reach"
+            )
         if self.nnodes > 1 and self.node_rank is None:
-            raise BenchError(f"--nnodes {self.nnodes} needs --node-rank (0 on the node whose "
-                             "address is the --rdzv-endpoint, 1..N-1 on the others)")
+            raise BenchError(
+                f"--nnodes {self.nnodes} needs --node-rank (0 on the node whose "
+                "address is the --rdzv-endpoint, 1..N-1 on the others)"
+            )
         if self.node_rank is not None and self.node_rank >= self.nnodes:
             raise BenchError(f"--node-rank {self.node_rank} must be below --nnodes {self.nnodes}")
 
@@ -77,9 +81,11 @@ def launch(request: Launch, argv: list[str]) -> None:
         # outright (-9: SIGKILL, out of memory; other signals: a crash)
         if first in (None, 1, 130, 143, -signal.SIGINT, -signal.SIGTERM) or request.node_rank:
             sys.exit(first if first in (130, 143) else 1)
-        raise BenchError(f"rank 0 ended with exit code {first} before it could record the "
-                         "run; `bench runs` shows it as running; `bench run --resume RUN` "
-                         "continues it") from None
+        raise BenchError(
+            f"rank 0 ended with exit code {first} before it could record the "
+            "run; `bench runs` shows it as running; `bench run --resume RUN` "
+            "continues it"
+        ) from None
 
 
 def launch_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -90,18 +96,40 @@ def launch_options(command: Callable[..., Any]) -> Callable[..., Any]:
     rank of the process group.
     """
 
-    @click.option("--nproc-per-node", type=click.IntRange(1), default=1, show_default=True,
-                  help="train on this many processes of this machine (one per GPU; on CPU "
-                  "one per core group), started through torch.distributed.run (torchrun)")
-    @click.option("--nnodes", type=click.IntRange(1), default=1, show_default=True,
-                  help="machines taking part; run the same command on each")
-    @click.option("--node-rank", type=click.IntRange(0),
-                  help="this machine's index among --nnodes (0: the one at --rdzv-endpoint)")
-    @click.option("--rdzv-endpoint", metavar="HOST:PORT",
-                  help="where the machines meet: an address and free port of node 0")
+    @click.option(
+        "--nproc-per-node",
+        type=click.IntRange(1),
+        default=1,
+        show_default=True,
+        help="train on this many processes of this machine (one per GPU; on CPU "
+        "one per core group), started through torch.distributed.run (torchrun)",
+    )
+    @click.option(
+        "--nnodes",
+        type=click.IntRange(1),
+        default=1,
+        show_default=True,
+        help="machines taking part; run the same command on each",
+    )
+    @click.option(
+        "--node-rank",
+        type=click.IntRange(0),
+        help="this machine's index among --nnodes (0: the one at --rdzv-endpoint)",
+    )
+    @click.option(
+        "--rdzv-endpoint",
+        metavar="HOST:PORT",
+        help="where the machines meet: an address and free port of node 0",
+    )
     @functools.wraps(command)
-    def wrapper(*args: Any, nproc_per_node: int, nnodes: int, node_rank: int | None,
-                rdzv_endpoint: str | None, **kwargs: Any) -> Any:
+    def wrapper(
+        *args: Any,
+        nproc_per_node: int,
+        nnodes: int,
+        node_rank: int | None,
+        rdzv_endpoint: str | None,
+        **kwargs: Any,
+    ) -> Any:
         request = Launch(nproc_per_node, nnodes, node_rank, rdzv_endpoint)
         if launched_by_torchrun():  # a rank: the agent already started us
             with worker():
@@ -110,8 +138,10 @@ def launch_options(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         name = click.get_current_context().info_name
         if sys.argv[1:2] != [name]:
-            raise BenchError(f"--nproc-per-node and --nnodes work from the command line "
-                             f"(bench {name} ...), or under torchrun -m bench {name} ...")
+            raise BenchError(
+                f"--nproc-per-node and --nnodes work from the command line "
+                f"(bench {name} ...), or under torchrun -m bench {name} ..."
+            )
         launch(request, sys.argv[1:])
         return None
 

@@ -27,15 +27,39 @@ from bench.secrets import mask_text
 from bench.seeds import aggregate_seed_groups
 
 COLUMNS = [
-    "kind", "model", "plugin", "tokenizer", "options", "params", "valid ppl", "test ppl",
-    "word ppl (valid)", "word ppl (test)", "bits/byte (test)", "protocol", "train tok/s",
-    "eval tok/s (test)", "device", "date", "run", "citation", "notes",
+    "kind",
+    "model",
+    "plugin",
+    "tokenizer",
+    "options",
+    "params",
+    "valid ppl",
+    "test ppl",
+    "word ppl (valid)",
+    "word ppl (test)",
+    "bits/byte (test)",
+    "protocol",
+    "train tok/s",
+    "eval tok/s (test)",
+    "device",
+    "date",
+    "run",
+    "citation",
+    "notes",
 ]
 # Word perplexity repeats ppl for word-level runs, so these columns are dropped from a
 # table in which no run has tokens that differ from words.
 WORD_PPL_COLUMNS = ("word ppl (valid)", "word ppl (test)")
-NUMERIC_COLUMNS = {"params", "valid ppl", "test ppl", "bits/byte (test)", "train tok/s",
-                   "eval tok/s (test)", "run", *WORD_PPL_COLUMNS}
+NUMERIC_COLUMNS = {
+    "params",
+    "valid ppl",
+    "test ppl",
+    "bits/byte (test)",
+    "train tok/s",
+    "eval tok/s (test)",
+    "run",
+    *WORD_PPL_COLUMNS,
+}
 FORMATS = ("md", "csv", "json")  # each is also its files' extension
 
 
@@ -101,20 +125,20 @@ def _protocol(row: Mapping[str, Any]) -> str:
     if mode is None or batch is None:
         return ""
     context = _get(row, "test_context")
-    return EvalProtocol(mode=mode, batch_size=int(batch),
-                        context=None if context is None else int(context)).describe()
+    return EvalProtocol(
+        mode=mode, batch_size=int(batch), context=None if context is None else int(context)
+    ).describe()
 
 
 def _ppl_cell(row: Mapping[str, Any], split: str) -> str:
-    """"113.16 [112.0, 114.3]" (95% bootstrap interval over lines) for one run;
+    """ "113.16 [112.0, 114.3]" (95% bootstrap interval over lines) for one run;
     "113.40 ± 0.25 (n=3)" (mean ± std over seeds) for a seed group."""
     ppl = _fixed(_get(row, f"{split}_ppl"), 2)
     if (_get(row, "seed_n") or 1) > 1:
         std = _get(row, f"{split}_ppl_std")
         return f"{ppl} ± {std:.2f} (n={int(row['seed_n'])})" if ppl and std is not None else ppl
     low, high = _get(row, f"{split}_ppl_low"), _get(row, f"{split}_ppl_high")
-    return f"{ppl} [{low:.1f}, {high:.1f}]" if ppl and low is not None and high is not None \
-        else ppl
+    return f"{ppl} [{low:.1f}, {high:.1f}]" if ppl and low is not None and high is not None else ppl
 
 
 def _measured_row(row: Mapping[str, Any]) -> dict[str, str]:
@@ -149,15 +173,17 @@ def _measured_row(row: Mapping[str, Any]) -> dict[str, str]:
 
 def _reference_row(row: Mapping[str, Any]) -> dict[str, str]:
     cells = dict.fromkeys(COLUMNS, "")
-    cells.update({
-        "kind": "reference",
-        "model": str(_get(row, "model") or ""),
-        "params": str(_get(row, "params") or ""),
-        "valid ppl": str(_get(row, "valid_ppl") or ""),
-        "test ppl": str(_get(row, "test_ppl") or ""),
-        "citation": str(_get(row, "citation") or ""),
-        "notes": str(_get(row, "notes") or ""),
-    })
+    cells.update(
+        {
+            "kind": "reference",
+            "model": str(_get(row, "model") or ""),
+            "params": str(_get(row, "params") or ""),
+            "valid ppl": str(_get(row, "valid_ppl") or ""),
+            "test ppl": str(_get(row, "test_ppl") or ""),
+            "citation": str(_get(row, "citation") or ""),
+            "notes": str(_get(row, "notes") or ""),
+        }
+    )
     return cells
 
 
@@ -182,8 +208,11 @@ def _table(corpus: str, measured: pd.DataFrame, reference: pd.DataFrame) -> pd.D
         measured = measured.assign(_key=pd.to_numeric(measured["test_ppl"], errors="coerce"))
         measured = measured.sort_values(["_key", "run_id"], na_position="last", kind="stable")
         measured_records = measured.to_dict("records")
-        provenance = [_provenance(runs[run_id]) for r in measured_records
-                      for run_id in r.get("seed_runs") or [int(r["run_id"])]]
+        provenance = [
+            _provenance(runs[run_id])
+            for r in measured_records
+            for run_id in r.get("seed_runs") or [int(r["run_id"])]
+        ]
     reference = reference.assign(_key=reference["test_ppl"].map(leading_number))
     reference = reference.sort_values("_key", na_position="last", kind="stable")
     rows = [_measured_row(r) for r in measured_records]
@@ -224,8 +253,9 @@ def build_tables(
         names = [n for n in names if n in available]
     tables = {}
     for name in names:
-        measured = (results[results["corpus"] == name] if name in measured_names
-                    else results.iloc[0:0])
+        measured = (
+            results[results["corpus"] == name] if name in measured_names else results.iloc[0:0]
+        )
         tables[name] = _table(name, measured, published[published["corpus"] == name])
     return tables
 
@@ -255,8 +285,9 @@ def _file_stem(corpus: str) -> str:
 def write_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path, fmt: str) -> list[Path]:
     """Write each table to ``<out_dir>/<corpus>.<ext>``; return the paths written."""
     if fmt not in FORMATS:
-        raise BenchError(f"unknown leaderboard format {fmt!r}; "
-                         f"expected one of {', '.join(FORMATS)}")
+        raise BenchError(
+            f"unknown leaderboard format {fmt!r}; expected one of {', '.join(FORMATS)}"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -24,8 +24,9 @@ def key_options(options: Options) -> str:
     defaults = type(options)().model_dump()
     values = options.model_dump()
     changed = {k: values[k] for k in ALWAYS_SHOWN_OPTIONS if k in values}
-    changed.update({k: v for k, v in values.items()
-                    if defaults.get(k) != v and k != "output_options"})
+    changed.update(
+        {k: v for k, v in values.items() if defaults.get(k) != v and k != "output_options"}
+    )
     if isinstance(options, OutputLayerChoice):
         changed.update({f"output.{k}": v for k, v in options.changed_output_options().items()})
     return " ".join(f"{k}={v}" for k, v in changed.items())

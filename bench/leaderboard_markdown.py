@@ -19,19 +19,40 @@ from typing import Any
 
 import pandas as pd
 
-MEASURED_COLUMNS = ["model", "params", "valid ppl", "test ppl", "word ppl (test)",
-                    "bits/byte (test)", "train tok/s", "device", "run"]
+MEASURED_COLUMNS = [
+    "model",
+    "params",
+    "valid ppl",
+    "test ppl",
+    "word ppl (test)",
+    "bits/byte (test)",
+    "train tok/s",
+    "device",
+    "run",
+]
 REFERENCE_COLUMNS = ["model", "params", "valid ppl", "test ppl", "source"]
-RIGHT_ALIGNED = {"params", "valid ppl", "test ppl", "word ppl (test)", "bits/byte (test)",
-                 "train tok/s", "run"}
+RIGHT_ALIGNED = {
+    "params",
+    "valid ppl",
+    "test ppl",
+    "word ppl (test)",
+    "bits/byte (test)",
+    "train tok/s",
+    "run",
+}
 MAX_MODEL_CHARS = 60
 MAX_LINE = 180
 
 
 def _wrapped(note: str, indent: str) -> str:
     """A note as lines of at most 180 characters (markdown joins them again)."""
-    return textwrap.fill(note, width=MAX_LINE, subsequent_indent=indent,
-                         break_long_words=False, break_on_hyphens=False)
+    return textwrap.fill(
+        note,
+        width=MAX_LINE,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def _cell(text: Any) -> str:
@@ -43,7 +64,7 @@ def _short(text: str, limit: int = MAX_MODEL_CHARS) -> str:
 
 
 def _short_params(text: str) -> str:
-    """"2M (estimate, Merity et al. 2016 Table 2)" -> "2M (estimate)"; the rest is in the note."""
+    """ "2M (estimate, Merity et al. 2016 Table 2)" -> "2M (estimate)"; the rest is in the note."""
     head, _, rest = str(text).partition(" (")
     return f"{head} (estimate)" if "estimate" in rest else head
 
@@ -73,17 +94,30 @@ def _measured(table: pd.DataFrame, runs: Iterable[dict[str, Any]]) -> list[str]:
         run = members[0]
         commands = list(dict.fromkeys(_code(m["command"]) for m in members if m.get("command")))
         command = " or ".join(commands) if commands else "(command not recorded)"
-        details = [f"options {row['options']}" if row.get("options") else "",
-                   f"test scored {row['protocol']}" if row.get("protocol") else "",
-                   run.get("device") or "", run.get("date") or "",
-                   f"config {str(run['config_hash'])[:12]}" if run.get("config_hash") else "",
-                   f"git {str(run['git_commit'])[:12]}" if run.get("git_commit") else "",
-                   row.get("notes") or ""]
+        details = [
+            f"options {row['options']}" if row.get("options") else "",
+            f"test scored {row['protocol']}" if row.get("protocol") else "",
+            run.get("device") or "",
+            run.get("date") or "",
+            f"config {str(run['config_hash'])[:12]}" if run.get("config_hash") else "",
+            f"git {str(run['git_commit'])[:12]}" if run.get("git_commit") else "",
+            row.get("notes") or "",
+        ]
         label = "runs" if len(members) > 1 else "run"
-        notes.append(_wrapped(f"- {label} {row['run']}: {command}; "
-                              + "; ".join(d for d in details if d), "  "))
-    return ["## Measured by bench", "", _grid(shown), "",
-            "Each run, with the exact command that reproduces it:", "", *notes]
+        notes.append(
+            _wrapped(
+                f"- {label} {row['run']}: {command}; " + "; ".join(d for d in details if d), "  "
+            )
+        )
+    return [
+        "## Measured by bench",
+        "",
+        _grid(shown),
+        "",
+        "Each run, with the exact command that reproduces it:",
+        "",
+        *notes,
+    ]
 
 
 def _reference(table: pd.DataFrame) -> list[str]:
@@ -101,19 +135,28 @@ def _reference(table: pd.DataFrame) -> list[str]:
         note = f"{number}. {row['model']}: {row['citation']}" + (f". {caveat}" if caveat else "")
         notes.append(_wrapped(note, "   "))
     shown["source"] = sources
-    return ["## Published (quoted with citations, not re-measured by bench)", "",
-            _grid(shown), "", *notes]
+    return [
+        "## Published (quoted with citations, not re-measured by bench)",
+        "",
+        _grid(shown),
+        "",
+        *notes,
+    ]
 
 
 def markdown(table: pd.DataFrame, corpus: str | None) -> str:
     """Title, a short explanation, the measured and the published table, numbered notes."""
-    lines = [f"# Perplexity on {corpus}" if corpus else "# Perplexity", "",
-             "ppl is per token of the run's own tokenizer; for tokens that are not words,",
-             "word ppl divides the same log-likelihood by words (plus one end-of-sentence",
-             "per line) and bits/byte compares across tokenizers. A run's scoring protocol",
-             "(stream or sentence, batch, context) is in its note: it is the usual reason",
-             "a figure differs from a paper's. \"unconfirmed\": the figure could not be",
-             "checked against the paper itself.", ""]
+    lines = [
+        f"# Perplexity on {corpus}" if corpus else "# Perplexity",
+        "",
+        "ppl is per token of the run's own tokenizer; for tokens that are not words,",
+        "word ppl divides the same log-likelihood by words (plus one end-of-sentence",
+        "per line) and bits/byte compares across tokenizers. A run's scoring protocol",
+        "(stream or sentence, batch, context) is in its note: it is the usual reason",
+        'a figure differs from a paper\'s. "unconfirmed": the figure could not be',
+        "checked against the paper itself.",
+        "",
+    ]
     measured = _measured(table, table.attrs.get("runs", []))
     reference = _reference(table)
     if measured:
@@ -123,8 +166,16 @@ def markdown(table: pd.DataFrame, corpus: str | None) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-HEADLINE_COLUMNS = ["corpus", "model", "params", "valid ppl", "test ppl", "train tok/s",
-                    "device", "run"]
+HEADLINE_COLUMNS = [
+    "corpus",
+    "model",
+    "params",
+    "valid ppl",
+    "test ppl",
+    "train tok/s",
+    "device",
+    "run",
+]
 
 
 def headline(tables: dict[str, pd.DataFrame]) -> str:

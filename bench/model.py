@@ -72,13 +72,20 @@ class TrainingContext:
         """Score ``split`` with the model and return the core's metrics for it."""
         return self._evaluate(split)
 
-    def log_metrics(self, metrics: dict[str, float], *, step: int | None = None,
-                    epoch: int | None = None) -> None:
+    def log_metrics(
+        self, metrics: dict[str, float], *, step: int | None = None, epoch: int | None = None
+    ) -> None:
         """Store ``metrics`` (name -> number) for this run, at a step and/or epoch."""
         self._log_metrics(metrics, step, epoch)
 
-    def progress(self, iterable: Iterable[T] | None = None, *, total: int | None = None,
-                 desc: str = "", unit: str = "it") -> Iterator[T]:
+    def progress(
+        self,
+        iterable: Iterable[T] | None = None,
+        *,
+        total: int | None = None,
+        desc: str = "",
+        unit: str = "it",
+    ) -> Iterator[T]:
         """A progress bar on stderr (tqdm), silent when stderr is not a terminal."""
         return self._progress(iterable, total=total, desc=desc, unit=unit)
 
@@ -161,8 +168,15 @@ class LanguageModel(ABC):
         """
         raise BenchError(f"model {type(self).__name__} cannot load checkpoints")
 
-    def generate(self, prompt: Sequence[int], tokens: int, *, temperature: float = 1.0,
-                 top_k: int | None = None, seed: int = 0) -> list[int]:
+    def generate(
+        self,
+        prompt: Sequence[int],
+        tokens: int,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int = 0,
+    ) -> list[int]:
         """Sample ``tokens`` token ids after ``prompt`` (ids that follow an implicit
         end-of-sentence), at ``temperature``, among the ``top_k`` likeliest when given.
 
@@ -175,8 +189,10 @@ class LanguageModel(ABC):
         """Whether this model class overrides the optional ``capability``
         (``"load_checkpoint"``, ``"generate"`` or ``"network"``)."""
         if capability not in OPTIONAL_CAPABILITIES:
-            raise ValueError(f"unknown capability {capability!r}; "
-                             f"expected one of {', '.join(OPTIONAL_CAPABILITIES)}")
+            raise ValueError(
+                f"unknown capability {capability!r}; "
+                f"expected one of {', '.join(OPTIONAL_CAPABILITIES)}"
+            )
         return getattr(cls, capability) is not getattr(LanguageModel, capability)
 
     @classmethod

@@ -9,8 +9,11 @@ import warnings
 from bench.output_network import *  # noqa: F403
 from bench.output_network import OutputNetwork
 
-warnings.warn("bench.output_layer_module is deprecated: import OutputNetwork (formerly "
-              "OutputModule) from bench, and its helpers from bench.output_network",
-              DeprecationWarning, stacklevel=2)
+warnings.warn(
+    "bench.output_layer_module is deprecated: import OutputNetwork (formerly "
+    "OutputModule) from bench, and its helpers from bench.output_network",
+    DeprecationWarning,
+    stacklevel=2,
+)
 
 OutputModule = OutputNetwork

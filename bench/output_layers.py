@@ -58,8 +58,9 @@ class OutputLayer:
     scored_by: ClassVar[str] = "full softmax"
 
     @classmethod
-    def build(cls, hidden_size: int, vocab_size: int, counts: Sequence[float] | None,
-              options: Options) -> OutputNetwork:
+    def build(
+        cls, hidden_size: int, vocab_size: int, counts: Sequence[float] | None, options: Options
+    ) -> OutputNetwork:
         """The torch module (a :class:`bench.output_network.OutputNetwork`).
 
         ``counts`` are the train split's token counts (index = token id). It is None when
@@ -90,10 +91,14 @@ class OutputLayerChoice(Options):
     :meth:`output_layer` returns the layer class with its options object.
     """
 
-    output: str = Field(DEFAULT_OUTPUT, description="output layer (bench output-layers): full, "
-                        "sampled, nce, blackout, adaptive, class, or a plugin's")
+    output: str = Field(
+        DEFAULT_OUTPUT,
+        description="output layer (bench output-layers): full, "
+        "sampled, nce, blackout, adaptive, class, or a plugin's",
+    )
     output_options: dict[str, Any] = Field(
-        default_factory=dict, description="the output layer's options (--set output.KEY=VALUE)")
+        default_factory=dict, description="the output layer's options (--set output.KEY=VALUE)"
+    )
 
     _layer: Any = PrivateAttr(default=None)
     _layer_options: Any = PrivateAttr(default=None)
@@ -117,12 +122,16 @@ class OutputLayerChoice(Options):
         """The output options that differ from the chosen layer's defaults."""
         layer, layer_options = self.output_layer()
         defaults = layer.Options().model_dump()
-        return {key: value for key, value in layer_options.model_dump().items()
-                if defaults.get(key) != value}
+        return {
+            key: value
+            for key, value in layer_options.model_dump().items()
+            if defaults.get(key) != value
+        }
 
 
-def resolve_output_layer(options: OutputLayerChoice,
-                         registry: Registry[type[OutputLayer]]) -> OutputLayerChoice:
+def resolve_output_layer(
+    options: OutputLayerChoice, registry: Registry[type[OutputLayer]]
+) -> OutputLayerChoice:
     """Validate ``options.output_options`` against the chosen layer, in place.
 
     Unknown layers, unknown keys and bad values raise a BenchError that names the layer.
@@ -131,8 +140,9 @@ def resolve_output_layer(options: OutputLayerChoice,
     """
     entry = registry.entry(options.output)
     layer = entry.item
-    layer_options = validate_options(layer.Options, dict(options.output_options),
-                                     owner=f"output layer {entry.name}")
+    layer_options = validate_options(
+        layer.Options, dict(options.output_options), owner=f"output layer {entry.name}"
+    )
     options.check_output_layer(layer, layer_options)
     # stored by canonical name (an alias gives the same configuration hash) and in full
     options.output = entry.name
@@ -150,8 +160,10 @@ def builtin_output_layers() -> Registry[type[OutputLayer]]:
 
     registry: Registry[type[OutputLayer]] = Registry("output layer")
     output_builtin.register_output_layers(
-        lambda name, layer, *, aliases=(): registry.add(name, layer, plugin="output-layers",
-                                                         aliases=tuple(aliases)))
+        lambda name, layer, *, aliases=(): registry.add(
+            name, layer, plugin="output-layers", aliases=tuple(aliases)
+        )
+    )
     return registry
 
 
@@ -171,5 +183,4 @@ def output_label(options: Options, vocab_size: int) -> str:
 def check_registrable(name: str, layer: Any) -> None:
     """What the host checks before registering an output layer."""
     if not (isinstance(layer, type) and issubclass(layer, OutputLayer)):
-        raise BenchError(f"output layer {name!r} must be a subclass of "
-                         "bench.OutputLayer")
+        raise BenchError(f"output layer {name!r} must be a subclass of bench.OutputLayer")

@@ -54,9 +54,13 @@ def at_least_float32(tensor: torch.Tensor) -> torch.Tensor:
     return tensor if tensor.dtype in (torch.float32, torch.float64) else tensor.float()
 
 
-def chunked_target_logprobs(features: torch.Tensor, targets: torch.Tensor,
-                            weight: torch.Tensor, bias: torch.Tensor | None,
-                            chunk: int) -> torch.Tensor:
+def chunked_target_logprobs(
+    features: torch.Tensor,
+    targets: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    chunk: int,
+) -> torch.Tensor:
     """log softmax(features @ weight.T + bias)[targets], ``chunk`` vocabulary rows at a time.
 
     Memory is N x chunk instead of N x vocab, so an 800k-word vocabulary can be scored

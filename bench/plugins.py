@@ -85,8 +85,10 @@ class PluginHost:
         )
         for record, entry_point in records:
             self.records.append(record)
-            if not record.builtin and allowed is not None and not (
-                {record.name, record.distribution} & allowed
+            if (
+                not record.builtin
+                and allowed is not None
+                and not ({record.name, record.distribution} & allowed)
             ):
                 record.status = "disabled"
                 record.error = f"not listed in {PLUGINS_ENV}"
@@ -137,7 +139,8 @@ class PluginHost:
         for plugin in implementing:
             name = self.manager.get_name(plugin)
             this_one = self.manager.subset_hook_caller(
-                hook_name, remove_plugins=[other for other in implementing if other is not plugin])
+                hook_name, remove_plugins=[other for other in implementing if other is not plugin]
+            )
             try:
                 this_one(register=registrar_for(name))
             except Exception as error:
@@ -155,8 +158,11 @@ class PluginHost:
                     unknown.setdefault(impl.plugin_name, []).append(hook_name)
         for plugin_name, hooks in unknown.items():
             self.manager.unregister(name=plugin_name)
-            self._mark_failed(plugin_name, "unknown hook " + ", ".join(
-                f"{hook!r}{_did_you_mean(hook)}" for hook in sorted(hooks)))
+            self._mark_failed(
+                plugin_name,
+                "unknown hook "
+                + ", ".join(f"{hook!r}{_did_you_mean(hook)}" for hook in sorted(hooks)),
+            )
         self.manager.check_pending()
 
     def _model_registrar(self, plugin: str) -> Any:
@@ -196,9 +202,17 @@ class PluginHost:
                 record.status = "failed"
                 record.error = message if record.error is None else f"{record.error}; {message}"
                 return
-        self.records.append(PluginRecord(name=plugin_name, module="?", distribution="?",
-                                         version="?", builtin=False, status="failed",
-                                         error=message))
+        self.records.append(
+            PluginRecord(
+                name=plugin_name,
+                module="?",
+                distribution="?",
+                version="?",
+                builtin=False,
+                status="failed",
+                error=message,
+            )
+        )
 
 
 def _allowed_third_party() -> set[str] | None:
@@ -228,8 +242,11 @@ def _did_you_mean(hook_name: str) -> str:
 
 def hook_names() -> list[str]:
     """The names of every hook bench specifies."""
-    return sorted(name for name, value in vars(hookspecs).items()
-                  if callable(value) and hasattr(value, f"{hookspecs.PROJECT}_spec"))
+    return sorted(
+        name
+        for name, value in vars(hookspecs).items()
+        if callable(value) and hasattr(value, f"{hookspecs.PROJECT}_spec")
+    )
 
 
 def _describe(error: BaseException) -> str:

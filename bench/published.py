@@ -16,8 +16,16 @@ import pandas as pd
 
 from bench.errors import BenchError
 
-PUBLISHED_COLUMNS = ("corpus", "model", "params", "valid_ppl", "test_ppl", "citation",
-                     "year", "notes")
+PUBLISHED_COLUMNS = (
+    "corpus",
+    "model",
+    "params",
+    "valid_ppl",
+    "test_ppl",
+    "citation",
+    "year",
+    "notes",
+)
 
 
 def load_published(path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
@@ -25,8 +33,11 @@ def load_published(path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
 
     Every column is text (empty string when blank) except ``year`` (nullable integer).
     """
-    source = (resources.files("bench").joinpath("resources", "published.csv") if path is None
-              else Path(path))
+    source = (
+        resources.files("bench").joinpath("resources", "published.csv")
+        if path is None
+        else Path(path)
+    )
     try:
         with source.open("rb") as handle:
             frame = pd.read_csv(handle, dtype=str, keep_default_na=False, encoding="utf-8")
@@ -34,8 +45,7 @@ def load_published(path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
         raise BenchError(f"cannot read published results {str(source)!r}: {exc}") from exc
     missing = [c for c in PUBLISHED_COLUMNS if c not in frame.columns]
     if missing:
-        raise BenchError(f"published results {str(source)!r} lack column(s): "
-                         f"{', '.join(missing)}")
+        raise BenchError(f"published results {str(source)!r} lack column(s): {', '.join(missing)}")
     frame = frame.apply(lambda column: column.str.strip())
     try:
         frame["year"] = pd.to_numeric(frame["year"].replace("", None)).astype("Int64")

@@ -60,8 +60,9 @@ def shared_host(host: Any) -> Any:
     return host if current().is_main else _QuietHost(host)
 
 
-def note_world_size(store: Any, run_id: int, record: dict[str, Any], env: dict[str, Any],
-                    echo: Callable[[str], Any]) -> None:
+def note_world_size(
+    store: Any, run_id: int, record: dict[str, Any], env: dict[str, Any], echo: Callable[[str], Any]
+) -> None:
     """A run may continue on another number of ranks (the checkpoint holds every column's
     state); the run then records the ranks it finished on (``env``: this attempt's)."""
     before = (record.get("environment") or {}).get("distributed", {}).get("world_size", 1)

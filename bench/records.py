@@ -56,14 +56,19 @@ class ScoredTokens:
     @classmethod
     def of(cls, positions: Any, logprobs: Any) -> ScoredTokens:
         """Accept numpy arrays, lists or (CPU or GPU) torch tensors."""
-        return cls(np.asarray(_to_numpy(positions), dtype=np.int64).ravel(),
-                   np.asarray(_to_numpy(logprobs), dtype=np.float64).ravel())
+        return cls(
+            np.asarray(_to_numpy(positions), dtype=np.int64).ravel(),
+            np.asarray(_to_numpy(logprobs), dtype=np.float64).ravel(),
+        )
 
 
 def _to_numpy(values: Any) -> Any:
     if hasattr(values, "detach"):  # a torch tensor, without importing torch here
-        return values.detach().to("cpu").double().numpy() if values.is_floating_point() \
+        return (
+            values.detach().to("cpu").double().numpy()
+            if values.is_floating_point()
             else values.detach().to("cpu").numpy()
+        )
     return values
 
 

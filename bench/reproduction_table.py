@@ -41,8 +41,9 @@ class TableRow:
 
 
 def _published_figure(row: Mapping[str, Any]) -> str:
-    parts = [f"{split} {row[f'{split}_ppl']}" for split in ("valid", "test")
-             if row.get(f"{split}_ppl")]
+    parts = [
+        f"{split} {row[f'{split}_ppl']}" for split in ("valid", "test") if row.get(f"{split}_ppl")
+    ]
     return ", ".join(parts) or "-"
 
 
@@ -72,18 +73,22 @@ def _recipe_options(recipe: Recipe) -> dict[str, Any]:
     return dict(recipe.config.get("options", {}))
 
 
-def whole_runs(recipe: Recipe, corpus: str, runs: Iterable[Mapping[str, Any]]
-               ) -> list[Mapping[str, Any]]:
+def whole_runs(
+    recipe: Recipe, corpus: str, runs: Iterable[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
     """The finished, test-scored runs of ``recipe`` on ``corpus`` that ran to the end."""
     found = []
     for run in runs:
         config = run.get("config") or {}
         options = config.get("options") or {}
-        if (run.get("status") == "finished" and run.get("test_ppl") is not None
-                and run.get("plugin") == recipe.config.get("plugin")
-                and run.get("corpus") == corpus
-                and options.get("max_steps_per_epoch") is None
-                and _options_match(_recipe_options(recipe), options)):
+        if (
+            run.get("status") == "finished"
+            and run.get("test_ppl") is not None
+            and run.get("plugin") == recipe.config.get("plugin")
+            and run.get("corpus") == corpus
+            and options.get("max_steps_per_epoch") is None
+            and _options_match(_recipe_options(recipe), options)
+        ):
             found.append(run)
     return found
 
@@ -129,9 +134,12 @@ def _projected(recipe: Recipe) -> str:
     if not (tokens and epochs and cost.get("epoch_tokens")):
         return "-"
     steps = int(epochs) * int(cost["epoch_tokens"]) / tokens
-    parts = [f"{device} {_hours(steps * float(cost[key]))}"
-             for device, key in (("CPU", "cpu_seconds"), ("GPU", "gpu_seconds")) if key in cost]
-    return (f"{', '.join(parts)} for {epochs} epochs" if parts else "-")
+    parts = [
+        f"{device} {_hours(steps * float(cost[key]))}"
+        for device, key in (("CPU", "cpu_seconds"), ("GPU", "gpu_seconds"))
+        if key in cost
+    ]
+    return f"{', '.join(parts)} for {epochs} epochs" if parts else "-"
 
 
 def _runs_summary(runs: list[Mapping[str, Any]]) -> str:
@@ -140,13 +148,19 @@ def _runs_summary(runs: list[Mapping[str, Any]]) -> str:
     best = min(runs, key=lambda r: r["test_ppl"])
     wall = best.get("wall_seconds")
     took = f", {_hours(wall)} wall" if wall else ""
-    return (f"{len(runs)} (best: run {best['id']}, test ppl {best['test_ppl']:.2f}{took}, "
-            f"{best.get('device_name') or best.get('device') or 'unknown device'})")
+    return (
+        f"{len(runs)} (best: run {best['id']}, test ppl {best['test_ppl']:.2f}{took}, "
+        f"{best.get('device_name') or best.get('device') or 'unknown device'})"
+    )
 
 
-def build_rows(corpus: str, published: pd.DataFrame, recipes: Iterable[Recipe],
-               runs: Iterable[Mapping[str, Any]],
-               why_not: Callable[[Recipe], str | None]) -> list[TableRow]:
+def build_rows(
+    corpus: str,
+    published: pd.DataFrame,
+    recipes: Iterable[Recipe],
+    runs: Iterable[Mapping[str, Any]],
+    why_not: Callable[[Recipe], str | None],
+) -> list[TableRow]:
     """One row per published figure on ``corpus`` (published rows already renamed to bench's
     corpus names), then any recipe on the corpus whose ``reproduces`` names no published row.
 
@@ -165,21 +179,47 @@ def build_rows(corpus: str, published: pd.DataFrame, recipes: Iterable[Recipe],
         figure, source = _published_figure(record), record.get("citation", "")
         matched = by_model.pop(record["model"], [])
         if not matched:
-            rows.append(TableRow(record["model"], figure, source, None, NO_RECIPE,
-                                 "no recipe reproduces this row yet", "-", "-", "-", "-"))
+            rows.append(
+                TableRow(
+                    record["model"],
+                    figure,
+                    source,
+                    None,
+                    NO_RECIPE,
+                    "no recipe reproduces this row yet",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                )
+            )
         for recipe in matched:
-            rows.append(_recipe_row(recipe, record["model"], figure, source, corpus, runs,
-                                    why_not))
+            rows.append(_recipe_row(recipe, record["model"], figure, source, corpus, runs, why_not))
     for model, recipes_left in by_model.items():  # a `reproduces` that names no row
         for recipe in recipes_left:
-            rows.append(_recipe_row(recipe, model, recipe.published, "not in the published "
-                                    "table", corpus, runs, why_not))
+            rows.append(
+                _recipe_row(
+                    recipe,
+                    model,
+                    recipe.published,
+                    "not in the published table",
+                    corpus,
+                    runs,
+                    why_not,
+                )
+            )
     return rows
 
 
-def _recipe_row(recipe: Recipe, model: str, figure: str, source: str, corpus: str,
-                runs: list[Mapping[str, Any]], why_not: Callable[[Recipe], str | None]
-                ) -> TableRow:
+def _recipe_row(
+    recipe: Recipe,
+    model: str,
+    figure: str,
+    source: str,
+    corpus: str,
+    runs: list[Mapping[str, Any]],
+    why_not: Callable[[Recipe], str | None],
+) -> TableRow:
     found = whole_runs(recipe, corpus, runs)
     reason = why_not(recipe)
     if reason:
@@ -188,17 +228,31 @@ def _recipe_row(recipe: Recipe, model: str, figure: str, source: str, corpus: st
         state, why = MEASURED, "whole runs in the database"
     else:
         state, why = RUNNABLE, "no whole run in the database yet"
-    return TableRow(model, figure, source, recipe.name, state, why, _step_cost(recipe),
-                    _runs_summary(found), _projected(recipe), recipe.paper_time or "-")
+    return TableRow(
+        model,
+        figure,
+        source,
+        recipe.name,
+        state,
+        why,
+        _step_cost(recipe),
+        _runs_summary(found),
+        _projected(recipe),
+        recipe.paper_time or "-",
+    )
 
 
 def render_text(corpus: str, rows: list[TableRow]) -> str:
     """The rows as indented text blocks, one per published figure."""
-    counts = {state: sum(r.state == state for r in rows)
-              for state in (MEASURED, RUNNABLE, NOT_YET_POSSIBLE, NO_RECIPE)}
-    heading = (f"{corpus}: {len(rows)} row(s); {counts[MEASURED]} measured, "
-               f"{counts[RUNNABLE]} runnable, {counts[NOT_YET_POSSIBLE]} not yet possible, "
-               f"{counts[NO_RECIPE]} without a recipe")
+    counts = {
+        state: sum(r.state == state for r in rows)
+        for state in (MEASURED, RUNNABLE, NOT_YET_POSSIBLE, NO_RECIPE)
+    }
+    heading = (
+        f"{corpus}: {len(rows)} row(s); {counts[MEASURED]} measured, "
+        f"{counts[RUNNABLE]} runnable, {counts[NOT_YET_POSSIBLE]} not yet possible, "
+        f"{counts[NO_RECIPE]} without a recipe"
+    )
     lines = [heading, ""]
     for row in rows:
         lines.append(f"{row.model}  [{row.state}]")
@@ -206,10 +260,13 @@ def render_text(corpus: str, rows: list[TableRow]) -> str:
         if row.recipe is None:
             lines.append("")
             continue
-        lines += [f"  recipe      {row.recipe} (bench reproduce {row.recipe})",
-                  f"  state       {row.state}: {row.why}",
-                  f"  step cost   {row.step_cost}",
-                  f"  whole runs  {row.whole_runs}",
-                  f"  projected   {row.projected} at the measured step cost",
-                  f"  paper       {row.paper_time}", ""]
+        lines += [
+            f"  recipe      {row.recipe} (bench reproduce {row.recipe})",
+            f"  state       {row.state}: {row.why}",
+            f"  step cost   {row.step_cost}",
+            f"  whole runs  {row.whole_runs}",
+            f"  projected   {row.projected} at the measured step cost",
+            f"  paper       {row.paper_time}",
+            "",
+        ]
     return "\n".join(lines).rstrip() + "\n"

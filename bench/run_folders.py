@@ -67,8 +67,10 @@ def run_lock(folder: Path, run_id: int, then: str = "resume it") -> Iterator[Non
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise BenchError(f"run {run_id} is still running in another process; stop it "
-                             f"first (Ctrl-C), then {then}") from None
+            raise BenchError(
+                f"run {run_id} is still running in another process; stop it "
+                f"first (Ctrl-C), then {then}"
+            ) from None
         try:
             yield
         finally:

@@ -18,22 +18,22 @@ from typing import Any
 from tqdm import tqdm
 
 from bench import allocator, distributed, environment, interrupts, leaderboard_labels
-from bench.config import RunConfig, config_changes, config_hash
+from bench.config import RunConfig, config_hash
 from bench.corpora import CorpusText, ShardedLines, load_corpus
 from bench.errors import BenchError
 from bench.evaluation import evaluate
 from bench.failures import (
     debugging,
     plugin_failure,
-    unknown_model_with_failed_plugins,
 )
 from bench.model import LanguageModel, TrainingContext
-from bench.options import Options, validate_options
+from bench.options import Options
 from bench.paths import RESUME_FILE
 from bench.plugins import PluginHost
 from bench.rank_zero import note_world_size
 from bench.records import RunInfo, SplitEvaluation
 from bench.run_folders import run_folder, run_lock
+from bench.run_plan import RunPlan, plan_resume, plan_run, plugin_version
 from bench.store import Store
 from bench.token_cache import encode_to_disk
 from bench.tokenizers import Tokenizer
@@ -49,20 +49,6 @@ class RunResult:
     device_name: str
     evaluations: dict[str, SplitEvaluation]
     summary: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """A configuration resolved against the installed plugins, before any work."""
-
-    model_class: type[LanguageModel]
-    options: Options
-    local_corpus: CorpusText | None
-    tokenizer_name: str
-    tokenizer_class: type[Tokenizer]
-    tokenizer_options: Options
-    device: str
-    resolved: dict[str, Any]
 
 
 class _Throughput:
@@ -84,8 +70,15 @@ class _Throughput:
 class Runner:
     """Runs configurations against a plugin host, a store and a data folder."""
 
-    def __init__(self, host: PluginHost, store: Store, data_dir: Path, *,
-                 progress: bool = True, echo: Any = None) -> None:
+    def __init__(
+        self,
+        host: PluginHost,
+        store: Store,
+        data_dir: Path,
+        *,
+        progress: bool = True,
+        echo: Any = None,
+    ) -> None:
         self.host = host
         self.store = store
         self.data_dir = data_dir
@@ -103,20 +96,30 @@ class Runner:
         """
         return run_folder(self.data_dir, self.store.url, run_id)
 
-    def progress(self, iterable: Any = None, *, total: int | None = None, desc: str = "",
-                 unit: str = "it") -> Any:
+    def progress(
+        self, iterable: Any = None, *, total: int | None = None, desc: str = "", unit: str = "it"
+    ) -> Any:
         # disable=None: tqdm stays silent when stderr is not a terminal (CI, pipes)
-        return tqdm(iterable, total=total, desc=desc, unit=unit, leave=False,
-                    disable=None if self.show_progress else True, dynamic_ncols=True)
+        return tqdm(
+            iterable,
+            total=total,
+            desc=desc,
+            unit=unit,
+            leave=False,
+            disable=None if self.show_progress else True,
+            dynamic_ncols=True,
+        )
 
     def run(self, config: RunConfig, command: str) -> RunResult:
         """Record a new run of ``config`` and carry it out."""
-        plan = self._plan(config)
-        env = distributed.describe(environment.describe_environment(
-            plan.device, torch_too=plan.model_class.uses_torch), plan.device)
+        plan = plan_run(self.host, config, self.data_dir)
+        env = distributed.describe(
+            environment.describe_environment(plan.device, torch_too=plan.model_class.uses_torch),
+            plan.device,
+        )
         run_id = self.store.create_run(
             plugin=config.plugin,
-            plugin_version=self._plugin_version(config.plugin),
+            plugin_version=plugin_version(self.host, config.plugin),
             key_options=leaderboard_labels.key_options(plan.options),
             corpus=config.corpus,
             tokenizer=plan.tokenizer_name,
@@ -144,29 +147,7 @@ class Runner:
         record = self.store.get_run(run_id)
         if record["status"] == "finished":
             raise BenchError(f"run {run_id} has finished; there is nothing to resume")
-        stored = record["config"] or {}
-        # a local folder is recorded by where it was read from; a registered corpus by name
-        # (a sharded one's source is its cache folder, which is not a corpus folder)
-        source = record.get("corpus_source")
-        local = source and Path(source).is_dir() and stored["corpus"] not in self.host.corpora
-        corpus = source if local else stored["corpus"]
-        config = RunConfig(plugin=stored["plugin"], corpus=corpus, tokenizer=stored["tokenizer"],
-                           seed=stored["seed"], device=stored["device"],
-                           options=stored["options"],
-                           tokenizer_options=stored["tokenizer_options"])
-        try:
-            plan = self._plan(config)
-        except BenchError as error:
-            raise BenchError(f"run {run_id} cannot be resumed: its stored configuration no "
-                             f"longer resolves ({error})") from None
-        changed, added = config_changes(stored, plan.resolved | {"corpus": stored["corpus"]})
-        if changed:
-            raise BenchError(f"run {run_id} cannot be resumed exactly: its configuration "
-                             f"resolves differently now ({'; '.join(changed)}); bench show "
-                             f"{run_id} has the configuration it ran with")
-        if added:  # options bench gained since, at their defaults: the run's old behaviour
-            self.echo(f"run {run_id} started before bench had {', '.join(added)}: "
-                      "resumed with their defaults")
+        config, plan = plan_resume(self.host, run_id, record, self.data_dir, self.echo)
         env = distributed.describe(environment.describe_environment(plan.device), plan.device)
         note_world_size(self.store, run_id, record, env, self.echo)
         with run_lock(self.run_dir(run_id), run_id):
@@ -184,34 +165,13 @@ class Runner:
             shutil.rmtree(folder, ignore_errors=True)
         return folder
 
-    def _plan(self, config: RunConfig) -> _Plan:
-        """Resolve plugin, options, tokenizer and device; fail early on a user mistake."""
-        try:
-            model_class = self.host.models.get(config.plugin)
-        except BenchError as error:  # perhaps its plugin failed to load: say so
-            raise unknown_model_with_failed_plugins(error, config.plugin,
-                                                    self.host.records) from None
-        options = self.host.model_options(config.plugin, config.options)
-        local_corpus = self._load_local_corpus(config.corpus)
-        tokenizer_name = config.tokenizer or (
-            local_corpus.default_tokenizer if local_corpus
-            else self.host.corpora.get(config.corpus).default_tokenizer)
-        tokenizer_class = self.host.tokenizers.get(tokenizer_name)
-        tokenizer_options = validate_options(tokenizer_class.Options, config.tokenizer_options,
-                                             owner=f"tokenizer {tokenizer_name}")
-        device = distributed.rank_device(
-            environment.resolve_device(config.device, torch_too=model_class.uses_torch))
-        options.check_device(device)
-        distributed.check_plan(options, device, config.plugin)
-        resolved = self._resolved_config(config, tokenizer_name, options, tokenizer_options, device)
-        return _Plan(model_class, options, local_corpus, tokenizer_name, tokenizer_class,
-                     tokenizer_options, device, resolved)
-
-    def _carry_out(self, run_id: int, config: RunConfig, plan: _Plan,
-                   resumed: dict[str, Any] | None = None) -> RunResult:
+    def _carry_out(
+        self, run_id: int, config: RunConfig, plan: RunPlan, resumed: dict[str, Any] | None = None
+    ) -> RunResult:
         """Load, train, score and close the run row, whatever happens (under the run's lock)."""
-        info = RunInfo(run_id, config.plugin, config.corpus, plan.tokenizer_name, plan.device,
-                       plan.resolved)
+        info = RunInfo(
+            run_id, config.plugin, config.corpus, plan.tokenizer_name, plan.device, plan.resolved
+        )
         self.host.hook.run_started(run=info)
         evaluations: dict[str, SplitEvaluation] = {}
         summary: dict[str, Any] = {}
@@ -221,31 +181,56 @@ class Runner:
         try:
             with distributed.rank0_first("corpus"):  # one download, not one per rank
                 corpus = plan.local_corpus or load_corpus(
-                    config.corpus, self.host.corpora, self.data_dir, progress=self.show_progress)
+                    config.corpus, self.host.corpora, self.data_dir, progress=self.show_progress
+                )
             result = self._execute(info, config, corpus, plan, evaluations, summary, resumed)
         except KeyboardInterrupt:
             interrupts.clear()  # acted on: the run is closed as interrupted just below
             # another rank that failed has the agent stop this one (SIGTERM): its error
             peer = distributed.peer_failure()
             if peer is not None:
-                self._close(info, "failed", evaluations, summary, started, error=peer.summary,
-                            traceback_text=peer.traceback)
+                self._close(
+                    info,
+                    "failed",
+                    evaluations,
+                    summary,
+                    started,
+                    error=peer.summary,
+                    traceback_text=peer.traceback,
+                )
                 raise BenchError(f"{peer.summary} (run {run_id} recorded as failed)") from None
-            self._close(info, "interrupted", evaluations, summary, started,
-                        error=f"interrupted by the user (Ctrl-C); continue it with "
-                        f"`bench run --resume {run_id}`")
+            self._close(
+                info,
+                "interrupted",
+                evaluations,
+                summary,
+                started,
+                error=f"interrupted by the user (Ctrl-C); continue it with "
+                f"`bench run --resume {run_id}`",
+            )
             raise
         except BaseException as error:
             detail = "".join(traceback.format_exception_only(type(error), error)).strip()
             peer = distributed.peer_failure()  # the error of the rank that failed first
-            self._close(info, "failed", evaluations, summary, started,
-                        error=peer.summary if peer else detail,
-                        traceback_text=peer.traceback if peer else traceback.format_exc())
+            self._close(
+                info,
+                "failed",
+                evaluations,
+                summary,
+                started,
+                error=peer.summary if peer else detail,
+                traceback_text=peer.traceback if peer else traceback.format_exc(),
+            )
             if peer is not None:
                 raise BenchError(f"{peer.summary} (run {run_id} recorded as failed)") from None
             # a plugin's mistake is one line (bench.failures); bench's own bug keeps its traceback
-            failure = plugin_failure(error, plugin=config.plugin, model_class=plan.model_class,
-                                     run_id=run_id) if isinstance(error, Exception) else None
+            failure = (
+                plugin_failure(
+                    error, plugin=config.plugin, model_class=plan.model_class, run_id=run_id
+                )
+                if isinstance(error, Exception)
+                else None
+            )
             if failure is not None and not debugging():
                 raise failure from error
             raise
@@ -254,20 +239,32 @@ class Runner:
             (self.run_dir(run_id) / RESUME_FILE).unlink(missing_ok=True)
         return result
 
-    def _execute(self, info: RunInfo, config: RunConfig, corpus: CorpusText, plan: _Plan,
-                 evaluations: dict[str, SplitEvaluation], summary: dict[str, Any],
-                 resumed: dict[str, Any] | None) -> RunResult:
+    def _execute(
+        self,
+        info: RunInfo,
+        config: RunConfig,
+        corpus: CorpusText,
+        plan: RunPlan,
+        evaluations: dict[str, SplitEvaluation],
+        summary: dict[str, Any],
+        resumed: dict[str, Any] | None,
+    ) -> RunResult:
         with distributed.rank0_first("tokens"):  # the others then read rank 0's caches
-            splits, tokenizer = self._tokenize(corpus, plan.tokenizer_class,
-                                               plan.tokenizer_options)
+            splits, tokenizer = self._tokenize(corpus, plan.tokenizer_class, plan.tokenizer_options)
         # (a run killed before its vocabulary was recorded has nothing to compare with)
         if resumed and resumed["vocab_sha256"] not in (None, tokenizer.vocab.sha256()):
-            raise BenchError(f"run {info.run_id}: the rebuilt vocabulary differs from the "
-                             "recorded one (has the corpus changed?); cannot resume")
+            raise BenchError(
+                f"run {info.run_id}: the rebuilt vocabulary differs from the "
+                "recorded one (has the corpus changed?); cannot resume"
+            )
         self.store.update_run(
-            info.run_id, corpus=corpus.name, corpus_source=corpus.source,
-            corpus_sha256=corpus.sha256, corpus_verified=corpus.verified,
-            vocab_size=len(tokenizer.vocab), vocab_sha256=tokenizer.vocab.sha256(),
+            info.run_id,
+            corpus=corpus.name,
+            corpus_source=corpus.source,
+            corpus_sha256=corpus.sha256,
+            corpus_verified=corpus.verified,
+            vocab_size=len(tokenizer.vocab),
+            vocab_sha256=tokenizer.vocab.sha256(),
         )
         environment.seed_everything(config.seed, torch_too=plan.model_class.uses_torch)
         environment.reset_peak_memory(info.device)
@@ -277,115 +274,122 @@ class Runner:
         artifacts_dir = self.run_dir(info.run_id)
         artifacts_dir.mkdir(parents=True, exist_ok=True)
         context = TrainingContext(
-            train=splits["train"], valid=splits["valid"], device=info.device, seed=config.seed,
+            train=splits["train"],
+            valid=splits["valid"],
+            device=info.device,
+            seed=config.seed,
             artifacts_dir=artifacts_dir,
             evaluate=lambda split: self._evaluate(model, split, info.device),
             log_metrics=lambda metrics, step, epoch: self._log_metrics(info, metrics, step, epoch),
             progress=self.progress,
             record_train_throughput=throughput.add,
-            record_artifact=lambda kind, path: self.store.add_artifact(info.run_id, kind, str(path)),
+            record_artifact=lambda kind, path: self.store.add_artifact(
+                info.run_id, kind, str(path)
+            ),
             resume=resumed is not None,
             resumed_at=lambda step: self._resumed_at(info, step),
         )
-        self.echo(f"run {info.run_id}: {model.label()} on "
-                  f"{corpus.name} [{info.tokenizer}, vocab {len(tokenizer.vocab):,}], "
-                  f"device {info.device}")
+        self.echo(
+            f"run {info.run_id}: {model.label()} on "
+            f"{corpus.name} [{info.tokenizer}, vocab {len(tokenizer.vocab):,}], "
+            f"device {info.device}"
+        )
         interrupts.raise_if_requested()  # one a gc callback swallowed while setting up
         model.fit(context)  # a request swallowed in an n-gram fit is raised when scoring
         # counted after training: a count-based model only knows its size once fitted
         summary["params"] = model.num_parameters()
         self.store.update_run(info.run_id, params=summary["params"])
-        summary.update(train_tokens=throughput.tokens, train_seconds=throughput.seconds,
-                       train_tokens_per_second=throughput.tokens_per_second)
+        summary.update(
+            train_tokens=throughput.tokens,
+            train_seconds=throughput.seconds,
+            train_tokens_per_second=throughput.tokens_per_second,
+        )
         for name in ("valid", "test"):
             evaluations[name] = self._evaluate(model, splits[name], info.device)
             self.store.add_evaluation(info.run_id, evaluations[name])
-        return RunResult(run_id=info.run_id, label=model.label(), corpus=corpus.name,
-                         tokenizer=info.tokenizer,
-                         device_name=distributed.device_label(info.device),
-                         evaluations=evaluations, summary=summary)
+        return RunResult(
+            run_id=info.run_id,
+            label=model.label(),
+            corpus=corpus.name,
+            tokenizer=info.tokenizer,
+            device_name=distributed.device_label(info.device),
+            evaluations=evaluations,
+            summary=summary,
+        )
 
-    def _tokenize(self, corpus: CorpusText, tokenizer_class: type[Tokenizer],
-                  tokenizer_options: Options) -> tuple[dict[str, TokenizedSplit], Tokenizer]:
+    def _tokenize(
+        self, corpus: CorpusText, tokenizer_class: type[Tokenizer], tokenizer_options: Options
+    ) -> tuple[dict[str, TokenizedSplit], Tokenizer]:
         """Fit on train, encode every split. A streamed split (:class:`ShardedLines`) is
         read shard by shard and encoded into memory-mapped ids under ``<data_dir>/tokenized``,
         where later runs with the same corpus and tokenizer find it."""
         tokenizer = tokenizer_class(tokenizer_options)
         train = corpus.splits["train"]
         if isinstance(train, ShardedLines):
-            self.echo(f"{corpus.name}: fitting the tokenizer on {len(train.paths)} train "
-                      "shards, read one at a time")
+            self.echo(
+                f"{corpus.name}: fitting the tokenizer on {len(train.paths)} train "
+                "shards, read one at a time"
+            )
         tokenizer.fit(train, self.data_dir / "tokenizers")
         splits: dict[str, TokenizedSplit] = {}
-        for name, lines in self.progress(list(corpus.splits.items()), desc="tokenizing",
-                                         unit="split"):
+        for name, lines in self.progress(
+            list(corpus.splits.items()), desc="tokenizing", unit="split"
+        ):
             if isinstance(lines, ShardedLines):
-                splits[name] = encode_to_disk(tokenizer, name, lines, corpus.sha256[name],
-                                              self.data_dir / "tokenized", self.progress)
+                splits[name] = encode_to_disk(
+                    tokenizer,
+                    name,
+                    lines,
+                    corpus.sha256[name],
+                    self.data_dir / "tokenized",
+                    self.progress,
+                )
             else:
                 splits[name] = tokenizer.encode(name, lines)
         return splits, tokenizer
 
-    def _evaluate(self, model: LanguageModel, split: TokenizedSplit,
-                  device: str) -> SplitEvaluation:
+    def _evaluate(
+        self, model: LanguageModel, split: TokenizedSplit, device: str
+    ) -> SplitEvaluation:
         # with several ranks, rank 0 scores alone (the exact stream protocol is one
         # sequence) and the others receive its result
-        return distributed.from_rank0(lambda: evaluate(
-            split, model.eval_protocol(split), model.score,
-            synchronize=lambda: environment.synchronize(device)))
+        return distributed.from_rank0(
+            lambda: evaluate(
+                split,
+                model.eval_protocol(split),
+                model.score,
+                synchronize=lambda: environment.synchronize(device),
+            )
+        )
 
     def _resumed_at(self, info: RunInfo, step: int | None) -> None:
         self.store.delete_metrics(info.run_id, after_step=step)
         self._log_metrics(info, {"resumed": 1.0}, step, None)
 
-    def _log_metrics(self, info: RunInfo, metrics: dict[str, float], step: int | None,
-                     epoch: int | None) -> None:
+    def _log_metrics(
+        self, info: RunInfo, metrics: dict[str, float], step: int | None, epoch: int | None
+    ) -> None:
         self.store.add_metrics(info.run_id, metrics, step=step, epoch=epoch)
         # the wall time so far, so a run killed by -9 still adds its time when resumed
-        self.store.update_run(info.run_id,
-                              wall_seconds=time.perf_counter() - self._wall_started)
+        self.store.update_run(info.run_id, wall_seconds=time.perf_counter() - self._wall_started)
         self.host.hook.log_metrics(run=info, metrics=metrics, step=step, epoch=epoch)
 
-    def _close(self, info: RunInfo, status: str, evaluations: dict[str, SplitEvaluation],
-               summary: dict[str, Any], started: float, error: str | None = None,
-               traceback_text: str | None = None) -> None:
+    def _close(
+        self,
+        info: RunInfo,
+        status: str,
+        evaluations: dict[str, SplitEvaluation],
+        summary: dict[str, Any],
+        started: float,
+        error: str | None = None,
+        traceback_text: str | None = None,
+    ) -> None:
         summary["wall_seconds"] = time.perf_counter() - started
         summary["peak_rss_mb"] = environment.peak_rss_mb()
         summary["cuda_max_allocated_mb"] = environment.cuda_max_allocated_mb(info.device)
         stored_error = error if traceback_text is None else f"{error}\n\n{traceback_text}"
         with interrupts.held():  # a second Ctrl-C must not leave the row half-closed
             self.store.finish_run(info.run_id, status, error=stored_error, **summary)
-            self.host.hook.run_finished(run=info, status=status, evaluations=evaluations,
-                                        error=error, summary=summary)
-
-    def _load_local_corpus(self, corpus: str) -> CorpusText | None:
-        """A corpus that is not a registered name is a local folder: read it up front.
-
-        Reading local files is quick, and a wrong path or a bad split is a user mistake
-        to report before a run is recorded. Registered corpora may need a download, which
-        happens inside the recorded run.
-        """
-        if corpus in self.host.corpora:
-            return None
-        return load_corpus(corpus, self.host.corpora, self.data_dir, download=False,
-                           progress=False)
-
-    def _plugin_version(self, plugin: str) -> str | None:
-        owner = self.host.models.entry(plugin).plugin
-        for record in self.host.records:
-            if record.name == owner:
-                return f"{record.distribution} {record.version}"
-        return None
-
-    @staticmethod
-    def _resolved_config(config: RunConfig, tokenizer: str, options: Options,
-                         tokenizer_options: Options, device: str) -> dict[str, Any]:
-        return {
-            "plugin": config.plugin,
-            "corpus": config.corpus,
-            "tokenizer": tokenizer,
-            "seed": config.seed,
-            "device": device,
-            "options": options.model_dump(mode="json"),
-            "tokenizer_options": tokenizer_options.model_dump(mode="json"),
-        }
+            self.host.hook.run_finished(
+                run=info, status=status, evaluations=evaluations, error=error, summary=summary
+            )

@@ -29,8 +29,9 @@ def parse_seeds(text: str, base: int) -> list[int]:
         return [base + i for i in range(count)]
     parts = [part.strip() for part in text.split(",")]
     if len(parts) < 2 or not all(re.fullmatch(r"-?\d+", part) for part in parts):
-        raise BenchError(f"--seeds {text!r}: give a count (3) or a comma list of integer "
-                         "seeds (1,2,3)")
+        raise BenchError(
+            f"--seeds {text!r}: give a count (3) or a comma list of integer seeds (1,2,3)"
+        )
     seeds = [int(part) for part in parts]
     if len(set(seeds)) != len(seeds):
         raise BenchError(f"--seeds {text!r} repeats a seed")
@@ -95,8 +96,15 @@ def group_members(store: Any, run_id: int, split: str = "test") -> tuple[dict[st
 
 
 # Figures a leaderboard row of a seed group shows as the mean over its members.
-MEAN_COLUMNS = ("valid_ppl", "test_ppl", "valid_word_ppl", "test_word_ppl",
-                "test_bits_per_byte", "train_tokens_per_second", "test_tokens_per_second")
+MEAN_COLUMNS = (
+    "valid_ppl",
+    "test_ppl",
+    "valid_word_ppl",
+    "test_word_ppl",
+    "test_bits_per_byte",
+    "train_tokens_per_second",
+    "test_tokens_per_second",
+)
 
 
 def aggregate_seed_groups(results: Any) -> Any:
@@ -111,8 +119,7 @@ def aggregate_seed_groups(results: Any) -> Any:
 
     if results.empty or "config" not in results.columns:
         return results.assign(seed_n=1)
-    shas = (results["corpus_sha256"] if "corpus_sha256" in results.columns
-            else [None] * len(results))
+    shas = results["corpus_sha256"] if "corpus_sha256" in results.columns else [None] * len(results)
     order: dict[Any, list[int]] = {}
     for position, (config, sha) in enumerate(zip(results["config"], shas, strict=True)):
         key = group_key(config)

@@ -41,18 +41,22 @@ WORD_BOUNDARY = "\u2581"  # sentencepiece's visible space, "▁"
 
 class SentencePieceOptions(Options):
     vocab_size: int = Field(
-        default=8000, gt=0,
+        default=8000,
+        gt=0,
         description="Target number of sentencepiece pieces (<unk> included, <eos> added on "
-                    "top). A soft limit: tiny corpora get fewer.",
+        "top). A soft limit: tiny corpora get fewer.",
     )
     character_coverage: float = Field(
-        default=1.0, gt=0.0, le=1.0,
+        default=1.0,
+        gt=0.0,
+        le=1.0,
         description="Share of train characters the model covers; rarer ones become <unk>.",
     )
     max_sentences: int = Field(
-        default=2_000_000, ge=1,
+        default=2_000_000,
+        ge=1,
         description="Train on at most this many non-blank train lines (the first ones, "
-                    "no shuffling, so training is reproducible).",
+        "no shuffling, so training is reproducible).",
     )
 
 
@@ -86,8 +90,11 @@ class SentencePieceTokenizer(Tokenizer):
             "vocab_size": options.vocab_size,
             "character_coverage": options.character_coverage,
             "hard_vocab_limit": False,  # tiny corpora cannot reach vocab_size
-            "unk_id": 0, "unk_piece": UNK,
-            "bos_id": -1, "eos_id": -1, "pad_id": -1,  # bench appends its own <eos>
+            "unk_id": 0,
+            "unk_piece": UNK,
+            "bos_id": -1,
+            "eos_id": -1,
+            "pad_id": -1,  # bench appends its own <eos>
             "normalization_rule_name": "identity",
             "input_sentence_size": 0,  # max_sentences is applied before, in order
             "shuffle_input_sentence": False,
@@ -98,8 +105,11 @@ class SentencePieceTokenizer(Tokenizer):
 
     def cache_key(self, train_lines: Iterable[str]) -> str:
         """sha256 of the recipe (options, model type, trainer settings) and the train text."""
-        recipe = {"format": CACHE_FORMAT, "options": self.options.model_dump(),
-                  "trainer": self.trainer_settings()}
+        recipe = {
+            "format": CACHE_FORMAT,
+            "options": self.options.model_dump(),
+            "trainer": self.trainer_settings(),
+        }
         digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode("utf-8"))
         for line in train_lines:
             digest.update(line.encode("utf-8", "surrogatepass"))
@@ -125,15 +135,19 @@ class SentencePieceTokenizer(Tokenizer):
         options: SentencePieceOptions = self.options  # type: ignore[assignment]
         sentences = list(islice(_training_sentences(train_lines), options.max_sentences))
         if not sentences:
-            raise BenchError(f"cannot train sentencepiece ({self.model_type}): the train "
-                             "split has no non-blank lines")
+            raise BenchError(
+                f"cannot train sentencepiece ({self.model_type}): the train "
+                "split has no non-blank lines"
+            )
         writer = io.BytesIO()
         try:
-            spm.SentencePieceTrainer.train(sentence_iterator=iter(sentences),
-                                           model_writer=writer, **self.trainer_settings())
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(sentences), model_writer=writer, **self.trainer_settings()
+            )
         except (RuntimeError, OSError, ValueError) as error:
-            raise BenchError(f"sentencepiece ({self.model_type}) training failed: "
-                             f"{error}") from None
+            raise BenchError(
+                f"sentencepiece ({self.model_type}) training failed: {error}"
+            ) from None
         if not writer.getvalue():
             raise BenchError(f"sentencepiece ({self.model_type}) training produced no model")
         return writer.getvalue()
@@ -144,8 +158,10 @@ class SentencePieceTokenizer(Tokenizer):
         if pieces[0] != UNK or processor.unk_id() != 0:
             raise BenchError(f"sentencepiece model must have {UNK} as id 0")
         if EOS in pieces:
-            raise BenchError(f"sentencepiece learned a piece {EOS!r} from the train text; "
-                             "it clashes with bench's end-of-sentence token")
+            raise BenchError(
+                f"sentencepiece learned a piece {EOS!r} from the train text; "
+                "it clashes with bench's end-of-sentence token"
+            )
         return Vocabulary([*pieces, EOS])
 
     # ---- encoding
@@ -159,17 +175,22 @@ class SentencePieceTokenizer(Tokenizer):
         parts = [line.split(UNK) for line in lines]
         n_parts = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
         segments = list(chain.from_iterable(parts))
-        encoded = processor.encode(segments, out_type=int,
-                                   num_threads=min(TRAIN_THREADS, os.cpu_count() or 1))
+        encoded = processor.encode(
+            segments, out_type=int, num_threads=min(TRAIN_THREADS, os.cpu_count() or 1)
+        )
         seg_lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-        flat = np.fromiter(chain.from_iterable(encoded), dtype=np.int64,
-                           count=int(seg_lengths.sum()))
+        flat = np.fromiter(
+            chain.from_iterable(encoded), dtype=np.int64, count=int(seg_lengths.sum())
+        )
         flat[flat == processor.unk_id()] = OOV  # characters the model does not cover
         seg_line = np.repeat(np.arange(len(lines)), n_parts)
         inner = seg_line[:-1] == seg_line[1:]  # segment followed by a literal <unk>
         flat = np.insert(flat, np.cumsum(seg_lengths)[:-1][inner], vocab.unk_id)
-        lengths = (np.bincount(seg_line, weights=seg_lengths, minlength=len(lines))
-                   .astype(np.int64) + n_parts - 1)
+        lengths = (
+            np.bincount(seg_line, weights=seg_lengths, minlength=len(lines)).astype(np.int64)
+            + n_parts
+            - 1
+        )
         return assemble_split(name, flat, lengths, vocab, lines)
 
     def join_tokens(self, tokens: list[str]) -> str:

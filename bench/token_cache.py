@@ -60,8 +60,14 @@ def cache_key(tokenizer: Tokenizer, split: str, text_sha256: str) -> str:
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def encode_to_disk(tokenizer: Tokenizer, split: str, lines: ShardedLines, text_sha256: str,
-                   cache_dir: Path, progress: Progress | None = None) -> TokenizedSplit:
+def encode_to_disk(
+    tokenizer: Tokenizer,
+    split: str,
+    lines: ShardedLines,
+    text_sha256: str,
+    cache_dir: Path,
+    progress: Progress | None = None,
+) -> TokenizedSplit:
     """The split as memory-mapped ids: read from the cache, or encoded shard by shard first.
 
     ``progress`` wraps the shard iterator (a tqdm-like callable) while encoding.
@@ -71,15 +77,18 @@ def encode_to_disk(tokenizer: Tokenizer, split: str, lines: ShardedLines, text_s
     if cached is not None:
         return cached
     folder.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.",
-                                     suffix=".part"))
+    building = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".part"))
     try:
         shards: Iterable[list[str]] = lines.shards()
         if progress is not None:
-            shards = progress(shards, total=len(lines.paths), desc=f"encoding {split}",
-                              unit="shard")
-        blocks = (shard[start : start + BLOCK_LINES]
-                  for shard in shards for start in range(0, len(shard), BLOCK_LINES))
+            shards = progress(
+                shards, total=len(lines.paths), desc=f"encoding {split}", unit="shard"
+            )
+        blocks = (
+            shard[start : start + BLOCK_LINES]
+            for shard in shards
+            for start in range(0, len(shard), BLOCK_LINES)
+        )
         _write_encoded(building, (tokenizer.encode(split, block) for block in blocks))
         _publish(building, folder)
     finally:
@@ -104,8 +113,9 @@ def load_encoded(folder: Path, split: str) -> TokenizedSplit | None:
     oov_mask = _map(folder / OOV_MASK, np.dtype(bool), counts.tokens) if counts.oov else None
     if ids is None or offsets is None or (counts.oov and oov_mask is None):
         return None
-    return TokenizedSplit(name=split, ids=ids, line_offsets=offsets, counts=counts,
-                          oov_mask=oov_mask)
+    return TokenizedSplit(
+        name=split, ids=ids, line_offsets=offsets, counts=counts, oov_mask=oov_mask
+    )
 
 
 def _map(path: Path, dtype: np.dtype, length: int) -> np.memmap | None:
@@ -121,8 +131,11 @@ def _map(path: Path, dtype: np.dtype, length: int) -> np.memmap | None:
 def _write_encoded(folder: Path, parts: Iterator[TokenizedSplit]) -> None:
     """Append each encoded part's ids, line offsets and OOV mask; sum their unit counts."""
     totals = {"tokens": 0, "words": 0, "bytes": 0, "lines": 0, "oov": 0}
-    with (open(folder / IDS, "wb") as ids_file, open(folder / OFFSETS, "wb") as offsets_file,
-          open(folder / OOV_MASK, "wb") as oov_file):
+    with (
+        open(folder / IDS, "wb") as ids_file,
+        open(folder / OFFSETS, "wb") as offsets_file,
+        open(folder / OOV_MASK, "wb") as oov_file,
+    ):
         np.zeros(1, dtype="<i8").tofile(offsets_file)
         for part in parts:
             if part.ids.size and (part.ids.min() < 0 or part.ids.max() > np.iinfo(ID_DTYPE).max):

@@ -96,7 +96,10 @@ class Tokenizer(ABC):
 
 
 def assemble_split(
-    name: str, flat_ids: np.ndarray, lengths: np.ndarray, vocab: Vocabulary,
+    name: str,
+    flat_ids: np.ndarray,
+    lengths: np.ndarray,
+    vocab: Vocabulary,
     lines: Sequence[str],
 ) -> TokenizedSplit:
     """Build a split from the tokens of all lines laid end to end (no eos yet).
@@ -118,12 +121,14 @@ def assemble_split(
 
 class WordOptions(Options):
     max_size: int | None = Field(
-        default=None, ge=2,
+        default=None,
+        ge=2,
         description="Largest vocabulary, <eos> and <unk> included; the most frequent train "
-                    "words are kept (ties broken by the word's string). None keeps all.",
+        "words are kept (ties broken by the word's string). None keeps all.",
     )
     min_count: int = Field(
-        default=1, ge=1,
+        default=1,
+        ge=1,
         description="Train words seen fewer times than this map to <unk>.",
     )
 
@@ -156,8 +161,11 @@ class WordTokenizer(Tokenizer):
         words = [line.split() for line in lines]
         lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
         # map() with two iterables runs dict.get in C: ~10x faster than a generator.
-        flat = np.fromiter(map(vocab.index.get, chain.from_iterable(words), repeat(OOV)),
-                           dtype=np.int64, count=int(lengths.sum()))
+        flat = np.fromiter(
+            map(vocab.index.get, chain.from_iterable(words), repeat(OOV)),
+            dtype=np.int64,
+            count=int(lengths.sum()),
+        )
         return assemble_split(name, flat, lengths, vocab, lines)
 
 
@@ -218,8 +226,9 @@ class CharTokenizer(Tokenizer):
         keep = np.ones(len(ids), dtype=bool)
         keep[line_ends] = False
         if UNK in text:
-            starts = np.array([m.start() for m in re.finditer(re.escape(UNK), text)],
-                              dtype=np.int64)
+            starts = np.array(
+                [m.start() for m in re.finditer(re.escape(UNK), text)], dtype=np.int64
+            )
             ids[starts] = vocab.unk_id
             for k in range(1, len(UNK)):
                 keep[starts + k] = False

@@ -118,8 +118,13 @@ class TokenizedSplit:
 
     @classmethod
     def from_flat(
-        cls, name: str, flat_ids: np.ndarray, lengths: np.ndarray, eos_id: int,
-        text_lines: Sequence[str], oov_flat: np.ndarray | None = None,
+        cls,
+        name: str,
+        flat_ids: np.ndarray,
+        lengths: np.ndarray,
+        eos_id: int,
+        text_lines: Sequence[str],
+        oov_flat: np.ndarray | None = None,
     ) -> TokenizedSplit:
         """Build a split from the tokens of all lines laid end to end (no eos yet).
 
@@ -141,24 +146,39 @@ class TokenizedSplit:
         # the same counts as UnitCounts.of_lines, kept per line
         n = len(text_lines)
         words = np.fromiter((len(line.split()) + 1 for line in text_lines), np.int64, count=n)
-        n_bytes = np.fromiter((len(line.encode("utf-8")) + 1 for line in text_lines), np.int64,
-                              count=n)
-        counts = UnitCounts(tokens=len(ids), words=int(words.sum()), bytes=int(n_bytes.sum()),
-                            lines=n, oov=oov)
-        return cls(name=name, ids=ids, line_offsets=offsets, counts=counts, oov_mask=oov_mask,
-                   line_words=words, line_bytes=n_bytes)
+        n_bytes = np.fromiter(
+            (len(line.encode("utf-8")) + 1 for line in text_lines), np.int64, count=n
+        )
+        counts = UnitCounts(
+            tokens=len(ids), words=int(words.sum()), bytes=int(n_bytes.sum()), lines=n, oov=oov
+        )
+        return cls(
+            name=name,
+            ids=ids,
+            line_offsets=offsets,
+            counts=counts,
+            oov_mask=oov_mask,
+            line_words=words,
+            line_bytes=n_bytes,
+        )
 
     @classmethod
     def from_lines(
-        cls, name: str, line_ids: Sequence[Sequence[int]], eos_id: int, text_lines: Sequence[str],
+        cls,
+        name: str,
+        line_ids: Sequence[Sequence[int]],
+        eos_id: int,
+        text_lines: Sequence[str],
         oov_lines: Sequence[Sequence[bool]] | None = None,
     ) -> TokenizedSplit:
         """Join per-line ids (without end-of-sentence) into a stream, adding one eos per line."""
         lengths = np.fromiter((len(ids) for ids in line_ids), dtype=np.int64, count=len(line_ids))
-        flat = np.fromiter((i for ids in line_ids for i in ids), dtype=np.int64,
-                           count=int(lengths.sum()))
+        flat = np.fromiter(
+            (i for ids in line_ids for i in ids), dtype=np.int64, count=int(lengths.sum())
+        )
         oov_flat = None
         if oov_lines is not None:
-            oov_flat = np.fromiter((o for line in oov_lines for o in line), dtype=bool,
-                                   count=int(lengths.sum()))
+            oov_flat = np.fromiter(
+                (o for line in oov_lines for o in line), dtype=bool, count=int(lengths.sum())
+            )
         return cls.from_flat(name, flat, lengths, eos_id, text_lines, oov_flat)

@@ -30,34 +30,20 @@ from bench.environment import synchronize
 from bench.errors import BenchError
 from bench.interrupts import InterruptGuard
 from bench.model import TrainingContext
-from bench.sharding import column_share
+from bench.optimization import (
+    autocast,
+    build_optimizer,
+    build_scaler,
+    build_schedule,
+    clip_gradients,
+    scale_lr,
+)
+from bench.sharding import column_share, gather_columns, take_columns
 from bench.training_options import TrainingOptions
 
 # Adagrad's sparse update (sparse_grad=true) warns, once per process, that torch skips its
 # sparse-tensor invariant checks; the tensors come from torch's own embedding backward.
 warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
-
-
-def build_optimizer(params: Any, options: TrainingOptions) -> torch.optim.Optimizer:
-    if options.optimizer == "adam":
-        return torch.optim.Adam(params, lr=options.lr, weight_decay=options.weight_decay)
-    if options.optimizer == "adagrad":  # Jozefowicz et al. 2016, Grave et al. 2017 on 1B words
-        return torch.optim.Adagrad(params, lr=options.lr, weight_decay=options.weight_decay)
-    return torch.optim.SGD(params, lr=options.lr, weight_decay=options.weight_decay)
-
-
-def build_schedule(optimizer: torch.optim.Optimizer, options: TrainingOptions) -> Any:
-    """The epoch-level learning-rate schedule (stepped once per epoch)."""
-    if options.lr_schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=options.plateau_factor, patience=0, threshold=0.0)
-    if options.lr_schedule == "step":
-        # after k scheduler steps (epochs), epoch k+1 runs at lr * decay^(k+1-decay_after)
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer,
-            lambda k: options.lr_decay ** max(0, k + 1 - options.decay_after),
-        )
-    return None
 
 
 def detach_state(state: Any) -> Any:
@@ -93,8 +79,14 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
     device = context.device
     world = distributed.current()
     columns = column_share(options.batch_size, world.rank, world.size)
-    windows = TrainWindows(context.train.ids, options.batch_size, options.bptt, device,
-                           max_windows=options.max_steps_per_epoch, columns=columns)
+    windows = TrainWindows(
+        context.train.ids,
+        options.batch_size,
+        options.bptt,
+        device,
+        max_windows=options.max_steps_per_epoch,
+        columns=columns,
+    )
     step = TrainingStep(module, options)
     params = [p for p in module.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, options)
@@ -107,7 +99,7 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
     if resuming_from_checkpoint:
         saved = load_checkpoint(resume_path, device)
         loop, epoch_start = saved["loop"], saved["epoch_start"]
-        carried = distributed.take_columns(saved["carried_state"], columns)
+        carried = take_columns(saved["carried_state"], columns)
         module.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         if schedule is not None:
@@ -122,19 +114,38 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
         context.record_train_throughput(loop.trained_tokens, loop.trained_seconds)
 
     def save(carried_state: Any = None) -> None:
-        carried_state = distributed.gather_columns(carried_state)  # every rank's columns
+        carried_state = gather_columns(carried_state)  # every rank's columns
         if not world.is_main:
             return
-        save_checkpoint(resume_path, loop=loop, model=module, optimizer=optimizer,
-                        schedule=schedule, scaler=scaler, carried_state=carried_state,
-                        epoch_start=epoch_start if loop.sums.window else None)
+        save_checkpoint(
+            resume_path,
+            loop=loop,
+            model=module,
+            optimizer=optimizer,
+            schedule=schedule,
+            scaler=scaler,
+            carried_state=carried_state,
+            epoch_start=epoch_start if loop.sums.window else None,
+        )
 
     with InterruptGuard(hold=world.distributed) as guard:
         while not loop.done and loop.epoch <= options.epochs:
             if loop.sums.window == 0:
                 epoch_start = _snapshot(module, optimizer)
-            stats = _train_epoch(module, step, windows, params, optimizer, scaler, options,
-                                 context, loop, carried, guard, save)
+            stats = _train_epoch(
+                module,
+                step,
+                windows,
+                params,
+                optimizer,
+                scaler,
+                options,
+                context,
+                loop,
+                carried,
+                guard,
+                save,
+            )
             carried = None
             if stats is None:  # the loss became NaN or Inf: go back to the epoch's start
                 loop.recoveries += 1
@@ -142,23 +153,33 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
                     raise BenchError(
                         f"training diverged: the loss became NaN or Inf {loop.recoveries} "
                         f"times (epoch {loop.epoch}), even after lowering the learning rate; "
-                        "try a lower lr or a gradient clip")
+                        "try a lower lr or a gradient clip"
+                    )
                 _restore(module, optimizer, epoch_start)
                 loop.step -= loop.sums.steps
                 loop.sums = EpochSums()
-                lr = _scale_lr(optimizer, schedule, options.nan_lr_factor)
-                context.log_metrics({"nan_recovery": loop.recoveries, "lr": lr},
-                                    step=loop.step, epoch=loop.epoch)
+                lr = scale_lr(optimizer, schedule, options.nan_lr_factor)
+                context.log_metrics(
+                    {"nan_recovery": loop.recoveries, "lr": lr}, step=loop.step, epoch=loop.epoch
+                )
                 continue
             valid = context.evaluate(context.valid)
-            context.log_metrics({**stats, "valid_ppl": valid.ppl,
-                                 "lr": optimizer.param_groups[0]["lr"]},
-                                step=loop.step, epoch=loop.epoch)
+            context.log_metrics(
+                {**stats, "valid_ppl": valid.ppl, "lr": optimizer.param_groups[0]["lr"]},
+                step=loop.step,
+                epoch=loop.epoch,
+            )
             if valid.ppl < loop.best_ppl:
                 loop.best_ppl, loop.best_epoch = valid.ppl, loop.epoch
                 if world.is_main:
-                    torch.save({"model": module.state_dict(), "epoch": loop.epoch,
-                                "options": options.model_dump()}, best_path)
+                    torch.save(
+                        {
+                            "model": module.state_dict(),
+                            "epoch": loop.epoch,
+                            "options": options.model_dump(),
+                        },
+                        best_path,
+                    )
             if isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 schedule.step(valid.ppl)
             elif schedule is not None:
@@ -175,25 +196,20 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
         context.record_artifact("checkpoint", best_path)
 
 
-def build_scaler(options: TrainingOptions, device: str) -> Any:
-    """A loss scaler for float16 training (bfloat16 has float32's range and needs none)."""
-    if options.precision != "fp16":
-        return None
-    options.check_device(device)  # for callers that skipped the runner's check
-    return torch.amp.GradScaler("cuda")
-
-
-def autocast(options: TrainingOptions, device: str) -> Any:
-    """Mixed precision for the forward pass when ``precision`` asks for it."""
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(options.precision)
-    return torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None)
-
-
-def _train_epoch(module: torch.nn.Module, step: TrainingStep,
-                 windows: TrainWindows, params: list[torch.Tensor],
-                 optimizer: torch.optim.Optimizer, scaler: Any, options: TrainingOptions,
-                 context: TrainingContext, loop: LoopState, state: Any,
-                 guard: InterruptGuard, save: Any) -> dict[str, float] | None:
+def _train_epoch(
+    module: torch.nn.Module,
+    step: TrainingStep,
+    windows: TrainWindows,
+    params: list[torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scaler: Any,
+    options: TrainingOptions,
+    context: TrainingContext,
+    loop: LoopState,
+    state: Any,
+    guard: InterruptGuard,
+    save: Any,
+) -> dict[str, float] | None:
     """Train the rest of the epoch from ``loop.sums.window``; its statistics, or None on NaN/Inf.
 
     ``loop`` is updated after every step, so a checkpoint written on Ctrl-C or on the
@@ -214,12 +230,18 @@ def _train_epoch(module: torch.nn.Module, step: TrainingStep,
     start = last_save = time.perf_counter()
 
     def sync_sums() -> None:
-        sums.loss_sum, sums.norm_sum, sums.norm_max = \
-            loss_sum.item(), norm_sum.item(), norm_max.item()
+        sums.loss_sum, sums.norm_sum, sums.norm_max = (
+            loss_sum.item(),
+            norm_sum.item(),
+            norm_max.item(),
+        )
 
-    batches = context.progress(windows.from_window(sums.window),
-                               total=len(windows) - sums.window,
-                               desc=f"epoch {loop.epoch}", unit="batch")
+    batches = context.progress(
+        windows.from_window(sums.window),
+        total=len(windows) - sums.window,
+        desc=f"epoch {loop.epoch}",
+        unit="batch",
+    )
     try:
         for inputs, targets in batches:
             with guard.step():
@@ -227,14 +249,16 @@ def _train_epoch(module: torch.nn.Module, step: TrainingStep,
                 with autocast(options, device):
                     loss, state = step(inputs, targets, state)
                 optimizer.zero_grad(set_to_none=True)
-                norm = _backward_and_update(loss, params, optimizer, scaler, options,
-                                            step.sync_gradients)
+                norm = _backward_and_update(
+                    loss, params, optimizer, scaler, options, step.sync_gradients
+                )
                 step_loss, tokens = loss.detach() * targets.numel(), targets.numel() * world.size
                 save_due = time.perf_counter() - last_save >= options.checkpoint_minutes * 60
                 stop = False
                 if world.distributed:
                     step_loss, stop, save_due = distributed.agree_after_step(
-                        step_loss, interrupts.requested(), save_due)
+                        step_loss, interrupts.requested(), save_due
+                    )
                 loss_sum += step_loss
                 norm_sum += norm.detach()
                 norm_max = torch.maximum(norm_max, norm.detach())
@@ -247,8 +271,7 @@ def _train_epoch(module: torch.nn.Module, step: TrainingStep,
                     if not math.isfinite(loss_sum.item()):
                         return None
                     shown = step_loss.item() / tokens if world.distributed else loss.item()
-                    context.log_metrics({"train_loss": shown}, step=loop.step,
-                                        epoch=loop.epoch)
+                    context.log_metrics({"train_loss": shown}, step=loop.step, epoch=loop.epoch)
             if stop:  # every rank, after the same step
                 raise KeyboardInterrupt
             if save_due:
@@ -286,10 +309,14 @@ def _train_epoch(module: torch.nn.Module, step: TrainingStep,
     return stats
 
 
-def _backward_and_update(loss: torch.Tensor, params: list[torch.Tensor],
-                         optimizer: torch.optim.Optimizer, scaler: Any,
-                         options: TrainingOptions,
-                         sync_gradients: Any = lambda: None) -> torch.Tensor:
+def _backward_and_update(
+    loss: torch.Tensor,
+    params: list[torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scaler: Any,
+    options: TrainingOptions,
+    sync_gradients: Any = lambda: None,
+) -> torch.Tensor:
     """Backward pass, gradient-norm clipping and the optimiser step; the norm before clipping.
 
     With a float16 loss scaler the gradients are unscaled before clipping, and a step
@@ -312,45 +339,16 @@ def _backward_and_update(loss: torch.Tensor, params: list[torch.Tensor],
     return torch.where(torch.isfinite(norm), norm, torch.zeros_like(norm))
 
 
-def clip_gradients(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:
-    """Scale the gradients so that their joint 2-norm is at most ``max_norm``; return the
-    norm before. torch's clip_grad_norm_ where every gradient is dense; sparse ones
-    (``sparse_grad``), which it cannot take, are coalesced and count through their values.
-    """
-    grads = [p.grad for p in params if p.grad is not None]
-    if not any(g.is_sparse for g in grads):
-        return torch.nn.utils.clip_grad_norm_(params, max_norm)
-    norms = []
-    for p in params:
-        if p.grad is not None and p.grad.is_sparse:
-            p.grad = p.grad.coalesce()  # a row read twice is one row of the gradient
-            norms.append(torch.linalg.vector_norm(p.grad._values()))
-        elif p.grad is not None:
-            norms.append(torch.linalg.vector_norm(p.grad))
-    total = torch.linalg.vector_norm(torch.stack(norms))
-    scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)  # clip_grad_norm_'s formula
-    for p in params:
-        if p.grad is not None:
-            p.grad.mul_(scale)
-    return total
-
-
 def _snapshot(module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    return {"model": {k: v.detach().clone() for k, v in module.state_dict().items()},
-            "optimizer": copy.deepcopy(optimizer.state_dict())}
+    return {
+        "model": {k: v.detach().clone() for k, v in module.state_dict().items()},
+        "optimizer": copy.deepcopy(optimizer.state_dict()),
+    }
 
 
-def _restore(module: torch.nn.Module, optimizer: torch.optim.Optimizer,
-             snapshot: dict[str, Any] | None) -> None:
+def _restore(
+    module: torch.nn.Module, optimizer: torch.optim.Optimizer, snapshot: dict[str, Any] | None
+) -> None:
     assert snapshot is not None, "an epoch always starts with a snapshot"
     module.load_state_dict(snapshot["model"])
     optimizer.load_state_dict(snapshot["optimizer"])
-
-
-def _scale_lr(optimizer: torch.optim.Optimizer, schedule: Any, factor: float) -> float:
-    """Lower the learning rate for good: LambdaLR recomputes lr from its base_lrs."""
-    for group in optimizer.param_groups:
-        group["lr"] *= factor
-    if hasattr(schedule, "base_lrs"):
-        schedule.base_lrs = [lr * factor for lr in schedule.base_lrs]
-    return float(optimizer.param_groups[0]["lr"])

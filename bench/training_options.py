@@ -31,23 +31,34 @@ class TrainingOptions(Options):
     clip: float = Field(0.25, ge=0, description="gradient-norm clipping threshold (0: off)")
     weight_decay: float = Field(0.0, ge=0, description="L2 penalty")
     eval_batch_size: int = Field(
-        2048, ge=1, description="tokens scored per forward call in evaluation (speed only)")
+        2048, ge=1, description="tokens scored per forward call in evaluation (speed only)"
+    )
     max_steps_per_epoch: int | None = Field(
-        None, ge=1, description="stop each epoch after this many steps (quick trials)")
+        None, ge=1, description="stop each epoch after this many steps (quick trials)"
+    )
     log_every: int = Field(100, ge=1, description="log the training loss every N steps")
     patience: int | None = Field(
-        None, ge=1, description="early stopping: stop after N epochs without a better valid ppl")
+        None, ge=1, description="early stopping: stop after N epochs without a better valid ppl"
+    )
     max_nan_recoveries: int = Field(
-        3, ge=0, description="NaN/Inf losses survived (restart the epoch, lower the lr)")
+        3, ge=0, description="NaN/Inf losses survived (restart the epoch, lower the lr)"
+    )
     nan_lr_factor: float = Field(0.5, gt=0, lt=1, description="lr factor after a NaN/Inf loss")
     precision: Literal["fp32", "bf16", "fp16"] = Field(
-        "fp32", description="training arithmetic: fp32, or mixed precision with bf16 or fp16 "
-        "autocast (fp16: CUDA only, with dynamic loss scaling); scoring runs in float32")
+        "fp32",
+        description="training arithmetic: fp32, or mixed precision with bf16 or fp16 "
+        "autocast (fp16: CUDA only, with dynamic loss scaling); scoring runs in float32",
+    )
     checkpoint_minutes: float = Field(
-        10.0, ge=0, description="write a resumable checkpoint at least this often (also at "
-        "every epoch's end and on Ctrl-C); 0: after every step")
+        10.0,
+        ge=0,
+        description="write a resumable checkpoint at least this often (also at "
+        "every epoch's end and on Ctrl-C); 0: after every step",
+    )
 
     def check_device(self, device: str) -> None:
         if self.precision == "fp16" and not device.startswith("cuda"):
-            raise BenchError(f"precision=fp16 needs a CUDA GPU (device {device} has no float16 "
-                             "recurrent kernels); use precision=bf16 here")
+            raise BenchError(
+                f"precision=fp16 needs a CUDA GPU (device {device} has no float16 "
+                "recurrent kernels); use precision=bf16 here"
+            )

@@ -77,14 +77,21 @@ class LineScores:
     @classmethod
     def from_bytes(cls, blob: bytes) -> LineScores:
         with np.load(io.BytesIO(blob), allow_pickle=False) as data:
-            return cls(nll=data["nll"], tokens=data["tokens"],
-                       words=data.get("words"),
-                       bytes=data.get("bytes"))
+            return cls(
+                nll=data["nll"],
+                tokens=data["tokens"],
+                words=data.get("words"),
+                bytes=data.get("bytes"),
+            )
 
     @classmethod
-    def of_split(cls, logprobs: np.ndarray, line_offsets: np.ndarray,
-                 words: np.ndarray | None = None, n_bytes: np.ndarray | None = None
-                 ) -> LineScores:
+    def of_split(
+        cls,
+        logprobs: np.ndarray,
+        line_offsets: np.ndarray,
+        words: np.ndarray | None = None,
+        n_bytes: np.ndarray | None = None,
+    ) -> LineScores:
         """Per-line sums of per-token log-probabilities (``line_offsets`` as in TokenizedSplit).
 
         Every line holds at least its end-of-sentence token, so no segment is empty.
@@ -108,8 +115,7 @@ class Interval:
         return f"[{self.low:.{digits}f}, {self.high:.{digits}f}]"
 
 
-def resampled_sums(columns: np.ndarray, resamples: int = RESAMPLES, seed: int = SEED
-                   ) -> np.ndarray:
+def resampled_sums(columns: np.ndarray, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
     """Sums of each column over ``resamples`` bootstrap draws of the rows.
 
     ``columns`` is [lines, k]; the result [resamples, k]. Row ``r`` draws as many lines as
@@ -134,9 +140,14 @@ def _blocks(columns: np.ndarray, resamples: int, seed: int) -> Iterator[np.ndarr
         yield counts.astype(np.float64) @ columns
 
 
-def perplexity_interval(scores: LineScores, unit: str = "tokens", *,
-                        resamples: int = RESAMPLES, seed: int = SEED,
-                        level: float = LEVEL) -> Interval:
+def perplexity_interval(
+    scores: LineScores,
+    unit: str = "tokens",
+    *,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    level: float = LEVEL,
+) -> Interval:
     """The percentile bootstrap interval of exp(NLL / units) over the lines of a split."""
     sums = resampled_sums(np.column_stack([scores.nll, scores.units(unit)]), resamples, seed)
     values = np.exp(sums[:, 0] / sums[:, 1])
@@ -144,8 +155,14 @@ def perplexity_interval(scores: LineScores, unit: str = "tokens", *,
     return Interval(float(low), float(high), level, resamples, seed)
 
 
-def bits_interval(scores: LineScores, unit: str = "bytes", *, resamples: int = RESAMPLES,
-                  seed: int = SEED, level: float = LEVEL) -> Interval:
+def bits_interval(
+    scores: LineScores,
+    unit: str = "bytes",
+    *,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    level: float = LEVEL,
+) -> Interval:
     """The same bootstrap for bits per ``unit`` (NLL / (units · ln 2))."""
     sums = resampled_sums(np.column_stack([scores.nll, scores.units(unit)]), resamples, seed)
     values = sums[:, 0] / (sums[:, 1] * math.log(2.0))

@@ -85,24 +85,31 @@ def step(loss_fn, tensors):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, action="append")
-    parser.add_argument("--rows", type=int, action="append",
-                        help="tokens per step [default: 400 and 700, batch 20 x bptt 20 and 35]")
+    parser.add_argument(
+        "--rows",
+        type=int,
+        action="append",
+        help="tokens per step [default: 400 and 700, batch 20 x bptt 20 and 35]",
+    )
     parser.add_argument("--vocab", type=int, default=10000)
     parser.add_argument("--hidden", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--steps", type=int, default=10, help="steps per timed repeat")
     args = parser.parse_args()
-    print(f"softmax head step (forward + backward), vocab {args.vocab:,}, hidden {args.hidden}; "
-          f"torch {torch.__version__}; load {os.getloadavg()[0]:.2f}")
+    print(
+        f"softmax head step (forward + backward), vocab {args.vocab:,}, hidden {args.hidden}; "
+        f"torch {torch.__version__}; load {os.getloadavg()[0]:.2f}"
+    )
     for threads in args.threads or [2, 1]:
         torch.set_num_threads(threads)
         for rows in args.rows or [400, 700]:
             generator = torch.Generator().manual_seed(0)
-            tensors = (torch.randn(rows, args.hidden, generator=generator).requires_grad_(),
-                       (0.1 * torch.randn(args.vocab, args.hidden, generator=generator)
-                        ).requires_grad_(),
-                       torch.zeros(args.vocab).requires_grad_(),
-                       torch.randint(args.vocab, (rows,), generator=generator))
+            tensors = (
+                torch.randn(rows, args.hidden, generator=generator).requires_grad_(),
+                (0.1 * torch.randn(args.vocab, args.hidden, generator=generator)).requires_grad_(),
+                torch.zeros(args.vocab).requires_grad_(),
+                torch.randint(args.vocab, (rows,), generator=generator),
+            )
             variants = {"plain": plain, "fused": fused}
             started = time.perf_counter()
             try:
@@ -116,13 +123,17 @@ def main() -> None:
             differences = {}
             for name, fn in variants.items():
                 loss, grads = step(fn, tensors)
-                differences[name] = max([abs(loss - reference_loss).item()]
-                                        + [(g - r).abs().max().item()
-                                           for g, r in zip(grads, reference_grads, strict=True)])
+                differences[name] = max(
+                    [abs(loss - reference_loss).item()]
+                    + [
+                        (g - r).abs().max().item()
+                        for g, r in zip(grads, reference_grads, strict=True)
+                    ]
+                )
             times = {name: [] for name in variants}
             for repeat in range(args.repeats):
                 names = list(variants)
-                names = names[repeat % len(names):] + names[:repeat % len(names)]
+                names = names[repeat % len(names) :] + names[: repeat % len(names)]
                 for name in names:
                     start = time.perf_counter()
                     for _ in range(args.steps):
@@ -132,8 +143,10 @@ def main() -> None:
             print(f"\n{threads} thread(s), {rows} rows; {compile_note}")
             for name in variants:
                 median = statistics.median(times[name])
-                print(f"  {name:9} {median:8.2f} ms/step  x{base / median:.2f} vs plain  "
-                      f"max |difference| {differences[name]:.1e}")
+                print(
+                    f"  {name:9} {median:8.2f} ms/step  x{base / median:.2f} vs plain  "
+                    f"max |difference| {differences[name]:.1e}"
+                )
     print(f"\nload after: {os.getloadavg()[0]:.2f}")
 
 

@@ -41,12 +41,37 @@ from bench.store import Store
 def one_run(ranks: int, batch: int, args: argparse.Namespace, folder: Path) -> float:
     """A fresh ``bench run`` on ``ranks`` ranks; its training tokens per second."""
     db = f"sqlite:///{folder / f'runs-{ranks}-{batch}.db'}"
-    command = [sys.executable, "-m", "bench", "run", "--plugin", "lstm", "--no-progress",
-               "--device", args.device, "--db", db, "--data-dir", str(folder / "data"),
-               "--set", "epochs=1", "--set", f"max_steps_per_epoch={args.steps}",
-               "--set", f"batch_size={batch}", "--set", f"bptt={args.bptt}",
-               "--set", f"hidden_size={args.hidden}", "--set", f"embedding_size={args.hidden}",
-               "--set", f"layers={args.layers}", "--set", "checkpoint_minutes=1000"]
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "run",
+        "--plugin",
+        "lstm",
+        "--no-progress",
+        "--device",
+        args.device,
+        "--db",
+        db,
+        "--data-dir",
+        str(folder / "data"),
+        "--set",
+        "epochs=1",
+        "--set",
+        f"max_steps_per_epoch={args.steps}",
+        "--set",
+        f"batch_size={batch}",
+        "--set",
+        f"bptt={args.bptt}",
+        "--set",
+        f"hidden_size={args.hidden}",
+        "--set",
+        f"embedding_size={args.hidden}",
+        "--set",
+        f"layers={args.layers}",
+        "--set",
+        "checkpoint_minutes=1000",
+    ]
     if args.corpus:
         command += ["--corpus", args.corpus]
     if ranks > 1:
@@ -65,18 +90,22 @@ def one_run(ranks: int, batch: int, args: argparse.Namespace, folder: Path) -> f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--ranks", type=int, nargs="*",
-                        help="rank counts [default: 1 2 on a CPU, 1 .. every GPU]")
+    parser.add_argument(
+        "--ranks", type=int, nargs="*", help="rank counts [default: 1 2 on a CPU, 1 .. every GPU]"
+    )
     parser.add_argument("--scaling", choices=["weak", "strong"], default="weak")
-    parser.add_argument("--batch", type=int, default=32,
-                        help="columns per rank (weak) or in all (strong)")
+    parser.add_argument(
+        "--batch", type=int, default=32, help="columns per rank (weak) or in all (strong)"
+    )
     parser.add_argument("--bptt", type=int, default=64)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--steps", type=int, default=60, help="training steps per run")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--corpus", help="a corpus name or folder [default: the embedded "
-                        "Tiny Shakespeare, characters]")
+    parser.add_argument(
+        "--corpus",
+        help="a corpus name or folder [default: the embedded Tiny Shakespeare, characters]",
+    )
     args = parser.parse_args()
     gpus = torch.cuda.device_count() if args.device.startswith("cuda") else 0
     if args.device.startswith("cuda") and not gpus:
@@ -84,10 +113,12 @@ def main() -> None:
     ranks = args.ranks or (list(range(1, gpus + 1)) if gpus else [1, 2])
     device = torch.cuda.get_device_name(0) if gpus else f"{cpu_model()} ({os.cpu_count()} cores)"
     print(f"device: {device}" + (f", {gpus} GPU(s)" if gpus else ", one thread per rank"))
-    print(f"torch {torch.__version__}; LSTM {args.layers}x{args.hidden}, bptt {args.bptt}, "
-          f"{args.scaling} scaling, batch {args.batch} "
-          f"{'per rank' if args.scaling == 'weak' else 'in all'}; "
-          f"{args.steps} steps per run, median of {args.repeats}")
+    print(
+        f"torch {torch.__version__}; LSTM {args.layers}x{args.hidden}, bptt {args.bptt}, "
+        f"{args.scaling} scaling, batch {args.batch} "
+        f"{'per rank' if args.scaling == 'weak' else 'in all'}; "
+        f"{args.steps} steps per run, median of {args.repeats}"
+    )
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     if gpus == 1:
         print("one GPU: only the 1-rank figure exists (no scaling to measure)")
@@ -100,12 +131,16 @@ def main() -> None:
             rates = [one_run(count, batch, args, Path(scratch)) for _ in range(args.repeats)]
             rows.append((count, batch, statistics.median(rates), rates))
     base = rows[0][2] if rows[0][0] == 1 else None
-    print(f"{'ranks':>5} {'global batch':>12} {'tok/s total':>12} {'tok/s per rank':>15} "
-          f"{'efficiency':>10}   runs")
+    print(
+        f"{'ranks':>5} {'global batch':>12} {'tok/s total':>12} {'tok/s per rank':>15} "
+        f"{'efficiency':>10}   runs"
+    )
     for count, batch, rate, rates in rows:
         efficiency = f"{rate / (count * base):10.2f}" if base else f"{'n/a':>10}"
-        print(f"{count:>5} {batch:>12} {rate:>12,.0f} {rate / count:>15,.0f} {efficiency}   "
-              + ", ".join(f"{r:,.0f}" for r in rates))
+        print(
+            f"{count:>5} {batch:>12} {rate:>12,.0f} {rate / count:>15,.0f} {efficiency}   "
+            + ", ".join(f"{r:,.0f}" for r in rates)
+        )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -29,11 +29,13 @@ from bench.runner import Runner
 from bench.store import Store
 
 
-def harness_run(runner: Runner, plugin: str, corpus: str, settings: list[str], steps: int
-                ) -> float:
+def harness_run(runner: Runner, plugin: str, corpus: str, settings: list[str], steps: int) -> float:
     """Train through `bench run`'s code path; return its recorded train tokens/s."""
-    config = build_config({}, {"plugin": plugin, "corpus": corpus},
-                          (*settings, "epochs=1", f"max_steps_per_epoch={steps}"))
+    config = build_config(
+        {},
+        {"plugin": plugin, "corpus": corpus},
+        (*settings, "epochs=1", f"max_steps_per_epoch={steps}"),
+    )
     result = runner.run(config, command="benchmarks/harness_overhead.py")
     return result.summary["train_tokens_per_second"]
 
@@ -61,15 +63,24 @@ def _detach(state):
     return None if state is None else state.detach()
 
 
-def bare_run(ids: torch.Tensor, vocab_size: int, plugin: str, options, steps: int,
-             network: tuple[nn.Module, ...] | None = None) -> float:
+def bare_run(
+    ids: torch.Tensor,
+    vocab_size: int,
+    plugin: str,
+    options,
+    steps: int,
+    network: tuple[nn.Module, ...] | None = None,
+) -> float:
     """The same model and step written as a plain torch loop (no harness at all)."""
     embedding, rnn, output, drop = network or bare_model(vocab_size, plugin, options)
     for module in (embedding, rnn, output, drop):
         module.train()
     params = [*embedding.parameters(), *rnn.parameters(), *output.parameters()]
-    optimizer = (torch.optim.Adam(params, lr=options.lr) if options.optimizer == "adam"
-                 else torch.optim.SGD(params, lr=options.lr))
+    optimizer = (
+        torch.optim.Adam(params, lr=options.lr)
+        if options.optimizer == "adam"
+        else torch.optim.SGD(params, lr=options.lr)
+    )
     rows = len(ids) // options.batch_size
     data = ids[: rows * options.batch_size].view(options.batch_size, rows).t().contiguous()
     state = None
@@ -92,8 +103,13 @@ def bare_run(ids: torch.Tensor, vocab_size: int, plugin: str, options, steps: in
     return tokens / (time.perf_counter() - start)
 
 
-def bare_evaluate(ids: torch.Tensor, vocab_size: int, network: tuple[nn.Module, ...],
-                  bptt: int = 35, batch_size: int = 10) -> tuple[float, float]:
+def bare_evaluate(
+    ids: torch.Tensor,
+    vocab_size: int,
+    network: tuple[nn.Module, ...],
+    bptt: int = 35,
+    batch_size: int = 10,
+) -> tuple[float, float]:
     """pytorch/examples' evaluate(): the split cut into ``batch_size`` parallel columns
     (each starting from a zero state, so not the stream protocol), ``bptt`` steps at a
     time, full logits. Returns (tokens/s, mean loss)."""
@@ -110,8 +126,11 @@ def bare_evaluate(ids: torch.Tensor, vocab_size: int, network: tuple[nn.Module, 
             x, y = data[i : i + length], data[i + 1 : i + 1 + length]
             hidden, state = rnn(drop(embedding(x)), state)
             logits = output(drop(hidden))
-            total += length * nn.functional.cross_entropy(logits.view(-1, vocab_size),
-                                                          y.reshape(-1)).item() * batch_size
+            total += (
+                length
+                * nn.functional.cross_entropy(logits.view(-1, vocab_size), y.reshape(-1)).item()
+                * batch_size
+            )
             tokens += y.numel()
     return tokens / (time.perf_counter() - start), total / tokens
 
@@ -123,16 +142,24 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], dest="settings")
     parser.add_argument("--steps", type=int, default=150, help="training steps per trial")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, help="torch intra-op threads (fewer: less noise "
-                        "on a shared machine) [default: torch's]")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch intra-op threads (fewer: less noise on a shared machine) [default: torch's]",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
     host = load_plugins()
     workdir = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
-    runner = Runner(host, Store(f"sqlite:///{workdir / 'bench.db'}"), workdir, progress=False,
-                    echo=lambda message: None)
+    runner = Runner(
+        host,
+        Store(f"sqlite:///{workdir / 'bench.db'}"),
+        workdir,
+        progress=False,
+        echo=lambda message: None,
+    )
     # the bare loop gets exactly the tokens and options the harness trains on
     from bench.corpora import load_corpus
     from bench.options import parse_assignments, validate_options
@@ -141,25 +168,36 @@ def main() -> None:
     options = validate_options(model_class.Options, parse_assignments(args.settings), args.plugin)
     corpus = load_corpus(args.corpus, host.corpora, workdir, progress=False)
     tokenizer = host.tokenizers.get(corpus.default_tokenizer)(
-        host.tokenizers.get(corpus.default_tokenizer).Options())
+        host.tokenizers.get(corpus.default_tokenizer).Options()
+    )
     tokenizer.fit(corpus.splits["train"], workdir / "tokenizers")
     ids = torch.as_tensor(tokenizer.encode("train", corpus.splits["train"]).ids)
 
     harness, bare = [], []
     for repeat in range(args.repeats):
         # alternate which goes first, so warm-up and drift do not favour either
-        trials = [lambda: harness.append(harness_run(runner, args.plugin, args.corpus, args.settings,
-                                                    args.steps)),
-                  lambda: bare.append(bare_run(ids, len(tokenizer.vocab), args.plugin, options,
-                                              args.steps))]
+        trials = [
+            lambda: harness.append(
+                harness_run(runner, args.plugin, args.corpus, args.settings, args.steps)
+            ),
+            lambda: bare.append(
+                bare_run(ids, len(tokenizer.vocab), args.plugin, options, args.steps)
+            ),
+        ]
         for trial in trials if repeat % 2 == 0 else trials[::-1]:
             trial()
     h, b = statistics.median(harness), statistics.median(bare)
-    print(f"{args.plugin} on corpus {corpus.name}, {args.steps} steps x {args.repeats} repeats, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"harness train tokens/s: median {h:,.0f}  (all: {', '.join(f'{v:,.0f}' for v in harness)})")
+    print(
+        f"{args.plugin} on corpus {corpus.name}, {args.steps} steps x {args.repeats} repeats, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"harness train tokens/s: median {h:,.0f}  (all: {', '.join(f'{v:,.0f}' for v in harness)})"
+    )
     print(f"bare    train tokens/s: median {b:,.0f}  (all: {', '.join(f'{v:,.0f}' for v in bare)})")
-    print(f"harness time / bare time: {b / h:.3f}  (overhead {100 * (b / h - 1):+.1f}%; goal <= +5%)")
+    print(
+        f"harness time / bare time: {b / h:.3f}  (overhead {100 * (b / h - 1):+.1f}%; goal <= +5%)"
+    )
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def main() -> None:
     queries = {
         "duckdb GROUP BY": "SELECT a, b, c, count(*) FROM trigrams GROUP BY a, b, c",
         "duckdb GROUP BY + ORDER BY": "SELECT a, b, c, count(*) FROM trigrams "
-                                      "GROUP BY a, b, c ORDER BY a, b, c",
+        "GROUP BY a, b, c ORDER BY a, b, c",
     }
     times: dict[str, list[float]] = {name: [] for name in ["numpy sort", *queries]}
     distinct = {}

@@ -27,15 +27,22 @@ import torch
 
 from bench.batching import TrainWindows
 from bench.corpora import load_corpus
+from bench.optimization import build_optimizer
 from bench.options import parse_assignments, validate_options
 from bench.plugins import load_plugins
 from bench.tokens import TokenizedSplit
-from bench.training import build_optimizer, detach_state
+from bench.training import detach_state
 from bench_plugins.recurrent_network import score_stream
 
 # PTB-style small shape; --set overrides any of them
-DEFAULTS = {"layers": "1", "embedding_size": "100", "hidden_size": "100", "dropout": "0",
-            "batch_size": "20", "bptt": "35"}
+DEFAULTS = {
+    "layers": "1",
+    "embedding_size": "100",
+    "hidden_size": "100",
+    "dropout": "0",
+    "batch_size": "20",
+    "bptt": "35",
+}
 
 
 def time_training(model: Any, ids: np.ndarray, steps: int) -> list[float]:
@@ -61,8 +68,9 @@ def time_training(model: Any, ids: np.ndarray, steps: int) -> list[float]:
 def time_scoring(model: Any, split: TokenizedSplit) -> float:
     """Scoring tokens per second over ``split`` (stream mode, the model's eval batch size)."""
     start = time.perf_counter()
-    for _ in score_stream(model.network, split, model.vocab.eos_id,
-                          model.eval_protocol(split), "cpu"):
+    for _ in score_stream(
+        model.network, split, model.vocab.eos_id, model.eval_protocol(split), "cpu"
+    ):
         pass
     return len(split) / (time.perf_counter() - start)
 
@@ -73,8 +81,9 @@ def main() -> None:
     parser.add_argument("--orders", default="3,9", help="maxent orders to time, comma-separated")
     parser.add_argument("--set", action="append", default=[], dest="settings")
     parser.add_argument("--steps", type=int, default=30, help="timed training steps per trial")
-    parser.add_argument("--score-lines", type=int, default=500,
-                        help="valid lines scored per trial (from the first)")
+    parser.add_argument(
+        "--score-lines", type=int, default=500, help="valid lines scored per trial (from the first)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
@@ -101,23 +110,28 @@ def main() -> None:
             plugin, values = configs[name]
             model_class = host.models.get(plugin)
             torch.manual_seed(0)
-            model = model_class(validate_options(model_class.Options, values, plugin),
-                                tokenizer.vocab, "cpu")
+            model = model_class(
+                validate_options(model_class.Options, values, plugin), tokenizer.vocab, "cpu"
+            )
             step_s[name].extend(time_training(model, train, args.steps))
             score_tps[name].append(time_scoring(model, valid))
 
-    print(f"corpus {corpus.name}, vocab {len(tokenizer.vocab):,}, {settings}, "
-          f"{args.steps} steps and {len(valid):,} scored tokens x {args.repeats} repeats, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"corpus {corpus.name}, vocab {len(tokenizer.vocab):,}, {settings}, "
+        f"{args.steps} steps and {len(valid):,} scored tokens x {args.repeats} repeats, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     # medians, and the fastest trial: on a shared machine the minimum is the least noisy
     base_step, base_fastest = statistics.median(step_s["rnn"]), min(step_s["rnn"])
     base_score = statistics.median(score_tps["rnn"])
     for name in configs:
         step, fastest = statistics.median(step_s[name]), min(step_s[name])
         score = statistics.median(score_tps[name])
-        print(f"{name:<20} train {1000 * step:6.1f} ms/step (x{step / base_step:.2f}), fastest "
-              f"{1000 * fastest:6.1f} (x{fastest / base_fastest:.2f})   scoring {score:7,.0f} "
-              f"tokens/s (time x{base_score / score:.2f})")
+        print(
+            f"{name:<20} train {1000 * step:6.1f} ms/step (x{step / base_step:.2f}), fastest "
+            f"{1000 * fastest:6.1f} (x{fastest / base_fastest:.2f})   scoring {score:7,.0f} "
+            f"tokens/s (time x{base_score / score:.2f})"
+        )
 
 
 if __name__ == "__main__":

@@ -87,26 +87,36 @@ def make_corpus(data_dir: Path, tokens: int, heldout_tokens: int, seed: int) -> 
         write_lines(cached_path(ONE_BILLION_WORD, split_file, data_dir), ids, rng)
     for split_file in files:
         if split_file.split != "train":
-            write_lines(cached_path(ONE_BILLION_WORD, split_file, data_dir),
-                        draw(heldout_tokens), rng)
+            write_lines(
+                cached_path(ONE_BILLION_WORD, split_file, data_dir), draw(heldout_tokens), rng
+            )
     folder = cached_path(ONE_BILLION_WORD, train[0], data_dir).parent
-    return {"seconds": time.perf_counter() - began, "gb": disk_gb(folder),
-            "train_tokens": per_shard * len(train) + 3 * VOCAB}
+    return {
+        "seconds": time.perf_counter() - began,
+        "gb": disk_gb(folder),
+        "train_tokens": per_shard * len(train) + 3 * VOCAB,
+    }
 
 
 def disk_gb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**30
 
 
-def bench(args: list[str], env: dict[str, str], stop_at_checkpoint: Path | None = None
-          ) -> tuple[str, float, float]:
+def bench(
+    args: list[str], env: dict[str, str], stop_at_checkpoint: Path | None = None
+) -> tuple[str, float, float]:
     """Run ``bench ARGS`` under /usr/bin/time; (output, seconds, peak RSS in GB). With
     ``stop_at_checkpoint``, SIGTERM it once a resume checkpoint exists under that folder."""
     command = ["/usr/bin/time", "-f", "MAXRSS_KB %M", sys.executable, "-m", "bench", *args]
     began = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     if stop_at_checkpoint is not None:
         while process.poll() is None and not any(stop_at_checkpoint.rglob("resume.pt")):
             time.sleep(0.5)
@@ -120,23 +130,47 @@ def bench(args: list[str], env: dict[str, str], stop_at_checkpoint: Path | None 
     return output, seconds, (int(found[-1]) / 2**20 if found else float("nan"))
 
 
-def rehearse(recipe: str, work: Path, data_dir: Path, steps: int, extra: list[str]
-             ) -> dict[str, object]:
+def rehearse(
+    recipe: str, work: Path, data_dir: Path, steps: int, extra: list[str]
+) -> dict[str, object]:
     runs = work / "runs" / recipe
     shutil.rmtree(runs, ignore_errors=True)
     runs.mkdir(parents=True)
     env = dict(os.environ, BENCH_DB=f"sqlite:///{runs / 'bench.db'}", BENCH_DATA_DIR=str(data_dir))
     first, first_s, first_gb = bench(
-        ["reproduce", recipe, "--set", "epochs=1", "--set", f"max_steps_per_epoch={steps}",
-         "--set", "checkpoint_minutes=0", "--set", "log_every=1", *extra], env,
-        stop_at_checkpoint=data_dir / "runs")
+        [
+            "reproduce",
+            recipe,
+            "--set",
+            "epochs=1",
+            "--set",
+            f"max_steps_per_epoch={steps}",
+            "--set",
+            "checkpoint_minutes=0",
+            "--set",
+            "log_every=1",
+            *extra,
+        ],
+        env,
+        stop_at_checkpoint=data_dir / "runs",
+    )
     resumed, resumed_s, resumed_gb = bench(["run", "--resume", "1"], env)
-    show = subprocess.run([sys.executable, "-m", "bench", "show", "1", "--json"], env=env,
-                          capture_output=True, text=True, check=False)
+    show = subprocess.run(
+        [sys.executable, "-m", "bench", "show", "1", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     result: dict[str, object] = {
-        "recipe": recipe, "first_s": first_s, "first_gb": first_gb, "resumed_s": resumed_s,
-        "resumed_gb": resumed_gb, "stopped_at_checkpoint": "interrupted" in first,
-        "resumed_from_checkpoint": "resum" in resumed.lower()}
+        "recipe": recipe,
+        "first_s": first_s,
+        "first_gb": first_gb,
+        "resumed_s": resumed_s,
+        "resumed_gb": resumed_gb,
+        "stopped_at_checkpoint": "interrupted" in first,
+        "resumed_from_checkpoint": "resum" in resumed.lower(),
+    }
     if show.returncode != 0:
         result["error"] = (first + resumed)[-2000:]
         return result
@@ -146,13 +180,17 @@ def rehearse(recipe: str, work: Path, data_dir: Path, steps: int, extra: list[st
         result["error"] = (first + resumed)[-2000:]
     evaluations = {e["split"]: e for e in record.get("evaluations", [])}
     result.update(
-        params=record.get("params"), peak_rss_gb=(record.get("peak_rss_mb") or 0) / 1024, train_s=record.get("train_seconds"),
-        train_tokens=record.get("train_tokens"), wall_s=record.get("wall_seconds"),
+        params=record.get("params"),
+        peak_rss_gb=(record.get("peak_rss_mb") or 0) / 1024,
+        train_s=record.get("train_seconds"),
+        train_tokens=record.get("train_tokens"),
+        wall_s=record.get("wall_seconds"),
         valid_s=evaluations.get("valid", {}).get("seconds"),
         test_s=evaluations.get("test", {}).get("seconds"),
         test_tokens=evaluations.get("test", {}).get("tokens"),
         test_ppl=evaluations.get("test", {}).get("ppl"),
-        checkpoint_gb=disk_gb(data_dir / "runs") if (data_dir / "runs").exists() else 0.0)
+        checkpoint_gb=disk_gb(data_dir / "runs") if (data_dir / "runs").exists() else 0.0,
+    )
     shutil.rmtree(data_dir / "runs", ignore_errors=True)  # checkpoints: GBs per recipe
     return result
 
@@ -160,34 +198,53 @@ def rehearse(recipe: str, work: Path, data_dir: Path, steps: int, extra: list[st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tokens", type=float, default=800e6, help="training tokens to make")
-    parser.add_argument("--heldout-tokens", type=float, default=HELDOUT_TOKENS,
-                        help="tokens in each heldout file (valid and test)")
+    parser.add_argument(
+        "--heldout-tokens",
+        type=float,
+        default=HELDOUT_TOKENS,
+        help="tokens in each heldout file (valid and test)",
+    )
     parser.add_argument("--steps", type=int, default=3, help="training steps per recipe")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/obw-rehearsal"),
-                        help="folder for the synthetic corpus, databases and checkpoints")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path("/tmp/obw-rehearsal"),
+        help="folder for the synthetic corpus, databases and checkpoints",
+    )
     parser.add_argument("--recipes", nargs="*", help="only these recipes")
     parser.add_argument("--make-only", action="store_true", help="make the corpus, run nothing")
-    parser.add_argument("--keep-corpus", action="store_true",
-                        help="reuse a corpus already made under --work")
-    parser.add_argument("--set", dest="assignments", action="append", default=[],
-                        help="extra --set for every recipe (e.g. eval_batch_size=512)")
+    parser.add_argument(
+        "--keep-corpus", action="store_true", help="reuse a corpus already made under --work"
+    )
+    parser.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        help="extra --set for every recipe (e.g. eval_batch_size=512)",
+    )
     args = parser.parse_args()
     data_dir = args.work / "data"
-    names = args.recipes or [r.name for r in load_recipes()
-                             if r.config.get("corpus") == "one-billion-word"]
+    names = args.recipes or [
+        r.name for r in load_recipes() if r.config.get("corpus") == "one-billion-word"
+    ]
     if not args.keep_corpus:
         shutil.rmtree(data_dir, ignore_errors=True)
         made = make_corpus(data_dir, int(args.tokens), int(args.heldout_tokens), seed=0)
-        print(f"corpus: {made['train_tokens']:,} training tokens in 99 shards + 2 heldout "
-              f"files of {int(args.heldout_tokens):,}; made in {made['seconds']:.0f} s, "
-              f"{made['gb']:.2f} GB of text", flush=True)
+        print(
+            f"corpus: {made['train_tokens']:,} training tokens in 99 shards + 2 heldout "
+            f"files of {int(args.heldout_tokens):,}; made in {made['seconds']:.0f} s, "
+            f"{made['gb']:.2f} GB of text",
+            flush=True,
+        )
     if args.make_only:
         return
     extra = [arg for pair in args.assignments for arg in ("--set", pair)]
     for name in names:
         result = rehearse(name, args.work, data_dir, args.steps, extra)
-        cache = disk_gb(data_dir) - disk_gb(cached_path(
-            ONE_BILLION_WORD, ONE_BILLION_WORD.files[0], data_dir).parent)
+        cache = disk_gb(data_dir) - disk_gb(
+            cached_path(ONE_BILLION_WORD, ONE_BILLION_WORD.files[0], data_dir).parent
+        )
         print(json.dumps(result | {"data_dir_beyond_text_gb": round(cache, 3)}), flush=True)
 
 

@@ -64,16 +64,20 @@ def run_case(layer_name: str, vocab: int, args: argparse.Namespace) -> dict[str,
     generator = torch.Generator().manual_seed(0)
     counts = zipf_counts(vocab, generator)
     layer: type[OutputLayer] = get_host().output_layers.get(layer_name)
-    settings = {key.split(".", 1)[1]: value for key, value in
-                (item.split("=", 1) for item in args.option) if key.startswith(layer_name + ".")}
+    settings = {
+        key.split(".", 1)[1]: value
+        for key, value in (item.split("=", 1) for item in args.option)
+        if key.startswith(layer_name + ".")
+    }
     options = validate_options(layer.Options, settings, owner=f"output layer {layer_name}")
     torch.manual_seed(0)
     module = layer.build(args.hidden, vocab, counts.numpy(), options).to(device)
     module.sparse_grad = args.sparse_grad  # honoured by the layers that read rows
     optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
     features = torch.randn(args.batch_tokens, args.hidden, device=device, requires_grad=True)
-    targets = torch.multinomial(counts / counts.sum(), args.batch_tokens, replacement=True,
-                                generator=generator).to(device)
+    targets = torch.multinomial(
+        counts / counts.sum(), args.batch_tokens, replacement=True, generator=generator
+    ).to(device)
 
     def step() -> None:
         loss = module.training_loss(features, targets)
@@ -100,10 +104,14 @@ def run_case(layer_name: str, vocab: int, args: argparse.Namespace) -> dict[str,
         step()
         sync()
         times.append(time.perf_counter() - start)
-    peak_mb = (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda")
-               else peak_rss_mb())
-    return {"ms": 1000 * statistics.median(times), "peak_mb": peak_mb,
-            "step_mb": max(0.0, peak_mb - setup_mb)}
+    peak_mb = (
+        torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else peak_rss_mb()
+    )
+    return {
+        "ms": 1000 * statistics.median(times),
+        "peak_mb": peak_mb,
+        "step_mb": max(0.0, peak_mb - setup_mb),
+    }
 
 
 def peak_rss_mb() -> float:
@@ -123,21 +131,32 @@ def measure(layer: str, vocab: int, argv: list[str]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    parser.add_argument("--vocab", default="10000,100000,800000",
-                        help="comma-separated vocabulary sizes")
+    parser.add_argument(
+        "--vocab", default="10000,100000,800000", help="comma-separated vocabulary sizes"
+    )
     parser.add_argument("--layers", default=",".join(LAYERS), help="comma-separated layers")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per case")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument("--hidden", type=int, default=512, help="feature size")
-    parser.add_argument("--batch-tokens", type=int, default=1024,
-                        help="positions per step (batch x bptt)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="CPU threads for torch [default: torch's own choice]")
-    parser.add_argument("--option", action="append", default=[], metavar="LAYER.KEY=VALUE",
-                        help="a layer option, e.g. sampled.samples=8192 (repeatable)")
-    parser.add_argument("--sparse-grad", action="store_true",
-                        help="sparse gradients for the word matrix (the models' sparse_grad "
-                        "option; honoured by sampled, nce, blackout and class)")
+    parser.add_argument(
+        "--batch-tokens", type=int, default=1024, help="positions per step (batch x bptt)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=0, help="CPU threads for torch [default: torch's own choice]"
+    )
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="LAYER.KEY=VALUE",
+        help="a layer option, e.g. sampled.samples=8192 (repeatable)",
+    )
+    parser.add_argument(
+        "--sparse-grad",
+        action="store_true",
+        help="sparse gradients for the word matrix (the models' sparse_grad "
+        "option; honoured by sampled, nce, blackout and class)",
+    )
     parser.add_argument("--worker", nargs=2, metavar=("LAYER", "VOCAB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -149,21 +168,36 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    forwarded = ["--device", args.device, "--threads", str(args.threads), "--steps",
-                 str(args.steps), "--warmup",
-                 str(args.warmup), "--hidden", str(args.hidden), "--batch-tokens",
-                 str(args.batch_tokens), *(f"--option={item}" for item in args.option),
-                 *(["--sparse-grad"] if args.sparse_grad else [])]
-    where = (torch.cuda.get_device_name() if args.device.startswith("cuda")
-             else f"CPU, {torch.get_num_threads()} threads")
+    forwarded = [
+        "--device",
+        args.device,
+        "--threads",
+        str(args.threads),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--hidden",
+        str(args.hidden),
+        "--batch-tokens",
+        str(args.batch_tokens),
+        *(f"--option={item}" for item in args.option),
+        *(["--sparse-grad"] if args.sparse_grad else []),
+    ]
+    where = (
+        torch.cuda.get_device_name()
+        if args.device.startswith("cuda")
+        else f"CPU, {torch.get_num_threads()} threads"
+    )
     memory = "max_memory_allocated" if args.device.startswith("cuda") else "peak RSS"
-    print(f"output layer training step: hidden {args.hidden}, {args.batch_tokens} positions, "
-          f"SGD; median of {args.steps} steps after {args.warmup}; torch {torch.__version__}, "
-          f"{where}; memory = {memory}" + (f"; options {' '.join(args.option)}"
-                                            if args.option else "")
-          + ("; sparse gradients" if args.sparse_grad else ""))
-    print(f"{'vocab':>8} {'layer':<9} {'ms/step':>9} {'speed-up':>9} {'peak MB':>9} "
-          f"{'step MB':>9}")
+    print(
+        f"output layer training step: hidden {args.hidden}, {args.batch_tokens} positions, "
+        f"SGD; median of {args.steps} steps after {args.warmup}; torch {torch.__version__}, "
+        f"{where}; memory = {memory}"
+        + (f"; options {' '.join(args.option)}" if args.option else "")
+        + ("; sparse gradients" if args.sparse_grad else "")
+    )
+    print(f"{'vocab':>8} {'layer':<9} {'ms/step':>9} {'speed-up':>9} {'peak MB':>9} {'step MB':>9}")
     for vocab in (int(v) for v in args.vocab.split(",")):
         full_ms = None
         for layer in args.layers.split(","):
@@ -174,8 +208,11 @@ def main() -> None:
             if layer == "full":
                 full_ms = result["ms"]
             speedup = f"{full_ms / result['ms']:.1f}x" if full_ms else "n/a"
-            print(f"{vocab:>8} {layer:<9} {result['ms']:>9.2f} {speedup:>9} "
-                  f"{result['peak_mb']:>9.0f} {result['step_mb']:>9.0f}", flush=True)
+            print(
+                f"{vocab:>8} {layer:<9} {result['ms']:>9.2f} {speedup:>9} "
+                f"{result['peak_mb']:>9.0f} {result['step_mb']:>9.0f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

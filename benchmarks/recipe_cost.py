@@ -36,9 +36,10 @@ import torch
 
 from bench.config import build_config
 from bench.errors import BenchError
+from bench.optimization import autocast, build_optimizer, clip_gradients
 from bench.plugins import load_plugins
 from bench.recipes import load_recipes
-from bench.training import autocast, build_optimizer, clip_gradients, detach_state
+from bench.training import detach_state
 from bench_plugins.recurrent_network import RecurrentNetwork
 
 # One Billion Word (Chelba et al. 2013): the vocabulary of words seen 3 times or more,
@@ -63,13 +64,27 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument("--steps", type=int, default=3, help="timed training steps")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
-    parser.add_argument("--vocab", type=int, default=DEFAULT_VOCAB,
-                        help="vocabulary size [default: One Billion Word's, 793,471]")
-    parser.add_argument("--train-tokens", type=float, default=DEFAULT_TRAIN_TOKENS,
-                        help="tokens in an epoch, for the projection [default: 0.8e9, One "
-                        "Billion Word's train split]")
-    parser.add_argument("--set", action="append", default=[], dest="settings",
-                        metavar="KEY=VALUE", help="override a recipe option (repeatable)")
+    parser.add_argument(
+        "--vocab",
+        type=int,
+        default=DEFAULT_VOCAB,
+        help="vocabulary size [default: One Billion Word's, 793,471]",
+    )
+    parser.add_argument(
+        "--train-tokens",
+        type=float,
+        default=DEFAULT_TRAIN_TOKENS,
+        help="tokens in an epoch, for the projection [default: 0.8e9, One "
+        "Billion Word's train split]",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="settings",
+        metavar="KEY=VALUE",
+        help="override a recipe option (repeatable)",
+    )
     args = parser.parse_args()
 
     recipes = {recipe.name: recipe for recipe in load_recipes()}
@@ -100,8 +115,13 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)
 
     def batch() -> tuple[torch.Tensor, torch.Tensor]:
-        ids = torch.multinomial(proposal, window + options.batch_size, replacement=True,
-                                generator=generator).view(options.batch_size, -1).T
+        ids = (
+            torch.multinomial(
+                proposal, window + options.batch_size, replacement=True, generator=generator
+            )
+            .view(options.batch_size, -1)
+            .T
+        )
         return ids[:-1].contiguous().to(args.device), ids[1:].contiguous().to(args.device)
 
     def sync() -> None:
@@ -127,20 +147,31 @@ def main() -> None:
     step_s = statistics.median(seconds)
     tokens_per_s = window / step_s
     epoch_h = args.train_tokens / tokens_per_s / 3600
-    where = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") \
+    where = (
+        torch.cuda.get_device_name(args.device)
+        if args.device.startswith("cuda")
         else f"CPU, {torch.get_num_threads()} threads"
-    print(f"recipe {recipe.name} ({config.plugin}, {options.output} output"
-          f"{', sparse gradients' if getattr(options, 'sparse_grad', False) else ''}), "
-          f"vocab {args.vocab:,}; torch {torch.__version__}, {where}")
-    print(f"parameters {sum(p.numel() for p in params) / 1e6:,.1f}M, built in {built:.1f} s; "
-          f"window {options.batch_size} x {options.bptt} = {window:,} tokens")
-    print(f"step {1000 * step_s:,.1f} ms (median of {args.steps} after {args.warmup}; "
-          f"fastest {1000 * min(seconds):,.1f}), {tokens_per_s:,.0f} tokens/s, peak memory "
-          f"{peak_memory_gb(args.device):.2f} GB ({set_up_gb:.2f} GB once the network and "
-          "optimiser were set up)")
-    print(f"at that pace: {epoch_h:,.1f} h per epoch of {args.train_tokens:,.0f} tokens, "
-          f"{epoch_h * options.epochs:,.1f} h for the recipe's {options.epochs} epochs "
-          "(training steps only)")
+    )
+    print(
+        f"recipe {recipe.name} ({config.plugin}, {options.output} output"
+        f"{', sparse gradients' if getattr(options, 'sparse_grad', False) else ''}), "
+        f"vocab {args.vocab:,}; torch {torch.__version__}, {where}"
+    )
+    print(
+        f"parameters {sum(p.numel() for p in params) / 1e6:,.1f}M, built in {built:.1f} s; "
+        f"window {options.batch_size} x {options.bptt} = {window:,} tokens"
+    )
+    print(
+        f"step {1000 * step_s:,.1f} ms (median of {args.steps} after {args.warmup}; "
+        f"fastest {1000 * min(seconds):,.1f}), {tokens_per_s:,.0f} tokens/s, peak memory "
+        f"{peak_memory_gb(args.device):.2f} GB ({set_up_gb:.2f} GB once the network and "
+        "optimiser were set up)"
+    )
+    print(
+        f"at that pace: {epoch_h:,.1f} h per epoch of {args.train_tokens:,.0f} tokens, "
+        f"{epoch_h * options.epochs:,.1f} h for the recipe's {options.epochs} epochs "
+        "(training steps only)"
+    )
 
 
 if __name__ == "__main__":

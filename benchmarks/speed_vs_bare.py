@@ -37,8 +37,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 # PTB 2x200 (Zaremba et al. small: batch 20, bptt 20, no dropout, SGD lr 20, clip 0.25)
 PRESETS = {
-    "ptb-small": ["layers=2", "hidden_size=200", "embedding_size=200", "dropout=0",
-                  "optimizer=sgd", "lr=20", "clip=0.25", "batch_size=20", "bptt=20"],
+    "ptb-small": [
+        "layers=2",
+        "hidden_size=200",
+        "embedding_size=200",
+        "dropout=0",
+        "optimizer=sgd",
+        "lr=20",
+        "clip=0.25",
+        "batch_size=20",
+        "bptt=20",
+    ],
     "default": [],
 }
 VARIANTS = ("bare", "bench-nomallopt", "bench")
@@ -58,8 +67,14 @@ def trimmed_copy(corpus_name: str, eval_lines: int, folder: Path) -> tuple[str, 
     return str(folder), corpus.default_tokenizer
 
 
-def child(variant: str, corpus_name: str, tokenizer_name: str, settings: list[str], steps: int,
-          threads: int) -> dict:
+def child(
+    variant: str,
+    corpus_name: str,
+    tokenizer_name: str,
+    settings: list[str],
+    steps: int,
+    threads: int,
+) -> dict:
     """One trial in this process: train ``steps`` steps, then score the test split."""
     import torch
 
@@ -78,8 +93,9 @@ def child(variant: str, corpus_name: str, tokenizer_name: str, settings: list[st
     workdir = Path(tempfile.mkdtemp(prefix="bench-speed-"))
     before = resource.getrusage(resource.RUSAGE_SELF)
     if variant == "bare":
-        options = validate_options(host.models.get("lstm").Options, parse_assignments(settings),
-                                   "lstm")
+        options = validate_options(
+            host.models.get("lstm").Options, parse_assignments(settings), "lstm"
+        )
         corpus = load_corpus(corpus_name, host.corpora, workdir, progress=False)
         tokenizer_class = host.tokenizers.get(tokenizer_name)
         tokenizer = tokenizer_class(tokenizer_class.Options())
@@ -92,28 +108,53 @@ def child(variant: str, corpus_name: str, tokenizer_name: str, settings: list[st
         train_rate = bare_run(train, vocab, "lstm", options, steps, network)
         eval_rate, _ = bare_evaluate(test, vocab, network)
     else:
-        runner = Runner(host, Store(f"sqlite:///{workdir / 'bench.db'}"), workdir,
-                        progress=False, echo=lambda message: None)
-        config = build_config({}, {"plugin": "lstm", "corpus": corpus_name,
-                                  "tokenizer": tokenizer_name},
-                              (*settings, "epochs=1", f"max_steps_per_epoch={steps}"))
+        runner = Runner(
+            host,
+            Store(f"sqlite:///{workdir / 'bench.db'}"),
+            workdir,
+            progress=False,
+            echo=lambda message: None,
+        )
+        config = build_config(
+            {},
+            {"plugin": "lstm", "corpus": corpus_name, "tokenizer": tokenizer_name},
+            (*settings, "epochs=1", f"max_steps_per_epoch={steps}"),
+        )
         result = runner.run(config, command="benchmarks/speed_vs_bare.py")
         train_rate = result.summary["train_tokens_per_second"]
         eval_rate = result.evaluations["test"].tokens_per_second
     after = resource.getrusage(resource.RUSAGE_SELF)
-    return {"train": train_rate, "eval": eval_rate,
-            "sys_s": after.ru_stime - before.ru_stime, "user_s": after.ru_utime - before.ru_utime,
-            "minflt": after.ru_minflt - before.ru_minflt}
+    return {
+        "train": train_rate,
+        "eval": eval_rate,
+        "sys_s": after.ru_stime - before.ru_stime,
+        "user_s": after.ru_utime - before.ru_utime,
+        "minflt": after.ru_minflt - before.ru_minflt,
+    }
 
 
 def run_trial(variant: str, args: argparse.Namespace, threads: int) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-               BENCH_MALLOPT="0" if variant == "bench-nomallopt" else "1")
-    command = [sys.executable, __file__, "--child", variant, "--corpus", args.corpus,
-               "--tokenizer", args.tokenizer,
-               "--steps", str(args.steps), "--threads", str(threads),
-               *[f"--set={s}" for s in args.settings]]
+    env.update(
+        OMP_NUM_THREADS=str(threads),
+        MKL_NUM_THREADS=str(threads),
+        BENCH_MALLOPT="0" if variant == "bench-nomallopt" else "1",
+    )
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        variant,
+        "--corpus",
+        args.corpus,
+        "--tokenizer",
+        args.tokenizer,
+        "--steps",
+        str(args.steps),
+        "--threads",
+        str(threads),
+        *[f"--set={s}" for s in args.settings],
+    ]
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{variant} trial failed:\n{done.stderr}")
@@ -121,8 +162,9 @@ def run_trial(variant: str, args: argparse.Namespace, threads: int) -> dict:
 
 
 def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() \
-            else []:
+    for line in (
+        Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    ):
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return platform.processor() or "CPU"
@@ -131,22 +173,44 @@ def cpu_model() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", default="tinyshakespeare")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                        help="model and training settings (more with --set)")
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="default",
+        help="model and training settings (more with --set)",
+    )
     parser.add_argument("--set", action="append", default=[], dest="settings")
     parser.add_argument("--steps", type=int, default=200, help="training steps per trial")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, action="append",
-                        help="torch threads; repeat for several [default: 2 and 1]")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        action="append",
+        help="torch threads; repeat for several [default: 2 and 1]",
+    )
     parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--eval-lines", type=int, default=400,
-                        help="score the first N lines of the test split (0: all of it)")
+    parser.add_argument(
+        "--eval-lines",
+        type=int,
+        default=400,
+        help="score the first N lines of the test split (0: all of it)",
+    )
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--tokenizer", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.corpus, args.tokenizer, args.settings,
-                               args.steps, args.threads[0])))
+        print(
+            json.dumps(
+                child(
+                    args.child,
+                    args.corpus,
+                    args.tokenizer,
+                    args.settings,
+                    args.steps,
+                    args.threads[0],
+                )
+            )
+        )
         return
     scratch = Path(tempfile.mkdtemp(prefix="bench-speed-corpus-"))
     if args.eval_lines:
@@ -157,45 +221,56 @@ def main() -> None:
         from bench.plugins import load_plugins
 
         corpus_label = args.corpus
-        args.tokenizer = load_corpus(args.corpus, load_plugins().corpora, scratch,
-                                     progress=False).default_tokenizer
+        args.tokenizer = load_corpus(
+            args.corpus, load_plugins().corpora, scratch, progress=False
+        ).default_tokenizer
     args.settings = [*PRESETS[args.preset], *args.settings]
     threads_list = args.threads or [2, 1]
     variants = args.variants.split(",")
     import torch
 
-    print(f"lstm on {corpus_label} [{args.tokenizer}], settings {' '.join(args.settings) or '(defaults)'}; "
-          f"{args.steps} training steps + the test split per trial, {args.repeats} repeats; "
-          f"{cpu_model()} ({os.cpu_count()} cores), torch {torch.__version__}; "
-          f"load before: {os.getloadavg()[0]:.2f}")
+    print(
+        f"lstm on {corpus_label} [{args.tokenizer}], settings {' '.join(args.settings) or '(defaults)'}; "
+        f"{args.steps} training steps + the test split per trial, {args.repeats} repeats; "
+        f"{cpu_model()} ({os.cpu_count()} cores), torch {torch.__version__}; "
+        f"load before: {os.getloadavg()[0]:.2f}"
+    )
     started = time.perf_counter()
     results: dict[tuple[int, str], list[dict]] = {}
     for repeat in range(args.repeats):
         for threads in threads_list:
             # rotate the order each repeat, so warm-up and drift favour no variant
-            order = variants[repeat % len(variants):] + variants[:repeat % len(variants)]
+            order = variants[repeat % len(variants) :] + variants[: repeat % len(variants)]
             for variant in order:
-                results.setdefault((threads, variant), []).append(
-                    run_trial(variant, args, threads))
+                results.setdefault((threads, variant), []).append(run_trial(variant, args, threads))
     for threads in threads_list:
-        print(f"\n{threads} thread(s)   train tok/s   eval tok/s   sys s   minor faults"
-              "   (medians)")
+        print(
+            f"\n{threads} thread(s)   train tok/s   eval tok/s   sys s   minor faults   (medians)"
+        )
         bare = results.get((threads, "bare"))
         for variant in variants:
             trials = results[(threads, variant)]
-            med = {key: statistics.median(t[key] for t in trials)
-                   for key in ("train", "eval", "sys_s", "minflt")}
+            med = {
+                key: statistics.median(t[key] for t in trials)
+                for key in ("train", "eval", "sys_s", "minflt")
+            }
             ratio = ""
             if bare and variant != "bare":
-                ratio = (f"   x{med['train'] / statistics.median(t['train'] for t in bare):.2f}"
-                         f" train, x{med['eval'] / statistics.median(t['eval'] for t in bare):.2f}"
-                         " eval vs bare")
-            print(f"  {variant:16} {med['train']:11,.0f} {med['eval']:12,.0f} "
-                  f"{med['sys_s']:7.1f} {med['minflt']:14,.0f}{ratio}")
+                ratio = (
+                    f"   x{med['train'] / statistics.median(t['train'] for t in bare):.2f}"
+                    f" train, x{med['eval'] / statistics.median(t['eval'] for t in bare):.2f}"
+                    " eval vs bare"
+                )
+            print(
+                f"  {variant:16} {med['train']:11,.0f} {med['eval']:12,.0f} "
+                f"{med['sys_s']:7.1f} {med['minflt']:14,.0f}{ratio}"
+            )
             every = {key: ", ".join(f"{t[key]:,.0f}" for t in trials) for key in ("train", "eval")}
             print(f"  {'':16} all train: {every['train']}; eval: {every['eval']}")
-    print(f"\ngoal: bench >= x1.30 the bare loop, training and scoring; "
-          f"{time.perf_counter() - started:.0f} s; load after: {os.getloadavg()[0]:.2f}")
+    print(
+        f"\ngoal: bench >= x1.30 the bare loop, training and scoring; "
+        f"{time.perf_counter() - started:.0f} s; load after: {os.getloadavg()[0]:.2f}"
+    )
 
 
 if __name__ == "__main__":

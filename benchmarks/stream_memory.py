@@ -52,6 +52,7 @@ def parse_count(text: str) -> int:
 
 # ----------------------------------------------------------------------------- corpus
 
+
 def write_corpus(data_dir: Path, tokens: int, shards: int, seed: int = 0) -> None:
     """Synthetic text in the registered one-billion-word cache folder (N train shards)."""
     from bench.corpora import cached_path
@@ -64,8 +65,9 @@ def write_corpus(data_dir: Path, tokens: int, shards: int, seed: int = 0) -> Non
     per_shard = tokens // shards
     for index, split_file in enumerate(train_files):
         size = per_shard if index < shards else 0
-        _write_shard(cached_path(ONE_BILLION_WORD, split_file, data_dir), rng, types,
-                     max(size, 10))  # the registered entry has 99 shards: the rest are tiny
+        _write_shard(
+            cached_path(ONE_BILLION_WORD, split_file, data_dir), rng, types, max(size, 10)
+        )  # the registered entry has 99 shards: the rest are tiny
     for split_file in other_files:
         _write_shard(cached_path(ONE_BILLION_WORD, split_file, data_dir), rng, types, 50_000)
 
@@ -82,6 +84,7 @@ def _write_shard(path: Path, rng: np.random.Generator, types: np.ndarray, tokens
 
 
 # ----------------------------------------------------------------------------- worker
+
 
 def worker(data_dir: Path, mode: str, batch_size: int, bptt: int) -> dict[str, Any]:
     """Load, fit, encode and window the train split the way ``bench run`` does."""
@@ -112,8 +115,9 @@ def worker(data_dir: Path, mode: str, batch_size: int, bptt: int) -> dict[str, A
     started = time.perf_counter()
     train = corpus.splits["train"]
     if isinstance(train, ShardedLines):
-        split = encode_to_disk(tokenizer, "train", train, corpus.sha256["train"],
-                               data_dir / "tokenized")
+        split = encode_to_disk(
+            tokenizer, "train", train, corpus.sha256["train"], data_dir / "tokenized"
+        )
     else:
         split = tokenizer.encode("train", train)
     del corpus, train
@@ -124,14 +128,30 @@ def worker(data_dir: Path, mode: str, batch_size: int, bptt: int) -> dict[str, A
     for inputs, targets in windows.from_window(0):
         checksum = (checksum * 31 + int(inputs.sum()) + 7 * int(targets[-1].sum())) % (1 << 61)
     phase("windows", started)
-    return {"mode": mode, "tokens": len(split), "vocab": len(tokenizer.vocab),
-            "windows": len(windows), "checksum": checksum, "seconds": seconds,
-            "peak_rss_mb": peaks}
+    return {
+        "mode": mode,
+        "tokens": len(split),
+        "vocab": len(tokenizer.vocab),
+        "windows": len(windows),
+        "checksum": checksum,
+        "seconds": seconds,
+        "peak_rss_mb": peaks,
+    }
 
 
 def measure(data_dir: Path, mode: str, batch_size: int, bptt: int) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--worker", mode, "--data-dir", str(data_dir),
-               "--batch-size", str(batch_size), "--bptt", str(bptt)]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        mode,
+        "--data-dir",
+        str(data_dir),
+        "--batch-size",
+        str(batch_size),
+        "--bptt",
+        str(bptt),
+    ]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
@@ -139,8 +159,12 @@ def measure(data_dir: Path, mode: str, batch_size: int, bptt: int) -> dict[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tokens", default="40M", help="train words, e.g. 5M")
-    parser.add_argument("--shards", type=int, default=5,
-                        help="train shards holding them (1B-word's hold ~7.8M words each)")
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=5,
+        help="train shards holding them (1B-word's hold ~7.8M words each)",
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--bptt", type=int, default=20)
     parser.add_argument("--data-dir", type=Path, help="reuse this folder (default: a temp one)")
@@ -153,10 +177,14 @@ def main() -> None:
         data_dir = args.data_dir or Path(temp)
         started = time.perf_counter()
         write_corpus(data_dir, parse_count(args.tokens), args.shards)
-        print(f"corpus written in {time.perf_counter() - started:.0f} s "
-              f"({args.tokens} words in {args.shards} shards)", flush=True)
-        results = [measure(data_dir, mode, args.batch_size, args.bptt)
-                   for mode in ("streamed", "whole")]
+        print(
+            f"corpus written in {time.perf_counter() - started:.0f} s "
+            f"({args.tokens} words in {args.shards} shards)",
+            flush=True,
+        )
+        results = [
+            measure(data_dir, mode, args.batch_size, args.bptt) for mode in ("streamed", "whole")
+        ]
         ids_files = list((data_dir / "tokenized").glob("*/ids.int32"))
         disk_mb = sum(path.stat().st_size for path in ids_files[0].parent.iterdir()) / 2**20
     for result in results:
@@ -164,10 +192,12 @@ def main() -> None:
     streamed, whole = results
     if streamed["checksum"] != whole["checksum"]:
         sys.exit("the two modes gave different windows")
-    print(f"{streamed['tokens']:,} train tokens (+eos), {streamed['windows']:,} windows: "
-          f"peak RSS {streamed['peak_rss_mb']['windows']:,.0f} MB streamed vs "
-          f"{whole['peak_rss_mb']['windows']:,.0f} MB whole; encoded files {disk_mb:,.0f} MB "
-          "on disk")
+    print(
+        f"{streamed['tokens']:,} train tokens (+eos), {streamed['windows']:,} windows: "
+        f"peak RSS {streamed['peak_rss_mb']['windows']:,.0f} MB streamed vs "
+        f"{whole['peak_rss_mb']['windows']:,.0f} MB whole; encoded files {disk_mb:,.0f} MB "
+        "on disk"
+    )
 
 
 if __name__ == "__main__":

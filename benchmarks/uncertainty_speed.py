@@ -50,8 +50,9 @@ def main() -> None:
     rng = np.random.default_rng(0)
     logprobs = -rng.gamma(2.0, 2.3, size=len(split))
     a = LineScores.of_split(logprobs, split.line_offsets, split.line_words, split.line_bytes)
-    b = LineScores(nll=a.nll + rng.normal(0, 0.5, size=len(a)), tokens=a.tokens,
-                   words=a.words, bytes=a.bytes)
+    b = LineScores(
+        nll=a.nll + rng.normal(0, 0.5, size=len(a)), tokens=a.tokens, words=a.words, bytes=a.bytes
+    )
 
     interval = median_seconds(lambda: perplexity_interval(a), args.repeats)
     paired = median_seconds(lambda: paired_bootstrap(a, b), args.repeats)

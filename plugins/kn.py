@@ -63,31 +63,31 @@ class KNOptions(Options):
     discount_fallback: bool = Field(
         False,
         description="when an order's count-of-counts t1..t4 has a zero (tiny corpora) or "
-                    "gives a discount outside [0, k], use fallback_discounts for that order "
-                    "instead of failing (lmplz's --discount_fallback)",
+        "gives a discount outside [0, k], use fallback_discounts for that order "
+        "instead of failing (lmplz's --discount_fallback)",
     )
     fallback_discounts: tuple[float, float, float] = Field(
         (0.5, 1.0, 1.5),
         description="D1, D2, D3+ used by discount_fallback (lmplz's defaults); "
-                    "--set fallback_discounts=0.5,1,1.5",
+        "--set fallback_discounts=0.5,1,1.5",
     )
     arpa: str | None = Field(
         None,
         description="after fitting, write the model in ARPA format (log10, for KenLM or "
-                    "SRILM) to this path, and record it as the run's 'arpa' artifact",
+        "SRILM) to this path, and record it as the run's 'arpa' artifact",
     )
 
     memory: str | None = Field(
         None,
         description="estimate on disk within this much working memory, e.g. 8G or 512M "
-                    "(like lmplz's -S): for train splits too big for memory. Unset: the "
-                    "faster in-memory estimate. The interpreter, libraries and vocabulary "
-                    "come on top (see docs/kneser-ney.md)",
+        "(like lmplz's -S): for train splits too big for memory. Unset: the "
+        "faster in-memory estimate. The interpreter, libraries and vocabulary "
+        "come on top (see docs/kneser-ney.md)",
     )
     temp_dir: str | None = Field(
         None,
         description="folder for the temporary files of memory=... (default: tmp/kn in "
-                    "bench's data folder); they are removed when the run ends",
+        "bench's data folder); they are removed when the run ends",
     )
 
     @field_validator("memory")
@@ -136,17 +136,27 @@ class KNModel(LanguageModel):
             self.fit_split(context.train)
         else:
             # the run's folder is <data folder>/runs/<database>/<run id>
-            root = (Path(self.options.temp_dir).expanduser() if self.options.temp_dir
-                    else context.artifacts_dir.parents[2] / "tmp" / "kn")
-            self.fit_split(context.train, temp_root=root, progress=context.progress,
-                           on_pass=lambda name, seconds: context.log_metrics(
-                               {f"pass_{name}_seconds": seconds}))
+            root = (
+                Path(self.options.temp_dir).expanduser()
+                if self.options.temp_dir
+                else context.artifacts_dir.parents[2] / "tmp" / "kn"
+            )
+            self.fit_split(
+                context.train,
+                temp_root=root,
+                progress=context.progress,
+                on_pass=lambda name, seconds: context.log_metrics(
+                    {f"pass_{name}_seconds": seconds}
+                ),
+            )
             assert self.space is not None
-            context.log_metrics({
-                "memory_budget_mb": parse_size(self.options.memory) / 2**20,
-                "temp_disk_peak_mb": self.space.peak_bytes / 2**20,
-                "temp_disk_stale_removed_mb": self.space.stale_bytes_removed / 2**20,
-            })
+            context.log_metrics(
+                {
+                    "memory_budget_mb": parse_size(self.options.memory) / 2**20,
+                    "temp_disk_peak_mb": self.space.peak_bytes / 2**20,
+                    "temp_disk_stale_removed_mb": self.space.stale_bytes_removed / 2**20,
+                }
+            )
         # counting is the training of a count model: its speed is the train throughput
         context.record_train_throughput(len(context.train), time.perf_counter() - started)
         context.log_metrics(self.statistics())
@@ -155,9 +165,14 @@ class KNModel(LanguageModel):
             self.export_arpa(path)
             context.record_artifact("arpa", path)
 
-    def fit_split(self, train: TokenizedSplit, *, temp_root: Path | None = None,
-                  progress: Callable[..., Iterable[Any]] | None = None,
-                  on_pass: Callable[[str, float], None] | None = None) -> None:
+    def fit_split(
+        self,
+        train: TokenizedSplit,
+        *,
+        temp_root: Path | None = None,
+        progress: Callable[..., Iterable[Any]] | None = None,
+        on_pass: Callable[[str, float], None] | None = None,
+    ) -> None:
         """Estimate the model from a tokenized split (what ``fit`` does, without a run).
 
         With the ``memory`` option the estimate runs on disk in a temporary folder under
@@ -175,9 +190,16 @@ class KNModel(LanguageModel):
         space = TempSpace(temp_root or Path(tempfile.gettempdir()) / "bench-kn")
         try:
             self.tables = estimate_budgeted(
-                train.ids, train.line_offsets, self.options.order, self.bos_id,
-                parse_size(self.options.memory), space, fallback,
-                progress=progress or (lambda iterable, **_: iterable), on_pass=on_pass)
+                train.ids,
+                train.line_offsets,
+                self.options.order,
+                self.bos_id,
+                parse_size(self.options.memory),
+                space,
+                fallback,
+                progress=progress or (lambda iterable, **_: iterable),
+                on_pass=on_pass,
+            )
         except BaseException:  # Ctrl-C included: nothing is left on disk
             space.close()
             raise
@@ -207,10 +229,15 @@ class KNModel(LanguageModel):
         for k, table in enumerate(self._fitted(), start=1):
             d = table.discounts
             stats[f"ngrams_{k}"] = float(len(table))
-            stats.update({f"discount_{k}_1": d.d1, f"discount_{k}_2": d.d2,
-                          f"discount_{k}_3plus": d.d3})
-            stats.update({f"count_of_counts_{k}_{j}": float(t)
-                          for j, t in enumerate(d.count_of_counts, start=1)})
+            stats.update(
+                {f"discount_{k}_1": d.d1, f"discount_{k}_2": d.d2, f"discount_{k}_3plus": d.d3}
+            )
+            stats.update(
+                {
+                    f"count_of_counts_{k}_{j}": float(t)
+                    for j, t in enumerate(d.count_of_counts, start=1)
+                }
+            )
             if d.fallback:
                 stats[f"discount_{k}_fallback"] = 1.0
         return stats
@@ -227,8 +254,13 @@ class KNModel(LanguageModel):
         else:
             if not self._key_samples:
                 self._key_samples = key_samples(self._fitted())
-            logprobs = score_on_disk(self._fitted(), seq, self.bos_id,
-                                     parse_size(self.options.memory or 0), self._key_samples)
+            logprobs = score_on_disk(
+                self._fitted(),
+                seq,
+                self.bos_id,
+                parse_size(self.options.memory or 0),
+                self._key_samples,
+            )
         is_token = seq != self.bos_id  # every position but the inserted <s>
         yield ScoredTokens.of(np.arange(len(split)), logprobs[is_token])
 
@@ -290,7 +322,8 @@ def check_fits_in_memory(positions: int, order: int) -> None:
     raise BenchError(
         f"estimating a {order}-gram model in memory from {positions:,} token positions "
         f"needs about {format_size(needed)}, but only {format_size(available)} is "
-        f"available; estimate it on disk within a budget instead: --set memory={suggested}")
+        f"available; estimate it on disk within a budget instead: --set memory={suggested}"
+    )
 
 
 @hookimpl

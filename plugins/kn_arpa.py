@@ -27,8 +27,7 @@ LOG10_E = 1.0 / math.log(10.0)
 CHUNK = 1 << 20  # n-grams formatted at a time, so writing a big model needs little memory
 
 
-def ngram_words(tables: list[OrderTable], k: int, start: int, stop: int,
-                base: int) -> np.ndarray:
+def ngram_words(tables: list[OrderTable], k: int, start: int, stop: int, base: int) -> np.ndarray:
     """The word ids of the k-grams ``start..stop-1``, as a ``(stop - start, k)`` array.
 
     Keys are sorted, so the prefixes of a range of k-grams are a range of (k-1)-grams:
@@ -45,8 +44,9 @@ def ngram_words(tables: list[OrderTable], k: int, start: int, stop: int,
     return np.hstack([lower[prefix - low], (keys % base).astype(dtype).reshape(-1, 1)])
 
 
-def write_arpa(path: Path, tables: list[OrderTable], vocab_tokens: Sequence[str],
-               eos_id: int) -> None:
+def write_arpa(
+    path: Path, tables: list[OrderTable], vocab_tokens: Sequence[str], eos_id: int
+) -> None:
     """Write the model to ``path``; bench's end-of-sentence token is written as ``</s>``.
 
     ``vocab_tokens[i]`` is the text of word id ``i``; id ``len(vocab_tokens)`` is ``<s>``.
@@ -63,8 +63,17 @@ def write_arpa(path: Path, tables: list[OrderTable], vocab_tokens: Sequence[str]
             highest = k == len(tables)
             for start in range(0, len(table), CHUNK):
                 stop = min(start + CHUNK, len(table))
-                out.write(_format_lines(table, ngram_words(tables, k, start, stop, base),
-                                        texts, start, stop, highest, base - 1))
+                out.write(
+                    _format_lines(
+                        table,
+                        ngram_words(tables, k, start, stop, base),
+                        texts,
+                        start,
+                        stop,
+                        highest,
+                        base - 1,
+                    )
+                )
         out.write("\n\\end\\\n")
 
 
@@ -72,8 +81,10 @@ def _word_texts(vocab_tokens: Sequence[str], eos_id: int) -> np.ndarray:
     """The ARPA spelling of every id: ``</s>`` for bench's end-of-sentence, then ``<s>``."""
     clashes = {BOS_TEXT, EOS_TEXT} & {t for i, t in enumerate(vocab_tokens) if i != eos_id}
     if clashes:
-        raise BenchError(f"the vocabulary holds {', '.join(sorted(clashes))} as an ordinary "
-                         "word, which ARPA reserves for sentence boundaries")
+        raise BenchError(
+            f"the vocabulary holds {', '.join(sorted(clashes))} as an ordinary "
+            "word, which ARPA reserves for sentence boundaries"
+        )
     if any(any(c.isspace() for c in token) for token in vocab_tokens):
         raise BenchError("a vocabulary entry contains whitespace, which ARPA cannot represent")
     texts = np.array([*vocab_tokens, BOS_TEXT], dtype=object)
@@ -81,8 +92,15 @@ def _word_texts(vocab_tokens: Sequence[str], eos_id: int) -> np.ndarray:
     return texts
 
 
-def _format_lines(table: OrderTable, words: np.ndarray, texts: np.ndarray, start: int,
-                  stop: int, highest: bool, bos: int) -> str:
+def _format_lines(
+    table: OrderTable,
+    words: np.ndarray,
+    texts: np.ndarray,
+    start: int,
+    stop: int,
+    highest: bool,
+    bos: int,
+) -> str:
     ngrams = texts[words[:, 0]]
     for column in range(1, words.shape[1]):
         ngrams = ngrams + " " + texts[words[:, column]]
@@ -92,5 +110,7 @@ def _format_lines(table: OrderTable, words: np.ndarray, texts: np.ndarray, start
     if highest:
         return "".join(f"{p:.7g}\t{g}\n" for p, g in zip(logprob.tolist(), ngrams, strict=True))
     backoff = (read_range(table.backoff, start, stop) * LOG10_E).tolist()
-    return "".join(f"{p:.7g}\t{g}\t{b:.7g}\n" if b else f"{p:.7g}\t{g}\n"
-                   for p, g, b in zip(logprob.tolist(), ngrams, backoff, strict=True))
+    return "".join(
+        f"{p:.7g}\t{g}\t{b:.7g}\n" if b else f"{p:.7g}\t{g}\n"
+        for p, g, b in zip(logprob.tolist(), ngrams, backoff, strict=True)
+    )

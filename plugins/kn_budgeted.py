@@ -171,8 +171,10 @@ class Plan:
         if self.block < min(MIN_BLOCK, self.positions):
             return f"counting blocks of {self.block:,} positions (at least {MIN_BLOCK:,})"
         if self.runs > 1 and self.merge_chunk < MIN_MERGE_CHUNK:
-            return (f"a merge of {self.runs:,} sorted runs reading {self.merge_chunk:,} "
-                    f"entries of each at a time (at least {MIN_MERGE_CHUNK:,})")
+            return (
+                f"a merge of {self.runs:,} sorted runs reading {self.merge_chunk:,} "
+                f"entries of each at a time (at least {MIN_MERGE_CHUNK:,})"
+            )
         if self.vocab_positions * BYTES_PER_STREAM_ITEM > self.budget:
             return f"the unigram table of {self.vocab_positions:,} words"
         return None
@@ -184,14 +186,21 @@ class Plan:
             raise BenchError(
                 f"memory={format_size(self.budget)} is too small to estimate a {order}-gram "
                 f"model from {self.positions:,} token positions: it allows only {problem}. "
-                f"Give at least --set memory={math.ceil(need / 2**20)}M.")
+                f"Give at least --set memory={math.ceil(need / 2**20)}M."
+            )
 
 
-def estimate_budgeted(ids: np.ndarray, line_offsets: np.ndarray, order: int, bos: int,
-                      budget: int, space: TempSpace,
-                      fallback: tuple[float, float, float] | None = None,
-                      progress: Progress = _no_progress,
-                      on_pass: OnPass | None = None) -> list[OrderTable]:
+def estimate_budgeted(
+    ids: np.ndarray,
+    line_offsets: np.ndarray,
+    order: int,
+    bos: int,
+    budget: int,
+    space: TempSpace,
+    fallback: tuple[float, float, float] | None = None,
+    progress: Progress = _no_progress,
+    on_pass: OnPass | None = None,
+) -> list[OrderTable]:
     """The tables :func:`~bench_plugins.kn_estimate.estimate` gives, within ``budget`` bytes.
 
     ``ids`` and ``line_offsets`` are a tokenized train split (each line ends with
@@ -202,8 +211,17 @@ def estimate_budgeted(ids: np.ndarray, line_offsets: np.ndarray, order: int, bos
         raise BenchError(f"the n-gram order must be at least 1, got {order}")
     plan = Plan(budget, len(ids) + len(line_offsets) - 1, bos + 1)
     plan.check(order)
-    return _Estimator(ids, line_offsets, order, bos, plan, space, fallback, progress,
-                      on_pass or (lambda name, seconds: None)).run()
+    return _Estimator(
+        ids,
+        line_offsets,
+        order,
+        bos,
+        plan,
+        space,
+        fallback,
+        progress,
+        on_pass or (lambda name, seconds: None),
+    ).run()
 
 
 @dataclass
@@ -223,9 +241,18 @@ class _Level:
 
 
 class _Estimator:
-    def __init__(self, ids: np.ndarray, line_offsets: np.ndarray, order: int, bos: int,
-                 plan: Plan, space: TempSpace, fallback: tuple[float, float, float] | None,
-                 progress: Progress, on_pass: OnPass) -> None:
+    def __init__(
+        self,
+        ids: np.ndarray,
+        line_offsets: np.ndarray,
+        order: int,
+        bos: int,
+        plan: Plan,
+        space: TempSpace,
+        fallback: tuple[float, float, float] | None,
+        progress: Progress,
+        on_pass: OnPass,
+    ) -> None:
         self.ids, self.line_offsets = ids, line_offsets
         self.order, self.bos, self.base = order, bos, bos + 1
         self.plan, self.space, self.fallback = plan, space, fallback
@@ -240,14 +267,21 @@ class _Estimator:
         seq.delete()
         for k in range(1, self.order + 1):
             upper = levels[k] if k < self.order else None
-            self._timed(f"adjust_{k}", lambda k=k, upper=upper: self._adjust(k, levels[k - 1],
-                                                                             upper))
-        discounts = [compute_discounts(k, self._count_of_counts(level), self.fallback)
-                     for k, level in enumerate(levels, start=1)]
+            self._timed(
+                f"adjust_{k}", lambda k=k, upper=upper: self._adjust(k, levels[k - 1], upper)
+            )
+        discounts = [
+            compute_discounts(k, self._count_of_counts(level), self.fallback)
+            for k, level in enumerate(levels, start=1)
+        ]
         tables = [self._unigram_table(levels[0], discounts[0])]
         for k in range(2, self.order + 1):
-            tables.append(self._timed(f"interpolate_{k}", lambda k=k: self._interpolate(
-                levels[k - 1], discounts[k - 1], tables[-1], k)))
+            tables.append(
+                self._timed(
+                    f"interpolate_{k}",
+                    lambda k=k: self._interpolate(levels[k - 1], discounts[k - 1], tables[-1], k),
+                )
+            )
         return tables
 
     # ---------------------------------------------------------------- utilities
@@ -265,8 +299,9 @@ class _Estimator:
         """``(block number, start, stop)`` of the counting blocks."""
         block = self.plan.block
         starts = range(0, self.plan.positions, block)
-        for r, start in enumerate(self.progress(starts, total=len(starts), desc=desc,
-                                                unit="block")):
+        for r, start in enumerate(
+            self.progress(starts, total=len(starts), desc=desc, unit="block")
+        ):
             interrupts.raise_if_requested()
             yield r, start, min(start + block, self.plan.positions)
 
@@ -285,13 +320,13 @@ class _Estimator:
         offsets = self.line_offsets
         self.unigram_raw = np.zeros(self.base, dtype=np.int64)
         blocks = _line_blocks(offsets, max(1, self.plan.block // 2))
-        for first, last in self.progress(blocks, total=len(blocks), desc="reading train",
-                                         unit="block"):
+        for first, last in self.progress(
+            blocks, total=len(blocks), desc="reading train", unit="block"
+        ):
             interrupts.raise_if_requested()
             start, stop = int(offsets[first]), int(offsets[last])
             block_offsets = read_range(offsets, first, last + 1) - start
-            block = with_sentence_starts(read_range(self.ids, start, stop), block_offsets,
-                                         self.bos)
+            block = with_sentence_starts(read_range(self.ids, start, stop), block_offsets, self.bos)
             self.unigram_raw += np.bincount(block, minlength=self.base)
             seq.append(block)
         return seq.finish()
@@ -327,9 +362,11 @@ class _Estimator:
             suffix = np.empty(len(uniq), dtype=lower_ids.dtype)
             suffix[inverse] = prev[1:][valid]
             del prev
-            run = (self._array(f"run_{k}_{r}.keys", np.int64),
-                   self._array(f"run_{k}_{r}.counts", np.int64),
-                   self._array(f"run_{k}_{r}.suffix", self.id_dtype))
+            run = (
+                self._array(f"run_{k}_{r}.keys", np.int64),
+                self._array(f"run_{k}_{r}.counts", np.int64),
+                self._array(f"run_{k}_{r}.suffix", self.id_dtype),
+            )
             for array, values in zip(run, (uniq, counts, suffix), strict=True):
                 array.append(values)
                 array.finish()
@@ -356,8 +393,9 @@ class _Estimator:
             level.run_map = None
         return level
 
-    def _lower_ids(self, k: int, seq: DiskArray, lower: _Level, r: int, start: int,
-                   stop: int) -> np.ndarray:
+    def _lower_ids(
+        self, k: int, seq: DiskArray, lower: _Level, r: int, start: int, stop: int
+    ) -> np.ndarray:
         """Id of the (k-1)-gram ending at each position of the block (-1: none)."""
         if k == 2:
             return seq.read(start, stop)  # a unigram's id is its word
@@ -369,8 +407,9 @@ class _Estimator:
         ids[found] = mapping[index[found]]
         return ids
 
-    def _merge(self, k: int, runs: list[tuple[DiskArray, DiskArray, DiskArray]],
-               lower_bos_start: int) -> _Level:
+    def _merge(
+        self, k: int, runs: list[tuple[DiskArray, DiskArray, DiskArray]], lower_bos_start: int
+    ) -> _Level:
         keys_out = self._array(f"keys_{k}.i64", np.int64)
         raw_out = self._array(f"raw_{k}.i64", np.int64)
         suffix_out = self._array(f"suffix_{k}", self.id_dtype)
@@ -429,16 +468,20 @@ class _Estimator:
             del order, ranks
             offset = 0
             for r, m in taken:
-                maps[r].append(ids[offset:offset + m])
+                maps[r].append(ids[offset : offset + m])
                 offset += m
             next_id += len(uniq)
             del ids, uniq
         for run in runs:
             for array in run:
                 array.delete()
-        return _Level(keys_out.finish(), raw_out.finish(), suffix_out.finish(),
-                      bos_start=next_id if bos_start is None else bos_start,
-                      run_map=[m.finish() for m in maps])
+        return _Level(
+            keys_out.finish(),
+            raw_out.finish(),
+            suffix_out.finish(),
+            bos_start=next_id if bos_start is None else bos_start,
+            run_map=[m.finish() for m in maps],
+        )
 
     # ---------------------------------------------------------------- adjusting
     def _adjust(self, k: int, level: _Level, upper: _Level | None) -> None:
@@ -459,7 +502,7 @@ class _Estimator:
                     if low > 0 or high < n:
                         suffix = suffix[(suffix >= low) & (suffix < high)] - low
                     counted = np.bincount(suffix)
-                    extensions[:len(counted)] += counted
+                    extensions[: len(counted)] += counted
                 result = np.where(np.arange(low, high) >= level.bos_start, raw, extensions)
             if k == 1 and low <= self.bos < high:
                 result[self.bos - low] = 0  # <s> is only ever a context
@@ -478,19 +521,23 @@ class _Estimator:
     def _unigram_table(self, level: _Level, discounts: Discounts) -> OrderTable:
         assert level.adjusted is not None
         adjusted = level.adjusted.read(0, self.base)
-        counts = _Counts(keys=np.arange(self.base), raw=adjusted,
-                         starts_with_bos=np.arange(self.base) == self.bos, adjusted=adjusted)
+        counts = _Counts(
+            keys=np.arange(self.base),
+            raw=adjusted,
+            starts_with_bos=np.arange(self.base) == self.bos,
+            adjusted=adjusted,
+        )
         level.adjusted.delete()
         return _unigram_table(counts, discounts, self.bos)
 
-    def _interpolate(self, level: _Level, discounts: Discounts, lower: OrderTable,
-                     k: int) -> OrderTable:
+    def _interpolate(
+        self, level: _Level, discounts: Discounts, lower: OrderTable, k: int
+    ) -> OrderTable:
         """p(w | h) of every k-gram, and gamma(h) as the backoff of the order below."""
         assert level.adjusted is not None and level.suffix is not None
         n_lower = len(lower)
         lower_logprob = self._lower_logprob(level, lower, k)
-        columns = [level.keys, level.adjusted] + (
-            [level.suffix] if lower_logprob is None else [])
+        columns = [level.keys, level.adjusted] + ([level.suffix] if lower_logprob is None else [])
         if lower_logprob is not None:
             columns.append(lower_logprob)
         logprob = self._array(f"logprob_{k}.f64", np.float64)
@@ -519,8 +566,7 @@ class _Estimator:
                 else:
                     lower_values = pending[2]
                 first = int(context[0])
-                gamma, prob = _interpolate_group(context - first, pending[1], lower_values,
-                                                 table)
+                gamma, prob = _interpolate_group(context - first, pending[1], lower_values, table)
                 logprob.append(prob)
                 _write_gap(backoff, written, first)
                 np.log(gamma, out=gamma)
@@ -536,8 +582,12 @@ class _Estimator:
         level.suffix.delete()
         lower.backoff = _load(backoff.finish(), k - 1 == 1)
         top = k == self.order
-        return OrderTable(keys=level.keys.memmap(), logprob=logprob.finish().memmap(),
-                          backoff=NO_BACKOFF if top else np.empty(0), discounts=discounts)
+        return OrderTable(
+            keys=level.keys.memmap(),
+            logprob=logprob.finish().memmap(),
+            backoff=NO_BACKOFF if top else np.empty(0),
+            discounts=discounts,
+        )
 
     def _lower_logprob(self, level: _Level, lower: OrderTable, k: int) -> DiskArray | None:
         """None when the lower table fits the budget (gathered in the interpolation pass);
@@ -552,8 +602,11 @@ class _Estimator:
             position = 0
             for (suffix,) in self._stream([level.suffix], f"gathering {k - 1}-gram p"):
                 inside = (suffix >= low) & (suffix < low + len(values))
-                result = (np.full(len(suffix), np.nan) if low == 0
-                          else out.read(position, position + len(suffix)))
+                result = (
+                    np.full(len(suffix), np.nan)
+                    if low == 0
+                    else out.read(position, position + len(suffix))
+                )
                 result[inside] = values[suffix[inside] - low]
                 if low == 0:
                     out.append(result)
@@ -563,8 +616,9 @@ class _Estimator:
         return out.finish()
 
 
-def score_on_disk(tables: list[OrderTable], seq: np.ndarray, bos: int, budget: int,
-                  samples: list[np.ndarray]) -> np.ndarray:
+def score_on_disk(
+    tables: list[OrderTable], seq: np.ndarray, bos: int, budget: int, samples: list[np.ndarray]
+) -> np.ndarray:
     """:func:`~bench_plugins.kn_estimate.score_sequence` on tables kept on disk.
 
     Searching memory maps would be simplest, but every page a lookup faults in counts in
@@ -575,22 +629,31 @@ def score_on_disk(tables: list[OrderTable], seq: np.ndarray, bos: int, budget: i
     :data:`PAGE_KEYS`-th key, from :func:`key_samples`, tells which), a chunk at a time.
     """
     chunk = max(PAGE_KEYS, budget // BYTES_PER_SCORED_KEY // PAGE_KEYS * PAGE_KEYS)
-    find = [partial(_find_in_order, table.keys, sample, chunk)
-            for table, sample in zip(tables, samples, strict=True)]
+    find = [
+        partial(_find_in_order, table.keys, sample, chunk)
+        for table, sample in zip(tables, samples, strict=True)
+    ]
     return score_sequence(tables, seq, bos, find, partial(_take_in_order, chunk=chunk))
 
 
 def key_samples(tables: list[OrderTable]) -> list[np.ndarray]:
     """Every :data:`PAGE_KEYS`-th key of each table (read in chunks, not mapped)."""
     chunk = PAGE_KEYS << 12
-    return [np.concatenate([read_range(table.keys, start, start + chunk)[::PAGE_KEYS]
-                            for start in range(0, len(table.keys), chunk)] or
-                           [np.empty(0, np.int64)])
-            for table in tables]
+    return [
+        np.concatenate(
+            [
+                read_range(table.keys, start, start + chunk)[::PAGE_KEYS]
+                for start in range(0, len(table.keys), chunk)
+            ]
+            or [np.empty(0, np.int64)]
+        )
+        for table in tables
+    ]
 
 
-def _find_in_order(keys: np.ndarray, sample: np.ndarray, chunk: int,
-                   queries: np.ndarray) -> np.ndarray:
+def _find_in_order(
+    keys: np.ndarray, sample: np.ndarray, chunk: int, queries: np.ndarray
+) -> np.ndarray:
     """Index of each query in the sorted ``keys`` (on disk), or -1."""
     result = np.full(len(queries), -1, dtype=np.int64)
     if len(keys) == 0 or len(queries) == 0:
@@ -601,8 +664,9 @@ def _find_in_order(keys: np.ndarray, sample: np.ndarray, chunk: int,
     per_chunk = chunk // PAGE_KEYS
     # the chunk that can hold each query, from the sampled first keys of the pages
     page = np.maximum(np.searchsorted(sample, wanted, side="right") - 1, 0)
-    first_of_chunk = np.searchsorted(page // per_chunk, np.arange(0, len(sample), per_chunk)
-                                     // per_chunk)
+    first_of_chunk = np.searchsorted(
+        page // per_chunk, np.arange(0, len(sample), per_chunk) // per_chunk
+    )
     bounds = np.append(first_of_chunk, len(wanted))
     for c in range(len(first_of_chunk)):
         low, high = int(bounds[c]), int(bounds[c + 1])
@@ -635,8 +699,9 @@ def _take_in_order(values: np.ndarray, index: np.ndarray, chunk: int) -> np.ndar
     return result
 
 
-def _interpolate_group(context: np.ndarray, adjusted: np.ndarray, lower_logprob: np.ndarray,
-                       table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _interpolate_group(
+    context: np.ndarray, adjusted: np.ndarray, lower_logprob: np.ndarray, table: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """gamma of each context (ids 0..) and log p of each n-gram, with the very float
     operations of :func:`bench_plugins.kn_estimate._interpolated_table`."""
     total = np.bincount(context, weights=adjusted)

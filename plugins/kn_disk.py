@@ -52,8 +52,11 @@ def format_size(n_bytes: float) -> str:
     """``n_bytes`` for people: 1.5 GB, 640 MB, 12 KB."""
     for unit, scale in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
         if n_bytes >= scale:
-            return f"{n_bytes / scale:.1f} {unit}" if n_bytes < 10 * scale else \
-                f"{n_bytes / scale:.0f} {unit}"
+            return (
+                f"{n_bytes / scale:.1f} {unit}"
+                if n_bytes < 10 * scale
+                else f"{n_bytes / scale:.0f} {unit}"
+            )
     return f"{int(n_bytes)} B"
 
 
@@ -168,8 +171,9 @@ class DiskArray:
         stop = min(stop, self._length)
         if stop <= start:
             return np.empty(0, dtype=self.dtype)
-        return np.fromfile(self.path, dtype=self.dtype, count=stop - start,
-                           offset=start * self.dtype.itemsize)
+        return np.fromfile(
+            self.path, dtype=self.dtype, count=stop - start, offset=start * self.dtype.itemsize
+        )
 
     def write_at(self, start: int, values: np.ndarray) -> None:
         """Overwrite items from ``start`` (the file must already hold them)."""
@@ -203,9 +207,17 @@ def read_range(values: np.ndarray, start: int, stop: int) -> np.ndarray:
     """``values[start:stop]`` as an in-memory copy; a whole-file memory map is read with
     ``read()`` so that streaming through it does not grow the resident set (see above)."""
     stop = min(stop, len(values))
-    if isinstance(values, np.memmap) and isinstance(values.base, mmap.mmap) \
-            and values.filename and values.ndim == 1 and stop > start:
-        return np.fromfile(values.filename, dtype=values.dtype, count=stop - start,
-                           offset=values.offset + start * values.dtype.itemsize)
+    if (
+        isinstance(values, np.memmap)
+        and isinstance(values.base, mmap.mmap)
+        and values.filename
+        and values.ndim == 1
+        and stop > start
+    ):
+        return np.fromfile(
+            values.filename,
+            dtype=values.dtype,
+            count=stop - start,
+            offset=values.offset + start * values.dtype.itemsize,
+        )
     return np.array(values[start:stop])
-

@@ -110,8 +110,9 @@ def with_sentence_starts(ids: np.ndarray, line_offsets: np.ndarray, bos: int) ->
     return seq
 
 
-def _unique(keys: np.ndarray, key_bound: int,
-            id_dtype: type) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _unique(
+    keys: np.ndarray, key_bound: int, id_dtype: type
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sorted distinct keys, the id of each input key, and how often each occurs.
 
     What ``np.unique(keys, return_inverse=True, return_counts=True)`` returns, about
@@ -158,8 +159,13 @@ def count_ngrams(seq: np.ndarray, order: int, bos: int) -> list[_Counts]:
     """
     base = bos + 1
     unigram_ids = np.arange(base)
-    counts = [_Counts(keys=unigram_ids, raw=np.bincount(seq, minlength=base),
-                      starts_with_bos=unigram_ids == bos)]
+    counts = [
+        _Counts(
+            keys=unigram_ids,
+            raw=np.bincount(seq, minlength=base),
+            starts_with_bos=unigram_ids == bos,
+        )
+    ]
     ids_prev = seq  # the id of the unigram ending at each position is the word itself
     for k in range(2, order + 1):
         previous = counts[-1]
@@ -179,17 +185,18 @@ def count_ngrams(seq: np.ndarray, order: int, bos: int) -> list[_Counts]:
         suffix[inverse] = ids_prev[1:][valid]
         del inverse, valid
         starts_with_bos = previous.starts_with_bos[uniq // base]
-        counts.append(_Counts(keys=uniq, raw=raw, starts_with_bos=starts_with_bos,
-                              suffix=suffix))
+        counts.append(_Counts(keys=uniq, raw=raw, starts_with_bos=starts_with_bos, suffix=suffix))
         ids_prev = ids
     return counts
 
 
 def _check_key_range(n_prefixes: int, base: int, k: int) -> None:
     if n_prefixes * base >= INT64_MAX:
-        raise BenchError(f"{k}-gram keys overflow int64 ({n_prefixes:,} distinct "
-                         f"{k - 1}-grams x {base:,} words): the corpus is too large for "
-                         "this encoding")
+        raise BenchError(
+            f"{k}-gram keys overflow int64 ({n_prefixes:,} distinct "
+            f"{k - 1}-grams x {base:,} words): the corpus is too large for "
+            "this encoding"
+        )
 
 
 def adjust_counts(counts: list[_Counts], bos: int) -> None:
@@ -214,8 +221,9 @@ def count_of_counts(adjusted: np.ndarray) -> tuple[int, int, int, int]:
     return int(t[1]), int(t[2]), int(t[3]), int(t[4])
 
 
-def compute_discounts(order: int, t: tuple[int, int, int, int],
-                      fallback: tuple[float, float, float] | None) -> Discounts:
+def compute_discounts(
+    order: int, t: tuple[int, int, int, int], fallback: tuple[float, float, float] | None
+) -> Discounts:
     """Chen & Goodman's estimate: Y = t1/(t1+2 t2), D_k = k - (k+1) Y t_{k+1}/t_k.
 
     Tiny or artificial corpora lack some count-of-counts (or give a discount outside
@@ -223,32 +231,40 @@ def compute_discounts(order: int, t: tuple[int, int, int, int],
     """
     if 0 in t:
         missing = t.index(0) + 1
-        problem = (f"no {order}-gram has adjusted count {missing} (count-of-counts "
-                   f"t1..t4 = {', '.join(map(str, t))}), so modified Kneser-Ney discounts "
-                   "cannot be estimated")
+        problem = (
+            f"no {order}-gram has adjusted count {missing} (count-of-counts "
+            f"t1..t4 = {', '.join(map(str, t))}), so modified Kneser-Ney discounts "
+            "cannot be estimated"
+        )
         return _fallback_or_fail(problem, t, fallback)
     t1, t2, t3, t4 = t
     y = t1 / (t1 + 2 * t2)
     d = [k - (k + 1) * y * t[k] / t[k - 1] for k in (1, 2, 3)]
     for k, value in enumerate(d, start=1):
         if not 0.0 <= value <= k:
-            problem = (f"the {order}-gram discount D{k} = {value:.4f} is outside [0, {k}] "
-                       f"(count-of-counts t1..t4 = {t1}, {t2}, {t3}, {t4})")
+            problem = (
+                f"the {order}-gram discount D{k} = {value:.4f} is outside [0, {k}] "
+                f"(count-of-counts t1..t4 = {t1}, {t2}, {t3}, {t4})"
+            )
             return _fallback_or_fail(problem, t, fallback)
     return Discounts(d[0], d[1], d[2], t)
 
 
-def _fallback_or_fail(problem: str, t: tuple[int, int, int, int],
-                      fallback: tuple[float, float, float] | None) -> Discounts:
+def _fallback_or_fail(
+    problem: str, t: tuple[int, int, int, int], fallback: tuple[float, float, float] | None
+) -> Discounts:
     if fallback is None:
-        raise BenchError(f"{problem}. The corpus is too small or artificial; rerun with "
-                         "--set discount_fallback=true to use fixed discounts "
-                         "(lmplz's --discount_fallback: D1=0.5, D2=1, D3+=1.5).")
+        raise BenchError(
+            f"{problem}. The corpus is too small or artificial; rerun with "
+            "--set discount_fallback=true to use fixed discounts "
+            "(lmplz's --discount_fallback: D1=0.5, D2=1, D3+=1.5)."
+        )
     return Discounts(*fallback, count_of_counts=t, fallback=True)
 
 
-def estimate(seq: np.ndarray, order: int, bos: int,
-             fallback: tuple[float, float, float] | None = None) -> list[OrderTable]:
+def estimate(
+    seq: np.ndarray, order: int, bos: int, fallback: tuple[float, float, float] | None = None
+) -> list[OrderTable]:
     """Count, adjust, discount and interpolate: the tables of an order-``order`` model.
 
     ``seq`` holds the training sentences with ``<s>`` (id ``bos``) before each; the
@@ -283,12 +299,12 @@ def _unigram_table(level: _Counts, discounts: Discounts, bos: int) -> OrderTable
     prob[bos] = 1.0  # <s> is never predicted; log 0 here, set to -inf below
     logprob = np.log(prob)
     logprob[bos] = -np.inf
-    return OrderTable(keys=level.keys, logprob=logprob, backoff=NO_BACKOFF,
-                      discounts=discounts)
+    return OrderTable(keys=level.keys, logprob=logprob, backoff=NO_BACKOFF, discounts=discounts)
 
 
-def _interpolated_table(level: _Counts, discounts: Discounts, lower: OrderTable,
-                        base: int) -> OrderTable:
+def _interpolated_table(
+    level: _Counts, discounts: Discounts, lower: OrderTable, base: int
+) -> OrderTable:
     """Discounted counts plus gamma(context) times the lower order's interpolated p.
 
     Also fills in ``lower.backoff``: the contexts of this order are the n-grams of the
@@ -330,10 +346,13 @@ def lookup(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return np.where(keys[where] == queries, where, -1)
 
 
-def score_sequence(tables: list[OrderTable], seq: np.ndarray, bos: int,
-                   find: list[Callable[[np.ndarray], np.ndarray]] | None = None,
-                   take: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-                   ) -> np.ndarray:
+def score_sequence(
+    tables: list[OrderTable],
+    seq: np.ndarray,
+    bos: int,
+    find: list[Callable[[np.ndarray], np.ndarray]] | None = None,
+    take: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
     """Natural-log p(word | up to order-1 previous words) at every word position of ``seq``.
 
     ``seq`` is laid out like the training sequence (``<s>`` before each sentence); a

@@ -29,12 +29,20 @@ MAX_TABLE_SIZE = 2**31 - 1
 
 
 class MaxEntOptions(RNNOptions):
-    maxent_order: int = Field(3, ge=1, description="order N of the direct n-gram connections: "
-                              "orders 1..N, 1 is a per-word bias, 2 adds the previous token, ...")
-    maxent_size: int = Field(2**22, ge=1, le=MAX_TABLE_SIZE,
-                             description="hash table entries shared by all orders (rnnlm's "
-                             "-direct, given there in millions); vocab-size more are "
-                             "allocated so a word slice never wraps")
+    maxent_order: int = Field(
+        3,
+        ge=1,
+        description="order N of the direct n-gram connections: "
+        "orders 1..N, 1 is a per-word bias, 2 adds the previous token, ...",
+    )
+    maxent_size: int = Field(
+        2**22,
+        ge=1,
+        le=MAX_TABLE_SIZE,
+        description="hash table entries shared by all orders (rnnlm's "
+        "-direct, given there in millions); vocab-size more are "
+        "allocated so a word slice never wraps",
+    )
 
     def check_output_layer(self, layer: type[OutputLayer], layer_options: Options) -> None:
         super().check_output_layer(layer, layer_options)
@@ -42,9 +50,11 @@ class MaxEntOptions(RNNOptions):
         # or both levels of the class softmax (as Mikolov's RNNME); sampled and other
         # approximate layers never form those logits
         if self.output not in ("full", "class"):
-            raise BenchError(f"rnn-maxent adds its n-gram weights to the logits of an exact "
-                             f"softmax (output=full or class); output={self.output!r} is not "
-                             f"supported")
+            raise BenchError(
+                f"rnn-maxent adds its n-gram weights to the logits of an exact "
+                f"softmax (output=full or class); output={self.output!r} is not "
+                f"supported"
+            )
 
 
 class MaxEntRNNModel(RNNModel):
@@ -55,8 +65,9 @@ class MaxEntRNNModel(RNNModel):
     def _build_network(self, counts: np.ndarray | None) -> Any:
         from bench_plugins.maxent_network import MaxEntNetwork
 
-        return MaxEntNetwork(len(self.vocab), self.options, self.vocab.eos_id,
-                             counts).to(self.device)
+        return MaxEntNetwork(len(self.vocab), self.options, self.vocab.eos_id, counts).to(
+            self.device
+        )
 
     def label(self) -> str:
         return f"{super().label()} + MaxEnt {self.options.maxent_order}-gram"

@@ -41,8 +41,9 @@ LOOP_MIN_WIDTH = 512
 CHUNK_ELEMENTS = 1 << 24
 
 
-def hash_bases(context: torch.Tensor, multipliers: torch.Tensor, offsets: torch.Tensor,
-               size: int) -> torch.Tensor:
+def hash_bases(
+    context: torch.Tensor, multipliers: torch.Tensor, offsets: torch.Tensor, size: int
+) -> torch.Tensor:
     """Base indexes ``[T, batch, N]`` in ``[0, size)`` of the T positions that follow.
 
     ``context`` ``[N-1+T, batch]`` is the N-1 tokens before the window, then the window's
@@ -63,8 +64,9 @@ def hash_bases(context: torch.Tensor, multipliers: torch.Tensor, offsets: torch.
     return torch.stack(bases, dim=-1)
 
 
-def slice_sum(table: torch.Tensor, bases: torch.Tensor, width: int, *,
-              vectorized: bool | None = None) -> torch.Tensor:
+def slice_sum(
+    table: torch.Tensor, bases: torch.Tensor, width: int, *, vectorized: bool | None = None
+) -> torch.Tensor:
     """``out[p] = sum_n table[bases[p, n] : bases[p, n] + width]``, ``[positions, width]``.
 
     Differentiable in ``table``; the backward pass adds each row of the output gradient
@@ -81,8 +83,9 @@ class _SliceSum(torch.autograd.Function):
     """Saves only the bases: the [positions, N, width] indexes are rebuilt when needed."""
 
     @staticmethod
-    def forward(ctx: Any, table: torch.Tensor, bases: torch.Tensor, width: int,
-                vectorized: bool) -> torch.Tensor:
+    def forward(
+        ctx: Any, table: torch.Tensor, bases: torch.Tensor, width: int, vectorized: bool
+    ) -> torch.Tensor:
         ctx.save_for_backward(bases)
         ctx.width, ctx.vectorized, ctx.table_shape = width, vectorized, table.shape
         out = table.new_zeros(bases.size(0), width)
@@ -105,8 +108,9 @@ class _SliceSum(torch.autograd.Function):
         if ctx.vectorized:
             for rows, chunk in _chunks(bases, width):
                 source = grad[rows].unsqueeze(1).expand(-1, chunk.size(1), -1)
-                grad_table.index_add_(0, _slice_indexes(chunk, width).reshape(-1),
-                                      source.reshape(-1))
+                grad_table.index_add_(
+                    0, _slice_indexes(chunk, width).reshape(-1), source.reshape(-1)
+                )
         else:
             for grad_row, row_bases in zip(grad, bases.tolist(), strict=True):
                 for base in row_bases:
@@ -132,10 +136,12 @@ class DirectConnections(nn.Module):
         self.vocab_size, self.order, self.size = vocab_size, order, size
         self.weight = nn.Parameter(torch.zeros(size + vocab_size))  # zero, as in rnnlm
         generator = torch.Generator().manual_seed(HASH_SEED)
-        self.register_buffer("multipliers",
-                             torch.randint(1, HASH_MODULUS, (order - 1,), generator=generator))
-        self.register_buffer("offsets",
-                             torch.randint(0, HASH_MODULUS, (order,), generator=generator))
+        self.register_buffer(
+            "multipliers", torch.randint(1, HASH_MODULUS, (order - 1,), generator=generator)
+        )
+        self.register_buffer(
+            "offsets", torch.randint(0, HASH_MODULUS, (order,), generator=generator)
+        )
 
     def bases(self, context: torch.Tensor) -> torch.Tensor:
         """``context`` ``[order-1+T, batch]`` -> slice starts ``[T * batch, order]``."""
@@ -162,16 +168,18 @@ class MaxEntNetwork(RecurrentNetwork):
     column, so a window's first positions see the n-grams that began in the one before.
     """
 
-    def __init__(self, vocab_size: int, options: MaxEntOptions, eos_id: int,
-                 counts: Any = None) -> None:
+    def __init__(
+        self, vocab_size: int, options: MaxEntOptions, eos_id: int, counts: Any = None
+    ) -> None:
         super().__init__(vocab_size, options, "rnn", counts)
         self.direct = DirectConnections(vocab_size, options.maxent_order, options.maxent_size)
         # With the class output layer (RNNME's factorisation) the direct weights enter both
         # softmaxes: a second table scores the classes, the first the words of a class.
         self.factored = isinstance(self.output, ClassSoftmaxModule)
         if self.factored:
-            self.class_direct = DirectConnections(self.output.class_used.numel(),
-                                                  options.maxent_order, options.maxent_size)
+            self.class_direct = DirectConnections(
+                self.output.class_used.numel(), options.maxent_order, options.maxent_size
+            )
         self.history_length = options.maxent_order - 1
         self.eos_id = eos_id
 
@@ -186,12 +194,14 @@ class MaxEntNetwork(RecurrentNetwork):
         rnn_state, context = self._context(inputs, state)
         features, rnn_state = super().forward(inputs, rnn_state)
         # the full softmax's weights (the options allow no other output layer)
-        logits = nn.functional.linear(features, self.output.weight, self.output.bias) \
-            + self.direct(context)
+        logits = nn.functional.linear(features, self.output.weight, self.output.bias) + self.direct(
+            context
+        )
         return logits, (rnn_state, self._history(context))
 
-    def training_loss(self, inputs: torch.Tensor, targets: torch.Tensor, state: Any
-                      ) -> tuple[torch.Tensor, Any]:
+    def training_loss(
+        self, inputs: torch.Tensor, targets: torch.Tensor, state: Any
+    ) -> tuple[torch.Tensor, Any]:
         if self.factored:
             logprobs, state = self.target_logprobs(inputs, targets, state)
             return -logprobs.mean(), state
@@ -199,8 +209,9 @@ class MaxEntNetwork(RecurrentNetwork):
         loss = nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
         return loss, state
 
-    def target_logprobs(self, inputs: torch.Tensor, targets: torch.Tensor, state: Any
-                        ) -> tuple[torch.Tensor, Any]:
+    def target_logprobs(
+        self, inputs: torch.Tensor, targets: torch.Tensor, state: Any
+    ) -> tuple[torch.Tensor, Any]:
         if self.factored:
             return self._factored_target_logprobs(inputs, targets, state)
         logits, state = self.logits(inputs, state)
@@ -213,8 +224,9 @@ class MaxEntNetwork(RecurrentNetwork):
         logits, state = self.logits(inputs, state)
         return torch.log_softmax(logits[-1, 0].float(), dim=-1), state
 
-    def _factored_target_logprobs(self, inputs: torch.Tensor, targets: torch.Tensor,
-                                  state: Any) -> tuple[torch.Tensor, Any]:
+    def _factored_target_logprobs(
+        self, inputs: torch.Tensor, targets: torch.Tensor, state: Any
+    ) -> tuple[torch.Tensor, Any]:
         """Class softmax x within-class softmax, each with its direct n-gram weights."""
         rnn_state, context = self._context(inputs, state)
         features, rnn_state = super().forward(inputs, rnn_state)
@@ -223,20 +235,23 @@ class MaxEntNetwork(RecurrentNetwork):
         classes = self.class_direct.vocab_size
         class_logits = slice_sum(self.class_direct.weight, class_bases, classes)
         logprobs = self.output.target_logprobs(
-            features, targets.reshape(-1), extra_class_logits=class_logits,
-            extra_word_logits=lambda rows, ids: self.direct.pick(word_bases[rows], ids))
+            features,
+            targets.reshape(-1),
+            extra_class_logits=class_logits,
+            extra_word_logits=lambda rows, ids: self.direct.pick(word_bases[rows], ids),
+        )
         return logprobs.view(targets.shape), (rnn_state, self._history(context))
 
-    def _factored_log_probs(self, inputs: torch.Tensor, state: Any
-                            ) -> tuple[torch.Tensor, Any]:
+    def _factored_log_probs(self, inputs: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         """The last position's full log-distribution (generation)."""
         rnn_state, context = self._context(inputs, state)
         features, rnn_state = super().forward(inputs, rnn_state)
-        last = context[-(self.history_length + 1):, :1]
+        last = context[-(self.history_length + 1) :, :1]
         extra = self.direct(last)[-1]
         class_extra = self.class_direct(last)[-1]
-        logprobs = self.output.log_probs(features[-1, :1], extra_class_logits=class_extra,
-                                         extra_logits=extra)
+        logprobs = self.output.log_probs(
+            features[-1, :1], extra_class_logits=class_extra, extra_logits=extra
+        )
         return logprobs[0], (rnn_state, self._history(context))
 
     def _context(self, inputs: torch.Tensor, state: Any) -> tuple[Any, torch.Tensor]:

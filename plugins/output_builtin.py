@@ -29,8 +29,12 @@ DEFAULT_CUTOFF_LADDER = (2_000, 10_000, 50_000, 250_000)
 
 def eval_chunk_field() -> Any:
     """The option of every layer scored by the full softmax over its weights."""
-    return Field(16_384, ge=1, description="vocabulary rows per chunk of the exact softmax "
-                 "when scoring (memory only; the result is the same)")
+    return Field(
+        16_384,
+        ge=1,
+        description="vocabulary rows per chunk of the exact softmax "
+        "when scoring (memory only; the result is the same)",
+    )
 
 
 class FullOptions(Options):
@@ -38,39 +42,68 @@ class FullOptions(Options):
 
 
 class SampledOptions(Options):
-    samples: int = Field(1024, ge=1, description="proposal draws per batch, shared by every "
-                         "position (duplicates merged)")
+    samples: int = Field(
+        1024,
+        ge=1,
+        description="proposal draws per batch, shared by every position (duplicates merged)",
+    )
     proposal: Literal["log-uniform", "unigram"] = Field(
-        "log-uniform", description="log-uniform (Zipfian) over train frequency ranks, or the "
-        "train unigram raised to alpha")
-    alpha: float = Field(0.75, ge=0, le=1, description="unigram power for proposal=unigram "
-                         "(0.75 as in word2vec, Mikolov et al. 2013)")
-    remove_accidental_hits: bool = Field(True, description="drop a sampled word from the "
-                                         "negatives of the positions whose target it is")
+        "log-uniform",
+        description="log-uniform (Zipfian) over train frequency ranks, or the "
+        "train unigram raised to alpha",
+    )
+    alpha: float = Field(
+        0.75,
+        ge=0,
+        le=1,
+        description="unigram power for proposal=unigram (0.75 as in word2vec, Mikolov et al. 2013)",
+    )
+    remove_accidental_hits: bool = Field(
+        True,
+        description="drop a sampled word from the negatives of the positions whose target it is",
+    )
     eval_chunk: int = eval_chunk_field()
 
 
 class NCEOptions(Options):
-    samples: int = Field(256, ge=1, description="noise words k drawn from the train unigram per "
-                         "batch, shared by every position")
+    samples: int = Field(
+        256,
+        ge=1,
+        description="noise words k drawn from the train unigram per "
+        "batch, shared by every position",
+    )
     eval_chunk: int = eval_chunk_field()
 
 
 class BlackOutOptions(Options):
-    samples: int = Field(256, ge=1, description="words K drawn from unigram^alpha per batch, "
-                         "shared by every position (duplicates merged, the target excluded)")
-    alpha: float = Field(0.75, ge=0, le=1, description="unigram power of the sampling "
-                         "distribution (0: uniform, 1: unigram)")
+    samples: int = Field(
+        256,
+        ge=1,
+        description="words K drawn from unigram^alpha per batch, "
+        "shared by every position (duplicates merged, the target excluded)",
+    )
+    alpha: float = Field(
+        0.75,
+        ge=0,
+        le=1,
+        description="unigram power of the sampling distribution (0: uniform, 1: unigram)",
+    )
     eval_chunk: int = eval_chunk_field()
 
 
 class AdaptiveOptions(Options):
     cutoffs: list[int] | None = Field(
-        None, description="frequency ranks where the head and each tail cluster end, "
+        None,
+        description="frequency ranks where the head and each tail cluster end, "
         "e.g. 2000,10000 [default: 2000, 10000, 50000, 250000 below the vocabulary size; a "
-        "quarter of it for vocabularies of 2000 words or fewer]")
-    div_value: float = Field(4.0, gt=1, description="each tail cluster's projection is this "
-                             "many times smaller than the previous one's")
+        "quarter of it for vocabularies of 2000 words or fewer]",
+    )
+    div_value: float = Field(
+        4.0,
+        gt=1,
+        description="each tail cluster's projection is this "
+        "many times smaller than the previous one's",
+    )
 
     @field_validator("cutoffs", mode="before")
     @classmethod
@@ -83,18 +116,25 @@ class AdaptiveOptions(Options):
     @field_validator("cutoffs")
     @classmethod
     def _increasing(cls, value: list[int] | None) -> list[int] | None:
-        if value is not None and (not value or value[0] < 1
-                                  or any(b <= a for a, b in itertools.pairwise(value))):
+        if value is not None and (
+            not value or value[0] < 1 or any(b <= a for a, b in itertools.pairwise(value))
+        ):
             raise ValueError("cutoffs must be positive and strictly increasing")
         return value
 
 
 class ClassOptions(Options):
-    classes: int | None = Field(None, ge=1, description="word classes [default: the square root "
-                                "of the vocabulary size, Mikolov et al. 2011]")
+    classes: int | None = Field(
+        None,
+        ge=1,
+        description="word classes [default: the square root "
+        "of the vocabulary size, Mikolov et al. 2011]",
+    )
     binning: Literal["frequency", "sqrt"] = Field(
-        "frequency", description="classes of equal unigram mass (frequency) or of equal "
-        "sqrt-unigram mass (sqrt, smaller rare-word classes)")
+        "frequency",
+        description="classes of equal unigram mass (frequency) or of equal "
+        "sqrt-unigram mass (sqrt, smaller rare-word classes)",
+    )
 
 
 class FullSoftmax(OutputLayer):
@@ -105,8 +145,9 @@ class FullSoftmax(OutputLayer):
     tieable = True
 
     @classmethod
-    def build(cls, hidden_size: int, vocab_size: int, counts: Sequence[float] | None,
-              options: Any) -> Any:
+    def build(
+        cls, hidden_size: int, vocab_size: int, counts: Sequence[float] | None, options: Any
+    ) -> Any:
         from bench_plugins.output_softmax import FullSoftmaxModule
 
         return FullSoftmaxModule(hidden_size, vocab_size, options.eval_chunk)
@@ -125,8 +166,9 @@ class _SamplingLayer(OutputLayer):
     module: ClassVar[str]
 
     @classmethod
-    def build(cls, hidden_size: int, vocab_size: int, counts: Sequence[float] | None,
-              options: Any) -> Any:
+    def build(
+        cls, hidden_size: int, vocab_size: int, counts: Sequence[float] | None, options: Any
+    ) -> Any:
         from bench_plugins import output_sampling
 
         return getattr(output_sampling, cls.module)(hidden_size, vocab_size, counts, options)
@@ -140,8 +182,9 @@ class SampledSoftmax(_SamplingLayer):
 
     @classmethod
     def describe(cls, options: Any, vocab_size: int) -> str:
-        proposal = "log-uniform" if options.proposal == "log-uniform" else \
-            f"unigram^{options.alpha:g}"
+        proposal = (
+            "log-uniform" if options.proposal == "log-uniform" else f"unigram^{options.alpha:g}"
+        )
         return f"sampled softmax {options.samples} {proposal}"
 
 
@@ -175,8 +218,9 @@ class AdaptiveSoftmax(OutputLayer):
     tieable = False
 
     @classmethod
-    def build(cls, hidden_size: int, vocab_size: int, counts: Sequence[float] | None,
-              options: Any) -> Any:
+    def build(
+        cls, hidden_size: int, vocab_size: int, counts: Sequence[float] | None, options: Any
+    ) -> Any:
         from bench_plugins.output_factored import AdaptiveSoftmaxModule
 
         cutoffs = adaptive_cutoffs(options, vocab_size)
@@ -197,12 +241,14 @@ class ClassSoftmax(OutputLayer):
     tieable = True
 
     @classmethod
-    def build(cls, hidden_size: int, vocab_size: int, counts: Sequence[float] | None,
-              options: Any) -> Any:
+    def build(
+        cls, hidden_size: int, vocab_size: int, counts: Sequence[float] | None, options: Any
+    ) -> Any:
         from bench_plugins.output_factored import ClassSoftmaxModule
 
-        return ClassSoftmaxModule(hidden_size, vocab_size, class_count(options, vocab_size),
-                                  options.binning, counts)
+        return ClassSoftmaxModule(
+            hidden_size, vocab_size, class_count(options, vocab_size), options.binning, counts
+        )
 
     @classmethod
     def describe(cls, options: Any, vocab_size: int) -> str:
@@ -214,8 +260,10 @@ def adaptive_cutoffs(options: AdaptiveOptions, vocab_size: int) -> list[int]:
     """The options' cutoffs, or the default ladder for this vocabulary size."""
     if options.cutoffs is not None:
         if options.cutoffs[-1] >= vocab_size:
-            raise BenchError(f"output layer adaptive: cutoffs {options.cutoffs} must be below "
-                             f"the vocabulary size ({vocab_size})")
+            raise BenchError(
+                f"output layer adaptive: cutoffs {options.cutoffs} must be below "
+                f"the vocabulary size ({vocab_size})"
+            )
         return list(options.cutoffs)
     ladder = [c for c in DEFAULT_CUTOFF_LADDER if c < vocab_size]
     return ladder or [max(1, vocab_size // 4)]
@@ -232,13 +280,15 @@ def check_tail_projections(hidden_size: int, cutoffs: list[int], div_value: floa
     for i, start in enumerate(cutoffs):
         if int(hidden_size // div_value ** (i + 1)) < 1:
             fewer = ",".join(str(c) for c in cutoffs[:i]) or None
-            hint = (f"output.cutoffs={fewer} or " if fewer else "") + \
-                f"a div_value of at most {hidden_size ** (1 / (i + 1)):.3g}"
+            hint = (
+                f"output.cutoffs={fewer} or " if fewer else ""
+            ) + f"a div_value of at most {hidden_size ** (1 / (i + 1)):.3g}"
             raise BenchError(
                 f"output layer adaptive: tail cluster {i + 1} (frequency ranks {start} and "
                 f"up) would be projected to {hidden_size} // {div_value:g}^{i + 1} = 0 units "
                 f"of the {hidden_size} the model hands it, so its words could not depend on "
-                f"the context; use {hint}")
+                f"the context; use {hint}"
+            )
 
 
 def class_count(options: ClassOptions, vocab_size: int) -> int:

@@ -40,11 +40,13 @@ class AdaptiveSoftmaxModule(OutputNetwork):
     exact = True
     uses_every_parameter = False  # a tail cluster without targets in the batch is skipped
 
-    def __init__(self, hidden_size: int, vocab_size: int, cutoffs: list[int], div_value: float,
-                 counts: Any) -> None:
+    def __init__(
+        self, hidden_size: int, vocab_size: int, cutoffs: list[int], div_value: float, counts: Any
+    ) -> None:
         super().__init__()
-        self.softmax = nn.AdaptiveLogSoftmaxWithLoss(hidden_size, vocab_size, cutoffs,
-                                                     div_value=div_value)
+        self.softmax = nn.AdaptiveLogSoftmaxWithLoss(
+            hidden_size, vocab_size, cutoffs, div_value=div_value
+        )
         ranks = frequency_ranks(counts_tensor(counts, vocab_size), vocab_size)
         self.register_buffer("rank_of", ranks)
 
@@ -58,8 +60,9 @@ class AdaptiveSoftmaxModule(OutputNetwork):
         return self.softmax.log_prob(features).index_select(1, self.rank_of)
 
 
-def frequency_classes(counts: torch.Tensor | None, vocab_size: int, classes: int,
-                      binning: str) -> torch.Tensor:
+def frequency_classes(
+    counts: torch.Tensor | None, vocab_size: int, classes: int, binning: str
+) -> torch.Tensor:
     """class_of[id] by frequency binning (Mikolov et al. 2011, as in the rnnlm toolkit).
 
     Words in decreasing train frequency fill class after class; a class closes after
@@ -96,15 +99,17 @@ class ClassSoftmaxModule(OutputNetwork):
 
     exact = True
 
-    def __init__(self, hidden_size: int, vocab_size: int, classes: int, binning: str,
-                 counts: Any) -> None:
+    def __init__(
+        self, hidden_size: int, vocab_size: int, classes: int, binning: str, counts: Any
+    ) -> None:
         super().__init__()
         words = nn.Linear(hidden_size, vocab_size)
         self.weight, self.bias = words.weight, words.bias
         nn.init.zeros_(self.bias)
         self.classifier = nn.Linear(hidden_size, classes)
-        class_of = frequency_classes(counts_tensor(counts, vocab_size), vocab_size, classes,
-                                     binning)
+        class_of = frequency_classes(
+            counts_tensor(counts, vocab_size), vocab_size, classes, binning
+        )
         sizes = torch.bincount(class_of, minlength=classes)
         members = torch.argsort(class_of, stable=True)  # ids grouped by class
         starts = torch.zeros(classes + 1, dtype=torch.long)
@@ -117,23 +122,31 @@ class ClassSoftmaxModule(OutputNetwork):
         self.register_buffer("position", position)  # index of a word within its class
         self.register_buffer("class_used", sizes > 0)
 
-    def class_log_probs(self, features: torch.Tensor,
-                        extra_class_logits: torch.Tensor | None = None) -> torch.Tensor:
+    def class_log_probs(
+        self, features: torch.Tensor, extra_class_logits: torch.Tensor | None = None
+    ) -> torch.Tensor:
         logits = at_least_float32(self.classifier(features))
         if extra_class_logits is not None:
             logits = logits + extra_class_logits
         return F.log_softmax(logits.masked_fill(~self.class_used, float("-inf")), dim=-1)
 
-    def target_logprobs(self, features: torch.Tensor, targets: torch.Tensor,
-                        extra_class_logits: torch.Tensor | None = None,
-                        extra_word_logits: WordLogits | None = None) -> torch.Tensor:
+    def target_logprobs(
+        self,
+        features: torch.Tensor,
+        targets: torch.Tensor,
+        extra_class_logits: torch.Tensor | None = None,
+        extra_word_logits: WordLogits | None = None,
+    ) -> torch.Tensor:
         """Exact log-probabilities of ``targets``. A model that adds its own scores to the
         logits (rnn-maxent's direct n-gram weights) passes ``extra_class_logits``
         [N, classes] and ``extra_word_logits(rows, word_ids)`` -> [len(rows), len(word_ids)];
         both enter before the two softmaxes, so the result stays normalised."""
         target_class = self.class_of[targets]
-        class_part = self.class_log_probs(features, extra_class_logits).gather(
-            1, target_class.unsqueeze(1)).squeeze(1)
+        class_part = (
+            self.class_log_probs(features, extra_class_logits)
+            .gather(1, target_class.unsqueeze(1))
+            .squeeze(1)
+        )
         if targets.numel() == 0:
             return class_part
         # Positions grouped by their target's class, and the words of the classes present
@@ -141,22 +154,24 @@ class ClassSoftmaxModule(OutputNetwork):
         # whose backward is a single concatenation (slicing would allocate a zero
         # gradient of the whole matrix per class).
         grouped_classes, order = torch.sort(target_class)
-        present, positions_per_class = torch.unique_consecutive(grouped_classes,
-                                                                return_counts=True)
+        present, positions_per_class = torch.unique_consecutive(grouped_classes, return_counts=True)
         words_per_class = self.class_start[present + 1] - self.class_start[present]
         first_word = torch.cumsum(words_per_class, 0) - words_per_class
-        word_index = self.members[torch.repeat_interleave(self.class_start[present] - first_word,
-                                                          words_per_class)
-                                  + torch.arange(int(words_per_class.sum()),
-                                                 device=targets.device)]
+        word_index = self.members[
+            torch.repeat_interleave(self.class_start[present] - first_word, words_per_class)
+            + torch.arange(int(words_per_class.sum()), device=targets.device)
+        ]
         rows, sizes = positions_per_class.tolist(), words_per_class.tolist()
         pieces = []
         for x, weight, bias, within, positions, words in zip(
-                torch.split(features[order], rows),
-                torch.split(take_rows(self.weight, word_index, self.sparse_grad), sizes),
-                torch.split(self.bias.index_select(0, word_index), sizes),
-                torch.split(self.position[targets[order]].unsqueeze(1), rows),
-                torch.split(order, rows), torch.split(word_index, sizes), strict=True):
+            torch.split(features[order], rows),
+            torch.split(take_rows(self.weight, word_index, self.sparse_grad), sizes),
+            torch.split(self.bias.index_select(0, word_index), sizes),
+            torch.split(self.position[targets[order]].unsqueeze(1), rows),
+            torch.split(order, rows),
+            torch.split(word_index, sizes),
+            strict=True,
+        ):
             logits = at_least_float32(F.linear(x, weight, bias))
             if extra_word_logits is not None:
                 logits = logits + extra_word_logits(positions, words)
@@ -164,8 +179,12 @@ class ClassSoftmaxModule(OutputNetwork):
         word_part = torch.zeros_like(class_part).scatter(0, order, torch.cat(pieces))
         return class_part + word_part
 
-    def log_probs(self, features: torch.Tensor, extra_class_logits: torch.Tensor | None = None,
-                  extra_logits: torch.Tensor | None = None) -> torch.Tensor:
+    def log_probs(
+        self,
+        features: torch.Tensor,
+        extra_class_logits: torch.Tensor | None = None,
+        extra_logits: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         logits = at_least_float32(F.linear(features, self.weight, self.bias))  # [N, vocab]
         if extra_logits is not None:
             logits = logits + extra_logits
@@ -173,9 +192,13 @@ class ClassSoftmaxModule(OutputNetwork):
         n_classes = self.class_used.numel()
         # log-sum-exp of the logits within each class, in one pass (no loop over classes)
         peak = logits.new_full((logits.size(0), n_classes), float("-inf")).scatter_reduce(
-            1, index, logits, reduce="amax")
+            1, index, logits, reduce="amax"
+        )
         shifted = (logits - peak.gather(1, index)).exp()
         totals = logits.new_zeros((logits.size(0), n_classes)).scatter_add(1, index, shifted)
         class_norm = (peak + totals.log()).gather(1, index)
-        return (self.class_log_probs(features, extra_class_logits).gather(1, index) + logits
-                - class_norm)
+        return (
+            self.class_log_probs(features, extra_class_logits).gather(1, index)
+            + logits
+            - class_norm
+        )

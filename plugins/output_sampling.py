@@ -65,11 +65,17 @@ class Proposal(nn.Module):
         return torch.log(-torch.expm1(draws * torch.log1p(-self.probs[ids])))
 
 
-def sampled_softmax_loss(features: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor,
-                         bias: torch.Tensor, candidates: torch.Tensor,
-                         candidate_log_q: torch.Tensor, target_log_q: torch.Tensor,
-                         remove_accidental_hits: bool = True, sparse: bool = False
-                         ) -> torch.Tensor:
+def sampled_softmax_loss(
+    features: torch.Tensor,
+    targets: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    candidates: torch.Tensor,
+    candidate_log_q: torch.Tensor,
+    target_log_q: torch.Tensor,
+    remove_accidental_hits: bool = True,
+    sparse: bool = False,
+) -> torch.Tensor:
     """Mean cross-entropy of each target against itself plus the shared ``candidates``.
 
     Every logit is corrected by minus the log of its word's sampling weight (``log_q``,
@@ -79,20 +85,32 @@ def sampled_softmax_loss(features: torch.Tensor, targets: torch.Tensor, weight: 
     the full softmax cross-entropy exactly. ``sparse``: ``weight`` gets a sparse gradient.
     """
     dtype = features.dtype
-    true = (features * take_rows(weight, targets, sparse)).sum(-1) + bias[targets] \
+    true = (
+        (features * take_rows(weight, targets, sparse)).sum(-1)
+        + bias[targets]
         - target_log_q.to(dtype)
-    sampled = F.linear(features, take_rows(weight, candidates, sparse), bias[candidates]) \
-        - candidate_log_q.to(dtype)
+    )
+    sampled = F.linear(
+        features, take_rows(weight, candidates, sparse), bias[candidates]
+    ) - candidate_log_q.to(dtype)
     if remove_accidental_hits:
-        sampled = sampled.masked_fill(candidates.unsqueeze(0) == targets.unsqueeze(1),
-                                      float("-inf"))
+        sampled = sampled.masked_fill(
+            candidates.unsqueeze(0) == targets.unsqueeze(1), float("-inf")
+        )
     logits = at_least_float32(torch.cat([true.unsqueeze(1), sampled], dim=1))
     return F.cross_entropy(logits, torch.zeros_like(targets))
 
 
-def nce_loss(features: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor,
-             bias: torch.Tensor, noise: torch.Tensor, noise_log_q: torch.Tensor,
-             target_log_q: torch.Tensor, sparse: bool = False) -> torch.Tensor:
+def nce_loss(
+    features: torch.Tensor,
+    targets: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    noise: torch.Tensor,
+    noise_log_q: torch.Tensor,
+    target_log_q: torch.Tensor,
+    sparse: bool = False,
+) -> torch.Tensor:
     """Noise-contrastive estimation (Mnih & Teh 2012), mean over positions.
 
     With k = len(noise) noise words from q and the model's unnormalised score s(w) taken
@@ -102,16 +120,27 @@ def nce_loss(features: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor
     """
     dtype = features.dtype
     log_k = math.log(noise.numel())
-    data = (features * take_rows(weight, targets, sparse)).sum(-1) + bias[targets] \
+    data = (
+        (features * take_rows(weight, targets, sparse)).sum(-1)
+        + bias[targets]
         - (target_log_q.to(dtype) + log_k)
-    noise_logits = F.linear(features, take_rows(weight, noise, sparse), bias[noise]) \
-        - (noise_log_q.to(dtype) + log_k)
+    )
+    noise_logits = F.linear(features, take_rows(weight, noise, sparse), bias[noise]) - (
+        noise_log_q.to(dtype) + log_k
+    )
     return (F.softplus(-data) + F.softplus(noise_logits).sum(-1)).mean()
 
 
-def blackout_loss(features: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor,
-                  bias: torch.Tensor, samples: torch.Tensor, sample_log_q: torch.Tensor,
-                  target_log_q: torch.Tensor, sparse: bool = False) -> torch.Tensor:
+def blackout_loss(
+    features: torch.Tensor,
+    targets: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    samples: torch.Tensor,
+    sample_log_q: torch.Tensor,
+    target_log_q: torch.Tensor,
+    sparse: bool = False,
+) -> torch.Tensor:
     """BlackOut (Ji et al. 2015), mean over positions.
 
     A softmax over the target and the K samples with each word weighted by 1/q(w)
@@ -120,10 +149,14 @@ def blackout_loss(features: torch.Tensor, targets: torch.Tensor, weight: torch.T
     A sample equal to the position's target is left out of that position.
     """
     dtype = features.dtype
-    true = (features * take_rows(weight, targets, sparse)).sum(-1) + bias[targets] \
+    true = (
+        (features * take_rows(weight, targets, sparse)).sum(-1)
+        + bias[targets]
         - target_log_q.to(dtype)
-    sampled = F.linear(features, take_rows(weight, samples, sparse), bias[samples]) \
-        - sample_log_q.to(dtype)
+    )
+    sampled = F.linear(
+        features, take_rows(weight, samples, sparse), bias[samples]
+    ) - sample_log_q.to(dtype)
     sampled = sampled.masked_fill(samples.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
     log_p = F.log_softmax(at_least_float32(torch.cat([true.unsqueeze(1), sampled], 1)), dim=1)
     return -(log_p[:, 0] + log1mexp(log_p[:, 1:]).sum(-1)).mean()
@@ -156,10 +189,16 @@ class SampledSoftmaxModule(LinearOutput):
     def training_loss(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         candidates = torch.unique(self.proposal.draw(self.samples))
         return sampled_softmax_loss(
-            features, targets, self.weight, self.bias, candidates,
+            features,
+            targets,
+            self.weight,
+            self.bias,
+            candidates,
             self.proposal.log_inclusion(candidates, self.samples),
-            self.proposal.log_inclusion(targets, self.samples), self.remove_accidental_hits,
-            self.sparse_grad)
+            self.proposal.log_inclusion(targets, self.samples),
+            self.remove_accidental_hits,
+            self.sparse_grad,
+        )
 
 
 class NCEModule(LinearOutput):
@@ -177,9 +216,16 @@ class NCEModule(LinearOutput):
 
     def training_loss(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         noise = self.proposal.draw(self.samples)  # i.i.d. draws, as NCE's theory assumes
-        return nce_loss(features, targets, self.weight, self.bias, noise,
-                        self.proposal.log_prob(noise), self.proposal.log_prob(targets),
-                        self.sparse_grad)
+        return nce_loss(
+            features,
+            targets,
+            self.weight,
+            self.bias,
+            noise,
+            self.proposal.log_prob(noise),
+            self.proposal.log_prob(targets),
+            self.sparse_grad,
+        )
 
 
 class BlackOutModule(LinearOutput):
@@ -205,7 +251,13 @@ class BlackOutModule(LinearOutput):
 
     def training_loss(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         samples = torch.unique(self.proposal.draw(self.samples))
-        return blackout_loss(features, targets, self.weight, self.bias, samples,
-                             self.proposal.log_inclusion(samples, self.samples),
-                             self.proposal.log_inclusion(targets, self.samples),
-                             self.sparse_grad)
+        return blackout_loss(
+            features,
+            targets,
+            self.weight,
+            self.bias,
+            samples,
+            self.proposal.log_inclusion(samples, self.samples),
+            self.proposal.log_inclusion(targets, self.samples),
+            self.sparse_grad,
+        )

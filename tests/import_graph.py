@@ -26,8 +26,9 @@ def module_files(root: Path = PACKAGE_ROOT) -> dict[str, Path]:
 
 def import_edges(modules: dict[str, Path]) -> dict[str, dict[str, set[str]]]:
     """{kind: {module: modules of the package it imports}} for each kind of import."""
-    edges: dict[str, dict[str, set[str]]] = {kind: {m: set() for m in modules}
-                                             for kind in (RUNTIME, DEFERRED, TYPING)}
+    edges: dict[str, dict[str, set[str]]] = {
+        kind: {m: set() for m in modules} for kind in (RUNTIME, DEFERRED, TYPING)
+    }
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         for node, kind in _imports(ast.parse(path.read_text(), str(path))):
@@ -39,6 +40,7 @@ def import_edges(modules: dict[str, Path]) -> dict[str, dict[str, set[str]]]:
 
 def _imports(tree: ast.Module):
     """Every import statement with its kind, found by walking down from the module."""
+
     def walk(node, kind):
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.Import | ast.ImportFrom):
@@ -52,12 +54,14 @@ def _imports(tree: ast.Module):
                     yield from walk(ast.Module(body=[statement], type_ignores=[]), kind)
             else:
                 yield from walk(child, kind)
+
     yield from walk(tree, RUNTIME)
 
 
 def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
-        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _targets(node: ast.Import | ast.ImportFrom, package: str, modules: dict[str, Path]):
@@ -72,8 +76,7 @@ def _targets(node: ast.Import | ast.ImportFrom, package: str, modules: dict[str,
         base = ".".join([*anchor, base] if base else anchor)
     for alias in node.names:
         submodule = f"{base}.{alias.name}"
-        yield from (_known(submodule, modules) if submodule in modules
-                    else _known(base, modules))
+        yield from (_known(submodule, modules) if submodule in modules else _known(base, modules))
 
 
 def _known(dotted: str, modules: dict[str, Path]):

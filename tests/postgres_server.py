@@ -32,8 +32,10 @@ def find_bin_dir() -> Path | None:
     on_path = shutil.which("initdb")
     if on_path:
         return Path(on_path).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
+    )
     return Path(candidates[-1]).parent if candidates else None
 
 
@@ -54,17 +56,28 @@ class PostgresServer:
     def url(self, database: str = "postgres", driver: str = "postgresql+psycopg") -> str:
         from sqlalchemy.engine import URL
 
-        return URL.create(driver, username=USER, password=PASSWORD, host="127.0.0.1",
-                          port=self.port, database=database).render_as_string(
-                              hide_password=False)
+        return URL.create(
+            driver,
+            username=USER,
+            password=PASSWORD,
+            host="127.0.0.1",
+            port=self.port,
+            database=database,
+        ).render_as_string(hide_password=False)
 
     def create_database(self) -> str:
         """A new, empty database; returns its URL."""
         import psycopg
 
         name = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(host="127.0.0.1", port=self.port, user=USER, password=PASSWORD,
-                             dbname="postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user=USER,
+            password=PASSWORD,
+            dbname="postgres",
+            autocommit=True,
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
@@ -80,8 +93,9 @@ def postgres_server() -> Iterator[PostgresServer]:
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            raise RuntimeError("running as root and there is no 'postgres' user to run "
-                               "the server as") from None
+            raise RuntimeError(
+                "running as root and there is no 'postgres' user to run the server as"
+            ) from None
         run_as = "postgres"
     folder = Path(tempfile.mkdtemp(prefix="bench-pg-"))
     try:
@@ -95,22 +109,39 @@ def postgres_server() -> Iterator[PostgresServer]:
             os.chown(pwfile, entry.pw_uid, entry.pw_gid)
         server = PostgresServer(bin_dir, folder, _free_port(), run_as)
         quiet = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
-        done = subprocess.run(server._cmd("initdb", "-D", str(data), "-U", USER,
-                                          "--pwfile", str(pwfile), "--auth=scram-sha-256",
-                                          "-E", "UTF8", "--no-sync"), **quiet)
+        done = subprocess.run(
+            server._cmd(
+                "initdb",
+                "-D",
+                str(data),
+                "-U",
+                USER,
+                "--pwfile",
+                str(pwfile),
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ),
+            **quiet,
+        )
         if done.returncode:
             raise RuntimeError(f"initdb failed: {done.stdout.strip()[-500:]}")
-        options = (f"-h 127.0.0.1 -p {server.port} -k {folder} -c fsync=off "
-                   "-c max_connections=200")
-        done = subprocess.run(server._cmd("pg_ctl", "-D", str(data), "-o", options, "-w",
-                                          "-l", str(folder / "log"), "start"), **quiet)
+        options = f"-h 127.0.0.1 -p {server.port} -k {folder} -c fsync=off -c max_connections=200"
+        done = subprocess.run(
+            server._cmd(
+                "pg_ctl", "-D", str(data), "-o", options, "-w", "-l", str(folder / "log"), "start"
+            ),
+            **quiet,
+        )
         if done.returncode:
             log = (folder / "log").read_text() if (folder / "log").exists() else ""
             raise RuntimeError(f"pg_ctl start failed: {done.stdout.strip()} {log[-500:]}")
         try:
             yield server
         finally:
-            subprocess.run(server._cmd("pg_ctl", "-D", str(data), "-m", "immediate", "-w",
-                                       "stop"), **quiet)
+            subprocess.run(
+                server._cmd("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop"), **quiet
+            )
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -12,7 +12,9 @@ class UniformModel(LanguageModel):
     """Uniform distribution over the vocabulary."""
 
     def score(self, split, protocol):
-        yield ScoredTokens.of(np.arange(len(split)), np.full(len(split), -math.log(len(self.vocab))))
+        yield ScoredTokens.of(
+            np.arange(len(split)), np.full(len(split), -math.log(len(self.vocab)))
+        )
 
 
 class Good:

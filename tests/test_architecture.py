@@ -17,7 +17,6 @@ EDGES = import_edges(MODULES)
 EVERY_IMPORT = merged(EDGES[RUNTIME], EDGES[DEFERRED], EDGES[TYPING])
 
 
-
 def describe(circles):
     return "\n".join(" <-> ".join(circle) for circle in circles)
 

@@ -11,9 +11,22 @@ from click.testing import CliRunner
 
 from bench.cli import cli
 
-TINY = ["--set", "layers=1", "--set", "hidden_size=16", "--set", "embedding_size=16",
-        "--set", "epochs=1", "--set", "batch_size=4", "--set", "bptt=8",
-        "--set", "max_steps_per_epoch=20"]
+TINY = [
+    "--set",
+    "layers=1",
+    "--set",
+    "hidden_size=16",
+    "--set",
+    "embedding_size=16",
+    "--set",
+    "epochs=1",
+    "--set",
+    "batch_size=4",
+    "--set",
+    "bptt=8",
+    "--set",
+    "max_steps_per_epoch=20",
+]
 
 
 def invoke(*args):
@@ -38,8 +51,10 @@ def test_run_prints_summary_and_is_listed(tiny_corpus):
     assert "artifact checkpoint:" in show.output
     sample = invoke("generate", "--run", "1", "--prompt", "the cat", "--tokens", "12")
     assert sample.exit_code == 0 and sample.output.startswith("the cat")
-    assert sample.output == invoke("generate", "--run", "1", "--prompt", "the cat",
-                                   "--tokens", "12").output
+    assert (
+        sample.output
+        == invoke("generate", "--run", "1", "--prompt", "the cat", "--tokens", "12").output
+    )
     as_json = json.loads(invoke("show", "1", "--json").output)
     assert as_json["status"] == "finished"
     assert as_json["command"].startswith("bench run")
@@ -47,8 +62,9 @@ def test_run_prints_summary_and_is_listed(tiny_corpus):
 
 def test_config_file_and_flags(tiny_corpus, tmp_path):
     config = tmp_path / "run.toml"
-    config.write_text(f'plugin = "unigram"\ncorpus = "{tiny_corpus}"\nseed = 7\n'
-                      "[options]\nsmoothing = 0.5\n")
+    config.write_text(
+        f'plugin = "unigram"\ncorpus = "{tiny_corpus}"\nseed = 7\n[options]\nsmoothing = 0.5\n'
+    )
     result = invoke("run", "--config", config, "--seed", "8")
     assert result.exit_code == 0, result.output
     record = json.loads(invoke("show", "1", "--json").output)
@@ -63,14 +79,19 @@ def test_config_file_and_flags(tiny_corpus, tmp_path):
         (["run", "--plugin", "lstm", "--set", "hiden_size=3"], "Did you mean: hidden_size"),
         (["run", "--plugin", "lstm", "--set", "epochs=zero"], "invalid option for lstm"),
         (["run", "--plugin", "lstm", "--set", "epochs"], "--set expects key=value"),
-        (["run", "--plugin", "lstm", "--corpus", "tinyshakespear"], "Did you mean: tinyshakespeare"),
+        (
+            ["run", "--plugin", "lstm", "--corpus", "tinyshakespear"],
+            "Did you mean: tinyshakespeare",
+        ),
         (["run", "--plugin", "lstm", "--corpus", "./no/such/folder"], "no/such/folder"),
         (["run", "--plugin", "lstm", "--device", "tpu"], "unknown device 'tpu'"),
         (["run", "--config", "missing.toml"], "config file not found"),
         (["run"], "no model plugin given"),
         (["models", "gru2"], "unknown model plugin"),
-        (["run", "--plugin", "lstm", "--set", "output=sampled", "--set", "output.sampels=9"],
-         "unknown option for output layer sampled 'sampels'. Did you mean: samples"),
+        (
+            ["run", "--plugin", "lstm", "--set", "output=sampled", "--set", "output.sampels=9"],
+            "unknown option for output layer sampled 'sampels'. Did you mean: samples",
+        ),
         (["run", "--plugin", "lstm", "--set", "output=adaptiv"], "Did you mean: adaptive"),
         (["output-layers", "nec"], "unknown output layer 'nec'"),
         (["show", "99"], "no run with id 99"),
@@ -97,8 +118,14 @@ def test_listings():
     plugins = invoke("plugins")
     assert re.search(r"^recurrent\s+\[loaded\]\s+bench", plugins.output, re.MULTILINE)
     corpora = invoke("corpora", "list")
-    for name in ("ptb", "ptb-char", "wikitext-2", "wikitext-103", "one-billion-word",
-                 "tinyshakespeare"):
+    for name in (
+        "ptb",
+        "ptb-char",
+        "wikitext-2",
+        "wikitext-103",
+        "one-billion-word",
+        "tinyshakespeare",
+    ):
         assert re.search(rf"^{name}\b", corpora.output, re.MULTILINE), name
     assert "embedded" in corpora.output
     assert "sentencepiece-bpe" in invoke("tokenizers").output
@@ -125,9 +152,12 @@ def test_leaderboard_formats_and_out(tiny_corpus, tmp_path):
 
 def test_listings_do_not_import_torch():
     """`bench models` and `bench output-layers` must stay instant: no torch import."""
-    code = ("import sys; from click.testing import CliRunner; from bench.cli import cli; "
-            "[CliRunner().invoke(cli, [c], catch_exceptions=False) for c in "
-            "('models', 'output-layers')]; print('torch' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    code = (
+        "import sys; from click.testing import CliRunner; from bench.cli import cli; "
+        "[CliRunner().invoke(cli, [c], catch_exceptions=False) for c in "
+        "('models', 'output-layers')]; print('torch' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "False"

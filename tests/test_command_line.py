@@ -9,17 +9,26 @@ from bench.config import build_config
 
 def test_equivalent_flags_give_back_the_same_configuration(tmp_path, monkeypatch):
     monkeypatch.setattr("sys.argv", ["python-api"])  # not started as `bench run`
-    config = build_config({}, {"plugin": "lstm", "corpus": "ptb", "tokenizer": "char",
-                               "seed": 7},
-                          ("hidden_size=32", "output=sampled", "output.samples=64",
-                           "dropout=0.25", "tokenizer.lowercase=true"))
+    config = build_config(
+        {},
+        {"plugin": "lstm", "corpus": "ptb", "tokenizer": "char", "seed": 7},
+        (
+            "hidden_size=32",
+            "output=sampled",
+            "output.samples=64",
+            "dropout=0.25",
+            "tokenizer.lowercase=true",
+        ),
+    )
     flags = equivalent_flags(None, config)
     assert flags[:4] == ["--plugin", "lstm", "--corpus", "ptb"]
     assert "output.samples=64" in flags and "tokenizer.lowercase=true" in flags
     params = run.make_context("run", list(flags)).params  # parsed by the real `bench run`
-    again = build_config({}, {key: params[key] for key in ("plugin", "corpus", "tokenizer",
-                                                           "seed")},
-                         params["assignments"])
+    again = build_config(
+        {},
+        {key: params[key] for key in ("plugin", "corpus", "tokenizer", "seed")},
+        params["assignments"],
+    )
     assert again == config
     assert shlex.split(command_line(None, config)) == ["bench", "run", *flags]
 

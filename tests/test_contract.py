@@ -10,9 +10,24 @@ import pytest
 import bench
 
 PACKAGE = Path(bench.__file__).resolve().parent
-CONTRACT = ["LanguageModel", "TrainingContext", "ScoredTokens", "EvalProtocol", "Options",
-            "OutputLayer", "OutputLayerChoice", "OutputNetwork", "RunInfo", "SplitEvaluation",
-            "Tokenizer", "TokenizedSplit", "Vocabulary", "CorpusSpec", "SplitFile", "hookimpl"]
+CONTRACT = [
+    "LanguageModel",
+    "TrainingContext",
+    "ScoredTokens",
+    "EvalProtocol",
+    "Options",
+    "OutputLayer",
+    "OutputLayerChoice",
+    "OutputNetwork",
+    "RunInfo",
+    "SplitEvaluation",
+    "Tokenizer",
+    "TokenizedSplit",
+    "Vocabulary",
+    "CorpusSpec",
+    "SplitFile",
+    "hookimpl",
+]
 
 
 def test_a_plugin_imports_everything_from_bench():
@@ -29,11 +44,14 @@ def test_a_plugin_imports_everything_from_bench():
 
 
 def test_importing_bench_does_not_import_torch_or_the_runner():
-    code = ("import sys, bench; from bench import LanguageModel, Options, ScoredTokens, RunInfo; "
-            "print(sorted(m for m in ('torch', 'bench.runner', 'bench.plugins', 'sqlalchemy') "
-            "if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    code = (
+        "import sys, bench; from bench import LanguageModel, Options, ScoredTokens, RunInfo; "
+        "print(sorted(m for m in ('torch', 'bench.runner', 'bench.plugins', 'sqlalchemy') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"
 
 
@@ -44,10 +62,23 @@ def test_old_import_paths_still_work():
     from bench.output_layers import OutputLayer, OutputLayerChoice
     from bench.runner import RunInfo
 
-    assert (LanguageModel, ScoredTokens, EvalProtocol, Options, OutputLayer,
-            OutputLayerChoice, RunInfo) == (bench.LanguageModel, bench.ScoredTokens,
-                                            bench.EvalProtocol, bench.Options, bench.OutputLayer,
-                                            bench.OutputLayerChoice, bench.RunInfo)
+    assert (
+        LanguageModel,
+        ScoredTokens,
+        EvalProtocol,
+        Options,
+        OutputLayer,
+        OutputLayerChoice,
+        RunInfo,
+    ) == (
+        bench.LanguageModel,
+        bench.ScoredTokens,
+        bench.EvalProtocol,
+        bench.Options,
+        bench.OutputLayer,
+        bench.OutputLayerChoice,
+        bench.RunInfo,
+    )
     assert Evaluation is bench.SplitEvaluation
 
 

@@ -53,8 +53,9 @@ def write(path: Path, data: bytes) -> Path:
 
 
 def spec_of(files: tuple[SplitFile, ...], name: str = "tiny", **extra: object) -> CorpusSpec:
-    return CorpusSpec(name=name, description="test corpus", files=files, license="test",
-                      citation="test", **extra)  # type: ignore[arg-type]
+    return CorpusSpec(
+        name=name, description="test corpus", files=files, license="test", citation="test", **extra
+    )  # type: ignore[arg-type]
 
 
 def registry_of(*specs: CorpusSpec) -> Registry[CorpusSpec]:
@@ -67,9 +68,13 @@ def registry_of(*specs: CorpusSpec) -> Registry[CorpusSpec]:
 def plain_spec(src: Path) -> CorpusSpec:
     """A three-file corpus served from ``src`` through file:// URLs, with true checksums."""
     files = tuple(
-        SplitFile(split, (write(src / f"{split}.txt", data)).as_uri(), sha(data),
-                  lines=len(split_lines(data.decode())),
-                  tokens=count_tokens(split_lines(data.decode())))
+        SplitFile(
+            split,
+            (write(src / f"{split}.txt", data)).as_uri(),
+            sha(data),
+            lines=len(split_lines(data.decode())),
+            tokens=count_tokens(split_lines(data.decode())),
+        )
         for split, data in TEXTS.items()
     )
     return spec_of(files)
@@ -93,12 +98,15 @@ def test_line_rule_trailing_fragment_crlf_and_blank_lines(tmp_path: Path) -> Non
     assert count_tokens(["a b", "", "c"]) == 3 + 3
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (b"", "split is empty"),
-    (b" \n\n\t\n", "split is empty"),
-    (b"caf\xe9\n", "not a text file"),
-    (b"abc\x00def\n", "not a text file"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "split is empty"),
+        (b" \n\n\t\n", "split is empty"),
+        (b"caf\xe9\n", "not a text file"),
+        (b"abc\x00def\n", "not a text file"),
+    ],
+)
 def test_read_lines_rejects_bad_files(tmp_path: Path, data: bytes, message: str) -> None:
     path = write(tmp_path / "bad.txt", data)
     with pytest.raises(BenchError, match=message) as caught:
@@ -157,9 +165,12 @@ def make_tgz(path: Path) -> Path:
 
 def test_fetch_zip_members_from_one_kept_download(tmp_path: Path, data_dir: Path) -> None:
     archive = make_zip(tmp_path / "src" / "corpus.zip")
-    spec = spec_of(tuple(SplitFile(split, archive.as_uri(), sha(data),
-                                   member=f"corpus/wiki.{split}.tokens")
-                         for split, data in TEXTS.items()))
+    spec = spec_of(
+        tuple(
+            SplitFile(split, archive.as_uri(), sha(data), member=f"corpus/wiki.{split}.tokens")
+            for split, data in TEXTS.items()
+        )
+    )
     paths = fetch(spec, data_dir, progress=False)
     assert paths["valid"][0].read_bytes() == TEXTS["valid"]
     kept = data_dir / "corpora" / "tiny" / "downloads" / "corpus.zip"
@@ -172,12 +183,16 @@ def test_fetch_zip_members_from_one_kept_download(tmp_path: Path, data_dir: Path
 
 def test_fetch_tar_gz_member_with_leading_dot(tmp_path: Path, data_dir: Path) -> None:
     archive = make_tgz(tmp_path / "src" / "corpus.tgz")
-    spec = spec_of((
-        SplitFile("train", archive.as_uri(), sha(TEXTS["train"]),
-                  member="corpus/data/train.txt"),
-        SplitFile("test", archive.as_uri(), sha(TEXTS["test"]),
-                  member="./corpus/data/test.txt"),
-    ))
+    spec = spec_of(
+        (
+            SplitFile(
+                "train", archive.as_uri(), sha(TEXTS["train"]), member="corpus/data/train.txt"
+            ),
+            SplitFile(
+                "test", archive.as_uri(), sha(TEXTS["test"]), member="./corpus/data/test.txt"
+            ),
+        )
+    )
     paths = fetch(spec, data_dir, progress=False)
     assert paths["train"][0].read_bytes() == TEXTS["train"]
     assert paths["test"][0].read_bytes() == TEXTS["test"]
@@ -185,8 +200,7 @@ def test_fetch_tar_gz_member_with_leading_dot(tmp_path: Path, data_dir: Path) ->
 
 def test_fetch_reports_a_missing_member(tmp_path: Path, data_dir: Path) -> None:
     archive = make_zip(tmp_path / "src" / "corpus.zip")
-    spec = spec_of((SplitFile("train", archive.as_uri(), None,
-                              member="corpus/wiki.train.token"),))
+    spec = spec_of((SplitFile("train", archive.as_uri(), None, member="corpus/wiki.train.token"),))
     with pytest.raises(BenchError, match=r"no member .*wiki.train.tokens"):
         fetch(spec, data_dir, progress=False)
 
@@ -203,8 +217,9 @@ def test_checksum_mismatch_leaves_no_file(tmp_path: Path, data_dir: Path) -> Non
     assert [path.name for path in folder.iterdir()] == []  # no temp file left behind
 
 
-@pytest.mark.parametrize("url", ["file:///nonexistent/bench/train.txt",
-                                 "http://127.0.0.1:9/train.txt"])
+@pytest.mark.parametrize(
+    "url", ["file:///nonexistent/bench/train.txt", "http://127.0.0.1:9/train.txt"]
+)
 def test_unreachable_url_is_a_bench_error(data_dir: Path, url: str) -> None:
     spec = spec_of((SplitFile("train", url, None),))
     with pytest.raises(BenchError, match="offline") as caught:
@@ -248,23 +263,29 @@ def test_load_checks_token_counts_and_combines_shards(tmp_path: Path, data_dir: 
     shard_a = write(tmp_path / "src" / "a.txt", b"x y\n")
     shard_b = write(tmp_path / "src" / "b.txt", b"z\n")
     other = write(tmp_path / "src" / "o.txt", b"w\n")
-    files = (SplitFile("train", shard_a.as_uri(), None, tokens=3),
-             SplitFile("train", shard_b.as_uri(), None, tokens=2),
-             SplitFile("valid", other.as_uri(), None), SplitFile("test", other.as_uri(), None))
+    files = (
+        SplitFile("train", shard_a.as_uri(), None, tokens=3),
+        SplitFile("train", shard_b.as_uri(), None, tokens=2),
+        SplitFile("valid", other.as_uri(), None),
+        SplitFile("test", other.as_uri(), None),
+    )
     text = load_corpus("tiny", registry_of(spec_of(files)), data_dir, progress=False)
     assert text.splits["train"] == ["x y", "z"] and not text.verified
     assert text.sha256["train"] == combine_sha256([sha(b"x y\n"), sha(b"z\n")])
-    wrong = spec_of((files[0], files[2], SplitFile("test", other.as_uri(), None, tokens=5)),
-                    name="wrong")
+    wrong = spec_of(
+        (files[0], files[2], SplitFile("test", other.as_uri(), None, tokens=5)), name="wrong"
+    )
     with pytest.raises(BenchError, match="expected 5 tokens"):
         load_corpus("wrong", registry_of(wrong), data_dir, progress=False)
 
 
 def test_line_splits_cut_one_file(tmp_path: Path, data_dir: Path) -> None:
     source = write(tmp_path / "src" / "all.txt", b"".join(b"line %d\n" % i for i in range(10)))
-    spec = spec_of((SplitFile("all", source.as_uri(), sha(source.read_bytes())),),
-                   line_splits={"train": (0, 8), "valid": (8, 9), "test": (9, 10)},
-                   expected_tokens={"valid": 3})
+    spec = spec_of(
+        (SplitFile("all", source.as_uri(), sha(source.read_bytes())),),
+        line_splits={"train": (0, 8), "valid": (8, 9), "test": (9, 10)},
+        expected_tokens={"valid": 3},
+    )
     text = load_corpus("tiny", registry_of(spec), data_dir, progress=False)
     assert [len(text.splits[split]) for split in ("train", "valid", "test")] == [8, 1, 1]
     assert text.splits["test"] == ["line 9"] and text.verified
@@ -277,8 +298,10 @@ def write_folder(folder: Path, names: dict[str, str]) -> Path:
 
 
 def test_local_folder_and_alternate_names(tmp_path: Path) -> None:
-    folder = write_folder(tmp_path / "mine", {"train": "ptb.train.txt",
-                                              "valid": "dev.txt", "test": "wiki.test.tokens"})
+    folder = write_folder(
+        tmp_path / "mine",
+        {"train": "ptb.train.txt", "valid": "dev.txt", "test": "wiki.test.tokens"},
+    )
     text = load_corpus(str(folder), registry_of(), tmp_path / "data")
     assert text.name == "local:mine" and text.spec is None and not text.verified
     assert text.source == str(folder.resolve())
@@ -298,8 +321,9 @@ def test_local_folder_missing_split_lists_names_and_contents(tmp_path: Path) -> 
     assert "notes.md" in message
 
 
-@pytest.mark.parametrize(("data", "message"), [(b"\n \n", "split is empty"),
-                                               (b"\xff\xfe\n", "not a text file")])
+@pytest.mark.parametrize(
+    ("data", "message"), [(b"\n \n", "split is empty"), (b"\xff\xfe\n", "not a text file")]
+)
 def test_local_folder_bad_split(tmp_path: Path, data: bytes, message: str) -> None:
     folder = write_folder(tmp_path / "mine", {"train": "train.txt", "valid": "valid.txt"})
     write(folder / "test.txt", data)
@@ -327,8 +351,11 @@ def test_embedded_tiny_shakespeare(tmp_path: Path) -> None:
     corpora = load_plugins().corpora
     text = load_corpus("shakespeare", corpora, tmp_path / "data", download=False)
     assert text.name == "tinyshakespeare" and text.source == "embedded" and text.verified
-    assert [len(text.splits[split]) for split in ("train", "valid", "test")] == [36_000, 2_000,
-                                                                                 2_000]
+    assert [len(text.splits[split]) for split in ("train", "valid", "test")] == [
+        36_000,
+        2_000,
+        2_000,
+    ]
     assert text.default_tokenizer == "char"
     assert text.splits["train"][0] == "First Citizen:"
     spec = corpora.get("tinyshakespeare")

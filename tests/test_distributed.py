@@ -26,14 +26,29 @@ from bench.errors import BenchError
 from bench.launch import Launch
 from bench.plugins import get_host
 from bench.runner import Runner
-from bench.sharding import column_share
+from bench.sharding import column_share, take_columns
 from bench.store import Store
 
 # dropout 0: one process and two ranks then make the same updates; 2 epochs of 15 steps
-SMALL = ("layers=1", "hidden_size=16", "embedding_size=16", "epochs=2", "batch_size=4",
-         "bptt=8", "max_steps_per_epoch=15", "lr=0.01", "dropout=0", "log_every=5")
-SAMPLED_SPARSE = ("output=sampled", "output.samples=5", "sparse_grad=true",
-                  "optimizer=adagrad", "lr=0.1")
+SMALL = (
+    "layers=1",
+    "hidden_size=16",
+    "embedding_size=16",
+    "epochs=2",
+    "batch_size=4",
+    "bptt=8",
+    "max_steps_per_epoch=15",
+    "lr=0.01",
+    "dropout=0",
+    "log_every=5",
+)
+SAMPLED_SPARSE = (
+    "output=sampled",
+    "output.samples=5",
+    "sparse_grad=true",
+    "optimizer=adagrad",
+    "lr=0.1",
+)
 WORKER = Path(__file__).with_name("distributed_worker.py")
 TIMEOUT_S = 240  # generous: a loaded CI machine; a run takes a few seconds on a quiet one
 
@@ -44,9 +59,15 @@ def settings(extra=()):
 
 def launch(args, env, **kwargs):
     """A command in its own process group (so a Ctrl-C sent to the group reaches only it)."""
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**env, "OMP_NUM_THREADS": "1"}, start_new_session=True,
-                            **kwargs)
+    return subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**env, "OMP_NUM_THREADS": "1"},
+        start_new_session=True,
+        **kwargs,
+    )
 
 
 def finish(process):
@@ -69,9 +90,17 @@ def ppl(record, split):
 
 def curve(record):
     """Every metric as (name, step, epoch, value), leaving out timings and markers."""
-    return sorted((m["name"], m["step"], m["epoch"], m["value"]) for m in record["metrics"]
-                  if m["name"] not in ("resumed", "train_tokens_per_second", "epoch_seconds",
-                                       "train_tokens_per_second_per_device"))
+    return sorted(
+        (m["name"], m["step"], m["epoch"], m["value"])
+        for m in record["metrics"]
+        if m["name"]
+        not in (
+            "resumed",
+            "train_tokens_per_second",
+            "epoch_seconds",
+            "train_tokens_per_second_per_device",
+        )
+    )
 
 
 def assert_same_curve(got, expected, rel):
@@ -84,8 +113,11 @@ def world(tmp_path_factory):
     """A database, a data folder and the tiny corpus shared by this module's runs."""
     folder = tmp_path_factory.mktemp("distributed")
     corpus = write_tiny_corpus(folder)
-    env = {**os.environ, "BENCH_DB": f"sqlite:///{folder / 'bench.db'}",
-           "BENCH_DATA_DIR": str(folder / "data")}
+    env = {
+        **os.environ,
+        "BENCH_DB": f"sqlite:///{folder / 'bench.db'}",
+        "BENCH_DATA_DIR": str(folder / "data"),
+    }
     env.pop("BENCH_PLUGINS", None)
     return env, corpus
 
@@ -93,8 +125,9 @@ def world(tmp_path_factory):
 def one_process(env, corpus, extra=()):
     """The same configuration in this process (a single rank)."""
     store = Store(env["BENCH_DB"])
-    runner = Runner(get_host(), store, Path(env["BENCH_DATA_DIR"]), progress=False,
-                    echo=lambda message: None)
+    runner = Runner(
+        get_host(), store, Path(env["BENCH_DATA_DIR"]), progress=False, echo=lambda message: None
+    )
     config = build_config({}, {"plugin": "lstm", "corpus": str(corpus)}, (*SMALL, *extra))
     return store.get_run(runner.run(config, "x").run_id)
 
@@ -103,8 +136,9 @@ def one_process(env, corpus, extra=()):
 def two_ranks(world):
     """`bench run --nproc-per-node 2`, end to end: its output and stored row."""
     env, corpus = world
-    code, out, err = bench_run(env, "--plugin", "lstm", "--corpus", str(corpus),
-                               *settings(), "--nproc-per-node", "2")
+    code, out, err = bench_run(
+        env, "--plugin", "lstm", "--corpus", str(corpus), *settings(), "--nproc-per-node", "2"
+    )
     assert code == 0, err
     store = Store(env["BENCH_DB"])
     (run,) = store.list_runs()
@@ -131,16 +165,18 @@ def test_a_two_rank_run_is_one_row_with_its_metrics_once_and_a_leaderboard_row(w
     # train_loss, logged at that step and again as the epoch's mean, as in one process
     keys = [(m["name"], m["step"], m["epoch"]) for m in record["metrics"]]
     twice = {key for key in keys if keys.count(key) > 1}
-    assert twice == {("train_loss", 15, None), ("train_loss", 30, None)} or \
-        all(name == "train_loss" for name, _, _ in twice)
+    assert twice == {("train_loss", 15, None), ("train_loss", 30, None)} or all(
+        name == "train_loss" for name, _, _ in twice
+    )
     assert len([m for m in record["metrics"] if m["name"] == "valid_ppl"]) == 2
     assert len(record["evaluations"]) == 2
     shared = record["environment"]["distributed"]
     assert shared["world_size"] == 2 and shared["backend"] == "gloo" and shared["nodes"] == 1
     assert len(shared["devices"]) == 2
     assert record["device_name"].startswith("2 processes on ")
-    per_device = [m["value"] for m in record["metrics"]
-                  if m["name"] == "train_tokens_per_second_per_device"]
+    per_device = [
+        m["value"] for m in record["metrics"] if m["name"] == "train_tokens_per_second_per_device"
+    ]
     total = [m["value"] for m in record["metrics"] if m["name"] == "train_tokens_per_second"]
     assert per_device == pytest.approx([value / 2 for value in total])
     assert "--nproc-per-node 2" in record["command"]
@@ -151,8 +187,16 @@ def test_a_two_rank_run_is_one_row_with_its_metrics_once_and_a_leaderboard_row(w
 
 def test_an_approximate_output_layer_with_sparse_gradients_trains_the_same(world):
     env, corpus = world
-    code, _, err = bench_run(env, "--plugin", "lstm", "--corpus", str(corpus),
-                             *settings(SAMPLED_SPARSE), "--nproc-per-node", "2")
+    code, _, err = bench_run(
+        env,
+        "--plugin",
+        "lstm",
+        "--corpus",
+        str(corpus),
+        *settings(SAMPLED_SPARSE),
+        "--nproc-per-node",
+        "2",
+    )
     assert code == 0, err
     store = Store(env["BENCH_DB"])
     record = store.get_run(store.list_runs()[0]["id"])
@@ -164,20 +208,39 @@ def test_an_approximate_output_layer_with_sparse_gradients_trains_the_same(world
 
 def torchrun_worker(env, how, rank, call, *args):
     """`torchrun tests/distributed_worker.py ...`: bench under the agent, misbehaving."""
-    return launch([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                   "--nproc-per-node", "2", str(WORKER), how, str(rank), str(call), "run",
-                   *args], env, cwd=Path(__file__).parent.parent)
+    return launch(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            str(WORKER),
+            how,
+            str(rank),
+            str(call),
+            "run",
+            *args,
+        ],
+        env,
+        cwd=Path(__file__).parent.parent,
+    )
 
 
 def test_ctrl_c_of_two_ranks_is_one_interrupted_row_and_resumes_to_the_same_numbers(
-        world, two_ranks):
+    world, two_ranks
+):
     env, corpus = world
     reference, _, _ = two_ranks
     store = Store(env["BENCH_DB"])
     before = {run["id"] for run in store.list_runs()}
     # rank 0 sends SIGINT to the whole process group at its 20th step (epoch 2)
-    code, _, err = finish(torchrun_worker(env, "ctrl-c", 0, 20, "--plugin", "lstm",
-                                          "--corpus", str(corpus), *settings()))
+    code, _, err = finish(
+        torchrun_worker(
+            env, "ctrl-c", 0, 20, "--plugin", "lstm", "--corpus", str(corpus), *settings()
+        )
+    )
     (run_id,) = {run["id"] for run in store.list_runs()} - before
     record = store.get_run(run_id)
     assert record["status"] == "interrupted", (code, err)
@@ -198,8 +261,11 @@ def test_a_rank_that_raises_fails_the_run_with_its_error_in_bounded_time(world):
     store = Store(env["BENCH_DB"])
     before = {run["id"] for run in store.list_runs()}
     started = time.monotonic()
-    code, _, err = finish(torchrun_worker(env, "raise", 1, 7, "--plugin", "lstm",
-                                          "--corpus", str(corpus), *settings()))
+    code, _, err = finish(
+        torchrun_worker(
+            env, "raise", 1, 7, "--plugin", "lstm", "--corpus", str(corpus), *settings()
+        )
+    )
     assert time.monotonic() - started < TIMEOUT_S
     assert code != 0
     (run_id,) = {run["id"] for run in store.list_runs()} - before
@@ -216,8 +282,10 @@ def test_each_rank_trains_a_contiguous_share_of_the_columns(tmp_path):
     mapped[:] = ids
     whole = list(TrainWindows(ids, 4, 8, "cpu").from_window())
     for source in (ids, mapped):
-        shares = [list(TrainWindows(source, 4, 8, "cpu", columns=column_share(4, rank, 2))
-                       .from_window()) for rank in range(2)]
+        shares = [
+            list(TrainWindows(source, 4, 8, "cpu", columns=column_share(4, rank, 2)).from_window())
+            for rank in range(2)
+        ]
         for (inputs, targets), *parts in zip(whole, *shares, strict=True):
             assert torch.equal(torch.cat([p[0] for p in parts], 1), inputs)
             assert torch.equal(torch.cat([p[1] for p in parts], 1), targets)
@@ -227,14 +295,15 @@ def test_each_rank_trains_a_contiguous_share_of_the_columns(tmp_path):
 
 def test_a_carried_state_keeps_whole_batch_checkpoints(monkeypatch):
     state = (torch.arange(24.0).view(1, 4, 6), torch.zeros(1, 4, 6))
-    mine = distributed.take_columns(state, column_share(4, 1, 2))
+    mine = take_columns(state, column_share(4, 1, 2))
     assert torch.equal(mine[0], state[0][:, 2:4])
 
 
 @pytest.fixture
 def two_gpu_ranks(monkeypatch):
-    monkeypatch.setattr(distributed, "_world",
-                        distributed.World(0, 0, 2, 2, 1, "cpu:gloo,cuda:nccl"))
+    monkeypatch.setattr(
+        distributed, "_world", distributed.World(0, 0, 2, 2, 1, "cpu:gloo,cuda:nccl")
+    )
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
 
 
@@ -244,8 +313,7 @@ def test_sparse_gradients_are_refused_with_nccl_before_any_row(two_gpu_ranks):
         distributed.check_plan(options, "cuda:0", "lstm")
     distributed.check_plan(options, "cpu", "lstm")  # gloo all-reduces sparse tensors
     with pytest.raises(BenchError, match="does not split evenly"):
-        distributed.check_plan(get_host().model_options("lstm", {"batch_size": 5}), "cpu",
-                               "lstm")
+        distributed.check_plan(get_host().model_options("lstm", {"batch_size": 5}), "cpu", "lstm")
     with pytest.raises(BenchError, match="does not train by gradient descent"):
         distributed.check_plan(get_host().model_options("kn", {}), "cpu", "kn")
 
@@ -259,11 +327,17 @@ def test_more_ranks_than_gpus_is_refused_but_cpu_ranks_are_not(two_gpu_ranks, mo
 
 
 def test_launch_flags_are_named_and_checked_as_torchrun_does():
-    assert Launch(2).torchrun_args() == [
-        "--nproc-per-node", "2", "--nnodes", "1", "--standalone"]
+    assert Launch(2).torchrun_args() == ["--nproc-per-node", "2", "--nnodes", "1", "--standalone"]
     assert Launch(8, 2, 1, "node0:29500").torchrun_args() == [
-        "--nproc-per-node", "8", "--nnodes", "2", "--node-rank", "1",
-        "--rdzv-endpoint", "node0:29500"]
+        "--nproc-per-node",
+        "8",
+        "--nnodes",
+        "2",
+        "--node-rank",
+        "1",
+        "--rdzv-endpoint",
+        "node0:29500",
+    ]
     with pytest.raises(BenchError, match="needs --rdzv-endpoint"):
         Launch(8, 2, 1).check()
     with pytest.raises(BenchError, match="needs --node-rank"):

@@ -49,14 +49,19 @@ def test_no_output_row_or_file_holds_a_password(postgres_server, tiny_corpus, tm
     outputs = []
     run = bench("run", "--db", url, "--plugin", "unigram", "--corpus", tiny_corpus)
     assert run.exit_code == 0, run.output
-    outputs += [run.output, bench("runs", "--db", url).output,
-                bench("show", "1", "--db", url).output,
-                bench("show", "1", "--json", "--db", url).output]
+    outputs += [
+        run.output,
+        bench("runs", "--db", url).output,
+        bench("show", "1", "--db", url).output,
+        bench("show", "1", "--json", "--db", url).output,
+    ]
     env = {"BENCH_DB": url}
     outputs += [bench("run", "--plugin", "unigram", "--corpus", tiny_corpus, env=env).output]
     board = tmp_path / "boards"
-    outputs += [bench("leaderboard", "--out", board, env=env).output,
-                bench("leaderboard", env=env).output]
+    outputs += [
+        bench("leaderboard", "--out", board, env=env).output,
+        bench("leaderboard", env=env).output,
+    ]
     assert "bench run" in outputs[-1]  # the reproduce-with lines are there, masked
     outputs += [bench("run", "--db", url, "--plugin", "lstn", env=env).output]  # an error
     assert "***" in outputs[0]  # the summary names the database, password masked
@@ -84,18 +89,34 @@ def test_config_file_whose_options_is_not_a_table(tmp_path, tiny_corpus):
 
 
 def test_learning_rate_beyond_float32_is_refused_before_a_run(tiny_corpus):
-    result = CliRunner().invoke(cli, ["run", "--plugin", "lstm", "--corpus", str(tiny_corpus),
-                                      "--set", "lr=1e308"])
+    result = CliRunner().invoke(
+        cli, ["run", "--plugin", "lstm", "--corpus", str(tiny_corpus), "--set", "lr=1e308"]
+    )
     assert result.exit_code == 1 and "lr" in result.output and "Traceback" not in result.output
     assert Store().list_runs() == []
 
 
 def test_batch_size_larger_than_the_split_names_the_largest_that_fits(tiny_corpus):
-    result = CliRunner().invoke(cli, ["run", "--plugin", "lstm", "--corpus", str(tiny_corpus),
-                                      "--set", "batch_size=100000000", "--set", "epochs=1"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--plugin",
+            "lstm",
+            "--corpus",
+            str(tiny_corpus),
+            "--set",
+            "batch_size=100000000",
+            "--set",
+            "epochs=1",
+        ],
+    )
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert re.search(r"too few for batch size 100000000.*the largest batch size that fits "
-                     r"is \d+", result.output), result.output
+    assert re.search(
+        r"too few for batch size 100000000.*the largest batch size that fits "
+        r"is \d+",
+        result.output,
+    ), result.output
     assert "run 1" in result.output
 
 
@@ -122,14 +143,18 @@ def test_a_model_whose_plugin_failed_to_load_says_so(tiny_corpus, tmp_path):
     from bench.plugins import ENTRY_POINT_GROUP, load_plugins
     from bench.runner import Runner
 
-    broken = metadata.EntryPoint(name="fancy", value="fancy_plugin_that_does_not_import",
-                                 group=ENTRY_POINT_GROUP)
+    broken = metadata.EntryPoint(
+        name="fancy", value="fancy_plugin_that_does_not_import", group=ENTRY_POINT_GROUP
+    )
     host = load_plugins([*metadata.entry_points(group=ENTRY_POINT_GROUP), broken])
     runner = Runner(host, Store(), tmp_path / "data", progress=False, echo=lambda m: None)
     import pytest
 
-    with pytest.raises(BenchError, match=r"model plugin 'fancy' failed to load: "
-                       r"ModuleNotFoundError.*bench plugins") as caught:
+    with pytest.raises(
+        BenchError,
+        match=r"model plugin 'fancy' failed to load: "
+        r"ModuleNotFoundError.*bench plugins",
+    ) as caught:
         runner.run(build_config({}, {"plugin": "fancy", "corpus": str(tiny_corpus)}, ()), "x")
     assert "Did you mean" not in str(caught.value)
     with pytest.raises(BenchError, match=r"unknown model plugin 'lstn'.*failed to load.*'fancy'"):

@@ -24,6 +24,7 @@ def uniform_scorer(vocab_size, chunk):
         for start in range(0, len(split), chunk):
             positions = np.arange(start, min(start + chunk, len(split)))
             yield ScoredTokens.of(positions, np.full(len(positions), -math.log(vocab_size)))
+
     return score
 
 
@@ -77,8 +78,9 @@ def test_out_of_range_position_fails():
 
 
 def test_oov_nll_is_separated():
-    split = TokenizedSplit.from_lines("t", [[1, 2], [3]], eos_id=0, text_lines=["a b", "c"],
-                                      oov_lines=[[False, True], [True]])
+    split = TokenizedSplit.from_lines(
+        "t", [[1, 2], [3]], eos_id=0, text_lines=["a b", "c"], oov_lines=[[False, True], [True]]
+    )
     logprobs = np.array([-1.0, -2.0, -3.0, -4.0, -5.0])
     nll, oov_nll = accumulate(split, [ScoredTokens.of(np.arange(5), logprobs)])
     assert nll == pytest.approx(15.0)

@@ -15,8 +15,20 @@ def _invoke(*args):
 
 
 def test_export_then_import_gives_the_same_leaderboard(tiny_corpus, tmp_path):
-    _invoke("run", "--plugin", "lstm", "--corpus", tiny_corpus, "--no-progress",
-            "--set", "epochs=1", "--set", "hidden_size=8", "--set", "layers=1")
+    _invoke(
+        "run",
+        "--plugin",
+        "lstm",
+        "--corpus",
+        tiny_corpus,
+        "--no-progress",
+        "--set",
+        "epochs=1",
+        "--set",
+        "hidden_size=8",
+        "--set",
+        "layers=1",
+    )
     _invoke("run", "--plugin", "unigram", "--corpus", tiny_corpus, "--no-progress")
     before = _invoke("leaderboard", "--format", "csv")
 

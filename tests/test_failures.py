@@ -14,8 +14,9 @@ from bench.store import Store
 @pytest.fixture
 def with_samples(monkeypatch):
     """`bench` itself, with the sample plugins of tests/sample_plugins.py installed."""
-    extra = [metadata.EntryPoint(name="failing", value="sample_plugins:failing",
-                                 group=ENTRY_POINT_GROUP)]
+    extra = [
+        metadata.EntryPoint(name="failing", value="sample_plugins:failing", group=ENTRY_POINT_GROUP)
+    ]
     host = load_plugins(list(metadata.entry_points(group=ENTRY_POINT_GROUP)) + extra)
     monkeypatch.setattr("bench.cli.options.plugin_host", lambda: host)
     monkeypatch.setattr("bench.cli.running.plugin_host", lambda: host)
@@ -25,20 +26,28 @@ def bench(*args, env=None):
     return CliRunner().invoke(cli, [str(a) for a in args], env=env)
 
 
-@pytest.mark.parametrize("plugin, message", [
-    ("broken-init", r"model plugin 'broken-init' raised ValueError: hidden size must be even "
-                    r"\(at sample_plugins.py:\d+, in __init__\)"),
-    ("failing", r"model plugin 'failing' raised RuntimeError: exploded in epoch 1 "
-                r"\(at sample_plugins.py:\d+, in fit\)"),
-    ("wrong-score", r"score must yield ScoredTokens, but yielded a float64 \(0.5\)"),
-])
+@pytest.mark.parametrize(
+    "plugin, message",
+    [
+        (
+            "broken-init",
+            r"model plugin 'broken-init' raised ValueError: hidden size must be even "
+            r"\(at sample_plugins.py:\d+, in __init__\)",
+        ),
+        (
+            "failing",
+            r"model plugin 'failing' raised RuntimeError: exploded in epoch 1 "
+            r"\(at sample_plugins.py:\d+, in fit\)",
+        ),
+        ("wrong-score", r"score must yield ScoredTokens, but yielded a float64 \(0.5\)"),
+    ],
+)
 def test_plugin_mistake_is_one_line_with_run_id(with_samples, tiny_corpus, plugin, message):
     import re
 
     result = bench("run", "--plugin", plugin, "--corpus", tiny_corpus)
     assert result.exit_code == 1
-    assert not isinstance(result.exception, Exception) or isinstance(result.exception,
-                                                                     SystemExit)
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
     (error_line,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert re.search(message, error_line), error_line
@@ -53,8 +62,9 @@ def test_debug_shows_the_whole_traceback(with_samples, tiny_corpus, monkeypatch)
     monkeypatch.setenv("BENCH_DEBUG", "0")  # --debug sets it: restored after the test
     result = bench("--debug", "run", "--plugin", "broken-init", "--corpus", tiny_corpus)
     assert isinstance(result.exception, ValueError)  # raised through, for its traceback
-    result = bench("run", "--plugin", "broken-init", "--corpus", tiny_corpus,
-                   env={"BENCH_DEBUG": "1"})
+    result = bench(
+        "run", "--plugin", "broken-init", "--corpus", tiny_corpus, env={"BENCH_DEBUG": "1"}
+    )
     assert isinstance(result.exception, ValueError)
 
 

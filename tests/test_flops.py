@@ -15,8 +15,11 @@ from bench.flops import (
 
 @pytest.mark.parametrize(("cell", "layer_class"), [("gru", torch.nn.GRU), ("rnn", torch.nn.RNN)])
 def test_forward_flops_match_torchs_counter(cell, layer_class):
-    embedding, layers, output = (torch.nn.Embedding(50, 12), layer_class(12, 16, 2),
-                                 torch.nn.Linear(16, 50))
+    embedding, layers, output = (
+        torch.nn.Embedding(50, 12),
+        layer_class(12, 16, 2),
+        torch.nn.Linear(16, 50),
+    )
     steps, batch = 7, 3
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         hidden, _ = layers(embedding(torch.randint(50, (steps, batch))))
@@ -38,5 +41,6 @@ def test_fraction_of_peak_needs_a_known_device():
     assert peak_flops("NVIDIA H200", "bf16") == pytest.approx(989.4e12)
     assert peak_flops("AMD EPYC (2 cores)") is None
     assert fraction_of_peak(1e6, 1e6, None) is None
-    assert fraction_of_peak(15_840_000, 124_000, peak_flops("NVIDIA H200")) == \
-        pytest.approx(15_840_000 * 124_000 / 67e12)
+    assert fraction_of_peak(15_840_000, 124_000, peak_flops("NVIDIA H200")) == pytest.approx(
+        15_840_000 * 124_000 / 67e12
+    )

@@ -63,8 +63,11 @@ def markov_lines(seed, n_lines, vocab_size=120, max_len=12):
         line = []
         for _ in range(rng.randint(0, max_len)):
             line.append(word)
-            word = (rng.choice(successors[word]) if rng.random() < 0.8
-                    else rng.choices(words, weights)[0])
+            word = (
+                rng.choice(successors[word])
+                if rng.random() < 0.8
+                else rng.choices(words, weights)[0]
+            )
         lines.append(" ".join(line))
     return lines
 
@@ -80,7 +83,7 @@ class ReferenceKN:
             sentence = ["<s>", *line.split(), "</s>"]
             for end in range(1, len(sentence)):  # <s> itself is never an n-gram's last word
                 for k in range(1, min(order, end + 1) + 1):
-                    raw[k][tuple(sentence[end - k + 1:end + 1])] += 1
+                    raw[k][tuple(sentence[end - k + 1 : end + 1])] += 1
         self.adjusted = [Counter() for _ in range(order + 1)]
         self.adjusted[order] = raw[order]
         for k in range(order - 1, 0, -1):
@@ -102,7 +105,7 @@ class ReferenceKN:
                 self.discounted[gram[:-1]] += self.discounts[k][min(a, 3)]
 
     def prob(self, history, word):
-        history = tuple(history[max(0, len(history) - self.order + 1):]) if self.order > 1 else ()
+        history = tuple(history[max(0, len(history) - self.order + 1) :]) if self.order > 1 else ()
         lower = 1.0 / self.vocab_size if not history else self.prob(history[1:], word)
         total = self.total.get(history, 0.0)
         if total == 0:  # an unseen context: back off without a factor
@@ -121,6 +124,7 @@ class ReferenceKN:
 
 # ---------------------------------------------------------------- by hand, order 2
 
+
 def test_bigram_probabilities_computed_by_hand(tmp_path):
     # Train: "<s> a b </s>" twice and "<s> b a </s>"; fixed discounts D1=.5, D2=1, D3+=1.5
     # (the counts are too few to estimate them). Vocabulary: <eos>, <unk>, a, b, so the
@@ -138,10 +142,16 @@ def test_bigram_probabilities_computed_by_hand(tmp_path):
     # Context a: a b 2, a </s> 1, gamma(a) = 1/2: p(b | a) = 23/48, p(</s> | a) = 15/48;
     # context b mirrors it: p(</s> | b) = 23/48, p(a | b) = 15/48.
     logprobs, _ = token_logprobs(model, tokenizer, ["a b", "b", "", "c"])
-    expected = [23 / 48, 23 / 48, 23 / 48,          # a b </s>
-                15 / 48, 23 / 48,                   # b </s>
-                7 / 48,                             # </s>: the blank line is one token
-                3 / 48, 7 / 24]                     # c -> <unk>, then </s> | <unk> (unseen)
+    expected = [
+        23 / 48,
+        23 / 48,
+        23 / 48,  # a b </s>
+        15 / 48,
+        23 / 48,  # b </s>
+        7 / 48,  # </s>: the blank line is one token
+        3 / 48,
+        7 / 24,
+    ]  # c -> <unk>, then </s> | <unk> (unseen)
     assert np.exp(logprobs) == pytest.approx(expected, rel=1e-12)
     assert [d.fallback for d in model.discounts] == [True, True]
     assert model.ngram_counts == [5, 6]  # <eos> <unk> a b <s>; six distinct bigrams
@@ -162,14 +172,16 @@ def test_order_longer_than_every_sentence(tmp_path):
     assert model.ngram_counts[3:] == [2, 0]
     kn4, _ = fitted(HAND_TRAIN, tmp_path, order=4, discount_fallback=True)
     lines = ["b a b", "a b", ""]
-    assert token_logprobs(model, tokenizer, lines)[0] == \
-        pytest.approx(token_logprobs(kn4, tokenizer, lines)[0], rel=1e-15)
+    assert token_logprobs(model, tokenizer, lines)[0] == pytest.approx(
+        token_logprobs(kn4, tokenizer, lines)[0], rel=1e-15
+    )
     for context in ([], [tokenizer.vocab.index["a"]], [tokenizer.vocab.index["b"]] * 4):
         probs = np.exp(model.next_token_logprobs(context, sentence_start=True))
         assert probs.sum() == pytest.approx(1.0, abs=1e-12)
 
 
 # ------------------------------------------------------------------------- discounts
+
 
 def test_discounts_from_known_count_of_counts():
     # Y = 4/(4 + 2*2) = 1/2; D1 = 1 - 2*Y*2/4 = 0.5; D2 = 2 - 3*Y*1/2 = 1.25;
@@ -206,6 +218,7 @@ def test_options_are_validated():
 
 # ------------------------------------------------- against a reference, every order
 
+
 @pytest.mark.parametrize("key_bound", [1000, 2**62])  # packed sort; too wide: argsort
 def test_unique_matches_numpy(key_bound):
     keys = np.random.default_rng(0).integers(0, 1000, 5000)
@@ -230,8 +243,9 @@ def test_matches_dict_based_reference(markov_corpus, tmp_path, order):
         assert d.count_of_counts == reference.count_of_counts[k]
         assert (d.d1, d.d2, d.d3) == pytest.approx(reference.discounts[k][1:], rel=1e-12)
     # every vocabulary entry and <s> is a unigram, seen or not; above, the seen n-grams
-    assert model.ngram_counts == [len(tokenizer.vocab) + 1] + \
-        [len(reference.adjusted[k]) for k in range(2, order + 1)]
+    assert model.ngram_counts == [len(tokenizer.vocab) + 1] + [
+        len(reference.adjusted[k]) for k in range(2, order + 1)
+    ]
     known = set(tokenizer.vocab.tokens)
     expected = [p for line in test for p in reference.sentence_logprobs(line, known)]
     logprobs, _ = token_logprobs(model, tokenizer, test)
@@ -248,7 +262,7 @@ def test_probabilities_sum_to_one_for_many_contexts(markov_corpus, tmp_path, ord
         ids = tokenizer.encode("c", [line]).ids[:-1].tolist()
         for length in range(min(len(ids), order) + 1):
             contexts.append((ids[:length], True))
-            contexts.append((ids[len(ids) - length:], False))
+            contexts.append((ids[len(ids) - length :], False))
     vocab = tokenizer.vocab
     contexts += [([vocab.index["w3"]] * 6, False), ([vocab.unk_id], True), ([], False)]
     for context, at_start in contexts:
@@ -259,6 +273,7 @@ def test_probabilities_sum_to_one_for_many_contexts(markov_corpus, tmp_path, ord
 
 
 # --------------------------------------------------------- the evaluation contract
+
 
 def test_every_token_scored_once_and_oov_reported(markov_corpus, tmp_path):
     train, test = markov_corpus
@@ -289,10 +304,12 @@ def test_literal_unk_in_train_is_an_ordinary_word(tmp_path):
     train = ["the <unk> sat", "the cat sat", "a <unk> ran"] * 3
     model, tokenizer = fitted(train, tmp_path, order=2, discount_fallback=True)
     unk = tokenizer.vocab.unk_id
-    seen_after_the = model.next_token_logprobs([tokenizer.vocab.index["the"]],
-                                               sentence_start=True)[unk]
-    never_after_sat = model.next_token_logprobs([tokenizer.vocab.index["sat"]],
-                                                sentence_start=True)[unk]
+    seen_after_the = model.next_token_logprobs([tokenizer.vocab.index["the"]], sentence_start=True)[
+        unk
+    ]
+    never_after_sat = model.next_token_logprobs(
+        [tokenizer.vocab.index["sat"]], sentence_start=True
+    )[unk]
     assert seen_after_the > never_after_sat  # the bigram "the <unk>" was counted
 
 
@@ -307,6 +324,7 @@ def test_blank_lines_are_one_token_each(markov_corpus, tmp_path):
 
 # ------------------------------------------------------------------------------ ARPA
 
+
 def test_arpa_round_trip_with_own_reader(markov_corpus, tmp_path):
     train, test = markov_corpus
     model, tokenizer = fitted(train, tmp_path, order=4)
@@ -320,8 +338,9 @@ def test_arpa_round_trip_with_own_reader(markov_corpus, tmp_path):
     for line in test:
         logprobs, _ = token_logprobs(model, tokenizer, [line])
         words = [w if w in known else "<unk>" for w in line.split()]
-        assert arpa.sentence_log10(words) == pytest.approx(logprobs.sum() / math.log(10),
-                                                           rel=1e-6, abs=1e-6)
+        assert arpa.sentence_log10(words) == pytest.approx(
+            logprobs.sum() / math.log(10), rel=1e-6, abs=1e-6
+        )
 
 
 def test_arpa_loads_in_kenlm_with_the_same_perplexity(markov_corpus, tmp_path):
@@ -345,17 +364,18 @@ def test_arpa_refuses_reserved_words(tmp_path):
 
 # ------------------------------------------------------------------ through a run
 
+
 def test_run_through_the_runner_records_statistics_and_arpa(tmp_path):
     folder = tmp_path / "corpus"
     folder.mkdir()
     for split, (seed, n) in {"train": (0, 600), "valid": (1, 40), "test": (2, 40)}.items():
         (folder / f"{split}.txt").write_text("\n".join(markov_lines(seed, n)) + "\n")
     words = set((folder / "train.txt").read_text().split())
-    runner = Runner(load_plugins(), Store(), tmp_path / "data", progress=False,
-                    echo=lambda message: None)
+    runner = Runner(
+        load_plugins(), Store(), tmp_path / "data", progress=False, echo=lambda message: None
+    )
     arpa = tmp_path / "out.arpa"
-    config = build_config({}, {"plugin": "kn", "corpus": str(folder)},
-                          ("order=3", f"arpa={arpa}"))
+    config = build_config({}, {"plugin": "kn", "corpus": str(folder)}, ("order=3", f"arpa={arpa}"))
     result = runner.run(config, "bench run --plugin kn")
     record = runner.store.get_run(result.run_id)
     assert record["status"] == "finished"

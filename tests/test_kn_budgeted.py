@@ -51,8 +51,9 @@ def fit_both(train, tmp_path, memory, **options):
     in_memory.fit_split(split)
     passes = []
     budgeted = KNModel(KNOptions(memory=memory, **options), tokenizer.vocab, "cpu")
-    budgeted.fit_split(split, temp_root=tmp_path / "tmp",
-                       on_pass=lambda name, seconds: passes.append(name))
+    budgeted.fit_split(
+        split, temp_root=tmp_path / "tmp", on_pass=lambda name, seconds: passes.append(name)
+    )
     return in_memory, budgeted, tokenizer, passes
 
 
@@ -82,8 +83,9 @@ def test_budgeted_model_equals_the_in_memory_one(corpus, tmp_path, tiny_blocks, 
     in_memory, budgeted, tokenizer, passes = fit_both(train, tmp_path, tiny_blocks, **options)
     assert_same_model(in_memory, budgeted)
     assert f"count_{order}" in passes or order == 1
-    assert passes[0] == "sequence" and passes[-1] == (f"interpolate_{order}" if order > 1
-                                                      else "adjust_1")
+    assert passes[0] == "sequence" and passes[-1] == (
+        f"interpolate_{order}" if order > 1 else "adjust_1"
+    )
     split = tokenizer.encode("test", test + train)
     assert split.counts.oov >= 3
     assert order < 2 or max(budgeted.ngram_counts) > 2 * 256  # lookups read several chunks
@@ -95,15 +97,19 @@ def test_budgeted_model_equals_the_in_memory_one(corpus, tmp_path, tiny_blocks, 
 def test_spilling_with_the_real_block_sizes(tmp_path):
     """Without shrunk constants: 5 MB cuts ~150k positions into three runs."""
     train = markov_lines(3, 20_000, vocab_size=400, max_len=14)
-    in_memory, budgeted, tokenizer, _ = fit_both(train, tmp_path, "5M", order=4,
-                                                 discount_fallback=True)
+    in_memory, budgeted, tokenizer, _ = fit_both(
+        train, tmp_path, "5M", order=4, discount_fallback=True
+    )
     assert kn_budgeted.Plan(parse_size("5M"), 150_000, 400).runs >= 2
     assert_same_model(in_memory, budgeted)
     split = tokenizer.encode("test", markov_lines(4, 200, vocab_size=400))
     bos = budgeted.bos_id
     seq = with_sentence_starts(split.ids, split.line_offsets, bos)
-    np.testing.assert_allclose(score_sequence(budgeted.tables, seq, bos),
-                               score_sequence(in_memory.tables, seq, bos), rtol=1e-9)
+    np.testing.assert_allclose(
+        score_sequence(budgeted.tables, seq, bos),
+        score_sequence(in_memory.tables, seq, bos),
+        rtol=1e-9,
+    )
 
 
 def test_arpa_files_are_identical(corpus, tmp_path, tiny_blocks):
@@ -142,8 +148,9 @@ def test_ctrl_c_leaves_no_temporary_files(corpus, tmp_path, tiny_blocks, monkeyp
         if len(calls) == 10:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(kn_budgeted.interrupts, "raise_if_requested",
-                        interrupted_at_the_tenth_block)
+    monkeypatch.setattr(
+        kn_budgeted.interrupts, "raise_if_requested", interrupted_at_the_tenth_block
+    )
     tokenizer = WordTokenizer(WordTokenizer.Options())
     tokenizer.fit(corpus[0], tmp_path / "tokenizer")
     model = KNModel(KNOptions(order=4, memory=tiny_blocks), tokenizer.vocab, "cpu")
@@ -154,11 +161,13 @@ def test_ctrl_c_leaves_no_temporary_files(corpus, tmp_path, tiny_blocks, monkeyp
 
 def test_a_killed_estimation_is_cleaned_up_by_the_next(tmp_path):
     root = tmp_path / "tmp"
-    script = ("import os, signal, sys; from pathlib import Path; "
-              "from bench_plugins.kn_disk import TempSpace, DiskArray; import numpy as np; "
-              "s = TempSpace(Path(sys.argv[1])); "
-              "DiskArray(s.file('x'), np.int64).append(np.arange(1000)); "
-              "os.kill(os.getpid(), signal.SIGKILL)")
+    script = (
+        "import os, signal, sys; from pathlib import Path; "
+        "from bench_plugins.kn_disk import TempSpace, DiskArray; import numpy as np; "
+        "s = TempSpace(Path(sys.argv[1])); "
+        "DiskArray(s.file('x'), np.int64).append(np.arange(1000)); "
+        "os.kill(os.getpid(), signal.SIGKILL)"
+    )
     killed = subprocess.run([sys.executable, "-c", script, str(root)], check=False)
     assert killed.returncode == -9
     (left,) = root.iterdir()
@@ -185,26 +194,31 @@ def test_a_budget_too_small_is_one_clear_line(corpus, tmp_path):
     tokenizer = WordTokenizer(WordTokenizer.Options())
     train = markov_lines(3, 20_000, vocab_size=400, max_len=14)
     tokenizer.fit(train, tmp_path / "tokenizer")
-    model = KNModel(KNOptions(order=5, memory="1M", discount_fallback=True), tokenizer.vocab,
-                    "cpu")
-    with pytest.raises(BenchError, match=r"memory=1.0 MB is too small to estimate a "
-                                         r"5-gram model .* Give at least --set memory=\d+M") as refused:
+    model = KNModel(KNOptions(order=5, memory="1M", discount_fallback=True), tokenizer.vocab, "cpu")
+    with pytest.raises(
+        BenchError,
+        match=r"memory=1.0 MB is too small to estimate a "
+        r"5-gram model .* Give at least --set memory=\d+M",
+    ) as refused:
         model.fit_split(tokenizer.encode("train", train), temp_root=tmp_path / "tmp")
     enough = str(refused.value).rsplit("memory=", 1)[1].rstrip(".")
-    model = KNModel(KNOptions(order=5, memory=enough, discount_fallback=True),
-                    tokenizer.vocab, "cpu")
+    model = KNModel(
+        KNOptions(order=5, memory=enough, discount_fallback=True), tokenizer.vocab, "cpu"
+    )
     model.fit_split(tokenizer.encode("train", train), temp_root=tmp_path / "tmp")
     assert model.ngram_counts[0] == len(tokenizer.vocab) + 1
 
 
-def test_an_in_memory_estimate_that_cannot_fit_suggests_a_budget(corpus, tmp_path,
-                                                                 monkeypatch):
+def test_an_in_memory_estimate_that_cannot_fit_suggests_a_budget(corpus, tmp_path, monkeypatch):
     monkeypatch.setattr(kn, "available_memory", lambda: 2**18)
     tokenizer = WordTokenizer(WordTokenizer.Options())
     tokenizer.fit(corpus[0], tmp_path / "tokenizer")
     model = KNModel(KNOptions(order=5), tokenizer.vocab, "cpu")
-    with pytest.raises(BenchError, match=r"in memory .* needs about .* only 256 KB is "
-                                         r"available; .* --set memory=1M"):
+    with pytest.raises(
+        BenchError,
+        match=r"in memory .* needs about .* only 256 KB is "
+        r"available; .* --set memory=1M",
+    ):
         model.fit_split(tokenizer.encode("train", corpus[0]))
 
 
@@ -213,8 +227,9 @@ def test_a_budgeted_run_records_its_passes_and_cleans_up(tmp_path):
     folder.mkdir()
     for split, (seed, n) in {"train": (0, 600), "valid": (1, 40), "test": (2, 40)}.items():
         (folder / f"{split}.txt").write_text("\n".join(markov_lines(seed, n)) + "\n")
-    runner = Runner(load_plugins(), Store(), tmp_path / "data", progress=False,
-                    echo=lambda message: None)
+    runner = Runner(
+        load_plugins(), Store(), tmp_path / "data", progress=False, echo=lambda message: None
+    )
     results = {}
     for options in [("order=3",), ("order=3", "memory=16M", f"temp_dir={tmp_path / 'tmp'}")]:
         config = build_config({}, {"plugin": "kn", "corpus": str(folder)}, options)
@@ -223,12 +238,17 @@ def test_a_budgeted_run_records_its_passes_and_cleans_up(tmp_path):
     assert list((tmp_path / "tmp").iterdir()) == []
     budgeted = runner.store.get_run(results[3].run_id)
     metrics = {m["name"]: m["value"] for m in budgeted["metrics"]}
-    assert {"pass_sequence_seconds", "pass_count_3_seconds", "pass_merge_3_seconds",
-            "pass_interpolate_3_seconds"} <= set(metrics)
+    assert {
+        "pass_sequence_seconds",
+        "pass_count_3_seconds",
+        "pass_merge_3_seconds",
+        "pass_interpolate_3_seconds",
+    } <= set(metrics)
     assert metrics["memory_budget_mb"] == 16 and metrics["temp_disk_peak_mb"] > 0
     for split in ("valid", "test"):
         assert results[3].evaluations[split].ppl == pytest.approx(
-            results[1].evaluations[split].ppl, rel=1e-9)
+            results[1].evaluations[split].ppl, rel=1e-9
+        )
     assert os.path.isdir(tmp_path / "tmp")
 
 
@@ -242,9 +262,11 @@ def test_a_memory_mapped_train_split_is_read_in_blocks(corpus, tmp_path, tiny_bl
     split.ids.astype(np.int32).tofile(tmp_path / "ids")
     split.line_offsets.tofile(tmp_path / "offsets")
     mapped = TokenizedSplit(
-        "train", np.memmap(tmp_path / "ids", np.int32, "r", shape=(len(split),)),
+        "train",
+        np.memmap(tmp_path / "ids", np.int32, "r", shape=(len(split),)),
         np.memmap(tmp_path / "offsets", np.int64, "r", shape=(len(split.line_offsets),)),
-        split.counts)
+        split.counts,
+    )
     in_memory = KNModel(KNOptions(order=3), tokenizer.vocab, "cpu")
     in_memory.fit_split(split)
     budgeted = KNModel(KNOptions(order=3, memory=tiny_blocks), tokenizer.vocab, "cpu")

@@ -20,45 +20,93 @@ from bench.store import Store
 from bench.tokens import UnitCounts
 
 
-def evaluation(split: str, ppl: float, *, tokens: int, words: int,
-               context: int | None = 35) -> Evaluation:
+def evaluation(
+    split: str, ppl: float, *, tokens: int, words: int, context: int | None = 35
+) -> Evaluation:
     counts = UnitCounts(tokens=tokens, words=words, bytes=6 * words, lines=40)
-    return Evaluation(split=split, counts=counts, protocol=EvalProtocol("stream", 10, context),
-                      metrics=SplitMetrics.compute(tokens * math.log(ppl), counts), seconds=2.0)
+    return Evaluation(
+        split=split,
+        counts=counts,
+        protocol=EvalProtocol("stream", 10, context),
+        metrics=SplitMetrics.compute(tokens * math.log(ppl), counts),
+        seconds=2.0,
+    )
 
 
-def add_run(store: Store, *, corpus: str, label: str, valid: float | None, test: float,
-            tokens: int = 1000, words: int = 1000, status: str = "finished", **fields) -> int:
-    run_id = store.create_run(plugin="lstm", model_label=label, corpus=corpus,
-                              command=f"bench run lstm --corpus {corpus} --label '{label}'",
-                              device="cuda", device_name="NVIDIA H100 80GB HBM3", **fields)
+def add_run(
+    store: Store,
+    *,
+    corpus: str,
+    label: str,
+    valid: float | None,
+    test: float,
+    tokens: int = 1000,
+    words: int = 1000,
+    status: str = "finished",
+    **fields,
+) -> int:
+    run_id = store.create_run(
+        plugin="lstm",
+        model_label=label,
+        corpus=corpus,
+        command=f"bench run lstm --corpus {corpus} --label '{label}'",
+        device="cuda",
+        device_name="NVIDIA H100 80GB HBM3",
+        **fields,
+    )
     if valid is not None:
         store.add_evaluation(run_id, evaluation("valid", valid, tokens=tokens, words=words))
     store.add_evaluation(run_id, evaluation("test", test, tokens=tokens, words=words))
-    store.finish_run(run_id, status, error="boom" if status == "failed" else None,
-                     train_tokens_per_second=6123.4)
+    store.finish_run(
+        run_id, status, error="boom" if status == "failed" else None, train_tokens_per_second=6123.4
+    )
     return run_id
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     with Store(f"sqlite:///{tmp_path / 'bench.db'}") as s:
-        add_run(s, corpus="ptb", label="LSTM 2x650", valid=86.0, test=82.5,
-                key_options="layers=2 hidden=650 dropout=0.5", params=19_800_000,
-                config_hash="0123456789abcdef", git_commit="feedbeef" * 5)
-        add_run(s, corpus="ptb", label="LSTM 2x200", valid=120.0, test=115.0,
-                key_options="layers=2 hidden=200", params=4_650_000, corpus_verified=False)
+        add_run(
+            s,
+            corpus="ptb",
+            label="LSTM 2x650",
+            valid=86.0,
+            test=82.5,
+            key_options="layers=2 hidden=650 dropout=0.5",
+            params=19_800_000,
+            config_hash="0123456789abcdef",
+            git_commit="feedbeef" * 5,
+        )
+        add_run(
+            s,
+            corpus="ptb",
+            label="LSTM 2x200",
+            valid=120.0,
+            test=115.0,
+            key_options="layers=2 hidden=200",
+            params=4_650_000,
+            corpus_verified=False,
+        )
         add_run(s, corpus="ptb", label="broken", valid=None, test=1.0, status="failed")
         # A subword run: 1300 tokens for 1000 words, so word ppl differs from ppl.
-        add_run(s, corpus="one-billion-word", label="BPE LSTM", valid=None, test=40.0,
-                tokens=1300, words=1000, params=830_000_000)
+        add_run(
+            s,
+            corpus="one-billion-word",
+            label="BPE LSTM",
+            valid=None,
+            test=40.0,
+            tokens=1300,
+            words=1000,
+            params=830_000_000,
+        )
         yield s
 
 
 @pytest.fixture
 def tables(store: Store) -> dict[str, pd.DataFrame]:
-    return build_tables(store.results_frame(), load_published(),
-                        corpus_aliases={"1b-word": "one-billion-word"})
+    return build_tables(
+        store.results_frame(), load_published(), corpus_aliases={"1b-word": "one-billion-word"}
+    )
 
 
 def test_published_table_loads_with_citations() -> None:
@@ -108,9 +156,12 @@ def test_word_ppl_only_when_tokens_are_not_words(tables: dict[str, pd.DataFrame]
 
 
 def test_corpora_restricts_tables(store: Store) -> None:
-    tables = build_tables(store.results_frame(), load_published(),
-                          corpus_aliases={"1b-word": "one-billion-word"},
-                          corpora=["1b-word", "ptb", "no-such-corpus"])
+    tables = build_tables(
+        store.results_frame(),
+        load_published(),
+        corpus_aliases={"1b-word": "one-billion-word"},
+        corpora=["1b-word", "ptb", "no-such-corpus"],
+    )
     assert list(tables) == ["one-billion-word", "ptb"]
     empty = build_tables(store.results_frame().iloc[0:0], load_published(), corpora=["ptb"])
     assert set(empty["ptb"]["kind"]) == {"reference"}
@@ -130,7 +181,8 @@ def test_render_markdown(tables: dict[str, pd.DataFrame], store: Store) -> None:
     assert "unconfirmed" in text  # rows whose notes say so are marked in the table
     assert "Zaremba, Sutskever & Vinyals 2014" in text
     assert render(tables["ptb"], "md", corpus="Penn Treebank").startswith(
-        "# Perplexity on Penn Treebank\n")
+        "# Perplexity on Penn Treebank\n"
+    )
 
 
 def test_render_csv_and_json_parse_back(tables: dict[str, pd.DataFrame]) -> None:
@@ -155,8 +207,16 @@ def test_write_tables(tables: dict[str, pd.DataFrame], tmp_path: Path) -> None:
     assert md.startswith("# Perplexity on ptb")
 
 
-@pytest.mark.parametrize("n, text", [(950, "950"), (4_650_000, "4.65M"), (66_000_000, "66M"),
-                                     (1_040_000_000, "1.04B"), (999_999_999, "1B"),
-                                     (None, "")])
+@pytest.mark.parametrize(
+    "n, text",
+    [
+        (950, "950"),
+        (4_650_000, "4.65M"),
+        (66_000_000, "66M"),
+        (1_040_000_000, "1.04B"),
+        (999_999_999, "1B"),
+        (None, ""),
+    ],
+)
 def test_humanize_count(n: int | None, text: str) -> None:
     assert humanize_count(n) == text

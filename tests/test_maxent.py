@@ -53,19 +53,31 @@ def trigram_corpus(tmp_path):
 
 
 # A recurrent layer of 2 units cannot hold two previous tokens; the direct weights can.
-TINY = ("layers=1", "hidden_size=2", "embedding_size=4", "dropout=0", "epochs=2",
-        "batch_size=16", "bptt=16", "lr=0.05", "log_every=1", "maxent_size=4096")
+TINY = (
+    "layers=1",
+    "hidden_size=2",
+    "embedding_size=4",
+    "dropout=0",
+    "epochs=2",
+    "batch_size=16",
+    "bptt=16",
+    "lr=0.05",
+    "log_every=1",
+    "maxent_size=4096",
+)
 
 
 def test_direct_connections_learn_what_the_rnn_cannot(tmp_path, trigram_corpus):
     from bench.restore import restore_run
 
-    runner = Runner(load_plugins(), Store(), tmp_path / "data", progress=False,
-                    echo=lambda message: None)
+    runner = Runner(
+        load_plugins(), Store(), tmp_path / "data", progress=False, echo=lambda message: None
+    )
 
     def run(plugin, *settings):
-        return runner.run(build_config({}, {"plugin": plugin, "corpus": str(trigram_corpus)},
-                                       settings), "x")
+        return runner.run(
+            build_config({}, {"plugin": plugin, "corpus": str(trigram_corpus)}, settings), "x"
+        )
 
     plain = run("rnn", *(s for s in TINY if not s.startswith("maxent")))
     unigram_only = run("rnn-maxent", *TINY, "maxent_order=1")
@@ -91,8 +103,9 @@ def test_direct_connections_learn_what_the_rnn_cannot(tmp_path, trigram_corpus):
 def maxent_model(order=4, vocab_size=13, size=97):
     torch.manual_seed(0)
     vocab = Vocabulary(["<eos>", "<unk>", *(f"w{i}" for i in range(vocab_size - 2))])
-    options = MaxEntOptions(layers=1, hidden_size=6, embedding_size=5, dropout=0,
-                            maxent_order=order, maxent_size=size)
+    options = MaxEntOptions(
+        layers=1, hidden_size=6, embedding_size=5, dropout=0, maxent_order=order, maxent_size=size
+    )
     model = MaxEntRNNModel(options, vocab, "cpu")
     model.network.double()  # float64 end to end, so only chunking could change the sum
     with torch.no_grad():  # trained-looking direct weights, so every n-gram counts
@@ -163,8 +176,10 @@ def test_slice_sums_cover_the_padded_table(vectorized):
             expected_grad[b : b + width] += row
     assert torch.allclose(table.grad, expected_grad, rtol=1e-12)
     assert table.grad[-1] == 0 and table.grad[-2] != 0  # a base < size reaches size+width-2
-    assert torch.autograd.gradcheck(lambda t: slice_sum(t, bases, width, vectorized=vectorized),
-                                    (table.detach().requires_grad_(),))
+    assert torch.autograd.gradcheck(
+        lambda t: slice_sum(t, bases, width, vectorized=vectorized),
+        (table.detach().requires_grad_(),),
+    )
 
 
 def test_only_the_full_softmax_carries_the_direct_weights():
@@ -180,12 +195,20 @@ def test_only_the_full_softmax_carries_the_direct_weights():
 
 # ------------------------------------------------- the class output layer (RNNME's factoring)
 
+
 def class_maxent_model(order=3, vocab_size=13, size=97, classes=4):
     torch.manual_seed(0)
     vocab = Vocabulary(["<eos>", "<unk>", *(f"w{i}" for i in range(vocab_size - 2))])
-    options = MaxEntOptions(layers=1, hidden_size=6, embedding_size=5, dropout=0,
-                            maxent_order=order, maxent_size=size, output="class",
-                            output_options={"classes": classes})
+    options = MaxEntOptions(
+        layers=1,
+        hidden_size=6,
+        embedding_size=5,
+        dropout=0,
+        maxent_order=order,
+        maxent_size=size,
+        output="class",
+        output_options={"classes": classes},
+    )
     model = MaxEntRNNModel(options, vocab, "cpu")  # no counts: classes of equal size
     model.network.double()
     with torch.no_grad():  # trained-looking direct weights in both tables
@@ -206,8 +229,12 @@ def test_class_output_probabilities_sum_to_one_and_match_the_targets_scores():
             assert float(full.exp().sum()) == pytest.approx(1.0, abs=1e-12)
             # every word's target score agrees with the full distribution
             inputs = prompt.expand(-1, vocab).contiguous()
-            targets = torch.cat([torch.zeros(prompt.size(0) - 1, vocab, dtype=torch.long),
-                                 torch.arange(vocab).unsqueeze(0)])
+            targets = torch.cat(
+                [
+                    torch.zeros(prompt.size(0) - 1, vocab, dtype=torch.long),
+                    torch.arange(vocab).unsqueeze(0),
+                ]
+            )
             scored, _ = network.target_logprobs(inputs, targets, None)
             assert torch.allclose(scored[-1], full, atol=1e-12)
 
@@ -233,9 +260,15 @@ def test_class_output_scores_do_not_depend_on_the_eval_batch_size():
 
 
 def test_class_output_learns_the_trigram_rule(tmp_path, trigram_corpus):
-    runner = Runner(load_plugins(), Store(), tmp_path / "data", progress=False,
-                    echo=lambda message: None)
-    result = runner.run(build_config({}, {"plugin": "rnn-maxent", "corpus": str(trigram_corpus)},
-                                     (*TINY, "maxent_order=3", "output=class",
-                                      "output.classes=3")), "x")
+    runner = Runner(
+        load_plugins(), Store(), tmp_path / "data", progress=False, echo=lambda message: None
+    )
+    result = runner.run(
+        build_config(
+            {},
+            {"plugin": "rnn-maxent", "corpus": str(trigram_corpus)},
+            (*TINY, "maxent_order=3", "output=class", "output.classes=3"),
+        ),
+        "x",
+    )
     assert result.evaluations["test"].ppl < 2.5

@@ -50,8 +50,9 @@ def test_unit_counts_of_lines_counts_eos_and_utf8_bytes():
 
 
 def test_tokenized_split_from_lines_adds_one_eos_per_line():
-    split = TokenizedSplit.from_lines("test", [[3, 4], [], [5]], eos_id=0,
-                                      text_lines=["a b", "", "c"])
+    split = TokenizedSplit.from_lines(
+        "test", [[3, 4], [], [5]], eos_id=0, text_lines=["a b", "", "c"]
+    )
     assert split.ids.tolist() == [3, 4, 0, 0, 5, 0]
     assert split.line_offsets.tolist() == [0, 3, 4, 6]
     assert [line.tolist() for line in split.lines()] == [[3, 4, 0], [0], [5, 0]]
@@ -59,8 +60,9 @@ def test_tokenized_split_from_lines_adds_one_eos_per_line():
 
 
 def test_oov_mask_counts_oov_tokens():
-    split = TokenizedSplit.from_lines("t", [[1, 2]], eos_id=0, text_lines=["x y"],
-                                      oov_lines=[[False, True]])
+    split = TokenizedSplit.from_lines(
+        "t", [[1, 2]], eos_id=0, text_lines=["x y"], oov_lines=[[False, True]]
+    )
     assert split.counts.oov == 1
     assert split.oov_mask.tolist() == [False, True, False]
     assert np.issubdtype(split.ids.dtype, np.integer)

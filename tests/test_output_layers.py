@@ -67,11 +67,21 @@ def test_sampled_softmax_over_every_word_is_the_full_softmax():
     features, targets, weight, bias = random_problem()
     vocab = weight.size(0)
     full = F.cross_entropy(F.linear(features, weight, bias), targets)
-    sampled = sampled_softmax_loss(features, targets, weight, bias, torch.arange(vocab),
-                                   torch.zeros(vocab, dtype=F64), torch.zeros(len(targets), dtype=F64))
+    sampled = sampled_softmax_loss(
+        features,
+        targets,
+        weight,
+        bias,
+        torch.arange(vocab),
+        torch.zeros(vocab, dtype=F64),
+        torch.zeros(len(targets), dtype=F64),
+    )
     assert sampled.item() == pytest.approx(full.item(), abs=1e-12)
-    for a, b in zip(torch.autograd.grad(full, (weight, bias, features)),
-                    torch.autograd.grad(sampled, (weight, bias, features)), strict=True):
+    for a, b in zip(
+        torch.autograd.grad(full, (weight, bias, features)),
+        torch.autograd.grad(sampled, (weight, bias, features)),
+        strict=True,
+    ):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
 
 
@@ -96,10 +106,12 @@ def test_logq_correction_makes_the_sampled_gradient_consistent(kind):
     vocab = 200
     features, _, weight, bias = random_problem(vocab=vocab, n=64)
     counts = 1000.0 / torch.arange(1, vocab + 1, dtype=F64)
-    targets = torch.multinomial(counts / counts.sum(), 64, replacement=True,
-                                generator=torch.Generator().manual_seed(3))
-    exact = torch.autograd.grad(F.cross_entropy(F.linear(features, weight, bias), targets),
-                                weight)[0]
+    targets = torch.multinomial(
+        counts / counts.sum(), 64, replacement=True, generator=torch.Generator().manual_seed(3)
+    )
+    exact = torch.autograd.grad(F.cross_entropy(F.linear(features, weight, bias), targets), weight)[
+        0
+    ]
     proposal = Proposal(vocab, counts, kind, alpha=1.0)
 
     def mean_gradient_error(draws, corrected, repeats=80):
@@ -111,8 +123,9 @@ def test_logq_correction_makes_the_sampled_gradient_consistent(kind):
             target_log_q = proposal.log_inclusion(targets, draws)
             if not corrected:
                 log_q, target_log_q = torch.zeros_like(log_q), torch.zeros_like(target_log_q)
-            loss = sampled_softmax_loss(features, targets, weight, bias, candidates, log_q,
-                                        target_log_q)
+            loss = sampled_softmax_loss(
+                features, targets, weight, bias, candidates, log_q, target_log_q
+            )
             total += torch.autograd.grad(loss, weight)[0]
         return ((total / repeats - exact).norm() / exact.norm()).item()
 
@@ -126,10 +139,25 @@ def test_accidental_hits_are_removed_per_position():
     targets = torch.tensor([1, 2, 3])
     candidates = torch.tensor([1, 5])  # a hit for position 0 only
     zeros = torch.zeros(2, dtype=F64)
-    removed = sampled_softmax_loss(features[:1], targets[:1], weight, bias, candidates, zeros,
-                                   torch.zeros(1, dtype=F64), remove_accidental_hits=True)
-    only_5 = sampled_softmax_loss(features[:1], targets[:1], weight, bias, candidates[1:],
-                                  zeros[1:], torch.zeros(1, dtype=F64))
+    removed = sampled_softmax_loss(
+        features[:1],
+        targets[:1],
+        weight,
+        bias,
+        candidates,
+        zeros,
+        torch.zeros(1, dtype=F64),
+        remove_accidental_hits=True,
+    )
+    only_5 = sampled_softmax_loss(
+        features[:1],
+        targets[:1],
+        weight,
+        bias,
+        candidates[1:],
+        zeros[1:],
+        torch.zeros(1, dtype=F64),
+    )
     assert removed.item() == pytest.approx(only_5.item(), abs=1e-12)
 
 
@@ -199,8 +227,15 @@ def test_blackout_with_every_word_is_stationary_at_the_data_distribution():
 
     def gradient(scores):
         bias = scores.clone().requires_grad_()
-        loss = blackout_loss(features, targets, weight, bias, every, torch.zeros(10, dtype=F64),
-                             torch.zeros(len(targets), dtype=F64))
+        loss = blackout_loss(
+            features,
+            targets,
+            weight,
+            bias,
+            every,
+            torch.zeros(10, dtype=F64),
+            torch.zeros(len(targets), dtype=F64),
+        )
         return torch.autograd.grad(loss, bias)[0]
 
     assert gradient(DATA.log()).abs().max() < 1e-12
@@ -230,8 +265,9 @@ def test_blackout_bias_at_the_data_distribution_is_small_with_many_draws():
 def test_log1mexp_is_finite_with_finite_gradients_at_both_ends():
     from bench_plugins.output_sampling import log1mexp
 
-    x = torch.tensor([-1e-9, -1e-4, -0.5, -0.7, -3.0, -50.0, float("-inf")], dtype=F64,
-                     requires_grad=True)
+    x = torch.tensor(
+        [-1e-9, -1e-4, -0.5, -0.7, -3.0, -50.0, float("-inf")], dtype=F64, requires_grad=True
+    )
     value = log1mexp(x)
     expected = torch.log(1 - torch.exp(x.detach().clamp(max=-1e-7)))
     torch.testing.assert_close(value[1:], expected[1:], rtol=1e-6, atol=1e-12)
@@ -240,9 +276,13 @@ def test_log1mexp_is_finite_with_finite_gradients_at_both_ends():
 
 
 # ---------------------------------------------------------- exact factorisations
-FACTORED = [("adaptive", {"cutoffs": [5, 20], "div_value": 2.0}), ("adaptive", {}),
-            ("class", {"classes": 7}), ("class", {"classes": 7, "binning": "sqrt"}),
-            ("class", {"classes": 80})]  # more classes than words: some stay empty
+FACTORED = [
+    ("adaptive", {"cutoffs": [5, 20], "div_value": 2.0}),
+    ("adaptive", {}),
+    ("class", {"classes": 7}),
+    ("class", {"classes": 7, "binning": "sqrt"}),
+    ("class", {"classes": 80}),
+]  # more classes than words: some stay empty
 
 
 @pytest.mark.parametrize("name, options", FACTORED)
@@ -254,11 +294,13 @@ def test_factored_softmaxes_are_normalised(name, options):
             parameter.add_(torch.randn_like(parameter))  # not just the initial weights
     features, targets, _, _ = random_problem(vocab=50)
     log_probs = layer.log_probs(features)
-    torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(len(features), dtype=F64),
-                               atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        log_probs.exp().sum(-1), torch.ones(len(features), dtype=F64), atol=1e-12, rtol=0
+    )
     target = layer.target_logprobs(features, targets)
-    torch.testing.assert_close(target, log_probs.gather(1, targets.unsqueeze(1)).squeeze(1),
-                               atol=1e-10, rtol=0)
+    torch.testing.assert_close(
+        target, log_probs.gather(1, targets.unsqueeze(1)).squeeze(1), atol=1e-10, rtol=0
+    )
     assert layer.training_loss(features, targets).item() == pytest.approx(-target.mean().item())
 
 
@@ -279,20 +321,32 @@ def test_chunked_full_softmax_equals_unchunked():
     whole = F.log_softmax(F.linear(features, weight, bias), -1).gather(1, targets[:, None])[:, 0]
     for chunk in (1, 7, 49, 50, 1000):
         torch.testing.assert_close(
-            chunked_target_logprobs(features, targets, weight, bias, chunk), whole,
-            atol=1e-12, rtol=0)
+            chunked_target_logprobs(features, targets, weight, bias, chunk),
+            whole,
+            atol=1e-12,
+            rtol=0,
+        )
     for name in ("full", "sampled", "nce", "blackout"):  # all scored the same way
         layer = build(name, 50, counts=zipf_counts(50), eval_chunk=7)
         with torch.no_grad():
             layer.weight.copy_(weight)
             layer.bias.copy_(bias)
-        torch.testing.assert_close(layer.target_logprobs(features, targets), whole,
-                                   atol=1e-12, rtol=0)
+        torch.testing.assert_close(
+            layer.target_logprobs(features, targets), whole, atol=1e-12, rtol=0
+        )
 
 
 # ------------------------------------------------------------------ restoring
-@pytest.mark.parametrize("name, options", [("full", {}), ("sampled", {"proposal": "unigram"}),
-                                           ("nce", {}), ("blackout", {}), *FACTORED[:3]])
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("full", {}),
+        ("sampled", {"proposal": "unigram"}),
+        ("nce", {}),
+        ("blackout", {}),
+        *FACTORED[:3],
+    ],
+)
 def test_a_layer_rebuilt_without_counts_scores_the_same_from_its_state_dict(name, options):
     """bench.restore rebuilds models without the train data: all a layer learnt from the
     counts must come back from its state_dict."""
@@ -304,10 +358,15 @@ def test_a_layer_rebuilt_without_counts_scores_the_same_from_its_state_dict(name
     restored = build(name, 50, counts=None, **options)
     restored.load_state_dict(trained.state_dict())
     features, targets, _, _ = random_problem(vocab=50)
-    torch.testing.assert_close(restored.target_logprobs(features, targets),
-                               trained.target_logprobs(features, targets), atol=0, rtol=0)
-    torch.testing.assert_close(restored.log_probs(features), trained.log_probs(features),
-                               atol=0, rtol=0)
+    torch.testing.assert_close(
+        restored.target_logprobs(features, targets),
+        trained.target_logprobs(features, targets),
+        atol=0,
+        rtol=0,
+    )
+    torch.testing.assert_close(
+        restored.log_probs(features), trained.log_probs(features), atol=0, rtol=0
+    )
     if hasattr(trained, "proposal"):
         assert torch.equal(restored.proposal.probs, trained.proposal.probs)
 
@@ -331,21 +390,34 @@ def exact_loss(network, stream):
     return -logprobs.mean().item()
 
 
-@pytest.mark.parametrize("settings", [
-    {}, {"output": "sampled", "output_options": {"samples": 6}},
-    {"output": "sampled", "output_options": {"samples": 6, "proposal": "unigram"}},
-    {"output": "nce", "output_options": {"samples": 6}},
-    {"output": "blackout", "output_options": {"samples": 6}},
-    {"output": "adaptive"}, {"output": "class"}, {"output": "class", "tied": True},
-], ids=lambda s: "-".join([s.get("output", "full"), *(["tied"] if s.get("tied") else []),
-                            *map(str, s.get("output_options", {}).values())]))
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"output": "sampled", "output_options": {"samples": 6}},
+        {"output": "sampled", "output_options": {"samples": 6, "proposal": "unigram"}},
+        {"output": "nce", "output_options": {"samples": 6}},
+        {"output": "blackout", "output_options": {"samples": 6}},
+        {"output": "adaptive"},
+        {"output": "class"},
+        {"output": "class", "tied": True},
+    ],
+    ids=lambda s: "-".join(
+        [
+            s.get("output", "full"),
+            *(["tied"] if s.get("tied") else []),
+            *map(str, s.get("output_options", {}).values()),
+        ]
+    ),
+)
 def test_every_output_layer_trains_the_tiny_lstm(settings):
     """A few Adam steps on each layer's own objective lower the exact (normalised) loss."""
     from bench_plugins.recurrent_network import RecurrentNetwork
 
     torch.manual_seed(0)
-    options = get_host().model_options("lstm", {"layers": 1, "hidden_size": 16,
-                                                "embedding_size": 16, "dropout": 0.0, **settings})
+    options = get_host().model_options(
+        "lstm", {"layers": 1, "hidden_size": 16, "embedding_size": 16, "dropout": 0.0, **settings}
+    )
     train, held_out = patterned_stream(seed=0), patterned_stream(lines=60, seed=1)
     network = RecurrentNetwork(12, options, "lstm", torch.bincount(train, minlength=12).numpy())
     optimizer = torch.optim.Adam(network.parameters(), lr=0.02)
@@ -354,7 +426,7 @@ def test_every_output_layer_trains_the_tiny_lstm(settings):
     state = None
     for step in range(40):
         start = step * 8 % (columns.size(0) - 9)
-        inputs, targets = columns[start:start + 8], columns[start + 1:start + 9]
+        inputs, targets = columns[start : start + 8], columns[start + 1 : start + 9]
         loss, state = network.training_loss(inputs, targets, state)
         state = tuple(s.detach() for s in state)
         optimizer.zero_grad()
@@ -367,30 +439,47 @@ def test_every_output_layer_trains_the_tiny_lstm(settings):
 
 # ------------------------------------------------------------- options and errors
 def test_options_are_resolved_with_defaults_and_the_canonical_name():
-    config = build_config({}, {"plugin": "lstm"}, ("output=sampled-softmax",
-                                                   "output.samples=64", "hidden_size=8"))
+    config = build_config(
+        {}, {"plugin": "lstm"}, ("output=sampled-softmax", "output.samples=64", "hidden_size=8")
+    )
     assert config.options["output_options"] == {"samples": "64"}
     options = get_host().model_options("lstm", config.options)
     assert options.output == "sampled"
-    assert options.output_options == {"samples": 64, "proposal": "log-uniform", "alpha": 0.75,
-                                      "remove_accidental_hits": True, "eval_chunk": 16384}
+    assert options.output_options == {
+        "samples": 64,
+        "proposal": "log-uniform",
+        "alpha": 0.75,
+        "remove_accidental_hits": True,
+        "eval_chunk": 16384,
+    }
     assert options.changed_output_options() == {"samples": 64}
-    cutoffs = get_host().model_options("lstm", {"output": "adaptive",
-                                                "output_options": {"cutoffs": "2000,10000"}})
+    cutoffs = get_host().model_options(
+        "lstm", {"output": "adaptive", "output_options": {"cutoffs": "2000,10000"}}
+    )
     assert cutoffs.output_options["cutoffs"] == [2000, 10000]
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"output": "sampeld"}, "unknown output layer 'sampeld'. Did you mean: sampled"),
-    ({"output": "sampled", "output_options": {"sampels": 9}},
-     "unknown option for output layer sampled 'sampels'. Did you mean: samples"),
-    ({"output": "nce", "output_options": {"samples": 0}}, "invalid option for output layer nce"),
-    ({"output_options": {"samples": 9}}, "option for output layer full 'samples'"),
-    ({"output": "adaptive", "output_options": {"cutoffs": "20,10"}}, "strictly increasing"),
-    ({"output": "class", "output_options": {"classes": "many"}}, "output layer class: classes"),
-    ({"output": "adaptive", "tied": True, "embedding_size": 8, "hidden_size": 8},
-     "tied=true needs an output layer with one word matrix"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"output": "sampeld"}, "unknown output layer 'sampeld'. Did you mean: sampled"),
+        (
+            {"output": "sampled", "output_options": {"sampels": 9}},
+            "unknown option for output layer sampled 'sampels'. Did you mean: samples",
+        ),
+        (
+            {"output": "nce", "output_options": {"samples": 0}},
+            "invalid option for output layer nce",
+        ),
+        ({"output_options": {"samples": 9}}, "option for output layer full 'samples'"),
+        ({"output": "adaptive", "output_options": {"cutoffs": "20,10"}}, "strictly increasing"),
+        ({"output": "class", "output_options": {"classes": "many"}}, "output layer class: classes"),
+        (
+            {"output": "adaptive", "tied": True, "embedding_size": 8, "hidden_size": 8},
+            "tied=true needs an output layer with one word matrix",
+        ),
+    ],
+)
 def test_bad_output_options_are_clear_errors(options, message):
     with pytest.raises(BenchError, match=message.replace("(", r"\(").replace(".", r"\.")):
         get_host().model_options("lstm", options)
@@ -403,17 +492,23 @@ def test_adaptive_cutoffs_beyond_the_vocabulary_are_a_clear_error():
 
 def test_an_adaptive_tail_cluster_without_projection_units_is_a_clear_error():
     """hidden 6 // 4^2 = 0: the second tail cluster's words could not depend on context."""
-    with pytest.raises(BenchError, match=r"tail cluster 2 \(frequency ranks 20 and up\) would "
-                       r"be projected to 6 // 4\^2 = 0 units.*output\.cutoffs=5 or a "
-                       r"div_value of at most 2\.45"):
+    with pytest.raises(
+        BenchError,
+        match=r"tail cluster 2 \(frequency ranks 20 and up\) would "
+        r"be projected to 6 // 4\^2 = 0 units.*output\.cutoffs=5 or a "
+        r"div_value of at most 2\.45",
+    ):
         build("adaptive", 50, cutoffs=[5, 20])
     build("adaptive", 50, cutoffs=[5, 20], div_value=2.0)  # 3 and 1 units: allowed
 
 
 # ---------------------------------------------------------------- the plugin point
 def host_with_output_plugin():
-    extra = metadata.EntryPoint(name="output_layer_plugin", group=ENTRY_POINT_GROUP,
-                                value="sample_plugins:output_layer_plugin")
+    extra = metadata.EntryPoint(
+        name="output_layer_plugin",
+        group=ENTRY_POINT_GROUP,
+        value="sample_plugins:output_layer_plugin",
+    )
     return load_plugins(list(metadata.entry_points(group=ENTRY_POINT_GROUP)) + [extra])
 
 
@@ -427,9 +522,21 @@ def test_a_plugin_output_layer_is_discovered_and_used(tmp_path, tiny_corpus):
     assert host.output_layers.entry("counting").plugin == "output_layer_plugin"
     sample_plugins.CountingSoftmax.calls.clear()
     runner = Runner(host, Store(), tmp_path / "data", progress=False, echo=lambda message: None)
-    config = build_config({}, {"plugin": "lstm", "corpus": str(tiny_corpus)}, (
-        "layers=1", "hidden_size=8", "embedding_size=8", "epochs=1", "batch_size=4", "bptt=8",
-        "max_steps_per_epoch=5", "output=counting", "output.scale=0.5"))
+    config = build_config(
+        {},
+        {"plugin": "lstm", "corpus": str(tiny_corpus)},
+        (
+            "layers=1",
+            "hidden_size=8",
+            "embedding_size=8",
+            "epochs=1",
+            "batch_size=4",
+            "bptt=8",
+            "max_steps_per_epoch=5",
+            "output=counting",
+            "output.scale=0.5",
+        ),
+    )
     result = runner.run(config, "x")
     calls = sample_plugins.CountingSoftmax.calls
     assert calls["built_with_counts"] and calls["training_loss"] == 5
@@ -448,25 +555,54 @@ def test_a_run_with_an_approximate_layer_is_labelled_and_restores(tmp_path, tiny
     from bench.runner import Runner
     from bench.store import Store
 
-    runner = Runner(get_host(), Store(), tmp_path / "data", progress=False,
-                    echo=lambda message: None)
-    config = build_config({}, {"plugin": "lstm", "corpus": str(tiny_corpus)}, (
-        "layers=1", "hidden_size=8", "embedding_size=8", "epochs=1", "batch_size=4", "bptt=8",
-        "max_steps_per_epoch=5", "output=class", "output.classes=3"))
+    runner = Runner(
+        get_host(), Store(), tmp_path / "data", progress=False, echo=lambda message: None
+    )
+    config = build_config(
+        {},
+        {"plugin": "lstm", "corpus": str(tiny_corpus)},
+        (
+            "layers=1",
+            "hidden_size=8",
+            "embedding_size=8",
+            "epochs=1",
+            "batch_size=4",
+            "bptt=8",
+            "max_steps_per_epoch=5",
+            "output=class",
+            "output.classes=3",
+        ),
+    )
     result = runner.run(config, "x")
     assert result.label == "LSTM 1x8, class softmax 3 (exact)"
     record = runner.store.get_run(result.run_id)
     assert "train_ppl" in {m["name"] for m in record["metrics"]}  # an exact objective
     # on the device it ran on: float32 on a GPU and on a CPU differ beyond 1e-9
-    restored = restore_run(result.run_id, runner.store, runner.host, runner.data_dir,
-                           device=record["device"])
+    restored = restore_run(
+        result.run_id, runner.store, runner.host, runner.data_dir, device=record["device"]
+    )
     split = restored.tokenizer.encode("test", (tiny_corpus / "test.txt").read_text().splitlines())
     again = evaluate(split, restored.model.eval_protocol(split), restored.model.score)
     assert again.metrics.nll == pytest.approx(result.evaluations["test"].metrics.nll, rel=1e-9)
 
-    sampled = runner.run(build_config({}, {"plugin": "lstm", "corpus": str(tiny_corpus)}, (
-        "layers=1", "hidden_size=8", "embedding_size=8", "epochs=1", "batch_size=4", "bptt=8",
-        "max_steps_per_epoch=5", "output=sampled", "output.samples=4")), "x")
+    sampled = runner.run(
+        build_config(
+            {},
+            {"plugin": "lstm", "corpus": str(tiny_corpus)},
+            (
+                "layers=1",
+                "hidden_size=8",
+                "embedding_size=8",
+                "epochs=1",
+                "batch_size=4",
+                "bptt=8",
+                "max_steps_per_epoch=5",
+                "output=sampled",
+                "output.samples=4",
+            ),
+        ),
+        "x",
+    )
     assert sampled.label == "LSTM 1x8, sampled softmax 4 log-uniform (scored by full softmax)"
     metrics = {m["name"] for m in runner.store.get_run(sampled.run_id)["metrics"]}
     assert "train_loss" in metrics and "train_ppl" not in metrics  # not a likelihood
@@ -488,9 +624,17 @@ def test_the_documented_output_layer_plugin_works(tmp_path, monkeypatch):
     host = load_plugins(list(metadata.entry_points(group=ENTRY_POINT_GROUP)) + [entry])
     assert next(r for r in host.records if r.name == "smoothed").status == "loaded"
     assert "bench_smoothed_module" not in sys.modules  # the torch half waits for build()
-    options = host.model_options("lstm", {"output": "smoothed", "hidden_size": 8,
-                                          "embedding_size": 8, "tied": True, "dropout": 0.0,
-                                          "output_options": {"smoothing": "0.2"}})
+    options = host.model_options(
+        "lstm",
+        {
+            "output": "smoothed",
+            "hidden_size": 8,
+            "embedding_size": 8,
+            "tied": True,
+            "dropout": 0.0,
+            "output_options": {"smoothing": "0.2"},
+        },
+    )
     from bench_plugins.recurrent_network import RecurrentNetwork
 
     network = RecurrentNetwork(12, options, "lstm", np.ones(12))

@@ -25,25 +25,40 @@ def fake(name, value):
 def test_builtins_are_discovered_through_entry_points():
     host = load_plugins()
     builtins = {r.name for r in host.records if r.builtin}
-    assert {"recurrent", "unigram", "kn", "standard-corpora", "standard-tokenizers",
-            "output-layers"} <= builtins
+    assert {
+        "recurrent",
+        "unigram",
+        "kn",
+        "standard-corpora",
+        "standard-tokenizers",
+        "output-layers",
+    } <= builtins
     assert all(r.status == "loaded" for r in host.records if r.builtin)
     assert {"lstm", "gru", "rnn", "unigram", "kn"} <= set(host.models.names())
     assert "tinyshakespeare" in host.corpora
     assert host.models.entry("lstm").plugin == "recurrent"
-    assert set(host.output_layers.names()) == {"full", "sampled", "nce", "blackout", "adaptive",
-                                               "class"}
+    assert set(host.output_layers.names()) == {
+        "full",
+        "sampled",
+        "nce",
+        "blackout",
+        "adaptive",
+        "class",
+    }
     assert host.output_layers.entry("nce").plugin == "output-layers"
 
 
 def test_broken_plugins_are_reported_and_the_rest_work():
-    host = load_plugins(builtin_entry_points() + [
-        fake("good", "sample_plugins:good"),
-        fake("broken-import", "sample_plugins_that_do_not_exist"),
-        fake("broken-register", "sample_plugins:broken_register"),
-        fake("clash", "sample_plugins:clash"),
-        fake("not-a-model", "sample_plugins:not_a_model"),
-    ])
+    host = load_plugins(
+        builtin_entry_points()
+        + [
+            fake("good", "sample_plugins:good"),
+            fake("broken-import", "sample_plugins_that_do_not_exist"),
+            fake("broken-register", "sample_plugins:broken_register"),
+            fake("clash", "sample_plugins:clash"),
+            fake("not-a-model", "sample_plugins:not_a_model"),
+        ]
+    )
     status = {r.name: r for r in host.records}
     assert status["good"].status == "loaded"
     assert status["broken-import"].status == "failed"
@@ -68,8 +83,10 @@ def test_env_var_empty_disables_third_party(monkeypatch):
 
 def test_env_var_list_restricts_third_party(monkeypatch):
     monkeypatch.setenv("BENCH_PLUGINS", "good")
-    host = load_plugins(builtin_entry_points() + [
-        fake("good", "sample_plugins:good"), fake("clash", "sample_plugins:clash")])
+    host = load_plugins(
+        builtin_entry_points()
+        + [fake("good", "sample_plugins:good"), fake("clash", "sample_plugins:clash")]
+    )
     status = {r.name: r.status for r in host.records}
     assert status == {**status, "good": "loaded", "clash": "disabled"}
 
@@ -81,14 +98,24 @@ def test_unknown_model_suggests_near_matches():
 
 
 def hook_names():
-    return [name for name, value in inspect.getmembers(hookspecs, inspect.isfunction)
-            if hasattr(value, "bench_spec")]
+    return [
+        name
+        for name, value in inspect.getmembers(hookspecs, inspect.isfunction)
+        if hasattr(value, "bench_spec")
+    ]
 
 
 def test_every_hook_is_documented():
     names = hook_names()
-    assert {"register_models", "register_corpora", "register_tokenizers", "run_started",
-            "log_metrics", "run_finished", "register_commands"} <= set(names)
+    assert {
+        "register_models",
+        "register_corpora",
+        "register_tokenizers",
+        "run_started",
+        "log_metrics",
+        "run_finished",
+        "register_commands",
+    } <= set(names)
     reference = (DOCS / "hooks.md").read_text()
     for name in names:
         assert (getattr(hookspecs, name).__doc__ or "").strip(), f"hook {name} has no docstring"
@@ -96,12 +123,15 @@ def test_every_hook_is_documented():
 
 
 def test_a_misspelled_hook_fails_its_plugin_by_name():
-    host = load_plugins(builtin_entry_points() + [fake("typo", "sample_plugins:misspelled"),
-                                                  fake("good", "sample_plugins:good")])
+    host = load_plugins(
+        builtin_entry_points()
+        + [fake("typo", "sample_plugins:misspelled"), fake("good", "sample_plugins:good")]
+    )
     status = {r.name: r for r in host.records}
     assert status["typo"].status == "failed"
-    assert status["typo"].error == ("unknown hook 'register_model' "
-                                    "(did you mean 'register_models'?)")
+    assert status["typo"].error == (
+        "unknown hook 'register_model' (did you mean 'register_models'?)"
+    )
     assert "never-registered" not in host.models
     assert host.manager.get_plugin("typo") is None  # none of its hooks run
     assert status["good"].status == "loaded" and "sample-uniform" in host.models
@@ -113,8 +143,12 @@ def test_registration_hooks_are_called_through_pluggy(monkeypatch, capsys):
     host = load_plugins(builtin_entry_points() + [fake("traced", "sample_plugins:tracing")])
     trace = capsys.readouterr().err
     assert "traced-uniform" in host.models
-    for hook in ("register_models", "register_corpora", "register_tokenizers",
-                 "register_output_layers"):
+    for hook in (
+        "register_models",
+        "register_corpora",
+        "register_tokenizers",
+        "register_output_layers",
+    ):
         implementing = getattr(host.hook, hook).get_hookimpls()
         assert trace.count(f"  {hook} [hook]") == len(implementing), hook  # once per plugin
 
@@ -128,8 +162,7 @@ def documented_sections() -> dict[str, str]:
 
 def spec_signature(name):
     parameters = inspect.signature(getattr(hookspecs, name)).parameters.values()
-    return (f"def {name}({', '.join(f'{p.name}: {p.annotation}' for p in parameters)})"
-            " -> None")
+    return f"def {name}({', '.join(f'{p.name}: {p.annotation}' for p in parameters)}) -> None"
 
 
 def version_added(text):
@@ -144,8 +177,9 @@ def test_each_hook_is_documented_with_its_signature_and_version(name):
     section = sections[name]
     parameters = inspect.signature(getattr(hookspecs, name)).parameters
     assert section.startswith(f"`{name}({', '.join(parameters)})`"), section.splitlines()[0]
-    assert f"```python\n{spec_signature(name)}\n```" in section, \
+    assert f"```python\n{spec_signature(name)}\n```" in section, (
         f"docs/hooks.md shows another signature for {name}; the code has {spec_signature(name)}"
+    )
     docstring = getattr(hookspecs, name).__doc__
     assert version_added(docstring), f"hook {name} has no versionadded"
     assert version_added(section) == version_added(docstring)

@@ -33,8 +33,12 @@ def hand_computed_norms(network, ids, eos_id, distance, positions):
     h = torch.zeros(p["rnn.weight_hh_l0"].size(0), dtype=torch.float64)
     states = []
     for token in inputs:
-        h = torch.tanh(p["rnn.weight_ih_l0"] @ p["embedding.weight"][token] + p["rnn.bias_ih_l0"]
-                       + p["rnn.weight_hh_l0"] @ h + p["rnn.bias_hh_l0"])
+        h = torch.tanh(
+            p["rnn.weight_ih_l0"] @ p["embedding.weight"][token]
+            + p["rnn.bias_ih_l0"]
+            + p["rnn.weight_hh_l0"] @ h
+            + p["rnn.bias_hh_l0"]
+        )
         states.append(h)
     norms = np.zeros((len(positions), distance))
     for row, t in enumerate(positions):
@@ -71,8 +75,9 @@ def test_positions_are_spread_and_checked():
 
 def test_lstm_reports_its_cell_and_the_network_keeps_its_mode():
     torch.manual_seed(0)
-    network = RecurrentNetwork(7, RecurrentOptions(layers=2, hidden_size=5, embedding_size=3,
-                                                   dropout=0.5), "lstm")
+    network = RecurrentNetwork(
+        7, RecurrentOptions(layers=2, hidden_size=5, embedding_size=3, dropout=0.5), "lstm"
+    )
     network.train()
     ids = np.random.default_rng(1).integers(0, 7, size=30)
     first = measure_gradient_norms(network, ids, 0, distance=6, positions=4)
@@ -95,13 +100,20 @@ def test_lstm_keeps_more_gradient_at_distance_than_tanh_rnn(tiny_corpus, tmp_pat
     the probe. The tanh RNN keeps PyTorch's default init (uniform ±1/√32, spectral radius
     well below 1). Deterministic (fixed seed, CPU); the margins are two orders of magnitude.
     """
-    lstm, rnn = fresh_subjects(["lstm", "rnn"], get_host(), tmp_path / "data", "cpu",
-                               corpus=str(tiny_corpus), seed=0,
-                               assignments=("layers=1", "hidden_size=32", "embedding_size=32"))
+    lstm, rnn = fresh_subjects(
+        ["lstm", "rnn"],
+        get_host(),
+        tmp_path / "data",
+        "cpu",
+        corpus=str(tiny_corpus),
+        seed=0,
+        assignments=("layers=1", "hidden_size=32", "embedding_size=32"),
+    )
 
     def norms(subject):
-        return measure_gradient_norms(subject.network, subject.split.ids, subject.eos_id,
-                                      distance=30, positions=16).hidden
+        return measure_gradient_norms(
+            subject.network, subject.split.ids, subject.eos_id, distance=30, positions=16
+        ).hidden
 
     default_lstm = norms(lstm)
     with torch.no_grad():
@@ -118,10 +130,27 @@ def test_lstm_keeps_more_gradient_at_distance_than_tanh_rnn(tiny_corpus, tmp_pat
 
 def test_command_on_fresh_models_prints_plots_and_stores(tiny_corpus, tmp_path):
     out = tmp_path / "plots" / "gradients.png"
-    result = invoke("probe", "gradients", "--plugin", "lstm", "--plugin", "rnn",
-                    "--corpus", tiny_corpus, "--tokenizer", "char", *SMALL,
-                    "--set", "rnn.nonlinearity=relu",
-                    "--distance", 10, "--positions", 5, "--out", out)
+    result = invoke(
+        "probe",
+        "gradients",
+        "--plugin",
+        "lstm",
+        "--plugin",
+        "rnn",
+        "--corpus",
+        tiny_corpus,
+        "--tokenizer",
+        "char",
+        *SMALL,
+        "--set",
+        "rnn.nonlinearity=relu",
+        "--distance",
+        10,
+        "--positions",
+        5,
+        "--out",
+        out,
+    )
     assert result.exit_code == 0, result.output
     assert "mean over 5 positions of local:tiny valid" in result.output
     assert "LSTM 1x8 (untrained) [cell c]" in result.output
@@ -130,8 +159,11 @@ def test_command_on_fresh_models_prints_plots_and_stores(tiny_corpus, tmp_path):
     assert out.read_bytes().startswith(b"\x89PNG")
     frame = Store().probe_results("gradients")
     counts = frame.groupby(["plugin", "name"]).size().to_dict()
-    assert counts == {("lstm", "grad_norm_c"): 10, ("lstm", "grad_norm_h"): 10,
-                      ("rnn", "grad_norm_h"): 10}
+    assert counts == {
+        ("lstm", "grad_norm_c"): 10,
+        ("lstm", "grad_norm_h"): 10,
+        ("rnn", "grad_norm_h"): 10,
+    }
     assert frame["run_id"].isna().all() and set(frame["seed"]) == {1234}
     rnn = frame[frame["plugin"] == "rnn"].iloc[0]
     assert rnn["config"]["options"]["nonlinearity"] == "relu" and rnn["positions"] == 5
@@ -139,11 +171,22 @@ def test_command_on_fresh_models_prints_plots_and_stores(tiny_corpus, tmp_path):
 
 
 def test_command_on_a_stored_run(tiny_corpus, tmp_path):
-    trained = invoke("run", "--plugin", "lstm", "--corpus", tiny_corpus, *SMALL,
-                     "--set", "epochs=1", "--set", "max_steps_per_epoch=5")
+    trained = invoke(
+        "run",
+        "--plugin",
+        "lstm",
+        "--corpus",
+        tiny_corpus,
+        *SMALL,
+        "--set",
+        "epochs=1",
+        "--set",
+        "max_steps_per_epoch=5",
+    )
     assert trained.exit_code == 0, trained.output
-    result = invoke("probe", "gradients", "--run", 1, "-k", 4, "-n", 3,
-                    "--out", tmp_path / "run.png")
+    result = invoke(
+        "probe", "gradients", "--run", 1, "-k", 4, "-n", 3, "--out", tmp_path / "run.png"
+    )
     assert result.exit_code == 0, result.output
     assert "LSTM 1x8 (run 1)" in result.output
     frame = Store().probe_results(run_id=1)
@@ -151,29 +194,36 @@ def test_command_on_a_stored_run(tiny_corpus, tmp_path):
     assert (frame["value"] > 0).all()
 
 
-@pytest.mark.parametrize("args, message", [
-    ((), "give stored runs (--run ID) or fresh models (--plugin NAME)"),
-    (("--run", 99), "no run with id 99"),
-    (("--run", 1, "--corpus", "x"), "--corpus, --tokenizer and --set describe fresh models"),
-    (("--plugin", "unigram", "--set", "smoothing=0.5"), "unigram is not a recurrent network"),
-    (("--plugin", "lstm", "--set", "gru.layers=1"), "'gru' is not one of the plugins probed"),
-    (("--plugin", "lstm", "--distance", 100000), "distance 100000 is too large for the "
-     "local:tiny valid split"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((), "give stored runs (--run ID) or fresh models (--plugin NAME)"),
+        (("--run", 99), "no run with id 99"),
+        (("--run", 1, "--corpus", "x"), "--corpus, --tokenizer and --set describe fresh models"),
+        (("--plugin", "unigram", "--set", "smoothing=0.5"), "unigram is not a recurrent network"),
+        (("--plugin", "lstm", "--set", "gru.layers=1"), "'gru' is not one of the plugins probed"),
+        (
+            ("--plugin", "lstm", "--distance", 100000),
+            "distance 100000 is too large for the local:tiny valid split",
+        ),
+    ],
+)
 def test_command_mistakes_are_one_line(tiny_corpus, tmp_path, args, message):
     if "lstm" in args:
         args = (*args, *SMALL)
     if "--plugin" in args:
         args = (*args, "--corpus", tiny_corpus)
-    result = CliRunner().invoke(cli, ["probe", "gradients", *map(str, args),
-                                      "--out", str(tmp_path / "g.png")])
+    result = CliRunner().invoke(
+        cli, ["probe", "gradients", *map(str, args), "--out", str(tmp_path / "g.png")]
+    )
     assert result.exit_code != 0
     assert message in result.output and "Traceback" not in result.output
 
 
 def test_command_refuses_a_run_that_is_not_recurrent(tiny_corpus, tmp_path):
     assert invoke("run", "--plugin", "unigram", "--corpus", tiny_corpus).exit_code == 0
-    result = CliRunner().invoke(cli, ["probe", "gradients", "--run", "1",
-                                      "--out", str(tmp_path / "g.png")])
+    result = CliRunner().invoke(
+        cli, ["probe", "gradients", "--run", "1", "--out", str(tmp_path / "g.png")]
+    )
     assert result.exit_code != 0
     assert "run 1 (unigram) is not a recurrent network" in result.output

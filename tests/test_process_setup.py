@@ -28,18 +28,34 @@ print(json.dumps({"torch_imported": "torch" in sys.modules, "allocator": allocat
 def run_in_fresh_python(tmp_path, *args, env=None):
     """``bench run`` in a new interpreter; the last line it prints, as JSON. The allocator
     variables of the environment running the tests are left out, ``env`` is added."""
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith("MALLOC_") and k != "BENCH_MALLOPT"}
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "BENCH_MALLOPT"
+    }
     result = subprocess.run(
-        [sys.executable, "-c", RUN_AND_REPORT, "run", "--db", f"sqlite:///{tmp_path / 'b.db'}",
-         "--data-dir", str(tmp_path / "data"), *args],
-        check=False, capture_output=True, text=True, timeout=120, env=clean | (env or {}))
+        [
+            sys.executable,
+            "-c",
+            RUN_AND_REPORT,
+            "run",
+            "--db",
+            f"sqlite:///{tmp_path / 'b.db'}",
+            "--data-dir",
+            str(tmp_path / "data"),
+            *args,
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean | (env or {}),
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("plugin", [["kn", "--set", "discount_fallback=true"], ["unigram"],
-                                    ["snm", "--set", "order=2"]])
+@pytest.mark.parametrize(
+    "plugin", [["kn", "--set", "discount_fallback=true"], ["unigram"], ["snm", "--set", "order=2"]]
+)
 def test_numpy_models_run_without_importing_torch(tmp_path, tiny_corpus, plugin):
     report = run_in_fresh_python(tmp_path, "--corpus", str(tiny_corpus), "--plugin", *plugin)
     assert report["torch_imported"] is False
@@ -60,9 +76,21 @@ def test_torchrun_detection_without_torch_agrees_with_torch(monkeypatch, run_id)
 
 def test_a_torch_model_does_import_torch(tmp_path, tiny_corpus):
     # the check above could pass vacuously if the report were wrong: here it must say True
-    report = run_in_fresh_python(tmp_path, "--corpus", str(tiny_corpus), "--plugin", "lstm",
-                                 "--set", "epochs=1", "--set", "hidden_size=8",
-                                 "--set", "embedding_size=8", "--set", "max_steps_per_epoch=2")
+    report = run_in_fresh_python(
+        tmp_path,
+        "--corpus",
+        str(tiny_corpus),
+        "--plugin",
+        "lstm",
+        "--set",
+        "epochs=1",
+        "--set",
+        "hidden_size=8",
+        "--set",
+        "embedding_size=8",
+        "--set",
+        "max_steps_per_epoch=2",
+    )
     assert report["torch_imported"] is True
 
 
@@ -81,12 +109,16 @@ def test_a_run_sets_and_records_the_allocator(tmp_path, tiny_corpus):
     assert stored["allocator"] == report["allocator"]
 
 
-@pytest.mark.parametrize(("env", "reason"), [
-    ({"BENCH_MALLOPT": "0"}, "BENCH_MALLOPT=0"),
-    ({"MALLOC_TRIM_THRESHOLD_": "1000000"}, "MALLOC_TRIM_THRESHOLD_"),
-])
+@pytest.mark.parametrize(
+    ("env", "reason"),
+    [
+        ({"BENCH_MALLOPT": "0"}, "BENCH_MALLOPT=0"),
+        ({"MALLOC_TRIM_THRESHOLD_": "1000000"}, "MALLOC_TRIM_THRESHOLD_"),
+    ],
+)
 def test_the_allocator_is_left_alone_when_asked(tmp_path, tiny_corpus, env, reason):
-    report = run_in_fresh_python(tmp_path, "--corpus", str(tiny_corpus), "--plugin", "unigram",
-                                 env=env)
+    report = run_in_fresh_python(
+        tmp_path, "--corpus", str(tiny_corpus), "--plugin", "unigram", env=env
+    )
     assert report["allocator"]["applied"] is False
     assert reason in report["allocator"]["reason"]

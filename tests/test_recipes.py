@@ -26,19 +26,44 @@ def test_recipe_is_a_valid_configuration(recipe):
 
 def test_zaremba_recipes_are_there():
     names = {recipe.name for recipe in load_recipes()}
-    assert {"zaremba-small", "zaremba-medium", "zaremba-large", "press-wolf-tied-small",
-            "pytorch-examples"} <= names
+    assert {
+        "zaremba-small",
+        "zaremba-medium",
+        "zaremba-large",
+        "press-wolf-tied-small",
+        "pytorch-examples",
+    } <= names
     # the seed table's One Billion Word rows with large-vocabulary output layers
-    assert {"grave-lstm-2048-adaptive", "ji-rnn-2048-blackout", "jozefowicz-big-lstm",
-            "jozefowicz-lstm-2048-512", "grave-2x2048-adaptive", "chelba-rnn-maxent"} <= names
+    assert {
+        "grave-lstm-2048-adaptive",
+        "ji-rnn-2048-blackout",
+        "jozefowicz-big-lstm",
+        "jozefowicz-lstm-2048-512",
+        "grave-2x2048-adaptive",
+        "chelba-rnn-maxent",
+    } <= names
 
 
 def test_reproduce_runs_a_recipe_with_overrides(tiny_corpus):
     runner = CliRunner()
-    result = runner.invoke(cli, ["reproduce", "pytorch-examples", "--corpus", str(tiny_corpus),
-                                 "--set", "epochs=1", "--set", "max_steps_per_epoch=3",
-                                 "--set", "hidden_size=16", "--set", "embedding_size=16"],
-                           catch_exceptions=False)
+    result = runner.invoke(
+        cli,
+        [
+            "reproduce",
+            "pytorch-examples",
+            "--corpus",
+            str(tiny_corpus),
+            "--set",
+            "epochs=1",
+            "--set",
+            "max_steps_per_epoch=3",
+            "--set",
+            "hidden_size=16",
+            "--set",
+            "embedding_size=16",
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     record = json.loads(runner.invoke(cli, ["show", "1", "--json"]).output)
     assert record["config"]["options"]["lr"] == 20.0  # from the recipe
@@ -47,9 +72,20 @@ def test_reproduce_runs_a_recipe_with_overrides(tiny_corpus):
 
 def test_recipe_file_works_with_run_config(tiny_corpus):
     recipe = next(r for r in load_recipes() if r.name == "zaremba-small")
-    result = CliRunner().invoke(cli, ["run", "--config", str(recipe.path), "--corpus",
-                                      str(tiny_corpus), "--set", "epochs=1",
-                                      "--set", "max_steps_per_epoch=2"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--config",
+            str(recipe.path),
+            "--corpus",
+            str(tiny_corpus),
+            "--set",
+            "epochs=1",
+            "--set",
+            "max_steps_per_epoch=2",
+        ],
+    )
     assert result.exit_code == 0, result.output
 
 
@@ -58,24 +94,42 @@ def test_unknown_recipe_suggests_a_near_match():
     assert result.exit_code != 0 and "Did you mean: zaremba-small" in result.output
 
 
-SHRINK = ("--set", "epochs=1", "--set", "max_steps_per_epoch=3", "--set", "batch_size=4",
-          "--set", "bptt=8", "--set", "hidden_size=16", "--set", "embedding_size=16")
+SHRINK = (
+    "--set",
+    "epochs=1",
+    "--set",
+    "max_steps_per_epoch=3",
+    "--set",
+    "batch_size=4",
+    "--set",
+    "bptt=8",
+    "--set",
+    "hidden_size=16",
+    "--set",
+    "embedding_size=16",
+)
 
 
-@pytest.mark.parametrize("name, extra", [
-    ("grave-lstm-2048-adaptive", ("--set", "output.cutoffs=4")),
-    ("ji-rnn-2048-blackout", ("--set", "output.samples=8")),
-    ("jozefowicz-big-lstm", ("--set", "output.samples=8", "--set", "projection_size=8")),
-    ("jozefowicz-lstm-2048-512", ("--set", "output.samples=8", "--set", "projection_size=8")),
-    ("grave-2x2048-adaptive", ("--set", "output.cutoffs=4")),
-    ("chelba-rnn-maxent", ("--set", "output.classes=3", "--set", "maxent_size=4096")),
-])
+@pytest.mark.parametrize(
+    "name, extra",
+    [
+        ("grave-lstm-2048-adaptive", ("--set", "output.cutoffs=4")),
+        ("ji-rnn-2048-blackout", ("--set", "output.samples=8")),
+        ("jozefowicz-big-lstm", ("--set", "output.samples=8", "--set", "projection_size=8")),
+        ("jozefowicz-lstm-2048-512", ("--set", "output.samples=8", "--set", "projection_size=8")),
+        ("grave-2x2048-adaptive", ("--set", "output.cutoffs=4")),
+        ("chelba-rnn-maxent", ("--set", "output.classes=3", "--set", "maxent_size=4096")),
+    ],
+)
 def test_one_billion_word_recipes_train_end_to_end_when_shrunk(tiny_corpus, name, extra):
     """Never run at full size here: their optimiser, sparse gradients, output layer and
     (for the big LSTM) projection are exercised together on a tiny corpus."""
     runner = CliRunner()
-    result = runner.invoke(cli, ["reproduce", name, "--corpus", str(tiny_corpus), *SHRINK,
-                                 *extra], catch_exceptions=False)
+    result = runner.invoke(
+        cli,
+        ["reproduce", name, "--corpus", str(tiny_corpus), *SHRINK, *extra],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     record = json.loads(runner.invoke(cli, ["show", "1", "--json"]).output)
     assert record["status"] == "finished" and record["config"]["options"]["sparse_grad"]

@@ -10,8 +10,17 @@ from bench.runner import Runner
 from bench.store import Store
 from bench_plugins.recurrent_network import LockedDropout, LockedStack, recurrent_layers
 
-TINY = ("layers=2", "hidden_size=16", "embedding_size=16", "epochs=3", "batch_size=4", "bptt=8",
-        "max_steps_per_epoch=30", "lr=0.03", "log_every=1")
+TINY = (
+    "layers=2",
+    "hidden_size=16",
+    "embedding_size=16",
+    "epochs=3",
+    "batch_size=4",
+    "bptt=8",
+    "max_steps_per_epoch=30",
+    "lr=0.03",
+    "log_every=1",
+)
 
 
 @pytest.fixture
@@ -48,58 +57,86 @@ def test_locked_stack_computes_what_the_stacked_layers_compute(cell, projection)
 GPU = pytest.mark.skipif(not torch.cuda.is_available(), reason="float16 training needs CUDA")
 
 
-@pytest.mark.parametrize("settings", [("variational=true", "dropout=0.3"), ("precision=bf16",),
-                                      ("optimizer=adagrad", "lr=0.1"),
-                                      ("projection_size=8",),
-                                      pytest.param(("precision=fp16", "device=cuda"), marks=GPU)],
-                         ids=["variational", "bf16", "adagrad", "projection", "fp16"])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        ("variational=true", "dropout=0.3"),
+        ("precision=bf16",),
+        ("optimizer=adagrad", "lr=0.1"),
+        ("projection_size=8",),
+        pytest.param(("precision=fp16", "device=cuda"), marks=GPU),
+    ],
+    ids=["variational", "bf16", "adagrad", "projection", "fp16"],
+)
 def test_option_trains_and_lowers_the_loss(runner, tiny_corpus, settings):
     device = "cuda" if "device=cuda" in settings else "cpu"
     settings = tuple(s for s in settings if not s.startswith("device="))
-    config = build_config({}, {"plugin": "lstm", "corpus": str(tiny_corpus), "device": device},
-                          (*TINY, *settings))
+    config = build_config(
+        {}, {"plugin": "lstm", "corpus": str(tiny_corpus), "device": device}, (*TINY, *settings)
+    )
     result = runner.run(config, "x")
-    losses = [m["value"] for m in runner.store.get_run(result.run_id)["metrics"]
-              if m["name"] == "train_loss" and m["step"] is not None]
+    losses = [
+        m["value"]
+        for m in runner.store.get_run(result.run_id)["metrics"]
+        if m["name"] == "train_loss" and m["step"] is not None
+    ]
     assert losses[-1] < 0.8 * losses[0]
     assert result.evaluations["test"].ppl < 8  # a uniform guess over 12 entries scores 12
 
 
 def test_fp16_on_a_cpu_is_a_clear_error(runner, tiny_corpus):
-    config = build_config({}, {"plugin": "lstm", "corpus": str(tiny_corpus), "device": "cpu"},
-                          (*TINY, "precision=fp16"))
+    config = build_config(
+        {},
+        {"plugin": "lstm", "corpus": str(tiny_corpus), "device": "cpu"},
+        (*TINY, "precision=fp16"),
+    )
     with pytest.raises(BenchError, match="precision=fp16 needs a CUDA GPU"):
         runner.run(config, "x")
     assert runner.store.list_runs() == []  # a user mistake, caught before any row is written
 
 
 def test_a_projected_lstm_feeds_its_projection_to_the_output_layer(runner, tiny_corpus):
-    config = build_config({}, {"plugin": "lstm", "corpus": str(tiny_corpus)},
-                          (*TINY, "epochs=1", "projection_size=8", "embedding_size=8",
-                           "tied=true"))
+    config = build_config(
+        {},
+        {"plugin": "lstm", "corpus": str(tiny_corpus)},
+        (*TINY, "epochs=1", "projection_size=8", "embedding_size=8", "tied=true"),
+    )
     result = runner.run(config, "x")
     assert result.label.startswith("LSTM 2x16-8 tied")
     with pytest.raises(BenchError, match="projection_size"):
-        runner.run(build_config({}, {"plugin": "gru", "corpus": str(tiny_corpus)},
-                                (*TINY, "projection_size=8")), "x")
+        runner.run(
+            build_config(
+                {}, {"plugin": "gru", "corpus": str(tiny_corpus)}, (*TINY, "projection_size=8")
+            ),
+            "x",
+        )
 
 
 # ------------------------------------------------------------------- sparse gradients
 def training_record(runner, corpus, *settings):
-    config = build_config({}, {"plugin": "lstm", "corpus": str(corpus)},
-                          (*TINY, "epochs=2", *settings))
+    config = build_config(
+        {}, {"plugin": "lstm", "corpus": str(corpus)}, (*TINY, "epochs=2", *settings)
+    )
     result = runner.run(config, "x")
-    curve = [(m["name"], m["step"], m["value"]) for m in
-             runner.store.get_run(result.run_id)["metrics"]
-             if m["name"] in ("train_loss", "grad_norm_mean", "valid_ppl")]
+    curve = [
+        (m["name"], m["step"], m["value"])
+        for m in runner.store.get_run(result.run_id)["metrics"]
+        if m["name"] in ("train_loss", "grad_norm_mean", "valid_ppl")
+    ]
     return curve, result.evaluations["test"].ppl
 
 
-@pytest.mark.parametrize("settings", [
-    ("output=sampled", "output.samples=4"), ("output=nce", "output.samples=4"),
-    ("output=blackout", "output.samples=4"), ("output=class", "optimizer=adagrad", "lr=0.1"),
-    ("optimizer=sgd", "lr=1", "tied=true"),
-], ids=["sampled", "nce", "blackout", "class-adagrad", "full-tied"])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        ("output=sampled", "output.samples=4"),
+        ("output=nce", "output.samples=4"),
+        ("output=blackout", "output.samples=4"),
+        ("output=class", "optimizer=adagrad", "lr=0.1"),
+        ("optimizer=sgd", "lr=1", "tied=true"),
+    ],
+    ids=["sampled", "nce", "blackout", "class-adagrad", "full-tied"],
+)
 def test_sparse_gradients_train_the_model_dense_ones_train(runner, tiny_corpus, settings):
     """Rows a step did not read get a zero gradient either way, and SGD and Adagrad leave
     such rows as they are: sparse_grad changes the speed, not the training (float sums
@@ -108,29 +145,38 @@ def test_sparse_gradients_train_the_model_dense_ones_train(runner, tiny_corpus, 
     dense_curve, dense_ppl = training_record(runner, tiny_corpus, *settings)
     sparse_curve, sparse_ppl = training_record(runner, tiny_corpus, *settings, "sparse_grad=true")
     assert [row[:2] for row in sparse_curve] == [row[:2] for row in dense_curve]
-    assert [row[2] for row in sparse_curve] == pytest.approx([row[2] for row in dense_curve],
-                                                             rel=1e-5)
+    assert [row[2] for row in sparse_curve] == pytest.approx(
+        [row[2] for row in dense_curve], rel=1e-5
+    )
     assert sparse_ppl == pytest.approx(dense_ppl, rel=1e-5)
 
 
 def test_sparse_gradients_are_sparse_where_a_layer_reads_rows():
     host = get_host()
     for output, sparse_output in (("sampled", True), ("class", True), ("full", False)):
-        options = host.model_options("lstm", {"sparse_grad": True, "output": output,
-                                               "hidden_size": 8, "embedding_size": 8,
-                                               "optimizer": "sgd"})
+        options = host.model_options(
+            "lstm",
+            {
+                "sparse_grad": True,
+                "output": output,
+                "hidden_size": 8,
+                "embedding_size": 8,
+                "optimizer": "sgd",
+            },
+        )
         from bench_plugins.recurrent_network import RecurrentNetwork
 
         network = RecurrentNetwork(50, options, "lstm", counts=[50 - i for i in range(50)])
-        loss, _ = network.training_loss(torch.randint(0, 50, (5, 2)),
-                                        torch.randint(0, 50, (5, 2)), None)
+        loss, _ = network.training_loss(
+            torch.randint(0, 50, (5, 2)), torch.randint(0, 50, (5, 2)), None
+        )
         loss.backward()
         assert network.embedding.weight.grad.is_sparse
         assert network.output.weight.grad.is_sparse == sparse_output, output
 
 
 def test_clipping_sparse_gradients_equals_clipping_their_dense_form():
-    from bench.training import clip_gradients
+    from bench.optimization import clip_gradients
 
     torch.manual_seed(0)
     rows = torch.tensor([3, 1, 3])  # row 3 twice: the sparse gradient is uncoalesced
@@ -139,8 +185,9 @@ def test_clipping_sparse_gradients_equals_clipping_their_dense_form():
     twins = [table.detach().clone().requires_grad_(), dense.detach().clone().requires_grad_()]
     for params, sparse in ((table, dense), True), (tuple(twins), False):
         weights, vector = params
-        loss = (torch.nn.functional.embedding(rows, weights, sparse=sparse) ** 2).sum() \
-            + (vector ** 3).sum()
+        loss = (torch.nn.functional.embedding(rows, weights, sparse=sparse) ** 2).sum() + (
+            vector**3
+        ).sum()
         loss.backward()
     got = clip_gradients([table, dense], 0.5)
     expected = torch.nn.utils.clip_grad_norm_(twins, 0.5)
@@ -150,10 +197,13 @@ def test_clipping_sparse_gradients_equals_clipping_their_dense_form():
     torch.testing.assert_close(dense.grad, twins[1].grad)
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"optimizer": "adam"}, "sparse_grad=true needs optimizer sgd or adagrad"),
-    ({"optimizer": "sgd", "weight_decay": 0.01}, "sparse_grad=true needs weight_decay=0"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"optimizer": "adam"}, "sparse_grad=true needs optimizer sgd or adagrad"),
+        ({"optimizer": "sgd", "weight_decay": 0.01}, "sparse_grad=true needs weight_decay=0"),
+    ],
+)
 def test_sparse_gradients_with_a_dense_update_are_a_clear_error(settings, message):
     with pytest.raises(BenchError, match=f"^invalid option for lstm: {message}"):
         get_host().model_options("lstm", {"sparse_grad": True, **settings})

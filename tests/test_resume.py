@@ -24,9 +24,20 @@ PAUSE_AT_STEP = Path(__file__).with_name("pause_at_step.py")
 
 # dropout (random masks), Adam (optimiser state), a step schedule and several epochs: every
 # piece of state a resume has to bring back is in play
-RESUMABLE = ("layers=1", "hidden_size=16", "embedding_size=16", "epochs=3", "batch_size=4",
-             "bptt=8", "max_steps_per_epoch=30", "lr=0.01", "dropout=0.3", "log_every=5",
-             "lr_schedule=step", "decay_after=1")
+RESUMABLE = (
+    "layers=1",
+    "hidden_size=16",
+    "embedding_size=16",
+    "epochs=3",
+    "batch_size=4",
+    "bptt=8",
+    "max_steps_per_epoch=30",
+    "lr=0.01",
+    "dropout=0.3",
+    "log_every=5",
+    "lr_schedule=step",
+    "decay_after=1",
+)
 
 
 @pytest.fixture
@@ -40,9 +51,11 @@ def run_config(corpus, *extra):
 
 def training_curve(store, run_id):
     """Every metric the run logged, as (name, step, epoch, value), without the resume marker."""
-    return sorted((m["name"], m["step"], m["epoch"], m["value"])
-                  for m in store.get_run(run_id)["metrics"] if m["name"] not in
-                  ("resumed", "train_tokens_per_second", "epoch_seconds"))
+    return sorted(
+        (m["name"], m["step"], m["epoch"], m["value"])
+        for m in store.get_run(run_id)["metrics"]
+        if m["name"] not in ("resumed", "train_tokens_per_second", "epoch_seconds")
+    )
 
 
 def interrupt_at_call(monkeypatch, call, how):
@@ -93,8 +106,9 @@ def test_ctrl_c_then_resume_matches_an_uninterrupted_run(runner, tiny_corpus, mo
     result = runner.resume(interrupted)
     assert result.run_id == interrupted  # the same row, not a new one
     assert_same_run(runner.store, reference, interrupted)
-    resumed_marks = [m for m in runner.store.get_run(interrupted)["metrics"]
-                     if m["name"] == "resumed"]
+    resumed_marks = [
+        m for m in runner.store.get_run(interrupted)["metrics"] if m["name"] == "resumed"
+    ]
     steps_done = 44 if how == "before the step" else 45
     assert [m["step"] for m in resumed_marks] == [steps_done]
 
@@ -102,10 +116,23 @@ def test_ctrl_c_then_resume_matches_an_uninterrupted_run(runner, tiny_corpus, mo
 def test_kill_9_then_resume_matches_an_uninterrupted_run(runner, tiny_corpus, tmp_path):
     settings = [f"--set={s}" for s in (*RESUMABLE, "checkpoint_minutes=0")]
     # kill it well into its second epoch (30 steps each): steps 1..45 done, 46 about to run
-    process = subprocess.Popen([sys.executable, str(PAUSE_AT_STEP), "46", "run", "--plugin",
-                                "lstm", "--corpus", str(tiny_corpus), *settings],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               env=os.environ.copy())
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(PAUSE_AT_STEP),
+            "46",
+            "run",
+            "--plugin",
+            "lstm",
+            "--corpus",
+            str(tiny_corpus),
+            *settings,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=os.environ.copy(),
+    )
     try:
         paused = any(line.startswith("paused at step 46") for line in process.stdout)
         assert paused, "the run ended before it could be killed"
@@ -137,8 +164,10 @@ def test_a_finished_run_cannot_be_resumed(runner, tiny_corpus):
 
 def test_a_run_still_running_elsewhere_is_not_resumed(runner, tiny_corpus, monkeypatch):
     interrupted_run(runner, tiny_corpus, monkeypatch, 3)
-    with (run_lock(runner.run_dir(1), 1),  # as if another process held it
-          pytest.raises(BenchError, match="still running in another process")):
+    with (
+        run_lock(runner.run_dir(1), 1),  # as if another process held it
+        pytest.raises(BenchError, match="still running in another process"),
+    ):
         runner.resume(1)
     assert runner.store.get_run(1)["status"] == "interrupted"
 
@@ -155,46 +184,62 @@ def edit_stored_options(store, run_id, edit):
         session.execute(update(Run).where(Run.id == run_id).values(config=config))
 
 
-def test_a_run_from_before_an_option_existed_resumes_with_its_default(tiny_corpus, monkeypatch,
-                                                                        tmp_path):
+def test_a_run_from_before_an_option_existed_resumes_with_its_default(
+    tiny_corpus, monkeypatch, tmp_path
+):
     """Options bench gained after a run started (here `variational` and `precision`) take
     their defaults, which keep the old behaviour; the run finishes as if never stopped."""
     messages = []
-    runner = Runner(get_host(), Store(), tmp_path / "data", progress=False,
-                    echo=messages.append)
+    runner = Runner(get_host(), Store(), tmp_path / "data", progress=False, echo=messages.append)
     reference = runner.run(run_config(tiny_corpus), "x").run_id
     interrupted_run(runner, tiny_corpus, monkeypatch, 45)
-    edit_stored_options(runner.store, 2, lambda options: (options.pop("variational"),
-                                                          options.pop("precision")))
+    edit_stored_options(
+        runner.store, 2, lambda options: (options.pop("variational"), options.pop("precision"))
+    )
     runner.resume(2)
     assert_same_run(runner.store, reference, 2)
-    assert "run 2 started before bench had options.precision, options.variational: resumed " \
+    assert (
+        "run 2 started before bench had options.precision, options.variational: resumed "
         "with their defaults" in messages
+    )
 
 
-def test_a_run_whose_settings_now_resolve_differently_is_not_resumed(runner, tiny_corpus,
-                                                                     monkeypatch):
+def test_a_run_whose_settings_now_resolve_differently_is_not_resumed(
+    runner, tiny_corpus, monkeypatch
+):
     interrupted_run(runner, tiny_corpus, monkeypatch, 3)
     # as a bench whose validators differ would see it: the stored text is a number now
     edit_stored_options(runner.store, 1, lambda options: options.update(init_range="0.10"))
-    with pytest.raises(BenchError, match=r"run 1 cannot be resumed exactly: its configuration "
-                       r"resolves differently now \(options\.init_range: '0\.10' -> 0\.1\)"):
+    with pytest.raises(
+        BenchError,
+        match=r"run 1 cannot be resumed exactly: its configuration "
+        r"resolves differently now \(options\.init_range: '0\.10' -> 0\.1\)",
+    ):
         runner.resume(1)
     edit_stored_options(runner.store, 1, lambda options: options.update(retired=1))
-    with pytest.raises(BenchError, match=r"run 1 cannot be resumed: its stored configuration no "
-                       r"longer resolves \(unknown option for lstm 'retired'"):
+    with pytest.raises(
+        BenchError,
+        match=r"run 1 cannot be resumed: its stored configuration no "
+        r"longer resolves \(unknown option for lstm 'retired'",
+    ):
         runner.resume(1)
     assert runner.store.get_run(1)["status"] == "interrupted"
 
 
-def test_delete_removes_a_run_and_its_folder_but_not_one_running_elsewhere(runner, tiny_corpus,
-                                                                          monkeypatch):
+def test_delete_removes_a_run_and_its_folder_but_not_one_running_elsewhere(
+    runner, tiny_corpus, monkeypatch
+):
     interrupted_run(runner, tiny_corpus, monkeypatch, 3)
     folder = runner.run_dir(1)
     assert (folder / RESUME_FILE).exists()
-    with (run_lock(folder, 1),  # as if another process held it
-          pytest.raises(BenchError, match="still running in another process; stop it "
-                                          r"first \(Ctrl-C\), then delete it")):
+    with (
+        run_lock(folder, 1),  # as if another process held it
+        pytest.raises(
+            BenchError,
+            match="still running in another process; stop it "
+            r"first \(Ctrl-C\), then delete it",
+        ),
+    ):
         runner.delete(1)
     assert runner.store.get_run(1)["status"] == "interrupted" and folder.exists()
 
@@ -205,8 +250,10 @@ def test_delete_removes_a_run_and_its_folder_but_not_one_running_elsewhere(runne
 
 
 def test_delete_on_the_command_line_asks_first_and_names_unknown_runs(tiny_corpus):
-    assert CliRunner().invoke(cli, ["run", "--plugin", "unigram", "--corpus",
-                                    tiny_corpus]).exit_code == 0
+    assert (
+        CliRunner().invoke(cli, ["run", "--plugin", "unigram", "--corpus", tiny_corpus]).exit_code
+        == 0
+    )
     unknown = CliRunner().invoke(cli, ["delete", "1", "7", "--yes"])
     assert unknown.exit_code == 1 and "no run with id 7" in unknown.output
     declined = CliRunner().invoke(cli, ["delete", "1"], input="n\n")
@@ -218,8 +265,9 @@ def test_delete_on_the_command_line_asks_first_and_names_unknown_runs(tiny_corpu
 
 
 def test_resume_takes_no_other_configuration():
-    result = CliRunner().invoke(cli, ["run", "--resume", "1", "--plugin", "lstm",
-                                      "--set", "epochs=2"])
+    result = CliRunner().invoke(
+        cli, ["run", "--resume", "1", "--plugin", "lstm", "--set", "epochs=2"]
+    )
     assert result.exit_code != 0
     assert "drop --plugin, --set" in result.output
     assert "Traceback" not in result.output
@@ -232,8 +280,7 @@ def test_two_databases_sharing_a_data_folder_keep_their_runs_apart(tmp_path):
     assert first.run_dir(1).parent.parent == second.run_dir(1).parent.parent
 
 
-def test_a_run_stopped_before_its_vocabulary_was_recorded_resumes(runner, tiny_corpus,
-                                                                   monkeypatch):
+def test_a_run_stopped_before_its_vocabulary_was_recorded_resumes(runner, tiny_corpus, monkeypatch):
     tokenize = Runner._tokenize
 
     def interrupted(self, *args):
@@ -258,7 +305,7 @@ def test_a_registered_sharded_corpus_is_resumed_by_name(runner, monkeypatch):
         path = cached_path(ONE_BILLION_WORD, split_file, runner.data_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         words = [f"w{(index + i) % 9}" for i in range(40)]
-        path.write_text("\n".join(" ".join(words[i:i + 8]) for i in range(0, 40, 8)) + "\n")
+        path.write_text("\n".join(" ".join(words[i : i + 8]) for i in range(0, 40, 8)) + "\n")
     interrupted_run(runner, "one-billion-word", monkeypatch, 3)
     assert runner.store.get_run(1)["status"] == "interrupted"
     runner.resume(1)

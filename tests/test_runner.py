@@ -15,20 +15,31 @@ from bench.runner import Runner
 from bench.store import Store
 from bench.tokens import Vocabulary
 
-TINY_LSTM = ("layers=1", "hidden_size=16", "embedding_size=16", "epochs=2", "batch_size=4",
-             "bptt=8", "max_steps_per_epoch=30", "lr=0.01")
+TINY_LSTM = (
+    "layers=1",
+    "hidden_size=16",
+    "embedding_size=16",
+    "epochs=2",
+    "batch_size=4",
+    "bptt=8",
+    "max_steps_per_epoch=30",
+    "lr=0.01",
+)
 
 
 def host_with_samples():
-    extra = [metadata.EntryPoint(name=n, value=f"sample_plugins:{n}", group=ENTRY_POINT_GROUP)
-             for n in ("failing", "observer")]
+    extra = [
+        metadata.EntryPoint(name=n, value=f"sample_plugins:{n}", group=ENTRY_POINT_GROUP)
+        for n in ("failing", "observer")
+    ]
     return load_plugins(list(metadata.entry_points(group=ENTRY_POINT_GROUP)) + extra)
 
 
 @pytest.fixture
 def runner(tmp_path):
-    return Runner(host_with_samples(), Store(), tmp_path / "data", progress=False,
-                  echo=lambda message: None)
+    return Runner(
+        host_with_samples(), Store(), tmp_path / "data", progress=False, echo=lambda message: None
+    )
 
 
 def config(plugin, corpus, *settings):
@@ -55,8 +66,11 @@ def test_lstm_run_is_stored_and_beats_unigram(runner, tiny_corpus):
 
 
 def test_failed_run_is_recorded_with_its_error(runner, tiny_corpus):
-    with pytest.raises(BenchError, match=r"model plugin 'failing' raised RuntimeError: "
-                       r"exploded in epoch 1 \(at sample_plugins.py:\d+, in fit\); run 1 "):
+    with pytest.raises(
+        BenchError,
+        match=r"model plugin 'failing' raised RuntimeError: "
+        r"exploded in epoch 1 \(at sample_plugins.py:\d+, in fit\); run 1 ",
+    ):
         runner.run(config("failing", tiny_corpus), "bench run --plugin failing")
     (row,) = runner.store.list_runs()
     record = runner.store.get_run(row["id"])
@@ -79,9 +93,20 @@ def test_observer_hooks_see_the_lifecycle(runner, tiny_corpus):
     result = runner.run(config("lstm", tiny_corpus, *TINY_LSTM, "epochs=1"), "bench run")
     events = sample_plugins.Observer.events
     assert events[0] == ("started", result.run_id)
-    assert ("metrics", 1, ["epoch_seconds", "grad_norm_max", "grad_norm_mean", "lr",
-                           "train_loss", "train_ppl", "train_tokens_per_second",
-                           "valid_ppl"]) in events
+    assert (
+        "metrics",
+        1,
+        [
+            "epoch_seconds",
+            "grad_norm_max",
+            "grad_norm_mean",
+            "lr",
+            "train_loss",
+            "train_ppl",
+            "train_tokens_per_second",
+            "valid_ppl",
+        ],
+    ) in events
     assert events[-1] == ("finished", "finished", ["test", "valid"])
 
 
@@ -97,8 +122,12 @@ def test_user_mistakes_fail_before_a_run_is_recorded(runner, tiny_corpus, tmp_pa
     with pytest.raises(BenchError):
         runner.run(config("lstm", tmp_path / "nowhere"), "x")
     with pytest.raises(BenchError, match="tokenizer"):
-        runner.run(build_config({}, {"plugin": "lstm", "corpus": str(tiny_corpus),
-                                     "tokenizer": "wrod"}, ()), "x")
+        runner.run(
+            build_config(
+                {}, {"plugin": "lstm", "corpus": str(tiny_corpus), "tokenizer": "wrod"}, ()
+            ),
+            "x",
+        )
     assert runner.store.list_runs() == []
 
 
@@ -109,8 +138,9 @@ def lstm_model(vocab_size=13, **options):
 
     torch.manual_seed(0)
     vocab = Vocabulary(["<eos>", "<unk>", *(f"w{i}" for i in range(vocab_size - 2))])
-    model = LSTMModel(RecurrentOptions(layers=2, hidden_size=12, embedding_size=8, **options),
-                      vocab, "cpu")
+    model = LSTMModel(
+        RecurrentOptions(layers=2, hidden_size=12, embedding_size=8, **options), vocab, "cpu"
+    )
     model.network.double()  # float64 end to end, so only chunking could change the sum
     return model
 
@@ -140,15 +170,19 @@ def test_lstm_first_token_is_conditioned_on_eos():
     assert chunk.logprobs[0] == pytest.approx(expected, rel=1e-6)  # float32
 
 
-@pytest.mark.parametrize("plugin, extra", [("lstm", ()), ("gru", ()), ("rnn", ()),
-                                           ("rnn", ("nonlinearity=relu",))])
+@pytest.mark.parametrize(
+    "plugin, extra", [("lstm", ()), ("gru", ()), ("rnn", ()), ("rnn", ("nonlinearity=relu",))]
+)
 def test_every_cell_type_lowers_the_loss(runner, tiny_corpus, plugin, extra):
     result = runner.run(config(plugin, tiny_corpus, *TINY_LSTM, "log_every=1", *extra), "x")
     metrics = runner.store.get_run(result.run_id)["metrics"]
     step_losses = [m["value"] for m in metrics if m["name"] == "train_loss" and m["step"] == 1]
     last_epoch = max(m["epoch"] for m in metrics)
-    final = [m["value"] for m in metrics
-             if m["name"] == "train_loss" and m["epoch"] == last_epoch and m["step"] is not None]
+    final = [
+        m["value"]
+        for m in metrics
+        if m["name"] == "train_loss" and m["epoch"] == last_epoch and m["step"] is not None
+    ]
     assert final[-1] < 0.8 * step_losses[0]
     # and it scores far better than a uniform guess over the 12-entry vocabulary
     assert result.evaluations["test"].ppl < 8
@@ -161,8 +195,12 @@ def test_generation_is_reproducible_with_a_seed(runner, tiny_corpus, tokenizer):
     from bench.restore import restore_run
 
     settings = (*TINY_LSTM, "epochs=1")
-    result = runner.run(build_config({}, {"plugin": "lstm", "corpus": str(tiny_corpus),
-                                          "tokenizer": tokenizer}, settings), "x")
+    result = runner.run(
+        build_config(
+            {}, {"plugin": "lstm", "corpus": str(tiny_corpus), "tokenizer": tokenizer}, settings
+        ),
+        "x",
+    )
     restored = restore_run(result.run_id, runner.store, runner.host, runner.data_dir)
     prompt = restored.tokenizer.encode("prompt", ["the cat"]).ids[:-1].tolist()
     first = restored.model.generate(prompt, 40, seed=3, top_k=5)
@@ -221,8 +259,19 @@ def test_nan_loss_every_time_gives_up_with_a_clear_error(runner, tiny_corpus, mo
 
 def test_early_stopping(runner, tiny_corpus):
     # lr so small that valid ppl cannot improve much; patience 1 stops at the first miss
-    result = runner.run(config("lstm", tiny_corpus, *TINY_LSTM, "epochs=20", "patience=1",
-                               "optimizer=sgd", "lr=1e-9", "clip=0"), "x")
+    result = runner.run(
+        config(
+            "lstm",
+            tiny_corpus,
+            *TINY_LSTM,
+            "epochs=20",
+            "patience=1",
+            "optimizer=sgd",
+            "lr=1e-9",
+            "clip=0",
+        ),
+        "x",
+    )
     metrics = runner.store.get_run(result.run_id)["metrics"]
     epochs = {m["epoch"] for m in metrics if m["name"] == "valid_ppl"}
     assert len(epochs) < 20
@@ -236,6 +285,5 @@ def test_key_options_always_show_the_training_budget():
 
     host = get_host()
     assert key_options(host.model_options("lstm", {})) == "epochs=3"
-    assert key_options(host.model_options("lstm", {"lr": 5, "epochs": 13})) == \
-        "epochs=13 lr=5.0"
+    assert key_options(host.model_options("lstm", {"lr": 5, "epochs": 13})) == "epochs=13 lr=5.0"
     assert key_options(host.model_options("unigram", {})) == ""  # nothing trained in epochs

@@ -11,11 +11,31 @@ import pytest
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_during_training_records_interrupted_run(tiny_corpus, signum):
-    args = [sys.executable, "-m", "bench", "run", "--plugin", "lstm", "--corpus", str(tiny_corpus),
-            "--set", "epochs=1000", "--set", "hidden_size=8", "--set", "embedding_size=8",
-            "--set", "layers=1", "--set", "batch_size=2", "--set", "bptt=4"]
-    process = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                               env=os.environ.copy())
+    args = [
+        sys.executable,
+        "-m",
+        "bench",
+        "run",
+        "--plugin",
+        "lstm",
+        "--corpus",
+        str(tiny_corpus),
+        "--set",
+        "epochs=1000",
+        "--set",
+        "hidden_size=8",
+        "--set",
+        "embedding_size=8",
+        "--set",
+        "layers=1",
+        "--set",
+        "batch_size=2",
+        "--set",
+        "bptt=4",
+    ]
+    process = subprocess.Popen(
+        args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
     # the run announces itself once its row exists and training is about to start
     first = process.stderr.readline()
     assert first.startswith("run 1:"), first
@@ -25,8 +45,12 @@ def test_signal_during_training_records_interrupted_run(tiny_corpus, signum):
     assert "recorded as 'interrupted'" in stderr
     assert "bench run --resume 1`" in stderr
     assert "Traceback" not in stderr
-    shown = subprocess.run([sys.executable, "-m", "bench", "show", "1", "--json"],
-                           capture_output=True, text=True, check=True)
+    shown = subprocess.run(
+        [sys.executable, "-m", "bench", "show", "1", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(shown.stdout)["status"] == "interrupted"
 
 

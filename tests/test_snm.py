@@ -23,8 +23,12 @@ from bench_plugins.snm_adjustment import (
 )
 from bench_plugins.snm_features import Sentences, count_all, feature_types
 
-SKIP_GRAMS = {"skip_remote_max": 2, "skip_length_max": 2, "skip_adjacent_max": 1,
-              "skip_context_max": 3}
+SKIP_GRAMS = {
+    "skip_remote_max": 2,
+    "skip_length_max": 2,
+    "skip_adjacent_max": 1,
+    "skip_context_max": 3,
+}
 
 
 def markov_lines(seed: int, n_lines: int, vocab_size: int = 60) -> list[str]:
@@ -93,8 +97,13 @@ class ReferenceSNM:
             if len(history) < kind.span:
                 continue
             end = len(history) - kind.adjacent - kind.skip
-            found.append((kind, tuple(history[end - kind.remote:end]),
-                          tuple(history[len(history) - kind.adjacent:])))
+            found.append(
+                (
+                    kind,
+                    tuple(history[end - kind.remote : end]),
+                    tuple(history[len(history) - kind.adjacent :]),
+                )
+            )
         return found
 
     def weight(self, type_index: int, feature_count: int, pair_count: int) -> float:
@@ -136,8 +145,9 @@ def test_probabilities_match_a_dict_based_reference(data):
             at += 1
 
 
-@pytest.mark.parametrize("options", [{"order": 5}, {"order": 4, **SKIP_GRAMS},
-                                     {"order": 2, "epochs": 0}])
+@pytest.mark.parametrize(
+    "options", [{"order": 5}, {"order": 4, **SKIP_GRAMS}, {"order": 2, "epochs": 0}]
+)
 def test_probabilities_sum_to_one_over_the_vocabulary(data, options):
     model = fitted(data, **options)
     _, _, valid, _ = data
@@ -159,8 +169,9 @@ def test_every_vocabulary_entry_keeps_a_probability(data):
     """A word never counted (here: only in the held-out lines, without recount) still gets
     p > 0 through the uniform feature."""
     tokenizer, train, valid, _ = data
-    model = SNMModel(SNMOptions(order=3, recount=False, heldout_fraction=0.5), tokenizer.vocab,
-                     "cpu")
+    model = SNMModel(
+        SNMOptions(order=3, recount=False, heldout_fraction=0.5), tokenizer.vocab, "cpu"
+    )
     model.fit_split(train, valid, seed=0)
     counted = np.zeros(len(tokenizer.vocab), dtype=bool)
     for table in model.features.tables[:1]:  # the empty feature has every counted word
@@ -174,14 +185,18 @@ def test_every_vocabulary_entry_keeps_a_probability(data):
 def test_heldout_gradient_matches_finite_differences(data):
     tokenizer, train, valid, _ = data
     types = feature_types(3, 1, 2, 1, 2)
-    features = count_all(Sentences.of(train.ids, train.line_offsets, len(tokenizer.vocab)),
-                         types, len(tokenizer.vocab))
+    features = count_all(
+        Sentences.of(train.ids, train.line_offsets, len(tokenizer.vocab)),
+        types,
+        len(tokenizer.vocab),
+    )
     adjustment = Adjustment(len(types), 6, 4)
     rng = np.random.default_rng(0)
     adjustment.theta = rng.normal(0, 0.3, size=len(adjustment.theta))
     adjustment.uniform_theta = -1.0
-    heldout = gather_heldout(features, Sentences.of(valid.ids, valid.line_offsets,
-                                                    len(tokenizer.vocab)), adjustment)
+    heldout = gather_heldout(
+        features, Sentences.of(valid.ids, valid.line_offsets, len(tokenizer.vocab)), adjustment
+    )
     _, _, grad, grad_u = loss_and_gradient(adjustment, heldout)
     step = 1e-6
     for k in rng.choice(len(adjustment.theta), size=12, replace=False):
@@ -202,16 +217,20 @@ def test_heldout_gradient_matches_finite_differences(data):
 def test_adjustment_training_lowers_the_heldout_loss(data):
     tokenizer, train, valid, _ = data
     types = feature_types(4, 2, 2, 1, 3)
-    features = count_all(Sentences.of(train.ids, train.line_offsets, len(tokenizer.vocab)),
-                         types, len(tokenizer.vocab))
+    features = count_all(
+        Sentences.of(train.ids, train.line_offsets, len(tokenizer.vocab)),
+        types,
+        len(tokenizer.vocab),
+    )
     adjustment = Adjustment(len(types), 12, 8)
-    heldout = gather_heldout(features, Sentences.of(valid.ids, valid.line_offsets,
-                                                    len(tokenizer.vocab)), adjustment)
-    losses = train_adjustment(adjustment, heldout, epochs=4, lr=0.1, batch_words=100,
-                              rng=np.random.default_rng(0))
+    heldout = gather_heldout(
+        features, Sentences.of(valid.ids, valid.line_offsets, len(tokenizer.vocab)), adjustment
+    )
+    losses = train_adjustment(
+        adjustment, heldout, epochs=4, lr=0.1, batch_words=100, rng=np.random.default_rng(0)
+    )
     assert losses[-1] < losses[0] - 0.05
-    assert losses[-1] == pytest.approx(loss_and_gradient(adjustment, heldout)[0]
-                                       / heldout.words)
+    assert losses[-1] == pytest.approx(loss_and_gradient(adjustment, heldout)[0] / heldout.words)
 
 
 def test_trained_model_beats_plain_relative_frequencies_and_skip_grams_help(data):
@@ -245,12 +264,15 @@ def test_snm_is_listed_with_its_options():
     assert "snm" in invoke("models").output
 
 
-@pytest.mark.parametrize("setting, message", [
-    (("skip_remote_max=4", "skip_context_max=3"), "skip_remote_max (4) cannot exceed"),
-    (("heldout=test",), "invalid option for snm: heldout"),
-    (("heldout_fraction=1.5",), "invalid option for snm: heldout_fraction"),
-    (("order=0",), "invalid option for snm: order"),
-])
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        (("skip_remote_max=4", "skip_context_max=3"), "skip_remote_max (4) cannot exceed"),
+        (("heldout=test",), "invalid option for snm: heldout"),
+        (("heldout_fraction=1.5",), "invalid option for snm: heldout_fraction"),
+        (("order=0",), "invalid option for snm: order"),
+    ],
+)
 def test_bad_options_get_one_line_errors(tiny_corpus, setting, message):
     args = [arg for pair in (("--set", s) for s in setting) for arg in pair]
     result = invoke("run", "--plugin", "snm", "--corpus", tiny_corpus, *args)
@@ -271,10 +293,17 @@ def test_scoring_in_small_chunks_gives_the_same_numbers(data, monkeypatch):
 
 def test_the_one_billion_word_recipe_runs_when_shrunk(tiny_corpus):
     """Never run at full size here: its feature set and held-out training, on a tiny corpus."""
-    result = invoke("reproduce", "shazeer-snm", "--corpus", tiny_corpus, "--set", "order=3",
-                    "--set", "skip_length_max=2")
+    result = invoke(
+        "reproduce",
+        "shazeer-snm",
+        "--corpus",
+        tiny_corpus,
+        "--set",
+        "order=3",
+        "--set",
+        "skip_length_max=2",
+    )
     assert result.exit_code == 0, result.output
     record = json.loads(invoke("show", "1", "--json").output)
     assert record["status"] == "finished"
     assert record["config"]["options"]["skip_remote_max"] == 3  # from the recipe
-

@@ -24,12 +24,24 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def make_evaluation(split: str, *, tokens: int = 1000, words: int = 1000, ppl: float = 120.0,
-                    context: int | None = None, seconds: float = 2.0) -> Evaluation:
+def make_evaluation(
+    split: str,
+    *,
+    tokens: int = 1000,
+    words: int = 1000,
+    ppl: float = 120.0,
+    context: int | None = None,
+    seconds: float = 2.0,
+) -> Evaluation:
     counts = UnitCounts(tokens=tokens, words=words, bytes=5 * words, lines=50, oov=10)
     metrics = SplitMetrics.compute(tokens * math.log(ppl), counts, oov_nll=10 * math.log(ppl))
-    return Evaluation(split=split, counts=counts, protocol=EvalProtocol("stream", 10, context),
-                      metrics=metrics, seconds=seconds)
+    return Evaluation(
+        split=split,
+        counts=counts,
+        protocol=EvalProtocol("stream", 10, context),
+        metrics=metrics,
+        seconds=seconds,
+    )
 
 
 @pytest.fixture
@@ -40,9 +52,15 @@ def store(db_url: str) -> Store:
 
 
 def test_round_trip(store: Store) -> None:
-    run_id = store.create_run(plugin="lstm", plugin_version="0.1", model_label="LSTM 2x200",
-                              key_options="layers=2 hidden=200", corpus="ptb", seed=1,
-                              command="bench run lstm ptb")
+    run_id = store.create_run(
+        plugin="lstm",
+        plugin_version="0.1",
+        model_label="LSTM 2x200",
+        key_options="layers=2 hidden=200",
+        corpus="ptb",
+        seed=1,
+        command="bench run lstm ptb",
+    )
     assert store.get_run(run_id)["status"] == "running"
     store.update_run(run_id, params=4_650_000, device="cpu")
     for step in range(3):
@@ -57,14 +75,18 @@ def test_round_trip(store: Store) -> None:
     assert run["finished_at"] >= run["started_at"]
     assert run["started_at"].tzinfo is not None
     assert run["wall_seconds"] == pytest.approx(
-        (run["finished_at"] - run["started_at"]).total_seconds())
+        (run["finished_at"] - run["started_at"]).total_seconds()
+    )
     assert [(m["step"], m["name"]) for m in run["metrics"]][:2] == [(0, "train_loss"), (0, "lr")]
     assert len(run["metrics"]) == 6
     (evaluation,) = run["evaluations"]
     assert evaluation["id"] == eval_id
     assert evaluation["ppl"] == pytest.approx(120.0)
-    assert (evaluation["mode"], evaluation["batch_size"], evaluation["context"]) == \
-        ("stream", 10, 35)
+    assert (evaluation["mode"], evaluation["batch_size"], evaluation["context"]) == (
+        "stream",
+        10,
+        35,
+    )
     assert evaluation["tokens_per_second"] == pytest.approx(500.0)
     assert evaluation["ppl_no_oov"] == pytest.approx(120.0)
     assert run["artifacts"][0]["kind"] == "checkpoint"
@@ -81,12 +103,19 @@ def test_failed_run_keeps_its_error(store: Store) -> None:
 
 
 def test_json_columns_round_trip(store: Store) -> None:
-    config = {"model": {"layers": 2, "dropout": 0.5, "tied": True, "sizes": [200, 200]},
-              "corpus": "ptb", "note": "naïve ✓", "lr": None}
+    config = {
+        "model": {"layers": 2, "dropout": 0.5, "tied": True, "sizes": [200, 200]},
+        "corpus": "ptb",
+        "note": "naïve ✓",
+        "lr": None,
+    }
     environment = {"python": "3.11.7", "malloc": {"MALLOC_MMAP_THRESHOLD_": "1000000000"}}
-    run_id = store.create_run(config=config, environment=environment,
-                              corpus_sha256={"train": "a" * 64, "test": "b" * 64},
-                              corpus_verified=True)
+    run_id = store.create_run(
+        config=config,
+        environment=environment,
+        corpus_sha256={"train": "a" * 64, "test": "b" * 64},
+        corpus_verified=True,
+    )
     run = store.get_run(run_id)
     assert run["config"] == config
     assert run["environment"] == environment
@@ -207,14 +236,23 @@ def _schema(engine) -> dict:
     schema = {}
     for table in insp.get_table_names():
         schema[table] = {
-            "columns": {c["name"]: (str(c["type"]), c["nullable"])
-                        for c in insp.get_columns(table)},
+            "columns": {
+                c["name"]: (str(c["type"]), c["nullable"]) for c in insp.get_columns(table)
+            },
             "pk": insp.get_pk_constraint(table)["constrained_columns"],
-            "fks": sorted((tuple(fk["constrained_columns"]), fk["referred_table"],
-                           tuple(fk["referred_columns"]), fk["options"].get("ondelete"))
-                          for fk in insp.get_foreign_keys(table)),
-            "indexes": sorted((ix["name"], tuple(ix["column_names"]), bool(ix["unique"]))
-                              for ix in insp.get_indexes(table)),
+            "fks": sorted(
+                (
+                    tuple(fk["constrained_columns"]),
+                    fk["referred_table"],
+                    tuple(fk["referred_columns"]),
+                    fk["options"].get("ondelete"),
+                )
+                for fk in insp.get_foreign_keys(table)
+            ),
+            "indexes": sorted(
+                (ix["name"], tuple(ix["column_names"]), bool(ix["unique"]))
+                for ix in insp.get_indexes(table)
+            ),
         }
     return schema
 
@@ -231,14 +269,19 @@ def test_orm_models_match_migrated_schema(store: Store) -> None:
         assert migrated[table] == expected[table], f"table {table!r} differs"
 
 
-def test_older_database_is_upgraded_in_place(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_older_database_is_upgraded_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = sqlite_url(tmp_path / "old.db")
     engine = writer(make_engine(url))
     assert migrate(engine, migrations.MIGRATIONS[:1]) == ["m001_initial"]
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO runs (status, plugin, started_at) "
-                          "VALUES ('finished', 'old-plugin', '2020-01-02 03:04:05')"))
+        conn.execute(
+            text(
+                "INSERT INTO runs (status, plugin, started_at) "
+                "VALUES ('finished', 'old-plugin', '2020-01-02 03:04:05')"
+            )
+        )
     engine.dispose()
 
     def m002_test_add_run_notes(conn) -> None:
@@ -246,8 +289,7 @@ def test_older_database_is_upgraded_in_place(tmp_path: Path,
         Table("tags", MetaData(), Column("name", Text, primary_key=True)).create(conn)
 
     # every real migration is pending too: the ORM reads the latest schema
-    monkeypatch.setattr(migrations, "MIGRATIONS",
-                        [*migrations.MIGRATIONS, m002_test_add_run_notes])
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, m002_test_add_run_notes])
     with Store(url) as store:  # opening applies the pending migration
         old = store.get_run(1)
         assert (old["status"], old["plugin"]) == ("finished", "old-plugin")
@@ -264,12 +306,26 @@ def test_older_database_is_upgraded_in_place(tmp_path: Path,
 def test_probe_results_are_stored_and_read_back(store: Store) -> None:
     run_id = store.create_run(plugin="lstm")
     written = store.add_probe_results(
-        "gradients", [("grad_norm_h", 1, 0.5), ("grad_norm_h", 2, float("nan"))],
-        label="LSTM 1x8 (run 1)", plugin="lstm", corpus="tiny", split="valid", positions=3,
-        run_id=run_id)
-    store.add_probe_results("gradients", [("grad_norm_h", 1, 0.25)], label="RNN fresh",
-                            plugin="rnn", corpus="tiny", split="valid", positions=3,
-                            config={"options": {"hidden_size": 8}}, seed=7)
+        "gradients",
+        [("grad_norm_h", 1, 0.5), ("grad_norm_h", 2, float("nan"))],
+        label="LSTM 1x8 (run 1)",
+        plugin="lstm",
+        corpus="tiny",
+        split="valid",
+        positions=3,
+        run_id=run_id,
+    )
+    store.add_probe_results(
+        "gradients",
+        [("grad_norm_h", 1, 0.25)],
+        label="RNN fresh",
+        plugin="rnn",
+        corpus="tiny",
+        split="valid",
+        positions=3,
+        config={"options": {"hidden_size": 8}},
+        seed=7,
+    )
     assert written == 2
     frame = store.probe_results("gradients")
     assert list(frame["distance"]) == [1, 2, 1]
@@ -278,8 +334,16 @@ def test_probe_results_are_stored_and_read_back(store: Store) -> None:
     assert frame["config"].iloc[2] == {"options": {"hidden_size": 8}}
     assert len(store.probe_results(run_id=run_id)) == 2
     with pytest.raises(BenchError, match="no run with id 99"):
-        store.add_probe_results("gradients", [], label="x", plugin="lstm", corpus="tiny",
-                                split="valid", positions=1, run_id=99)
+        store.add_probe_results(
+            "gradients",
+            [],
+            label="x",
+            plugin="lstm",
+            corpus="tiny",
+            split="valid",
+            positions=1,
+            run_id=99,
+        )
 
 
 def test_delete_run_removes_it_and_all_it_recorded_and_nothing_else(store: Store) -> None:
@@ -288,9 +352,16 @@ def test_delete_run_removes_it_and_all_it_recorded_and_nothing_else(store: Store
         store.add_metrics(run_id, {"train_loss": 1.0}, step=1)
         store.add_evaluation(run_id, make_evaluation("test"))
         store.add_artifact(run_id, "checkpoint", Path(f"/tmp/{run_id}.pt"))
-        store.add_probe_results("gradients", [("grad_norm_h", 1, 0.5)], label="x",
-                                plugin="lstm", corpus="tiny", split="valid", positions=1,
-                                run_id=run_id)
+        store.add_probe_results(
+            "gradients",
+            [("grad_norm_h", 1, 0.5)],
+            label="x",
+            plugin="lstm",
+            corpus="tiny",
+            split="valid",
+            positions=1,
+            run_id=run_id,
+        )
     store.delete_run(gone)
 
     with pytest.raises(BenchError, match=f"no run with id {gone}"):
@@ -310,15 +381,26 @@ def test_database_before_probe_results_is_upgraded(tmp_path: Path) -> None:
     engine = writer(make_engine(url))
     migrate(engine, migrations.MIGRATIONS[:1])  # the schema as first released
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO runs (status, plugin, started_at) "
-                          "VALUES ('finished', 'lstm', '2020-01-02 03:04:05')"))
+        conn.execute(
+            text(
+                "INSERT INTO runs (status, plugin, started_at) "
+                "VALUES ('finished', 'lstm', '2020-01-02 03:04:05')"
+            )
+        )
     engine.dispose()
     with Store(url) as store:
         assert "probe_results" in inspect(store.engine).get_table_names()
         assert store.get_run(1)["plugin"] == "lstm"
-        store.add_probe_results("gradients", [("grad_norm_h", 1, 0.1)], label="old run",
-                                plugin="lstm", corpus="tiny", split="valid", positions=1,
-                                run_id=1)
+        store.add_probe_results(
+            "gradients",
+            [("grad_norm_h", 1, 0.1)],
+            label="old run",
+            plugin="lstm",
+            corpus="tiny",
+            split="valid",
+            positions=1,
+            run_id=1,
+        )
         assert store.probe_results()["run_id"].tolist() == [1]
 
 
@@ -327,12 +409,20 @@ def test_database_with_parent_run_id_is_upgraded_keeping_every_row(tmp_path: Pat
     engine = writer(make_engine(url))
     migrate(engine, migrations.MIGRATIONS[:2])  # before runs.parent_run_id was dropped
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO runs (status, plugin, config_hash, started_at) VALUES "
-                          "('finished', 'lstm', 'abc', '2020-01-02 03:04:05'), "
-                          "('finished', 'gru', 'def', '2020-01-02 03:04:06')"))
+        conn.execute(
+            text(
+                "INSERT INTO runs (status, plugin, config_hash, started_at) VALUES "
+                "('finished', 'lstm', 'abc', '2020-01-02 03:04:05'), "
+                "('finished', 'gru', 'def', '2020-01-02 03:04:06')"
+            )
+        )
         conn.execute(text("UPDATE runs SET parent_run_id = 1 WHERE id = 2"))
-        conn.execute(text("INSERT INTO metrics (run_id, step, name, value, created_at) "
-                          "VALUES (1, 1, 'train_loss', 2.5, '2020-01-02 03:04:05')"))
+        conn.execute(
+            text(
+                "INSERT INTO metrics (run_id, step, name, value, created_at) "
+                "VALUES (1, 1, 'train_loss', 2.5, '2020-01-02 03:04:05')"
+            )
+        )
     engine.dispose()
     with Store(url) as store:
         columns = {c["name"] for c in inspect(store.engine).get_columns("runs")}
@@ -376,8 +466,9 @@ def test_fresh_database_opened_by_several_processes_at_once(db_url: str) -> None
 
 def test_inf_and_nan_options_round_trip_on_every_backend(store: Store) -> None:
     """PostgreSQL's json rejects bare Infinity/NaN: such values are stored portably."""
-    config = {"options": {"checkpoint_minutes": float("inf"), "floor": float("-inf"),
-                          "sizes": [1, 2.5]}}
+    config = {
+        "options": {"checkpoint_minutes": float("inf"), "floor": float("-inf"), "sizes": [1, 2.5]}
+    }
     run_id = store.create_run(plugin="x", config=config)
     stored = store.get_run(run_id)["config"]
     assert stored == config
@@ -389,10 +480,14 @@ def test_inf_and_nan_options_round_trip_on_every_backend(store: Store) -> None:
 def test_database_identity_ignores_driver_and_password() -> None:
     from bench.store.engine import database_identity
 
-    same = {database_identity(url) for url in (
-        "postgresql://u:pw@DB.example:5432/results",
-        "postgresql+psycopg://other@db.example/results",
-        "postgresql+psycopg2://u@db.example:5432/results")}
+    same = {
+        database_identity(url)
+        for url in (
+            "postgresql://u:pw@DB.example:5432/results",
+            "postgresql+psycopg://other@db.example/results",
+            "postgresql+psycopg2://u@db.example:5432/results",
+        )
+    }
     assert same == {"postgresql://db.example:5432/results"}
     assert database_identity("postgresql://db.example/other") not in same
 
@@ -416,17 +511,25 @@ def test_lost_server_is_one_clear_line(postgres_server) -> None:
     store = Store(url)
     run_id = store.create_run(plugin="x")
     name = url.rsplit("/", 1)[1]
-    with psycopg.connect(postgres_server.url("postgres").replace("+psycopg", ""),
-                         autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                      "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+    with psycopg.connect(
+        postgres_server.url("postgres").replace("+psycopg", ""), autocommit=True
+    ) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
     store.update_run(run_id, params=1)  # pool_pre_ping replaced the dropped connection
     store.engine.dispose()
-    with psycopg.connect(postgres_server.url("postgres").replace("+psycopg", ""),
-                         autocommit=True) as admin:
+    with psycopg.connect(
+        postgres_server.url("postgres").replace("+psycopg", ""), autocommit=True
+    ) as admin:
         admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                      "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
     with pytest.raises(BenchError, match="lost the connection to the database") as caught:
         store.update_run(run_id, params=2)
     assert "s3cret" not in str(caught.value)

@@ -47,8 +47,10 @@ def patterned_text(rng: random.Random, lines: int) -> bytes:
 def corpus_files(spec: CorpusSpec) -> dict[str, bytes]:
     """Text for every file of the spec (keyed by archive member): 2 to 6 lines per shard."""
     rng = random.Random(0)
-    return {f.member or "": patterned_text(rng, rng.randint(2, 6) if f.split == "train" else 30)
-            for f in spec.files}
+    return {
+        f.member or "": patterned_text(rng, rng.randint(2, 6) if f.split == "train" else 30)
+        for f in spec.files
+    }
 
 
 def registry_of(spec: CorpusSpec) -> Registry[CorpusSpec]:
@@ -86,8 +88,10 @@ class ReadCounter:
 
 
 def test_train_shards_are_read_lazily_one_at_a_time(
-        archive_spec: tuple[CorpusSpec, dict[str, bytes]], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    archive_spec: tuple[CorpusSpec, dict[str, bytes]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     spec, files = archive_spec
     reads = ReadCounter(monkeypatch)
     text = load_corpus(spec.name, registry_of(spec), tmp_path / "data", progress=False)
@@ -106,8 +110,12 @@ def test_train_shards_are_read_lazily_one_at_a_time(
     assert reads.paths == list(train.paths[:2])
 
     # the same lines and checksum as loading every shard into memory (the old path)
-    whole = load_corpus(spec.name, registry_of(dataclasses.replace(spec, stream_train=False)),
-                        tmp_path / "data", progress=False)
+    whole = load_corpus(
+        spec.name,
+        registry_of(dataclasses.replace(spec, stream_train=False)),
+        tmp_path / "data",
+        progress=False,
+    )
     assert list(train) == list(train) == whole.splits["train"]
     assert text.sha256 == whole.sha256 and not text.verified
     assert text.splits["test"] == whole.splits["test"]
@@ -118,15 +126,22 @@ def test_streamed_shards_are_checked_like_loaded_ones(tmp_path: Path) -> None:
     shard.parent.mkdir()
     shard.write_bytes(b"x y\nz\n")
     heldout = SplitFile("valid", shard.as_uri(), None), SplitFile("test", shard.as_uri(), None)
-    wrong_count = CorpusSpec(name="counted", description="", license="", citation="",
-                             stream_train=True,
-                             files=(SplitFile("train", shard.as_uri(), None, tokens=9), *heldout))
-    train = load_corpus("counted", registry_of(wrong_count), tmp_path / "data",
-                        progress=False).splits["train"]
+    wrong_count = CorpusSpec(
+        name="counted",
+        description="",
+        license="",
+        citation="",
+        stream_train=True,
+        files=(SplitFile("train", shard.as_uri(), None, tokens=9), *heldout),
+    )
+    train = load_corpus(
+        "counted", registry_of(wrong_count), tmp_path / "data", progress=False
+    ).splits["train"]
     with pytest.raises(BenchError, match=r"expected 9 tokens .* found 5"):
         list(train)  # counts are checked as each shard is read
     wrong_sha = dataclasses.replace(
-        wrong_count, name="hashed", files=(SplitFile("train", shard.as_uri(), "0" * 64), *heldout))
+        wrong_count, name="hashed", files=(SplitFile("train", shard.as_uri(), "0" * 64), *heldout)
+    )
     cached = cached_path(wrong_sha, wrong_sha.files[0], tmp_path / "data")
     cached.parent.mkdir(parents=True)
     cached.write_bytes(shard.read_bytes())  # already there, so the load itself must check it
@@ -137,16 +152,21 @@ def test_streamed_shards_are_checked_like_loaded_ones(tmp_path: Path) -> None:
 
 
 def tokenizer_cases() -> list[Tokenizer]:
-    return [WordTokenizer(WordOptions(max_size=8)),  # leaves words out: OOVs in train
-            WordTokenizer(WordOptions()),
-            CharTokenizer(CharTokenizer.Options()),
-            SentencePieceBPETokenizer(SentencePieceOptions(vocab_size=40, max_sentences=50))]
+    return [
+        WordTokenizer(WordOptions(max_size=8)),  # leaves words out: OOVs in train
+        WordTokenizer(WordOptions()),
+        CharTokenizer(CharTokenizer.Options()),
+        SentencePieceBPETokenizer(SentencePieceOptions(vocab_size=40, max_sentences=50)),
+    ]
 
 
 @pytest.mark.parametrize("tokenizer", tokenizer_cases(), ids=["word-max8", "word", "char", "bpe"])
 def test_encoded_train_is_a_memory_map_equal_to_the_in_memory_encoding(
-        archive_spec: tuple[CorpusSpec, dict[str, bytes]], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch, tokenizer: Tokenizer) -> None:
+    archive_spec: tuple[CorpusSpec, dict[str, bytes]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tokenizer: Tokenizer,
+) -> None:
     spec, _ = archive_spec
     text = load_corpus(spec.name, registry_of(spec), tmp_path / "data", progress=False)
     train = text.splits["train"]
@@ -176,10 +196,12 @@ def test_encoded_train_is_a_memory_map_equal_to_the_in_memory_encoding(
 
 
 def test_damaged_or_other_encodings_are_not_reused(
-        archive_spec: tuple[CorpusSpec, dict[str, bytes]], tmp_path: Path) -> None:
+    archive_spec: tuple[CorpusSpec, dict[str, bytes]], tmp_path: Path
+) -> None:
     spec, _ = archive_spec
-    train = load_corpus(spec.name, registry_of(spec), tmp_path / "data",
-                        progress=False).splits["train"]
+    train = load_corpus(spec.name, registry_of(spec), tmp_path / "data", progress=False).splits[
+        "train"
+    ]
     assert isinstance(train, ShardedLines)
     word = WordTokenizer(WordOptions())
     word.fit(train, tmp_path)
@@ -191,7 +213,8 @@ def test_damaged_or_other_encodings_are_not_reused(
     rebuilt = encode_to_disk(word, "train", train, "sha-a", tmp_path / "tokenized")
     np.testing.assert_array_equal(rebuilt.ids, expected)
     assert json.loads((ids_path.parent / "meta.json").read_text())["counts"]["tokens"] == len(
-        expected)
+        expected
+    )
     # another text checksum or another vocabulary gets a folder of its own
     other_text = encode_to_disk(word, "train", train, "sha-b", tmp_path / "tokenized")
     smaller = WordTokenizer(WordOptions(max_size=5))
@@ -207,11 +230,19 @@ def memory_map(tmp_path: Path, ids: np.ndarray) -> np.memmap:
     return np.memmap(path, dtype="<i4", mode="r", shape=ids.shape)
 
 
-@pytest.mark.parametrize("tokens, batch_size, bptt, max_windows",
-                         [(1000, 4, 8, None), (1003, 7, 35, None), (997, 1, 5, None),
-                          (500, 10, 6, 3), (24, 4, 10, None)])
+@pytest.mark.parametrize(
+    "tokens, batch_size, bptt, max_windows",
+    [
+        (1000, 4, 8, None),
+        (1003, 7, 35, None),
+        (997, 1, 5, None),
+        (500, 10, 6, 3),
+        (24, 4, 10, None),
+    ],
+)
 def test_windows_from_a_memory_map_equal_the_in_memory_windows(
-        tmp_path: Path, tokens: int, batch_size: int, bptt: int, max_windows: int | None) -> None:
+    tmp_path: Path, tokens: int, batch_size: int, bptt: int, max_windows: int | None
+) -> None:
     ids = np.random.default_rng(tokens).integers(0, 50, size=tokens)
     in_memory = TrainWindows(ids, batch_size, bptt, "cpu", max_windows)
     mapped = TrainWindows(memory_map(tmp_path, ids), batch_size, bptt, "cpu", max_windows)
@@ -229,18 +260,37 @@ def test_windows_from_a_memory_map_equal_the_in_memory_windows(
 def test_too_few_tokens_for_the_batch_fail_the_same_way(tmp_path: Path) -> None:
     ids = np.arange(7)
     for source in (ids, memory_map(tmp_path, ids)):
-        with pytest.raises(BenchError, match=r"7 tokens are too few for batch size 4.*"
-                           "the largest batch size that fits is 3"):
+        with pytest.raises(
+            BenchError,
+            match=r"7 tokens are too few for batch size 4.*"
+            "the largest batch size that fits is 3",
+        ):
             TrainWindows(source, 4, 8, "cpu")
 
 
-TINY_LSTM = ["--set", "layers=1", "--set", "hidden_size=16", "--set", "embedding_size=16",
-             "--set", "epochs=1", "--set", "batch_size=4", "--set", "bptt=8",
-             "--set", "max_steps_per_epoch=10", "--set", "lr=0.01"]
+TINY_LSTM = [
+    "--set",
+    "layers=1",
+    "--set",
+    "hidden_size=16",
+    "--set",
+    "embedding_size=16",
+    "--set",
+    "epochs=1",
+    "--set",
+    "batch_size=4",
+    "--set",
+    "bptt=8",
+    "--set",
+    "max_steps_per_epoch=10",
+    "--set",
+    "lr=0.01",
+]
 
 
 def test_bench_run_on_the_streamed_corpus_equals_the_in_memory_run(
-        isolated_paths: Path, tmp_path: Path) -> None:
+    isolated_paths: Path, tmp_path: Path
+) -> None:
     """The registered entry, its files already in the cache, through the CLI; the same
     text as one local folder (read into memory) gives exactly the same numbers."""
     files = corpus_files(ONE_BILLION_WORD)
@@ -258,8 +308,9 @@ def test_bench_run_on_the_streamed_corpus_equals_the_in_memory_run(
         (folder / f"{split}.txt").write_bytes(data)
 
     def run(corpus: str) -> dict[str, object]:
-        result = CliRunner().invoke(cli, ["run", "--plugin", "lstm", "--corpus", corpus,
-                                          *TINY_LSTM], catch_exceptions=False)
+        result = CliRunner().invoke(
+            cli, ["run", "--plugin", "lstm", "--corpus", corpus, *TINY_LSTM], catch_exceptions=False
+        )
         assert result.exit_code == 0, result.output
         run_id = re.search(r"bench show (\d+)", result.output).group(1)  # type: ignore[union-attr]
         return json.loads(CliRunner().invoke(cli, ["show", run_id, "--json"]).output)

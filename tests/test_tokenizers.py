@@ -40,10 +40,31 @@ def assert_one_eos_per_line(split: TokenizedSplit, eos_id: int) -> None:
 def generated_text() -> tuple[list[str], list[str]]:
     """A few hundred single-spaced lines (some blank, some with a literal <unk>)."""
     rng = random.Random(0)
-    words = ["the", "cat", "sat", "on", "a", "mat", "über", "naïve", "café", "running",
-             "runner", "ran", "dogs", "dog", "quickly", "quick", "<unk>", "zebra", "éclair"]
+    words = [
+        "the",
+        "cat",
+        "sat",
+        "on",
+        "a",
+        "mat",
+        "über",
+        "naïve",
+        "café",
+        "running",
+        "runner",
+        "ran",
+        "dogs",
+        "dog",
+        "quickly",
+        "quick",
+        "<unk>",
+        "zebra",
+        "éclair",
+    ]
+
     def line() -> str:
         return " ".join(rng.choice(words) for _ in range(rng.randint(0, 12)))
+
     return [line() for _ in range(400)], [line() for _ in range(40)]
 
 
@@ -58,13 +79,28 @@ def test_word_vocabulary_order_and_counts(tmp_path: Path) -> None:
     split = tokenizer.encode("test", TEST)
     assert split.ids.tolist() == [2, 1, 7, 0, 0, 3, 6, 1, 1, 0]
     # "bird" and "ünï" exist only outside train: OOV. The literal <unk> is not.
-    assert split.oov_mask.tolist() == [False, True, False, False, False,
-                                       False, False, False, True, False]
+    assert split.oov_mask.tolist() == [
+        False,
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+        False,
+        True,
+        False,
+    ]
     assert split.line_offsets.tolist() == [0, 4, 5, 10]
     # words: 3 + 0 + 4 whitespace words + 3 lines; bytes: 12 + 0 + 26 (é, ï, ü take
     # two bytes each) + 3 newlines.
-    assert (split.counts.tokens, split.counts.words, split.counts.bytes,
-            split.counts.lines, split.counts.oov) == (10, 10, 41, 3, 2)
+    assert (
+        split.counts.tokens,
+        split.counts.words,
+        split.counts.bytes,
+        split.counts.lines,
+        split.counts.oov,
+    ) == (10, 10, 41, 3, 2)
 
 
 def test_word_matches_from_lines(tmp_path: Path) -> None:
@@ -118,8 +154,13 @@ def test_char_vocabulary_and_unknowns(tmp_path: Path) -> None:
     split = tokenizer.encode("test", ["c é<unk>x", ""])
     assert split.ids.tolist() == [5, 2, 6, 1, 1, 0, 0]
     assert split.oov_mask.tolist() == [False, False, False, False, True, False, False]
-    assert (split.counts.tokens, split.counts.words, split.counts.bytes,
-            split.counts.lines, split.counts.oov) == (7, 4, 12, 2, 1)
+    assert (
+        split.counts.tokens,
+        split.counts.words,
+        split.counts.bytes,
+        split.counts.lines,
+        split.counts.oov,
+    ) == (7, 4, 12, 2, 1)
     assert split.line_offsets.tolist() == [0, 6, 7]
 
 
@@ -138,8 +179,9 @@ def test_char_round_trip(tmp_path: Path, generated_text: tuple[list[str], list[s
 
 
 @pytest.mark.parametrize("cls", SENTENCEPIECE)
-def test_sentencepiece_encode(cls: type[SentencePieceTokenizer], tmp_path: Path,
-                              generated_text: tuple[list[str], list[str]]) -> None:
+def test_sentencepiece_encode(
+    cls: type[SentencePieceTokenizer], tmp_path: Path, generated_text: tuple[list[str], list[str]]
+) -> None:
     train, test = generated_text
     tokenizer = fitted(cls, train, tmp_path, vocab_size=60)
     vocab = tokenizer.vocab
@@ -157,7 +199,8 @@ def test_sentencepiece_encode(cls: type[SentencePieceTokenizer], tmp_path: Path,
 
 @pytest.mark.parametrize("cls", SENTENCEPIECE)
 def test_sentencepiece_literal_unk_and_unknown_characters(
-    cls: type[SentencePieceTokenizer], tmp_path: Path,
+    cls: type[SentencePieceTokenizer],
+    tmp_path: Path,
     generated_text: tuple[list[str], list[str]],
 ) -> None:
     tokenizer = fitted(cls, generated_text[0], tmp_path, vocab_size=60)
@@ -173,8 +216,9 @@ def test_sentencepiece_literal_unk_and_unknown_characters(
     assert not split.oov_mask[: split.line_offsets[4]].any()
 
 
-def test_sentencepiece_cache_reuse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                   generated_text: tuple[list[str], list[str]]) -> None:
+def test_sentencepiece_cache_reuse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, generated_text: tuple[list[str], list[str]]
+) -> None:
     import sentencepiece
 
     train = generated_text[0]
@@ -192,10 +236,15 @@ def test_sentencepiece_cache_reuse(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert second.loaded_from_cache and second.model_path == first.model_path
     assert second.vocab.tokens == first.vocab.tokens
     # Other data, options or model type must not hit that cache entry.
-    others = [SentencePieceBPETokenizer(SentencePieceBPETokenizer.Options(vocab_size=61)),
-              SentencePieceUnigramTokenizer(SentencePieceUnigramTokenizer.Options(vocab_size=60))]
-    keys = {first.cache_key(train), first.cache_key(train[:-1]),
-            *(other.cache_key(train) for other in others)}
+    others = [
+        SentencePieceBPETokenizer(SentencePieceBPETokenizer.Options(vocab_size=61)),
+        SentencePieceUnigramTokenizer(SentencePieceUnigramTokenizer.Options(vocab_size=60)),
+    ]
+    keys = {
+        first.cache_key(train),
+        first.cache_key(train[:-1]),
+        *(other.cache_key(train) for other in others),
+    }
     assert len(keys) == 4
 
 

@@ -30,28 +30,45 @@ def installed_tutorial(tmp_path_factory):
     site = root / "site"
     # a real install (wheel build, dist-info with the entry point), kept out of the test env
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(site), str(package)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(package),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     env = {k: v for k, v in os.environ.items() if k != "BENCH_PLUGINS"}
     # prepended: whatever the test environment already puts on the path stays reachable
     path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
-    env.update(PYTHONPATH=path, BENCH_DATA_DIR=str(root / "data"),
-               BENCH_DB=f"sqlite:///{root / 'bench.db'}")
+    env.update(
+        PYTHONPATH=path,
+        BENCH_DATA_DIR=str(root / "data"),
+        BENCH_DB=f"sqlite:///{root / 'bench.db'}",
+    )
     return env
 
 
 def bench(env, *args):
-    return subprocess.run([sys.executable, "-m", "bench", *args], env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args], env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_installed_plugin_is_listed(installed_tutorial):
     result = bench(installed_tutorial, "plugins")
     assert result.returncode == 0, result.stderr
-    assert re.search(r"^bigram\s+\[loaded\]\s+bench-bigram 0\.1\.0 \(third-party\)",
-                     result.stdout, re.MULTILINE)
+    assert re.search(
+        r"^bigram\s+\[loaded\]\s+bench-bigram 0\.1\.0 \(third-party\)", result.stdout, re.MULTILINE
+    )
     models = bench(installed_tutorial, "models", "bigram")
     assert "add-k pseudo-count" in models.stdout
 

@@ -61,8 +61,7 @@ def test_resampled_sums_draw_whole_lines_with_replacement():
 
 def test_per_line_scores_come_from_the_core_for_any_scorer():
     lines = ["a b", "c", "d e f"]
-    split = TokenizedSplit.from_lines("test", [[1, 2], [3], [4, 5, 6]], eos_id=0,
-                                      text_lines=lines)
+    split = TokenizedSplit.from_lines("test", [[1, 2], [3], [4, 5, 6]], eos_id=0, text_lines=lines)
     logprobs = -np.arange(1, len(split) + 1, dtype=float)
 
     def score(split, protocol):  # out of order, in two chunks
@@ -127,14 +126,16 @@ def test_leaderboard_rows_of_runs_equal_but_for_the_seed_are_aggregated():
         return {"plugin": "lstm", "corpus": "ptb", "seed": seed, "options": {"hidden": hidden}}
 
     sha = {"test": "abc"}
-    frame = pd.DataFrame({
-        "run_id": [1, 2, 3, 4],
-        "seed": [1, 2, 3, 1],
-        "config": [config(1), config(2), config(3), config(1, hidden=650)],
-        "corpus_sha256": [sha] * 4,
-        "valid_ppl": [120.0, 121.0, 125.0, 90.0],
-        "test_ppl": [113.0, 114.5, 112.0, 85.0],
-    })
+    frame = pd.DataFrame(
+        {
+            "run_id": [1, 2, 3, 4],
+            "seed": [1, 2, 3, 1],
+            "config": [config(1), config(2), config(3), config(1, hidden=650)],
+            "corpus_sha256": [sha] * 4,
+            "valid_ppl": [120.0, 121.0, 125.0, 90.0],
+            "test_ppl": [113.0, 114.5, 112.0, 85.0],
+        }
+    )
     rows = aggregate_seed_groups(frame).set_index("run_id")
     assert rows.loc[1, "seed_n"] == 3 and rows.loc[1, "seed_runs"] == [1, 2, 3]
     assert rows.loc[1, "test_ppl"] == pytest.approx(SeedSpread.of([113.0, 114.5, 112.0]).mean)
@@ -144,12 +145,20 @@ def test_leaderboard_rows_of_runs_equal_but_for_the_seed_are_aggregated():
 
 def add_seeded_run(store, seed, test_ppl, hidden):
     config = {"plugin": "lstm", "corpus": "ptb", "seed": seed, "options": {"hidden": hidden}}
-    run_id = store.create_run(plugin="lstm", corpus="ptb", seed=seed, config=config,
-                              corpus_sha256={"test": "abc"})
+    run_id = store.create_run(
+        plugin="lstm", corpus="ptb", seed=seed, config=config, corpus_sha256={"test": "abc"}
+    )
     counts = UnitCounts(tokens=1000, words=1000, bytes=5000, lines=40)
-    store.add_evaluation(run_id, Evaluation(
-        split="test", counts=counts, protocol=EvalProtocol("stream", 10),
-        metrics=SplitMetrics.compute(1000 * math.log(test_ppl), counts), seconds=1.0))
+    store.add_evaluation(
+        run_id,
+        Evaluation(
+            split="test",
+            counts=counts,
+            protocol=EvalProtocol("stream", 10),
+            metrics=SplitMetrics.compute(1000 * math.log(test_ppl), counts),
+            seconds=1.0,
+        ),
+    )
     store.finish_run(run_id, "finished")
     return run_id
 
@@ -161,9 +170,9 @@ def test_seed_groups_are_compared_by_welch_t_on_their_spread(tmp_path):
         b = [add_seeded_run(store, seed, ppl, 400) for seed, ppl in enumerate(b_values, 1)]
         report = "\n".join(compare_groups(store, a[0], b[2]))
     sa, sb = SeedSpread.of(a_values), SeedSpread.of(b_values)
-    va, vb = sa.std ** 2 / 3, sb.std ** 2 / 3  # Welch, by hand
+    va, vb = sa.std**2 / 3, sb.std**2 / 3  # Welch, by hand
     t = (sa.mean - sb.mean) / math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 2)
+    df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 2)
     assert f"A - B = {sa.mean - sb.mean:+.2f} ppl" in report
     assert f"{df:.1f} degrees of freedom" in report and t > 3
     assert f"runs {a[0]}, {a[1]}, {a[2]} (seeds 1, 2, 3)" in report
@@ -171,8 +180,9 @@ def test_seed_groups_are_compared_by_welch_t_on_their_spread(tmp_path):
     assert "verdict: B is better by" in report
 
 
-@pytest.mark.parametrize(("text", "seeds"), [("3", [7, 8, 9]), ("1,2,3", [1, 2, 3]),
-                                             ("5, 9", [5, 9]), ("1", [7])])
+@pytest.mark.parametrize(
+    ("text", "seeds"), [("3", [7, 8, 9]), ("1,2,3", [1, 2, 3]), ("5, 9", [5, 9]), ("1", [7])]
+)
 def test_parse_seeds(text, seeds):
     assert parse_seeds(text, base=7) == seeds
 
@@ -198,8 +208,7 @@ def test_seeds_compare_and_leaderboard_through_the_cli(tiny_corpus):
     assert seeded.exit_code == 0, seeded.output
     assert "seed group (runs 1, 2): test perplexity" in seeded.output
     assert "test 95% interval [" in seeded.output
-    other = invoke("run", "--plugin", "unigram", "--corpus", tiny_corpus,
-                   "--set", "smoothing=50")
+    other = invoke("run", "--plugin", "unigram", "--corpus", tiny_corpus, "--set", "smoothing=50")
     assert other.exit_code == 0, other.output
 
     itself = invoke("compare", "1", "1")
@@ -227,8 +236,12 @@ def test_seeds_compare_and_leaderboard_through_the_cli(tiny_corpus):
 
 def test_compare_across_tokenizers_uses_bytes_and_refuses_other_text(tiny_corpus, tmp_path):
     assert invoke("run", "--plugin", "unigram", "--corpus", tiny_corpus).exit_code == 0
-    assert invoke("run", "--plugin", "unigram", "--corpus", tiny_corpus,
-                  "--tokenizer", "char").exit_code == 0
+    assert (
+        invoke(
+            "run", "--plugin", "unigram", "--corpus", tiny_corpus, "--tokenizer", "char"
+        ).exit_code
+        == 0
+    )
     across = invoke("compare", "1", "2")
     assert across.exit_code == 0, across.output
     assert "comparing per byte" in across.output and "bits per byte" in across.output
@@ -246,8 +259,7 @@ def test_compare_across_tokenizers_uses_bytes_and_refuses_other_text(tiny_corpus
     assert len(refused.output.strip().splitlines()) == 1
 
 
-def test_database_before_intervals_is_upgraded_and_old_runs_say_why_they_cannot_compare(
-        tmp_path):
+def test_database_before_intervals_is_upgraded_and_old_runs_say_why_they_cannot_compare(tmp_path):
     from sqlalchemy import inspect, text
 
     from bench.compare import compare_runs
@@ -258,13 +270,20 @@ def test_database_before_intervals_is_upgraded_and_old_runs_say_why_they_cannot_
     engine = writer(make_engine(url))
     migrations.migrate(engine, migrations.MIGRATIONS[:3])  # before m004_evaluation_intervals
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO runs (id, status, plugin, started_at) "
-                          "VALUES (1, 'finished', 'lstm', '2020-01-02 03:04:05')"))
-        conn.execute(text(
-            "INSERT INTO evaluations (run_id, split, mode, batch_size, tokens, words, bytes, "
-            "lines, oov, nll, ppl, word_ppl, bits_per_token, bits_per_byte, seconds, created_at) "
-            "VALUES (1, 'test', 'stream', 10, 100, 100, 500, 10, 0, 460.5, 100.0, 100.0, 6.6, "
-            "1.3, 1.0, '2020-01-02 03:04:05')"))
+        conn.execute(
+            text(
+                "INSERT INTO runs (id, status, plugin, started_at) "
+                "VALUES (1, 'finished', 'lstm', '2020-01-02 03:04:05')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO evaluations (run_id, split, mode, batch_size, tokens, words, bytes, "
+                "lines, oov, nll, ppl, word_ppl, bits_per_token, bits_per_byte, seconds, created_at) "
+                "VALUES (1, 'test', 'stream', 10, 100, 100, 500, 10, 0, 460.5, 100.0, 100.0, 6.6, "
+                "1.3, 1.0, '2020-01-02 03:04:05')"
+            )
+        )
     engine.dispose()
     with Store(url) as store:
         assert "line_scores" in inspect(store.engine).get_table_names()
@@ -281,15 +300,22 @@ def test_line_scores_go_with_their_run(tmp_path):
     scores = synthetic_lines(np.random.default_rng(5), 50, 4.0)
     tokens = int(scores.tokens.sum())
     counts = UnitCounts(tokens=tokens, words=tokens, bytes=5 * tokens, lines=50)
-    evaluation = Evaluation(split="test", counts=counts, protocol=EvalProtocol("stream", 10),
-                            metrics=SplitMetrics.compute(float(scores.nll.sum()), counts),
-                            seconds=1.0, lines=scores)
+    evaluation = Evaluation(
+        split="test",
+        counts=counts,
+        protocol=EvalProtocol("stream", 10),
+        metrics=SplitMetrics.compute(float(scores.nll.sum()), counts),
+        seconds=1.0,
+        lines=scores,
+    )
     with Store(f"sqlite:///{tmp_path / 'b.db'}") as store:
         run_id = store.create_run(plugin="lstm")
         row = store.add_evaluation(run_id, evaluation)
         stored = store.get_run(run_id)["evaluations"][0]
-        assert (stored["ppl_low"], stored["ppl_high"]) == (evaluation.ppl_interval.low,
-                                                           evaluation.ppl_interval.high)
+        assert (stored["ppl_low"], stored["ppl_high"]) == (
+            evaluation.ppl_interval.low,
+            evaluation.ppl_interval.high,
+        )
         assert (stored["interval_resamples"], stored["interval_seed"]) == (2000, 0)
         assert np.array_equal(store.line_scores(row).nll, scores.nll)
         store.delete_run(run_id)

@@ -21,13 +21,24 @@ from bench.cli import catalogue, compare, exchange, leaderboard, probe, running,
 from bench.cli.app import BenchGroup, cli
 from bench.cli.options import plugin_host
 
-for _command in (running.run, running.reproduce, leaderboard.leaderboard, compare.compare,
-                 stored_runs.generate,
-                 probe.probe,
-                 catalogue.plugins, catalogue.models, catalogue.tokenizers,
-                 catalogue.output_layers, catalogue.corpora, stored_runs.runs,
-                 stored_runs.show, stored_runs.delete,
-                 exchange.export_command, exchange.import_command):
+for _command in (
+    running.run,
+    running.reproduce,
+    leaderboard.leaderboard,
+    compare.compare,
+    stored_runs.generate,
+    probe.probe,
+    catalogue.plugins,
+    catalogue.models,
+    catalogue.tokenizers,
+    catalogue.output_layers,
+    catalogue.corpora,
+    stored_runs.runs,
+    stored_runs.show,
+    stored_runs.delete,
+    exchange.export_command,
+    exchange.import_command,
+):
     cli.add_command(_command)
 
 __all__ = ["BenchGroup", "cli", "main"]

@@ -26,8 +26,11 @@ class BenchGroup(click.Group):
 
 @click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(bench.__version__, prog_name="bench")
-@click.option("--debug", is_flag=True, help="show the whole traceback of an error instead of "
-              "its one line (also: BENCH_DEBUG=1)")
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="show the whole traceback of an error instead of its one line (also: BENCH_DEBUG=1)",
+)
 def cli(debug: bool) -> None:
     """Re-measure language-model perplexity tables on your own hardware.
 

@@ -38,8 +38,10 @@ def models(name: str | None) -> None:
     entries = [registry.entry(name)] if name else list(registry)
     for entry in entries:
         aliases = f" (aliases: {', '.join(entry.aliases)})" if entry.aliases else ""
-        click.echo(f"{entry.name}{aliases}  [plugin {entry.plugin}, scoring "
-                   f"{entry.item.scoring_mode}]\n  {entry.item.summary()}")
+        click.echo(
+            f"{entry.name}{aliases}  [plugin {entry.plugin}, scoring "
+            f"{entry.item.scoring_mode}]\n  {entry.item.summary()}"
+        )
         _echo_options(entry.item.Options)
         click.echo()
 
@@ -48,8 +50,10 @@ def _echo_options(options_class: Any) -> None:
     from bench.options import describe_options
 
     for option in describe_options(options_class):
-        click.echo(f"    {option['name']:<20} {option['type']:<10} default {option['default']:<10}"
-                   f" {option['description']}")
+        click.echo(
+            f"    {option['name']:<20} {option['type']:<10} default {option['default']:<10}"
+            f" {option['description']}"
+        )
 
 
 @click.command()
@@ -57,7 +61,7 @@ def tokenizers() -> None:
     """Tokenizers with their options and defaults."""
     for entry in plugin_host().tokenizers:
         aliases = f" (aliases: {', '.join(entry.aliases)})" if entry.aliases else ""
-        doc = (entry.item.description or (entry.item.__doc__ or "").strip().split("\n")[0])
+        doc = entry.item.description or (entry.item.__doc__ or "").strip().split("\n")[0]
         click.echo(f"{entry.name}{aliases}  [plugin {entry.plugin}]\n  {doc}")
         _echo_options(entry.item.Options)
 
@@ -74,8 +78,9 @@ def output_layers(name: str | None) -> None:
         aliases = f" (aliases: {', '.join(entry.aliases)})" if entry.aliases else ""
         kind = "exact" if layer.exact else f"approximate, scored by {layer.scored_by}"
         tied = ", tieable" if layer.tieable else ""
-        click.echo(f"{entry.name}{aliases}  [plugin {entry.plugin}, {kind}{tied}]\n"
-                   f"  {layer.summary()}")
+        click.echo(
+            f"{entry.name}{aliases}  [plugin {entry.plugin}, {kind}{tied}]\n  {layer.summary()}"
+        )
         _echo_options(layer.Options)
         click.echo()
 
@@ -95,12 +100,19 @@ def corpora_list(data_dir: str | None) -> None:
     for entry in plugin_host().corpora:
         info = describe(entry.item, folder)
         aliases = f" (aliases: {', '.join(info['aliases'])})" if info.get("aliases") else ""
-        click.echo(f"{info['name']}{aliases}  [{info['status']}]  tokenizer {info['default_tokenizer']}")
+        click.echo(
+            f"{info['name']}{aliases}  [{info['status']}]  tokenizer {info['default_tokenizer']}"
+        )
         click.echo(f"  {info['description']}")
         tokens = info.get("tokens") or {}
         if tokens:
-            click.echo("  tokens (+eos): " + ", ".join(
-                f"{split} {count:,}" if count else f"{split} ?" for split, count in tokens.items()))
+            click.echo(
+                "  tokens (+eos): "
+                + ", ".join(
+                    f"{split} {count:,}" if count else f"{split} ?"
+                    for split, count in tokens.items()
+                )
+            )
         click.echo(f"  licence: {info['license']}")
         click.echo(f"  cite: {info['citation']}")
 
@@ -135,8 +147,10 @@ def corpora_verify(names: tuple[str, ...], data_dir: str | None) -> None:
     bad = False
     for spec in specs:
         for check in verify(spec, folder):
-            click.echo(f"{spec.name} {check.split}: {check.status}  {check.path}"
-                       + (f"  ({check.detail})" if check.detail else ""))
+            click.echo(
+                f"{spec.name} {check.split}: {check.status}  {check.path}"
+                + (f"  ({check.detail})" if check.detail else "")
+            )
             bad |= check.status == "mismatch" or (bool(names) and check.status == "missing")
     if bad:
         raise BenchError("verification failed (see above)")

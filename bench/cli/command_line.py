@@ -29,5 +29,6 @@ def equivalent_flags(config_file: Path | None, config: RunConfig) -> list[str]:
     # the seed always: a seed group's members differ only there, and a default can change
     flags += ["--seed", str(config.seed)]
     pairs = assignments_of(config.options) + [
-        f"{TOKENIZER_PREFIX}{key}={value}" for key, value in config.tokenizer_options.items()]
+        f"{TOKENIZER_PREFIX}{key}={value}" for key, value in config.tokenizer_options.items()
+    ]
     return flags + [arg for pair in pairs for arg in ("--set", pair)]

@@ -10,11 +10,19 @@ from bench.cli.options import db_option, open_store
 @click.command()
 @click.argument("run_a", type=int, metavar="A")
 @click.argument("run_b", type=int, metavar="B")
-@click.option("--split", type=click.Choice(["valid", "test"]), default="test",
-              show_default=True, help="the evaluation compared")
-@click.option("--groups", is_flag=True,
-              help="compare the seed groups of A and B (the finished runs whose configuration "
-              "equals theirs but for the seed) by their spread over seeds")
+@click.option(
+    "--split",
+    type=click.Choice(["valid", "test"]),
+    default="test",
+    show_default=True,
+    help="the evaluation compared",
+)
+@click.option(
+    "--groups",
+    is_flag=True,
+    help="compare the seed groups of A and B (the finished runs whose configuration "
+    "equals theirs but for the seed) by their spread over seeds",
+)
 @db_option
 def compare(run_a: int, run_b: int, split: str, groups: bool, db: str | None) -> None:
     """Is run B better than run A? A paired bootstrap over the lines both scored.

@@ -11,8 +11,12 @@ from bench.cli.options import db_option, open_store
 
 @click.command("export")
 @click.argument("run_ids", metavar="[RUN]...", nargs=-1, type=int)
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="folder for the run files, one JSON file per run (e.g. leaderboards/runs)")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="folder for the run files, one JSON file per run (e.g. leaderboards/runs)",
+)
 @db_option
 def export_command(run_ids: tuple[int, ...], out: Path, db: str | None) -> None:
     """Write stored runs as JSON files: run row, evaluations and training curve.
@@ -32,8 +36,9 @@ def export_command(run_ids: tuple[int, ...], out: Path, db: str | None) -> None:
 
 
 @click.command("import")
-@click.argument("paths", metavar="FILE_OR_FOLDER...", nargs=-1, required=True,
-                type=click.Path(path_type=Path))
+@click.argument(
+    "paths", metavar="FILE_OR_FOLDER...", nargs=-1, required=True, type=click.Path(path_type=Path)
+)
 @db_option
 def import_command(paths: tuple[Path, ...], db: str | None) -> None:
     """Add runs from `bench export` files to the database (a run already there is skipped).

@@ -12,17 +12,34 @@ from bench.errors import BenchError
 
 @click.command()
 @click.option("--corpus", "-c", "corpora", multiple=True, help="only these corpora (repeatable)")
-@click.option("--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md",
-              show_default=True)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="write one file per corpus into this folder (e.g. leaderboards/)")
-@click.option("--all", "show_all", is_flag=True,
-              help="also corpora with published figures but no measured run")
-@click.option("--headline", is_flag=True,
-              help="one short markdown table of every measured run (the README's results)")
+@click.option(
+    "--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="write one file per corpus into this folder (e.g. leaderboards/)",
+)
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="also corpora with published figures but no measured run",
+)
+@click.option(
+    "--headline",
+    is_flag=True,
+    help="one short markdown table of every measured run (the README's results)",
+)
 @db_option
-def leaderboard(corpora: tuple[str, ...], fmt: str, out: Path | None, show_all: bool,
-                headline: bool, db: str | None) -> None:
+def leaderboard(
+    corpora: tuple[str, ...],
+    fmt: str,
+    out: Path | None,
+    show_all: bool,
+    headline: bool,
+    db: str | None,
+) -> None:
     """Tables per corpus: measured runs beside published reference rows with citations.
 
     Without --corpus or --all, only corpora with at least one finished run are shown.
@@ -43,9 +60,11 @@ def leaderboard(corpora: tuple[str, ...], fmt: str, out: Path | None, show_all: 
         wanted = sorted(set(finished["corpus"].dropna())) if "corpus" in finished else []
     tables = build_tables(results, load_published(), corpus_aliases=aliases, corpora=wanted)
     if not tables:
-        raise BenchError("nothing to show: no finished runs and no references for "
-                         f"{', '.join(corpora) or 'any corpus'} (--all shows the published "
-                         "figures of every corpus)")
+        raise BenchError(
+            "nothing to show: no finished runs and no references for "
+            f"{', '.join(corpora) or 'any corpus'} (--all shows the published "
+            "figures of every corpus)"
+        )
     if headline:
         from bench.leaderboard_markdown import headline as headline_table
 

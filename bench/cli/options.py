@@ -14,15 +14,20 @@ import click
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
-DB_HELP = "database: any SQLAlchemy URL [default: $BENCH_DB, else a SQLite file in the user data folder]"
+DB_HELP = (
+    "database: any SQLAlchemy URL [default: $BENCH_DB, else a SQLite file in the user data folder]"
+)
 DATA_HELP = "folder for downloaded corpora, tokenizer models and checkpoints [default: $BENCH_DATA_DIR, else the user cache folder]"
 DEVICES = "auto, cpu, cuda, cuda:N or mps"
 
 db_option = click.option("--db", help=DB_HELP)
 data_dir_option = click.option("--data-dir", help=DATA_HELP)
 progress_option = click.option(
-    "--progress/--no-progress", default=True, show_default=True,
-    help="progress bars on stderr (off anyway when stderr is not a terminal)")
+    "--progress/--no-progress",
+    default=True,
+    show_default=True,
+    help="progress bars on stderr (off anyway when stderr is not a terminal)",
+)
 
 
 def device_option(default: str | None = None) -> Callable[[Command], Command]:
@@ -32,19 +37,20 @@ def device_option(default: str | None = None) -> Callable[[Command], Command]:
     return click.option("--device", "-d", default=default, show_default=True, help=DEVICES)
 
 
-def seed_option(default: int | None = None,
-                help: str = "seed for every random generator  [default: 1234]",
-                ) -> Callable[[Command], Command]:
+def seed_option(
+    default: int | None = None,
+    help: str = "seed for every random generator  [default: 1234]",
+) -> Callable[[Command], Command]:
     """--seed; without a default the configuration decides."""
-    return click.option("--seed", type=int, default=default, show_default=default is not None,
-                        help=help)
+    return click.option(
+        "--seed", type=int, default=default, show_default=default is not None, help=help
+    )
 
 
 def set_option(help: str) -> Callable[[Command], Command]:
     """--set/-s KEY=VALUE, repeatable, into the parameter ``assignments`` (the grammar is
     bench.config's: KEY, tokenizer.KEY, output.KEY)."""
-    return click.option("--set", "-s", "assignments", multiple=True, metavar="KEY=VALUE",
-                        help=help)
+    return click.option("--set", "-s", "assignments", multiple=True, metavar="KEY=VALUE", help=help)
 
 
 def plugin_host() -> Any:

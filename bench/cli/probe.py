@@ -27,31 +27,80 @@ def probe() -> None:
 
 
 @probe.command("gradients")
-@click.option("--run", "run_ids", type=int, multiple=True,
-              help="a stored run with a checkpoint, e.g. an lstm run (repeatable)")
-@click.option("--plugin", "-p", "plugins", multiple=True,
-              help="a freshly initialised model of this plugin: lstm, gru, rnn (repeatable)")
-@click.option("--corpus", "-c", help="corpus of fresh models: a registered name or a folder  "
-              "[default: tinyshakespeare, embedded]")
+@click.option(
+    "--run",
+    "run_ids",
+    type=int,
+    multiple=True,
+    help="a stored run with a checkpoint, e.g. an lstm run (repeatable)",
+)
+@click.option(
+    "--plugin",
+    "-p",
+    "plugins",
+    multiple=True,
+    help="a freshly initialised model of this plugin: lstm, gru, rnn (repeatable)",
+)
+@click.option(
+    "--corpus",
+    "-c",
+    help="corpus of fresh models: a registered name or a folder  "
+    "[default: tinyshakespeare, embedded]",
+)
 @click.option("--tokenizer", "-t", help="tokenizer of fresh models  [default: the corpus's own]")
-@set_option("a model option of fresh models (repeatable); PLUGIN.KEY=VALUE sets it for "
-            "one plugin only, tokenizer.KEY=VALUE a tokenizer option")
-@click.option("--split", type=click.Choice(["train", "valid", "test"]), default="valid",
-              show_default=True, help="the split whose tokens are fed")
-@click.option("--distance", "-k", type=click.IntRange(1), default=50, show_default=True,
-              help="K: measure k = 1..K steps back")
-@click.option("--positions", "-n", type=click.IntRange(1), default=100, show_default=True,
-              help="positions t averaged over, spread evenly over the split")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("gradients.png"), show_default=True, help="the plot (PNG)")
+@set_option(
+    "a model option of fresh models (repeatable); PLUGIN.KEY=VALUE sets it for "
+    "one plugin only, tokenizer.KEY=VALUE a tokenizer option"
+)
+@click.option(
+    "--split",
+    type=click.Choice(["train", "valid", "test"]),
+    default="valid",
+    show_default=True,
+    help="the split whose tokens are fed",
+)
+@click.option(
+    "--distance",
+    "-k",
+    type=click.IntRange(1),
+    default=50,
+    show_default=True,
+    help="K: measure k = 1..K steps back",
+)
+@click.option(
+    "--positions",
+    "-n",
+    type=click.IntRange(1),
+    default=100,
+    show_default=True,
+    help="positions t averaged over, spread evenly over the split",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("gradients.png"),
+    show_default=True,
+    help="the plot (PNG)",
+)
 @seed_option(default=1234, help="initialisation seed of fresh models")
 @device_option(default="auto")
 @db_option
 @data_dir_option
-def probe_gradients(run_ids: tuple[int, ...], plugins: tuple[str, ...], corpus: str | None,
-                    tokenizer: str | None, assignments: tuple[str, ...], split: str, distance: int, positions: int,
-                    out: Path, seed: int, device: str, db: str | None,
-                    data_dir: str | None) -> None:
+def probe_gradients(
+    run_ids: tuple[int, ...],
+    plugins: tuple[str, ...],
+    corpus: str | None,
+    tokenizer: str | None,
+    assignments: tuple[str, ...],
+    split: str,
+    distance: int,
+    positions: int,
+    out: Path,
+    seed: int,
+    device: str,
+    db: str | None,
+    data_dir: str | None,
+) -> None:
     """The vanishing-gradient picture: mean norm of dJ(t)/dh(t-k), k = 1..K, per model.
 
     J(t) is the loss at position t of the split, h(t-k) the hidden state k steps earlier
@@ -77,33 +126,59 @@ def probe_gradients(run_ids: tuple[int, ...], plugins: tuple[str, ...], corpus: 
     from bench.probes.subjects import fresh_subjects, subject_from_run
 
     if bool(run_ids) == bool(plugins):
-        raise BenchError("give stored runs (--run ID) or fresh models (--plugin NAME), "
-                         "one of the two")
+        raise BenchError(
+            "give stored runs (--run ID) or fresh models (--plugin NAME), one of the two"
+        )
     if run_ids and (corpus or tokenizer or assignments):
-        raise BenchError("--corpus, --tokenizer and --set describe fresh models; "
-                         "a run brings its own")
+        raise BenchError(
+            "--corpus, --tokenizer and --set describe fresh models; a run brings its own"
+        )
     store, host, folder = open_store(db), plugin_host(), resolve_data_dir(data_dir)
     device = resolve_device(device)
-    subjects = ([subject_from_run(run_id, store, host, folder, device, split)
-                 for run_id in run_ids] if run_ids else
-                fresh_subjects(list(plugins), host, folder, device, corpus=corpus,
-                               tokenizer=tokenizer, assignments=assignments, seed=seed,
-                               split=split))
+    subjects = (
+        [subject_from_run(run_id, store, host, folder, device, split) for run_id in run_ids]
+        if run_ids
+        else fresh_subjects(
+            list(plugins),
+            host,
+            folder,
+            device,
+            corpus=corpus,
+            tokenizer=tokenizer,
+            assignments=assignments,
+            seed=seed,
+            split=split,
+        )
+    )
     curves = []
     stored = 0
     for subject in subjects:
-        norms = measure_gradient_norms(subject.network, subject.split.ids, subject.eos_id,
-                                       distance=distance, positions=positions, device=device,
-                                       split=f"{subject.corpus} {split}")
+        norms = measure_gradient_norms(
+            subject.network,
+            subject.split.ids,
+            subject.eos_id,
+            distance=distance,
+            positions=positions,
+            device=device,
+            split=f"{subject.corpus} {split}",
+        )
         curves.append((subject.label, norms))
         stored += store.add_probe_results(
             "gradients",
-            [(SERIES_NAMES[series], int(k), float(value))
-             for series, values in norms.series().items()
-             for k, value in zip(norms.distances, values, strict=True)],
-            label=subject.label, plugin=subject.plugin, corpus=subject.corpus, split=split,
-            positions=len(norms.positions), run_id=subject.run_id, config=subject.config,
-            seed=subject.seed)
+            [
+                (SERIES_NAMES[series], int(k), float(value))
+                for series, values in norms.series().items()
+                for k, value in zip(norms.distances, values, strict=True)
+            ],
+            label=subject.label,
+            plugin=subject.plugin,
+            corpus=subject.corpus,
+            split=split,
+            positions=len(norms.positions),
+            run_id=subject.run_id,
+            config=subject.config,
+            seed=subject.seed,
+        )
     corpora = ", ".join(dict.fromkeys(subject.corpus for subject in subjects))
     where = f"mean over {len(curves[0][1].positions)} positions of {corpora} {split}"
     click.echo(f"|dJ(t)/dh(t-k)|, {where}")

@@ -37,7 +37,9 @@ def print_table(corpus: str, db: str | None) -> None:
     recipes = load_recipes()
     known = set(published["corpus"]) | {r.config.get("corpus") for r in recipes}
     if name not in known:
-        raise BenchError(f"no published rows or recipes for corpus {corpus!r}; corpora with "
-                         f"published rows: {', '.join(sorted(set(published['corpus'])))}")
+        raise BenchError(
+            f"no published rows or recipes for corpus {corpus!r}; corpora with "
+            f"published rows: {', '.join(sorted(set(published['corpus'])))}"
+        )
     runs = open_store(db).list_runs(limit=None, corpus=name)
     click.echo(render_text(name, build_rows(name, published, recipes, runs, why_not)), nl=False)

@@ -25,36 +25,64 @@ from bench.cli.options import (
 from bench.errors import BenchError
 from bench.launch import launch_options
 
-SEEDS_HELP = ("run once per seed: a count N (the --seed value and the N-1 next ones) or a "
-              "comma list such as 1,2,3; the runs form a seed group, aggregated in the "
-              "leaderboard and comparable with `bench compare --groups`")
+SEEDS_HELP = (
+    "run once per seed: a count N (the --seed value and the N-1 next ones) or a "
+    "comma list such as 1,2,3; the runs form a seed group, aggregated in the "
+    "leaderboard and comparable with `bench compare --groups`"
+)
 seeds_option = click.option("--seeds", metavar="N|S1,S2,...", help=SEEDS_HELP)
 
 
 @click.command()
 @click.option("--plugin", "-p", help="model plugin to run (see `bench models`)")
-@click.option("--corpus", "-c", help="registered corpus name or a folder holding "
-              "train.txt/valid.txt/test.txt  [default: tinyshakespeare, embedded]")
-@click.option("--tokenizer", "-t", help="word, char, sentencepiece-bpe, sentencepiece-unigram "
-              "[default: the corpus's own]")
+@click.option(
+    "--corpus",
+    "-c",
+    help="registered corpus name or a folder holding "
+    "train.txt/valid.txt/test.txt  [default: tinyshakespeare, embedded]",
+)
+@click.option(
+    "--tokenizer",
+    "-t",
+    help="word, char, sentencepiece-bpe, sentencepiece-unigram [default: the corpus's own]",
+)
 @set_option("set a model option (repeatable); tokenizer.KEY=VALUE sets a tokenizer option")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="TOML file with plugin, corpus, tokenizer, seed, device, [options], "
-              "[tokenizer_options]; flags override it")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML file with plugin, corpus, tokenizer, seed, device, [options], "
+    "[tokenizer_options]; flags override it",
+)
 @device_option()
 @seed_option()
 @db_option
 @data_dir_option
 @progress_option
-@click.option("--resume", "resume_run", type=int, metavar="RUN",
-              help="continue an interrupted, failed or killed run from its last checkpoint, "
-              "as the same row (its configuration comes from the database)")
+@click.option(
+    "--resume",
+    "resume_run",
+    type=int,
+    metavar="RUN",
+    help="continue an interrupted, failed or killed run from its last checkpoint, "
+    "as the same row (its configuration comes from the database)",
+)
 @seeds_option
 @launch_options
-def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
-        assignments: tuple[str, ...], config_file: Path | None, device: str | None,
-        seed: int | None, db: str | None, data_dir: str | None, progress: bool,
-        resume_run: int | None, seeds: str | None) -> None:
+def run(
+    plugin: str | None,
+    corpus: str | None,
+    tokenizer: str | None,
+    assignments: tuple[str, ...],
+    config_file: Path | None,
+    device: str | None,
+    seed: int | None,
+    db: str | None,
+    data_dir: str | None,
+    progress: bool,
+    resume_run: int | None,
+    seeds: str | None,
+) -> None:
     """Train and evaluate a model; store the run and print a summary.
 
     A training run writes a resumable checkpoint every few minutes (option
@@ -74,20 +102,37 @@ def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
     from bench.config import build_config, load_config_file
 
     if resume_run is not None:
-        given = [flag for flag, value in (("--plugin", plugin), ("--corpus", corpus),
-                                          ("--tokenizer", tokenizer), ("--set", assignments),
-                                          ("--config", config_file), ("--device", device),
-                                          ("--seed", seed), ("--seeds", seeds)) if value]
+        given = [
+            flag
+            for flag, value in (
+                ("--plugin", plugin),
+                ("--corpus", corpus),
+                ("--tokenizer", tokenizer),
+                ("--set", assignments),
+                ("--config", config_file),
+                ("--device", device),
+                ("--seed", seed),
+                ("--seeds", seeds),
+            )
+            if value
+        ]
         if given:
-            raise BenchError(f"--resume continues run {resume_run} with its recorded "
-                             f"configuration; drop {', '.join(given)}")
+            raise BenchError(
+                f"--resume continues run {resume_run} with its recorded "
+                f"configuration; drop {', '.join(given)}"
+            )
         _execute(None, None, db, data_dir, progress, resume_run=resume_run)
         return
     file_values = load_config_file(config_file) if config_file else {}
     config = build_config(
         file_values,
-        {"plugin": plugin, "corpus": corpus, "tokenizer": tokenizer, "device": device,
-         "seed": seed},
+        {
+            "plugin": plugin,
+            "corpus": corpus,
+            "tokenizer": tokenizer,
+            "device": device,
+            "seed": seed,
+        },
         assignments,
     )
     if seeds:
@@ -99,9 +144,13 @@ def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
 @click.command()
 @click.argument("name", required=False)
 @click.option("--list", "list_recipes", is_flag=True, help="list the recipes")
-@click.option("--table", "table", metavar="CORPUS",
-              help="print the corpus's published table row by row: each figure's recipe, "
-              "what bench measured of it, its state and projected time (runs nothing)")
+@click.option(
+    "--table",
+    "table",
+    metavar="CORPUS",
+    help="print the corpus's published table row by row: each figure's recipe, "
+    "what bench measured of it, its state and projected time (runs nothing)",
+)
 @click.option("--corpus", "-c", help="override the recipe's corpus (e.g. a local PTB folder)")
 @set_option("override a recipe option (repeatable)")
 @device_option()
@@ -111,9 +160,19 @@ def run(plugin: str | None, corpus: str | None, tokenizer: str | None,
 @progress_option
 @seeds_option
 @launch_options
-def reproduce(name: str | None, list_recipes: bool, table: str | None, corpus: str | None,
-              assignments: tuple[str, ...], device: str | None, seed: int | None,
-              db: str | None, data_dir: str | None, progress: bool, seeds: str | None) -> None:
+def reproduce(
+    name: str | None,
+    list_recipes: bool,
+    table: str | None,
+    corpus: str | None,
+    assignments: tuple[str, ...],
+    device: str | None,
+    seed: int | None,
+    db: str | None,
+    data_dir: str | None,
+    progress: bool,
+    seeds: str | None,
+) -> None:
     """Run a published configuration by name (`bench reproduce --list`).
 
     \b
@@ -134,23 +193,36 @@ def reproduce(name: str | None, list_recipes: bool, table: str | None, corpus: s
         return
     if list_recipes or not name:
         for recipe in load_recipes():
-            click.echo(f"{recipe.name:<22} {recipe.description}\n{'':<22} published: "
-                       f"{recipe.published}\n{'':<22} cost: {recipe.cost}")
+            click.echo(
+                f"{recipe.name:<22} {recipe.description}\n{'':<22} published: "
+                f"{recipe.published}\n{'':<22} cost: {recipe.cost}"
+            )
         return
     recipe = find_recipe(name)
     if distributed.current().is_main:
-        click.echo(f"{recipe.name}: {recipe.description}\npublished: {recipe.published}\n"
-                   f"expected cost: {recipe.cost}", err=True)
-    config = build_config(recipe.config, {"corpus": corpus, "device": device, "seed": seed},
-                          assignments)
+        click.echo(
+            f"{recipe.name}: {recipe.description}\npublished: {recipe.published}\n"
+            f"expected cost: {recipe.cost}",
+            err=True,
+        )
+    config = build_config(
+        recipe.config, {"corpus": corpus, "device": device, "seed": seed}, assignments
+    )
     if seeds:
         _execute_seeds(config, seeds, recipe.path, db, data_dir, progress)
         return
     _execute(config, recipe.path, db, data_dir, progress)
 
 
-def _execute(config: Any, config_file: Path | None, db: str | None, folder: str | None,
-             progress: bool, resume_run: int | None = None, command: str | None = None) -> Any:
+def _execute(
+    config: Any,
+    config_file: Path | None,
+    db: str | None,
+    folder: str | None,
+    progress: bool,
+    resume_run: int | None = None,
+    command: str | None = None,
+) -> Any:
     """Run a configuration (or resume a run), print its summary; Ctrl-C and kill leave an
     'interrupted' row that `bench run --resume` continues."""
     from bench.cli.command_line import command_line
@@ -161,20 +233,30 @@ def _execute(config: Any, config_file: Path | None, db: str | None, folder: str 
     # with several ranks (torchrun) only rank 0 opens the database, prints and notifies
     main = distributed.current().is_main
     database = shared_store(lambda: open_store(db))
-    runner = Runner(shared_host(plugin_host()), database, resolve_data_dir(folder),
-                    progress=progress and main,
-                    echo=lambda message: click.echo(message, err=True) if main else None)
+    runner = Runner(
+        shared_host(plugin_host()),
+        database,
+        resolve_data_dir(folder),
+        progress=progress and main,
+        echo=lambda message: click.echo(message, err=True) if main else None,
+    )
     # `kill` (SIGTERM) ends a run like Ctrl-C does: recorded as interrupted, not left
     # running; both are remembered as well as raised, so none is lost (bench.interrupts)
     distributed.install_signal_handlers()
     try:
-        result = runner.resume(resume_run) if resume_run is not None \
+        result = (
+            runner.resume(resume_run)
+            if resume_run is not None
             else runner.run(config, command or command_line(config_file, config))
+        )
     except KeyboardInterrupt:
         if main:
             run_id = resume_run if resume_run is not None else runner.current_run_id
-            click.echo("\ninterrupted: the run is recorded as 'interrupted' (bench runs); "
-                       f"continue it with `bench run --resume {run_id}`", err=True)
+            click.echo(
+                "\ninterrupted: the run is recorded as 'interrupted' (bench runs); "
+                f"continue it with `bench run --resume {run_id}`",
+                err=True,
+            )
         # The run is closed and committed. Leave now with 130 (128 + SIGINT; 143 after
         # SIGTERM, 128 + its number): a normal exit
         # can turn into "killed by SIGINT" (-2), because CPython marks a KeyboardInterrupt
@@ -189,8 +271,14 @@ def _execute(config: Any, config_file: Path | None, db: str | None, folder: str 
 
 
 # --seeds: one run per seed, then the group's spread
-def _execute_seeds(config: Any, seeds_text: str, config_file: Path | None, db: str | None,
-                   data_dir: str | None, progress: bool) -> None:
+def _execute_seeds(
+    config: Any,
+    seeds_text: str,
+    config_file: Path | None,
+    db: str | None,
+    data_dir: str | None,
+    progress: bool,
+) -> None:
     from bench.seeds import SeedSpread, command_for_seed, parse_seeds
 
     seeds = parse_seeds(seeds_text, config.seed)
@@ -198,9 +286,16 @@ def _execute_seeds(config: Any, seeds_text: str, config_file: Path | None, db: s
     results = []
     for number, seed in enumerate(seeds, 1):
         click.echo(f"seed {seed} ({number} of {len(seeds)})", err=True)
-        results.append(_execute(config.model_copy(update={"seed": seed}), config_file, db,
-                                data_dir, progress,
-                                command=command_for_seed(sys.argv[1:], seed) if typed else None))
+        results.append(
+            _execute(
+                config.model_copy(update={"seed": seed}),
+                config_file,
+                db,
+                data_dir,
+                progress,
+                command=command_for_seed(sys.argv[1:], seed) if typed else None,
+            )
+        )
     if not distributed.current().is_main:
         return
     ids = ", ".join(str(result.run_id) for result in results)
@@ -217,18 +312,26 @@ def _print_summary(result: Any, db_url: str) -> None:
         f"  valid perplexity {valid.ppl:10.3f}   test perplexity {test.ppl:10.3f}",
     ]
     if test.ppl_interval is not None:
-        lines.append(f"  test 95% interval {test.ppl_interval.describe(2)} (bootstrap over "
-                     f"{test.counts.lines:,} lines, {test.ppl_interval.resamples} resamples)")
+        lines.append(
+            f"  test 95% interval {test.ppl_interval.describe(2)} (bootstrap over "
+            f"{test.counts.lines:,} lines, {test.ppl_interval.resamples} resamples)"
+        )
     if test.counts.words != test.counts.tokens:
-        lines.append(f"  valid word ppl   {valid.metrics.word_ppl:10.3f}   test word ppl   "
-                     f"{test.metrics.word_ppl:10.3f}")
+        lines.append(
+            f"  valid word ppl   {valid.metrics.word_ppl:10.3f}   test word ppl   "
+            f"{test.metrics.word_ppl:10.3f}"
+        )
     lines += [
-        (f"  test bits/token {test.metrics.bits_per_token:.4f}, bits/byte "
-         f"{test.metrics.bits_per_byte:.4f} over {test.counts.tokens:,} tokens "
-         f"({test.protocol.describe()})"),
+        (
+            f"  test bits/token {test.metrics.bits_per_token:.4f}, bits/byte "
+            f"{test.metrics.bits_per_byte:.4f} over {test.counts.tokens:,} tokens "
+            f"({test.protocol.describe()})"
+        ),
         f"  parameters {s.get('params', 0):,}",
-        (f"  train {_rate(s.get('train_tokens_per_second'))}, eval {_rate(test.tokens_per_second)}, "
-         f"wall {s.get('wall_seconds', 0):.1f} s, peak RSS {s.get('peak_rss_mb', 0):.0f} MB"),
+        (
+            f"  train {_rate(s.get('train_tokens_per_second'))}, eval {_rate(test.tokens_per_second)}, "
+            f"wall {s.get('wall_seconds', 0):.1f} s, peak RSS {s.get('peak_rss_mb', 0):.0f} MB"
+        ),
         f"  device {result.device_name}",
         f"  stored in {db_url} (bench show {result.run_id})",
     ]

@@ -26,8 +26,9 @@ from bench.errors import BenchError
 @click.option("--plugin", "-p")
 @click.option("--corpus", "-c")
 @db_option
-def runs(limit: int, status: str | None, plugin: str | None, corpus: str | None,
-         db: str | None) -> None:
+def runs(
+    limit: int, status: str | None, plugin: str | None, corpus: str | None, db: str | None
+) -> None:
     """Stored runs, newest first."""
     from bench.run_folders import process_gone, run_folder
 
@@ -44,8 +45,10 @@ def runs(limit: int, status: str | None, plugin: str | None, corpus: str | None,
         valid, test = r.get("valid_ppl"), r.get("test_ppl")
         ppl = f"valid {valid:.2f} test {test:.2f}" if valid and test else ""
         started = str(r.get("started_at") or "")[:19]
-        click.echo(f"{r['id']:>5}  {r['status']:<11} {started}  {r['plugin']:<10} "
-                   f"{r.get('corpus') or '':<16} {ppl}")
+        click.echo(
+            f"{r['id']:>5}  {r['status']:<11} {started}  {r['plugin']:<10} "
+            f"{r.get('corpus') or '':<16} {ppl}"
+        )
 
 
 @click.command()
@@ -63,22 +66,42 @@ def show(run_id: int, as_json: bool, db: str | None) -> None:
     if as_json:
         click.echo(json.dumps(record, indent=2, default=str))
         return
-    keys = ["id", "status", "plugin", "model_label", "corpus", "tokenizer", "vocab_size", "params",
-            "device_name", "started_at", "finished_at", "wall_seconds", "train_tokens_per_second",
-            "peak_rss_mb", "command", "git_commit", "config_hash"]
+    keys = [
+        "id",
+        "status",
+        "plugin",
+        "model_label",
+        "corpus",
+        "tokenizer",
+        "vocab_size",
+        "params",
+        "device_name",
+        "started_at",
+        "finished_at",
+        "wall_seconds",
+        "train_tokens_per_second",
+        "peak_rss_mb",
+        "command",
+        "git_commit",
+        "config_hash",
+    ]
     for key in keys:
         if record.get(key) is not None:
             click.echo(f"{key:<24} {record[key]}")
     click.echo(f"{'config':<24} {json.dumps(record.get('config'))}")
     for ev in record.get("evaluations", []):
-        interval = (f" [{ev['ppl_low']:.2f}, {ev['ppl_high']:.2f}]"
-                    if ev.get("ppl_low") is not None else "")
-        click.echo(f"eval {ev['split']:<5} ppl {ev['ppl']:.3f}{interval}  word ppl "
-                   f"{ev['word_ppl']:.3f}  bits/byte {ev['bits_per_byte']:.4f}  tokens "
-                   f"{ev['tokens']:,}  ({ev['mode']}, batch {ev['batch_size']})")
+        interval = (
+            f" [{ev['ppl_low']:.2f}, {ev['ppl_high']:.2f}]" if ev.get("ppl_low") is not None else ""
+        )
+        click.echo(
+            f"eval {ev['split']:<5} ppl {ev['ppl']:.3f}{interval}  word ppl "
+            f"{ev['word_ppl']:.3f}  bits/byte {ev['bits_per_byte']:.4f}  tokens "
+            f"{ev['tokens']:,}  ({ev['mode']}, batch {ev['batch_size']})"
+        )
     if any(ev.get("ppl_low") is not None for ev in record.get("evaluations", [])):
-        click.echo("  [low, high]: 95% bootstrap interval over the split's lines "
-                   "(docs/uncertainty.md)")
+        click.echo(
+            "  [low, high]: 95% bootstrap interval over the split's lines (docs/uncertainty.md)"
+        )
     _echo_seed_group(store, record)
     epochs = [m for m in record.get("metrics", []) if m.get("name") == "valid_ppl"]
     for m in epochs:
@@ -99,35 +122,56 @@ def _echo_seed_group(store: Any, record: dict[str, Any]) -> None:
     if len(members) > 1:
         ids = ", ".join(str(i) for i in members["run_id"])
         spread = SeedSpread.of(list(members["test_ppl"].astype(float)))
-        click.echo(f"seed group: runs {ids}, test ppl {spread.describe()} "
-                   f"(bench compare --groups)")
+        click.echo(f"seed group: runs {ids}, test ppl {spread.describe()} (bench compare --groups)")
 
 
 @click.command()
 @click.option("--run", "run_id", type=int, required=True, help="a finished run (see `bench runs`)")
 @click.option("--prompt", default="", help="text to continue (tokenized like the corpus)")
-@click.option("--tokens", "-n", default=200, show_default=True, type=click.IntRange(1),
-              help="how many tokens to sample")
-@click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0.01),
-              help="below 1 sharpens the distribution, above 1 flattens it")
+@click.option(
+    "--tokens",
+    "-n",
+    default=200,
+    show_default=True,
+    type=click.IntRange(1),
+    help="how many tokens to sample",
+)
+@click.option(
+    "--temperature",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.01),
+    help="below 1 sharpens the distribution, above 1 flattens it",
+)
 @click.option("--top-k", type=click.IntRange(1), help="sample only among the K likeliest tokens")
 @seed_option(default=0, help="same seed, same sample")
 @device_option(default="auto")
 @db_option
 @data_dir_option
-def generate(run_id: int, prompt: str, tokens: int, temperature: float, top_k: int | None,
-             seed: int, device: str, db: str | None, data_dir: str | None) -> None:
+def generate(
+    run_id: int,
+    prompt: str,
+    tokens: int,
+    temperature: float,
+    top_k: int | None,
+    seed: int,
+    device: str,
+    db: str | None,
+    data_dir: str | None,
+) -> None:
     """Sample text from a stored run's best checkpoint, in the style of its corpus."""
     from bench.environment import resolve_device
     from bench.restore import restore_run
 
-    restored = restore_run(run_id, open_store(db), plugin_host(), resolve_data_dir(data_dir),
-                           resolve_device(device))
+    restored = restore_run(
+        run_id, open_store(db), plugin_host(), resolve_data_dir(data_dir), resolve_device(device)
+    )
     if not restored.model.supports("generate"):
         raise BenchError(f"model plugin {restored.record['plugin']!r} cannot generate text")
     prompt_ids = restored.tokenizer.encode("prompt", [prompt]).ids[:-1].tolist()  # no eos
-    drawn = restored.model.generate(prompt_ids, tokens, temperature=temperature, top_k=top_k,
-                                    seed=seed)
+    drawn = restored.model.generate(
+        prompt_ids, tokens, temperature=temperature, top_k=top_k, seed=seed
+    )
     click.echo("\n".join(restored.tokenizer.decode([*prompt_ids, *drawn])))
 
 
@@ -147,10 +191,13 @@ def delete(run_ids: tuple[int, ...], yes: bool, db: str | None, data_dir: str | 
     store = open_store(db)
     records = [store.get_run(run_id) for run_id in dict.fromkeys(run_ids)]  # unknown ids first
     for record in records:
-        what = " on ".join(part for part in (record.get("model_label"), record.get("corpus"))
-                           if part)
-        click.echo(f"run {record['id']}: {record['status']}, {what or record.get('plugin')}, "
-                   f"started {str(record['started_at'])[:19]}")
+        what = " on ".join(
+            part for part in (record.get("model_label"), record.get("corpus")) if part
+        )
+        click.echo(
+            f"run {record['id']}: {record['status']}, {what or record.get('plugin')}, "
+            f"started {str(record['started_at'])[:19]}"
+        )
     if not yes:
         click.confirm(f"delete {'this run' if len(records) == 1 else 'these runs'}?", abort=True)
     runner = Runner(plugin_host(), store, resolve_data_dir(data_dir), progress=False)

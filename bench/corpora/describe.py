@@ -37,8 +37,9 @@ def expected_split_tokens(spec: CorpusSpec) -> dict[str, int | None]:
     counts: dict[str, int | None] = {}
     for split_file in spec.files:
         known = counts.get(split_file.split, 0)
-        counts[split_file.split] = (None if known is None or split_file.tokens is None
-                                    else known + split_file.tokens)
+        counts[split_file.split] = (
+            None if known is None or split_file.tokens is None else known + split_file.tokens
+        )
     counts.update(spec.expected_tokens)
     return counts
 

@@ -75,8 +75,9 @@ def _is_good(path: Path, split_file: SplitFile) -> bool:
     return False
 
 
-def _fetch_pending(spec: CorpusSpec, data_dir: Path, pending: list[SplitFile], *,
-                   force: bool, progress: bool) -> None:
+def _fetch_pending(
+    spec: CorpusSpec, data_dir: Path, pending: list[SplitFile], *, force: bool, progress: bool
+) -> None:
     target = corpus_dir(spec, data_dir)
     archives: dict[str, list[SplitFile]] = {}
     for split_file in pending:
@@ -131,8 +132,7 @@ def _extract_members(archive: Path, members: list[SplitFile], target: Path) -> N
             temp, digest = _write_temp(source, target, final.name)
             _install(temp, final, digest, split_file.sha256, archive=archive)
             found.append(name)
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, gzip.BadGzipFile,
-            zlib.error) as error:
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as error:
         archive.unlink(missing_ok=True)  # useless now; the next fetch downloads it afresh
         raise BenchError(
             f"{archive}: the archive is damaged or incomplete ({error}); it was deleted, "
@@ -204,8 +204,9 @@ def _write_temp(source: IO[bytes], folder: Path, file_name: str) -> tuple[Path, 
     return temp, digest.hexdigest()
 
 
-def _install(temp: Path, final: Path, actual: str, expected: str | None, *,
-             archive: Path | None = None) -> None:
+def _install(
+    temp: Path, final: Path, actual: str, expected: str | None, *, archive: Path | None = None
+) -> None:
     """Move a verified temp file to its final name; delete it and fail on a bad checksum.
 
     os.replace within one folder is atomic, so the final path only ever holds a whole,
@@ -213,8 +214,11 @@ def _install(temp: Path, final: Path, actual: str, expected: str | None, *,
     """
     if expected is not None and actual != expected:
         temp.unlink(missing_ok=True)
-        where = f" (extracted from {archive}; delete that archive to download it again)" \
-            if archive is not None else ""
+        where = (
+            f" (extracted from {archive}; delete that archive to download it again)"
+            if archive is not None
+            else ""
+        )
         raise BenchError(
             f"checksum mismatch for {final.name}{where}: expected sha256 {expected}, "
             f"got {actual}. The file was deleted."
@@ -250,8 +254,12 @@ def _copy_url(url: str, out: BinaryIO, *, label: str, progress: bool) -> None:
                     bar.update(len(chunk))
     except ValueError as error:  # urllib's answer to a string that is not a URL
         raise BenchError(f"cannot download {url!r}: {error}") from None
-    except (urllib.error.URLError, http.client.HTTPException, TimeoutError,
-            ConnectionError) as error:
+    except (
+        urllib.error.URLError,
+        http.client.HTTPException,
+        TimeoutError,
+        ConnectionError,
+    ) as error:
         raise BenchError(_download_failed_message(url, error)) from None
 
 
@@ -273,5 +281,13 @@ def _content_length(response: object) -> int | None:
 
 def _progress_bar(total: int | None, label: str, progress: bool) -> tqdm:
     """A byte counter on stderr, silent when asked or when stderr is not a terminal."""
-    return tqdm(total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024,
-                file=sys.stderr, leave=False, disable=not progress or not sys.stderr.isatty())
+    return tqdm(
+        total=total,
+        desc=label,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        file=sys.stderr,
+        leave=False,
+        disable=not progress or not sys.stderr.isatty(),
+    )

@@ -93,16 +93,28 @@ def _verify_embedded(spec: CorpusSpec, split_file: SplitFile) -> FileCheck:
         path = embedded_path(spec)
         actual = sha256_bytes(embedded_bytes(spec))
     except BenchError as error:
-        return FileCheck(split_file.split, Path(spec.embedded or ""), "missing",
-                         split_file.sha256, None, str(error))
+        return FileCheck(
+            split_file.split,
+            Path(spec.embedded or ""),
+            "missing",
+            split_file.sha256,
+            None,
+            str(error),
+        )
     return _check(split_file, path, actual)
 
 
 def _verify_cached(spec: CorpusSpec, split_file: SplitFile, data_dir: Path) -> FileCheck:
     path = cached_path(spec, split_file, data_dir)
     if not path.is_file():
-        return FileCheck(split_file.split, path, "missing", split_file.sha256, None,
-                         f"not downloaded; run `bench corpora fetch {spec.name}`")
+        return FileCheck(
+            split_file.split,
+            path,
+            "missing",
+            split_file.sha256,
+            None,
+            f"not downloaded; run `bench corpora fetch {spec.name}`",
+        )
     return _check(split_file, path, sha256_file(path))
 
 

@@ -72,20 +72,24 @@ def load_corpus(
     read as it is, and recognised as a registered corpus when its checksums match one.
     """
     if name_or_path in corpora:
-        return _load_registered(corpora.get(name_or_path), data_dir,
-                                download=download, progress=progress)
+        return _load_registered(
+            corpora.get(name_or_path), data_dir, download=download, progress=progress
+        )
     folder = Path(name_or_path).expanduser()
     if folder.is_dir():
         return _load_local(folder, corpora)
     if _looks_like_path(name_or_path):
         if folder.exists():
-            raise BenchError(f"{folder}: is a file; a corpus path must be a folder holding "
-                             "train.txt, valid.txt and test.txt")
+            raise BenchError(
+                f"{folder}: is a file; a corpus path must be a folder holding "
+                "train.txt, valid.txt and test.txt"
+            )
         raise BenchError(f"no such folder: {folder}")
     known = [name for entry in corpora for name in (entry.name, *entry.aliases)]
     error = unknown_name_error("corpus", name_or_path, known)
-    raise BenchError(f"{error} A local folder with train.txt, valid.txt and test.txt "
-                     "also works as a corpus.")
+    raise BenchError(
+        f"{error} A local folder with train.txt, valid.txt and test.txt also works as a corpus."
+    )
 
 
 def _looks_like_path(text: str) -> bool:
@@ -93,8 +97,9 @@ def _looks_like_path(text: str) -> bool:
     return any(sep in text for sep in separators) or text.startswith((".", "~"))
 
 
-def _load_registered(spec: CorpusSpec, data_dir: Path, *, download: bool,
-                     progress: bool) -> CorpusText:
+def _load_registered(
+    spec: CorpusSpec, data_dir: Path, *, download: bool, progress: bool
+) -> CorpusText:
     if spec.embedded is not None:
         label = f"embedded resource {spec.embedded}"
         contents = ((split_file, label, embedded_bytes(spec)) for split_file in spec.files)
@@ -102,8 +107,10 @@ def _load_registered(spec: CorpusSpec, data_dir: Path, *, download: bool,
     paths = [cached_path(spec, split_file, data_dir) for split_file in spec.files]
     missing = [path for path in paths if not path.is_file()]
     if missing and not download:
-        raise BenchError(f"corpus {spec.name!r} is not downloaded ({missing[0]} is missing); "
-                         f"run `bench corpora fetch {spec.name}`")
+        raise BenchError(
+            f"corpus {spec.name!r} is not downloaded ({missing[0]} is missing); "
+            f"run `bench corpora fetch {spec.name}`"
+        )
     if missing:
         fetch(spec, data_dir, progress=progress)
     files = list(zip(spec.files, paths, strict=True))
@@ -113,6 +120,7 @@ def _load_registered(spec: CorpusSpec, data_dir: Path, *, download: bool,
         files = [(f, p) for f, p in files if f.split != "train"]
     contents = ((split_file, str(path), read_file(path)) for split_file, path in files)
     return _assemble(spec, contents, source=str(corpus_dir(spec, data_dir)), streamed=streamed)
+
 
 # --------------------------------------------------------------------------- local folders
 
@@ -141,15 +149,23 @@ def _load_local(folder: Path, corpora: Registry[CorpusSpec]) -> CorpusText:
         splits[split] = decode_lines(data, str(path))
     spec = _recognise(sha, corpora)
     name = spec.name if spec is not None else f"local:{folder.name}"
-    return CorpusText(name=name, spec=spec, source=str(folder), splits=splits, sha256=sha,
-                      verified=spec is not None)
+    return CorpusText(
+        name=name,
+        spec=spec,
+        source=str(folder),
+        splits=splits,
+        sha256=sha,
+        verified=spec is not None,
+    )
 
 
 def _find_split_file(folder: Path, split: str) -> Path | None:
     found = [folder / name for name in accepted_names(split) if (folder / name).is_file()]
     if len(found) > 1:  # picking one silently could measure the wrong file
-        raise BenchError(f"{folder}: several files could be the {split} split "
-                         f"({', '.join(path.name for path in found)}); keep only one")
+        raise BenchError(
+            f"{folder}: several files could be the {split} split "
+            f"({', '.join(path.name for path in found)}); keep only one"
+        )
     return found[0] if found else None
 
 
@@ -160,8 +176,10 @@ def _missing_split_message(folder: Path, split: str) -> str:
             return f"{folder / name}: the {split} split {problem}"
     present = sorted(path.name for path in folder.iterdir())
     shown = ", ".join(present[:20]) + (", ..." if len(present) > 20 else "")
-    return (f"{folder}: no {split} split; expected one of {', '.join(accepted_names(split))}. "
-            f"The folder contains: {shown or 'nothing'}")
+    return (
+        f"{folder}: no {split} split; expected one of {', '.join(accepted_names(split))}. "
+        f"The folder contains: {shown or 'nothing'}"
+    )
 
 
 def _not_a_file(path: Path) -> str | None:
@@ -197,8 +215,10 @@ def _split_checksums(spec: CorpusSpec) -> dict[str, str] | None:
         if split_file.sha256 is None:
             return None
         grouped.setdefault(split_file.split, []).append(split_file.sha256)
-    return {split: found[0] if len(found) == 1 else combine_sha256(found)
-            for split, found in grouped.items()}
+    return {
+        split: found[0] if len(found) == 1 else combine_sha256(found)
+        for split, found in grouped.items()
+    }
 
 
 def _single_file_corpus(folder: Path, corpora: Registry[CorpusSpec]) -> CorpusText | None:
@@ -218,11 +238,17 @@ def _single_file_corpus(folder: Path, corpora: Registry[CorpusSpec]) -> CorpusTe
             return _assemble(spec, contents, source=str(folder))
     return None
 
+
 # --------------------------------------------------------------------------- assembly
 
 
-def _assemble(spec: CorpusSpec, contents: Iterable[tuple[SplitFile, str, bytes]], *,
-              source: str, streamed: StreamedSplit | None = None) -> CorpusText:
+def _assemble(
+    spec: CorpusSpec,
+    contents: Iterable[tuple[SplitFile, str, bytes]],
+    *,
+    source: str,
+    streamed: StreamedSplit | None = None,
+) -> CorpusText:
     """Check and decode each file of ``spec`` (one at a time) and build the splits.
 
     Every file must match its checksum (when one is recorded) and its line/token counts
@@ -241,8 +267,10 @@ def _assemble(spec: CorpusSpec, contents: Iterable[tuple[SplitFile, str, bytes]]
         check_counts(label, file_lines, split_file.lines, split_file.tokens)
         lines.setdefault(split_file.split, []).extend(file_lines)
         digests.setdefault(split_file.split, []).append(digest)
-    sha = {split: found[0] if len(found) == 1 else combine_sha256(found)
-           for split, found in digests.items()}
+    sha = {
+        split: found[0] if len(found) == 1 else combine_sha256(found)
+        for split, found in digests.items()
+    }
     if spec.line_splits:
         lines, sha = _cut_line_splits(spec, lines, sha)
     splits: dict[str, list[str] | ShardedLines] = dict(lines)
@@ -250,32 +278,38 @@ def _assemble(spec: CorpusSpec, contents: Iterable[tuple[SplitFile, str, bytes]]
         splits[streamed.split] = streamed.lines
         sha[streamed.split] = streamed.sha256
     _require_splits(spec, splits)
-    return CorpusText(name=spec.name, spec=spec, source=source, splits=splits, sha256=sha,
-                      verified=verified)
+    return CorpusText(
+        name=spec.name, spec=spec, source=source, splits=splits, sha256=sha, verified=verified
+    )
 
 
-def _cut_line_splits(spec: CorpusSpec, lines: dict[str, list[str]],
-                     sha: dict[str, str]) -> tuple[dict[str, list[str]], dict[str, str]]:
+def _cut_line_splits(
+    spec: CorpusSpec, lines: dict[str, list[str]], sha: dict[str, str]
+) -> tuple[dict[str, list[str]], dict[str, str]]:
     """Cut the one file of a single-file corpus into splits by ``spec.line_splits``."""
     assert spec.line_splits is not None
     if len(lines) != 1:
-        raise BenchError(f"corpus {spec.name!r}: line_splits needs exactly one source split, "
-                         f"got {sorted(lines)}")
-    (whole_name, whole), = lines.items()
+        raise BenchError(
+            f"corpus {spec.name!r}: line_splits needs exactly one source split, got {sorted(lines)}"
+        )
+    ((whole_name, whole),) = lines.items()
     splits: dict[str, list[str]] = {}
     for split, (start, end) in spec.line_splits.items():
         if not 0 <= start < end <= len(whole):
-            raise BenchError(f"corpus {spec.name!r}: split {split} covers lines {start}-{end} "
-                             f"but the file has {len(whole):,} lines")
+            raise BenchError(
+                f"corpus {spec.name!r}: split {split} covers lines {start}-{end} "
+                f"but the file has {len(whole):,} lines"
+            )
         splits[split] = whole[start:end]
         if split in spec.expected_tokens:
-            check_counts(f"{spec.name} {split}", splits[split], None,
-                         spec.expected_tokens[split])
+            check_counts(f"{spec.name} {split}", splits[split], None, spec.expected_tokens[split])
     return splits, {split: sha[whole_name] for split in splits}
 
 
 def _require_splits(spec: CorpusSpec, lines: dict[str, list[str] | ShardedLines]) -> None:
     missing = [split for split in SPLITS if split not in lines]
     if missing:
-        raise BenchError(f"corpus {spec.name!r} defines no {', '.join(missing)} split; "
-                         f"it has {', '.join(sorted(lines))}")
+        raise BenchError(
+            f"corpus {spec.name!r} defines no {', '.join(missing)} split; "
+            f"it has {', '.join(sorted(lines))}"
+        )

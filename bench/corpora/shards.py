@@ -77,8 +77,9 @@ class StreamedSplit:
     verified: bool
 
 
-def stream_split(spec: CorpusSpec, split: str,
-                 files: Sequence[tuple[SplitFile, Path]]) -> StreamedSplit:
+def stream_split(
+    spec: CorpusSpec, split: str, files: Sequence[tuple[SplitFile, Path]]
+) -> StreamedSplit:
     """Checksum the files of ``split`` (in chunks, no shard held in memory) and wrap them.
 
     The split's checksum follows the in-memory rule: a single file's own sha256, else

@@ -64,8 +64,10 @@ class CorpusSpec:
 
     def __post_init__(self) -> None:
         if self.stream_train and (self.line_splits or self.embedded):
-            raise ValueError(f"corpus {self.name!r}: stream_train needs a train split of its "
-                             "own files (not line_splits or an embedded resource)")
+            raise ValueError(
+                f"corpus {self.name!r}: stream_train needs a train split of its "
+                "own files (not line_splits or an embedded resource)"
+            )
 
 
 @dataclass(frozen=True)

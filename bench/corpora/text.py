@@ -76,12 +76,15 @@ def count_tokens(lines: Iterable[str]) -> int:
     return total
 
 
-def check_counts(label: str, lines: list[str], want_lines: int | None,
-                 want_tokens: int | None) -> None:
+def check_counts(
+    label: str, lines: list[str], want_lines: int | None, want_tokens: int | None
+) -> None:
     """Fail when a file's line or token count differs from the recorded one (if any)."""
     if want_lines is not None and len(lines) != want_lines:
-        raise BenchError(f"{label}: expected {want_lines:,} lines, found {len(lines):,}; "
-                         "this is not the expected version of the file")
+        raise BenchError(
+            f"{label}: expected {want_lines:,} lines, found {len(lines):,}; "
+            "this is not the expected version of the file"
+        )
     if want_tokens is not None:
         found = count_tokens(lines)
         if found != want_tokens:

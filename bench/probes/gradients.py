@@ -60,11 +60,15 @@ def choose_positions(length: int, distance: int, count: int, split: str = "split
     """
     usable = length - distance
     if usable < 1:
-        raise BenchError(f"distance {distance} is too large for the {split} split "
-                         f"({length:,} tokens): use at most {max(length - 1, 0):,}")
+        raise BenchError(
+            f"distance {distance} is too large for the {split} split "
+            f"({length:,} tokens): use at most {max(length - 1, 0):,}"
+        )
     if count > usable:
-        raise BenchError(f"{count:,} positions do not fit the {split} split with distance "
-                         f"{distance} ({length:,} tokens leave {usable:,} usable positions)")
+        raise BenchError(
+            f"{count:,} positions do not fit the {split} split with distance "
+            f"{distance} ({length:,} tokens leave {usable:,} usable positions)"
+        )
     # count <= usable keeps the spacing at 1 or more, so rounding never merges two positions
     return np.linspace(distance, length - 1, count).round().astype(np.int64)
 
@@ -77,9 +81,16 @@ def stream_inputs(ids: np.ndarray, eos_id: int) -> np.ndarray:
     return inputs
 
 
-def measure_gradient_norms(network: Any, ids: np.ndarray, eos_id: int, *, distance: int,
-                           positions: int, device: str = "cpu",
-                           split: str = "split") -> GradientNorms:
+def measure_gradient_norms(
+    network: Any,
+    ids: np.ndarray,
+    eos_id: int,
+    *,
+    distance: int,
+    positions: int,
+    device: str = "cpu",
+    split: str = "split",
+) -> GradientNorms:
     """Mean ‖∂J(t)/∂h(t−k)‖ for k = 1…``distance`` over ``positions`` positions of ``ids``.
 
     See the module docstring for what ``h``, ``J`` and the positions are.
@@ -93,12 +104,14 @@ def measure_gradient_norms(network: Any, ids: np.ndarray, eos_id: int, *, distan
     network.eval()  # no dropout: the gradient of the model as it scores
     try:
         start_state = _carried_states(network, inputs, chosen - distance)
-        hidden, cell = _backprop_norms(network, inputs, torch.as_tensor(ids, device=device),
-                                       chosen, distance, start_state)
+        hidden, cell = _backprop_norms(
+            network, inputs, torch.as_tensor(ids, device=device), chosen, distance, start_state
+        )
     finally:
         network.train(was_training)
-    return GradientNorms(distances=np.arange(1, distance + 1), hidden=hidden, cell=cell,
-                         positions=chosen)
+    return GradientNorms(
+        distances=np.arange(1, distance + 1), hidden=hidden, cell=cell, positions=chosen
+    )
 
 
 def _carried_states(network: Any, inputs: Any, ends: np.ndarray) -> Any:
@@ -119,8 +132,9 @@ def _carried_states(network: Any, inputs: Any, ends: np.ndarray) -> Any:
     return _stack_states(collected)
 
 
-def _backprop_norms(network: Any, inputs: Any, targets: Any, chosen: np.ndarray,
-                    distance: int, start_state: Any) -> tuple[np.ndarray, np.ndarray | None]:
+def _backprop_norms(
+    network: Any, inputs: Any, targets: Any, chosen: np.ndarray, distance: int, start_state: Any
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Run steps t−K+1…t with gradients from the carried h(t−K); norms per k (k=1 first)."""
     import torch
 
@@ -131,8 +145,9 @@ def _backprop_norms(network: Any, inputs: Any, targets: Any, chosen: np.ndarray,
         for j in range(1, distance):
             _, state = network(inputs[steps - distance + j].unsqueeze(0), state)
             states.append(state)
-        logprobs, _ = network.target_logprobs(inputs[steps].unsqueeze(0),
-                                              targets[steps].unsqueeze(0), state)
+        logprobs, _ = network.target_logprobs(
+            inputs[steps].unsqueeze(0), targets[steps].unsqueeze(0), state
+        )
         loss = -logprobs.sum()  # columns are independent: the sum's gradient is each J(t)'s
         hiddens = [_hidden_of(s) for s in states]
         cells = [_cell_of(s) for s in states] if _cell_of(states[0]) is not None else []

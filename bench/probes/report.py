@@ -27,8 +27,9 @@ def shown_distances(distance: int) -> list[int]:
     return sorted({k for k in shown if k < distance} | {distance})
 
 
-def gradient_table(curves: list[tuple[str, GradientNorms]],
-                   distances: list[int] | None = None) -> pd.DataFrame:
+def gradient_table(
+    curves: list[tuple[str, GradientNorms]], distances: list[int] | None = None
+) -> pd.DataFrame:
     """Rows k, one column per model and series; ``distances`` picks rows (default: all)."""
     import pandas as pd  # lazily: keeps `bench --help` fast
 
@@ -41,8 +42,7 @@ def gradient_table(curves: list[tuple[str, GradientNorms]],
     return table if distances is None else table.loc[[k for k in distances if k in table.index]]
 
 
-def plot_gradient_norms(curves: list[tuple[str, GradientNorms]], path: Path, *,
-                        title: str) -> Path:
+def plot_gradient_norms(curves: list[tuple[str, GradientNorms]], path: Path, *, title: str) -> Path:
     """Norm against distance k on a log scale, one colour per model; an LSTM's cell dashed.
 
     Uses matplotlib's Agg canvas directly (no pyplot, no display needed).
@@ -56,9 +56,15 @@ def plot_gradient_norms(curves: list[tuple[str, GradientNorms]], path: Path, *,
         for series, values in norms.series().items():
             # log axes cannot show 0 (underflowed or dead gradients) or NaN: leave gaps
             shown = np.where(np.isfinite(values) & (values > 0), values, np.nan)
-            axes.plot(norms.distances, shown, color=colour, marker=".", markersize=3,
-                      linestyle="-" if series == "h" else "--",
-                      label=series_label(label, series))
+            axes.plot(
+                norms.distances,
+                shown,
+                color=colour,
+                marker=".",
+                markersize=3,
+                linestyle="-" if series == "h" else "--",
+                label=series_label(label, series),
+            )
     axes.set_yscale("log")
     axes.set_xlabel("distance k (steps back)")
     axes.set_ylabel("mean gradient norm (dashed: w.r.t. c)")

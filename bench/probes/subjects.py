@@ -36,8 +36,9 @@ class ProbeSubject:
     network: Any
 
 
-def subject_from_run(run_id: int, store: Store, host: PluginHost, data_dir: Path, device: str,
-                     split: str = "valid") -> ProbeSubject:
+def subject_from_run(
+    run_id: int, store: Store, host: PluginHost, data_dir: Path, device: str, split: str = "valid"
+) -> ProbeSubject:
     """A stored run's model with its best checkpoint, and its corpus's ``split``."""
     from bench.restore import restore_run
 
@@ -49,16 +50,30 @@ def subject_from_run(run_id: int, store: Store, host: PluginHost, data_dir: Path
     network = recurrent_network(restored.model, f"run {run_id} ({plugin})")
     tokens = restored.tokenizer.encode(split, restored.corpus.splits[split])
     return ProbeSubject(
-        label=f"{record.get('model_label') or plugin} (run {run_id})", plugin=plugin,
-        config=record["config"], run_id=run_id, seed=record.get("seed"),
-        corpus=restored.corpus.name, split=tokens, eos_id=restored.tokenizer.vocab.eos_id,
-        network=network)
+        label=f"{record.get('model_label') or plugin} (run {run_id})",
+        plugin=plugin,
+        config=record["config"],
+        run_id=run_id,
+        seed=record.get("seed"),
+        corpus=restored.corpus.name,
+        split=tokens,
+        eos_id=restored.tokenizer.vocab.eos_id,
+        network=network,
+    )
 
 
-def fresh_subjects(plugins: list[str], host: PluginHost, data_dir: Path, device: str, *,
-                   corpus: str | None = None, tokenizer: str | None = None,
-                   assignments: tuple[str, ...] = (), seed: int = 1234,
-                   split: str = "valid") -> list[ProbeSubject]:
+def fresh_subjects(
+    plugins: list[str],
+    host: PluginHost,
+    data_dir: Path,
+    device: str,
+    *,
+    corpus: str | None = None,
+    tokenizer: str | None = None,
+    assignments: tuple[str, ...] = (),
+    seed: int = 1234,
+    split: str = "valid",
+) -> list[ProbeSubject]:
     """Freshly initialised models of ``plugins`` (each seeded with ``seed``) on one corpus.
 
     ``assignments`` are ``--set`` pairs: ``KEY=VALUE`` sets a model option of every plugin,
@@ -72,8 +87,10 @@ def fresh_subjects(plugins: list[str], host: PluginHost, data_dir: Path, device:
     _check_scopes(pairs, plugins)
     # names and options first: a typo is reported before any corpus is read
     models = [(plugin, host.models.get(plugin)) for plugin in plugins]
-    chosen = [(plugin, model_class, host.model_options(plugin, _options_for(plugin, pairs)))
-              for plugin, model_class in models]
+    chosen = [
+        (plugin, model_class, host.model_options(plugin, _options_for(plugin, pairs)))
+        for plugin, model_class in models
+    ]
     text = load_corpus(corpus or DEFAULT_CORPUS, host.corpora, data_dir)
     tokenizer_name = tokenizer or text.default_tokenizer
     tokenizer_options, fitted = _fit_tokenizer(tokenizer_name, text, pairs, host, data_dir)
@@ -82,28 +99,46 @@ def fresh_subjects(plugins: list[str], host: PluginHost, data_dir: Path, device:
     for plugin, model_class, options in chosen:
         seed_everything(seed)  # each model's init depends on the seed only, not on order
         model = model_class(options, fitted.vocab, device)
-        subjects.append(ProbeSubject(
-            label=f"{model.label()} (untrained)", plugin=plugin,
-            config={"plugin": plugin, "corpus": text.name, "tokenizer": tokenizer_name,
-                    "seed": seed, "options": options.model_dump(mode="json"),
-                    "tokenizer_options": tokenizer_options},
-            run_id=None, seed=seed, corpus=text.name, split=tokens,
-            eos_id=fitted.vocab.eos_id, network=recurrent_network(model, plugin)))
+        subjects.append(
+            ProbeSubject(
+                label=f"{model.label()} (untrained)",
+                plugin=plugin,
+                config={
+                    "plugin": plugin,
+                    "corpus": text.name,
+                    "tokenizer": tokenizer_name,
+                    "seed": seed,
+                    "options": options.model_dump(mode="json"),
+                    "tokenizer_options": tokenizer_options,
+                },
+                run_id=None,
+                seed=seed,
+                corpus=text.name,
+                split=tokens,
+                eos_id=fitted.vocab.eos_id,
+                network=recurrent_network(model, plugin),
+            )
+        )
     return subjects
 
 
 def recurrent_network(model: LanguageModel, what: str) -> Any:
     """The model's network, if it follows the recurrent network contract; else a BenchError."""
     network = model.network if model.supports("network") else None
-    if not (callable(network) and callable(getattr(network, "target_logprobs", None))
-            and hasattr(network, "train")):
+    if not (
+        callable(network)
+        and callable(getattr(network, "target_logprobs", None))
+        and hasattr(network, "train")
+    ):
         raise _not_recurrent(what)
     return network
 
 
 def _not_recurrent(what: str) -> BenchError:
-    return BenchError(f"{what} is not a recurrent network: the gradient probe needs a model "
-                      "like lstm, gru or rnn, whose network carries a hidden state")
+    return BenchError(
+        f"{what} is not a recurrent network: the gradient probe needs a model "
+        "like lstm, gru or rnn, whose network carries a hidden state"
+    )
 
 
 def _check_scopes(pairs: dict[str, str], plugins: list[str]) -> None:
@@ -111,24 +146,32 @@ def _check_scopes(pairs: dict[str, str], plugins: list[str]) -> None:
     for key in pairs:
         scope, dot, _ = key.rpartition(".")
         if dot and f"{scope}." != TOKENIZER_PREFIX and scope not in plugins:
-            raise BenchError(f"--set {key}: {scope!r} is not one of the plugins probed "
-                             f"({', '.join(plugins)})")
+            raise BenchError(
+                f"--set {key}: {scope!r} is not one of the plugins probed ({', '.join(plugins)})"
+            )
 
 
 def _options_for(plugin: str, pairs: dict[str, str]) -> dict[str, str]:
     """Options shared by every plugin, then this plugin's own (which win)."""
     shared = {key: value for key, value in pairs.items() if "." not in key}
-    own = {key.rpartition(".")[2]: value for key, value in pairs.items()
-           if key.rpartition(".")[0] == plugin}
+    own = {
+        key.rpartition(".")[2]: value
+        for key, value in pairs.items()
+        if key.rpartition(".")[0] == plugin
+    }
     return {**shared, **own}
 
 
-def _fit_tokenizer(name: str, text: CorpusText, pairs: dict[str, str], host: PluginHost,
-                   data_dir: Path) -> tuple[dict[str, Any], Any]:
+def _fit_tokenizer(
+    name: str, text: CorpusText, pairs: dict[str, str], host: PluginHost, data_dir: Path
+) -> tuple[dict[str, Any], Any]:
     """The tokenizer ``name`` with its ``tokenizer.*`` options, fitted on the train split."""
     tokenizer_class = host.tokenizers.get(name)
-    values = {key[len(TOKENIZER_PREFIX):]: value for key, value in pairs.items()
-              if key.startswith(TOKENIZER_PREFIX)}
+    values = {
+        key[len(TOKENIZER_PREFIX) :]: value
+        for key, value in pairs.items()
+        if key.startswith(TOKENIZER_PREFIX)
+    }
     options = validate_options(tokenizer_class.Options, values, owner=f"tokenizer {name}")
     tokenizer = tokenizer_class(options)
     tokenizer.fit(text.splits["train"], data_dir / "tokenizers")

@@ -45,12 +45,19 @@ def load_recipes() -> list[Recipe]:
         if entry.name.endswith(".toml"):
             values = tomllib.loads(entry.read_text(encoding="utf-8"))
             meta = values.pop("recipe")
-            recipes.append(Recipe(name=entry.name.removesuffix(".toml"),
-                                  description=meta["description"], published=meta["published"],
-                                  cost=meta["cost"], config=values, path=Path(str(entry)),
-                                  reproduces=meta.get("reproduces"),
-                                  paper_time=meta.get("paper_time"),
-                                  step_cost=dict(meta.get("step_cost", {}))))
+            recipes.append(
+                Recipe(
+                    name=entry.name.removesuffix(".toml"),
+                    description=meta["description"],
+                    published=meta["published"],
+                    cost=meta["cost"],
+                    config=values,
+                    path=Path(str(entry)),
+                    reproduces=meta.get("reproduces"),
+                    paper_time=meta.get("paper_time"),
+                    step_cost=dict(meta.get("step_cost", {})),
+                )
+            )
     return recipes
 
 

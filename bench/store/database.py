@@ -16,19 +16,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, inspect, select
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bench.errors import BenchError
 from bench.paths import default_db_url
 from bench.secrets import mask_text
 from bench.store import frames
-from bench.store.engine import open_engine, safe_url, writer
+from bench.store.engine import database_errors, open_engine, safe_url, writer
 from bench.store.migrations import migrate
+from bench.store.rows import (
+    check_run_fields,
+    check_status,
+    evaluation_row,
+    latest_evaluations,
+    probe_rows,
+    row_dict,
+)
 from bench.store.schema import (
     FINAL_STATUSES,
-    RUN_STATUSES,
     Artifact,
     Evaluation,
     LineScoreBlob,
@@ -42,29 +49,6 @@ if TYPE_CHECKING:
 
     from bench.records import SplitEvaluation as ScoredSplit
     from bench.uncertainty import LineScores
-
-
-
-def _row(obj: Any) -> dict[str, Any]:
-    return {attr.key: getattr(obj, attr.key) for attr in inspect(obj).mapper.column_attrs}
-
-
-def _check_status(status: str, allowed: tuple[str, ...] = RUN_STATUSES) -> None:
-    if status not in allowed:
-        raise ValueError(f"unknown run status {status!r}; expected one of {', '.join(allowed)}")
-
-
-def _check_fields(fields: dict[str, Any]) -> None:
-    # id is a column but never settable: it is assigned by the database.
-    unknown = sorted(key for key in fields if key == "id" or key not in frames.RUN_FIELDS)
-    if unknown:
-        raise TypeError(f"not settable run field(s): {', '.join(unknown)}")
-    if "status" in fields:
-        _check_status(fields["status"])
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
 
 
 class Store:
@@ -84,8 +68,9 @@ class Store:
         except (ArgumentError, NoSuchModuleError) as exc:
             raise BenchError(f"invalid database URL {shown!r}: {exc}") from exc
         except ImportError as exc:  # e.g. a postgresql:// URL without its driver installed
-            raise BenchError(f"cannot open database {shown!r}: driver not installed "
-                             f"({exc})") from exc
+            raise BenchError(
+                f"cannot open database {shown!r}: driver not installed ({exc})"
+            ) from exc
         except (SQLAlchemyError, OSError) as exc:
             reason = getattr(exc, "orig", None) or exc
             raise BenchError(f"cannot open database {shown!r}: {reason}") from exc
@@ -105,27 +90,17 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
-        with self._database_errors(), Session(self._writer, expire_on_commit=False) as session, \
-                session.begin():
+        with (
+            database_errors(self.url),
+            Session(self._writer, expire_on_commit=False) as session,
+            session.begin(),
+        ):
             yield session
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
-        with self._database_errors(), Session(self.engine) as session, session.begin():
+        with database_errors(self.url), Session(self.engine) as session, session.begin():
             yield session
-
-    @contextmanager
-    def _database_errors(self) -> Iterator[None]:
-        """A lost server or a read-only file as one line (BenchError), not the SQL."""
-        try:
-            yield
-        except OperationalError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            if "readonly" in reason.replace("-", "").replace(" ", "").lower():
-                raise BenchError(f"the database {safe_url(self.url)} is read-only ({reason}); "
-                                 "use a writable file or --db") from exc
-            raise BenchError(f"lost the connection to the database {safe_url(self.url)} "
-                             f"({reason})") from exc
 
     @staticmethod
     def _run(session: Session, run_id: int) -> Run:
@@ -138,7 +113,7 @@ class Store:
 
     def create_run(self, **fields: Any) -> int:
         """Insert a run with status "running" and started_at now (UTC); return its id."""
-        _check_fields(fields)
+        check_run_fields(fields)
         if fields.get("command"):  # never store a password given in a --db URL
             fields["command"] = mask_text(fields["command"])
         fields.setdefault("status", "running")
@@ -151,20 +126,21 @@ class Store:
 
     def update_run(self, run_id: int, **fields: Any) -> None:
         """Set some columns of a run (e.g. params once the model is built)."""
-        _check_fields(fields)
+        check_run_fields(fields)
         with self._write() as session:
             run = self._run(session, run_id)
             for key, value in fields.items():
                 setattr(run, key, value)
 
-    def finish_run(self, run_id: int, status: str, *, error: str | None = None,
-                   **fields: Any) -> None:
+    def finish_run(
+        self, run_id: int, status: str, *, error: str | None = None, **fields: Any
+    ) -> None:
         """End a run as finished, failed or interrupted, with finished_at and wall_seconds.
 
         Both are computed (now, and now minus started_at) unless passed in ``fields``.
         """
-        _check_status(status, FINAL_STATUSES)
-        _check_fields(fields)
+        check_status(status, FINAL_STATUSES)
+        check_run_fields(fields)
         with self._write() as session:
             run = self._run(session, run_id)
             finished_at = fields.pop("finished_at", None) or datetime.now(UTC)
@@ -212,47 +188,54 @@ class Store:
 
     # -- what a run records -------------------------------------------------------------
 
-    def add_metrics(self, run_id: int, metrics: dict[str, float], *, step: int | None = None,
-                    epoch: int | None = None) -> None:
+    def add_metrics(
+        self,
+        run_id: int,
+        metrics: dict[str, float],
+        *,
+        step: int | None = None,
+        epoch: int | None = None,
+    ) -> None:
         """Store one row per metric name, all at the same step/epoch."""
         now = datetime.now(UTC)
         with self._write() as session:
             self._run(session, run_id)
             if metrics:  # one executemany, not one INSERT ... RETURNING per name
-                session.execute(insert(Metric), [
-                    {"run_id": run_id, "step": step, "epoch": epoch, "name": name,
-                     "value": None if value is None or math.isnan(value) else float(value),
-                     "created_at": now}
-                    for name, value in metrics.items()
-                ])
+                session.execute(
+                    insert(Metric),
+                    [
+                        {
+                            "run_id": run_id,
+                            "step": step,
+                            "epoch": epoch,
+                            "name": name,
+                            "value": None if value is None or math.isnan(value) else float(value),
+                            "created_at": now,
+                        }
+                        for name, value in metrics.items()
+                    ],
+                )
 
     def add_evaluation(self, run_id: int, evaluation: ScoredSplit) -> int:
         """Store a scored split: its protocol, unit counts and metrics, and where it has
         them its per-line scores and their bootstrap interval; return the row id."""
-        counts, protocol, m = evaluation.counts, evaluation.protocol, evaluation.metrics
         interval = evaluation.ppl_interval  # computed before the write transaction
         with self._write() as session:
             self._run(session, run_id)
-            row = Evaluation(
-                run_id=run_id, split=evaluation.split,
-                mode=protocol.mode, batch_size=protocol.batch_size, context=protocol.context,
-                tokens=counts.tokens, words=counts.words, bytes=counts.bytes,
-                lines=counts.lines, oov=counts.oov,
-                nll=m.nll, ppl=m.ppl, word_ppl=m.word_ppl, bits_per_token=m.bits_per_token,
-                bits_per_byte=m.bits_per_byte, ppl_no_oov=m.ppl_no_oov,
-                seconds=evaluation.seconds,
-                tokens_per_second=_finite(evaluation.tokens_per_second),
-            )
-            if interval is not None:
-                row.ppl_low, row.ppl_high = interval.low, interval.high
-                row.interval_resamples, row.interval_seed = interval.resamples, interval.seed
+            row = evaluation_row(run_id, evaluation, interval)
             session.add(row)
             session.flush()
             if evaluation.lines is not None:
                 from bench.uncertainty import BLOB_FORMAT
 
-                session.add(LineScoreBlob(evaluation_id=row.id, run_id=run_id,
-                                          format=BLOB_FORMAT, data=evaluation.lines.to_bytes()))
+                session.add(
+                    LineScoreBlob(
+                        evaluation_id=row.id,
+                        run_id=run_id,
+                        format=BLOB_FORMAT,
+                        data=evaluation.lines.to_bytes(),
+                    )
+                )
             return row.id
 
     def line_scores(self, evaluation_id: int) -> LineScores | None:
@@ -265,16 +248,21 @@ class Store:
             if blob is None:
                 return None
             if blob.format != BLOB_FORMAT:
-                raise BenchError(f"evaluation {evaluation_id}: per-line scores in format "
-                                 f"{blob.format!r}, which this bench cannot read")
+                raise BenchError(
+                    f"evaluation {evaluation_id}: per-line scores in format "
+                    f"{blob.format!r}, which this bench cannot read"
+                )
             return LineScores.from_bytes(blob.data)
 
     def add_artifact(self, run_id: int, kind: str, path: str | Path) -> int:
         """Record a file the run produced (a checkpoint, a vocabulary) once; return the row id."""
         with self._write() as session:
             self._run(session, run_id)
-            existing = session.scalar(select(Artifact.id).where(
-                Artifact.run_id == run_id, Artifact.kind == kind, Artifact.path == str(path)))
+            existing = session.scalar(
+                select(Artifact.id).where(
+                    Artifact.run_id == run_id, Artifact.kind == kind, Artifact.path == str(path)
+                )
+            )
             if existing is not None:
                 return existing
             row = Artifact(run_id=run_id, kind=kind, path=str(path))
@@ -282,22 +270,37 @@ class Store:
             session.flush()
             return row.id
 
-    def add_probe_results(self, probe: str, values: Iterable[tuple[str, int, float]], *,
-                          label: str, plugin: str, corpus: str, split: str, positions: int,
-                          run_id: int | None = None, config: dict[str, Any] | None = None,
-                          seed: int | None = None) -> int:
+    def add_probe_results(
+        self,
+        probe: str,
+        values: Iterable[tuple[str, int, float]],
+        *,
+        label: str,
+        plugin: str,
+        corpus: str,
+        split: str,
+        positions: int,
+        run_id: int | None = None,
+        config: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> int:
         """Store what one probe measured on one model, as ``(name, distance, value)`` rows.
 
         ``run_id`` names a stored run; a freshly initialised model has none and is
         described by ``plugin``, ``config`` and ``seed`` instead. Returns the rows written.
         """
-        now = datetime.now(UTC)
-        header = {"probe": probe, "run_id": run_id, "plugin": plugin, "config": config,
-                  "seed": seed, "corpus": corpus, "split": split, "label": label,
-                  "positions": positions, "created_at": now}
-        rows = [{**header, "name": name, "distance": int(distance),
-                 "value": None if value is None or math.isnan(value) else float(value)}
-                for name, distance, value in values]
+        header = {
+            "probe": probe,
+            "run_id": run_id,
+            "plugin": plugin,
+            "config": config,
+            "seed": seed,
+            "corpus": corpus,
+            "split": split,
+            "label": label,
+            "positions": positions,
+        }
+        rows = probe_rows(header, values)
         with self._write() as session:
             if run_id is not None:
                 self._run(session, run_id)
@@ -311,17 +314,23 @@ class Store:
         """All columns of a run plus its "evaluations", "metrics" and "artifacts" (dict lists)."""
         with self._read() as session:
             run = self._run(session, run_id)
-            result = _row(run)
-            result["evaluations"] = [_row(e) for e in run.evaluations]
-            result["metrics"] = [_row(m) for m in run.metrics]
-            result["artifacts"] = [_row(a) for a in run.artifacts]
+            result = row_dict(run)
+            result["evaluations"] = [row_dict(e) for e in run.evaluations]
+            result["metrics"] = [row_dict(m) for m in run.metrics]
+            result["artifacts"] = [row_dict(a) for a in run.artifacts]
             return result
 
-    def list_runs(self, *, limit: int | None = 50, status: str | None = None,
-                  plugin: str | None = None, corpus: str | None = None) -> list[dict[str, Any]]:
+    def list_runs(
+        self,
+        *,
+        limit: int | None = 50,
+        status: str | None = None,
+        plugin: str | None = None,
+        corpus: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Runs newest first, each with "valid_ppl" and "test_ppl" (None when not scored)."""
         if status is not None:
-            _check_status(status)
+            check_status(status)
         query = select(Run).order_by(Run.id.desc())
         if status is not None:
             query = query.where(Run.status == status)
@@ -332,27 +341,13 @@ class Store:
         if limit is not None:
             query = query.limit(limit)
         with self._read() as session:
-            runs = [_row(r) for r in session.scalars(query)]
-            latest = self._latest_evaluations(session, [r["id"] for r in runs])
+            runs = [row_dict(r) for r in session.scalars(query)]
+            latest = latest_evaluations(session, [r["id"] for r in runs])
         for run in runs:
             for split in ("valid", "test"):
                 evaluation = latest.get((run["id"], split))
                 run[f"{split}_ppl"] = evaluation["ppl"] if evaluation else None
         return runs
-
-    @staticmethod
-    def _latest_evaluations(session: Session, run_ids: list[int]
-                            ) -> dict[tuple[int, str], dict[str, Any]]:
-        """The newest valid and test evaluation of each run, keyed by (run id, split)."""
-        latest: dict[tuple[int, str], dict[str, Any]] = {}
-        if not run_ids:
-            return latest
-        query = (select(Evaluation)
-                 .where(Evaluation.run_id.in_(run_ids), Evaluation.split.in_(("valid", "test")))
-                 .order_by(Evaluation.id))
-        for evaluation in session.scalars(query):
-            latest[(evaluation.run_id, evaluation.split)] = _row(evaluation)  # later ids win
-        return latest
 
     def results_frame(self, corpus: str | None = None) -> pd.DataFrame:
         """One row per finished run with a test evaluation: what leaderboards are built from.
@@ -365,12 +360,11 @@ class Store:
         if corpus is not None:
             query = query.where(Run.corpus == corpus)
         with self._read() as session:
-            runs = [_row(r) for r in session.scalars(query)]
-            latest = self._latest_evaluations(session, [r["id"] for r in runs])
+            runs = [row_dict(r) for r in session.scalars(query)]
+            latest = latest_evaluations(session, [r["id"] for r in runs])
         return frames.results_frame(runs, latest)
 
-    def probe_results(self, probe: str | None = None, *, run_id: int | None = None
-                      ) -> pd.DataFrame:
+    def probe_results(self, probe: str | None = None, *, run_id: int | None = None) -> pd.DataFrame:
         """Stored probe measurements, oldest first: one row per value, every column."""
         import pandas as pd  # lazily: keeps `bench --help` fast
 
@@ -380,7 +374,7 @@ class Store:
         if run_id is not None:
             query = query.where(ProbeResult.run_id == run_id)
         with self._read() as session:
-            rows = [_row(r) for r in session.scalars(query)]
+            rows = [row_dict(r) for r in session.scalars(query)]
         columns = [c.key for c in ProbeResult.__table__.columns]
         frame = pd.DataFrame.from_records(rows, columns=columns)
         for column in ("run_id", "seed"):

@@ -9,13 +9,16 @@ SQLAlchemy engine. The queries live in :mod:`bench.store.database`.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
+from bench.errors import BenchError
 from bench.store import json_values
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -44,8 +47,11 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     # pool_pre_ping: a pooled connection the server dropped (a restart, an idle timeout)
     # is noticed and replaced before use, instead of failing the next write
-    common = {"json_serializer": json_values.dumps, "json_deserializer": json_values.loads,
-              "pool_pre_ping": True}
+    common = {
+        "json_serializer": json_values.dumps,
+        "json_deserializer": json_values.loads,
+        "pool_pre_ping": True,
+    }
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, **common)
     engine = create_engine(parsed, **common)
@@ -121,8 +127,7 @@ def _sqlite_file(url: URL) -> Path | None:
     return Path(database)
 
 
-_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433,
-                  "oracle": 1521}
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433, "oracle": 1521}
 
 
 def database_identity(url: str) -> str:
@@ -138,3 +143,17 @@ def database_identity(url: str) -> str:
     host = (parsed.host or "localhost").lower()
     port = parsed.port or _DEFAULT_PORTS.get(backend, "")
     return f"{backend}://{host}:{port}/{parsed.database or ''}"
+
+
+@contextmanager
+def database_errors(url: str) -> Iterator[None]:
+    """A lost server or a read-only file as one line (BenchError), not the SQL."""
+    try:
+        yield
+    except OperationalError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        if "readonly" in reason.replace("-", "").replace(" ", "").lower():
+            raise BenchError(
+                f"the database {safe_url(url)} is read-only ({reason}); use a writable file or --db"
+            ) from exc
+        raise BenchError(f"lost the connection to the database {safe_url(url)} ({reason})") from exc

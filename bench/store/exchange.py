@@ -56,18 +56,20 @@ def run_record(store: Store, run_id: int) -> dict[str, Any]:
         if run is None:
             raise BenchError(f"no run with id {run_id}")
         evaluations = session.scalars(
-            select(Evaluation).where(Evaluation.run_id == run_id).order_by(Evaluation.id))
-        metrics = session.scalars(
-            select(Metric).where(Metric.run_id == run_id).order_by(Metric.id))
+            select(Evaluation).where(Evaluation.run_id == run_id).order_by(Evaluation.id)
+        )
+        metrics = session.scalars(select(Metric).where(Metric.run_id == run_id).order_by(Metric.id))
         return {
             "format": FORMAT,
             "exported_from_run": run_id,
             "run": {k: _to_json(k, getattr(run, k)) for k in _RUN_COLUMNS},
-            "evaluations": [{k: _to_json(k, getattr(e, k)) for k in _EVAL_COLUMNS}
-                            for e in evaluations],
-            "metrics": {"columns": _METRIC_COLUMNS,
-                        "rows": [[_to_json(k, getattr(m, k)) for k in _METRIC_COLUMNS]
-                                 for m in metrics]},
+            "evaluations": [
+                {k: _to_json(k, getattr(e, k)) for k in _EVAL_COLUMNS} for e in evaluations
+            ],
+            "metrics": {
+                "columns": _METRIC_COLUMNS,
+                "rows": [[_to_json(k, getattr(m, k)) for k in _METRIC_COLUMNS] for m in metrics],
+            },
         }
 
 
@@ -90,8 +92,9 @@ def export_runs(store: Store, folder: Path, run_ids: Iterable[int] | None = None
     for run_id in sorted(run_ids):
         record = run_record(store, run_id)
         path = folder / record_file_name(record)
-        path.write_text(json.dumps(record, indent=1, sort_keys=False, allow_nan=False) + "\n",
-                        encoding="utf-8")
+        path.write_text(
+            json.dumps(record, indent=1, sort_keys=False, allow_nan=False) + "\n", encoding="utf-8"
+        )
         written.append(path)
     return written
 
@@ -102,7 +105,7 @@ def _read_record(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BenchError(f"cannot read run file {path}: {exc}") from exc
     if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise BenchError(f"{path} is not a bench run file (expected \"format\": \"{FORMAT}\")")
+        raise BenchError(f'{path} is not a bench run file (expected "format": "{FORMAT}")')
     return record
 
 
@@ -111,9 +114,13 @@ def import_run(store: Store, record: dict[str, Any]) -> tuple[int, bool]:
     (a run with the same start time, plugin and configuration hash is not added twice)."""
     run = {k: _from_json(k, record["run"].get(k)) for k in _RUN_COLUMNS}
     with Session(store.engine) as session, session.begin():
-        existing = session.scalar(select(Run.id).where(
-            Run.started_at == run["started_at"], Run.plugin == run["plugin"],
-            Run.config_hash == run["config_hash"]))
+        existing = session.scalar(
+            select(Run.id).where(
+                Run.started_at == run["started_at"],
+                Run.plugin == run["plugin"],
+                Run.config_hash == run["config_hash"],
+            )
+        )
         if existing is not None:
             return existing, False
         row = Run(**run)
@@ -121,14 +128,21 @@ def import_run(store: Store, record: dict[str, Any]) -> tuple[int, bool]:
         session.flush()
         run_id = row.id
         for evaluation in record.get("evaluations", []):
-            session.add(Evaluation(run_id=run_id, **{k: _from_json(k, evaluation.get(k))
-                                                     for k in _EVAL_COLUMNS}))
+            session.add(
+                Evaluation(
+                    run_id=run_id, **{k: _from_json(k, evaluation.get(k)) for k in _EVAL_COLUMNS}
+                )
+            )
         metrics = record.get("metrics") or {"columns": _METRIC_COLUMNS, "rows": []}
         rows = [dict(zip(metrics["columns"], values, strict=True)) for values in metrics["rows"]]
         if rows:
-            session.execute(insert(Metric), [
-                {"run_id": run_id, **{k: _from_json(k, r.get(k)) for k in _METRIC_COLUMNS}}
-                for r in rows])
+            session.execute(
+                insert(Metric),
+                [
+                    {"run_id": run_id, **{k: _from_json(k, r.get(k)) for k in _METRIC_COLUMNS}}
+                    for r in rows
+                ],
+            )
     return run_id, True
 
 

@@ -12,9 +12,24 @@ if TYPE_CHECKING:
 
 # Evaluation columns copied into results_frame() as valid_<name> and test_<name>.
 RESULT_EVAL_FIELDS = (
-    "ppl", "word_ppl", "bits_per_token", "bits_per_byte", "ppl_no_oov", "nll",
-    "tokens", "words", "bytes", "lines", "oov",
-    "mode", "batch_size", "context", "seconds", "tokens_per_second", "ppl_low", "ppl_high",
+    "ppl",
+    "word_ppl",
+    "bits_per_token",
+    "bits_per_byte",
+    "ppl_no_oov",
+    "nll",
+    "tokens",
+    "words",
+    "bytes",
+    "lines",
+    "oov",
+    "mode",
+    "batch_size",
+    "context",
+    "seconds",
+    "tokens_per_second",
+    "ppl_low",
+    "ppl_high",
 )
 _INT_EVAL_FIELDS = {"tokens", "words", "bytes", "lines", "oov", "batch_size", "context"}
 _INT_RUN_FIELDS = {"vocab_size", "seed", "params", "train_tokens"}
@@ -23,8 +38,9 @@ _INT_RUN_FIELDS = {"vocab_size", "seed", "params", "train_tokens"}
 RUN_FIELDS = tuple(c.key for c in Run.__table__.columns)
 
 
-def results_frame(runs: list[dict[str, Any]],
-                  latest: dict[tuple[int, str], dict[str, Any]]) -> pd.DataFrame:
+def results_frame(
+    runs: list[dict[str, Any]], latest: dict[tuple[int, str], dict[str, Any]]
+) -> pd.DataFrame:
     """``runs`` (run rows) joined with ``latest`` (their newest evaluation per split); runs
     without a test evaluation are left out."""
     import pandas as pd  # lazily: keeps `bench --help` fast
@@ -39,12 +55,18 @@ def results_frame(runs: list[dict[str, Any]],
             for field in RESULT_EVAL_FIELDS:
                 record[f"{split}_{field}"] = evaluation.get(field)
         records.append(record)
-    columns = (["run_id"] + [k for k in RUN_FIELDS if k != "id"]
-               + [f"{s}_{f}" for s in ("valid", "test") for f in RESULT_EVAL_FIELDS])
+    columns = (
+        ["run_id"]
+        + [k for k in RUN_FIELDS if k != "id"]
+        + [f"{s}_{f}" for s in ("valid", "test") for f in RESULT_EVAL_FIELDS]
+    )
     frame = pd.DataFrame.from_records(records, columns=columns)
     # Nullable integers, so a missing context or params does not turn 35 into 35.0.
-    ints = (["run_id"] + sorted(_INT_RUN_FIELDS)
-            + [f"{s}_{f}" for s in ("valid", "test") for f in sorted(_INT_EVAL_FIELDS)])
+    ints = (
+        ["run_id"]
+        + sorted(_INT_RUN_FIELDS)
+        + [f"{s}_{f}" for s in ("valid", "test") for f in sorted(_INT_EVAL_FIELDS)]
+    )
     for column in ints:
         frame[column] = frame[column].astype("Int64")
     for column in ("started_at", "finished_at"):

@@ -54,7 +54,8 @@ def migration(fn: Migration) -> Migration:
 
 def _schema_migrations_table(metadata: MetaData) -> Table:
     return Table(
-        "schema_migrations", metadata,
+        "schema_migrations",
+        metadata,
         Column("name", String(255), primary_key=True),
         Column("applied_at", DateTime(timezone=True), nullable=False),
     )
@@ -105,16 +106,19 @@ def m001_initial(conn: Connection) -> None:
     """runs, evaluations, metrics and artifacts, as first released."""
     md = MetaData()
     Table(
-        "runs", md,
+        "runs",
+        md,
         Column("id", Integer, primary_key=True),
         *_runs_v1_columns(indexed=True),
         Column("parent_run_id", Integer, ForeignKey("runs.id", ondelete="SET NULL"), index=True),
     )
     Table(
-        "evaluations", md,
+        "evaluations",
+        md,
         Column("id", Integer, primary_key=True),
-        Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False,
-               index=True),
+        Column(
+            "run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False, index=True
+        ),
         Column("split", String(64), nullable=False),
         Column("mode", String(16), nullable=False),
         Column("batch_size", Integer, nullable=False),
@@ -135,10 +139,12 @@ def m001_initial(conn: Connection) -> None:
         Column("created_at", DateTime(timezone=True), nullable=False),
     )
     Table(
-        "metrics", md,
+        "metrics",
+        md,
         Column("id", Integer, primary_key=True),
-        Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False,
-               index=True),
+        Column(
+            "run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False, index=True
+        ),
         Column("step", BigInteger),
         Column("epoch", Integer),
         Column("name", String(255), nullable=False),
@@ -146,10 +152,12 @@ def m001_initial(conn: Connection) -> None:
         Column("created_at", DateTime(timezone=True), nullable=False),
     )
     Table(
-        "artifacts", md,
+        "artifacts",
+        md,
         Column("id", Integer, primary_key=True),
-        Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False,
-               index=True),
+        Column(
+            "run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False, index=True
+        ),
         Column("kind", String(64), nullable=False),
         Column("path", Text, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False),
@@ -163,7 +171,8 @@ def m002_probe_results(conn: Connection) -> None:
     md = MetaData()
     Table("runs", md, Column("id", Integer, primary_key=True))  # only for the foreign key
     Table(
-        "probe_results", md,
+        "probe_results",
+        md,
         Column("id", Integer, primary_key=True),
         Column("probe", String(64), nullable=False, index=True),
         Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), index=True),
@@ -191,23 +200,32 @@ def m003_drop_parent_run_id(conn: Connection) -> None:
         if conn.dialect.name in ("mysql", "mariadb"):
             for fk in sa_inspect(conn).get_foreign_keys("runs"):
                 if fk["constrained_columns"] == ["parent_run_id"] and fk.get("name"):
-                    conn.execute(DDL(f"ALTER TABLE {quoted('runs')} "
-                                     f"DROP FOREIGN KEY {quoted(fk['name'])}"))
+                    conn.execute(
+                        DDL(f"ALTER TABLE {quoted('runs')} DROP FOREIGN KEY {quoted(fk['name'])}")
+                    )
         conn.execute(DDL(f"ALTER TABLE {quoted('runs')} DROP COLUMN {quoted('parent_run_id')}"))
         return
     # SQLite cannot drop a column that a foreign key names: rebuild the table (SQLite's
     # documented procedure; migrate() runs this one with foreign keys off, so dropping the
     # old table deletes no evaluations, and checks them before committing).
     md = MetaData()
-    new = Table("runs_rebuilt", md, Column("id", Integer, primary_key=True),
-                *_runs_v1_columns(indexed=False))
+    new = Table(
+        "runs_rebuilt",
+        md,
+        Column("id", Integer, primary_key=True),
+        *_runs_v1_columns(indexed=False),
+    )
     new.create(conn)
     names = ", ".join(column.name for column in new.columns)
     conn.execute(DDL(f"INSERT INTO runs_rebuilt ({names}) SELECT {names} FROM runs"))
     conn.execute(DDL("DROP TABLE runs"))
     conn.execute(DDL("ALTER TABLE runs_rebuilt RENAME TO runs"))
-    runs = Table("runs", MetaData(), Column("id", Integer, primary_key=True),
-                 *_runs_v1_columns(indexed=False))
+    runs = Table(
+        "runs",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        *_runs_v1_columns(indexed=False),
+    )
     for column in ("status", "plugin", "corpus", "config_hash"):
         Index(f"ix_runs_{column}", runs.c[column]).create(conn)
     if conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
@@ -220,18 +238,28 @@ m003_drop_parent_run_id.foreign_keys_off = True  # type: ignore[attr-defined]
 @migration
 def m004_evaluation_intervals(conn: Connection) -> None:
     """Bootstrap intervals on evaluations; line_scores: per-line NLL and units as a blob."""
-    for column in (Column("ppl_low", Double), Column("ppl_high", Double),
-                   Column("interval_resamples", Integer), Column("interval_seed", BigInteger)):
+    for column in (
+        Column("ppl_low", Double),
+        Column("ppl_high", Double),
+        Column("interval_resamples", Integer),
+        Column("interval_seed", BigInteger),
+    ):
         add_column(conn, "evaluations", column)
     md = MetaData()
     Table("runs", md, Column("id", Integer, primary_key=True))  # only for the foreign keys
     Table("evaluations", md, Column("id", Integer, primary_key=True))
     Table(
-        "line_scores", md,
-        Column("evaluation_id", Integer, ForeignKey("evaluations.id", ondelete="CASCADE"),
-               primary_key=True),
-        Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False,
-               index=True),
+        "line_scores",
+        md,
+        Column(
+            "evaluation_id",
+            Integer,
+            ForeignKey("evaluations.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        Column(
+            "run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False, index=True
+        ),
         Column("format", String(16), nullable=False),
         Column("data", LargeBinary, nullable=False),
     ).create(conn)
@@ -329,8 +357,9 @@ def _apply(engine: Engine, pending: list[Migration]) -> list[str]:
                 if fn.__name__ in applied_migrations(conn):
                     continue
                 fn(conn)
-                conn.execute(_TRACKING.insert().values(name=fn.__name__,
-                                                       applied_at=datetime.now(UTC)))
+                conn.execute(
+                    _TRACKING.insert().values(name=fn.__name__, applied_at=datetime.now(UTC))
+                )
         except Exception:
             with engine.connect() as conn:
                 if fn.__name__ in applied_migrations(conn):
