@@ -27,8 +27,10 @@ def headline_from_runs(runs: Path = RUNS) -> str:
     from bench.store import Store
     from bench.store.exchange import import_runs
 
-    with (tempfile.TemporaryDirectory() as scratch,
-          Store(f"sqlite:///{Path(scratch) / 'bench.db'}") as store):
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        Store(f"sqlite:///{Path(scratch) / 'bench.db'}") as store,
+    ):
         import_runs(store, [runs])
         results = store.results_frame()
     corpora = sorted(set(results["corpus"].dropna()))
