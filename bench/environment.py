@@ -97,12 +97,23 @@ def cuda_max_allocated_mb(device: str) -> float | None:
 
 
 def device_name(device: str) -> str:
-    """A human name for the device: the GPU model, or the CPU model and core count."""
+    """A human name for the device: the GPU model, or the CPU model and the number of
+    cores this process may run on (fewer than the machine's under taskset or a container's
+    CPU set, and that is what its speed reflects)."""
     if device.startswith("cuda"):
         import torch
 
         return torch.cuda.get_device_name(device)
-    return f"{cpu_model()} ({os.cpu_count()} cores)"
+    cores = usable_cores()
+    return f"{cpu_model()} ({cores} core{'s' if cores != 1 else ''})"
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
 def cpu_model() -> str:

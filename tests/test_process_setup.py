@@ -122,3 +122,13 @@ def test_the_allocator_is_left_alone_when_asked(tmp_path, tiny_corpus, env, reas
     )
     assert report["allocator"]["applied"] is False
     assert reason in report["allocator"]["reason"]
+
+
+def test_cpu_device_name_counts_the_cores_this_process_may_use(monkeypatch):
+    from bench import environment
+
+    monkeypatch.setattr(environment, "cpu_model", lambda: "Some CPU")
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0}, raising=False)
+    assert environment.device_name("cpu") == "Some CPU (1 core)"  # e.g. under taskset -c 0
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert environment.device_name("cpu") == "Some CPU (3 cores)"
