@@ -52,6 +52,12 @@ def test_export_then_import_gives_the_same_leaderboard(tiny_corpus, tmp_path):
     metrics_away = Store(other).results_frame()["test_ppl"].tolist()
     assert metrics_home == metrics_away
 
+    # the per-line scores travel too: imported runs compare exactly as the originals
+    assert "line_scores" in record["evaluations"][-1]
+    home = _invoke("compare", "1", "2")
+    away = _invoke("compare", "1", "2", "--db", other)
+    assert "verdict:" in away and away == home
+
 
 def test_import_rejects_a_file_that_is_not_a_run(tmp_path):
     bogus = tmp_path / "x.json"

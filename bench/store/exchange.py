@@ -10,11 +10,14 @@ that wrote them.
 One file per run (not one big file, not a committed SQLite file) so that runs from
 different machines merge in git without conflicts and a diff shows exactly which figures
 changed. A run is recognised on import by its start time, plugin and configuration hash,
-so importing the same file twice adds it once.
+so importing the same file twice adds it once. Each evaluation carries its per-line scores
+(base64 of the compressed blob the database keeps), so intervals can be recomputed and
+`bench compare` works on imported runs.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterable
@@ -27,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from bench.errors import BenchError
 from bench.store.database import Store
-from bench.store.schema import Evaluation, Metric, Run
+from bench.store.schema import Evaluation, LineScoreBlob, Metric, Run
 
 FORMAT = "bench-run/1"
 _RUN_COLUMNS = [c.key for c in Run.__table__.columns if c.key != "id"]
@@ -63,14 +66,23 @@ def run_record(store: Store, run_id: int) -> dict[str, Any]:
             "format": FORMAT,
             "exported_from_run": run_id,
             "run": {k: _to_json(k, getattr(run, k)) for k in _RUN_COLUMNS},
-            "evaluations": [
-                {k: _to_json(k, getattr(e, k)) for k in _EVAL_COLUMNS} for e in evaluations
-            ],
+            "evaluations": [_evaluation_record(session, e) for e in evaluations],
             "metrics": {
                 "columns": _METRIC_COLUMNS,
                 "rows": [[_to_json(k, getattr(m, k)) for k in _METRIC_COLUMNS] for m in metrics],
             },
         }
+
+
+def _evaluation_record(session: Session, evaluation: Evaluation) -> dict[str, Any]:
+    record = {k: _to_json(k, getattr(evaluation, k)) for k in _EVAL_COLUMNS}
+    blob = session.get(LineScoreBlob, evaluation.id)
+    if blob is not None:
+        record["line_scores"] = {
+            "format": blob.format,
+            "base64": base64.b64encode(blob.data).decode("ascii"),
+        }
+    return record
 
 
 def record_file_name(record: dict[str, Any]) -> str:
@@ -128,11 +140,21 @@ def import_run(store: Store, record: dict[str, Any]) -> tuple[int, bool]:
         session.flush()
         run_id = row.id
         for evaluation in record.get("evaluations", []):
-            session.add(
-                Evaluation(
-                    run_id=run_id, **{k: _from_json(k, evaluation.get(k)) for k in _EVAL_COLUMNS}
-                )
+            row = Evaluation(
+                run_id=run_id, **{k: _from_json(k, evaluation.get(k)) for k in _EVAL_COLUMNS}
             )
+            session.add(row)
+            lines = evaluation.get("line_scores")
+            if lines:
+                session.flush()  # the evaluation's id
+                session.add(
+                    LineScoreBlob(
+                        evaluation_id=row.id,
+                        run_id=run_id,
+                        format=lines["format"],
+                        data=base64.b64decode(lines["base64"]),
+                    )
+                )
         metrics = record.get("metrics") or {"columns": _METRIC_COLUMNS, "rows": []}
         rows = [dict(zip(metrics["columns"], values, strict=True)) for values in metrics["rows"]]
         if rows:
