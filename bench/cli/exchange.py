@@ -25,6 +25,7 @@ def export_command(run_ids: tuple[int, ...], out: Path, db: str | None) -> None:
     measurements behind a leaderboard, or carry a run measured on another machine home
     with `bench import`.
 
+    \b
     Examples:
       bench export --out leaderboards/runs
       bench export 12 13 --out ./from-gpu-box
@@ -43,6 +44,7 @@ def export_command(run_ids: tuple[int, ...], out: Path, db: str | None) -> None:
 def import_command(paths: tuple[Path, ...], db: str | None) -> None:
     """Add runs from `bench export` files to the database (a run already there is skipped).
 
+    \b
     Examples:
       bench import leaderboards/runs
       bench import leaderboards/runs && bench leaderboard --out leaderboards

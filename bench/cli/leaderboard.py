@@ -44,6 +44,7 @@ def leaderboard(
 
     Without --corpus or --all, only corpora with at least one finished run are shown.
 
+    \b
     Examples:
       bench leaderboard --corpus ptb
       bench import leaderboards/runs && bench leaderboard --out leaderboards
