@@ -56,3 +56,45 @@ def test_epoch_lines_go_above_the_bars_on_a_terminal(monkeypatch):
     epoch_report.epoch_echo(printed.append, progress=True)("epoch 1")
     epoch_report.epoch_echo(printed.append, progress=False)("epoch 2")
     assert written == ["epoch 1"] and printed == ["epoch 2"]
+
+
+def test_runs_table_has_header_label_reason_and_steady_columns(tmp_path, tiny_corpus):
+    from bench.store import Store
+
+    long_folder = tmp_path / ("corpus-with-a-name-longer-than-any-column-" * 2)
+    long_folder.mkdir()
+    for split in ("train", "valid", "test"):
+        (long_folder / f"{split}.txt").write_text((tiny_corpus / f"{split}.txt").read_text())
+    assert invoke("run", "--plugin", "unigram", "--corpus", tiny_corpus).exit_code == 0
+    assert invoke("run", "--plugin", "unigram", "--corpus", long_folder).exit_code == 0
+    failed = CliRunner().invoke(cli, ["run", "--plugin", "kn", "--corpus", str(tiny_corpus)])
+    assert failed.exit_code != 0  # too small for Kneser-Ney discounts: recorded as failed
+    store = Store(None)
+    interrupted = store.create_run(plugin="lstm", corpus="ptb", model_label="LSTM 2x650")
+    store.finish_run(interrupted, "interrupted", error="interrupted by the user (Ctrl-C)")
+
+    lines = invoke("runs").output.splitlines()
+    header = lines[0]
+    assert header.split() == [
+        "id",
+        "status",
+        "started",
+        "model",
+        "corpus",
+        "valid",
+        "ppl",
+        "test",
+        "ppl",
+        "note",
+    ]
+    by_id = {int(line.split()[0]): line for line in lines[1:]}
+    assert "Unigram (add-k)" in by_id[1] and "KN5" in by_id[3]
+    assert re.search(r"failed .*no 1-gram has adjusted count 1", by_id[3])
+    assert "Traceback" not in by_id[3] and "BenchError" not in by_id[3]
+    assert by_id[4].rstrip().endswith("interrupted by the user (Ctrl-C)")
+    assert "…" in by_id[2] and long_folder.name not in by_id[2]
+    # perplexities end where their header ends, whatever the corpus name's length
+    for run_id in (1, 2):
+        valid, test = re.findall(r"\d+\.\d\d\b", by_id[run_id])
+        assert by_id[run_id].index(valid) + len(valid) == header.index("valid ppl") + 9
+        assert by_id[run_id].index(test) + len(test) == header.index("test ppl") + 8

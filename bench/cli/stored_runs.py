@@ -29,7 +29,9 @@ from bench.errors import BenchError
 def runs(
     limit: int, status: str | None, plugin: str | None, corpus: str | None, db: str | None
 ) -> None:
-    """Stored runs, newest first."""
+    """Stored runs, newest first: model, corpus, perplexities, and why a run failed or
+    was interrupted (`bench show RUN` has the whole error)."""
+    from bench.cli.run_listing import runs_table
     from bench.run_folders import process_gone, run_folder
 
     store = open_store(db)
@@ -41,14 +43,7 @@ def runs(
     if not rows:
         click.echo("no runs stored yet: try `bench run --plugin lstm`")
         return
-    for r in rows:
-        valid, test = r.get("valid_ppl"), r.get("test_ppl")
-        ppl = f"valid {valid:.2f} test {test:.2f}" if valid and test else ""
-        started = str(r.get("started_at") or "")[:19]
-        click.echo(
-            f"{r['id']:>5}  {r['status']:<11} {started}  {r['plugin']:<10} "
-            f"{r.get('corpus') or '':<16} {ppl}"
-        )
+    click.echo(runs_table(rows))
 
 
 @click.command()
