@@ -98,3 +98,28 @@ def test_runs_table_has_header_label_reason_and_steady_columns(tmp_path, tiny_co
         valid, test = re.findall(r"\d+\.\d\d\b", by_id[run_id])
         assert by_id[run_id].index(valid) + len(valid) == header.index("valid ppl") + 9
         assert by_id[run_id].index(test) + len(test) == header.index("test ppl") + 8
+
+
+def test_show_prints_the_configuration_as_dotted_key_value_lines(tiny_corpus):
+    args = ("--corpus", tiny_corpus, "--set", "smoothing=0.5", "--set", "tokenizer.max_size=9")
+    assert invoke("run", "--plugin", "unigram", *args).exit_code == 0
+    show = invoke("show", "1").output
+    assert re.search(r"^  options\.smoothing\s+= 0\.5$", show, re.MULTILINE)
+    assert re.search(r"^  tokenizer_options\.max_size\s+= 9$", show, re.MULTILINE)
+    assert re.search(r"^  plugin\s+= unigram$", show, re.MULTILINE)
+    assert "{" not in show  # no JSON left on screen
+    assert '"smoothing": 0.5' in invoke("show", "1", "--json").output
+
+
+def test_config_lines_flatten_nested_options():
+    from bench.cli.run_listing import config_lines
+
+    lines = config_lines(
+        {"plugin": "lstm", "options": {"output_options": {"samples": 64}, "tied": True}}
+    )
+    assert [line.split() for line in lines] == [
+        ["plugin", "=", "lstm"],
+        ["options.output_options.samples", "=", "64"],
+        ["options.tied", "=", "true"],
+    ]
+    assert len({line.index("=") for line in lines}) == 1  # aligned

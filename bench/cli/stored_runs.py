@@ -52,6 +52,7 @@ def runs(
 @db_option
 def show(run_id: int, as_json: bool, db: str | None) -> None:
     """One stored run: configuration, environment, metrics and evaluations."""
+    from bench.cli.run_listing import config_lines
     from bench.secrets import mask_text
 
     store = open_store(db)
@@ -83,7 +84,10 @@ def show(run_id: int, as_json: bool, db: str | None) -> None:
     for key in keys:
         if record.get(key) is not None:
             click.echo(f"{key:<24} {record[key]}")
-    click.echo(f"{'config':<24} {json.dumps(record.get('config'))}")
+    if record.get("config"):
+        click.echo("config:")
+        for line in config_lines(record["config"]):
+            click.echo(f"  {line}")
     for ev in record.get("evaluations", []):
         interval = (
             f" [{ev['ppl_low']:.2f}, {ev['ppl_high']:.2f}]" if ev.get("ppl_low") is not None else ""
