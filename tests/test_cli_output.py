@@ -123,3 +123,47 @@ def test_config_lines_flatten_nested_options():
         ["options.tied", "=", "true"],
     ]
     assert len({line.index("=") for line in lines}) == 1  # aligned
+
+
+def test_models_lists_shared_options_once():
+    listing = invoke("models").output
+    # the BPTT training options are common to the recurrent models: one block, not four
+    assert len(re.findall(r"^    hidden_size\b", listing, re.MULTILINE)) == 1
+    block = re.search(r"^options shared by ([^:\n]+):$", listing, re.MULTILINE)
+    assert block and {"lstm", "gru", "rnn", "rnn-maxent"} <= set(block.group(1).split(", "))
+    lstm = listing.split("\nlstm ")[1].split("\n\n")[0]
+    assert "projection_size" in lstm and "hidden_size" not in lstm
+    assert "options shared by" in lstm
+    assert "smoothing" in listing.split("\nunigram ")[1]  # a model's own options stay put
+    # one model alone shows everything it takes
+    assert re.search(r"^    hidden_size\b", invoke("models", "lstm").output, re.MULTILINE)
+
+
+def test_sharing_is_found_from_the_option_classes():
+    from pydantic import Field
+
+    from bench.cli.option_groups import describe_all, group_options
+    from bench.options import Options
+
+    class Base(Options):
+        lr: float = Field(0.1, description="learning rate")
+
+    class A(Base):
+        width: int = Field(4, description="width")
+
+    class B(Base):
+        width: int = Field(8, description="width")  # another default: not shared
+
+    class C(Options):
+        lr: float = Field(0.1, description="learning rate")  # same field, no common base
+
+    class Entry:
+        def __init__(self, name, options):
+            self.name, self.item = name, type("Item", (), {"Options": options})
+
+    listing = group_options(describe_all([Entry("a", A), Entry("b", B), Entry("c", C)]))
+    assert [(b.models, [o["name"] for o in b.options]) for b in listing.blocks] == [
+        (("a", "b", "c"), ["lr"])
+    ]
+    assert [o["default"] for o in listing.own["a"] + listing.own["b"]] == ["4", "8"]
+    assert listing.own["c"] == []
