@@ -167,3 +167,69 @@ def test_sharing_is_found_from_the_option_classes():
     ]
     assert [o["default"] for o in listing.own["a"] + listing.own["b"]] == ["4", "8"]
     assert listing.own["c"] == []
+
+
+def _counted_by_tokenizer(spec, data_dir, tokenizer):
+    """Token counts as a run would see them: the corpus loaded and encoded for real."""
+    from bench.corpora import load_corpus
+    from bench.registry import Registry
+    from bench.tokenizers import CharTokenizer, WordTokenizer
+
+    registry = Registry("corpus")
+    registry.add(spec.name, spec, plugin="test")
+    text = load_corpus(spec.name, registry, data_dir, download=False)
+    cls = {"word": WordTokenizer, "char": CharTokenizer}[tokenizer]
+    tok = cls(cls.Options())
+    tok.fit(text.splits["train"], data_dir)
+    return {split: tok.encode(split, lines).counts.tokens for split, lines in text.splits.items()}
+
+
+def test_corpora_list_counts_tokens_under_the_default_tokenizer(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from bench.corpora import CorpusSpec, SplitFile, cached_path, describe
+    from bench.corpora.counts import CACHE_NAME
+
+    data_dir = tmp_path / "data"
+    texts = {  # a BOM, CRLF, a blank line, a literal <unk>, a trailing whitespace fragment
+        "train": "\ufeffthe cat  sat\r\n\non <unk> mat\n ",
+        "valid": "a dog\nran",
+        "test": "x <unk> y\n",
+    }
+    files = tuple(SplitFile(s, f"file:///src/{s}.txt", None) for s in texts)
+    spec = CorpusSpec("mini", "a test corpus", files, "none", "none", default_tokenizer="word")
+    assert describe(spec, data_dir)["tokens_source"] is None  # not here, nothing registered
+    for split_file in files:
+        path = cached_path(spec, split_file, data_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(texts[split_file.split].encode())
+    for tokenizer in ("word", "char"):
+        spec = replace(spec, default_tokenizer=tokenizer)
+        info = describe(spec, data_dir)
+        assert info["tokens_source"] == "counted"
+        assert info["tokens"] == _counted_by_tokenizer(spec, data_dir, tokenizer), tokenizer
+
+    # the counts are cached beside the files, and counted again when a file changes
+    cache = data_dir / "corpora" / "mini" / CACHE_NAME
+    assert cache.is_file()
+    monkeypatch.setattr("bench.corpora.counts._file_counts", lambda *a: 1 / 0)
+    assert describe(spec, data_dir)["tokens"]["valid"] == 10  # "a dog", "ran": 8 chars + 2 eos
+    monkeypatch.undo()
+    cached_path(spec, files[1], data_dir).write_text("a dog\nran far\n")
+    assert describe(spec, data_dir)["tokens"]["valid"] == 14
+
+
+def test_corpora_list_says_where_counts_come_from():
+    listing = invoke("corpora", "list").output
+    shakespeare = listing.split("\ntinyshakespeare")[1]
+    # embedded, so counted here, in characters (its default tokenizer), not whitespace words
+    train = int(
+        re.search(r"tokens \(char tokenizer, \+eos per line\): train ([\d,]+)", shakespeare)
+        .group(1)
+        .replace(",", "")
+    )
+    assert train > 1_000_000
+    assert re.search(
+        r"ptb .*\n.*\n  tokens \(whitespace words, registered.*: train 929,589", listing
+    )
+    assert re.search(r"^one-billion-word .*\n.*\n  tokens: not downloaded$", listing, re.MULTILINE)

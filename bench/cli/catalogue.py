@@ -126,17 +126,27 @@ def corpora_list(data_dir: str | None) -> None:
             f"{info['name']}{aliases}  [{info['status']}]  tokenizer {info['default_tokenizer']}"
         )
         click.echo(f"  {info['description']}")
-        tokens = info.get("tokens") or {}
-        if tokens:
-            click.echo(
-                "  tokens (+eos): "
-                + ", ".join(
-                    f"{split} {count:,}" if count else f"{split} ?"
-                    for split, count in tokens.items()
-                )
-            )
+        click.echo(f"  {_tokens_line(info)}")
         click.echo(f"  licence: {info['license']}")
         click.echo(f"  cite: {info['citation']}")
+
+
+def _tokens_line(info: dict[str, Any]) -> str:
+    """Token counts: counted here under the default tokenizer, else the registered ones
+    (whitespace words), else what is missing."""
+    source = info.get("tokens_source")
+    if source is None:
+        return "tokens: not downloaded" if info["status"] == "not downloaded" else "tokens: ?"
+    how = (
+        f"{info['default_tokenizer']} tokenizer"
+        if source == "counted"
+        else "whitespace words, registered"
+    )
+    counts = ", ".join(
+        f"{split} {count:,}" if count is not None else f"{split} ?"
+        for split, count in info["tokens"].items()
+    )
+    return f"tokens ({how}, +eos per line): {counts}"
 
 
 @corpora.command("fetch")
