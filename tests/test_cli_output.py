@@ -233,3 +233,35 @@ def test_corpora_list_says_where_counts_come_from():
         r"ptb .*\n.*\n  tokens \(whitespace words, registered.*: train 929,589", listing
     )
     assert re.search(r"^one-billion-word .*\n.*\n  tokens: not downloaded$", listing, re.MULTILINE)
+
+
+def test_oov_counts_and_ppl_without_them_in_summary_and_show(tmp_path):
+    import json
+
+    corpus = tmp_path / "oov"
+    corpus.mkdir()
+    (corpus / "train.txt").write_text("a a a b b c\n" * 3)  # counts: a 9, b 6, c 3
+    (corpus / "valid.txt").write_text("a b c\n")
+    (corpus / "test.txt").write_text("a zebra b\nc c\n")  # zebra never seen in train
+
+    # vocabulary capped at <eos>, <unk>, a, b: c is out of vocabulary too
+    capped = invoke(
+        "run", "--plugin", "unigram", "--corpus", corpus, "--set", "tokenizer.max_size=4"
+    )
+    assert capped.exit_code == 0, capped.output
+    record = json.loads(invoke("show", "1", "--json").output)
+    by_split = {ev["split"]: ev for ev in record["evaluations"]}
+    assert (by_split["valid"]["oov"], by_split["test"]["oov"]) == (1, 3)
+    for split, oov, tokens in (("valid", 1, 4), ("test", 3, 7)):
+        line = (
+            f"{split} OOV tokens {oov} of {tokens} ({oov / tokens:.2%}), perplexity without "
+            f"them {by_split[split]['ppl_no_oov']:.3f}"
+        )
+        assert f"\n  {line}\n" in capped.output
+        assert f"\n  {line}\n" in invoke("show", "1").output
+
+    # without the cap only the test split has an OOV; nothing is added for valid
+    full = invoke("run", "--plugin", "unigram", "--corpus", corpus)
+    assert "test OOV tokens 1 of 7" in full.output and "valid OOV" not in full.output
+    show = invoke("show", "2").output
+    assert "test OOV tokens 1 of 7" in show and "valid OOV" not in show

@@ -88,3 +88,13 @@ def _show(value: Any) -> str:
     if isinstance(value, dict):
         return "{}"
     return str(value)
+
+
+def oov_text(split: str, oov: int | None, tokens: int, ppl_no_oov: float | None) -> str | None:
+    """How many of a split's tokens were out of vocabulary, and the perplexity over the
+    others; None when there were none (nothing worth a line)."""
+    if not oov:
+        return None
+    share = f" ({oov / tokens:.2%})" if tokens else ""
+    without = f"{ppl_no_oov:.3f}" if ppl_no_oov is not None else "n/a (every token is OOV)"
+    return f"{split} OOV tokens {oov:,} of {tokens:,}{share}, perplexity without them {without}"

@@ -52,7 +52,7 @@ def runs(
 @db_option
 def show(run_id: int, as_json: bool, db: str | None) -> None:
     """One stored run: configuration, environment, metrics and evaluations."""
-    from bench.cli.run_listing import config_lines
+    from bench.cli.run_listing import config_lines, oov_text
     from bench.secrets import mask_text
 
     store = open_store(db)
@@ -97,6 +97,9 @@ def show(run_id: int, as_json: bool, db: str | None) -> None:
             f"{ev['word_ppl']:.3f}  bits/byte {ev['bits_per_byte']:.4f}  tokens "
             f"{ev['tokens']:,}  ({ev['mode']}, batch {ev['batch_size']})"
         )
+        oov = oov_text(ev["split"], ev.get("oov"), ev["tokens"], ev.get("ppl_no_oov"))
+        if oov:
+            click.echo(f"  {oov}")
     if any(ev.get("ppl_low") is not None for ev in record.get("evaluations", [])):
         click.echo(
             "  [low, high]: 95% bootstrap interval over the split's lines (docs/uncertainty.md)"
