@@ -20,6 +20,7 @@ from tqdm import tqdm
 from bench import allocator, distributed, environment, interrupts, leaderboard_labels
 from bench.config import RunConfig, config_hash
 from bench.corpora import CorpusText, ShardedLines, load_corpus
+from bench.epoch_report import epoch_echo, report_epoch
 from bench.errors import BenchError
 from bench.evaluation import evaluate
 from bench.failures import (
@@ -84,6 +85,7 @@ class Runner:
         self.data_dir = data_dir
         self.show_progress = progress
         self.echo = echo or (lambda message: print(message, file=sys.stderr))
+        self._epoch_echo = epoch_echo(self.echo, progress)  # one line per epoch
         self.current_run_id: int | None = None  # the run being carried out (for messages)
         allocator.keep_large_buffers()  # before any large buffer; recorded with each run
 
@@ -371,8 +373,10 @@ class Runner:
     ) -> None:
         self.store.add_metrics(info.run_id, metrics, step=step, epoch=epoch)
         # the wall time so far, so a run killed by -9 still adds its time when resumed
-        self.store.update_run(info.run_id, wall_seconds=time.perf_counter() - self._wall_started)
+        elapsed = time.perf_counter() - self._wall_started
+        self.store.update_run(info.run_id, wall_seconds=elapsed)
         self.host.hook.log_metrics(run=info, metrics=metrics, step=step, epoch=epoch)
+        report_epoch(self._epoch_echo, metrics, epoch, info.config, elapsed)
 
     def _close(
         self,

@@ -33,26 +33,48 @@ def plugins(as_json: bool) -> None:
 @click.command()
 @click.argument("name", required=False)
 def models(name: str | None) -> None:
-    """Model plugins with their options and defaults (all, or just NAME)."""
+    """Model plugins with their options and defaults (all, or just NAME).
+
+    Options that several models have in common (the training options of the neural
+    models) are listed once, after the models, rather than under each of them.
+    """
+    from bench.cli.option_groups import block_title, describe_all, group_options
+
     registry = plugin_host().models
     entries = [registry.entry(name)] if name else list(registry)
+    listing = group_options(describe_all(entries))
     for entry in entries:
         aliases = f" (aliases: {', '.join(entry.aliases)})" if entry.aliases else ""
         click.echo(
             f"{entry.name}{aliases}  [plugin {entry.plugin}, scoring "
             f"{entry.item.scoring_mode}]\n  {entry.item.summary()}"
         )
-        _echo_options(entry.item.Options)
+        _echo_rows(listing.own[entry.name])
+        for block in listing.shared_by_model[entry.name]:
+            count = len(block.options)
+            click.echo(f"    + the {count} {block_title(block, count)} (below)")
+        click.echo()
+    for block in listing.blocks:
+        click.echo(f"{block_title(block, len(block.options))}:")
+        _echo_rows(block.options)
         click.echo()
 
 
 def _echo_options(options_class: Any) -> None:
     from bench.options import describe_options
 
-    for option in describe_options(options_class):
+    _echo_rows(describe_options(options_class))
+
+
+def _echo_rows(rows: list[dict[str, str]]) -> None:
+    # widths from the rows (a long name or type does not push its description out of
+    # line); a long default such as a tuple is allowed to overflow its column
+    name_width = max([20, *(len(row["name"]) for row in rows)])
+    type_width = max([10, *(len(row["type"]) for row in rows)])
+    for option in rows:
         click.echo(
-            f"    {option['name']:<20} {option['type']:<10} default {option['default']:<10}"
-            f" {option['description']}"
+            f"    {option['name']:<{name_width}} {option['type']:<{type_width}} "
+            f"default {option['default']:<10} {option['description']}"
         )
 
 
@@ -104,17 +126,27 @@ def corpora_list(data_dir: str | None) -> None:
             f"{info['name']}{aliases}  [{info['status']}]  tokenizer {info['default_tokenizer']}"
         )
         click.echo(f"  {info['description']}")
-        tokens = info.get("tokens") or {}
-        if tokens:
-            click.echo(
-                "  tokens (+eos): "
-                + ", ".join(
-                    f"{split} {count:,}" if count else f"{split} ?"
-                    for split, count in tokens.items()
-                )
-            )
+        click.echo(f"  {_tokens_line(info)}")
         click.echo(f"  licence: {info['license']}")
         click.echo(f"  cite: {info['citation']}")
+
+
+def _tokens_line(info: dict[str, Any]) -> str:
+    """Token counts: counted here under the default tokenizer, else the registered ones
+    (whitespace words), else what is missing."""
+    source = info.get("tokens_source")
+    if source is None:
+        return "tokens: not downloaded" if info["status"] == "not downloaded" else "tokens: ?"
+    how = (
+        f"{info['default_tokenizer']} tokenizer"
+        if source == "counted"
+        else "whitespace words, registered"
+    )
+    counts = ", ".join(
+        f"{split} {count:,}" if count is not None else f"{split} ?"
+        for split, count in info["tokens"].items()
+    )
+    return f"tokens ({how}, +eos per line): {counts}"
 
 
 @corpora.command("fetch")

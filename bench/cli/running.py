@@ -305,12 +305,20 @@ def _execute_seeds(
 
 
 def _print_summary(result: Any, db_url: str) -> None:
+    from bench.cli.run_listing import oov_text
+
     valid, test = result.evaluations["valid"], result.evaluations["test"]
     s = result.summary
     lines = [
         f"run {result.run_id} finished: {result.label} on {result.corpus} ({result.tokenizer} tokens)",
         f"  valid perplexity {valid.ppl:10.3f}   test perplexity {test.ppl:10.3f}",
     ]
+    for split, evaluation in (("valid", valid), ("test", test)):
+        oov = oov_text(
+            split, evaluation.counts.oov, evaluation.counts.tokens, evaluation.metrics.ppl_no_oov
+        )
+        if oov:
+            lines.append(f"  {oov}")
     if test.ppl_interval is not None:
         lines.append(
             f"  test 95% interval {test.ppl_interval.describe(2)} (bootstrap over "

@@ -29,7 +29,9 @@ from bench.errors import BenchError
 def runs(
     limit: int, status: str | None, plugin: str | None, corpus: str | None, db: str | None
 ) -> None:
-    """Stored runs, newest first."""
+    """Stored runs, newest first: model, corpus, perplexities, and why a run failed or
+    was interrupted (`bench show RUN` has the whole error)."""
+    from bench.cli.run_listing import runs_table
     from bench.run_folders import process_gone, run_folder
 
     store = open_store(db)
@@ -41,14 +43,7 @@ def runs(
     if not rows:
         click.echo("no runs stored yet: try `bench run --plugin lstm`")
         return
-    for r in rows:
-        valid, test = r.get("valid_ppl"), r.get("test_ppl")
-        ppl = f"valid {valid:.2f} test {test:.2f}" if valid and test else ""
-        started = str(r.get("started_at") or "")[:19]
-        click.echo(
-            f"{r['id']:>5}  {r['status']:<11} {started}  {r['plugin']:<10} "
-            f"{r.get('corpus') or '':<16} {ppl}"
-        )
+    click.echo(runs_table(rows))
 
 
 @click.command()
@@ -57,6 +52,7 @@ def runs(
 @db_option
 def show(run_id: int, as_json: bool, db: str | None) -> None:
     """One stored run: configuration, environment, metrics and evaluations."""
+    from bench.cli.run_listing import config_lines, oov_text
     from bench.secrets import mask_text
 
     store = open_store(db)
@@ -88,7 +84,10 @@ def show(run_id: int, as_json: bool, db: str | None) -> None:
     for key in keys:
         if record.get(key) is not None:
             click.echo(f"{key:<24} {record[key]}")
-    click.echo(f"{'config':<24} {json.dumps(record.get('config'))}")
+    if record.get("config"):
+        click.echo("config:")
+        for line in config_lines(record["config"]):
+            click.echo(f"  {line}")
     for ev in record.get("evaluations", []):
         interval = (
             f" [{ev['ppl_low']:.2f}, {ev['ppl_high']:.2f}]" if ev.get("ppl_low") is not None else ""
@@ -98,6 +97,9 @@ def show(run_id: int, as_json: bool, db: str | None) -> None:
             f"{ev['word_ppl']:.3f}  bits/byte {ev['bits_per_byte']:.4f}  tokens "
             f"{ev['tokens']:,}  ({ev['mode']}, batch {ev['batch_size']})"
         )
+        oov = oov_text(ev["split"], ev.get("oov"), ev["tokens"], ev.get("ppl_no_oov"))
+        if oov:
+            click.echo(f"  {oov}")
     if any(ev.get("ppl_low") is not None for ev in record.get("evaluations", [])):
         click.echo(
             "  [low, high]: 95% bootstrap interval over the split's lines (docs/uncertainty.md)"

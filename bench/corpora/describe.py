@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.corpora.counts import counted_split_tokens
 from bench.corpora.files import cached_path, corpus_dir
 from bench.corpora.spec import CorpusSpec
 
@@ -12,14 +13,20 @@ def describe(spec: CorpusSpec, data_dir: Path) -> dict[str, object]:
     """What ``bench corpora list`` shows for one corpus; cheap: checks presence, not checksums.
 
     ``status`` is "embedded", "cached" (every file present) or "not downloaded".
-    ``tokens`` maps each split to its expected token count (whitespace tokens + one per
-    line), or None when unknown.
+    ``tokens`` maps each split to its token count, or None when unknown, and
+    ``tokens_source`` says where they come from: "counted" (the files here, under the
+    corpus's default tokenizer; cached, see :mod:`bench.corpora.counts`), "registered"
+    (the corpus's metadata: whitespace tokens + one per line) or None (nothing known).
     """
+    counted = counted_split_tokens(spec, data_dir)
+    registered = expected_split_tokens(spec)
+    known = any(count is not None for count in registered.values())
     return {
         "name": spec.name,
         "aliases": list(spec.aliases),
         "description": spec.description,
-        "tokens": expected_split_tokens(spec),
+        "tokens": counted if counted is not None else registered,
+        "tokens_source": "counted" if counted is not None else "registered" if known else None,
         "license": spec.license,
         "citation": spec.citation,
         "default_tokenizer": spec.default_tokenizer,
