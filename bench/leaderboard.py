@@ -5,9 +5,10 @@ test evaluation), each traceable to its run id, command, device and date; refere
 are quoted from :func:`bench.published.load_published` with their citation. The two kinds
 are never mixed: measured rows come first, each group sorted by test perplexity.
 
-Tables hold display text (empty string for "not applicable"), so markdown, CSV and JSON
-show the same cells: "81.9 ± 0.2" cannot be a number, and a measured 117.6143 is shown
-as 117.61 in all three.
+Tables hold display text (empty string for "not applicable"): what markdown shows. CSV and
+JSON hold numbers instead, one record per row with the unit in each field's name
+(``test_ppl``, ``train_tokens_per_second``), kept beside the table in ``attrs["records"]``
+(see :mod:`bench.leaderboard_records`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from typing import Any
 import pandas as pd
 
 from bench.errors import BenchError
+from bench.leaderboard_records import (
+    measured_record,
+    records_frame,
+    reference_record,
+)
 from bench.model import EvalProtocol
 from bench.secrets import mask_text
 from bench.seeds import aggregate_seed_groups
@@ -50,6 +56,7 @@ COLUMNS = [
 # Word perplexity repeats ppl for word-level runs, so these columns are dropped from a
 # table in which no run has tokens that differ from words.
 WORD_PPL_COLUMNS = ("word ppl (valid)", "word ppl (test)")
+OPTIONAL_COLUMNS = WORD_PPL_COLUMNS
 NUMERIC_COLUMNS = {
     "params",
     "valid ppl",
@@ -216,12 +223,16 @@ def _table(corpus: str, measured: pd.DataFrame, reference: pd.DataFrame) -> pd.D
     reference = reference.assign(_key=reference["test_ppl"].map(leading_number))
     reference = reference.sort_values("_key", na_position="last", kind="stable")
     rows = [_measured_row(r) for r in measured_records]
-    rows += [_reference_row(r) for r in reference.to_dict("records")]
+    records = [measured_record(r, c) for r, c in zip(measured_records, rows, strict=True)]
+    references = reference.to_dict("records")
+    rows += [_reference_row(r) for r in references]
+    records += [reference_record(r) for r in references]
     table = pd.DataFrame(rows, columns=COLUMNS, dtype=str)
-    empty = [c for c in WORD_PPL_COLUMNS if not (table[c] != "").any()]
+    empty = [c for c in OPTIONAL_COLUMNS if not (table[c] != "").any()]
     table = table.drop(columns=empty)
     table.attrs["corpus"] = corpus
     table.attrs["runs"] = provenance
+    table.attrs["records"] = records
     return table
 
 
@@ -263,17 +274,19 @@ def build_tables(
 def render(table: pd.DataFrame, fmt: str, *, corpus: str | None = None) -> str:
     """The table as text: "md" (title, explanation, table, provenance footnotes), "csv", "json".
 
-    CSV and JSON hold the plain table (JSON: a list of row objects). ``corpus`` names the
-    markdown title; by default it is the one :func:`build_tables` stored in ``table.attrs``.
+    CSV and JSON hold numbers (:func:`records_frame`; JSON: a list of objects, CSV: lists
+    such as ``run_ids`` joined by spaces). ``corpus`` names the markdown title; by default
+    it is the one :func:`build_tables` stored in ``table.attrs``.
     """
     if fmt == "md":
         from bench.leaderboard_markdown import markdown
 
         return markdown(table, corpus or table.attrs.get("corpus"))
     if fmt == "csv":
-        return table.to_csv(index=False)
+        return records_frame(table, join_lists=True).to_csv(index=False)
     if fmt == "json":
-        return json.dumps(table.to_dict(orient="records"), ensure_ascii=False, indent=2) + "\n"
+        records = records_frame(table).to_dict(orient="records")
+        return json.dumps(records, ensure_ascii=False, indent=2) + "\n"
     raise BenchError(f"unknown leaderboard format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 

@@ -13,9 +13,16 @@ import pytest
 from bench.errors import BenchError
 from bench.evaluation import Evaluation
 from bench.leaderboard import build_tables, humanize_count, leading_number, render, write_tables
+from bench.leaderboard_records import RECORD_FIELDS
 from bench.metrics import SplitMetrics
 from bench.model import EvalProtocol
-from bench.published import PUBLISHED_COLUMNS, load_published
+from bench.published import (
+    PUBLISHED_COLUMNS,
+    is_plain,
+    load_published,
+    published_count,
+    published_number,
+)
 from bench.store import Store
 from bench.tokens import UnitCounts
 
@@ -185,17 +192,59 @@ def test_render_markdown(tables: dict[str, pd.DataFrame], store: Store) -> None:
     )
 
 
-def test_render_csv_and_json_parse_back(tables: dict[str, pd.DataFrame]) -> None:
+def test_render_csv_and_json_hold_numbers(tables: dict[str, pd.DataFrame]) -> None:
     ptb = tables["ptb"]
-    from_csv = pd.read_csv(io.StringIO(render(ptb, "csv")), dtype=str, keep_default_na=False)
-    assert list(from_csv.columns) == list(ptb.columns)
-    assert (from_csv.values == ptb.values).all()
+    text = render(ptb, "csv")
+    assert "\nmeasured,LSTM 2x650,lstm,,layers=2 hidden=650 dropout=0.5,19800000,85.99" in text
+    from_csv = pd.read_csv(io.StringIO(text), dtype={"run_ids": str})
+    assert list(from_csv.columns) == RECORD_FIELDS
+    assert len(from_csv) == len(ptb)
+    assert list(from_csv["kind"]) == list(ptb["kind"])  # same rows, same order
+    first = from_csv.iloc[0]
+    assert (first["model"], first["params"]) == ("LSTM 2x650", 19_800_000)
+    assert first["test_ppl"] == pytest.approx(82.5) and first["valid_ppl"] == pytest.approx(86.0)
+    assert first["train_tokens_per_second"] == pytest.approx(6123.4)
+    assert str(first["run_ids"]) == "1" and first["seeds_n"] == 1
+    assert from_csv["test_ppl"].dtype == float and from_csv["params"].dtype == float  # NaN gaps
+
     records = json.loads(render(ptb, "json"))
-    assert len(records) == len(ptb)
-    assert records[0]["model"] == "LSTM 2x650" and records[0]["kind"] == "measured"
-    assert any(r["valid ppl"] == "81.9 ± 0.2" for r in records)
+    assert len(records) == len(ptb) and list(records[0]) == RECORD_FIELDS
+    assert records[0]["params"] == 19_800_000 and records[0]["run_ids"] == [1]
+    assert records[0]["test_ppl"] == pytest.approx(82.5)
+    assert records[0]["citation"] is None and records[0]["kind"] == "measured"
+    # a published cell that is more than a number: the number, and the text in the notes
+    gal = next(r for r in records if r["model"] == "Variational LSTM medium (untied)")
+    assert (gal["kind"], gal["valid_ppl"], gal["test_ppl"]) == ("reference", 81.9, 79.7)
+    assert gal["params"] == 20_000_000 and gal["year"] == 2016
+    assert "as printed: valid ppl 81.9 ± 0.2; test ppl 79.7 ± 0.1" in gal["notes"]
+    kn5 = next(r for r in records if r["model"].startswith("KN5 (interpolated"))
+    assert kn5["params"] == 2_000_000 and "params 2M (estimate" in kn5["notes"]
+    zaremba = next(r for r in records if r["model"].startswith("LSTM small, non-regularized"))
+    assert zaremba["params"] == 4_650_000 and "as printed" not in (zaremba["notes"] or "")
     with pytest.raises(BenchError, match="unknown leaderboard format"):
         render(ptb, "html")
+
+
+def test_markdown_keeps_its_formatted_cells(tables: dict[str, pd.DataFrame]) -> None:
+    text = render(tables["ptb"], "md")
+    assert "19.8M" in text and "81.9 ± 0.2" in text and "6,123" in text
+
+
+@pytest.mark.parametrize(
+    "text, number, count, plain",
+    [
+        ("114.5", 114.5, 114, True),
+        ("79.7 ± 0.1", 79.7, 80, False),
+        ("2M (estimate, Merity et al. 2016 Table 2)", 2.0, 2_000_000, False),
+        ("1.76B", 1.76, 1_760_000_000, False),
+        ("", None, None, True),
+    ],
+)
+def test_published_cells_as_numbers(text: str, number, count, plain: bool) -> None:
+    assert published_number(text) == number
+    assert published_count(text) == count
+    assert is_plain(text) is plain
+    assert is_plain("4.65M", count=True) and not is_plain("2M (estimate)", count=True)
 
 
 def test_write_tables(tables: dict[str, pd.DataFrame], tmp_path: Path) -> None:
