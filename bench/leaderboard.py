@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ from bench.leaderboard_records import (
     reference_record,
 )
 from bench.model import EvalProtocol
+from bench.published import Reproduction, reproduced_rows
+from bench.recipes import Recipe, load_recipes
 from bench.secrets import mask_text
 from bench.seeds import aggregate_seed_groups
 
@@ -41,6 +43,7 @@ COLUMNS = [
     "params",
     "valid ppl",
     "test ppl",
+    "vs paper (test)",
     "word ppl (valid)",
     "word ppl (test)",
     "bits/byte (test)",
@@ -50,13 +53,15 @@ COLUMNS = [
     "device",
     "date",
     "run",
+    "reproduces",
     "citation",
     "notes",
 ]
 # Word perplexity repeats ppl for word-level runs, so these columns are dropped from a
 # table in which no run has tokens that differ from words.
 WORD_PPL_COLUMNS = ("word ppl (valid)", "word ppl (test)")
-OPTIONAL_COLUMNS = WORD_PPL_COLUMNS
+# Dropped as well where no row has a value: few runs reproduce a published row.
+OPTIONAL_COLUMNS = (*WORD_PPL_COLUMNS, "vs paper (test)")
 NUMERIC_COLUMNS = {
     "params",
     "valid ppl",
@@ -148,7 +153,17 @@ def _ppl_cell(row: Mapping[str, Any], split: str) -> str:
     return f"{ppl} [{low:.1f}, {high:.1f}]" if ppl and low is not None and high is not None else ppl
 
 
-def _measured_row(row: Mapping[str, Any]) -> dict[str, str]:
+def _versus_paper(row: Mapping[str, Any], paper: Reproduction | None) -> str:
+    """ "114.5 → 113.16, −1.2%": the paper's test figure as printed, then bench's."""
+    measured = _get(row, "test_ppl")
+    if paper is None or measured is None:
+        return ""
+    change = paper.change_percent(measured)
+    sign = "−" if change < 0 else "+"  # the minus sign, not a hyphen
+    return f"{paper.test_ppl_text} → {measured:.2f}, {sign}{abs(change):.1f}%"
+
+
+def _measured_row(row: Mapping[str, Any], paper: Reproduction | None = None) -> dict[str, str]:
     verified = _get(row, "corpus_verified")
     notes = "corpus checksums not verified" if verified is not None and not verified else ""
     group = (_get(row, "seed_n") or 1) > 1
@@ -164,6 +179,7 @@ def _measured_row(row: Mapping[str, Any]) -> dict[str, str]:
         "params": humanize_count(_get(row, "params")),
         "valid ppl": _ppl_cell(row, "valid"),
         "test ppl": _ppl_cell(row, "test"),
+        "vs paper (test)": _versus_paper(row, paper),
         "word ppl (valid)": _word_ppl(row, "valid"),
         "word ppl (test)": _word_ppl(row, "test"),
         "bits/byte (test)": _fixed(_get(row, "test_bits_per_byte"), 3),
@@ -173,6 +189,7 @@ def _measured_row(row: Mapping[str, Any]) -> dict[str, str]:
         "device": _get(row, "device_name") or _get(row, "device") or "",
         "date": _date(_get(row, "finished_at") or _get(row, "started_at")),
         "run": ", ".join(map(str, row["seed_runs"])) if group else str(row["run_id"]),
+        "reproduces": f"{paper.model} (recipe {paper.recipe})" if paper else "",
         "citation": "",
         "notes": notes,
     }
@@ -206,7 +223,17 @@ def _provenance(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _table(corpus: str, measured: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
+def _run_ids(row: Mapping[str, Any]) -> list[int]:
+    """The runs behind a measured row: a seed group's members, or the run itself."""
+    return row.get("seed_runs") or [int(row["run_id"])]
+
+
+def _table(
+    corpus: str,
+    measured: pd.DataFrame,
+    reference: pd.DataFrame,
+    reproductions: Mapping[int, Reproduction],
+) -> pd.DataFrame:
     measured_records: list[dict[str, Any]] = []
     provenance = []
     if not measured.empty:
@@ -215,15 +242,18 @@ def _table(corpus: str, measured: pd.DataFrame, reference: pd.DataFrame) -> pd.D
         measured = measured.assign(_key=pd.to_numeric(measured["test_ppl"], errors="coerce"))
         measured = measured.sort_values(["_key", "run_id"], na_position="last", kind="stable")
         measured_records = measured.to_dict("records")
-        provenance = [
-            _provenance(runs[run_id])
-            for r in measured_records
-            for run_id in r.get("seed_runs") or [int(r["run_id"])]
-        ]
+        provenance = [_provenance(runs[run_id]) for r in measured_records for run_id in _run_ids(r)]
     reference = reference.assign(_key=reference["test_ppl"].map(leading_number))
     reference = reference.sort_values("_key", na_position="last", kind="stable")
-    rows = [_measured_row(r) for r in measured_records]
-    records = [measured_record(r, c) for r, c in zip(measured_records, rows, strict=True)]
+    # a seed group reproduces a paper's row when its runs do (they share one configuration)
+    papers = [
+        next((reproductions[i] for i in _run_ids(r) if i in reproductions), None)
+        for r in measured_records
+    ]
+    rows = [_measured_row(r, p) for r, p in zip(measured_records, papers, strict=True)]
+    records = [
+        measured_record(r, c, p) for r, c, p in zip(measured_records, rows, papers, strict=True)
+    ]
     references = reference.to_dict("records")
     rows += [_reference_row(r) for r in references]
     records += [reference_record(r) for r in references]
@@ -242,19 +272,26 @@ def build_tables(
     *,
     corpus_aliases: dict[str, str] | None = None,
     corpora: list[str] | None = None,
+    recipes: Iterable[Recipe] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """One display table per corpus that has measured runs or published rows.
 
     ``results`` is :meth:`Store.results_frame` output; ``published`` is
     :func:`load_published` output. ``corpus_aliases`` maps a published corpus name to
     bench's (``{"1b-word": "one-billion-word"}``). ``corpora`` (bench names or published
-    aliases) restricts and orders the tables; otherwise they are sorted by name. Each
-    table carries ``attrs["corpus"]`` and ``attrs["runs"]`` (provenance for footnotes).
+    aliases) restricts and orders the tables; otherwise they are sorted by name. A run of
+    one of ``recipes`` (by default the packaged ones) is shown beside the published row
+    the recipe reproduces (:func:`bench.published.reproduced_rows`). Each table carries
+    ``attrs["corpus"]``, ``attrs["runs"]`` (provenance for footnotes) and
+    ``attrs["records"]`` (its rows as numbers, for CSV and JSON).
     """
     aliases = dict(corpus_aliases or {})
     if "status" in results.columns:  # leaderboards show finished runs only
         results = results[results["status"] == "finished"]
     published = published.assign(corpus=published["corpus"].map(lambda c: aliases.get(c, c)))
+    reproductions = reproduced_rows(
+        results.to_dict("records"), published, load_recipes() if recipes is None else recipes
+    )
     measured_names = set(results["corpus"].dropna()) if "corpus" in results.columns else set()
     available = measured_names | set(published["corpus"].dropna())
     if corpora is None:
@@ -267,7 +304,8 @@ def build_tables(
         measured = (
             results[results["corpus"] == name] if name in measured_names else results.iloc[0:0]
         )
-        tables[name] = _table(name, measured, published[published["corpus"] == name])
+        reference = published[published["corpus"] == name]
+        tables[name] = _table(name, measured, reference, reproductions)
     return tables
 
 

@@ -14,11 +14,13 @@ from typing import Any
 
 import pandas as pd
 
-from bench.published import is_plain, published_count, published_number
+from bench.published import Reproduction, is_plain, published_count, published_number
 
 # The fields of a CSV/JSON record, numbers as numbers: ppl per token, *_low/*_high the 95%
 # bootstrap interval of one run, *_std the spread over a seed group's runs (seeds_n of
-# them), rates in tokens per second, params a count.
+# them), rates in tokens per second, params a count; paper_test_ppl is the published row's
+# test figure that the run's recipe reproduces, test_ppl_change_percent bench's distance
+# from it in percent of it (negative: bench's perplexity is lower).
 RECORD_FIELDS = [
     "kind",
     "model",
@@ -36,6 +38,10 @@ RECORD_FIELDS = [
     "test_ppl_std",
     "seeds_n",
     "seeds",
+    "paper_test_ppl",
+    "test_ppl_change_percent",
+    "reproduces",
+    "recipe",
     "valid_word_ppl",
     "test_word_ppl",
     "test_bits_per_byte",
@@ -76,8 +82,11 @@ def _number(value: Any) -> int | float | None:
     return value
 
 
-def measured_record(row: Mapping[str, Any], cells: Mapping[str, str]) -> dict[str, Any]:
-    """The numbers of a measured row (a run, or a seed group's means)."""
+def measured_record(
+    row: Mapping[str, Any], cells: Mapping[str, str], paper: Reproduction | None = None
+) -> dict[str, Any]:
+    """The numbers of a measured row (a run, or a seed group's means); ``paper``: the
+    published row it reproduces."""
     group = (_get(row, "seed_n") or 1) > 1
     seeds = list(row["seed_list"]) if group else [_number(_get(row, "seed"))]
     record = dict.fromkeys(RECORD_FIELDS)
@@ -104,6 +113,13 @@ def measured_record(row: Mapping[str, Any], cells: Mapping[str, str]) -> dict[st
             record[f"{split}_ppl_low"] = _number(_get(row, f"{split}_ppl_low"))
             record[f"{split}_ppl_high"] = _number(_get(row, f"{split}_ppl_high"))
         record[f"{split}_word_ppl"] = _number(_get(row, f"{split}_word_ppl"))
+    if paper is not None and record["test_ppl"] is not None:
+        record.update(
+            paper_test_ppl=paper.test_ppl,
+            test_ppl_change_percent=paper.change_percent(record["test_ppl"]),
+            reproduces=paper.model,
+            recipe=paper.recipe,
+        )
     return record
 
 

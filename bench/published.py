@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from bench.errors import BenchError
+
+if TYPE_CHECKING:
+    from bench.recipes import Recipe
 
 PUBLISHED_COLUMNS = (
     "corpus",
@@ -78,3 +84,49 @@ def is_plain(text: str | None, *, count: bool = False) -> bool:
     says all it says; otherwise (an estimate, a ± spread) the text has to be kept too."""
     pattern = r"\d+(?:\.\d+)?[KMBT]?" if count else r"\d+(?:\.\d+)?"
     return not text or re.fullmatch(pattern, text.strip()) is not None
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """The published row a measured run reproduces, through the recipe whose run it is."""
+
+    recipe: str
+    model: str
+    test_ppl: float
+    test_ppl_text: str  # the paper's figure as printed, number only ("114.5")
+    citation: str
+
+    def change_percent(self, measured: float) -> float:
+        """How far a measured test perplexity is from the paper's, in percent of the paper's
+        (negative: lower than the paper's)."""
+        return (measured - self.test_ppl) / self.test_ppl * 100
+
+
+def reproduced_rows(
+    runs: Iterable[Mapping[str, Any]], published: pd.DataFrame, recipes: Iterable[Recipe]
+) -> dict[int, Reproduction]:
+    """For each of ``runs`` (``results_frame`` rows) that is a whole run of a recipe whose
+    ``reproduces`` names a published row with a test figure on the run's corpus: that row,
+    by run id. Runs are matched to recipes as ``bench reproduce --table`` matches them
+    (:func:`bench.reproduction_table.whole_runs`); ``published`` has bench's corpus names.
+    """
+    from bench.reproduction_table import whole_runs
+
+    runs = list(runs)
+    found: dict[int, Reproduction] = {}
+    for recipe in recipes:
+        corpus = recipe.config.get("corpus")
+        named = published[
+            (published["corpus"] == corpus) & (published["model"] == recipe.reproduces)
+        ]
+        rows = [r for r in named.to_dict("records") if published_number(r.get("test_ppl"))]
+        if not rows:  # no `reproduces`, or it names no published test figure
+            continue
+        row = rows[0]
+        text = re.search(r"\d+(?:\.\d+)?", row["test_ppl"]).group()
+        for run in whole_runs(recipe, corpus, runs):
+            found.setdefault(
+                int(run["run_id"]),
+                Reproduction(recipe.name, row["model"], float(text), text, row.get("citation", "")),
+            )
+    return found

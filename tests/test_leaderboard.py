@@ -23,6 +23,7 @@ from bench.published import (
     published_count,
     published_number,
 )
+from bench.recipes import Recipe
 from bench.store import Store
 from bench.tokens import UnitCounts
 
@@ -245,6 +246,96 @@ def test_published_cells_as_numbers(text: str, number, count, plain: bool) -> No
     assert published_count(text) == count
     assert is_plain(text) is plain
     assert is_plain("4.65M", count=True) and not is_plain("2M (estimate)", count=True)
+
+
+ZAREMBA_SMALL = "LSTM small, non-regularized (2x200, bptt 20, 13 epochs)"  # test 114.5
+
+
+def small_recipe(**options) -> Recipe:
+    return Recipe(
+        name="small",
+        description="d",
+        published="test 114.5",
+        cost="c",
+        config={"plugin": "lstm", "corpus": "ptb", "options": {"hidden_size": 200} | options},
+        path=None,
+        reproduces=ZAREMBA_SMALL,
+    )
+
+
+def test_a_run_of_a_recipe_is_shown_beside_the_paper(tmp_path: Path) -> None:
+    with Store(f"sqlite:///{tmp_path / 'bench.db'}") as store:
+        for label, test, hidden in (
+            ("small", 113.16, 200),
+            ("other", 150.0, 300),
+            ("s2", 117, 200),
+        ):
+            add_run(
+                store,
+                corpus="ptb",
+                label=label,
+                valid=None,
+                test=test,
+                config={"options": {"hidden_size": hidden, "epochs": 13}, "seed": len(label)},
+            )
+        add_run(  # the recipe's plugin, but bounded by max_steps_per_epoch: not a whole run
+            store,
+            corpus="ptb",
+            label="short",
+            valid=None,
+            test=300.0,
+            config={"options": {"hidden_size": 200, "max_steps_per_epoch": 5}},
+        )
+        results = store.results_frame()
+    ptb = build_tables(results, load_published(), recipes=[small_recipe()])["ptb"]
+    measured = ptb[ptb["kind"] == "measured"].set_index("model")
+    # runs 1 and 3 differ only in their seed: one row, the mean, beside the paper
+    assert list(measured.index) == ["small", "other", "short"]
+    assert measured.loc["small", "vs paper (test)"] == "114.5 → 115.08, +0.5%"
+    assert measured.loc["other", "vs paper (test)"] == ""  # another configuration
+    assert measured.loc["short", "vs paper (test)"] == ""  # not a whole run
+    assert ZAREMBA_SMALL in measured.loc["small", "reproduces"]
+    records = json.loads(render(ptb, "json"))
+    small = next(r for r in records if r["model"] == "small")
+    assert small["paper_test_ppl"] == 114.5 and small["reproduces"] == ZAREMBA_SMALL
+    assert small["test_ppl_change_percent"] == pytest.approx(
+        (115.08 - 114.5) / 114.5 * 100, abs=0.01
+    )
+    assert small["recipe"] == "small"
+    assert next(r for r in records if r["model"] == "other")["paper_test_ppl"] is None
+    text = render(ptb, "md")
+    flat = " ".join(text.split())  # notes are wrapped
+    assert "| 114.5 → 115.08, +0.5% |" in flat and f"reproduces {ZAREMBA_SMALL}" in flat
+    assert max(len(line) for line in text.splitlines()) <= 180
+
+    unmatched = build_tables(results, load_published(), recipes=[small_recipe(epochs=39)])
+    assert "vs paper (test)" not in unmatched["ptb"].columns  # no run: no column
+    assert "vs paper" not in render(unmatched["ptb"], "md")
+
+
+def test_the_measured_table_narrows_to_180_characters(tmp_path: Path) -> None:
+    long = "an LSTM with a very long descriptive label, " * 3
+    with Store(f"sqlite:///{tmp_path / 'bench.db'}") as store:
+        add_run(
+            store,
+            corpus="ptb",
+            label=long,
+            valid=120.0,
+            test=113.16,
+            tokens=1300,
+            config={"options": {"hidden_size": 200}},
+        )
+        results = store.results_frame()
+    ptb = build_tables(results, load_published(), recipes=[small_recipe()])["ptb"]
+    text = render(ptb, "md")
+    assert max(len(line) for line in text.splitlines()) <= 180
+    table_lines = [line for line in text.splitlines() if line.startswith("|")]
+    header, row = table_lines[0], table_lines[2]
+    assert "vs paper (test)" in header and "device" not in header  # the device gave way
+    assert len(row.split("|")[1].strip()) <= 40 and "…" in row  # the label was shortened
+    flat = " ".join(text.split())  # notes are wrapped
+    assert "NVIDIA H100 80GB HBM3" in flat  # in the run's note
+    assert "test ppl paper → bench: 114.5 → 113.16, −1.2%" in flat
 
 
 def test_write_tables(tables: dict[str, pd.DataFrame], tmp_path: Path) -> None:
