@@ -44,6 +44,8 @@ COLUMNS = [
     "valid ppl",
     "test ppl",
     "vs paper (test)",
+    "OOV (test)",
+    "test ppl w/o OOV",
     "word ppl (valid)",
     "word ppl (test)",
     "bits/byte (test)",
@@ -60,8 +62,10 @@ COLUMNS = [
 # Word perplexity repeats ppl for word-level runs, so these columns are dropped from a
 # table in which no run has tokens that differ from words.
 WORD_PPL_COLUMNS = ("word ppl (valid)", "word ppl (test)")
-# Dropped as well where no row has a value: few runs reproduce a published row.
-OPTIONAL_COLUMNS = (*WORD_PPL_COLUMNS, "vs paper (test)")
+# Dropped as well where no row has a value: few runs reproduce a published row, and the
+# out-of-vocabulary columns matter only where some run's test text had OOV tokens.
+OOV_COLUMNS = ("OOV (test)", "test ppl w/o OOV")
+OPTIONAL_COLUMNS = (*WORD_PPL_COLUMNS, "vs paper (test)", *OOV_COLUMNS)
 NUMERIC_COLUMNS = {
     "params",
     "valid ppl",
@@ -124,6 +128,15 @@ def leading_number(text: Any) -> float:
     return float(match.group()) if match else math.nan
 
 
+def _oov(row: Mapping[str, Any]) -> tuple[str, str]:
+    """The test split's out-of-vocabulary token count and the perplexity of the other
+    tokens; both empty when the split had none (then the perplexity says it all)."""
+    oov = _get(row, "test_oov")
+    if not oov:
+        return ("0" if oov == 0 else ""), ""
+    return f"{int(oov):,}", _fixed(_get(row, "test_ppl_no_oov"), 2)
+
+
 def _word_ppl(row: Mapping[str, Any], split: str) -> str:
     """Word perplexity of ``split``, only when the run's tokens are not words."""
     tokens, words = _get(row, f"{split}_tokens"), _get(row, f"{split}_words")
@@ -167,6 +180,7 @@ def _measured_row(row: Mapping[str, Any], paper: Reproduction | None = None) -> 
     verified = _get(row, "corpus_verified")
     notes = "corpus checksums not verified" if verified is not None and not verified else ""
     group = (_get(row, "seed_n") or 1) > 1
+    oov, ppl_no_oov = _oov(row)
     if group:
         seeds = ", ".join(str(s) for s in row["seed_list"])
         notes = "; ".join(n for n in (f"mean ± std over seeds {seeds}", notes) if n)
@@ -181,6 +195,8 @@ def _measured_row(row: Mapping[str, Any], paper: Reproduction | None = None) -> 
         "test ppl": _ppl_cell(row, "test"),
         "vs paper (test)": _versus_paper(row, paper),
         "word ppl (valid)": _word_ppl(row, "valid"),
+        "OOV (test)": oov,
+        "test ppl w/o OOV": ppl_no_oov,
         "word ppl (test)": _word_ppl(row, "test"),
         "bits/byte (test)": _fixed(_get(row, "test_bits_per_byte"), 3),
         "protocol": _protocol(row),
@@ -242,6 +258,11 @@ def _table(
         measured = measured.assign(_key=pd.to_numeric(measured["test_ppl"], errors="coerce"))
         measured = measured.sort_values(["_key", "run_id"], na_position="last", kind="stable")
         measured_records = measured.to_dict("records")
+        for record in measured_records:  # a seed group's figures are means over its runs
+            members = [runs[i] for i in _run_ids(record)]
+            for column in ("valid_ppl_no_oov", "test_ppl_no_oov"):
+                values = [m[column] for m in members if _get(m, column) is not None]
+                record[column] = sum(values) / len(values) if values else None
         provenance = [_provenance(runs[run_id]) for r in measured_records for run_id in _run_ids(r)]
     reference = reference.assign(_key=reference["test_ppl"].map(leading_number))
     reference = reference.sort_values("_key", na_position="last", kind="stable")
@@ -259,6 +280,8 @@ def _table(
     records += [reference_record(r) for r in references]
     table = pd.DataFrame(rows, columns=COLUMNS, dtype=str)
     empty = [c for c in OPTIONAL_COLUMNS if not (table[c] != "").any()]
+    if not (table["test ppl w/o OOV"] != "").any():  # OOV counts of 0 only
+        empty += [c for c in OOV_COLUMNS if c not in empty]
     table = table.drop(columns=empty)
     table.attrs["corpus"] = corpus
     table.attrs["runs"] = provenance

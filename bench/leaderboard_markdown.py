@@ -11,7 +11,7 @@ A "test" cell is free text, so it can carry an interval or a mean over seeds
 ("113.4 ± 0.3 (n=3)") without changing the layout. A run that reproduces a published row
 shows the paper's figure beside its own ("114.5 → 113.16, −1.2%"). When the measured table
 would be wider than 180 characters, long model names are shortened and columns whose
-values the notes repeat (device, the comparison with the paper) give way.
+values the notes repeat (device, OOV counts, the comparison with the paper) give way.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ MEASURED_COLUMNS = [
     "valid ppl",
     "test ppl",
     "vs paper (test)",
+    "OOV (test)",
+    "test ppl w/o OOV",
     "word ppl (test)",
     "bits/byte (test)",
     "train tok/s",
@@ -40,6 +42,8 @@ RIGHT_ALIGNED = {
     "valid ppl",
     "test ppl",
     "vs paper (test)",
+    "OOV (test)",
+    "test ppl w/o OOV",
     "word ppl (test)",
     "bits/byte (test)",
     "train tok/s",
@@ -88,8 +92,8 @@ def _model_width(limit: int) -> Any:
     return lambda frame: frame.assign(model=frame["model"].map(lambda m: _short(m, limit)))
 
 
-def _drop(column: str) -> Any:
-    return lambda frame: frame.drop(columns=[column], errors="ignore")
+def _drop(*columns: str) -> Any:
+    return lambda frame: frame.drop(columns=list(columns), errors="ignore")
 
 
 # What gives way, in this order, while the measured table is wider than MAX_LINE; what a
@@ -97,6 +101,7 @@ def _drop(column: str) -> Any:
 NARROWING = (
     _model_width(40),
     _drop("device"),
+    _drop("OOV (test)", "test ppl w/o OOV"),
     _model_width(30),
     _drop("vs paper (test)"),
 )
@@ -108,6 +113,12 @@ def _fit(shown: pd.DataFrame) -> pd.DataFrame:
             break
         shown = narrower(shown)
     return shown
+
+
+def _oov_note(row: pd.Series) -> str:
+    if not row.get("test ppl w/o OOV"):
+        return ""
+    return f"test text: {row['OOV (test)']} OOV tokens, ppl {row['test ppl w/o OOV']} without them"
 
 
 def _code(text: str) -> str:
@@ -135,6 +146,7 @@ def _measured(table: pd.DataFrame, runs: Iterable[dict[str, Any]]) -> list[str]:
             f"reproduces {row['reproduces']}; test ppl paper → bench: {row['vs paper (test)']}"
             if row.get("reproduces")
             else "",
+            _oov_note(row),
             run.get("device") or "",
             run.get("date") or "",
             f"config {str(run['config_hash'])[:12]}" if run.get("config_hash") else "",
@@ -149,11 +161,16 @@ def _measured(table: pd.DataFrame, runs: Iterable[dict[str, Any]]) -> list[str]:
         )
     explained = []
     if "vs paper (test)" in shown.columns:
-        explained = [
-            "\"vs paper\": the published test ppl the run's recipe reproduces → bench's, and",
-            "how far bench's is from it.",
-            "",
+        explained += [
+            '"vs paper": the published test ppl the recipe of the run reproduces → bench\'s,',
+            "and how far bench's is from it.",
         ]
+    if "OOV (test)" in shown.columns:
+        explained += [
+            '"OOV": test tokens outside the run\'s vocabulary; "w/o OOV": the perplexity of',
+            "the other tokens.",
+        ]
+    explained += [""] if explained else []
     return [
         "## Measured by bench",
         "",

@@ -20,7 +20,8 @@ from bench.published import Reproduction, is_plain, published_count, published_n
 # bootstrap interval of one run, *_std the spread over a seed group's runs (seeds_n of
 # them), rates in tokens per second, params a count; paper_test_ppl is the published row's
 # test figure that the run's recipe reproduces, test_ppl_change_percent bench's distance
-# from it in percent of it (negative: bench's perplexity is lower).
+# from it in percent of it (negative: bench's perplexity is lower); *_oov counts the
+# split's out-of-vocabulary tokens, *_ppl_no_oov the perplexity of the others.
 RECORD_FIELDS = [
     "kind",
     "model",
@@ -42,6 +43,10 @@ RECORD_FIELDS = [
     "test_ppl_change_percent",
     "reproduces",
     "recipe",
+    "valid_oov",
+    "valid_ppl_no_oov",
+    "test_oov",
+    "test_ppl_no_oov",
     "valid_word_ppl",
     "test_word_ppl",
     "test_bits_per_byte",
@@ -113,6 +118,8 @@ def measured_record(
             record[f"{split}_ppl_low"] = _number(_get(row, f"{split}_ppl_low"))
             record[f"{split}_ppl_high"] = _number(_get(row, f"{split}_ppl_high"))
         record[f"{split}_word_ppl"] = _number(_get(row, f"{split}_word_ppl"))
+        record[f"{split}_oov"] = _number(_get(row, f"{split}_oov"))
+        record[f"{split}_ppl_no_oov"] = _number(_get(row, f"{split}_ppl_no_oov"))
     if paper is not None and record["test_ppl"] is not None:
         record.update(
             paper_test_ppl=paper.test_ppl,

@@ -338,6 +338,47 @@ def test_the_measured_table_narrows_to_180_characters(tmp_path: Path) -> None:
     assert "test ppl paper → bench: 114.5 → 113.16, −1.2%" in flat
 
 
+def oov_evaluation(ppl: float, oov: int, ppl_no_oov: float) -> Evaluation:
+    """A test evaluation of 1000 tokens, ``oov`` of them out of vocabulary."""
+    counts = UnitCounts(tokens=1000, words=1000, bytes=6000, lines=40, oov=oov)
+    nll, in_vocab_nll = 1000 * math.log(ppl), (1000 - oov) * math.log(ppl_no_oov)
+    return Evaluation(
+        split="test",
+        counts=counts,
+        protocol=EvalProtocol("stream", 10, 35),
+        metrics=SplitMetrics.compute(nll, counts, oov_nll=nll - in_vocab_nll),
+        seconds=2.0,
+    )
+
+
+def test_oov_counts_and_ppl_without_them(tmp_path: Path) -> None:
+    with Store(f"sqlite:///{tmp_path / 'bench.db'}") as store:
+        plain = add_run(store, corpus="ptb", label="closed vocabulary", valid=None, test=90.0)
+        open_vocab = store.create_run(plugin="kn", model_label="open vocabulary", corpus="ptb")
+        store.add_evaluation(open_vocab, oov_evaluation(120.0, oov=25, ppl_no_oov=100.0))
+        store.finish_run(open_vocab, "finished")
+        results = store.results_frame()
+    ptb = build_tables(results, load_published(), recipes=[])["ptb"]
+    measured = ptb[ptb["kind"] == "measured"].set_index("run")
+    assert measured.loc[str(open_vocab), "OOV (test)"] == "25"
+    assert measured.loc[str(open_vocab), "test ppl w/o OOV"] == "100.00"
+    assert measured.loc[str(plain), "OOV (test)"] == "0"
+    assert measured.loc[str(plain), "test ppl w/o OOV"] == ""
+    text = render(ptb, "md")
+    header = next(line for line in text.splitlines() if line.startswith("| model"))
+    assert "| OOV (test) |" in header.replace("  ", "") and "test ppl w/o OOV" in header
+    assert '"OOV": test tokens outside the run\'s vocabulary' in text
+    assert "test text: 25 OOV tokens, ppl 100.00 without them" in " ".join(text.split())
+    records = {r["run_ids"][0]: r for r in json.loads(render(ptb, "json"))[:2]}
+    assert records[open_vocab]["test_oov"] == 25
+    assert records[open_vocab]["test_ppl_no_oov"] == pytest.approx(100.0)
+    assert records[plain]["test_oov"] == 0 and records[plain]["test_ppl_no_oov"] is None
+
+    closed = build_tables(results[results["run_id"] == plain], load_published(), recipes=[])
+    assert "OOV (test)" not in closed["ptb"].columns  # no run with OOV tokens: no columns
+    assert "OOV" not in render(closed["ptb"], "md")
+
+
 def test_write_tables(tables: dict[str, pd.DataFrame], tmp_path: Path) -> None:
     for fmt in ("md", "csv", "json"):
         paths = write_tables(tables, tmp_path / "out" / fmt, fmt)
