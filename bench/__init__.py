@@ -26,9 +26,10 @@ if TYPE_CHECKING:
     from bench.tokenizers import Tokenizer
     from bench.tokens import TokenizedSplit, UnitCounts, Vocabulary
 
-# The version is declared once, in pyproject.toml; the installed metadata carries it.
+# The version is declared once, in pyproject.toml; the installed metadata carries it. The
+# distribution is "bench-lm" ("bench" on PyPI is another project); the package is `bench`.
 try:
-    __version__ = metadata.version("bench")
+    __version__ = metadata.version("bench-lm")
 except metadata.PackageNotFoundError:  # imported from a source tree that is not installed
     __version__ = "0+unknown"
 

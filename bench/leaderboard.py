@@ -5,9 +5,10 @@ test evaluation), each traceable to its run id, command, device and date; refere
 are quoted from :func:`bench.published.load_published` with their citation. The two kinds
 are never mixed: measured rows come first, each group sorted by test perplexity.
 
-Tables hold display text (empty string for "not applicable"), so markdown, CSV and JSON
-show the same cells: "81.9 ± 0.2" cannot be a number, and a measured 117.6143 is shown
-as 117.61 in all three.
+Tables hold display text (empty string for "not applicable"): what markdown shows. CSV and
+JSON hold numbers instead, one record per row with the unit in each field's name
+(``test_ppl``, ``train_tokens_per_second``), kept beside the table in ``attrs["records"]``
+(see :mod:`bench.leaderboard_records`).
 """
 
 from __future__ import annotations
@@ -15,14 +16,21 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from bench.errors import BenchError
+from bench.leaderboard_records import (
+    measured_record,
+    records_frame,
+    reference_record,
+)
 from bench.model import EvalProtocol
+from bench.published import Reproduction, reproduced_rows
+from bench.recipes import Recipe, load_recipes
 from bench.secrets import mask_text
 from bench.seeds import aggregate_seed_groups
 
@@ -35,6 +43,9 @@ COLUMNS = [
     "params",
     "valid ppl",
     "test ppl",
+    "vs paper (test)",
+    "OOV (test)",
+    "test ppl w/o OOV",
     "word ppl (valid)",
     "word ppl (test)",
     "bits/byte (test)",
@@ -44,12 +55,17 @@ COLUMNS = [
     "device",
     "date",
     "run",
+    "reproduces",
     "citation",
     "notes",
 ]
 # Word perplexity repeats ppl for word-level runs, so these columns are dropped from a
 # table in which no run has tokens that differ from words.
 WORD_PPL_COLUMNS = ("word ppl (valid)", "word ppl (test)")
+# Dropped as well where no row has a value: few runs reproduce a published row, and the
+# out-of-vocabulary columns matter only where some run's test text had OOV tokens.
+OOV_COLUMNS = ("OOV (test)", "test ppl w/o OOV")
+OPTIONAL_COLUMNS = (*WORD_PPL_COLUMNS, "vs paper (test)", *OOV_COLUMNS)
 NUMERIC_COLUMNS = {
     "params",
     "valid ppl",
@@ -112,6 +128,15 @@ def leading_number(text: Any) -> float:
     return float(match.group()) if match else math.nan
 
 
+def _oov(row: Mapping[str, Any]) -> tuple[str, str]:
+    """The test split's out-of-vocabulary token count and the perplexity of the other
+    tokens; both empty when the split had none (then the perplexity says it all)."""
+    oov = _get(row, "test_oov")
+    if not oov:
+        return ("0" if oov == 0 else ""), ""
+    return f"{int(oov):,}", _fixed(_get(row, "test_ppl_no_oov"), 2)
+
+
 def _word_ppl(row: Mapping[str, Any], split: str) -> str:
     """Word perplexity of ``split``, only when the run's tokens are not words."""
     tokens, words = _get(row, f"{split}_tokens"), _get(row, f"{split}_words")
@@ -141,10 +166,21 @@ def _ppl_cell(row: Mapping[str, Any], split: str) -> str:
     return f"{ppl} [{low:.1f}, {high:.1f}]" if ppl and low is not None and high is not None else ppl
 
 
-def _measured_row(row: Mapping[str, Any]) -> dict[str, str]:
+def _versus_paper(row: Mapping[str, Any], paper: Reproduction | None) -> str:
+    """ "114.5 → 113.16, −1.2%": the paper's test figure as printed, then bench's."""
+    measured = _get(row, "test_ppl")
+    if paper is None or measured is None:
+        return ""
+    change = paper.change_percent(measured)
+    sign = "−" if change < 0 else "+"  # the minus sign, not a hyphen
+    return f"{paper.test_ppl_text} → {measured:.2f}, {sign}{abs(change):.1f}%"
+
+
+def _measured_row(row: Mapping[str, Any], paper: Reproduction | None = None) -> dict[str, str]:
     verified = _get(row, "corpus_verified")
     notes = "corpus checksums not verified" if verified is not None and not verified else ""
     group = (_get(row, "seed_n") or 1) > 1
+    oov, ppl_no_oov = _oov(row)
     if group:
         seeds = ", ".join(str(s) for s in row["seed_list"])
         notes = "; ".join(n for n in (f"mean ± std over seeds {seeds}", notes) if n)
@@ -157,7 +193,10 @@ def _measured_row(row: Mapping[str, Any]) -> dict[str, str]:
         "params": humanize_count(_get(row, "params")),
         "valid ppl": _ppl_cell(row, "valid"),
         "test ppl": _ppl_cell(row, "test"),
+        "vs paper (test)": _versus_paper(row, paper),
         "word ppl (valid)": _word_ppl(row, "valid"),
+        "OOV (test)": oov,
+        "test ppl w/o OOV": ppl_no_oov,
         "word ppl (test)": _word_ppl(row, "test"),
         "bits/byte (test)": _fixed(_get(row, "test_bits_per_byte"), 3),
         "protocol": _protocol(row),
@@ -166,6 +205,7 @@ def _measured_row(row: Mapping[str, Any]) -> dict[str, str]:
         "device": _get(row, "device_name") or _get(row, "device") or "",
         "date": _date(_get(row, "finished_at") or _get(row, "started_at")),
         "run": ", ".join(map(str, row["seed_runs"])) if group else str(row["run_id"]),
+        "reproduces": f"{paper.model} (recipe {paper.recipe})" if paper else "",
         "citation": "",
         "notes": notes,
     }
@@ -199,7 +239,17 @@ def _provenance(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _table(corpus: str, measured: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
+def _run_ids(row: Mapping[str, Any]) -> list[int]:
+    """The runs behind a measured row: a seed group's members, or the run itself."""
+    return row.get("seed_runs") or [int(row["run_id"])]
+
+
+def _table(
+    corpus: str,
+    measured: pd.DataFrame,
+    reference: pd.DataFrame,
+    reproductions: Mapping[int, Reproduction],
+) -> pd.DataFrame:
     measured_records: list[dict[str, Any]] = []
     provenance = []
     if not measured.empty:
@@ -208,20 +258,34 @@ def _table(corpus: str, measured: pd.DataFrame, reference: pd.DataFrame) -> pd.D
         measured = measured.assign(_key=pd.to_numeric(measured["test_ppl"], errors="coerce"))
         measured = measured.sort_values(["_key", "run_id"], na_position="last", kind="stable")
         measured_records = measured.to_dict("records")
-        provenance = [
-            _provenance(runs[run_id])
-            for r in measured_records
-            for run_id in r.get("seed_runs") or [int(r["run_id"])]
-        ]
+        for record in measured_records:  # a seed group's figures are means over its runs
+            members = [runs[i] for i in _run_ids(record)]
+            for column in ("valid_ppl_no_oov", "test_ppl_no_oov"):
+                values = [m[column] for m in members if _get(m, column) is not None]
+                record[column] = sum(values) / len(values) if values else None
+        provenance = [_provenance(runs[run_id]) for r in measured_records for run_id in _run_ids(r)]
     reference = reference.assign(_key=reference["test_ppl"].map(leading_number))
     reference = reference.sort_values("_key", na_position="last", kind="stable")
-    rows = [_measured_row(r) for r in measured_records]
-    rows += [_reference_row(r) for r in reference.to_dict("records")]
+    # a seed group reproduces a paper's row when its runs do (they share one configuration)
+    papers = [
+        next((reproductions[i] for i in _run_ids(r) if i in reproductions), None)
+        for r in measured_records
+    ]
+    rows = [_measured_row(r, p) for r, p in zip(measured_records, papers, strict=True)]
+    records = [
+        measured_record(r, c, p) for r, c, p in zip(measured_records, rows, papers, strict=True)
+    ]
+    references = reference.to_dict("records")
+    rows += [_reference_row(r) for r in references]
+    records += [reference_record(r) for r in references]
     table = pd.DataFrame(rows, columns=COLUMNS, dtype=str)
-    empty = [c for c in WORD_PPL_COLUMNS if not (table[c] != "").any()]
+    empty = [c for c in OPTIONAL_COLUMNS if not (table[c] != "").any()]
+    if not (table["test ppl w/o OOV"] != "").any():  # OOV counts of 0 only
+        empty += [c for c in OOV_COLUMNS if c not in empty]
     table = table.drop(columns=empty)
     table.attrs["corpus"] = corpus
     table.attrs["runs"] = provenance
+    table.attrs["records"] = records
     return table
 
 
@@ -231,19 +295,26 @@ def build_tables(
     *,
     corpus_aliases: dict[str, str] | None = None,
     corpora: list[str] | None = None,
+    recipes: Iterable[Recipe] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """One display table per corpus that has measured runs or published rows.
 
     ``results`` is :meth:`Store.results_frame` output; ``published`` is
     :func:`load_published` output. ``corpus_aliases`` maps a published corpus name to
     bench's (``{"1b-word": "one-billion-word"}``). ``corpora`` (bench names or published
-    aliases) restricts and orders the tables; otherwise they are sorted by name. Each
-    table carries ``attrs["corpus"]`` and ``attrs["runs"]`` (provenance for footnotes).
+    aliases) restricts and orders the tables; otherwise they are sorted by name. A run of
+    one of ``recipes`` (by default the packaged ones) is shown beside the published row
+    the recipe reproduces (:func:`bench.published.reproduced_rows`). Each table carries
+    ``attrs["corpus"]``, ``attrs["runs"]`` (provenance for footnotes) and
+    ``attrs["records"]`` (its rows as numbers, for CSV and JSON).
     """
     aliases = dict(corpus_aliases or {})
     if "status" in results.columns:  # leaderboards show finished runs only
         results = results[results["status"] == "finished"]
     published = published.assign(corpus=published["corpus"].map(lambda c: aliases.get(c, c)))
+    reproductions = reproduced_rows(
+        results.to_dict("records"), published, load_recipes() if recipes is None else recipes
+    )
     measured_names = set(results["corpus"].dropna()) if "corpus" in results.columns else set()
     available = measured_names | set(published["corpus"].dropna())
     if corpora is None:
@@ -256,24 +327,27 @@ def build_tables(
         measured = (
             results[results["corpus"] == name] if name in measured_names else results.iloc[0:0]
         )
-        tables[name] = _table(name, measured, published[published["corpus"] == name])
+        reference = published[published["corpus"] == name]
+        tables[name] = _table(name, measured, reference, reproductions)
     return tables
 
 
 def render(table: pd.DataFrame, fmt: str, *, corpus: str | None = None) -> str:
     """The table as text: "md" (title, explanation, table, provenance footnotes), "csv", "json".
 
-    CSV and JSON hold the plain table (JSON: a list of row objects). ``corpus`` names the
-    markdown title; by default it is the one :func:`build_tables` stored in ``table.attrs``.
+    CSV and JSON hold numbers (:func:`records_frame`; JSON: a list of objects, CSV: lists
+    such as ``run_ids`` joined by spaces). ``corpus`` names the markdown title; by default
+    it is the one :func:`build_tables` stored in ``table.attrs``.
     """
     if fmt == "md":
         from bench.leaderboard_markdown import markdown
 
         return markdown(table, corpus or table.attrs.get("corpus"))
     if fmt == "csv":
-        return table.to_csv(index=False)
+        return records_frame(table, join_lists=True).to_csv(index=False)
     if fmt == "json":
-        return json.dumps(table.to_dict(orient="records"), ensure_ascii=False, indent=2) + "\n"
+        records = records_frame(table).to_dict(orient="records")
+        return json.dumps(records, ensure_ascii=False, indent=2) + "\n"
     raise BenchError(f"unknown leaderboard format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 

@@ -8,7 +8,10 @@ what makes a row reproducible or trustworthy (command, options, scoring protocol
 citation, caveats) goes into numbered notes under the tables.
 
 A "test" cell is free text, so it can carry an interval or a mean over seeds
-("113.4 ± 0.3 (n=3)") without changing the layout.
+("113.4 ± 0.3 (n=3)") without changing the layout. A run that reproduces a published row
+shows the paper's figure beside its own ("114.5 → 113.16, −1.2%"). When the measured table
+would be wider than 180 characters, long model names are shortened and columns whose
+values the notes repeat (device, OOV counts, the comparison with the paper) give way.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ MEASURED_COLUMNS = [
     "params",
     "valid ppl",
     "test ppl",
+    "vs paper (test)",
+    "OOV (test)",
+    "test ppl w/o OOV",
     "word ppl (test)",
     "bits/byte (test)",
     "train tok/s",
@@ -35,6 +41,9 @@ RIGHT_ALIGNED = {
     "params",
     "valid ppl",
     "test ppl",
+    "vs paper (test)",
+    "OOV (test)",
+    "test ppl w/o OOV",
     "word ppl (test)",
     "bits/byte (test)",
     "train tok/s",
@@ -75,6 +84,43 @@ def _grid(frame: pd.DataFrame) -> str:
     return cells.to_markdown(index=False, disable_numparse=True, colalign=align)
 
 
+def _width(frame: pd.DataFrame) -> int:
+    return max(len(line) for line in _grid(frame).splitlines())
+
+
+def _model_width(limit: int) -> Any:
+    return lambda frame: frame.assign(model=frame["model"].map(lambda m: _short(m, limit)))
+
+
+def _drop(*columns: str) -> Any:
+    return lambda frame: frame.drop(columns=list(columns), errors="ignore")
+
+
+# What gives way, in this order, while the measured table is wider than MAX_LINE; what a
+# dropped column said is in each run's note as well.
+NARROWING = (
+    _model_width(40),
+    _drop("device"),
+    _drop("OOV (test)", "test ppl w/o OOV"),
+    _model_width(30),
+    _drop("vs paper (test)"),
+)
+
+
+def _fit(shown: pd.DataFrame) -> pd.DataFrame:
+    for narrower in NARROWING:
+        if _width(shown) <= MAX_LINE:
+            break
+        shown = narrower(shown)
+    return shown
+
+
+def _oov_note(row: pd.Series) -> str:
+    if not row.get("test ppl w/o OOV"):
+        return ""
+    return f"test text: {row['OOV (test)']} OOV tokens, ppl {row['test ppl w/o OOV']} without them"
+
+
 def _code(text: str) -> str:
     return f"`` {text} ``" if "`" in text else f"`{text}`"
 
@@ -97,6 +143,10 @@ def _measured(table: pd.DataFrame, runs: Iterable[dict[str, Any]]) -> list[str]:
         details = [
             f"options {row['options']}" if row.get("options") else "",
             f"test scored {row['protocol']}" if row.get("protocol") else "",
+            f"reproduces {row['reproduces']}; test ppl paper → bench: {row['vs paper (test)']}"
+            if row.get("reproduces")
+            else "",
+            _oov_note(row),
             run.get("device") or "",
             run.get("date") or "",
             f"config {str(run['config_hash'])[:12]}" if run.get("config_hash") else "",
@@ -109,10 +159,23 @@ def _measured(table: pd.DataFrame, runs: Iterable[dict[str, Any]]) -> list[str]:
                 f"- {label} {row['run']}: {command}; " + "; ".join(d for d in details if d), "  "
             )
         )
+    explained = []
+    if "vs paper (test)" in shown.columns:
+        explained += [
+            '"vs paper": the published test ppl the recipe of the run reproduces → bench\'s,',
+            "and how far bench's is from it.",
+        ]
+    if "OOV (test)" in shown.columns:
+        explained += [
+            '"OOV": test tokens outside the run\'s vocabulary; "w/o OOV": the perplexity of',
+            "the other tokens.",
+        ]
+    explained += [""] if explained else []
     return [
         "## Measured by bench",
         "",
-        _grid(shown),
+        *explained,
+        _grid(_fit(shown)),
         "",
         "Each run, with the exact command that reproduces it:",
         "",

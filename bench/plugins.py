@@ -3,7 +3,9 @@
 Built-in plugins ship with bench and are declared in its own pyproject.toml under the
 same entry-point group as third-party ones, so they are discovered the same way. Each
 entry point is loaded on its own: one that fails to import or register is recorded
-with its error and the others keep working.
+with its error and the others keep working. Entry points that name the same object
+(two installed distributions declaring the same plugin, such as a stale second install
+of bench) load once; the others are recorded as duplicates.
 
 Environment:
     BENCH_PLUGINS: unset loads every plugin; a comma-separated list loads only those
@@ -17,6 +19,7 @@ from __future__ import annotations
 import difflib
 import functools
 import os
+import re
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -39,7 +42,11 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "bench.plugins"
 PLUGINS_ENV = "BENCH_PLUGINS"
 TRACE_ENV = "BENCH_TRACE_HOOKS"
-BUILTIN_DISTRIBUTION = "bench"
+BUILTIN_DISTRIBUTION = "bench-lm"
+# Distributions whose entry points are bench's own: its name, and the name it was installed
+# under before ("bench", taken on PyPI by an unrelated project), which an older install
+# left in a virtual environment may still carry.
+BUILTIN_DISTRIBUTIONS = (BUILTIN_DISTRIBUTION, "bench")
 
 
 @dataclass
@@ -51,7 +58,7 @@ class PluginRecord:
     distribution: str
     version: str
     builtin: bool
-    status: str = "loaded"  # loaded | failed | disabled
+    status: str = "loaded"  # loaded | failed | disabled | duplicate
     error: str | None = None
     hooks: list[str] = field(default_factory=list)
 
@@ -63,6 +70,8 @@ class PluginHost:
         self.manager = pluggy.PluginManager(hookspecs.PROJECT)
         self.manager.add_hookspecs(hookspecs)
         self.records: list[PluginRecord] = []
+        # entry points naming an object another one already loaded (status "duplicate")
+        self.duplicates: list[PluginRecord] = []
         self.models: Registry[type[LanguageModel]] = Registry("model plugin")
         self.corpora: Registry[CorpusSpec] = Registry("corpus")
         self.tokenizers: Registry[type[Tokenizer]] = Registry("tokenizer")
@@ -81,9 +90,24 @@ class PluginHost:
         allowed = _allowed_third_party()
         records = sorted(
             ((_record_for(ep), ep) for ep in entry_points),
-            key=lambda pair: (not pair[0].builtin, pair[0].name),  # built-ins register first
+            # built-ins register first, this install's before an older one's
+            key=lambda pair: (
+                not pair[0].builtin,
+                _canonical(pair[0].distribution) != BUILTIN_DISTRIBUTION,
+                pair[0].name,
+            ),
         )
+        first_of: dict[str, PluginRecord] = {}
         for record, entry_point in records:
+            first = first_of.setdefault("".join(entry_point.value.split()), record)
+            if first is not record:  # the same object again: pluggy takes it only once
+                record.status = "duplicate"
+                record.error = (
+                    f"skipped: {first.distribution} {first.version} declares the same "
+                    f"{record.module!r} (as {first.name!r}) and is the one loaded"
+                )
+                self.duplicates.append(record)
+                continue
             self.records.append(record)
             if (
                 not record.builtin
@@ -222,6 +246,11 @@ def _allowed_third_party() -> set[str] | None:
     return {name.strip() for name in value.split(",") if name.strip()}
 
 
+def _canonical(name: str) -> str:
+    """A distribution name as packaging compares them: "Bench_LM" -> "bench-lm"."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _record_for(entry_point: metadata.EntryPoint) -> PluginRecord:
     dist = entry_point.dist
     dist_name = dist.metadata["Name"] if dist is not None else "?"
@@ -231,7 +260,7 @@ def _record_for(entry_point: metadata.EntryPoint) -> PluginRecord:
         module=entry_point.value,
         distribution=dist_name,
         version=version,
-        builtin=dist_name == BUILTIN_DISTRIBUTION,
+        builtin=_canonical(dist_name) in BUILTIN_DISTRIBUTIONS,
     )
 
 

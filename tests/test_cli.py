@@ -147,7 +147,8 @@ def test_leaderboard_formats_and_out(tiny_corpus, tmp_path):
     result = invoke("leaderboard", "--all", "--format", "csv", "--out", out)
     assert result.exit_code == 0
     assert (out / "ptb.csv").exists()
-    assert "test ppl" in pd.read_csv(out / "ptb.csv").columns
+    board = pd.read_csv(out / "ptb.csv")
+    assert board["test_ppl"].dtype == float and set(board["kind"]) == {"reference"}
 
 
 def test_listings_do_not_import_torch():

@@ -13,9 +13,17 @@ import pytest
 from bench.errors import BenchError
 from bench.evaluation import Evaluation
 from bench.leaderboard import build_tables, humanize_count, leading_number, render, write_tables
+from bench.leaderboard_records import RECORD_FIELDS
 from bench.metrics import SplitMetrics
 from bench.model import EvalProtocol
-from bench.published import PUBLISHED_COLUMNS, load_published
+from bench.published import (
+    PUBLISHED_COLUMNS,
+    is_plain,
+    load_published,
+    published_count,
+    published_number,
+)
+from bench.recipes import Recipe
 from bench.store import Store
 from bench.tokens import UnitCounts
 
@@ -185,17 +193,190 @@ def test_render_markdown(tables: dict[str, pd.DataFrame], store: Store) -> None:
     )
 
 
-def test_render_csv_and_json_parse_back(tables: dict[str, pd.DataFrame]) -> None:
+def test_render_csv_and_json_hold_numbers(tables: dict[str, pd.DataFrame]) -> None:
     ptb = tables["ptb"]
-    from_csv = pd.read_csv(io.StringIO(render(ptb, "csv")), dtype=str, keep_default_na=False)
-    assert list(from_csv.columns) == list(ptb.columns)
-    assert (from_csv.values == ptb.values).all()
+    text = render(ptb, "csv")
+    assert "\nmeasured,LSTM 2x650,lstm,,layers=2 hidden=650 dropout=0.5,19800000,85.99" in text
+    from_csv = pd.read_csv(io.StringIO(text), dtype={"run_ids": str})
+    assert list(from_csv.columns) == RECORD_FIELDS
+    assert len(from_csv) == len(ptb)
+    assert list(from_csv["kind"]) == list(ptb["kind"])  # same rows, same order
+    first = from_csv.iloc[0]
+    assert (first["model"], first["params"]) == ("LSTM 2x650", 19_800_000)
+    assert first["test_ppl"] == pytest.approx(82.5) and first["valid_ppl"] == pytest.approx(86.0)
+    assert first["train_tokens_per_second"] == pytest.approx(6123.4)
+    assert str(first["run_ids"]) == "1" and first["seeds_n"] == 1
+    assert from_csv["test_ppl"].dtype == float and from_csv["params"].dtype == float  # NaN gaps
+
     records = json.loads(render(ptb, "json"))
-    assert len(records) == len(ptb)
-    assert records[0]["model"] == "LSTM 2x650" and records[0]["kind"] == "measured"
-    assert any(r["valid ppl"] == "81.9 ± 0.2" for r in records)
+    assert len(records) == len(ptb) and list(records[0]) == RECORD_FIELDS
+    assert records[0]["params"] == 19_800_000 and records[0]["run_ids"] == [1]
+    assert records[0]["test_ppl"] == pytest.approx(82.5)
+    assert records[0]["citation"] is None and records[0]["kind"] == "measured"
+    # a published cell that is more than a number: the number, and the text in the notes
+    gal = next(r for r in records if r["model"] == "Variational LSTM medium (untied)")
+    assert (gal["kind"], gal["valid_ppl"], gal["test_ppl"]) == ("reference", 81.9, 79.7)
+    assert gal["params"] == 20_000_000 and gal["year"] == 2016
+    assert "as printed: valid ppl 81.9 ± 0.2; test ppl 79.7 ± 0.1" in gal["notes"]
+    kn5 = next(r for r in records if r["model"].startswith("KN5 (interpolated"))
+    assert kn5["params"] == 2_000_000 and "params 2M (estimate" in kn5["notes"]
+    zaremba = next(r for r in records if r["model"].startswith("LSTM small, non-regularized"))
+    assert zaremba["params"] == 4_650_000 and "as printed" not in (zaremba["notes"] or "")
     with pytest.raises(BenchError, match="unknown leaderboard format"):
         render(ptb, "html")
+
+
+def test_markdown_keeps_its_formatted_cells(tables: dict[str, pd.DataFrame]) -> None:
+    text = render(tables["ptb"], "md")
+    assert "19.8M" in text and "81.9 ± 0.2" in text and "6,123" in text
+
+
+@pytest.mark.parametrize(
+    "text, number, count, plain",
+    [
+        ("114.5", 114.5, 114, True),
+        ("79.7 ± 0.1", 79.7, 80, False),
+        ("2M (estimate, Merity et al. 2016 Table 2)", 2.0, 2_000_000, False),
+        ("1.76B", 1.76, 1_760_000_000, False),
+        ("", None, None, True),
+    ],
+)
+def test_published_cells_as_numbers(text: str, number, count, plain: bool) -> None:
+    assert published_number(text) == number
+    assert published_count(text) == count
+    assert is_plain(text) is plain
+    assert is_plain("4.65M", count=True) and not is_plain("2M (estimate)", count=True)
+
+
+ZAREMBA_SMALL = "LSTM small, non-regularized (2x200, bptt 20, 13 epochs)"  # test 114.5
+
+
+def small_recipe(**options) -> Recipe:
+    return Recipe(
+        name="small",
+        description="d",
+        published="test 114.5",
+        cost="c",
+        config={"plugin": "lstm", "corpus": "ptb", "options": {"hidden_size": 200} | options},
+        path=None,
+        reproduces=ZAREMBA_SMALL,
+    )
+
+
+def test_a_run_of_a_recipe_is_shown_beside_the_paper(tmp_path: Path) -> None:
+    with Store(f"sqlite:///{tmp_path / 'bench.db'}") as store:
+        for label, test, hidden in (
+            ("small", 113.16, 200),
+            ("other", 150.0, 300),
+            ("s2", 117, 200),
+        ):
+            add_run(
+                store,
+                corpus="ptb",
+                label=label,
+                valid=None,
+                test=test,
+                config={"options": {"hidden_size": hidden, "epochs": 13}, "seed": len(label)},
+            )
+        add_run(  # the recipe's plugin, but bounded by max_steps_per_epoch: not a whole run
+            store,
+            corpus="ptb",
+            label="short",
+            valid=None,
+            test=300.0,
+            config={"options": {"hidden_size": 200, "max_steps_per_epoch": 5}},
+        )
+        results = store.results_frame()
+    ptb = build_tables(results, load_published(), recipes=[small_recipe()])["ptb"]
+    measured = ptb[ptb["kind"] == "measured"].set_index("model")
+    # runs 1 and 3 differ only in their seed: one row, the mean, beside the paper
+    assert list(measured.index) == ["small", "other", "short"]
+    assert measured.loc["small", "vs paper (test)"] == "114.5 → 115.08, +0.5%"
+    assert measured.loc["other", "vs paper (test)"] == ""  # another configuration
+    assert measured.loc["short", "vs paper (test)"] == ""  # not a whole run
+    assert ZAREMBA_SMALL in measured.loc["small", "reproduces"]
+    records = json.loads(render(ptb, "json"))
+    small = next(r for r in records if r["model"] == "small")
+    assert small["paper_test_ppl"] == 114.5 and small["reproduces"] == ZAREMBA_SMALL
+    assert small["test_ppl_change_percent"] == pytest.approx(
+        (115.08 - 114.5) / 114.5 * 100, abs=0.01
+    )
+    assert small["recipe"] == "small"
+    assert next(r for r in records if r["model"] == "other")["paper_test_ppl"] is None
+    text = render(ptb, "md")
+    flat = " ".join(text.split())  # notes are wrapped
+    assert "| 114.5 → 115.08, +0.5% |" in flat and f"reproduces {ZAREMBA_SMALL}" in flat
+    assert max(len(line) for line in text.splitlines()) <= 180
+
+    unmatched = build_tables(results, load_published(), recipes=[small_recipe(epochs=39)])
+    assert "vs paper (test)" not in unmatched["ptb"].columns  # no run: no column
+    assert "vs paper" not in render(unmatched["ptb"], "md")
+
+
+def test_the_measured_table_narrows_to_180_characters(tmp_path: Path) -> None:
+    long = "an LSTM with a very long descriptive label, " * 3
+    with Store(f"sqlite:///{tmp_path / 'bench.db'}") as store:
+        add_run(
+            store,
+            corpus="ptb",
+            label=long,
+            valid=120.0,
+            test=113.16,
+            tokens=1300,
+            config={"options": {"hidden_size": 200}},
+        )
+        results = store.results_frame()
+    ptb = build_tables(results, load_published(), recipes=[small_recipe()])["ptb"]
+    text = render(ptb, "md")
+    assert max(len(line) for line in text.splitlines()) <= 180
+    table_lines = [line for line in text.splitlines() if line.startswith("|")]
+    header, row = table_lines[0], table_lines[2]
+    assert "vs paper (test)" in header and "device" not in header  # the device gave way
+    assert len(row.split("|")[1].strip()) <= 40 and "…" in row  # the label was shortened
+    flat = " ".join(text.split())  # notes are wrapped
+    assert "NVIDIA H100 80GB HBM3" in flat  # in the run's note
+    assert "test ppl paper → bench: 114.5 → 113.16, −1.2%" in flat
+
+
+def oov_evaluation(ppl: float, oov: int, ppl_no_oov: float) -> Evaluation:
+    """A test evaluation of 1000 tokens, ``oov`` of them out of vocabulary."""
+    counts = UnitCounts(tokens=1000, words=1000, bytes=6000, lines=40, oov=oov)
+    nll, in_vocab_nll = 1000 * math.log(ppl), (1000 - oov) * math.log(ppl_no_oov)
+    return Evaluation(
+        split="test",
+        counts=counts,
+        protocol=EvalProtocol("stream", 10, 35),
+        metrics=SplitMetrics.compute(nll, counts, oov_nll=nll - in_vocab_nll),
+        seconds=2.0,
+    )
+
+
+def test_oov_counts_and_ppl_without_them(tmp_path: Path) -> None:
+    with Store(f"sqlite:///{tmp_path / 'bench.db'}") as store:
+        plain = add_run(store, corpus="ptb", label="closed vocabulary", valid=None, test=90.0)
+        open_vocab = store.create_run(plugin="kn", model_label="open vocabulary", corpus="ptb")
+        store.add_evaluation(open_vocab, oov_evaluation(120.0, oov=25, ppl_no_oov=100.0))
+        store.finish_run(open_vocab, "finished")
+        results = store.results_frame()
+    ptb = build_tables(results, load_published(), recipes=[])["ptb"]
+    measured = ptb[ptb["kind"] == "measured"].set_index("run")
+    assert measured.loc[str(open_vocab), "OOV (test)"] == "25"
+    assert measured.loc[str(open_vocab), "test ppl w/o OOV"] == "100.00"
+    assert measured.loc[str(plain), "OOV (test)"] == "0"
+    assert measured.loc[str(plain), "test ppl w/o OOV"] == ""
+    text = render(ptb, "md")
+    header = next(line for line in text.splitlines() if line.startswith("| model"))
+    assert "| OOV (test) |" in header.replace("  ", "") and "test ppl w/o OOV" in header
+    assert '"OOV": test tokens outside the run\'s vocabulary' in text
+    assert "test text: 25 OOV tokens, ppl 100.00 without them" in " ".join(text.split())
+    records = {r["run_ids"][0]: r for r in json.loads(render(ptb, "json"))[:2]}
+    assert records[open_vocab]["test_oov"] == 25
+    assert records[open_vocab]["test_ppl_no_oov"] == pytest.approx(100.0)
+    assert records[plain]["test_oov"] == 0 and records[plain]["test_ppl_no_oov"] is None
+
+    closed = build_tables(results[results["run_id"] == plain], load_published(), recipes=[])
+    assert "OOV (test)" not in closed["ptb"].columns  # no run with OOV tokens: no columns
+    assert "OOV" not in render(closed["ptb"], "md")
 
 
 def test_write_tables(tables: dict[str, pd.DataFrame], tmp_path: Path) -> None:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+import bench
 from bench import hookspecs
 from bench.errors import BenchError
-from bench.plugins import ENTRY_POINT_GROUP, load_plugins
+from bench.plugins import BUILTIN_DISTRIBUTION, ENTRY_POINT_GROUP, load_plugins
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -89,6 +90,57 @@ def test_env_var_list_restricts_third_party(monkeypatch):
     )
     status = {r.name: r.status for r in host.records}
     assert status == {**status, "good": "loaded", "clash": "disabled"}
+
+
+class FakeDistribution:
+    """What an entry point reads of the distribution that declares it."""
+
+    def __init__(self, name, version):
+        self.metadata = {"Name": name}
+        self.version = version
+
+
+def declared_by(entry_point, name, version):
+    """A copy of ``entry_point`` as declared by distribution ``name`` (_for sets it in place)."""
+    copy = metadata.EntryPoint(
+        name=entry_point.name, value=entry_point.value, group=ENTRY_POINT_GROUP
+    )
+    return copy._for(FakeDistribution(name, version))
+
+
+def test_an_entry_point_declared_twice_loads_once():
+    builtins = builtin_entry_points()
+    # an older install under bench's former name declares the same objects, and a
+    # third-party package declares one object under two names; listed first on purpose
+    stale = [declared_by(ep, "bench", "0.0.9") for ep in builtins]
+    twice = [
+        declared_by(fake("good", "sample_plugins:good"), "sample-pkg", "1.0"),
+        declared_by(fake("good-again", "sample_plugins : good"), "sample-pkg", "1.0"),
+    ]
+    host = load_plugins(stale + builtins + twice)
+    names = sorted({ep.name for ep in builtins})  # an older install here may list them twice
+    assert not [r for r in host.records if r.status != "loaded"]
+    assert sorted(r.name for r in host.records) == sorted([*names, "good"])
+    # this install's entry points are the ones loaded; the older install's are duplicates
+    assert {r.distribution for r in host.records if r.builtin} == {BUILTIN_DISTRIBUTION}
+    assert {r.status for r in host.duplicates} == {"duplicate"}
+    skipped = {(r.name, r.distribution) for r in host.duplicates}
+    assert {(n, "bench") for n in names} | {("good-again", "sample-pkg")} <= skipped
+    assert host.duplicates[0].error.startswith(f"skipped: {BUILTIN_DISTRIBUTION} ")
+    assert host.models.entry("lstm").plugin == "recurrent" and "sample-uniform" in host.models
+
+
+def test_an_older_install_alone_still_counts_as_built_in(monkeypatch):
+    monkeypatch.setenv("BENCH_PLUGINS", "")  # third-party plugins off: built-ins stay
+    host = load_plugins([declared_by(ep, "bench", "0.0.9") for ep in builtin_entry_points()])
+    assert all(r.builtin and r.status == "loaded" for r in host.records)
+    assert "lstm" in host.models
+
+
+def test_bench_is_installed_as_its_distribution():
+    assert bench.__version__ == metadata.version(BUILTIN_DISTRIBUTION)
+    builtin = [r for r in load_plugins().records if r.builtin]
+    assert builtin and {r.distribution for r in builtin} == {BUILTIN_DISTRIBUTION}
 
 
 def test_unknown_model_suggests_near_matches():

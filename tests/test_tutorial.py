@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,13 @@ def tutorial_files() -> dict[str, str]:
 
 def test_tutorial_declares_its_files():
     assert set(tutorial_files()) == {"pyproject.toml", "bench_bigram.py"}
+
+
+def test_tutorial_depends_on_benchs_own_distribution():
+    ours = tomllib.loads((TUTORIAL.parent.parent / "pyproject.toml").read_text())["project"]
+    theirs = tomllib.loads(tutorial_files()["pyproject.toml"])["project"]
+    assert theirs["dependencies"] == [ours["name"]]
+    assert ours["name"] != "bench"  # on PyPI, "bench" is another project
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """Perplexity with error bars: bootstrap intervals, paired comparisons, seed groups."""
 
+import io
 import math
 
 import numpy as np
@@ -227,8 +228,14 @@ def test_seeds_compare_and_leaderboard_through_the_cli(tiny_corpus):
     show = invoke("show", "1")
     assert "eval test  ppl" in show.output and "seed group: runs 1, 2" in show.output
     board = invoke("leaderboard", "--format", "csv")
-    assert "(n=2)" in board.output and "mean ± std over seeds 1, 2" in board.output
-    assert "[" in board.output  # run 3 alone: its bootstrap interval
+    rows = pd.read_csv(io.StringIO(board.output), dtype={"run_ids": str}).set_index("run_ids")
+    group, alone = rows.loc["1 2"], rows.loc["3"]
+    assert group["seeds_n"] == 2 and group["seeds"] == "1 2"
+    assert group["test_ppl_std"] >= 0 and pd.isna(group["test_ppl_low"])  # spread over seeds
+    assert "mean ± std over seeds 1, 2" in group["notes"]
+    assert alone["seeds_n"] == 1 and pd.isna(alone["test_ppl_std"])  # run 3 alone:
+    assert alone["test_ppl_low"] < alone["test_ppl"] < alone["test_ppl_high"]  # its interval
+    assert "(n=2)" in invoke("leaderboard").output  # the markdown's cell: mean ± std (n=2)
     text = " ".join(invoke("leaderboard").output.split())  # markdown, wrapping undone
     assert "- runs 1, 2: `bench run --plugin unigram" in text and "--seed 2`" in text
     assert "(command not recorded)" not in text

@@ -17,7 +17,8 @@ from bench.errors import BenchError
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def plugins(as_json: bool) -> None:
     """Installed plugins: package, version, hooks, and any that failed to load."""
-    records = plugin_host().records
+    host = plugin_host()
+    records = host.records + host.duplicates  # duplicates: a second install, skipped
     if as_json:
         click.echo(json.dumps([vars(r) for r in records], indent=2))
         return
