@@ -1,5 +1,6 @@
-"""Training curves of stored runs: train loss per logged step, valid perplexity per epoch
-and the learning rate, from the metrics training logs (``bench/training.py``).
+"""Training curves of stored runs: train loss per logged step (``log_every``), valid
+perplexity per epoch and the learning rate, from the metrics training logs
+(``bench/training.py``).
 
 Runs are overlaid, one colour per run, so they must be on one corpus: a loss is only
 comparable on the same text and tokens. Figures use matplotlib's Agg canvas directly
@@ -48,13 +49,22 @@ def run_curves(record: dict[str, Any]) -> RunCurves:
         label=record.get("model_label") or record.get("plugin") or "?",
         corpus=record.get("corpus"),
     )
+    metrics = record.get("metrics", [])
+    # The epoch's end logs its mean train_loss in one batch with valid_ppl (one created_at),
+    # at the step of the epoch's last logged loss: the curve per step leaves those means out
+    # unless they are all there is (log_every longer than an epoch).
+    epoch_ends = {m.get("created_at") for m in metrics if m.get("name") == "valid_ppl"}
+    stepwise = [m for m in metrics if m.get("created_at") not in epoch_ends]
     for name, (axis, *_) in CURVES.items():
+        rows = [m for m in metrics if m.get("name") == name]
+        if name == "train_loss":
+            rows = [m for m in stepwise if m.get("name") == name] or rows
         # a step logged twice (after a NaN recovery went back to the epoch's start, or a
         # resume) keeps its last value: that is the one training went on from
         points: dict[float, float] = {}
-        for metric in record.get("metrics", []):
+        for metric in rows:
             x, value = metric.get(axis), metric.get("value")
-            if metric.get("name") == name and x is not None and value is not None:
+            if x is not None and value is not None:
                 points[float(x)] = float(value)
         if points:
             xs = sorted(points)
