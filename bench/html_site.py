@@ -66,7 +66,8 @@ def key_value_lines(values: Mapping[str, Any], prefix: str = "") -> list[str]:
         if isinstance(value, Mapping) and value:
             lines += key_value_lines(value, f"{name}.")
         elif value is not None:
-            text = value if isinstance(value, str) else json.dumps(value, default=str)
+            plain = isinstance(value, (bool, int, float, list, tuple))
+            text = json.dumps(value, default=str) if plain else str(value)  # dates as text
             lines.append(f"{name} = {text}")
     return lines
 

@@ -24,7 +24,7 @@ from bench.errors import BenchError
     "--html",
     "html_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="also write a static site into this folder: sortable tables, plots, a page per run",
+    help="write a static site into this folder: sortable tables, plots, a page per run",
 )
 @click.option(
     "--all",
@@ -55,7 +55,7 @@ def leaderboard(
     Examples:
       bench leaderboard --corpus ptb
       bench import leaderboards/runs && bench leaderboard --out leaderboards
-      bench leaderboard --html site && xdg-open site/index.html
+      bench leaderboard --html site      # then open site/index.html in a browser
 
     With --out and the markdown format, plots of test perplexity against parameters and
     against training speed are written beside each table, which links them.

@@ -25,8 +25,8 @@ def plot(run_ids: tuple[int, ...], out: Path, title: str | None, db: str | None)
     perplexity per epoch and the learning rate, one colour per run.
 
     The runs must be on the same corpus (losses on different text do not compare) and
-    must have logged training metrics: n-gram models (unigram, kn) train in one pass
-    and log none. `bench runs` lists run ids; `bench show RUN` prints the same metrics.
+    must have logged training metrics: the n-gram models (unigram, kn, snm) log none of
+    these. `bench runs` lists run ids; `bench show RUN` prints the same metrics.
 
     \b
     Examples:
