@@ -226,6 +226,12 @@ def markdown(table: pd.DataFrame, corpus: str | None) -> str:
         lines += measured + [""]
     if reference:
         lines += reference + [""]
+    # (caption, relative file) pairs that bench.plots.write_corpus_plots wrote beside the file
+    figures = table.attrs.get("figures") or []
+    if figures:
+        lines += ["## Plots", ""]
+        for caption, name in figures:
+            lines += [f"![{caption}]({name})", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

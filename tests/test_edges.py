@@ -59,7 +59,7 @@ def test_no_output_row_or_file_holds_a_password(postgres_server, tiny_corpus, tm
     outputs += [bench("run", "--plugin", "unigram", "--corpus", tiny_corpus, env=env).output]
     board = tmp_path / "boards"
     outputs += [
-        bench("leaderboard", "--out", board, env=env).output,
+        bench("leaderboard", "--out", board, "--html", board / "html", env=env).output,
         bench("leaderboard", env=env).output,
     ]
     assert "bench run" in outputs[-1]  # the reproduce-with lines are there, masked

@@ -5,6 +5,7 @@
 - ``catalogue``: plugins, models, tokenizers, output-layers, corpora
 - ``leaderboard``: leaderboard
 - ``compare``: compare
+- ``plot``: plot (training curves)
 - ``exchange``: export, import
 - ``probe``: probe gradients
 
@@ -17,7 +18,16 @@ from __future__ import annotations
 
 import click
 
-from bench.cli import catalogue, compare, exchange, leaderboard, probe, running, stored_runs
+from bench.cli import (
+    catalogue,
+    compare,
+    exchange,
+    leaderboard,
+    plot,
+    probe,
+    running,
+    stored_runs,
+)
 from bench.cli.app import BenchGroup, cli
 from bench.cli.options import plugin_host
 
@@ -26,6 +36,7 @@ for _command in (
     running.reproduce,
     leaderboard.leaderboard,
     compare.compare,
+    plot.plot,
     stored_runs.generate,
     probe.probe,
     catalogue.plugins,

@@ -21,6 +21,12 @@ from bench.errors import BenchError
     help="write one file per corpus into this folder (e.g. leaderboards/)",
 )
 @click.option(
+    "--html",
+    "html_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="write a static site into this folder: sortable tables, plots, a page per run",
+)
+@click.option(
     "--all",
     "show_all",
     is_flag=True,
@@ -36,6 +42,7 @@ def leaderboard(
     corpora: tuple[str, ...],
     fmt: str,
     out: Path | None,
+    html_dir: Path | None,
     show_all: bool,
     headline: bool,
     db: str | None,
@@ -48,6 +55,10 @@ def leaderboard(
     Examples:
       bench leaderboard --corpus ptb
       bench import leaderboards/runs && bench leaderboard --out leaderboards
+      bench leaderboard --html site      # then open site/index.html in a browser
+
+    With --out and the markdown format, plots of test perplexity against parameters and
+    against training speed are written beside each table, which links them.
     """
     from bench.leaderboard import build_tables, render, write_tables
     from bench.published import load_published
@@ -55,7 +66,8 @@ def leaderboard(
     host = plugin_host()
     aliases = {ref: entry.name for entry in host.corpora for ref in entry.item.reference_names}
     wanted = [host.corpora.entry(c).name if c in host.corpora else c for c in corpora] or None
-    results = open_store(db).results_frame()
+    store = open_store(db)
+    results = store.results_frame()
     if wanted is None and not show_all:
         finished = results[results["status"] == "finished"] if "status" in results else results
         wanted = sorted(set(finished["corpus"].dropna())) if "corpus" in finished else []
@@ -71,8 +83,20 @@ def leaderboard(
 
         click.echo(headline_table(tables), nl=False)
         return
+    if html_dir:
+        from bench.html_site import write_site
+
+        pages = write_site(tables, results, store, html_dir)
+        click.echo(f"wrote {pages[0]} and {len(pages) - 1} more pages")
     if out:
+        if fmt == "md":  # the markdown links the plots written beside it
+            from bench.plots import write_corpus_plots
+
+            for paths in write_corpus_plots(tables, results, out).values():
+                for path in paths:
+                    click.echo(f"wrote {path}")
         for path in write_tables(tables, out, fmt):
             click.echo(f"wrote {path}")
+    if out or html_dir:
         return
     click.echo("\n\n".join(render(tables[name], fmt, corpus=name) for name in tables))

@@ -1,0 +1,41 @@
+"""`bench plot RUN...`: training curves of stored runs as one PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from bench.cli.options import db_option, open_store
+
+
+@click.command()
+@click.argument("run_ids", nargs=-1, required=True, type=int, metavar="RUN...")
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="the PNG file to write (its folder is made as needed)",
+)
+@click.option("--title", help="the figure's title  [default: training on CORPUS]")
+@db_option
+def plot(run_ids: tuple[int, ...], out: Path, title: str | None, db: str | None) -> None:
+    """Training curves of stored runs, overlaid: train loss per logged step, valid
+    perplexity per epoch and the learning rate, one colour per run.
+
+    The runs must be on the same corpus (losses on different text do not compare) and
+    must have logged training metrics: the n-gram models (unigram, kn, snm) log none of
+    these. `bench runs` lists run ids; `bench show RUN` prints the same metrics.
+
+    \b
+    Examples:
+      bench plot 3 --out run3.png
+      bench plot 3 5 8 --out ptb-lstms.png --title "PTB: three LSTM sizes"
+    """
+    from bench.plots import save_figure
+    from bench.training_curves import curves_figure, load_curves
+
+    curves = load_curves(open_store(db), run_ids)
+    path = save_figure(curves_figure(curves, title=title), out)
+    click.echo(f"wrote {path}")
