@@ -4,6 +4,7 @@ generate` samples text from one's checkpoint, `bench delete` removes them."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import click
@@ -83,7 +84,7 @@ def show(run_id: int, as_json: bool, db: str | None) -> None:
     ]
     for key in keys:
         if record.get(key) is not None:
-            click.echo(f"{key:<24} {record[key]}")
+            click.echo(f"{key:<24} {_shown(record[key])}")
     if record.get("config"):
         click.echo("config:")
         for line in config_lines(record["config"]):
@@ -206,3 +207,16 @@ def delete(run_ids: tuple[int, ...], yes: bool, db: str | None, data_dir: str | 
     for record in records:
         folder = runner.delete(record["id"])
         click.echo(f"deleted run {record['id']} and {folder}")
+
+
+def _shown(value: Any) -> str:
+    """A header value as a person reads it: 1,234 and 1,884.2, not 1884.1961360003552."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.4g}"
+    return str(value)
