@@ -241,6 +241,7 @@ HEADLINE_COLUMNS = [
     "params",
     "valid ppl",
     "test ppl",
+    "vs paper (test)",
     "train tok/s",
     "device",
     "run",
@@ -255,6 +256,8 @@ def headline(tables: dict[str, pd.DataFrame]) -> str:
         measured = table[table["kind"] == "measured"]
         for _, row in measured.iterrows():
             rows.append({"corpus": corpus, **{c: row.get(c, "") for c in HEADLINE_COLUMNS[1:]}})
-    frame = pd.DataFrame(rows, columns=HEADLINE_COLUMNS, dtype=str)
+    frame = pd.DataFrame(rows, columns=HEADLINE_COLUMNS, dtype=str).fillna("")
     frame["model"] = frame["model"].map(_short)
+    if not (frame["vs paper (test)"] != "").any():  # no run reproduces a published row
+        frame = frame.drop(columns="vs paper (test)")
     return _grid(frame) + "\n"

@@ -308,9 +308,15 @@ def test_a_run_of_a_recipe_is_shown_beside_the_paper(tmp_path: Path) -> None:
     assert "| 114.5 → 115.08, +0.5% |" in flat and f"reproduces {ZAREMBA_SMALL}" in flat
     assert max(len(line) for line in text.splitlines()) <= 180
 
+    # the README's headline table carries the comparison too, only where there is one
+    from bench.leaderboard_markdown import headline
+
+    assert "| 114.5 → 115.08, +0.5% |" in " ".join(headline({"ptb": ptb}).split())
+
     unmatched = build_tables(results, load_published(), recipes=[small_recipe(epochs=39)])
     assert "vs paper (test)" not in unmatched["ptb"].columns  # no run: no column
     assert "vs paper" not in render(unmatched["ptb"], "md")
+    assert "vs paper" not in headline(unmatched)
 
 
 def test_the_measured_table_narrows_to_180_characters(tmp_path: Path) -> None:
