@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from bench.html_assets import page
-from bench.leaderboard import NUMERIC_COLUMNS, _file_stem
+from bench.leaderboard import NUMERIC_COLUMNS, corpus_file_stem
 from bench.plots import PLOTS, corpus_figures, save_figure
 from bench.secrets import mask_text
 from bench.training_curves import curves_figure, run_curves
@@ -163,7 +163,7 @@ def _index_page(tables: dict[str, pd.DataFrame]) -> str:
         measured = int((table["kind"] == "measured").sum())
         reference = int((table["kind"] == "reference").sum())
         items.append(
-            f'<li><a href="{_file_stem(corpus)}.html">{escape(corpus)}</a> '
+            f'<li><a href="{corpus_file_stem(corpus)}.html">{escape(corpus)}</a> '
             f'<span class="muted">{measured} measured, {reference} published</span></li>'
         )
     body = (
@@ -189,7 +189,7 @@ def write_site(
     out.mkdir(parents=True, exist_ok=True)
     pages = [_write(out / "index.html", _index_page(tables))]
     for corpus, table in tables.items():
-        stem = _file_stem(corpus)
+        stem = corpus_file_stem(corpus)
         plots = []
         for plot, figure in corpus_figures(table, results, corpus).items():
             path = save_figure(figure, out / f"{stem}-{plot}.png")

@@ -351,8 +351,9 @@ def render(table: pd.DataFrame, fmt: str, *, corpus: str | None = None) -> str:
     raise BenchError(f"unknown leaderboard format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
-def _file_stem(corpus: str) -> str:
-    # Corpus names are plugin-provided: keep them from escaping out_dir.
+def corpus_file_stem(corpus: str) -> str:
+    """The name a corpus's files take (table, plots, HTML page). Corpus names are
+    plugin-provided: keep them from escaping the output folder."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", corpus).strip(".") or "corpus"
 
 
@@ -366,7 +367,7 @@ def write_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path, fmt: str)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for corpus, table in tables.items():
-        path = out / f"{_file_stem(corpus)}.{fmt}"
+        path = out / f"{corpus_file_stem(corpus)}.{fmt}"
         path.write_text(render(table, fmt, corpus=corpus), encoding="utf-8")
         paths.append(path)
     return paths

@@ -174,13 +174,13 @@ def write_corpus_plots(
     """Write ``<out_dir>/<corpus>-<plot>.png`` for each table's plots with points and
     record them in ``table.attrs["figures"]`` as (caption, file name) pairs, which the
     markdown embeds as relative links; return the paths per corpus."""
-    from bench.leaderboard import _file_stem
+    from bench.leaderboard import corpus_file_stem
 
     written: dict[str, list[Path]] = {}
     for corpus, table in tables.items():
         figures = corpus_figures(table, results, corpus)
         paths = [
-            save_figure(figure, Path(out_dir) / f"{_file_stem(corpus)}-{plot}.png")
+            save_figure(figure, Path(out_dir) / f"{corpus_file_stem(corpus)}-{plot}.png")
             for plot, figure in figures.items()
         ]
         table.attrs["figures"] = [
