@@ -15,7 +15,7 @@ from __future__ import annotations
 from html import escape
 
 CSS = """
-body { font: 15px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 78em;
+body { font: 15px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 120em;
        padding: 0 1em; color: #1b1b1b; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
 nav { font-size: 0.9em; margin-bottom: 1em; }
@@ -28,7 +28,7 @@ table.sortable th:hover { background: #e4e4e4; }
 th[aria-sort="ascending"]::after { content: " \\25B2"; }
 th[aria-sort="descending"]::after { content: " \\25BC"; }
 td.num { text-align: right; white-space: nowrap; }
-td.long { font-size: 0.9em; min-width: 18em; color: #444; }
+td.long { font-size: 0.9em; min-width: 26em; color: #444; }
 tr.reference td { color: #555; background: #fbfbf6; }
 pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; font-size: 0.85em; }
 img { max-width: 100%; border: 1px solid #e0e0e0; margin: 0.5em 0; }
