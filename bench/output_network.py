@@ -70,17 +70,25 @@ def chunked_target_logprobs(
     if vocab <= chunk:
         logits = at_least_float32(F.linear(features, weight, bias))
         return F.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    target_logits = (features * weight[targets]).sum(-1)
-    if bias is not None:
-        target_logits = target_logits + bias[targets]
+    # Each target's logit is taken from the very chunk logits that enter the normaliser:
+    # computed apart (a dot product instead of the matmul) it can round above its own
+    # share of the normaliser when logits are large, giving a log-probability above 0.
+    target_logits = features.new_zeros(targets.shape, dtype=torch.float32)
     normaliser = None
     for start in range(0, vocab, chunk):
         rows = slice(start, start + chunk)
-        logits = F.linear(features, weight[rows], None if bias is None else bias[rows])
-        part = torch.logsumexp(at_least_float32(logits), dim=-1)
+        logits = at_least_float32(
+            F.linear(features, weight[rows], None if bias is None else bias[rows])
+        )
+        part = torch.logsumexp(logits, dim=-1)
         normaliser = part if normaliser is None else torch.logaddexp(normaliser, part)
+        inside = (targets >= start) & (targets < start + logits.size(-1))
+        if inside.any():
+            where = inside.nonzero(as_tuple=True)
+            picked = logits[where + ((targets[inside] - start),)]
+            target_logits = target_logits.to(picked.dtype).index_put(where, picked)
     assert normaliser is not None
-    return at_least_float32(target_logits) - normaliser
+    return target_logits - normaliser
 
 
 def counts_tensor(counts: object, vocab_size: int) -> torch.Tensor | None:

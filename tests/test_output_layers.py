@@ -650,3 +650,21 @@ def test_the_documented_output_layer_plugin_works(tmp_path, monkeypatch):
     # the plugin's objective, with the smoothing the option asked for, trained the model
     expected = -0.8 * logprobs.mean() - 0.2 * every.mean()
     torch.testing.assert_close(loss, expected)
+
+
+def test_chunked_log_probabilities_never_exceed_zero_with_large_logits():
+    """The target's logit is read from the chunk logits that make the normaliser: computed
+    apart, as a dot product, it rounded above its own share (log-probabilities up to +0.04
+    here, which the core rightly refuses)."""
+    g = torch.Generator().manual_seed(0)
+    n, h, v = 512, 512, 1000
+    features = torch.randn(n, h, generator=g) * 30
+    weight = torch.randn(v, h, generator=g) * 3
+    targets = torch.randint(0, v, (n,), generator=g)
+    weight[targets] = features * 0.2  # a dominant logit of about 1e5 for every target
+    bias = torch.randn(v, generator=g)
+    got = chunked_target_logprobs(features, targets, weight, bias, 256)
+    assert got.max().item() <= 0.0
+    exact = F.log_softmax(F.linear(features.double(), weight.double(), bias.double()), -1)
+    exact = exact.gather(-1, targets[:, None]).squeeze(-1)
+    assert (got.double() - exact).abs().max().item() < 0.01
