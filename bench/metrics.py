@@ -15,10 +15,14 @@ LN2 = math.log(2.0)
 
 
 def perplexity(nll: float, units: int) -> float:
-    """exp(NLL / units): NLL in nats summed over the split, units the normaliser."""
+    """exp(NLL / units): NLL in nats summed over the split, units the normaliser; inf
+    beyond float range (a diverged model's NLL above ~709 nats per unit), not an error."""
     if units <= 0:
         raise ValueError("perplexity needs at least one unit")
-    return math.exp(nll / units)
+    try:
+        return math.exp(nll / units)
+    except OverflowError:
+        return math.inf
 
 
 def bits_per_unit(nll: float, units: int) -> float:

@@ -66,3 +66,9 @@ def test_oov_mask_counts_oov_tokens():
     assert split.counts.oov == 1
     assert split.oov_mask.tolist() == [False, True, False]
     assert np.issubdtype(split.ids.dtype, np.integer)
+
+
+def test_perplexity_of_a_diverged_model_is_infinite_not_an_error():
+    # two Adagrad steps of a 2048-unit LSTM on random text gave ~800 nats per token
+    assert perplexity(800.0 * 10, 10) == math.inf
+    assert perplexity(700.0 * 10, 10) == pytest.approx(math.exp(700.0))
