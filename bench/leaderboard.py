@@ -24,7 +24,9 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.leaderboard_records import (
+    cell,
     measured_record,
+    missing,
     records_frame,
     reference_record,
 )
@@ -79,23 +81,9 @@ NUMERIC_COLUMNS = {
 FORMATS = ("md", "csv", "json")  # each is also its files' extension
 
 
-def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # containers: not a missing scalar
-        return False
-
-
-def _get(row: Mapping[str, Any], key: str) -> Any:
-    value = row.get(key)
-    return None if _missing(value) else value
-
-
 def humanize_count(n: Any) -> str:
     """4650000 -> "4.65M", 1_040_000_000 -> "1.04B", 950 -> "950"; "" when missing."""
-    if _missing(n):
+    if missing(n):
         return ""
     n = int(n)
     suffixes = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")]
@@ -111,45 +99,45 @@ def humanize_count(n: Any) -> str:
 
 
 def _fixed(value: Any, digits: int) -> str:
-    return "" if _missing(value) or not math.isfinite(value) else f"{value:.{digits}f}"
+    return "" if missing(value) or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
 def _rate(value: Any) -> str:
-    return "" if _missing(value) or not math.isfinite(value) else f"{value:,.0f}"
+    return "" if missing(value) or not math.isfinite(value) else f"{value:,.0f}"
 
 
 def _date(value: Any) -> str:
-    return "" if _missing(value) else pd.Timestamp(value).strftime("%Y-%m-%d")
+    return "" if missing(value) else pd.Timestamp(value).strftime("%Y-%m-%d")
 
 
 def leading_number(text: Any) -> float:
     """The first number in a published cell ("79.7 ± 0.1" -> 79.7); NaN when there is none."""
-    match = re.search(r"\d+(?:\.\d+)?", str(text)) if not _missing(text) else None
+    match = re.search(r"\d+(?:\.\d+)?", str(text)) if not missing(text) else None
     return float(match.group()) if match else math.nan
 
 
 def _oov(row: Mapping[str, Any]) -> tuple[str, str]:
     """The test split's out-of-vocabulary token count and the perplexity of the other
     tokens; both empty when the split had none (then the perplexity says it all)."""
-    oov = _get(row, "test_oov")
+    oov = cell(row, "test_oov")
     if not oov:
         return ("0" if oov == 0 else ""), ""
-    return f"{int(oov):,}", _fixed(_get(row, "test_ppl_no_oov"), 2)
+    return f"{int(oov):,}", _fixed(cell(row, "test_ppl_no_oov"), 2)
 
 
 def _word_ppl(row: Mapping[str, Any], split: str) -> str:
     """Word perplexity of ``split``, only when the run's tokens are not words."""
-    tokens, words = _get(row, f"{split}_tokens"), _get(row, f"{split}_words")
+    tokens, words = cell(row, f"{split}_tokens"), cell(row, f"{split}_words")
     if tokens is None or words is None or tokens == words:
         return ""
-    return _fixed(_get(row, f"{split}_word_ppl"), 2)
+    return _fixed(cell(row, f"{split}_word_ppl"), 2)
 
 
 def _protocol(row: Mapping[str, Any]) -> str:
-    mode, batch = _get(row, "test_mode"), _get(row, "test_batch_size")
+    mode, batch = cell(row, "test_mode"), cell(row, "test_batch_size")
     if mode is None or batch is None:
         return ""
-    context = _get(row, "test_context")
+    context = cell(row, "test_context")
     return EvalProtocol(
         mode=mode, batch_size=int(batch), context=None if context is None else int(context)
     ).describe()
@@ -158,17 +146,17 @@ def _protocol(row: Mapping[str, Any]) -> str:
 def _ppl_cell(row: Mapping[str, Any], split: str) -> str:
     """ "113.16 [112.0, 114.3]" (95% bootstrap interval over lines) for one run;
     "113.40 ± 0.25 (n=3)" (mean ± std over seeds) for a seed group."""
-    ppl = _fixed(_get(row, f"{split}_ppl"), 2)
-    if (_get(row, "seed_n") or 1) > 1:
-        std = _get(row, f"{split}_ppl_std")
+    ppl = _fixed(cell(row, f"{split}_ppl"), 2)
+    if (cell(row, "seed_n") or 1) > 1:
+        std = cell(row, f"{split}_ppl_std")
         return f"{ppl} ± {std:.2f} (n={int(row['seed_n'])})" if ppl and std is not None else ppl
-    low, high = _get(row, f"{split}_ppl_low"), _get(row, f"{split}_ppl_high")
+    low, high = cell(row, f"{split}_ppl_low"), cell(row, f"{split}_ppl_high")
     return f"{ppl} [{low:.1f}, {high:.1f}]" if ppl and low is not None and high is not None else ppl
 
 
 def _versus_paper(row: Mapping[str, Any], paper: Reproduction | None) -> str:
     """ "114.5 → 113.16, −1.2%": the paper's test figure as printed, then bench's."""
-    measured = _get(row, "test_ppl")
+    measured = cell(row, "test_ppl")
     if paper is None or measured is None:
         return ""
     change = paper.change_percent(measured)
@@ -177,20 +165,20 @@ def _versus_paper(row: Mapping[str, Any], paper: Reproduction | None) -> str:
 
 
 def _measured_row(row: Mapping[str, Any], paper: Reproduction | None = None) -> dict[str, str]:
-    verified = _get(row, "corpus_verified")
+    verified = cell(row, "corpus_verified")
     notes = "corpus checksums not verified" if verified is not None and not verified else ""
-    group = (_get(row, "seed_n") or 1) > 1
+    group = (cell(row, "seed_n") or 1) > 1
     oov, ppl_no_oov = _oov(row)
     if group:
         seeds = ", ".join(str(s) for s in row["seed_list"])
         notes = "; ".join(n for n in (f"mean ± std over seeds {seeds}", notes) if n)
     return {
         "kind": "measured",
-        "model": _get(row, "model_label") or _get(row, "plugin") or "",
-        "plugin": _get(row, "plugin") or "",
-        "tokenizer": _get(row, "tokenizer") or "",
-        "options": _get(row, "key_options") or "",
-        "params": humanize_count(_get(row, "params")),
+        "model": cell(row, "model_label") or cell(row, "plugin") or "",
+        "plugin": cell(row, "plugin") or "",
+        "tokenizer": cell(row, "tokenizer") or "",
+        "options": cell(row, "key_options") or "",
+        "params": humanize_count(cell(row, "params")),
         "valid ppl": _ppl_cell(row, "valid"),
         "test ppl": _ppl_cell(row, "test"),
         "vs paper (test)": _versus_paper(row, paper),
@@ -198,12 +186,12 @@ def _measured_row(row: Mapping[str, Any], paper: Reproduction | None = None) -> 
         "OOV (test)": oov,
         "test ppl w/o OOV": ppl_no_oov,
         "word ppl (test)": _word_ppl(row, "test"),
-        "bits/byte (test)": _fixed(_get(row, "test_bits_per_byte"), 3),
+        "bits/byte (test)": _fixed(cell(row, "test_bits_per_byte"), 3),
         "protocol": _protocol(row),
-        "train tok/s": _rate(_get(row, "train_tokens_per_second")),
-        "eval tok/s (test)": _rate(_get(row, "test_tokens_per_second")),
-        "device": _get(row, "device_name") or _get(row, "device") or "",
-        "date": _date(_get(row, "finished_at") or _get(row, "started_at")),
+        "train tok/s": _rate(cell(row, "train_tokens_per_second")),
+        "eval tok/s (test)": _rate(cell(row, "test_tokens_per_second")),
+        "device": cell(row, "device_name") or cell(row, "device") or "",
+        "date": _date(cell(row, "finished_at") or cell(row, "started_at")),
         "run": ", ".join(map(str, row["seed_runs"])) if group else str(row["run_id"]),
         "reproduces": f"{paper.model} (recipe {paper.recipe})" if paper else "",
         "citation": "",
@@ -216,12 +204,12 @@ def _reference_row(row: Mapping[str, Any]) -> dict[str, str]:
     cells.update(
         {
             "kind": "reference",
-            "model": str(_get(row, "model") or ""),
-            "params": str(_get(row, "params") or ""),
-            "valid ppl": str(_get(row, "valid_ppl") or ""),
-            "test ppl": str(_get(row, "test_ppl") or ""),
-            "citation": str(_get(row, "citation") or ""),
-            "notes": str(_get(row, "notes") or ""),
+            "model": str(cell(row, "model") or ""),
+            "params": str(cell(row, "params") or ""),
+            "valid ppl": str(cell(row, "valid_ppl") or ""),
+            "test ppl": str(cell(row, "test_ppl") or ""),
+            "citation": str(cell(row, "citation") or ""),
+            "notes": str(cell(row, "notes") or ""),
         }
     )
     return cells
@@ -231,11 +219,11 @@ def _provenance(row: Mapping[str, Any]) -> dict[str, Any]:
     """What a footnote needs to trace a measured row back to its run."""
     return {
         "run": int(row["run_id"]),
-        "command": mask_text(_get(row, "command") or "") or None,  # rows stored before masking
-        "device": _get(row, "device_name") or _get(row, "device"),
-        "date": _date(_get(row, "finished_at") or _get(row, "started_at")),
-        "config_hash": _get(row, "config_hash"),
-        "git_commit": _get(row, "git_commit"),
+        "command": mask_text(cell(row, "command") or "") or None,  # rows stored before masking
+        "device": cell(row, "device_name") or cell(row, "device"),
+        "date": _date(cell(row, "finished_at") or cell(row, "started_at")),
+        "config_hash": cell(row, "config_hash"),
+        "git_commit": cell(row, "git_commit"),
     }
 
 
@@ -261,7 +249,7 @@ def _table(
         for record in measured_records:  # a seed group's figures are means over its runs
             members = [runs[i] for i in _run_ids(record)]
             for column in ("valid_ppl_no_oov", "test_ppl_no_oov"):
-                values = [m[column] for m in members if _get(m, column) is not None]
+                values = [m[column] for m in members if cell(m, column) is not None]
                 record[column] = sum(values) / len(values) if values else None
         provenance = [_provenance(runs[run_id]) for r in measured_records for run_id in _run_ids(r)]
     reference = reference.assign(_key=reference["test_ppl"].map(leading_number))

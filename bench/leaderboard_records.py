@@ -62,7 +62,8 @@ RECORD_FIELDS = [
 ]
 
 
-def _missing(value: Any) -> bool:
+def missing(value: Any) -> bool:
+    """None or a pandas/numpy missing scalar (NaN, NA, NaT); containers are never missing."""
     if value is None:
         return True
     try:
@@ -71,15 +72,16 @@ def _missing(value: Any) -> bool:
         return False
 
 
-def _get(row: Mapping[str, Any], key: str) -> Any:
+def cell(row: Mapping[str, Any], key: str) -> Any:
+    """``row[key]``, None when absent or missing."""
     value = row.get(key)
-    return None if _missing(value) else value
+    return None if missing(value) else value
 
 
 def _number(value: Any) -> int | float | None:
     """A plain Python number for CSV/JSON (numpy and pandas scalars unwrapped); None when
     missing or not finite."""
-    if _missing(value):
+    if missing(value):
         return None
     value = value.item() if hasattr(value, "item") else value
     if isinstance(value, float) and not math.isfinite(value):
@@ -92,34 +94,34 @@ def measured_record(
 ) -> dict[str, Any]:
     """The numbers of a measured row (a run, or a seed group's means); ``paper``: the
     published row it reproduces."""
-    group = (_get(row, "seed_n") or 1) > 1
-    seeds = list(row["seed_list"]) if group else [_number(_get(row, "seed"))]
+    group = (cell(row, "seed_n") or 1) > 1
+    seeds = list(row["seed_list"]) if group else [_number(cell(row, "seed"))]
     record = dict.fromkeys(RECORD_FIELDS)
     record.update({k: cells[k] or None for k in ("kind", "model", "plugin", "tokenizer")})
     record.update(
         options=cells["options"] or None,
-        params=_number(_get(row, "params")),
-        seeds_n=int(_get(row, "seed_n") or 1),
+        params=_number(cell(row, "params")),
+        seeds_n=int(cell(row, "seed_n") or 1),
         seeds=[s for s in seeds if s is not None] or None,
-        test_bits_per_byte=_number(_get(row, "test_bits_per_byte")),
+        test_bits_per_byte=_number(cell(row, "test_bits_per_byte")),
         protocol=cells["protocol"] or None,
-        train_tokens_per_second=_number(_get(row, "train_tokens_per_second")),
-        test_tokens_per_second=_number(_get(row, "test_tokens_per_second")),
+        train_tokens_per_second=_number(cell(row, "train_tokens_per_second")),
+        test_tokens_per_second=_number(cell(row, "test_tokens_per_second")),
         device=cells["device"] or None,
         date=cells["date"] or None,
         run_ids=list(row["seed_runs"]) if group else [int(row["run_id"])],
         notes=cells["notes"] or None,
     )
     for split in ("valid", "test"):
-        record[f"{split}_ppl"] = _number(_get(row, f"{split}_ppl"))
+        record[f"{split}_ppl"] = _number(cell(row, f"{split}_ppl"))
         if group:  # a group's interval would be its first run's: its spread is the std
-            record[f"{split}_ppl_std"] = _number(_get(row, f"{split}_ppl_std"))
+            record[f"{split}_ppl_std"] = _number(cell(row, f"{split}_ppl_std"))
         else:
-            record[f"{split}_ppl_low"] = _number(_get(row, f"{split}_ppl_low"))
-            record[f"{split}_ppl_high"] = _number(_get(row, f"{split}_ppl_high"))
-        record[f"{split}_word_ppl"] = _number(_get(row, f"{split}_word_ppl"))
-        record[f"{split}_oov"] = _number(_get(row, f"{split}_oov"))
-        record[f"{split}_ppl_no_oov"] = _number(_get(row, f"{split}_ppl_no_oov"))
+            record[f"{split}_ppl_low"] = _number(cell(row, f"{split}_ppl_low"))
+            record[f"{split}_ppl_high"] = _number(cell(row, f"{split}_ppl_high"))
+        record[f"{split}_word_ppl"] = _number(cell(row, f"{split}_word_ppl"))
+        record[f"{split}_oov"] = _number(cell(row, f"{split}_oov"))
+        record[f"{split}_ppl_no_oov"] = _number(cell(row, f"{split}_ppl_no_oov"))
     if paper is not None and record["test_ppl"] is not None:
         record.update(
             paper_test_ppl=paper.test_ppl,
@@ -134,7 +136,7 @@ def reference_record(row: Mapping[str, Any]) -> dict[str, Any]:
     """The numbers of a published row; a cell that says more than its number ("81.9 ± 0.2",
     "2M (estimate)") is quoted in the notes as printed."""
     record = dict.fromkeys(RECORD_FIELDS)
-    params, valid, test = (str(_get(row, k) or "") for k in ("params", "valid_ppl", "test_ppl"))
+    params, valid, test = (str(cell(row, k) or "") for k in ("params", "valid_ppl", "test_ppl"))
     printed = [
         f"{name} {text}"
         for name, text, plain in (
@@ -144,17 +146,17 @@ def reference_record(row: Mapping[str, Any]) -> dict[str, Any]:
         )
         if not plain
     ]
-    notes = [str(_get(row, "notes") or "")] + (
+    notes = [str(cell(row, "notes") or "")] + (
         ["as printed: " + "; ".join(printed)] if printed else []
     )
     record.update(
         kind="reference",
-        model=str(_get(row, "model") or "") or None,
+        model=str(cell(row, "model") or "") or None,
         params=published_count(params),
         valid_ppl=published_number(valid),
         test_ppl=published_number(test),
-        citation=str(_get(row, "citation") or "") or None,
-        year=_number(_get(row, "year")),
+        citation=str(cell(row, "citation") or "") or None,
+        year=_number(cell(row, "year")),
         notes="; ".join(n for n in notes if n) or None,
     )
     return record
