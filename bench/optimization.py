@@ -15,7 +15,12 @@ def build_optimizer(params: Any, options: TrainingOptions) -> torch.optim.Optimi
     if options.optimizer == "adam":
         return torch.optim.Adam(params, lr=options.lr, weight_decay=options.weight_decay)
     if options.optimizer == "adagrad":  # Jozefowicz et al. 2016, Grave et al. 2017 on 1B words
-        return torch.optim.Adagrad(params, lr=options.lr, weight_decay=options.weight_decay)
+        return torch.optim.Adagrad(
+            params,
+            lr=options.lr,
+            weight_decay=options.weight_decay,
+            initial_accumulator_value=options.adagrad_initial_accumulator,
+        )
     return torch.optim.SGD(params, lr=options.lr, weight_decay=options.weight_decay)
 
 

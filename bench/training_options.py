@@ -20,6 +20,15 @@ class TrainingOptions(Options):
     optimizer: Literal["sgd", "adam", "adagrad"] = Field("adam", description="sgd, adam or adagrad")
     # at most float32's largest value: the optimisers hold lr as float32 and overflow above
     lr: float = Field(0.002, gt=0, le=3.4e38, description="initial learning rate")
+    # torch starts Adagrad's sum of squared gradients at 0, so its first step moves every
+    # weight by lr (g / sqrt(g^2)); TensorFlow starts it at 0.1, Torch7's adaptive-softmax
+    # code at 1e-5, where a clipped first gradient moves weights by far less than lr
+    adagrad_initial_accumulator: float = Field(
+        0.0,
+        ge=0,
+        description="adagrad: starting value of each weight's sum of squared gradients "
+        "(0 as in torch; TensorFlow's default is 0.1)",
+    )
     lr_schedule: Literal["plateau", "step", "none"] = Field(
         "plateau",
         description="plateau: multiply lr by plateau_factor when valid ppl does not improve; "

@@ -207,3 +207,29 @@ def test_clipping_sparse_gradients_equals_clipping_their_dense_form():
 def test_sparse_gradients_with_a_dense_update_are_a_clear_error(settings, message):
     with pytest.raises(BenchError, match=f"^invalid option for lstm: {message}"):
         get_host().model_options("lstm", {"sparse_grad": True, **settings})
+
+
+@pytest.mark.filterwarnings("ignore:Sparse invariant checks")
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_adagrad_initial_accumulator_sets_the_size_of_the_first_step(sparse):
+    """torch's Adagrad starts its sum of squared gradients at 0, so a first step moves every
+    weight with a gradient by lr whatever the gradient's size (what threw the full-size One
+    Billion Word rehearsal off); the papers' TensorFlow and Torch7 code start it above 0, so a
+    small clipped gradient makes a small step: lr * g / sqrt(accumulator + g^2)."""
+    from bench.optimization import build_optimizer
+    from bench.training_options import TrainingOptions
+
+    rows = torch.tensor([0, 2])
+    gradient = torch.tensor([[1e-3, -2e-3], [0.0, 0.0], [4e-3, 5e-4]])
+    for accumulator in (0.0, 0.1):
+        table = torch.zeros(3, 2, requires_grad=True)
+        options = TrainingOptions(
+            optimizer="adagrad", lr=0.2, adagrad_initial_accumulator=accumulator
+        )
+        optimizer = build_optimizer([table], options)
+        looked_up = torch.nn.functional.embedding(rows, table, sparse=sparse)
+        (looked_up * gradient[rows]).sum().backward()
+        optimizer.step()
+        expected = -0.2 * gradient / (torch.sqrt(accumulator + gradient**2) + 1e-10)
+        torch.testing.assert_close(table.detach(), expected)
+    assert table.detach().abs().max() < 0.01  # with 0.1: about lr * g / 0.32, not lr
