@@ -12,6 +12,9 @@ DB_ENV = "BENCH_DB"  # any SQLAlchemy URL
 # a run's resumable checkpoint, in its run folder (named here so that the runner can
 # remove it without importing bench.checkpoint, which imports torch)
 RESUME_FILE = "resume.pt"
+# the weights and optimiser state at the start of the epoch in progress (NaN recovery
+# goes back there), beside the resumable checkpoint
+EPOCH_START_FILE = "epoch-start.pt"
 
 
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:

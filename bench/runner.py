@@ -29,7 +29,7 @@ from bench.failures import (
 )
 from bench.model import LanguageModel, TrainingContext
 from bench.options import Options
-from bench.paths import RESUME_FILE
+from bench.paths import EPOCH_START_FILE, RESUME_FILE
 from bench.plugins import PluginHost
 from bench.rank_zero import note_world_size
 from bench.records import RunInfo, SplitEvaluation
@@ -238,7 +238,8 @@ class Runner:
             raise
         self._close(info, "finished", evaluations, summary, started)
         if distributed.current().is_main:
-            (self.run_dir(run_id) / RESUME_FILE).unlink(missing_ok=True)
+            for name in (RESUME_FILE, EPOCH_START_FILE):
+                (self.run_dir(run_id) / name).unlink(missing_ok=True)
         return result
 
     def _execute(

@@ -7,7 +7,6 @@ best-on-valid checkpoint, progress and metrics). Read ``train_bptt`` top to bott
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 import warnings
@@ -18,12 +17,15 @@ import torch
 from bench import distributed, interrupts
 from bench.batching import TrainWindows
 from bench.checkpoint import (
+    EPOCH_START_FILE,
     RESUME_FILE,
     EpochSums,
     LoopState,
     load_checkpoint,
+    restore_epoch_start,
     restore_rng,
     save_checkpoint,
+    save_epoch_start,
 )
 from bench.ddp_step import TrainingStep
 from bench.environment import synchronize
@@ -94,11 +96,15 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
     scaler = build_scaler(options, device)
     resume_path = context.artifacts_dir / RESUME_FILE
     best_path = context.artifacts_dir / "best.pt"
-    loop, carried, epoch_start = LoopState(), None, None
+    epoch_start_path = context.artifacts_dir / EPOCH_START_FILE
+    loop, carried = LoopState(), None
     resuming_from_checkpoint = context.resume and distributed.from_rank0(resume_path.exists)
     if resuming_from_checkpoint:
         saved = load_checkpoint(resume_path, device)
-        loop, epoch_start = saved["loop"], saved["epoch_start"]
+        loop = saved["loop"]
+        if saved.get("epoch_start") is not None and world.is_main:
+            # a checkpoint from before the epoch start had a file of its own
+            torch.save(saved["epoch_start"], epoch_start_path)
         carried = take_columns(saved["carried_state"], columns)
         module.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -125,13 +131,12 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
             schedule=schedule,
             scaler=scaler,
             carried_state=carried_state,
-            epoch_start=epoch_start if loop.sums.window else None,
         )
 
     with InterruptGuard(hold=world.distributed) as guard:
         while not loop.done and loop.epoch <= options.epochs:
-            if loop.sums.window == 0:
-                epoch_start = _snapshot(module, optimizer)
+            if loop.sums.window == 0 and world.is_main:  # every rank reads it back
+                save_epoch_start(epoch_start_path, module, optimizer)
             stats = _train_epoch(
                 module,
                 step,
@@ -155,7 +160,7 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
                         f"times (epoch {loop.epoch}), even after lowering the learning rate; "
                         "try a lower lr or a gradient clip"
                     )
-                _restore(module, optimizer, epoch_start)
+                restore_epoch_start(epoch_start_path, module, optimizer, device)
                 loop.step -= loop.sums.steps
                 loop.sums = EpochSums()
                 lr = scale_lr(optimizer, schedule, options.nan_lr_factor)
@@ -192,7 +197,7 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
             loop.done = loop.done or loop.epoch > options.epochs
             save()
     if world.is_main and best_path.exists():  # only rank 0 scores
-        module.load_state_dict(torch.load(best_path, map_location=device)["model"])
+        module.load_state_dict(torch.load(best_path, map_location=device, mmap=True)["model"])
         context.record_artifact("checkpoint", best_path)
 
 
@@ -337,18 +342,3 @@ def _backward_and_update(
     scaler.step(optimizer)
     scaler.update()
     return torch.where(torch.isfinite(norm), norm, torch.zeros_like(norm))
-
-
-def _snapshot(module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    return {
-        "model": {k: v.detach().clone() for k, v in module.state_dict().items()},
-        "optimizer": copy.deepcopy(optimizer.state_dict()),
-    }
-
-
-def _restore(
-    module: torch.nn.Module, optimizer: torch.optim.Optimizer, snapshot: dict[str, Any] | None
-) -> None:
-    assert snapshot is not None, "an epoch always starts with a snapshot"
-    module.load_state_dict(snapshot["model"])
-    optimizer.load_state_dict(snapshot["optimizer"])

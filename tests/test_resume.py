@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bench.checkpoint import RESUME_FILE
+from bench.checkpoint import EPOCH_START_FILE, RESUME_FILE
 from bench.cli import cli
 from bench.config import build_config
 from bench.errors import BenchError
@@ -310,3 +310,41 @@ def test_a_registered_sharded_corpus_is_resumed_by_name(runner, monkeypatch):
     assert runner.store.get_run(1)["status"] == "interrupted"
     runner.resume(1)
     assert runner.store.get_run(1)["status"] == "finished"
+
+
+def nan_loss_at_call(monkeypatch, call):
+    """The loss of training step ``call`` (counted from this patch on) is NaN."""
+    from bench_plugins.recurrent_network import RecurrentNetwork
+
+    training_loss = RecurrentNetwork.training_loss
+    calls = {"n": 0}
+
+    def patched(self, inputs, targets, state):
+        calls["n"] += 1
+        loss, state = training_loss(self, inputs, targets, state)
+        return (loss * float("nan") if calls["n"] == call else loss), state
+
+    monkeypatch.setattr(RecurrentNetwork, "training_loss", patched)
+
+
+def test_nan_after_a_resume_goes_back_to_the_epoch_start_as_it_would_have(
+    runner, tiny_corpus, monkeypatch
+):
+    """NaN recovery returns to the epoch's first step. The weights of that moment are a file
+    beside the checkpoint, not a second copy inside it: resumed mid-epoch, a run that then
+    meets a NaN goes back to that file and ends with the numbers of a run never stopped."""
+    nan_loss_at_call(monkeypatch, 50)  # epoch 2 (30 steps each), step 50
+    reference = runner.run(run_config(tiny_corpus), "x").run_id
+    assert any(m["name"] == "nan_recovery" for m in runner.store.get_run(reference)["metrics"])
+
+    interrupted_run(runner, tiny_corpus, monkeypatch, 45)  # steps 1..44 done
+    (stopped,) = [r["id"] for r in runner.store.list_runs() if r["id"] != reference]
+    import torch
+
+    checkpoint = torch.load(runner.run_dir(stopped) / RESUME_FILE, weights_only=False)
+    assert "epoch_start" not in checkpoint
+    assert (runner.run_dir(stopped) / EPOCH_START_FILE).exists()
+    nan_loss_at_call(monkeypatch, 50 - 44)  # the same step 50
+    runner.resume(stopped)
+    assert_same_run(runner.store, reference, stopped)
+    assert not (runner.run_dir(stopped) / EPOCH_START_FILE).exists()  # a finished run needs none
