@@ -111,6 +111,8 @@ def _tokens_per_step(recipe: Recipe) -> int | None:
 
 def _step_cost(recipe: Recipe) -> str:
     cost = recipe.step_cost
+    if "estimate_tokens" in cost:  # a count-based model: one whole estimate, no steps
+        return _estimate_cost(cost)
     parts = []
     tokens = _tokens_per_step(recipe)
     per = f" per step of {tokens:,} tokens" if tokens else " per step"
@@ -125,10 +127,25 @@ def _step_cost(recipe: Recipe) -> str:
     return "; ".join(parts) + (f" ({cost['measured']})" if cost.get("measured") else "")
 
 
+def _estimate_cost(cost: Mapping[str, Any]) -> str:
+    parts = [
+        f"CPU {_hours(float(cost['cpu_seconds']))} to estimate from {cost['estimate_tokens']:,} tokens"
+    ]
+    if "peak_gb" in cost:
+        parts.append(f"peak {cost['peak_gb']:g} GB")
+    if "temp_disk_gb" in cost:
+        parts.append(f"temporary disk {cost['temp_disk_gb']:g} GB")
+    return "; ".join(parts) + (f" ({cost['measured']})" if cost.get("measured") else "")
+
+
 def _projected(recipe: Recipe) -> str:
     """A whole run's training time at the measured step cost: epochs x epoch tokens /
-    tokens per step x seconds per step (no validation, no data loading)."""
+    tokens per step x seconds per step (no validation, no data loading). A count-based
+    model's measured estimate is scaled to the train split by its token count."""
     cost = recipe.step_cost
+    if "estimate_tokens" in cost and cost.get("epoch_tokens"):
+        seconds = float(cost["cpu_seconds"]) * cost["epoch_tokens"] / cost["estimate_tokens"]
+        return f"CPU {_hours(seconds)} for {cost['epoch_tokens']:,} train tokens"
     tokens = _tokens_per_step(recipe)
     epochs = recipe.config.get("options", {}).get("epochs")
     if not (tokens and epochs and cost.get("epoch_tokens")):
@@ -265,7 +282,7 @@ def render_text(corpus: str, rows: list[TableRow]) -> str:
             f"  state       {row.state}: {row.why}",
             f"  step cost   {row.step_cost}",
             f"  whole runs  {row.whole_runs}",
-            f"  projected   {row.projected} at the measured step cost",
+            f"  projected   {row.projected} at the measured cost",
             f"  paper       {row.paper_time}",
             "",
         ]

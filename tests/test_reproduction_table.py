@@ -187,3 +187,26 @@ def test_one_billion_word_table_lists_every_published_row():
 def test_an_unknown_table_is_one_error_line():
     result = CliRunner().invoke(cli, ["reproduce", "--table", "no-such-corpus"])
     assert result.exit_code != 0 and result.output.startswith("Error: no published rows")
+
+
+def test_a_count_based_recipe_gives_the_cost_of_a_whole_estimate_scaled_to_the_corpus():
+    kn = recipe("kn", "KN5")
+    kn = Recipe(
+        **{
+            **kn.__dict__,
+            "config": {"plugin": "kn", "corpus": "toy", "options": {"order": 5}},
+            "step_cost": {
+                "cpu_seconds": 1800.0,
+                "estimate_tokens": 800_000_000,
+                "epoch_tokens": 1_600_000_000,
+                "peak_gb": 8.4,
+                "temp_disk_gb": 30.0,
+                "measured": "today",
+            },
+        }
+    )
+    (row,) = [r for r in build_rows("toy", PUBLISHED, [kn], [], lambda r: None) if r.recipe]
+    assert row.step_cost == (
+        "CPU 30 min to estimate from 800,000,000 tokens; peak 8.4 GB; temporary disk 30 GB (today)"
+    )
+    assert row.projected == "CPU 1.0 h for 1,600,000,000 train tokens"  # linear in tokens

@@ -11,7 +11,9 @@ Optional keys feed `bench reproduce --table CORPUS` (``bench.reproduction_table`
 the recipe reproduces; ``paper_time``, the hardware and time the paper names; and a
 ``[recipe.step_cost]`` table of bench's own measurement of one full-size training step
 (``cpu_seconds``, ``gpu_seconds``, ``peak_gb``, ``epoch_tokens``, ``measured``: when, how
-and on what).
+and on what). A count-based model, which trains in no steps, gives instead the cost of one
+whole estimate from ``estimate_tokens`` tokens (``cpu_seconds``, ``peak_gb``,
+``temp_disk_gb``), which the table scales to ``epoch_tokens``.
 """
 
 from __future__ import annotations
