@@ -25,7 +25,8 @@ from bench.output_network import (
 )
 
 # Scores a model adds to the word logits of the given positions, for the given word ids.
-WordLogits = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# (groups of (positions, word ids)) -> one [len(positions), len(word ids)] tensor per group
+WordLogits = Callable[[list[tuple[torch.Tensor, torch.Tensor]]], list[torch.Tensor]]
 
 
 class AdaptiveSoftmaxModule(OutputNetwork):
@@ -139,7 +140,9 @@ class ClassSoftmaxModule(OutputNetwork):
     ) -> torch.Tensor:
         """Exact log-probabilities of ``targets``. A model that adds its own scores to the
         logits (rnn-maxent's direct n-gram weights) passes ``extra_class_logits``
-        [N, classes] and ``extra_word_logits(rows, word_ids)`` -> [len(rows), len(word_ids)];
+        [N, classes] and ``extra_word_logits(groups)``: for each ``(rows, word_ids)`` of the
+        classes present, its [len(rows), len(word_ids)] scores, asked for all classes at
+        once (so that a table gathered from makes one gradient per step, not one per class);
         both enter before the two softmaxes, so the result stays normalised."""
         target_class = self.class_of[targets]
         class_part = (
@@ -162,19 +165,21 @@ class ClassSoftmaxModule(OutputNetwork):
             + torch.arange(int(words_per_class.sum()), device=targets.device)
         ]
         rows, sizes = positions_per_class.tolist(), words_per_class.tolist()
+        groups = list(zip(torch.split(order, rows), torch.split(word_index, sizes), strict=True))
+        extras = extra_word_logits(groups) if extra_word_logits is not None else None
         pieces = []
-        for x, weight, bias, within, positions, words in zip(
-            torch.split(features[order], rows),
-            torch.split(take_rows(self.weight, word_index, self.sparse_grad), sizes),
-            torch.split(self.bias.index_select(0, word_index), sizes),
-            torch.split(self.position[targets[order]].unsqueeze(1), rows),
-            torch.split(order, rows),
-            torch.split(word_index, sizes),
-            strict=True,
+        for i, (x, weight, bias, within) in enumerate(
+            zip(
+                torch.split(features[order], rows),
+                torch.split(take_rows(self.weight, word_index, self.sparse_grad), sizes),
+                torch.split(self.bias.index_select(0, word_index), sizes),
+                torch.split(self.position[targets[order]].unsqueeze(1), rows),
+                strict=True,
+            )
         ):
             logits = at_least_float32(F.linear(x, weight, bias))
-            if extra_word_logits is not None:
-                logits = logits + extra_word_logits(positions, words)
+            if extras is not None:
+                logits = logits + extras[i]
             pieces.append(F.log_softmax(logits, dim=-1).gather(1, within).squeeze(1))
         word_part = torch.zeros_like(class_part).scatter(0, order, torch.cat(pieces))
         return class_part + word_part

@@ -15,6 +15,7 @@ from bench.store import Store
 from bench.tokens import Vocabulary
 from bench_plugins.maxent import MaxEntOptions, MaxEntRNNModel
 from bench_plugins.maxent_network import hash_bases, slice_sum
+from bench_plugins.recurrent_network import RecurrentNetwork
 
 
 @pytest.fixture(autouse=True)
@@ -272,3 +273,31 @@ def test_class_output_learns_the_trigram_rule(tmp_path, trigram_corpus):
         "x",
     )
     assert result.evaluations["test"].ppl < 2.5
+
+
+def test_class_output_trains_the_direct_weights_as_the_full_distribution_does():
+    """The targets' scores gather the direct weights of every class present at once; their
+    gradient must equal that of the same log-probabilities read off the full factored
+    distribution, whose direct weights come through slice sums."""
+    network = class_maxent_model(vocab_size=20).network.train()
+    torch.manual_seed(1)
+    inputs = torch.randint(0, 20, (6, 3))
+    targets = torch.randint(0, 20, (6, 3))
+    scored, _ = network.target_logprobs(inputs, targets, None)
+    scored.sum().backward()
+    got = [network.direct.weight.grad.clone(), network.class_direct.weight.grad.clone()]
+    network.zero_grad()
+    rnn_state, context = network._context(inputs, None)
+    features, _ = RecurrentNetwork.forward(network, inputs, rnn_state)
+    full = network.output.log_probs(
+        features.reshape(-1, features.size(-1)),
+        extra_class_logits=network.class_direct(context).reshape(
+            -1, network.output.class_used.numel()
+        ),
+        extra_logits=network.direct(context).reshape(-1, 20),
+    )
+    torch.testing.assert_close(full.gather(1, targets.reshape(-1, 1)).view(6, 3), scored.detach())
+    full.gather(1, targets.reshape(-1, 1)).sum().backward()
+    torch.testing.assert_close(network.direct.weight.grad, got[0])
+    torch.testing.assert_close(network.class_direct.weight.grad, got[1])
+    assert got[0].abs().sum() > 0
