@@ -114,6 +114,7 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
             scaler.load_state_dict(saved["scaler"])
         restore_rng(saved["rng"])
         distributed.restore_device_rng(saved["rng"], device)
+        del saved  # its tensors are copied in; keeping them would hold the model twice
     if context.resume:
         context.resumed_at(loop.step if resuming_from_checkpoint else None)
     if loop.trained_tokens:
