@@ -39,8 +39,8 @@ from bench.errors import BenchError
 from bench.optimization import autocast, build_optimizer, clip_gradients
 from bench.plugins import load_plugins
 from bench.recipes import load_recipes
+from bench.tokens import Vocabulary
 from bench.training import detach_state
-from bench_plugins.recurrent_network import RecurrentNetwork
 
 # One Billion Word (Chelba et al. 2013): the vocabulary of words seen 3 times or more,
 # and about 0.8B training words plus one end-of-sentence per line
@@ -97,13 +97,17 @@ def main() -> None:
         options = host.model_options(config.plugin, config.options)
     except BenchError as error:
         raise SystemExit(f"error: {error}") from None
-    cell = host.models.get(config.plugin).cell
+    model_class = host.models.get(config.plugin)
+    # the plugin's own network (rnn-maxent's has the direct n-gram tables) for a vocabulary
+    # of the given size
+    words = ["<eos>", "<unk>", *(f"w{i}" for i in range(args.vocab - 2))]
+    model = model_class(options, Vocabulary(words), args.device)
 
     torch.manual_seed(config.seed)
     counts = zipf_counts(args.vocab)
     built = time.perf_counter()
     try:
-        network = RecurrentNetwork(args.vocab, options, cell, counts.numpy()).to(args.device)
+        network = model.build_network(counts.numpy())
     except BenchError as error:  # e.g. adaptive cutoffs beyond a --vocab made small
         raise SystemExit(f"error: {error}") from None
     built = time.perf_counter() - built

@@ -62,7 +62,7 @@ class MaxEntRNNModel(RNNModel):
 
     Options = MaxEntOptions
 
-    def _build_network(self, counts: np.ndarray | None) -> Any:
+    def build_network(self, counts: np.ndarray | None) -> Any:
         from bench_plugins.maxent_network import MaxEntNetwork
 
         return MaxEntNetwork(len(self.vocab), self.options, self.vocab.eos_id, counts).to(

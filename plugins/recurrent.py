@@ -130,11 +130,13 @@ class RecurrentModel(LanguageModel):
         """The torch network; built on first use without train counts (to score, or to
         load a checkpoint, which restores what the output layer learnt from them)."""
         if self._network is None:
-            self._network = self._build_network(counts=None)
+            self._network = self.build_network(counts=None)
         return self._network
 
-    def _build_network(self, counts: np.ndarray | None) -> Any:
-        """The torch module; a subclass with another network (``rnn-maxent``) overrides it."""
+    def build_network(self, counts: np.ndarray | None) -> Any:
+        """The torch module for this vocabulary and these train counts (the output layer's
+        proposals, cutoffs and classes come from them); a subclass with another network
+        (``rnn-maxent``) overrides it."""
         from bench_plugins.recurrent_network import RecurrentNetwork
 
         return RecurrentNetwork(len(self.vocab), self.options, self.cell, counts).to(self.device)
@@ -145,7 +147,7 @@ class RecurrentModel(LanguageModel):
         # built here, where the train split is known: sampling and frequency-based output
         # layers take their proposal, frequency order or classes from its token counts
         counts = token_counts(context.train.ids, len(self.vocab))
-        self._network = self._build_network(counts)
+        self._network = self.build_network(counts)
         train_bptt(self._network, self.options, context)
 
     def eval_protocol(self, split: TokenizedSplit) -> EvalProtocol:
