@@ -20,7 +20,7 @@ every step; the run is stopped (SIGTERM) once its first checkpoint is on disk, c
 with ``bench run --resume``, and finished: the heldout files are then scored exactly,
 as bench always scores. Per recipe it prints time (tokenising and building, training,
 scoring; the rest of the wall time is start-up and checkpoints), peak memory of each
-process and disk (token cache, checkpoints). Heavy: the full-size recipes need 8-16 GB
+process and disk (token cache, checkpoints). Heavy: the full-size recipes need 5-17 GB
 each; run it alone (on a shared machine, under a lock).
 """
 
