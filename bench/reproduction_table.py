@@ -282,7 +282,8 @@ def render_text(corpus: str, rows: list[TableRow]) -> str:
             f"  state       {row.state}: {row.why}",
             f"  step cost   {row.step_cost}",
             f"  whole runs  {row.whole_runs}",
-            f"  projected   {row.projected} at the measured cost",
+            f"  projected   {row.projected}"
+            + (" at the measured cost" if row.projected != "-" else ""),
             f"  paper       {row.paper_time}",
             "",
         ]
