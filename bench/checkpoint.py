@@ -38,6 +38,7 @@ __all__ = [
     "load_checkpoint",
     "restore_epoch_start",
     "restore_rng",
+    "save_atomically",
     "save_checkpoint",
     "save_epoch_start",
 ]
@@ -90,12 +91,12 @@ def save_checkpoint(
         "carried_state": _to_cpu(carried_state),
         "rng": capture_rng(),
     }
-    _save_atomically(payload, path)
+    save_atomically(payload, path)
 
 
 def save_epoch_start(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
     """Keep the weights and optimiser state of an epoch's start (atomically, as a checkpoint)."""
-    _save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, path)
+    save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, path)
 
 
 def restore_epoch_start(
@@ -117,7 +118,8 @@ def load_checkpoint(path: Path, device: str) -> dict[str, Any]:
     return payload
 
 
-def _save_atomically(payload: dict[str, Any], path: Path) -> None:
+def save_atomically(payload: dict[str, Any], path: Path) -> None:
+    """torch.save to a temporary name, then rename: a kill mid-write keeps the old file."""
     temporary = path.with_name(path.name + ".tmp")
     torch.save(payload, temporary)
     os.replace(temporary, path)

@@ -24,6 +24,7 @@ from bench.checkpoint import (
     load_checkpoint,
     restore_epoch_start,
     restore_rng,
+    save_atomically,
     save_checkpoint,
     save_epoch_start,
 )
@@ -104,7 +105,7 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
         loop = saved["loop"]
         if saved.get("epoch_start") is not None and world.is_main:
             # a checkpoint from before the epoch start had a file of its own
-            torch.save(saved["epoch_start"], epoch_start_path)
+            save_atomically(saved["epoch_start"], epoch_start_path)
         carried = take_columns(saved["carried_state"], columns)
         module.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
