@@ -13,7 +13,12 @@ figures are medians. Per trial the child reports training tokens/s, test-scoring
 tokens/s, and its own system CPU seconds and minor page faults (``getrusage``).
 
 Variants: ``bare`` (the plain loop), ``bench-nomallopt`` (bench with BENCH_MALLOPT=0:
-glibc's defaults, i.e. before bench set the allocator) and ``bench``.
+glibc's defaults, i.e. before bench set the allocator), ``bench``, and ``products``: the
+model's matrix products alone at the same shapes (the recurrent layers forward and
+backward, the output layer's three products), with no embedding, softmax, loss, clipping or
+update, and with bench's allocator settings. Its tokens/s is a ceiling for any loop that runs the same arithmetic in the same
+kernels: the run prints each loop's fraction of it, and whether 1.3x the bare loop lies
+under it at all.
 
     python benchmarks/speed_vs_bare.py --corpus ptb-folder --preset ptb-small
     python benchmarks/speed_vs_bare.py                      # default char model, embedded corpus
@@ -50,7 +55,9 @@ PRESETS = {
     ],
     "default": [],
 }
-VARIANTS = ("bare", "bench-nomallopt", "bench")
+VARIANTS = ("bare", "bench-nomallopt", "bench", "products")
+# how pytorch/examples (and so the bare loop) cuts a split for evaluation
+BARE_EVAL_COLUMNS, BARE_EVAL_BPTT = 10, 35
 
 
 def trimmed_copy(corpus_name: str, eval_lines: int, folder: Path) -> tuple[str, str]:
@@ -92,6 +99,28 @@ def child(
     host = load_plugins()
     workdir = Path(tempfile.mkdtemp(prefix="bench-speed-"))
     before = resource.getrusage(resource.RUSAGE_SELF)
+    if variant == "products":
+        from bench import allocator
+
+        # the ceiling is the kernels' best: with bench's allocator settings, so that the
+        # products' large outputs are not faulted in afresh on every call
+        allocator.keep_large_buffers()
+        options = validate_options(
+            host.models.get("lstm").Options, parse_assignments(settings), "lstm"
+        )
+        corpus = load_corpus(corpus_name, host.corpora, workdir, progress=False)
+        tokenizer_class = host.tokenizers.get(tokenizer_name)
+        tokenizer = tokenizer_class(tokenizer_class.Options())
+        tokenizer.fit(corpus.splits["train"], workdir / "tokenizers")
+        test_tokens = len(tokenizer.encode("test", corpus.splits["test"]).ids)
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        network = bare_model(len(tokenizer.vocab), "lstm", options)
+        return {
+            **products_rates(network, options, steps, test_tokens),
+            "sys_s": 0.0,
+            "user_s": 0.0,
+            "minflt": 0,
+        }
     if variant == "bare":
         options = validate_options(
             host.models.get("lstm").Options, parse_assignments(settings), "lstm"
@@ -106,7 +135,9 @@ def child(
         before = resource.getrusage(resource.RUSAGE_SELF)
         network = bare_model(vocab, "lstm", options)
         train_rate = bare_run(train, vocab, "lstm", options, steps, network)
-        eval_rate, _ = bare_evaluate(test, vocab, network)
+        eval_rate, _ = bare_evaluate(
+            test, vocab, network, bptt=BARE_EVAL_BPTT, batch_size=BARE_EVAL_COLUMNS
+        )
     else:
         runner = Runner(
             host,
@@ -130,6 +161,59 @@ def child(
         "sys_s": after.ru_stime - before.ru_stime,
         "user_s": after.ru_utime - before.ru_utime,
         "minflt": after.ru_minflt - before.ru_minflt,
+    }
+
+
+def products_rates(network, options, steps: int, test_tokens: int) -> dict:
+    """Tokens/s of the model's matrix products alone, at the shapes of the three loops:
+
+    - ``train``: a step at [bptt, batch]: the recurrent layers forward and backward, the
+      output layer forward and its two gradient products (features and weight);
+    - ``eval``: bench's exact scoring: the recurrence at batch 1 over ``eval_batch_size``
+      positions at a time, the state carried, and the output layer's forward product;
+    - ``eval_columns``: the bare loop's evaluation: 10 columns, 35 steps at a time.
+
+    No embedding lookup, softmax, loss, clipping or update: what any loop with the same
+    arithmetic in the same kernels must at least spend."""
+    import torch
+
+    _, rnn, output, _ = network
+    width, batch, bptt = options.embedding_size, options.batch_size, options.bptt
+    weight, bias = output.weight, output.bias
+    rnn.train()
+    inputs = torch.randn(bptt, batch, width, requires_grad=True)
+    logits_grad = torch.randn(bptt * batch, weight.size(0))
+
+    def train_step() -> None:
+        hidden, _ = rnn(inputs)
+        logits = torch.addmm(bias, hidden.reshape(-1, hidden.size(-1)), weight.t())
+        logits.backward(logits_grad)
+
+    train_step()  # first calls set up kernels (oneDNN primitives): not counted
+    start = time.perf_counter()
+    for _ in range(steps):
+        train_step()
+    train = steps * bptt * batch / (time.perf_counter() - start)
+
+    def scoring_rate(columns: int, window: int) -> float:
+        rnn.eval()
+        rows = max(test_tokens // columns, 1)
+        features = torch.randn(window, columns, width)
+        state, done = None, 0
+        with torch.inference_mode():
+            rnn(features, None)  # set-up, not counted
+            start = time.perf_counter()
+            for i in range(0, rows, window):
+                length = min(window, rows - i)
+                hidden, state = rnn(features[:length], state)
+                torch.addmm(bias, hidden.reshape(-1, hidden.size(-1)), weight.t())
+                done += length * columns
+        return done / (time.perf_counter() - start)
+
+    return {
+        "train": train,
+        "eval": scoring_rate(1, options.eval_batch_size),
+        "eval_columns": scoring_rate(BARE_EVAL_COLUMNS, BARE_EVAL_BPTT),
     }
 
 
@@ -159,6 +243,37 @@ def run_trial(variant: str, args: argparse.Namespace, threads: int) -> dict:
     if done.returncode != 0:
         raise SystemExit(f"{variant} trial failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def ceiling_report(results: dict, threads: int) -> str:
+    """Each loop's tokens/s as a fraction of the matrix products' own, and where 1.3x the
+    bare loop stands against that ceiling (above 100%: no loop with the same arithmetic
+    in the same kernels reaches it)."""
+    products = results.get((threads, "products"))
+    bare = results.get((threads, "bare"))
+    if not products or not bare:
+        return ""
+
+    def median(trials: list[dict], key: str) -> float:
+        return statistics.median(t[key] for t in trials)
+
+    lines = [f"\n{threads} thread(s), against the matrix products alone (medians):"]
+    for label, key, bare_key in (
+        ("training", "train", "train"),
+        ("exact scoring, batch 1", "eval", "eval"),
+        ("10-column scoring", "eval_columns", "eval"),
+    ):
+        ceiling = median(products, key)
+        line = f"  {label:24} ceiling {ceiling:9,.0f} tok/s"
+        if key != "eval":
+            line += f"; bare at {median(bare, bare_key) / ceiling:4.0%}"
+        bench = results.get((threads, "bench"))
+        if key != "eval_columns" and bench:
+            line += f"; bench at {median(bench, key) / ceiling:4.0%}"
+        if key != "eval_columns":
+            line += f"; 1.3x bare is {1.3 * median(bare, bare_key) / ceiling:4.0%} of it"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def cpu_model() -> str:
@@ -267,6 +382,8 @@ def main() -> None:
             )
             every = {key: ", ".join(f"{t[key]:,.0f}" for t in trials) for key in ("train", "eval")}
             print(f"  {'':16} all train: {every['train']}; eval: {every['eval']}")
+    for threads in threads_list:
+        print(ceiling_report(results, threads))
     print(
         f"\ngoal: bench >= x1.30 the bare loop, training and scoring; "
         f"{time.perf_counter() - started:.0f} s; load after: {os.getloadavg()[0]:.2f}"
