@@ -17,6 +17,15 @@ RESUME_FILE = "resume.pt"
 EPOCH_START_FILE = "epoch-start.pt"
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write via a temporary file and rename, so a killed process never leaves half a file
+    (a cached tokenizer model or vocabulary) for a later run to read."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """Cache for downloaded corpora, trained tokenizers and run artifacts.
 

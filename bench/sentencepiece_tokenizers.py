@@ -22,6 +22,7 @@ from pydantic import Field
 
 from bench.errors import BenchError
 from bench.options import Options
+from bench.paths import write_atomically
 from bench.tokenizers import OOV, Tokenizer, assemble_split
 from bench.tokens import EOS, UNK, TokenizedSplit, Vocabulary
 
@@ -124,7 +125,7 @@ class SentencePieceTokenizer(Tokenizer):
         self.loaded_from_cache = proto is not None
         if proto is None:
             proto = self._train(train_lines)
-            _write_atomically(path, proto)
+            write_atomically(path, proto)
         self.model_path = path
         self._processor = spm.SentencePieceProcessor(model_proto=proto)
         self._vocab = self._vocabulary(self._processor)
@@ -237,11 +238,3 @@ def _read_cached_model(path: Path) -> bytes | None:
     except (OSError, RuntimeError):
         return None
     return proto
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so a killed run never leaves half a model."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
