@@ -13,6 +13,7 @@ from bench.options import validate_options
 from bench.plugins import PluginHost
 from bench.store import Store
 from bench.tokenizers import Tokenizer
+from bench.vocabulary_cache import fit_tokenizer
 
 
 @dataclass
@@ -49,7 +50,7 @@ def restore_run(
     source = record.get("corpus_source")
     corpus_name = source if source and Path(source).is_dir() else record["corpus"]
     corpus = load_corpus(corpus_name, host.corpora, data_dir, download=False, progress=False)
-    tokenizer.fit(corpus.splits["train"], data_dir / "tokenizers")
+    fit_tokenizer(tokenizer, corpus, data_dir / "tokenizers")
     if tokenizer.vocab.sha256() != record["vocab_sha256"]:
         raise BenchError(
             f"run {run_id}: the rebuilt vocabulary differs from the recorded one "

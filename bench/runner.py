@@ -39,6 +39,7 @@ from bench.store import Store
 from bench.token_cache import encode_to_disk
 from bench.tokenizers import Tokenizer
 from bench.tokens import TokenizedSplit
+from bench.vocabulary_cache import fit_tokenizer
 
 
 @dataclass
@@ -323,17 +324,12 @@ class Runner:
     def _tokenize(
         self, corpus: CorpusText, tokenizer_class: type[Tokenizer], tokenizer_options: Options
     ) -> tuple[dict[str, TokenizedSplit], Tokenizer]:
-        """Fit on train, encode every split. A streamed split (:class:`ShardedLines`) is
+        """Fit on train (or take the vocabulary kept from an earlier fit), encode every
+        split. A streamed split (:class:`ShardedLines`) is
         read shard by shard and encoded into memory-mapped ids under ``<data_dir>/tokenized``,
         where later runs with the same corpus and tokenizer find it."""
         tokenizer = tokenizer_class(tokenizer_options)
-        train = corpus.splits["train"]
-        if isinstance(train, ShardedLines):
-            self.echo(
-                f"{corpus.name}: fitting the tokenizer on {len(train.paths)} train "
-                "shards, read one at a time"
-            )
-        tokenizer.fit(train, self.data_dir / "tokenizers")
+        fit_tokenizer(tokenizer, corpus, self.data_dir / "tokenizers", self.echo)
         splits: dict[str, TokenizedSplit] = {}
         for name, lines in self.progress(
             list(corpus.splits.items()), desc="tokenizing", unit="split"

@@ -52,6 +52,10 @@ class Tokenizer(ABC):
 
     Options: ClassVar[type[Options]] = Options
     description: ClassVar[str] = ""
+    # True when fit() learns the vocabulary and nothing else: a vocabulary fitted earlier
+    # on the same train text with the same options can then stand in for fitting again
+    # (bench.vocabulary_cache keeps them). A tokenizer that trains a model keeps its own.
+    fit_is_vocabulary: ClassVar[bool] = False
 
     def __init__(self, options: Options) -> None:
         self.options = options
@@ -70,6 +74,12 @@ class Tokenizer(ABC):
     @abstractmethod
     def encode(self, name: str, lines: Sequence[str]) -> TokenizedSplit:
         """Tokenize ``lines`` of split ``name`` into a stream with one eos per line."""
+
+    def adopt_vocabulary(self, vocab: Vocabulary) -> None:
+        """Take ``vocab`` as what fit() learned (only where :attr:`fit_is_vocabulary`)."""
+        if not self.fit_is_vocabulary:
+            raise TypeError(f"{type(self).__name__}.fit learns more than a vocabulary")
+        self._vocab = vocab
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         """Turn a stream of ids back into text lines, one per end-of-sentence.
@@ -142,6 +152,7 @@ class WordTokenizer(Tokenizer):
 
     Options = WordOptions
     description = "whitespace-separated words; vocabulary from train by frequency"
+    fit_is_vocabulary = True
 
     def fit(self, train_lines: Iterable[str], cache_dir: Path) -> None:
         options: WordOptions = self.options  # type: ignore[assignment]
@@ -154,7 +165,7 @@ class WordTokenizer(Tokenizer):
         kept.sort(key=lambda word: (-counts[word], word))
         if options.max_size is not None:
             kept = kept[: options.max_size - 2]
-        self._vocab = Vocabulary([EOS, UNK, *kept])
+        self.adopt_vocabulary(Vocabulary([EOS, UNK, *kept]))
 
     def encode(self, name: str, lines: Sequence[str]) -> TokenizedSplit:
         vocab = self.vocab
@@ -185,6 +196,7 @@ class CharTokenizer(Tokenizer):
 
     Options = CharOptions
     description = "characters (spaces included); vocabulary = train characters"
+    fit_is_vocabulary = True
 
     def __init__(self, options: Options) -> None:
         super().__init__(options)
@@ -197,7 +209,10 @@ class CharTokenizer(Tokenizer):
         chars: set[str] = set()
         for line in train_lines:
             chars.update(line.replace(UNK, ""))
-        self._vocab = Vocabulary([EOS, UNK, *sorted(chars)])
+        self.adopt_vocabulary(Vocabulary([EOS, UNK, *sorted(chars)]))
+
+    def adopt_vocabulary(self, vocab: Vocabulary) -> None:
+        super().adopt_vocabulary(vocab)
         self._index_codes()
 
     def _index_codes(self) -> None:
