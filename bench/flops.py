@@ -11,6 +11,8 @@ counted as the full softmax over ``vocab_size`` words; an approximate output lay
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 # gates per cell: an LSTM has four, a GRU three, an Elman cell one
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
@@ -63,3 +65,72 @@ def fraction_of_peak(
     if not peak:
         return None
     return flops_per_token * tokens_per_second / peak
+
+
+@dataclass(frozen=True)
+class TrainingUtilisation:
+    """How much arithmetic a run's training did per second, against the device's peak."""
+
+    forward_flops_per_token: int
+    flops_per_second_per_device: float  # training FLOPs (3 x forward) x tokens/s / devices
+    precision: str
+    fraction: float | None  # of one device's dense peak at ``precision``; None: peak unknown
+
+    def describe(self) -> str:
+        """One line for a run's summary, e.g. '5.28 MFLOP/token forward (x3 trained),
+        1.96 TFLOP/s per device, 2.9% of its fp32 peak'."""
+        text = (
+            f"{_scaled(self.forward_flops_per_token)}FLOP/token forward (x3 trained), "
+            f"{_scaled(self.flops_per_second_per_device)}FLOP/s per device"
+        )
+        if self.fraction is None:
+            return text + " (no listed peak for this device)"
+        return text + f", {self.fraction:.1%} of its {self.precision} peak"
+
+    @classmethod
+    def from_metrics(cls, metrics: dict[str, float], precision: str) -> TrainingUtilisation | None:
+        """Back from the figures a run stored (:meth:`metrics`); None when it stored none."""
+        if "model_flops_per_token" not in metrics:
+            return None
+        return cls(
+            forward_flops_per_token=int(metrics["model_flops_per_token"]),
+            flops_per_second_per_device=metrics["train_model_flops_per_second_per_device"],
+            precision=precision,
+            fraction=metrics.get("train_fraction_of_peak"),
+        )
+
+    def metrics(self) -> dict[str, float]:
+        """The figures as run metrics."""
+        figures = {
+            "model_flops_per_token": float(self.forward_flops_per_token),
+            "train_model_flops_per_second_per_device": self.flops_per_second_per_device,
+        }
+        if self.fraction is not None:
+            figures["train_fraction_of_peak"] = self.fraction
+        return figures
+
+
+def _scaled(value: float) -> str:
+    """Three significant digits and a prefix: 1870592 -> '1.87 M'."""
+    for prefix, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.3g} {prefix}"
+    return f"{value:.3g} "
+
+
+def training_utilisation(
+    forward_flops_per_token: int,
+    tokens_per_second: float,
+    device_name: str,
+    precision: str = "fp32",
+    devices: int = 1,
+) -> TrainingUtilisation:
+    """The training arithmetic rate of ``tokens_per_second`` (all ``devices`` together),
+    per device, and its fraction of ``device_name``'s peak at ``precision`` where listed."""
+    per_device = training_flops(forward_flops_per_token) * tokens_per_second / devices
+    return TrainingUtilisation(
+        forward_flops_per_token=forward_flops_per_token,
+        flops_per_second_per_device=per_device,
+        precision=precision,
+        fraction=fraction_of_peak(1.0, per_device, peak_flops(device_name, precision)),
+    )

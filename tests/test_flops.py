@@ -6,10 +6,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.flops import (
+    TrainingUtilisation,
     fraction_of_peak,
     peak_flops,
     recurrent_forward_flops,
     training_flops,
+    training_utilisation,
 )
 
 
@@ -44,3 +46,24 @@ def test_fraction_of_peak_needs_a_known_device():
     assert fraction_of_peak(15_840_000, 124_000, peak_flops("NVIDIA H200")) == pytest.approx(
         15_840_000 * 124_000 / 67e12
     )
+
+
+def test_training_utilisation_is_per_device():
+    one = training_utilisation(5_280_000, 124_000, "NVIDIA H200", "fp32")
+    assert one.flops_per_second_per_device == pytest.approx(15_840_000 * 124_000)
+    assert one.fraction == pytest.approx(15_840_000 * 124_000 / 67e12)
+    two = training_utilisation(5_280_000, 124_000, "2 x NVIDIA H200", "bf16", devices=2)
+    assert two.fraction == pytest.approx(15_840_000 * 62_000 / 989.4e12)
+    assert two.describe() == (
+        "5.28 MFLOP/token forward (x3 trained), 982 GFLOP/s per device, 0.1% of its bf16 peak"
+    )
+    assert set(two.metrics()) == {
+        "model_flops_per_token",
+        "train_model_flops_per_second_per_device",
+        "train_fraction_of_peak",
+    }
+    assert TrainingUtilisation.from_metrics(two.metrics(), "bf16") == two
+    assert TrainingUtilisation.from_metrics({"train_ppl": 3.0}, "fp32") is None
+    cpu = training_utilisation(5_280_000, 4_000, "AMD EPYC (2 cores)")
+    assert cpu.fraction is None and "train_fraction_of_peak" not in cpu.metrics()
+    assert cpu.describe().endswith("63.4 GFLOP/s per device (no listed peak for this device)")
