@@ -117,8 +117,8 @@ class LanguageModel(ABC):
             does not import torch for it (seeding, device, environment record).
 
     Required: :meth:`score`. Optional, with defaults: :meth:`fit`, :meth:`eval_protocol`,
-    :meth:`num_parameters`, :meth:`label`. Optional capabilities, which the core uses only
-    when a model overrides them (ask with :meth:`supports`):
+    :meth:`num_parameters`, :meth:`label`, :meth:`flops_per_token`. Optional capabilities,
+    which the core uses only when a model overrides them (ask with :meth:`supports`):
 
     - :meth:`load_checkpoint`: ``bench generate`` and ``bench probe gradients --run``
       rebuild a stored run's model and load the checkpoint its training recorded;
@@ -155,6 +155,12 @@ class LanguageModel(ABC):
     def label(self) -> str:
         """A short human name for leaderboards, e.g. "LSTM 2x200 tied"."""
         return type(self).__name__
+
+    def flops_per_token(self) -> int | None:
+        """Model FLOPs of one token's forward pass (matrix products, 2 per multiply-add; see
+        :mod:`bench.flops`), from which a run reports its training arithmetic rate and the
+        fraction of the device's peak it reaches; None (the default): not counted."""
+        return None
 
     # ------------------------------------------------------- optional capabilities
     #: The model's torch network (an ``nn.Module``), or None for a model without one.

@@ -27,6 +27,7 @@ from bench.failures import (
     debugging,
     plugin_failure,
 )
+from bench.flops import TrainingUtilisation
 from bench.model import LanguageModel, TrainingContext
 from bench.options import Options
 from bench.paths import EPOCH_START_FILE, RESUME_FILE
@@ -36,6 +37,7 @@ from bench.records import RunInfo, SplitEvaluation
 from bench.run_folders import run_folder, run_lock
 from bench.run_plan import RunPlan, plan_resume, plan_run, plugin_version
 from bench.store import Store
+from bench.throughput import TrainThroughput
 from bench.token_cache import encode_to_disk
 from bench.tokenizers import Tokenizer
 from bench.tokens import TokenizedSplit
@@ -51,22 +53,8 @@ class RunResult:
     device_name: str
     evaluations: dict[str, SplitEvaluation]
     summary: dict[str, Any] = field(default_factory=dict)
-
-
-class _Throughput:
-    """Training tokens and device-synchronised seconds, summed over epochs."""
-
-    def __init__(self) -> None:
-        self.tokens = 0
-        self.seconds = 0.0
-
-    def add(self, tokens: int, seconds: float) -> None:
-        self.tokens += tokens
-        self.seconds += seconds
-
-    @property
-    def tokens_per_second(self) -> float | None:
-        return self.tokens / self.seconds if self.seconds > 0 else None
+    # training FLOP/s and fraction of the device's peak; None for a model not counted
+    utilisation: TrainingUtilisation | None = None
 
 
 class Runner:
@@ -274,7 +262,7 @@ class Runner:
         environment.reset_peak_memory(info.device)
         model = plan.model_class(plan.options, tokenizer.vocab, info.device)
         self.store.update_run(info.run_id, model_label=model.label())
-        throughput = _Throughput()
+        throughput = TrainThroughput()
         artifacts_dir = self.run_dir(info.run_id)
         artifacts_dir.mkdir(parents=True, exist_ok=True)
         context = TrainingContext(
@@ -308,6 +296,14 @@ class Runner:
             train_seconds=throughput.seconds,
             train_tokens_per_second=throughput.tokens_per_second,
         )
+        utilisation = throughput.utilisation(
+            model.flops_per_token(),
+            distributed.device_label(info.device),
+            getattr(plan.options, "precision", "fp32"),
+            distributed.current().size,
+        )
+        if utilisation is not None:
+            self._log_metrics(info, utilisation.metrics(), None, None)
         for name in ("valid", "test"):
             evaluations[name] = self._evaluate(model, splits[name], info.device)
             self.store.add_evaluation(info.run_id, evaluations[name])
@@ -319,6 +315,7 @@ class Runner:
             device_name=distributed.device_label(info.device),
             evaluations=evaluations,
             summary=summary,
+            utilisation=utilisation,
         )
 
     def _tokenize(

@@ -190,6 +190,21 @@ class RecurrentModel(LanguageModel):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.network.parameters())
 
+    def flops_per_token(self) -> int:
+        """Counted as for a full softmax over the vocabulary (bench.flops): with an
+        approximate output layer the run's fraction of peak is an upper estimate."""
+        from bench.flops import recurrent_forward_flops
+
+        o = self.options
+        return recurrent_forward_flops(
+            self.cell,
+            o.layers,
+            o.embedding_size,
+            o.hidden_size,
+            len(self.vocab),
+            getattr(o, "projection_size", None),
+        )
+
     def label(self) -> str:
         o = self.options
         name = self.cell.upper()

@@ -114,6 +114,25 @@ def test_show_prints_the_configuration_as_dotted_key_value_lines(tiny_corpus):
     assert not re.search(r"\d\.\d{6,}", show)
 
 
+def test_run_and_show_give_the_training_arithmetic(tiny_corpus):
+    """Model FLOPs per token and the rate they mean, the same in the run's summary and in
+    show (from the stored metrics); this CPU has no listed peak, so no fraction."""
+    ran = invoke(
+        "run", "--plugin", "lstm", "--corpus", tiny_corpus, "--set", "epochs=1", *TINY_LSTM
+    )
+    line = re.search(r"^  training arithmetic (.+)$", ran.output, re.MULTILINE)
+    assert line, ran.output
+    assert re.fullmatch(
+        r"[\d.]+ kFLOP/token forward \(x3 trained\), [\d.]+ [MG]FLOP/s per device "
+        r"\(no listed peak for this device\)",
+        line.group(1),
+    )
+    show = invoke("show", "1").output
+    assert f"\ntraining arithmetic      {line.group(1)}\n" in show
+    unigram = invoke("run", "--plugin", "unigram", "--corpus", tiny_corpus).output
+    assert "training arithmetic" not in unigram + invoke("show", "2").output
+
+
 def test_config_lines_flatten_nested_options():
     from bench.cli.run_listing import config_lines
 

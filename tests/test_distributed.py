@@ -99,6 +99,7 @@ def curve(record):
             "train_tokens_per_second",
             "epoch_seconds",
             "train_tokens_per_second_per_device",
+            "train_model_flops_per_second_per_device",
         )
     )
 

@@ -50,11 +50,18 @@ def run_config(corpus, *extra):
 
 
 def training_curve(store, run_id):
-    """Every metric the run logged, as (name, step, epoch, value), without the resume marker."""
+    """Every metric the run logged, as (name, step, epoch, value), without the resume
+    marker and the timings."""
     return sorted(
         (m["name"], m["step"], m["epoch"], m["value"])
         for m in store.get_run(run_id)["metrics"]
-        if m["name"] not in ("resumed", "train_tokens_per_second", "epoch_seconds")
+        if m["name"]
+        not in (
+            "resumed",
+            "train_tokens_per_second",
+            "epoch_seconds",
+            "train_model_flops_per_second_per_device",
+        )
     )
 
 

@@ -9,6 +9,7 @@ from splits import random_split
 from bench.config import build_config
 from bench.errors import BenchError
 from bench.evaluation import evaluate
+from bench.flops import recurrent_forward_flops
 from bench.model import EvalProtocol
 from bench.plugins import ENTRY_POINT_GROUP, load_plugins
 from bench.runner import Runner
@@ -177,7 +178,7 @@ def test_every_cell_type_lowers_the_loss(runner, tiny_corpus, plugin, extra):
     result = runner.run(config(plugin, tiny_corpus, *TINY_LSTM, "log_every=1", *extra), "x")
     metrics = runner.store.get_run(result.run_id)["metrics"]
     step_losses = [m["value"] for m in metrics if m["name"] == "train_loss" and m["step"] == 1]
-    last_epoch = max(m["epoch"] for m in metrics)
+    last_epoch = max(m["epoch"] for m in metrics if m["epoch"] is not None)
     final = [
         m["value"]
         for m in metrics
@@ -287,3 +288,19 @@ def test_key_options_always_show_the_training_budget():
     assert key_options(host.model_options("lstm", {})) == "epochs=3"
     assert key_options(host.model_options("lstm", {"lr": 5, "epochs": 13})) == "epochs=13 lr=5.0"
     assert key_options(host.model_options("unigram", {})) == ""  # nothing trained in epochs
+
+
+def test_a_run_reports_its_training_arithmetic(runner, tiny_corpus):
+    """The lstm plugin counts its FLOPs, so its run stores and returns the rate; a model
+    that counts none (unigram) reports nothing."""
+    lstm = runner.run(config("lstm", tiny_corpus, *TINY_LSTM), "bench run ...")
+    vocab = runner.store.get_run(lstm.run_id)["vocab_size"]
+    forward = recurrent_forward_flops("lstm", 1, 16, 16, vocab)
+    assert lstm.utilisation is not None
+    assert lstm.utilisation.forward_flops_per_token == forward
+    assert lstm.utilisation.flops_per_second_per_device == pytest.approx(
+        3 * forward * lstm.summary["train_tokens_per_second"]
+    )
+    metrics = {m["name"]: m["value"] for m in runner.store.get_run(lstm.run_id)["metrics"]}
+    assert metrics["model_flops_per_token"] == forward
+    assert runner.run(config("unigram", tiny_corpus), "bench run ...").utilisation is None

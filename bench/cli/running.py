@@ -341,8 +341,10 @@ def _print_summary(result: Any, db_url: str) -> None:
             f"wall {s.get('wall_seconds', 0):.1f} s, peak RSS {s.get('peak_rss_mb', 0):.0f} MB"
         ),
         f"  device {result.device_name}",
-        f"  stored in {db_url} (bench show {result.run_id})",
     ]
+    if result.utilisation is not None:
+        lines.append(f"  training arithmetic {result.utilisation.describe()}")
+    lines += [f"  stored in {db_url} (bench show {result.run_id})"]
     click.echo("\n".join(lines))
 
 

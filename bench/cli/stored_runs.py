@@ -19,6 +19,7 @@ from bench.cli.options import (
     seed_option,
 )
 from bench.errors import BenchError
+from bench.flops import TrainingUtilisation
 
 
 @click.command()
@@ -85,6 +86,12 @@ def show(run_id: int, as_json: bool, db: str | None) -> None:
     for key in keys:
         if record.get(key) is not None:
             click.echo(f"{key:<24} {_shown(record[key])}")
+    utilisation = TrainingUtilisation.from_metrics(
+        {m["name"]: m["value"] for m in record.get("metrics", [])},
+        ((record.get("config") or {}).get("options") or {}).get("precision", "fp32"),
+    )
+    if utilisation is not None:
+        click.echo(f"{'training arithmetic':<24} {utilisation.describe()}")
     if record.get("config"):
         click.echo("config:")
         for line in config_lines(record["config"]):
