@@ -36,7 +36,7 @@ TRAIN_THREADS = 4
 # come close, and a skipped line would silently shrink the train data.
 MAX_SENTENCE_BYTES = 1 << 16
 # Bump when the training recipe changes, so stale cached models are not reused.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: the key hashes the training sentences, not every train line
 WORD_BOUNDARY = "\u2581"  # sentencepiece's visible space, "▁"
 
 
@@ -105,15 +105,19 @@ class SentencePieceTokenizer(Tokenizer):
         }
 
     def cache_key(self, train_lines: Iterable[str]) -> str:
-        """sha256 of the recipe (options, model type, trainer settings) and the train text."""
+        """sha256 of the recipe (options, model type, trainer settings) and of exactly the
+        sentences training sees: the first ``max_sentences`` non-blank lines. Reading stops
+        there, so a big split (One Billion Word: ~30M lines) is not read to its end in
+        every process, and text past them, which cannot change the model, does not count."""
+        options: SentencePieceOptions = self.options  # type: ignore[assignment]
         recipe = {
             "format": CACHE_FORMAT,
-            "options": self.options.model_dump(),
+            "options": options.model_dump(),
             "trainer": self.trainer_settings(),
         }
         digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode("utf-8"))
-        for line in train_lines:
-            digest.update(line.encode("utf-8", "surrogatepass"))
+        for sentence in islice(_training_sentences(train_lines), options.max_sentences):
+            digest.update(sentence.encode("utf-8", "surrogatepass"))
             digest.update(b"\n")
         return digest.hexdigest()
 

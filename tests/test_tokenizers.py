@@ -248,6 +248,26 @@ def test_sentencepiece_cache_reuse(
     assert len(keys) == 4
 
 
+def test_sentencepiece_cache_key_reads_only_what_training_sees() -> None:
+    tokenizer = SentencePieceBPETokenizer(
+        SentencePieceBPETokenizer.Options(vocab_size=60, max_sentences=3)
+    )
+
+    def lines(*rest: str):
+        yield from ["a b", "", "c <unk> d", "e f"]
+        yield from rest
+
+    def unreadable():
+        yield from lines()
+        raise AssertionError("read past the sentences training uses")
+
+    key = tokenizer.cache_key(unreadable())
+    # what training never sees (lines past max_sentences) leaves the key alone...
+    assert tokenizer.cache_key(lines("g h", "i")) == key
+    # ...and any change to what it does see makes another key
+    assert tokenizer.cache_key(["a b", "c <unk> d", "e g"]) != key
+
+
 @pytest.mark.parametrize("cls", SENTENCEPIECE)
 def test_sentencepiece_training_errors(cls: type[SentencePieceTokenizer], tmp_path: Path) -> None:
     with pytest.raises(BenchError, match="no non-blank lines"):
