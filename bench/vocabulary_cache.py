@@ -2,13 +2,14 @@
 
 Counting the words of One Billion Word's train split (800M tokens, read shard by shard)
 takes minutes, and every process that needs the vocabulary would count them again: a run,
-each resume of it, the restore behind ``bench show`` or ``bench sample``. For tokenizers
-whose fit learns nothing but the vocabulary (``Tokenizer.fit_is_vocabulary``: the word and
-character tokenizers) the vocabulary is written to
-``<cache_dir>/vocabularies/<key>.json``, where ``key`` hashes the corpus's name, the train
-split's checksum, the tokenizer class and its options, and read back by later processes
-instead of fitting. Sentencepiece tokenizers keep their trained model in the same folder
-themselves. A file that cannot be read back as a vocabulary is fitted again and replaced.
+each resume of it, every rank, the restore behind ``bench generate`` and ``bench probe
+gradients --run``. For tokenizers whose fit learns nothing but the vocabulary
+(``Tokenizer.fit_is_vocabulary``: the word and character tokenizers) the vocabulary is
+written to ``<cache_dir>/vocabularies/<key>.json``, where ``key`` hashes the corpus's name,
+the train split's checksum, the tokenizer class and its options, and read back by later
+processes instead of fitting. Sentencepiece tokenizers keep their trained model themselves,
+beside it (``<cache_dir>/sentencepiece/``). A file that cannot be read back as a vocabulary
+is fitted again and replaced.
 """
 
 from __future__ import annotations
