@@ -127,10 +127,11 @@ def training_utilisation(
 ) -> TrainingUtilisation:
     """The training arithmetic rate of ``tokens_per_second`` (all ``devices`` together),
     per device, and its fraction of ``device_name``'s peak at ``precision`` where listed."""
-    per_device = training_flops(forward_flops_per_token) * tokens_per_second / devices
+    flops_per_token = training_flops(forward_flops_per_token)
+    per_device = tokens_per_second / devices
     return TrainingUtilisation(
         forward_flops_per_token=forward_flops_per_token,
-        flops_per_second_per_device=per_device,
+        flops_per_second_per_device=flops_per_token * per_device,
         precision=precision,
-        fraction=fraction_of_peak(1.0, per_device, peak_flops(device_name, precision)),
+        fraction=fraction_of_peak(flops_per_token, per_device, peak_flops(device_name, precision)),
     )

@@ -322,9 +322,9 @@ class Runner:
         self, corpus: CorpusText, tokenizer_class: type[Tokenizer], tokenizer_options: Options
     ) -> tuple[dict[str, TokenizedSplit], Tokenizer]:
         """Fit on train (or take the vocabulary kept from an earlier fit), encode every
-        split. A streamed split (:class:`ShardedLines`) is
-        read shard by shard and encoded into memory-mapped ids under ``<data_dir>/tokenized``,
-        where later runs with the same corpus and tokenizer find it."""
+        split. A streamed split (:class:`ShardedLines`) is read shard by shard and encoded
+        into memory-mapped ids under ``<data_dir>/tokenized``, where later runs with the
+        same corpus and tokenizer find it."""
         tokenizer = tokenizer_class(tokenizer_options)
         fit_tokenizer(tokenizer, corpus, self.data_dir / "tokenizers", self.echo)
         splits: dict[str, TokenizedSplit] = {}
