@@ -99,39 +99,32 @@ def child(
     host = load_plugins()
     workdir = Path(tempfile.mkdtemp(prefix="bench-speed-"))
     before = resource.getrusage(resource.RUSAGE_SELF)
+    if variant in ("products", "bare"):
+        # the model and data as a loop written without bench uses them
+        options = validate_options(
+            host.models.get("lstm").Options, parse_assignments(settings), "lstm"
+        )
+        corpus = load_corpus(corpus_name, host.corpora, workdir, progress=False)
+        tokenizer_class = host.tokenizers.get(tokenizer_name)
+        tokenizer = tokenizer_class(tokenizer_class.Options())
+        tokenizer.fit(corpus.splits["train"], workdir / "tokenizers")
+        test = torch.as_tensor(tokenizer.encode("test", corpus.splits["test"]).ids)
+        vocab = len(tokenizer.vocab)
     if variant == "products":
         from bench import allocator
 
         # the ceiling is the kernels' best: with bench's allocator settings, so that the
         # products' large outputs are not faulted in afresh on every call
         allocator.keep_large_buffers()
-        options = validate_options(
-            host.models.get("lstm").Options, parse_assignments(settings), "lstm"
-        )
-        corpus = load_corpus(corpus_name, host.corpora, workdir, progress=False)
-        tokenizer_class = host.tokenizers.get(tokenizer_name)
-        tokenizer = tokenizer_class(tokenizer_class.Options())
-        tokenizer.fit(corpus.splits["train"], workdir / "tokenizers")
-        test_tokens = len(tokenizer.encode("test", corpus.splits["test"]).ids)
-        before = resource.getrusage(resource.RUSAGE_SELF)
-        network = bare_model(len(tokenizer.vocab), "lstm", options)
+        network = bare_model(vocab, "lstm", options)
         return {
-            **products_rates(network, options, steps, test_tokens),
+            **products_rates(network, options, steps, len(test)),
             "sys_s": 0.0,
             "user_s": 0.0,
             "minflt": 0,
         }
     if variant == "bare":
-        options = validate_options(
-            host.models.get("lstm").Options, parse_assignments(settings), "lstm"
-        )
-        corpus = load_corpus(corpus_name, host.corpora, workdir, progress=False)
-        tokenizer_class = host.tokenizers.get(tokenizer_name)
-        tokenizer = tokenizer_class(tokenizer_class.Options())
-        tokenizer.fit(corpus.splits["train"], workdir / "tokenizers")
         train = torch.as_tensor(tokenizer.encode("train", corpus.splits["train"]).ids)
-        test = torch.as_tensor(tokenizer.encode("test", corpus.splits["test"]).ids)
-        vocab = len(tokenizer.vocab)
         before = resource.getrusage(resource.RUSAGE_SELF)
         network = bare_model(vocab, "lstm", options)
         train_rate = bare_run(train, vocab, "lstm", options, steps, network)
