@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.corpora import CorpusText, load_corpus
-from bench.errors import BenchError
+from bench.errors import BenchError, CheckpointError
 from bench.model import LanguageModel
 from bench.options import validate_options
 from bench.plugins import PluginHost
@@ -58,5 +59,24 @@ def restore_run(
         )
     options = host.model_options(config["plugin"], config["options"])
     model = model_class(options, tokenizer.vocab, device)
-    model.load_checkpoint(Path(checkpoints[-1]))
+    _load_checkpoint(model, Path(checkpoints[-1]))
     return RestoredRun(record=record, tokenizer=tokenizer, model=model, corpus=corpus)
+
+
+def _load_checkpoint(model: LanguageModel, path: Path) -> None:
+    """The plugin loads its file; a file that is damaged or is more than weights (which
+    ``weights_only`` loading refuses rather than run) is named as the cause, not the plugin."""
+    try:
+        model.load_checkpoint(path)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"{path} was not loaded: it holds more than tensors and numbers, which a file "
+            "bench wrote never does, and loading it could run code; if you did not put it "
+            "there, delete it and train the run again"
+        ) from None
+    except (RuntimeError, EOFError) as error:
+        first = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
+        raise CheckpointError(
+            f"{path} could not be loaded ({type(error).__name__}: {first}); if it is damaged "
+            "(truncated, copied in part), delete it and train the run again"
+        ) from None

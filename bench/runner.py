@@ -21,7 +21,7 @@ from bench import allocator, distributed, environment, interrupts, leaderboard_l
 from bench.config import RunConfig, config_hash
 from bench.corpora import CorpusText, ShardedLines, load_corpus
 from bench.epoch_report import epoch_echo, report_epoch
-from bench.errors import BenchError
+from bench.errors import BenchError, CheckpointError
 from bench.evaluation import evaluate
 from bench.failures import (
     debugging,
@@ -214,6 +214,8 @@ class Runner:
             )
             if peer is not None:
                 raise BenchError(f"{peer.summary} (run {run_id} recorded as failed)") from None
+            if isinstance(error, CheckpointError):  # the disk or the file, not the plugin
+                raise CheckpointError(f"run {run_id} recorded as failed: {error}") from error
             # a plugin's mistake is one line (bench.failures); bench's own bug keeps its traceback
             failure = (
                 plugin_failure(

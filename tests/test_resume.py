@@ -348,7 +348,7 @@ def test_nan_after_a_resume_goes_back_to_the_epoch_start_as_it_would_have(
     (stopped,) = [r["id"] for r in runner.store.list_runs() if r["id"] != reference]
     import torch
 
-    checkpoint = torch.load(runner.run_dir(stopped) / RESUME_FILE, weights_only=False)
+    checkpoint = torch.load(runner.run_dir(stopped) / RESUME_FILE, weights_only=True)
     assert "epoch_start" not in checkpoint
     assert (runner.run_dir(stopped) / EPOCH_START_FILE).exists()
     nan_loss_at_call(monkeypatch, 50 - 44)  # the same step 50
