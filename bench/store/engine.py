@@ -19,6 +19,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from bench.errors import BenchError
+from bench.secrets import mask_url
 from bench.store import json_values
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -110,11 +111,11 @@ def writer(engine: Engine) -> Engine:
 
 
 def safe_url(url: str) -> str:
-    """``url`` as it may be shown: any password hidden."""
+    """``url`` as it may be shown: any password hidden, in the user info or the query."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return mask_url(make_url(url).render_as_string(hide_password=True))
     except ArgumentError:
-        return url
+        return mask_url(url)
 
 
 def _sqlite_file(url: URL) -> Path | None:
