@@ -21,6 +21,7 @@ from bench.html_assets import page
 from bench.leaderboard import NUMERIC_COLUMNS, corpus_file_stem
 from bench.plots import PLOTS, corpus_figures, save_figure
 from bench.secrets import mask_text
+from bench.store.rows import stored_number
 from bench.training_curves import curves_figure, run_curves
 
 if TYPE_CHECKING:
@@ -131,7 +132,8 @@ def _evaluation_lines(record: Mapping[str, Any]) -> list[str]:
             f" [{ev['ppl_low']:.2f}, {ev['ppl_high']:.2f}]" if ev.get("ppl_low") is not None else ""
         )
         lines.append(
-            f"{ev['split']}: ppl {ev['ppl']:.3f}{interval}, tokens {ev['tokens']:,}, "
+            f"{ev['split']}: ppl {stored_number(ev['ppl'], '.3f')}{interval}, "
+            f"tokens {stored_number(ev['tokens'], ',')}, "
             f"{ev['mode']} (batch {ev['batch_size']})"
         )
     return lines

@@ -20,6 +20,7 @@ from bench.cli.options import (
 )
 from bench.errors import BenchError
 from bench.flops import TrainingUtilisation
+from bench.store.rows import stored_number
 
 
 @click.command()
@@ -101,11 +102,13 @@ def show(run_id: int, as_json: bool, db: str | None) -> None:
             f" [{ev['ppl_low']:.2f}, {ev['ppl_high']:.2f}]" if ev.get("ppl_low") is not None else ""
         )
         click.echo(
-            f"eval {ev['split']:<5} ppl {ev['ppl']:.3f}{interval}  word ppl "
-            f"{ev['word_ppl']:.3f}  bits/byte {ev['bits_per_byte']:.4f}  tokens "
-            f"{ev['tokens']:,}  ({ev['mode']}, batch {ev['batch_size']})"
+            f"eval {ev['split']:<5} ppl {stored_number(ev['ppl'], '.3f')}{interval}  word ppl "
+            f"{stored_number(ev['word_ppl'], '.3f')}  bits/byte {stored_number(ev['bits_per_byte'], '.4f')}"
+            f"  tokens {stored_number(ev['tokens'], ',')}  ({ev['mode']}, batch {ev['batch_size']})"
         )
-        oov = oov_text(ev["split"], ev.get("oov"), ev["tokens"], ev.get("ppl_no_oov"))
+        oov = ev["tokens"] and oov_text(
+            ev["split"], ev.get("oov"), ev["tokens"], ev.get("ppl_no_oov")
+        )
         if oov:
             click.echo(f"  {oov}")
     if any(ev.get("ppl_low") is not None for ev in record.get("evaluations", [])):

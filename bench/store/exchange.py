@@ -30,9 +30,9 @@ from sqlalchemy.orm import Session
 
 from bench.errors import BenchError
 from bench.store.database import Store
+from bench.store.run_file import FORMAT, check_run_file
 from bench.store.schema import Evaluation, LineScoreBlob, Metric, Run
 
-FORMAT = "bench-run/1"
 _RUN_COLUMNS = [c.key for c in Run.__table__.columns if c.key != "id"]
 _EVAL_COLUMNS = [c.key for c in Evaluation.__table__.columns if c.key not in ("id", "run_id")]
 _METRIC_COLUMNS = ["step", "epoch", "name", "value", "created_at"]
@@ -89,7 +89,11 @@ def record_file_name(record: dict[str, Any]) -> str:
     """A stable, readable file name: start time, plugin and corpus,
     e.g. ``20261202T185301-kn-ptb.json``."""
     run = record["run"]
-    started = datetime.fromisoformat(run["started_at"]).strftime("%Y%m%dT%H%M%S")
+    started = (
+        datetime.fromisoformat(run["started_at"]).strftime("%Y%m%dT%H%M%S")
+        if run.get("started_at")
+        else "unknown-time"  # a row whose start time could not be read
+    )
     corpus = re.sub(r"[^A-Za-z0-9]+", "-", Path(str(run.get("corpus") or "corpus")).name).strip("-")
     plugin = re.sub(r"[^A-Za-z0-9]+", "-", str(run.get("plugin") or "run")).strip("-")
     return f"{started}-{plugin}-{corpus or 'corpus'}.json"
@@ -114,11 +118,12 @@ def export_runs(store: Store, folder: Path, run_ids: Iterable[int] | None = None
 def _read_record(path: Path) -> dict[str, Any]:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BenchError(f"cannot read run file {path}: {exc}") from exc
+    # ValueError: bad UTF-8, bad JSON, a number of more than 4300 digits
+    except (OSError, ValueError, RecursionError) as exc:
+        raise BenchError(f"cannot read run file {path}: {exc}") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise BenchError(f'{path} is not a bench run file (expected "format": "{FORMAT}")')
-    return record
+    return check_run_file(record, str(path))
 
 
 def import_run(store: Store, record: dict[str, Any]) -> tuple[int, bool]:

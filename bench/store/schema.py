@@ -56,6 +56,21 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError(f"naive datetime {value!r}: bench stores timezone-aware UTC times")
         return value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        """A stored value that is not a date and time (SQLite keeps text as it was written)
+        reads as None instead of failing the whole query."""
+        process = super().result_processor(dialect, coltype)
+        if process is None:
+            return None
+
+        def tolerant(value: Any) -> datetime | None:
+            try:
+                return process(value)
+            except (ValueError, TypeError, OverflowError):
+                return None
+
+        return tolerant
+
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None

@@ -1,0 +1,134 @@
+"""`bench import` takes files from someone else: a file whose values do not fit their
+columns is refused whole with one line naming the field, and an odd row that is already in
+a database does not break `bench show`, `bench runs` or `bench leaderboard`."""
+
+import copy
+import json
+
+import pytest
+from click.testing import CliRunner
+from conftest import write_tiny_corpus
+
+from bench.cli import cli
+from bench.store import Store
+from bench.store.exchange import _EVAL_COLUMNS, _RUN_COLUMNS
+from bench.store.run_file import EvaluationFields, RunFields
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """One unigram run, exported: (the JSON record, the environment that made it)."""
+    folder = tmp_path_factory.mktemp("exported")
+    env = {"BENCH_DB": f"sqlite:///{folder / 'home.db'}", "BENCH_DATA_DIR": str(folder / "d")}
+    corpus = write_tiny_corpus(folder)
+    runner = CliRunner()
+    run = runner.invoke(cli, ["run", "--plugin", "unigram", "--corpus", str(corpus)], env=env)
+    assert run.exit_code == 0, run.output
+    out = folder / "runs"
+    assert runner.invoke(cli, ["export", "--out", str(out)], env=env).exit_code == 0
+    (path,) = out.glob("*.json")
+    return json.loads(path.read_text())
+
+
+def import_file(tmp_path, record, name="run.json"):
+    path = tmp_path / name
+    path.write_text(record if isinstance(record, str) else json.dumps(record))
+    return CliRunner().invoke(cli, ["import", str(path)])
+
+
+def test_the_schema_knows_every_column():
+    """A column added to the tables must be checked on import too."""
+    assert set(RunFields.model_fields) == set(_RUN_COLUMNS)
+    assert set(EvaluationFields.model_fields) == {*_EVAL_COLUMNS, "line_scores"}
+
+
+def test_a_valid_file_imports(exported, tmp_path):
+    result = import_file(tmp_path, exported)
+    assert result.exit_code == 0 and "imported" in result.output, result.output
+
+
+def put(record, where, value):
+    record = copy.deepcopy(record)
+    *path, last = where
+    target = record
+    for key in path:
+        target = target[key]
+    target[last] = value
+    return record
+
+
+BAD = [
+    (("run", "params"), "lots", "run.params"),
+    (("run", "seed"), 1.5, "run.seed"),
+    (("run", "status"), "pwned", "run.status"),
+    (("run", "params"), 10**30, "run.params"),
+    (("run", "params"), -3, "run.params"),
+    (("run", "started_at"), "yesterday", "run.started_at"),
+    (("run", "started_at"), "2026-12-07T05:00:00", "run.started_at"),  # no offset
+    (("run", "config"), [1, 2], "run.config"),
+    (("run",), [], "run"),
+    (("run", "plugin"), "x" * 300, "run.plugin"),
+    (("evaluations", 0, "ppl"), float("nan"), "evaluations.0.ppl"),
+    (("evaluations", 0, "ppl"), -5.0, "evaluations.0.ppl"),
+    (("evaluations", 0, "ppl"), float("inf"), "evaluations.0.ppl"),
+    (("evaluations", 0, "mode"), "<script>", "evaluations.0.mode"),
+    (("evaluations", 0, "tokens"), "12", "evaluations.0.tokens"),
+    (("evaluations", 0, "line_scores", "base64"), "%%% not base64", "evaluations.0.line_scores"),
+    (("evaluations",), {"a": 1}, "evaluations"),
+    (("metrics", "rows"), [[1, 1, "loss", "x", "2026-12-07T05:00:00+00:00"]], "metrics.rows.0.3"),
+    (("metrics", "rows"), [[1, 1, "loss"]], "metrics.rows.0"),
+]
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "field"), BAD, ids=[b[2] + "=" + repr(b[1])[:20] for b in BAD]
+)
+def test_a_bad_value_refuses_the_file_in_one_line_naming_the_field(
+    exported, tmp_path, where, value, field
+):
+    result = import_file(tmp_path, put(exported, where, value))
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and result.exception.__class__ is SystemExit
+    (line,) = result.output.splitlines()
+    assert line.startswith("Error: ") and "refused, nothing imported" in line
+    assert f": {field}" in line, line
+    assert Store().list_runs(limit=None) == []
+
+
+def test_a_huge_number_literal_is_one_line(exported, tmp_path):
+    text = json.dumps(put(exported, ("run", "seed"), 7)).replace(
+        '"seed": 7', '"seed": ' + "9" * 5000
+    )
+    result = import_file(tmp_path, text)
+    assert result.exit_code == 1 and len(result.output.splitlines()) == 1, result.output
+    assert Store().list_runs(limit=None) == []
+
+
+def test_an_odd_row_already_stored_breaks_no_command(exported, tmp_path):
+    """Rows written by hand or by an import that did not check: text in number columns,
+    an unknown status, a date that is not one. Every command still reads the database."""
+    import sqlite3
+
+    assert import_file(tmp_path, exported).exit_code == 0
+    second = put(exported, ("run", "started_at"), "2026-01-02T03:04:05+00:00")
+    assert import_file(tmp_path, second, "b.json").exit_code == 0
+    database = Store().url.removeprefix("sqlite:///")
+    with sqlite3.connect(database) as connection:
+        connection.executescript(
+            "update runs set params = 'lots', seed = 1.5, started_at = 'garbage', "
+            "config = '[1, 2]' where id = 1;"
+            "update evaluations set ppl = 'NaN?', tokens = 'many', word_ppl = -3 "
+            "where run_id = 1;"
+        )
+    out = tmp_path / "boards"
+    for args in (
+        ["runs"],
+        ["show", "1"],
+        ["show", "1", "--json"],
+        ["leaderboard"],
+        ["leaderboard", "--out", out, "--html", out / "html"],
+        ["export", "--out", tmp_path / "again"],
+        ["compare", "1", "2"],
+    ):
+        result = CliRunner().invoke(cli, [str(a) for a in args])
+        assert result.exit_code == 0, (args, result.output, result.exception)
