@@ -132,3 +132,25 @@ def test_an_odd_row_already_stored_breaks_no_command(exported, tmp_path):
     ):
         result = CliRunner().invoke(cli, [str(a) for a in args])
         assert result.exit_code == 0, (args, result.output, result.exception)
+
+
+def test_a_forged_file_with_a_real_runs_identity_does_not_shadow_it(exported, tmp_path):
+    """Same start time, plugin and configuration hash, other figures: imported first, the
+    forgery must not make the real file "already there"."""
+    forged = copy.deepcopy(exported)
+    for evaluation in forged["evaluations"]:
+        evaluation["ppl"] = 1.5
+    forged_run = import_file(tmp_path, forged, "forged.json")
+    assert "imported" in forged_run.output, forged_run.output
+    real = import_file(tmp_path, exported, "real.json")
+    assert real.exit_code == 0 and "imported: real.json as run 2" in real.output, real.output
+    again = import_file(tmp_path, exported, "real.json")
+    assert "already there: real.json as run 2" in again.output
+
+
+def test_a_configuration_hash_that_does_not_match_is_refused(exported, tmp_path):
+    edited = put(exported, ("run", "config", "seed"), 4321)
+    result = import_file(tmp_path, edited)
+    assert result.exit_code == 1 and "config_hash does not match" in result.output
+    assert len(result.output.splitlines()) == 1
+    assert Store().list_runs(limit=None) == []

@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from bench.config import config_hash
 from bench.errors import BenchError
 from bench.store.database import Store
 from bench.store.run_file import FORMAT, check_run_file
@@ -127,19 +128,19 @@ def _read_record(path: Path) -> dict[str, Any]:
 
 
 def import_run(store: Store, record: dict[str, Any]) -> tuple[int, bool]:
-    """Add one exported run to ``store``; return its id there and whether it was new
-    (a run with the same start time, plugin and configuration hash is not added twice)."""
+    """Add one exported run to ``store``; return its id there and whether it was new.
+
+    A run already there is not added twice: it has the file's start time, plugin and
+    configuration hash, and the same contents (run row, evaluations, training curve). A
+    file that only claims the identity of a stored run, with other figures, is a run of
+    its own; a configuration hash that does not match the configuration is refused.
+    """
+    _check_config_hash(record)
     run = {k: _from_json(k, record["run"].get(k)) for k in _RUN_COLUMNS}
+    for candidate in _same_identity(store, run):
+        if _contents(run_record(store, candidate)) == _contents(record):
+            return candidate, False
     with Session(store.engine) as session, session.begin():
-        existing = session.scalar(
-            select(Run.id).where(
-                Run.started_at == run["started_at"],
-                Run.plugin == run["plugin"],
-                Run.config_hash == run["config_hash"],
-            )
-        )
-        if existing is not None:
-            return existing, False
         row = Run(**run)
         session.add(row)
         session.flush()
@@ -173,6 +174,40 @@ def import_run(store: Store, record: dict[str, Any]) -> tuple[int, bool]:
     return run_id, True
 
 
+def _check_config_hash(record: dict[str, Any]) -> None:
+    stated, config = record["run"].get("config_hash"), record["run"].get("config")
+    if stated is not None and config is not None and stated != config_hash(config):
+        raise BenchError(
+            "refused, nothing imported from it: run.config_hash does not match run.config "
+            "(recomputed from it), so the file was edited after export"
+        )
+
+
+def _same_identity(store: Store, run: dict[str, Any]) -> list[int]:
+    """Stored runs with the start time, plugin and configuration hash of ``run``."""
+    with Session(store.engine) as session:
+        return list(
+            session.scalars(
+                select(Run.id).where(
+                    Run.started_at == run["started_at"],
+                    Run.plugin == run["plugin"],
+                    Run.config_hash == run["config_hash"],
+                )
+            )
+        )
+
+
+def _contents(record: dict[str, Any]) -> str:
+    """What makes two run files the same run, as comparable text: every known field of the
+    run, its evaluations (with their line scores) and its training curve."""
+    run = {k: record["run"].get(k) for k in _RUN_COLUMNS}
+    evaluations = [
+        {k: e.get(k) for k in (*_EVAL_COLUMNS, "line_scores")} for e in record["evaluations"]
+    ]
+    metrics = record.get("metrics") or {"columns": _METRIC_COLUMNS, "rows": []}
+    return json.dumps([run, evaluations, metrics], sort_keys=True, default=str)
+
+
 def run_files(paths: Iterable[Path]) -> list[Path]:
     """The run files named, folders expanded to their ``*.json`` files, in name order
     (names start with the start time, so runs are imported oldest first)."""
@@ -187,6 +222,13 @@ def run_files(paths: Iterable[Path]) -> list[Path]:
     return sorted(files, key=lambda p: p.name)
 
 
-def import_runs(store: Store, paths: Iterable[Path]) -> list[tuple[Path, int, bool]]:
-    """Import every run file under ``paths``; (file, run id, whether new) per file."""
-    return [(path, *import_run(store, _read_record(path))) for path in run_files(paths)]
+def import_runs(store: Store, paths: Iterable[Path]) -> Iterator[tuple[Path, int, bool]]:
+    """Import every run file under ``paths``, one after the other; (file, run id, whether
+    new) per file. A file that is refused stops the import there, with nothing of it
+    written (the files before it are in)."""
+    for path in run_files(paths):
+        record = _read_record(path)
+        try:
+            yield (path, *import_run(store, record))
+        except BenchError as error:
+            raise BenchError(f"{path} {error}") from None
