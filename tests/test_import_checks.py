@@ -154,3 +154,31 @@ def test_a_configuration_hash_that_does_not_match_is_refused(exported, tmp_path)
     assert result.exit_code == 1 and "config_hash does not match" in result.output
     assert len(result.output.splitlines()) == 1
     assert Store().list_runs(limit=None) == []
+
+
+def test_a_symbolic_link_to_dev_zero_is_one_error_line(exported, tmp_path):
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    (folder / "a.json").write_text(json.dumps(exported))
+    (folder / "zero.json").symlink_to("/dev/zero")
+    for target in (folder, folder / "zero.json"):
+        result = CliRunner().invoke(cli, ["import", str(target)])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+        (line,) = result.output.splitlines()
+        assert line.startswith("Error: ") and "symbolic link" in line
+    assert Store().list_runs(limit=None) == []
+
+
+def test_a_file_that_is_not_regular_or_too_large_is_refused(exported, tmp_path, monkeypatch):
+    import os
+
+    import bench.store.exchange
+
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    result = CliRunner().invoke(cli, ["import", str(fifo)])  # would block if it were read
+    assert result.exit_code == 1 and "not a regular file" in result.output
+    monkeypatch.setattr(bench.store.exchange, "MAX_FILE_BYTES", 1000)
+    result = import_file(tmp_path, exported)
+    assert result.exit_code == 1 and "more than a run file may be" in result.output
+    assert len(result.output.splitlines()) == 1

@@ -44,6 +44,10 @@ def export_command(run_ids: tuple[int, ...], out: Path, db: str | None) -> None:
 def import_command(paths: tuple[Path, ...], db: str | None) -> None:
     """Add runs from `bench export` files to the database (a run already there is skipped).
 
+    Each file is checked before anything of it is written: a value that does not fit its
+    field refuses the file. Files are read only if they are regular files (not symbolic
+    links) of at most 64 MB.
+
     \b
     Examples:
       bench import leaderboards/runs

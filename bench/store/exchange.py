@@ -18,8 +18,11 @@ so importing the same file twice adds it once. Each evaluation carries its per-l
 from __future__ import annotations
 
 import base64
+import errno
 import json
+import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +41,9 @@ _RUN_COLUMNS = [c.key for c in Run.__table__.columns if c.key != "id"]
 _EVAL_COLUMNS = [c.key for c in Evaluation.__table__.columns if c.key not in ("id", "run_id")]
 _METRIC_COLUMNS = ["step", "epoch", "name", "value", "created_at"]
 _TIME_COLUMNS = {"started_at", "finished_at", "created_at"}
+# the largest run file bench import reads (JSON takes ~35 times its size in memory while
+# it is parsed); an export of a long training curve with per-line scores is a few MB
+MAX_FILE_BYTES = 64 * 2**20
 
 
 def _to_json(key: str, value: Any) -> Any:
@@ -118,7 +124,7 @@ def export_runs(store: Store, folder: Path, run_ids: Iterable[int] | None = None
 
 def _read_record(path: Path) -> dict[str, Any]:
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(_read_bounded(path).decode("utf-8"))
     # ValueError: bad UTF-8, bad JSON, a number of more than 4300 digits
     except (OSError, ValueError, RecursionError) as exc:
         raise BenchError(f"cannot read run file {path}: {exc}") from None
@@ -208,17 +214,47 @@ def _contents(record: dict[str, Any]) -> str:
     return json.dumps([run, evaluations, metrics], sort_keys=True, default=str)
 
 
+def _read_bounded(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_FILE_BYTES, never through a symbolic link
+    (a ``run.json`` pointing at ``/dev/zero`` or a FIFO would be read for ever)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise BenchError(f"{path} is a symbolic link; import the file it points to") from None
+        raise BenchError(f"cannot read run file {path}: {error.strerror}") from None
+    with os.fdopen(descriptor, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise BenchError(f"{path} is not a regular file; refused")
+        if info.st_size > MAX_FILE_BYTES:
+            raise BenchError(
+                f"{path} is {info.st_size / 2**20:.0f} MB, more than a run file may be "
+                f"({MAX_FILE_BYTES // 2**20} MB); refused"
+            )
+        data = file.read(MAX_FILE_BYTES + 1)  # a file growing while read is bounded too
+    if len(data) > MAX_FILE_BYTES:
+        raise BenchError(f"{path} is larger than {MAX_FILE_BYTES // 2**20} MB; refused")
+    return data
+
+
 def run_files(paths: Iterable[Path]) -> list[Path]:
     """The run files named, folders expanded to their ``*.json`` files, in name order
-    (names start with the start time, so runs are imported oldest first)."""
+    (names start with the start time, so runs are imported oldest first). A symbolic link
+    or anything but a regular file is refused, named or found in a folder."""
     files: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            files.extend(sorted(path.glob("*.json")))
-        elif path.is_file():
-            files.append(path)
+        if path.is_dir() and not path.is_symlink():
+            found = sorted(path.glob("*.json"))
+        elif path.exists() or path.is_symlink():
+            found = [path]
         else:
             raise BenchError(f"no such file or folder: {path}")
+        for file in found:
+            if file.is_symlink() or not file.is_file():
+                kind = "a symbolic link" if file.is_symlink() else "not a regular file"
+                raise BenchError(f"{file} is {kind}; refused, nothing imported from it")
+        files.extend(found)
     return sorted(files, key=lambda p: p.name)
 
 
