@@ -10,8 +10,9 @@ from click.testing import CliRunner
 from conftest import write_tiny_corpus
 
 from bench.cli import cli
+from bench.config import config_hash
 from bench.store import Store
-from bench.store.exchange import _EVAL_COLUMNS, _RUN_COLUMNS
+from bench.store.exchange import _EVAL_COLUMNS, _RUN_COLUMNS, import_runs
 from bench.store.run_file import EvaluationFields, RunFields
 
 
@@ -182,3 +183,70 @@ def test_a_file_that_is_not_regular_or_too_large_is_refused(exported, tmp_path, 
     result = import_file(tmp_path, exported)
     assert result.exit_code == 1 and "more than a run file may be" in result.output
     assert len(result.output.splitlines()) == 1
+
+
+def test_two_runs_started_in_the_same_second_get_two_files(exported, tmp_path):
+    first = put(exported, ("run", "config", "seed"), 1)
+    second = put(exported, ("run", "config", "seed"), 2)
+    for number, record in enumerate((first, second)):
+        record["run"]["config_hash"] = config_hash(record["run"]["config"])
+        assert import_file(tmp_path, record, f"{number}.json").exit_code == 0
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["export", "--out", str(out)])
+    names = sorted(p.name for p in out.glob("*.json"))
+    assert len(names) == 2 and result.output.count("wrote") == 2, (names, result.output)
+    assert names[0] == names[1].replace(".json", "-2.json")  # '-' sorts before '.'
+    again = CliRunner().invoke(cli, ["export", "--out", str(out)])  # the same runs again
+    assert sorted(p.name for p in out.glob("*.json")) == names, again.output
+    seeds = {json.loads((out / n).read_text())["run"]["config"]["seed"] for n in names}
+    assert seeds == {1, 2}
+
+
+def test_import_waits_for_a_run_writing_the_same_database(exported, tmp_path):
+    """Another process holds SQLite's write lock (a run storing its metrics): the import
+    waits for it instead of failing with "database is locked"."""
+    import sqlite3
+    import threading
+    import time
+
+    assert (
+        import_file(
+            tmp_path, put(exported, ("run", "started_at"), "2020-01-01T00:00:00+00:00")
+        ).exit_code
+        == 0
+    )
+    database = Store().url.removeprefix("sqlite:///")
+    locked = threading.Event()
+
+    def a_run_writing():
+        connection = sqlite3.connect(database, isolation_level=None)
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("UPDATE runs SET error = 'busy' WHERE id = 1")
+        locked.set()
+        time.sleep(1.5)
+        connection.execute("COMMIT")
+        connection.close()
+
+    path = tmp_path / "second.json"
+    path.write_text(json.dumps(exported))
+    store = Store()  # opened (and migrated) before the other writer takes the lock
+    writer = threading.Thread(target=a_run_writing)
+    writer.start()
+    locked.wait()
+    try:
+        ((_, run_id, new),) = list(import_runs(store, [path]))
+    finally:
+        writer.join()
+    assert new and run_id == 2
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_deleted_runs_id_is_never_given_again(backend, request):
+    url = None
+    if backend == "postgresql":
+        url = request.getfixturevalue("postgres_server").create_database()
+    store = Store(url)
+    first, second = store.create_run(plugin="a"), store.create_run(plugin="b")
+    store.delete_run(second)
+    assert store.create_run(plugin="c") == second + 1
+    assert first == second - 1

@@ -90,6 +90,14 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
+        with self.writing() as session:
+            yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """One write transaction, as every write of bench takes it: on SQLite the write
+        lock first (``BEGIN IMMEDIATE``), so a concurrent writer makes it wait out the busy
+        timeout instead of failing with "database is locked"."""
         with (
             database_errors(self.url),
             Session(self._writer, expire_on_commit=False) as session,

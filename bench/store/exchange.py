@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import itertools
 import json
 import os
 import re
@@ -114,12 +115,42 @@ def export_runs(store: Store, folder: Path, run_ids: Iterable[int] | None = None
     written = []
     for run_id in sorted(run_ids):
         record = run_record(store, run_id)
-        path = folder / record_file_name(record)
+        path = _free_name(folder, record_file_name(record), record, written)
         path.write_text(
             json.dumps(record, indent=1, sort_keys=False, allow_nan=False) + "\n", encoding="utf-8"
         )
         written.append(path)
     return written
+
+
+def _free_name(folder: Path, name: str, record: dict[str, Any], taken: list[Path]) -> Path:
+    """``name`` in ``folder``, or ``name-2``, ``name-3``...: a file already there is
+    replaced only when it holds this very run (an earlier export of it), never another
+    run that started in the same second."""
+    stem, suffix = name.removesuffix(".json"), ".json"
+    for n in itertools.count(1):
+        path = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
+        if path in taken:
+            continue
+        if not path.exists() and not path.is_symlink():
+            return path
+        if _holds_run(path, record):
+            return path
+    raise AssertionError("unreachable")
+
+
+def _holds_run(path: Path, record: dict[str, Any]) -> bool:
+    """Whether the run file at ``path`` is an export of the same stored run."""
+    try:
+        other = json.loads(_read_bounded(path).decode("utf-8"))
+    except (BenchError, ValueError, RecursionError):
+        return False
+    if not isinstance(other, dict) or not isinstance(other.get("run"), dict):
+        return False
+    same = ("started_at", "plugin", "config_hash")
+    return other.get("exported_from_run") == record["exported_from_run"] and all(
+        other["run"].get(key) == record["run"].get(key) for key in same
+    )
 
 
 def _read_record(path: Path) -> dict[str, Any]:
@@ -146,7 +177,7 @@ def import_run(store: Store, record: dict[str, Any]) -> tuple[int, bool]:
     for candidate in _same_identity(store, run):
         if _contents(run_record(store, candidate)) == _contents(record):
             return candidate, False
-    with Session(store.engine) as session, session.begin():
+    with store.writing() as session:  # BEGIN IMMEDIATE on SQLite, as every write
         row = Run(**run)
         session.add(row)
         session.flush()

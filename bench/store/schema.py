@@ -12,7 +12,7 @@ for counts (20B parameters overflow 32 bits), bounded ``String`` for short names
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -93,6 +93,8 @@ class Run(Base):
     """
 
     __tablename__ = "runs"
+    # SQLite: a deleted run's id is never given to a new run (migration m005)
+    __table_args__: ClassVar[dict[str, Any]] = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
