@@ -21,6 +21,7 @@ from bench.html_assets import page
 from bench.leaderboard import NUMERIC_COLUMNS, corpus_file_stem
 from bench.plots import PLOTS, corpus_figures, save_figure
 from bench.secrets import mask_text
+from bench.store.local_paths import shared_run
 from bench.store.rows import stored_number
 from bench.training_curves import curves_figure, run_curves
 
@@ -142,6 +143,8 @@ def _evaluation_lines(record: Mapping[str, Any]) -> list[str]:
 def _run_page(record: Mapping[str, Any], corpus_page: str, curves: str | None) -> str:
     run_id = int(record["id"])
     label = record.get("model_label") or record.get("plugin") or ""
+    # a site is made to be published: local paths as <data-dir>/..., ~/...
+    record = shared_run(dict(record))
     command = mask_text(record.get("command") or "") or "(command not recorded)"
     fields = {key: record.get(key) for key in RUN_FIELDS}
     parts = [

@@ -35,6 +35,7 @@ from bench.published import Reproduction, reproduced_rows
 from bench.recipes import Recipe, load_recipes
 from bench.secrets import mask_text
 from bench.seeds import aggregate_seed_groups
+from bench.store.local_paths import redact_command
 
 COLUMNS = [
     "kind",
@@ -219,7 +220,8 @@ def _provenance(row: Mapping[str, Any]) -> dict[str, Any]:
     """What a footnote needs to trace a measured row back to its run."""
     return {
         "run": int(row["run_id"]),
-        "command": mask_text(cell(row, "command") or "") or None,  # rows stored before masking
+        # rows stored before masking; local paths as <data-dir>/..., ~/... in committed files
+        "command": redact_command(mask_text(cell(row, "command") or "")) or None,
         "device": cell(row, "device_name") or cell(row, "device"),
         "date": _date(cell(row, "finished_at") or cell(row, "started_at")),
         "config_hash": cell(row, "config_hash"),

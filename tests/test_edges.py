@@ -1,5 +1,6 @@
 """Hard edges of the command line: killed runs, signals' messages, secrets."""
 
+import json
 import os
 import re
 import shlex
@@ -241,3 +242,31 @@ def test_mask_url_hides_every_part_of_a_password(url):
         for part in ("ss w", "rd/x", "hun ter2", "two", "a?b#c"):
             assert part not in masked, masked
         assert "***" in masked and ("host" in masked or "dsn" in masked)
+
+
+def test_exports_and_leaderboards_carry_no_absolute_local_path(tiny_corpus, tmp_path, monkeypatch):
+    """The corpus folder and --data-dir are named as ~/... and <data-dir> in what is shared
+    (run files, markdown, CSV, the HTML site), and kept whole in the local database."""
+    monkeypatch.setenv("HOME", str(tmp_path))  # the corpus lies in the user's home
+    data = tmp_path / "elsewhere"
+    run = bench_process("run", "--plugin", "unigram", "--corpus", tiny_corpus, "--data-dir", data)
+    assert run.returncode == 0, run.stderr
+    assert str(tiny_corpus) in Store().get_run(1)["command"]  # kept here
+    assert str(tiny_corpus) in bench("show", "1").output
+    out, boards = tmp_path / "exported", tmp_path / "boards"
+    bench("export", "--out", out)
+    bench("leaderboard", "--out", boards, "--html", boards / "html")
+    bench("leaderboard", "--format", "csv", "--out", boards)
+    (exported,) = out.glob("*.json")
+    record = json.loads(exported.read_text())
+    assert record["run"]["command"] == (
+        "bench run --plugin unigram --corpus '~/tiny' --data-dir '<data-dir>'"
+    )
+    assert record["run"]["config"]["corpus"] == "~/tiny"
+    shared = [exported, *boards.rglob("*.md"), *boards.rglob("*.csv"), *boards.rglob("*.html")]
+    assert len(shared) >= 4
+    for path in shared:
+        assert str(tmp_path) not in path.read_text(), path
+    assert "already there" in bench("import", exported).output  # still the same run
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    assert "imported" in bench("import", exported, "--db", fresh).output

@@ -150,6 +150,7 @@ def test_a_forged_file_with_a_real_runs_identity_does_not_shadow_it(exported, tm
 
 
 def test_a_configuration_hash_that_does_not_match_is_refused(exported, tmp_path):
+    assert "<path>/" in exported["run"]["config"]["corpus"]  # checked as exported
     edited = put(exported, ("run", "config", "seed"), 4321)
     result = import_file(tmp_path, edited)
     assert result.exit_code == 1 and "config_hash does not match" in result.output
@@ -189,7 +190,7 @@ def test_two_runs_started_in_the_same_second_get_two_files(exported, tmp_path):
     first = put(exported, ("run", "config", "seed"), 1)
     second = put(exported, ("run", "config", "seed"), 2)
     for number, record in enumerate((first, second)):
-        record["run"]["config_hash"] = config_hash(record["run"]["config"])
+        record["shared_config_hash"] = config_hash(record["run"]["config"])
         assert import_file(tmp_path, record, f"{number}.json").exit_code == 0
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["export", "--out", str(out)])

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from bench.config import config_hash
 from bench.errors import BenchError
 from bench.store.database import Store
+from bench.store.local_paths import holds_redacted_paths, shared_run
 from bench.store.run_file import FORMAT, check_run_file
 from bench.store.schema import Evaluation, LineScoreBlob, Metric, Run
 
@@ -73,7 +74,11 @@ def run_record(store: Store, run_id: int) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "exported_from_run": run_id,
-            "run": {k: _to_json(k, getattr(run, k)) for k in _RUN_COLUMNS},
+            # local paths as <data-dir>/..., ~/...: the file is made to be shared
+            "run": shared_run({k: _to_json(k, getattr(run, k)) for k in _RUN_COLUMNS}),
+            "shared_config_hash": config_hash(shared_run({"config": run.config})["config"])
+            if run.config is not None
+            else None,
             "evaluations": [_evaluation_record(session, e) for e in evaluations],
             "metrics": {
                 "columns": _METRIC_COLUMNS,
@@ -213,6 +218,9 @@ def import_run(store: Store, record: dict[str, Any]) -> tuple[int, bool]:
 
 def _check_config_hash(record: dict[str, Any]) -> None:
     stated, config = record["run"].get("config_hash"), record["run"].get("config")
+    if config is not None and holds_redacted_paths(config):
+        # run.config_hash is of the paths as they were on the machine that ran
+        stated = record.get("shared_config_hash")
     if stated is not None and config is not None and stated != config_hash(config):
         raise BenchError(
             "refused, nothing imported from it: run.config_hash does not match run.config "

@@ -175,6 +175,7 @@ class Metrics(_Model):
 class RunFile(_Model):
     format: Literal[FORMAT]  # type: ignore[valid-type]
     exported_from_run: Count | None = None
+    shared_config_hash: Name(64) | None = None  # of run.config as exported (paths made shareable)
     run: RunFields
     evaluations: list[EvaluationFields] = []
     metrics: Metrics | None = None
