@@ -13,7 +13,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from bench.checkpoint import (
+from bench.api.plugin_host import get_host
+from bench.cli import cli
+from bench.configuration.run_config import build_config
+from bench.run.runner import Runner
+from bench.store import Store
+from bench.training.checkpoint import (
     RESUME_FILE,
     CheckpointError,
     capture_rng,
@@ -23,11 +28,6 @@ from bench.checkpoint import (
     restore_rng,
     save_atomically,
 )
-from bench.cli import cli
-from bench.config import build_config
-from bench.plugins import get_host
-from bench.runner import Runner
-from bench.store import Store
 
 SMALL = (
     "layers=1",
@@ -65,7 +65,7 @@ def config(corpus, *extra):
 
 def interrupted_run(runner, corpus, monkeypatch):
     """A run stopped by Ctrl-C in its second epoch, with a resume.pt in its folder."""
-    from bench_plugins.recurrent_network import RecurrentNetwork
+    from bench_plugins.recurrent.network import RecurrentNetwork
 
     training_loss = RecurrentNetwork.training_loss
     calls = {"n": 0}
@@ -167,7 +167,7 @@ def test_generator_states_round_trip_as_tensors_and_lists(tmp_path):
 
 def fill_the_disk_on(monkeypatch, when=lambda payload: True):
     """torch.save writes part of the file, then the disk is full (ENOSPC)."""
-    import bench.checkpoint
+    import bench.training.checkpoint
 
     real_save = torch.save
 
@@ -177,7 +177,7 @@ def fill_the_disk_on(monkeypatch, when=lambda payload: True):
         file.write(b"half a checkpoint")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(bench.checkpoint.torch, "save", full)
+    monkeypatch.setattr(bench.training.checkpoint.torch, "save", full)
 
 
 def test_a_full_disk_says_so_and_leaves_no_temporary_file(tmp_path, monkeypatch):

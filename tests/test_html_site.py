@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 from picture_runs import PictureRuns, make_picture_runs
 
-from bench.plots import parse_count
+from bench.report.plots import parse_count
 from bench.store.local_paths import shared_run
 
 CHROMIUM = next(

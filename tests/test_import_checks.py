@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from conftest import write_tiny_corpus
 
 from bench.cli import cli
-from bench.config import config_hash
+from bench.configuration.run_config import config_hash
 from bench.store import Store
 from bench.store.exchange import _EVAL_COLUMNS, _RUN_COLUMNS, import_runs
 from bench.store.run_file import EvaluationFields, RunFields

@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from bench.config import config_hash
+from bench.configuration.run_config import config_hash
 from bench.errors import BenchError
 from bench.store.database import Store
 from bench.store.local_paths import holds_redacted_paths, shared_run

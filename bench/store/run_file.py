@@ -29,8 +29,8 @@ from pydantic import (
     ValidationError,
 )
 
+from bench.api.contract_types import ScoringMode
 from bench.errors import BenchError
-from bench.records import ScoringMode
 from bench.store.schema import RUN_STATUSES
 
 FORMAT = "bench-run/1"
