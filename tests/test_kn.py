@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 from arpa_reader import read_arpa
+from conftest import import_or_unavailable
 
 from bench.config import build_config
 from bench.errors import BenchError
@@ -344,7 +345,7 @@ def test_arpa_round_trip_with_own_reader(markov_corpus, tmp_path):
 
 
 def test_arpa_loads_in_kenlm_with_the_same_perplexity(markov_corpus, tmp_path):
-    kenlm = pytest.importorskip("kenlm")
+    kenlm = import_or_unavailable("kenlm", "kenlm", "no kenlm module: pip install -e '.[kenlm]'")
     train, test = markov_corpus
     model, tokenizer = fitted(train, tmp_path, order=5)
     path = tmp_path / "model.arpa"
