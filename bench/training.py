@@ -178,8 +178,8 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
             )
             if valid.ppl < loop.best_ppl:
                 loop.best_ppl, loop.best_epoch = valid.ppl, loop.epoch
-                if world.is_main:
-                    torch.save(
+                if world.is_main:  # atomically: a kill mid-write keeps the previous best
+                    save_atomically(
                         {
                             "model": module.state_dict(),
                             "epoch": loop.epoch,
