@@ -15,7 +15,7 @@ import threading
 import torch
 
 from bench.cli import main
-from bench_plugins.recurrent_network import RecurrentNetwork
+from bench_plugins.recurrent.network import RecurrentNetwork
 
 
 def wait_for_ever(message: str) -> None:

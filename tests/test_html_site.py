@@ -17,7 +17,7 @@ import pytest
 from conftest import unavailable
 from picture_runs import PictureRuns, make_picture_runs
 
-from bench.plots import parse_count
+from bench.report.plots import parse_count
 
 CHROMIUM = next(
     (path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None

@@ -15,7 +15,7 @@ import pytest
 from arpa_reader import ArpaModel, read_arpa
 from test_kn import fitted
 
-from bench.evaluation import evaluate
+from bench.scoring.exactly_once import evaluate
 
 FIXTURES = Path(__file__).with_name("kenlm_fixtures")
 # lmplz writes log10 values as float32 (7-8 significant digits); bench's are float64
