@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from conftest import unavailable
 from picture_runs import PictureRuns, make_picture_runs
 
 from bench.report.plots import parse_count
@@ -22,9 +23,17 @@ from bench.store.local_paths import shared_run
 CHROMIUM = next(
     (path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None
 )
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)"
-)
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Chromium's path; skips (or fails, under BENCH_REQUIRE=chromium) where it is missing."""
+    if CHROMIUM is None:
+        unavailable("chromium", "chromium is not installed (Debian: apt-get install chromium)")
+    return CHROMIUM
+
+
+needs_chromium = pytest.mark.usefixtures("chromium")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

@@ -180,7 +180,7 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
             )
             if valid.ppl < loop.best_ppl:
                 loop.best_ppl, loop.best_epoch = valid.ppl, loop.epoch
-                if world.is_main:
+                if world.is_main:  # atomically: a kill mid-write keeps the previous best
                     save_atomically(
                         {
                             "model": module.state_dict(),
