@@ -91,13 +91,9 @@ def plan_resume(
     """The configuration and plan of stored run ``run_id`` (its ``record``), refused when
     it resolves differently now."""
     stored = record["config"] or {}
-    # a local folder is recorded by where it was read from; a registered corpus by name
-    # (a sharded one's source is its cache folder, which is not a corpus folder)
-    source = record.get("corpus_source")
-    local = source and Path(source).is_dir() and stored["corpus"] not in host.corpora
     config = RunConfig(
         plugin=stored["plugin"],
-        corpus=source if local else stored["corpus"],
+        corpus=recorded_corpus(record, host),
         tokenizer=stored["tokenizer"],
         seed=stored["seed"],
         device=stored["device"],
@@ -122,6 +118,17 @@ def plan_resume(
             f"run {run_id} started before bench had {', '.join(added)}: resumed with their defaults"
         )
     return config, plan
+
+
+def recorded_corpus(record: dict[str, Any], host: PluginHost) -> str:
+    """What to load for stored run ``record``: a local folder or file is recorded by where
+    it was read from; a registered corpus by name (a sharded one's source is its cache
+    folder, which is not a corpus folder)."""
+    corpus = (record.get("config") or {}).get("corpus") or record["corpus"]
+    source = record.get("corpus_source")
+    if source and Path(source).exists() and corpus not in host.corpora:
+        return source
+    return corpus
 
 
 def plugin_version(host: PluginHost, plugin: str) -> str | None:

@@ -15,12 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from bench import allocator, distributed, environment, interrupts, leaderboard_labels
 from bench.config import RunConfig, config_hash
-from bench.corpora import CorpusText, ShardedLines, load_corpus
-from bench.epoch_report import epoch_echo, report_epoch
+from bench.corpora import CorpusText, ShardedLines, download_if_missing, load_corpus
+from bench.epoch_report import configured_epochs, epoch_echo, report_epoch
 from bench.errors import BenchError
 from bench.evaluation import evaluate
 from bench.failures import (
@@ -28,10 +26,12 @@ from bench.failures import (
     plugin_failure,
 )
 from bench.flops import TrainingUtilisation
+from bench.hints import run_epochs_hint, tokenizer_hint
 from bench.model import LanguageModel, TrainingContext
 from bench.options import Options
 from bench.paths import EPOCH_START_FILE, RESUME_FILE
 from bench.plugins import PluginHost
+from bench.progress_line import RunProgress
 from bench.rank_zero import note_world_size
 from bench.records import RunInfo, SplitEvaluation
 from bench.run_folders import run_folder, run_lock
@@ -76,6 +76,7 @@ class Runner:
         self.echo = echo or (lambda message: print(message, file=sys.stderr))
         self._epoch_echo = epoch_echo(self.echo, progress)  # one line per epoch
         self.current_run_id: int | None = None  # the run being carried out (for messages)
+        self._progress = RunProgress(progress, self.echo)
         allocator.keep_large_buffers()  # before any large buffer; recorded with each run
 
     def run_dir(self, run_id: int) -> Path:
@@ -90,20 +91,19 @@ class Runner:
     def progress(
         self, iterable: Any = None, *, total: int | None = None, desc: str = "", unit: str = "it"
     ) -> Any:
-        # disable=None: tqdm stays silent when stderr is not a terminal (CI, pipes)
-        return tqdm(
-            iterable,
-            total=total,
-            desc=desc,
-            unit=unit,
-            leave=False,
-            disable=None if self.show_progress else True,
-            dynamic_ncols=True,
-        )
+        """A tqdm bar on a terminal, else a line every ~30 s (bench.progress_line)."""
+        return self._progress(iterable, total=total, desc=desc, unit=unit)
 
     def run(self, config: RunConfig, command: str) -> RunResult:
         """Record a new run of ``config`` and carry it out."""
         plan = plan_run(self.host, config, self.data_dir)
+        if plan.local_corpus is None:  # a download that fails (offline) records no run
+            with distributed.rank0_first("download"):
+                download_if_missing(
+                    config.corpus, self.host.corpora, self.data_dir, progress=self.show_progress
+                )
+        elif plan.local_corpus.single_file:
+            self.echo(plan.local_corpus.describe_split())
         env = distributed.describe(
             environment.describe_environment(plan.device, torch_too=plan.model_class.uses_torch),
             plan.device,
@@ -164,6 +164,7 @@ class Runner:
             run_id, config.plugin, config.corpus, plan.tokenizer_name, plan.device, plan.resolved
         )
         self.host.hook.run_started(run=info)
+        self._progress.epochs = configured_epochs(info.config)
         evaluations: dict[str, SplitEvaluation] = {}
         summary: dict[str, Any] = {}
         # a resumed run's wall time adds to what the earlier attempts recorded
@@ -243,6 +244,8 @@ class Runner:
     ) -> RunResult:
         with distributed.rank0_first("tokens"):  # the others then read rank 0's caches
             splits, tokenizer = self._tokenize(corpus, plan.tokenizer_class, plan.tokenizer_options)
+        if hint := tokenizer_hint(corpus, info.tokenizer, splits["valid"]):
+            self.echo(hint)
         # (a run killed before its vocabulary was recorded has nothing to compare with)
         if resumed and resumed["vocab_sha256"] not in (None, tokenizer.vocab.sha256()):
             raise BenchError(
@@ -288,6 +291,8 @@ class Runner:
         )
         interrupts.raise_if_requested()  # one a gc callback swallowed while setting up
         model.fit(context)  # a request swallowed in an n-gram fit is raised when scoring
+        if hint := run_epochs_hint(self.store.get_run(info.run_id), info.config):
+            self.echo(hint)
         # counted after training: a count-based model only knows its size once fitted
         summary["params"] = model.num_parameters()
         self.store.update_run(info.run_id, params=summary["params"])
@@ -370,6 +375,8 @@ class Runner:
         elapsed = time.perf_counter() - self._wall_started
         self.store.update_run(info.run_id, wall_seconds=elapsed)
         self.host.hook.log_metrics(run=info, metrics=metrics, step=step, epoch=epoch)
+        if step is not None and "train_loss" in metrics and "valid_ppl" not in metrics:
+            self._progress.show_loss(metrics["train_loss"])
         report_epoch(self._epoch_echo, metrics, epoch, info.config, elapsed)
 
     def _close(
