@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bench.api.plugin_host import load_plugins
 from bench.cli import cli
 from bench.corpora import load_corpus
 from bench.corpora.single_file import SPLIT_EVERY, split_of_line, split_single_file
 from bench.errors import BenchError
-from bench.plugins import load_plugins
 
 TINY_LSTM = [
     "--set",
@@ -168,7 +168,7 @@ class Scripted:
 
 
 def test_sample_lines_stops_at_the_line_end_asked_for() -> None:
-    from bench.generation import Sampling, sample_lines
+    from bench.run.generation import Sampling, sample_lines
 
     eos = 0
     model = Scripted([5, 6, 7, 8, 9, 5, eos, 5, eos, 6, 6, 6, eos, 7, eos] + [5] * 50)
@@ -181,7 +181,7 @@ def test_sample_lines_stops_at_the_line_end_asked_for() -> None:
 
 
 def test_sample_lines_keeps_only_whole_lines_when_the_ends_do_not_come() -> None:
-    from bench import generation
+    from bench.run import generation
 
     eos = 0
     model = Scripted([5, eos] + [6] * 5000)
@@ -190,7 +190,7 @@ def test_sample_lines_keeps_only_whole_lines_when_the_ends_do_not_come() -> None
 
 
 def test_greedy_and_top_p_reach_the_model_as_keywords() -> None:
-    from bench.generation import Sampling
+    from bench.run.generation import Sampling
 
     model = Scripted([1] * 10)
     Sampling(temperature=0.5, top_k=3, top_p=0.9, greedy=True).draw(model, [], 2, 0)
@@ -206,7 +206,7 @@ def test_greedy_and_top_p_reach_the_model_as_keywords() -> None:
 def test_nucleus_keeps_the_likeliest_ids_holding_top_p() -> None:
     import torch
 
-    from bench_plugins.recurrent_network import _nucleus
+    from bench_plugins.recurrent.network import _nucleus
 
     scores = torch.log(torch.tensor([0.1, 0.5, 0.05, 0.3, 0.05]))
     kept = torch.isfinite(_nucleus(scores, 0.7)).tolist()
@@ -218,8 +218,8 @@ def test_nucleus_keeps_the_likeliest_ids_holding_top_p() -> None:
 
 
 def test_tokenizer_hint_for_names_and_unknown_words(tmp_path: Path) -> None:
-    from bench.hints import tokenizer_hint
-    from bench.tokenizers import WordTokenizer
+    from bench.run.hints import tokenizer_hint
+    from bench.tokenization.tokenizers import WordTokenizer
 
     def hint_for(lines: list[str], tokenizer: str = "word") -> str | None:
         path = tmp_path / "text.txt"
@@ -239,7 +239,7 @@ def test_tokenizer_hint_for_names_and_unknown_words(tmp_path: Path) -> None:
 
 
 def test_epochs_hint_when_the_curve_still_falls_steeply() -> None:
-    from bench.hints import epochs_hint
+    from bench.run.hints import epochs_hint
 
     assert epochs_hint([20.0, 14.0], 2) == (
         "hint: more epochs would help: valid ppl fell 30% in the last epoch "
@@ -256,7 +256,7 @@ def test_epochs_hint_when_the_curve_still_falls_steeply() -> None:
 def test_progress_line_every_interval_with_loss_rate_and_time_left() -> None:
     import torch
 
-    from bench.progress_line import ProgressLines
+    from bench.run.progress_line import ProgressLines
 
     lines: list[str] = []
     now = [0.0]
@@ -290,8 +290,8 @@ def test_progress_line_every_interval_with_loss_rate_and_time_left() -> None:
 def test_runner_progress_is_a_line_off_a_terminal_and_shows_the_loss_on_a_bar(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from bench import progress_line
-    from bench.progress_line import ProgressLines, RunProgress
+    from bench.run import progress_line
+    from bench.run.progress_line import ProgressLines, RunProgress
 
     progress = RunProgress(True, print)
     bar = progress(range(4), desc="epoch 1")  # pytest's stderr is no terminal

@@ -38,7 +38,7 @@ def compare(run_a: int | str, run_b: int | str, split: str, groups: bool, db: st
       bench compare 4 7 --split valid
       bench compare 4 7 --groups
     """
-    from bench.compare import compare_groups, compare_runs
+    from bench.scoring.compare import compare_groups, compare_runs
 
     report = compare_groups if groups else compare_runs
     store = open_store(db)

@@ -21,7 +21,7 @@ from bench.cli.options import (
     seed_option,
 )
 from bench.errors import BenchError
-from bench.flops import TrainingUtilisation
+from bench.training.flops import TrainingUtilisation
 
 
 @click.command()
@@ -36,7 +36,7 @@ def runs(
     """Stored runs, newest first: model, corpus, perplexities, and why a run failed or
     was interrupted (`bench show RUN` has the whole error)."""
     from bench.cli.run_listing import runs_table
-    from bench.run_folders import process_gone, run_folder
+    from bench.run.folders import process_gone, run_folder
 
     store = open_store(db)
     rows = store.list_runs(limit=limit, status=status, plugin=plugin, corpus=corpus)
@@ -126,7 +126,7 @@ def show(run_id: int | str, as_json: bool, db: str | None) -> None:
 
 def _echo_seed_group(store: Any, record: dict[str, Any]) -> None:
     """The run's seed group (runs equal but for the seed), when it has other members."""
-    from bench.seeds import SeedSpread, group_members
+    from bench.scoring.seeds import SeedSpread, group_members
 
     if record.get("status") != "finished" or not record.get("config"):
         return
@@ -203,9 +203,9 @@ def generate(
       bench generate --run 3 --prompt "ROMEO:" --greedy
       bench generate --run 3 --tokens 500 --top-p 0.9
     """
-    from bench.environment import resolve_device
-    from bench.generation import Sampling, print_sample
-    from bench.restore import restore_run
+    from bench.machine.environment import resolve_device
+    from bench.run.generation import Sampling, print_sample
+    from bench.run.restore import restore_run
 
     if lines is not None and tokens is not None:
         raise BenchError("give --lines (-n) or --tokens, not both")
@@ -245,7 +245,7 @@ def delete(run_ids: tuple[int | str, ...], yes: bool, db: str | None, data_dir: 
 
     Leaderboard files already written keep the run until `bench leaderboard` is run again.
     """
-    from bench.runner import Runner
+    from bench.run.runner import Runner
 
     store = open_store(db)
     ids = dict.fromkeys(resolve_run(store, value) for value in run_ids)
