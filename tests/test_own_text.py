@@ -86,6 +86,15 @@ def test_tiny_shakespeares_own_file_keeps_its_registered_split(tmp_path: Path) -
     text = load_corpus(str(path), load_plugins().corpora, tmp_path / "data")
     assert text.name == "tinyshakespeare" and not text.single_file
     assert len(text.splits["valid"]) == 2_000
+    # the same text under another name is your own file, whatever lies beside it
+    mine = tmp_path / "mine.txt"
+    mine.write_bytes(path.read_bytes())
+    text = load_corpus(str(mine), load_plugins().corpora, tmp_path / "data")
+    assert text.name == "local:mine.txt" and len(text.splits["valid"]) == 2_000
+    assert (
+        text.splits["valid"][0]
+        != load_corpus(str(path), load_plugins().corpora, tmp_path).splits["valid"][0]
+    )
 
 
 # --------------------------------------------------------------------------- two commands
@@ -311,3 +320,47 @@ def test_runner_progress_is_a_line_off_a_terminal_and_shows_the_loss_on_a_bar(
     progress.show_loss(1.75)
     assert progress.bar.text == "loss 1.7500"
     assert not isinstance(RunProgress(False, print)(range(4)), ProgressLines)
+
+
+def test_every_rank_resolves_last_through_rank_0(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bench run --resume last` under torchrun: a rank other than 0 has no database and
+    gets the newest run from rank 0 (the broadcast is faked here)."""
+    from types import SimpleNamespace
+
+    from bench.cli.options import resolve_run
+    from bench.machine import rank_zero
+
+    monkeypatch.setattr(rank_zero, "current", lambda: SimpleNamespace(is_main=False))
+    from_rank_0 = {"url": "sqlite:///runs.db", "runs": [{"id": 7}]}
+    monkeypatch.setattr(
+        rank_zero,
+        "from_rank0",
+        lambda compute: from_rank_0["url" if "url" in compute.__code__.co_names else "runs"],
+    )
+    store = rank_zero.SharedStore(lambda: None)
+    assert resolve_run(store, "last") == 7
+
+
+# --------------------------------------------------------------------------- slips
+
+
+def test_an_offline_download_records_no_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib.error
+    import urllib.request
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    result = CliRunner().invoke(cli, ["run", "--plugin", "unigram", "--corpus", "wikitext-2"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: download of https://")
+    assert "The machine may be offline." in result.output and ".." not in result.output
+    assert "no runs stored yet" in invoke("runs").output
+
+
+def test_a_bench_error_ending_in_a_full_stop_gets_one() -> None:
+    from bench.run.failures import plugin_failure
+
+    failure = plugin_failure(BenchError("no such file."), plugin="x", model_class=object, run_id=3)
+    assert "failed: no such file. run 3 is recorded as failed" in str(failure)
