@@ -41,8 +41,8 @@ seeds_option = click.option("--seeds", metavar="N|S1,S2,...", help=SEEDS_HELP)
 @click.option(
     "--corpus",
     "-c",
-    help="registered corpus name or a folder holding "
-    "train.txt/valid.txt/test.txt  [default: tinyshakespeare, embedded]",
+    help="registered corpus name, a text file (split by line number, see docs/corpora.md) "
+    "or a folder holding train.txt/valid.txt/test.txt  [default: tinyshakespeare, embedded]",
 )
 @click.option(
     "--tokenizer",
@@ -96,9 +96,10 @@ def run(
       bench run --plugin lstm
       bench run --plugin lstm --corpus ptb --set hidden_size=200 --set epochs=6
       bench run --plugin unigram --corpus ./my-corpus --tokenizer word
+      bench run --plugin lstm --corpus names.txt     one text file, split for you
       bench run --config recipe.toml --device cuda
       bench run --plugin lstm --seeds 1,2,3
-      bench run --resume 12
+      bench run --resume last
       bench run --plugin lstm --nproc-per-node 2     two processes (GPUs), one model
     """
     from bench.configuration.run_config import build_config, load_config_file
