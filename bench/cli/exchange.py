@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from bench.cli.options import db_option, open_store
+from bench.cli.options import RUN_ID, db_option, open_store, resolve_run
 
 
 @click.command("export")
-@click.argument("run_ids", metavar="[RUN]...", nargs=-1, type=int)
+@click.argument("run_ids", metavar="[RUN]...", nargs=-1, type=RUN_ID)
 @click.option(
     "--out",
     required=True,
@@ -18,7 +18,7 @@ from bench.cli.options import db_option, open_store
     help="folder for the run files, one JSON file per run (e.g. leaderboards/runs)",
 )
 @db_option
-def export_command(run_ids: tuple[int, ...], out: Path, db: str | None) -> None:
+def export_command(run_ids: tuple[int | str, ...], out: Path, db: str | None) -> None:
     """Write stored runs as JSON files: run row, evaluations and training curve.
 
     Without RUN ids every finished run is exported. Commit the files to keep the
@@ -32,7 +32,9 @@ def export_command(run_ids: tuple[int, ...], out: Path, db: str | None) -> None:
     """
     from bench.store.exchange import export_runs
 
-    for path in export_runs(open_store(db), out, run_ids or None):
+    store = open_store(db)
+    ids = [resolve_run(store, value) for value in run_ids]
+    for path in export_runs(store, out, ids or None):
         click.echo(f"wrote {path}")
 
 

@@ -12,6 +12,7 @@ import click
 
 from bench import interrupts
 from bench.cli.options import (
+    RUN_ID,
     data_dir_option,
     db_option,
     device_option,
@@ -19,6 +20,7 @@ from bench.cli.options import (
     plugin_host,
     progress_option,
     resolve_data_dir,
+    resolve_run,
     seed_option,
     set_option,
 )
@@ -39,8 +41,8 @@ seeds_option = click.option("--seeds", metavar="N|S1,S2,...", help=SEEDS_HELP)
 @click.option(
     "--corpus",
     "-c",
-    help="registered corpus name or a folder holding "
-    "train.txt/valid.txt/test.txt  [default: tinyshakespeare, embedded]",
+    help="registered corpus name, a text file (split by line number, see docs/corpora.md) "
+    "or a folder holding train.txt/valid.txt/test.txt  [default: tinyshakespeare, embedded]",
 )
 @click.option(
     "--tokenizer",
@@ -63,10 +65,9 @@ seeds_option = click.option("--seeds", metavar="N|S1,S2,...", help=SEEDS_HELP)
 @click.option(
     "--resume",
     "resume_run",
-    type=int,
-    metavar="RUN",
-    help="continue an interrupted, failed or killed run from its last checkpoint, "
-    "as the same row (its configuration comes from the database)",
+    type=RUN_ID,
+    help="continue an interrupted, failed or killed run (a run id, or last) from its "
+    "last checkpoint, as the same row (its configuration comes from the database)",
 )
 @seeds_option
 @launch_options
@@ -81,7 +82,7 @@ def run(
     db: str | None,
     data_dir: str | None,
     progress: bool,
-    resume_run: int | None,
+    resume_run: int | str | None,
     seeds: str | None,
 ) -> None:
     """Train and evaluate a model; store the run and print a summary.
@@ -95,9 +96,10 @@ def run(
       bench run --plugin lstm
       bench run --plugin lstm --corpus ptb --set hidden_size=200 --set epochs=6
       bench run --plugin unigram --corpus ./my-corpus --tokenizer word
+      bench run --plugin lstm --corpus names.txt     one text file, split for you
       bench run --config recipe.toml --device cuda
       bench run --plugin lstm --seeds 1,2,3
-      bench run --resume 12
+      bench run --resume last
       bench run --plugin lstm --nproc-per-node 2     two processes (GPUs), one model
     """
     from bench.configuration.run_config import build_config, load_config_file
@@ -221,7 +223,7 @@ def _execute(
     db: str | None,
     folder: str | None,
     progress: bool,
-    resume_run: int | None = None,
+    resume_run: int | str | None = None,
     command: str | None = None,
 ) -> Any:
     """Run a configuration (or resume a run), print its summary; Ctrl-C and kill leave an
@@ -234,6 +236,8 @@ def _execute(
     # with several ranks (torchrun) only rank 0 opens the database, prints and notifies
     main = distributed.current().is_main
     database = shared_store(lambda: open_store(db))
+    if resume_run is not None:  # `--resume last`: the newest run
+        resume_run = resolve_run(database, resume_run)
     runner = Runner(
         shared_host(plugin_host()),
         database,

@@ -12,6 +12,7 @@ from bench.api.plugin_host import PluginHost
 from bench.configuration.options import validate_options
 from bench.corpora import CorpusText, load_corpus
 from bench.errors import BenchError, CheckpointError
+from bench.run.plan import recorded_corpus
 from bench.store import Store
 from bench.tokenization.tokenizers import Tokenizer
 from bench.tokenization.vocabulary_cache import fit_tokenizer
@@ -47,10 +48,14 @@ def restore_run(
             tokenizer_class.Options, config["tokenizer_options"], owner=config["tokenizer"]
         )
     )
-    # a local folder is recorded by where it was read from; a registered corpus by name
-    source = record.get("corpus_source")
-    corpus_name = source if source and Path(source).is_dir() else record["corpus"]
-    corpus = load_corpus(corpus_name, host.corpora, data_dir, download=False, progress=False)
+    corpus = load_corpus(
+        recorded_corpus(record, host), host.corpora, data_dir, download=False, progress=False
+    )
+    if corpus.single_file and corpus.sha256 != record.get("corpus_sha256"):
+        raise BenchError(
+            f"run {run_id}: {corpus.source} has changed since the run read it "
+            "(its checksums differ from the recorded ones)"
+        )
     fit_tokenizer(tokenizer, corpus, data_dir / "tokenizers")
     if tokenizer.vocab.sha256() != record["vocab_sha256"]:
         raise BenchError(

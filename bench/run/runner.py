@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from bench import interrupts
 from bench.api.contract_types import RunInfo, SplitEvaluation
 from bench.api.model import LanguageModel, TrainingContext
@@ -29,13 +27,15 @@ from bench.machine import allocator, distributed, environment
 from bench.machine.rank_zero import note_world_size
 from bench.paths import EPOCH_START_FILE, RESUME_FILE
 from bench.run import option_labels as leaderboard_labels
-from bench.run.epoch_report import epoch_echo, report_epoch
+from bench.run.epoch_report import configured_epochs, epoch_echo, report_epoch
 from bench.run.failures import (
     debugging,
     plugin_failure,
 )
 from bench.run.folders import run_folder, run_lock
-from bench.run.plan import RunPlan, plan_resume, plan_run, plugin_version
+from bench.run.hints import run_epochs_hint, tokenizer_hint
+from bench.run.plan import RunPlan, plan_resume, plan_run, plugin_version, prepare_corpus
+from bench.run.progress_line import RunProgress
 from bench.scoring.exactly_once import evaluate
 from bench.store import Store
 from bench.tokenization.token_cache import encode_to_disk
@@ -78,6 +78,7 @@ class Runner:
         self.echo = echo or (lambda message: print(message, file=sys.stderr))
         self._epoch_echo = epoch_echo(self.echo, progress)  # one line per epoch
         self.current_run_id: int | None = None  # the run being carried out (for messages)
+        self._progress = RunProgress(progress, self.echo)
         allocator.keep_large_buffers()  # before any large buffer; recorded with each run
 
     def run_dir(self, run_id: int) -> Path:
@@ -92,20 +93,13 @@ class Runner:
     def progress(
         self, iterable: Any = None, *, total: int | None = None, desc: str = "", unit: str = "it"
     ) -> Any:
-        # disable=None: tqdm stays silent when stderr is not a terminal (CI, pipes)
-        return tqdm(
-            iterable,
-            total=total,
-            desc=desc,
-            unit=unit,
-            leave=False,
-            disable=None if self.show_progress else True,
-            dynamic_ncols=True,
-        )
+        """A tqdm bar on a terminal, else a line every ~30 s (bench.run.progress_line)."""
+        return self._progress(iterable, total=total, desc=desc, unit=unit)
 
     def run(self, config: RunConfig, command: str) -> RunResult:
         """Record a new run of ``config`` and carry it out."""
         plan = plan_run(self.host, config, self.data_dir)
+        prepare_corpus(self.host, config.corpus, plan, self.data_dir, self.echo, self.show_progress)
         env = distributed.describe(
             environment.describe_environment(plan.device, torch_too=plan.model_class.uses_torch),
             plan.device,
@@ -166,6 +160,7 @@ class Runner:
             run_id, config.plugin, config.corpus, plan.tokenizer_name, plan.device, plan.resolved
         )
         self.host.hook.run_started(run=info)
+        self._progress.epochs = configured_epochs(info.config)
         evaluations: dict[str, SplitEvaluation] = {}
         summary: dict[str, Any] = {}
         # a resumed run's wall time adds to what the earlier attempts recorded
@@ -247,6 +242,8 @@ class Runner:
     ) -> RunResult:
         with distributed.rank0_first("tokens"):  # the others then read rank 0's caches
             splits, tokenizer = self._tokenize(corpus, plan.tokenizer_class, plan.tokenizer_options)
+        if hint := tokenizer_hint(corpus, info.tokenizer, splits["valid"]):
+            self.echo(hint)
         # (a run killed before its vocabulary was recorded has nothing to compare with)
         if resumed and resumed["vocab_sha256"] not in (None, tokenizer.vocab.sha256()):
             raise BenchError(
@@ -292,6 +289,8 @@ class Runner:
         )
         interrupts.raise_if_requested()  # one a gc callback swallowed while setting up
         model.fit(context)  # a request swallowed in an n-gram fit is raised when scoring
+        if hint := run_epochs_hint(self.store.get_run(info.run_id), info.config):
+            self.echo(hint)
         # counted after training: a count-based model only knows its size once fitted
         summary["params"] = model.num_parameters()
         self.store.update_run(info.run_id, params=summary["params"])
@@ -374,6 +373,8 @@ class Runner:
         elapsed = time.perf_counter() - self._wall_started
         self.store.update_run(info.run_id, wall_seconds=elapsed)
         self.host.hook.log_metrics(run=info, metrics=metrics, step=step, epoch=epoch)
+        if step is not None and "train_loss" in metrics and "valid_ppl" not in metrics:
+            self._progress.show_loss(metrics["train_loss"])
         report_epoch(self._epoch_echo, metrics, epoch, info.config, elapsed)
 
     def _close(
