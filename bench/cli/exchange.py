@@ -55,7 +55,7 @@ def import_command(paths: tuple[Path, ...], db: str | None) -> None:
       bench import leaderboards/runs
       bench import leaderboards/runs && bench leaderboard --out leaderboards
     """
-    from bench.store.exchange import import_runs
+    from bench.store.exchange import import_one_by_one
 
-    for path, run_id, new in import_runs(open_store(db), paths):
+    for path, run_id, new in import_one_by_one(open_store(db), paths):
         click.echo(f"{'imported' if new else 'already there'}: {path.name} as run {run_id}")

@@ -297,10 +297,15 @@ def run_files(paths: Iterable[Path]) -> list[Path]:
     return sorted(files, key=lambda p: p.name)
 
 
-def import_runs(store: Store, paths: Iterable[Path]) -> Iterator[tuple[Path, int, bool]]:
-    """Import every run file under ``paths``, one after the other; (file, run id, whether
-    new) per file. A file that is refused stops the import there, with nothing of it
-    written (the files before it are in)."""
+def import_runs(store: Store, paths: Iterable[Path]) -> list[tuple[Path, int, bool]]:
+    """Import every run file under ``paths``; (file, run id, whether new) per file."""
+    return list(import_one_by_one(store, paths))
+
+
+def import_one_by_one(store: Store, paths: Iterable[Path]) -> Iterator[tuple[Path, int, bool]]:
+    """Import the run files under ``paths`` one after the other, yielding (file, run id,
+    whether new) as each is in. A file that is refused stops the import there, with
+    nothing of it written (the files before it are in)."""
     for path in run_files(paths):
         record = _read_record(path)
         try:
