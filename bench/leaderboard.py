@@ -35,6 +35,7 @@ from bench.published import Reproduction, reproduced_rows
 from bench.recipes import Recipe, load_recipes
 from bench.secrets import mask_text
 from bench.seeds import aggregate_seed_groups
+from bench.shown_text import csv_cell
 
 COLUMNS = [
     "kind",
@@ -332,7 +333,11 @@ def render(table: pd.DataFrame, fmt: str, *, corpus: str | None = None) -> str:
 
         return markdown(table, corpus or table.attrs.get("corpus"))
     if fmt == "csv":
-        return records_frame(table, join_lists=True).to_csv(index=False)
+        frame = records_frame(table, join_lists=True)
+        # text a spreadsheet would run as a formula is neutralised; object cells keep an
+        # integer column with gaps as integers
+        cells = [[csv_cell(value) for value in row] for row in frame.itertuples(index=False)]
+        return pd.DataFrame(cells, columns=frame.columns, dtype=object).to_csv(index=False)
     if fmt == "json":
         records = records_frame(table).to_dict(orient="records")
         return json.dumps(records, ensure_ascii=False, indent=2) + "\n"

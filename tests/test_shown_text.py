@@ -1,5 +1,6 @@
 """Text from someone else's runs (labels, corpus names, commands, errors) is shown as text:
-plots draw it without mathtext."""
+plots draw it without mathtext, markdown and CSV escape it, terminals never get its
+control characters."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from bench.evaluation import Evaluation
-from bench.leaderboard import build_tables
+from bench.leaderboard import build_tables, render
 from bench.metrics import SplitMetrics
 from bench.model import EvalProtocol
 from bench.plots import corpus_figures
 from bench.probes.gradients import GradientNorms
 from bench.probes.report import plot_gradient_norms
 from bench.published import PUBLISHED_COLUMNS
+from bench.shown_text import csv_cell, for_terminal, markdown_code, markdown_text
 from bench.store import Store
 from bench.tokens import UnitCounts
 from bench.training_curves import RunCurves, curves_figure
@@ -79,3 +82,81 @@ def test_training_curves_and_the_probe_plot_draw_labels_as_text(tmp_path: Path) 
         [(label, norms) for label in MATHTEXT_LABELS], tmp_path / "probe.png", title="a $b"
     )
     assert path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_markdown_text_escapes_html_line_breaks_and_links() -> None:
+    shown = markdown_text("<script>alert(1)</script><img src=x onerror=y> a|b\r[x](http://e)")
+    assert "<" not in shown.replace("\\<", "") and ">" not in shown.replace("\\>", "")
+    assert "\\|" in shown and "](" not in shown.replace("\\](", "")
+    for breaker in "\n\r\u2028\u2029\x85\v\f":
+        assert markdown_text(f"a{breaker}# b").splitlines() == ["a \\# b"]
+    assert markdown_text("113.2 [112.0, 114.3]") == "113.2 [112.0, 114.3]"  # stays readable
+
+
+def test_markdown_code_is_one_span_whatever_backticks_it_holds() -> None:
+    assert markdown_code("bench run") == "`bench run`"
+    assert markdown_code("a `b` c") == "`` a `b` c ``"
+    assert markdown_code("x ``y`` z") == "``` x ``y`` z ```"
+    assert markdown_code("a\nb") == "`a b`"
+
+
+def test_the_markdown_leaderboard_shows_crafted_labels_as_text(tmp_path: Path) -> None:
+    corpus = "ptb\n# Hacked\n<script>alert(1)</script>"
+    with Store(f"sqlite:///{tmp_path / 'bench.db'}") as store:
+        add_run(
+            store,
+            corpus=corpus,
+            label="<img src=x onerror=alert(1)>\rsecond\u2028third",
+            command="bench run --label 'a `b`'",
+            key_options="<b>bold</b>",
+        )
+        results = store.results_frame()
+    table = build_tables(results, NO_PUBLISHED, corpora=[corpus])[corpus]
+    text = render(table, "md", corpus=corpus)
+    lines = text.splitlines()
+    assert lines[0].startswith("# Perplexity on ptb \\# Hacked \\<script\\>")
+    assert [line for line in lines if line.startswith("#")][1:] == ["## Measured by bench"]
+    assert "<script" not in text.replace("\\<script", "")
+    assert "<img" not in text.replace("\\<img", "") and "<b>" not in text
+    assert text.splitlines() == text.rstrip("\n").split("\n")  # no U+2028 or lone \r
+    (row,) = [line for line in lines if line.startswith("|") and "second" in line]
+    assert "\\<img src=x onerror=alert(1)\\> second third" in row
+    assert "`` bench run --label 'a `b`' ``" in " ".join(text.split())
+
+
+def test_csv_cells_that_look_like_formulas_are_neutralised(tmp_path: Path) -> None:
+    assert csv_cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert [csv_cell(v) for v in ("+1+1", "-x", "@SUM(A1)", "\tx")] == [
+        "'+1+1",
+        "'-x",
+        "'@SUM(A1)",
+        "'\tx",
+    ]
+    assert [csv_cell(v) for v in (-1.5, "-1.5", "lstm", None, 3)] == [-1.5, "-1.5", "lstm", None, 3]
+    with Store(f"sqlite:///{tmp_path / 'bench.db'}") as store:
+        add_run(store, corpus="ptb", label="=cmd|'/c calc'!A0", key_options="@x")
+        results = store.results_frame()
+    table = build_tables(results, NO_PUBLISHED, corpora=["ptb"])["ptb"]
+    frame = pd.read_csv(io.StringIO(render(table, "csv")))
+    row = frame.iloc[0]
+    assert row["model"] == "'=cmd|'/c calc'!A0" and row["options"] == "'@x"
+    assert row["test_ppl"] == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "\x1b[2J\x1b[H",  # clear the screen
+        "\x1b]0;title\x07",  # window title (OSC)
+        "\x1b]52;c;ZXZpbA==\x1b\\",  # clipboard (OSC 52)
+        "\x9b31m",  # CSI as one C1 byte
+        "a\rb",
+        "a\u2028b",
+        "\u202eevil",  # bidi override
+    ],
+)
+def test_for_terminal_leaves_no_control_character(raw: str) -> None:
+    shown = for_terminal(raw)
+    assert shown.isprintable(), repr(shown)
+    assert for_terminal("a\nb", keep_newlines=True) == "a\nb"
+    assert for_terminal("a\nb") == "a\\nb"
