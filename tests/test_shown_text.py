@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
+from bench.cli import cli
 from bench.evaluation import Evaluation
 from bench.leaderboard import build_tables, render
 from bench.metrics import SplitMetrics
@@ -160,3 +162,42 @@ def test_for_terminal_leaves_no_control_character(raw: str) -> None:
     assert shown.isprintable(), repr(shown)
     assert for_terminal("a\nb", keep_newlines=True) == "a\nb"
     assert for_terminal("a\nb") == "a\\nb"
+
+
+HOSTILE = "\x1b[2J\x1b]0;owned\x07\x1b]52;c;ZXZpbA==\x1b\\\x9b31m\u202e"
+
+
+def test_runs_show_and_delete_print_no_control_character(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'bench.db'}"
+    with Store(db) as store:
+        run_id = add_run(
+            store,
+            corpus=f"ptb{HOSTILE}",
+            label=f"lstm{HOSTILE}",
+            command=f"bench run {HOSTILE}",
+            config={"options": {f"k{HOSTILE}": f"v{HOSTILE}"}},
+        )
+        failed = store.create_run(plugin="lstm", model_label=f"x{HOSTILE}", corpus="ptb")
+        store.finish_run(failed, "failed", error=f"RuntimeError: boom{HOSTILE}\n\ntraceback")
+    env = {"BENCH_DB": db, "BENCH_DATA_DIR": str(tmp_path / "data"), "BENCH_PLUGINS": None}
+    outputs = []
+    for args, reply in (
+        (["runs"], None),
+        (["show", str(run_id)], None),
+        (["show", str(failed)], None),
+        (["show", str(run_id), "--json"], None),
+        (["delete", str(run_id)], "n\n"),
+        (
+            ["plot", str(run_id), "-o", str(tmp_path / "p.png")],
+            None,
+        ),  # an Error: line that names the run's label
+        (["leaderboard", "--corpus", f"ptb{HOSTILE}", "--format", "csv"], None),
+        (["leaderboard", "--corpus", f"ptb{HOSTILE}", "--format", "json"], None),
+    ):
+        result = CliRunner().invoke(cli, args, env=env, input=reply)
+        outputs.append(result.output)
+        assert "lstm" in result.output or "boom" in result.output, (args, result.output)
+    for output in outputs:
+        shown = output.replace("\n", "")
+        assert shown.isprintable(), repr(output)
+    assert "owned" in outputs[0] and "\\x1b" in outputs[0]

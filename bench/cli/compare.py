@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from bench.cli.options import db_option, open_store
+from bench.shown_text import for_terminal
 
 
 @click.command()
@@ -41,4 +42,6 @@ def compare(run_a: int, run_b: int, split: str, groups: bool, db: str | None) ->
     from bench.compare import compare_groups, compare_runs
 
     report = compare_groups if groups else compare_runs
-    click.echo("\n".join(report(open_store(db), run_a, run_b, split)))
+    click.echo(
+        for_terminal("\n".join(report(open_store(db), run_a, run_b, split)), keep_newlines=True)
+    )
