@@ -19,6 +19,7 @@ import pandas as pd
 
 from bench.html_assets import page
 from bench.leaderboard import NUMERIC_COLUMNS, corpus_file_stem
+from bench.paths import write_atomically
 from bench.plots import PLOTS, corpus_figures, save_figure
 from bench.secrets import mask_text
 from bench.training_curves import curves_figure, run_curves
@@ -175,7 +176,7 @@ def _index_page(tables: dict[str, pd.DataFrame]) -> str:
 
 
 def _write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
+    write_atomically(path, text.encode("utf-8"))  # replaces a link there, never follows it
     return path
 
 

@@ -13,6 +13,7 @@ JSON hold numbers instead, one record per row with the unit in each field's name
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -31,6 +32,7 @@ from bench.leaderboard_records import (
     reference_record,
 )
 from bench.model import EvalProtocol
+from bench.paths import write_atomically
 from bench.published import Reproduction, reproduced_rows
 from bench.recipes import Recipe, load_recipes
 from bench.secrets import mask_text
@@ -344,10 +346,31 @@ def render(table: pd.DataFrame, fmt: str, *, corpus: str | None = None) -> str:
     raise BenchError(f"unknown leaderboard format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
+# File stems of the HTML site's own pages (index.html, run-<id>.html), which no corpus's
+# page may take
+_RESERVED_STEM = re.compile(r"index|run-\d+")
+_HASHED_STEM = re.compile(r".*-[0-9a-f]{12}")
+
+
 def corpus_file_stem(corpus: str) -> str:
     """The name a corpus's files take (table, plots, HTML page). Corpus names are
-    plugin-provided: keep them from escaping the output folder."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", corpus).strip(".") or "corpus"
+    plugin-provided or come from imported runs: keep them from escaping the output folder,
+    and give distinct corpora distinct names, also on a case-insensitive file system. A
+    name that is already a plain lower-case file name is kept ("ptb", "wikitext-2",
+    "a_b"); any other ("a b", "PTB", "index", "run-1") gets a hash of the name after it
+    ("a_b-5d2c…"), so "a b" and "a_b" never share a file and no corpus overwrites the
+    site's own pages."""
+    plain = re.sub(r"[^A-Za-z0-9._-]+", "_", corpus).strip(".")
+    if (
+        plain
+        and plain == corpus
+        and plain == plain.lower()
+        and not _RESERVED_STEM.fullmatch(plain)
+        and not _HASHED_STEM.fullmatch(plain)  # the form of a hashed name: never taken as is
+    ):
+        return plain
+    digest = hashlib.sha256(corpus.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{plain.lower() or 'corpus'}-{digest}"
 
 
 def write_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path, fmt: str) -> list[Path]:
@@ -361,6 +384,7 @@ def write_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path, fmt: str)
     paths = []
     for corpus, table in tables.items():
         path = out / f"{corpus_file_stem(corpus)}.{fmt}"
-        path.write_text(render(table, fmt, corpus=corpus), encoding="utf-8")
+        # a file or link already there is replaced, never written through
+        write_atomically(path, render(table, fmt, corpus=corpus).encode("utf-8"))
         paths.append(path)
     return paths

@@ -13,6 +13,7 @@ returned, so tests can look at their series.
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from bench.leaderboard import leading_number
+from bench.paths import write_atomically
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -178,11 +180,13 @@ def corpus_figures(
     return figures
 
 
-def save_figure(figure: Figure, path: str | Path) -> Path:
-    """Write ``figure`` as a PNG (its folder made as needed); return the path."""
+def save_figure(figure: Figure, path: str | Path, *, dpi: int = 110) -> Path:
+    """Write ``figure`` as a PNG (its folder made as needed) that replaces whatever file or
+    symlink is at ``path`` (never writing through a link); return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=dpi)
+    write_atomically(path, png.getvalue())
     return path
 
 

@@ -1,11 +1,13 @@
 """Text from someone else's runs (labels, corpus names, commands, errors) is shown as text:
 plots draw it without mathtext, markdown and CSV escape it, terminals never get its
-control characters."""
+control characters, and the files written from it replace what is in the output folder
+(never writing through a link) under names that never collide."""
 
 from __future__ import annotations
 
 import io
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +17,11 @@ from click.testing import CliRunner
 
 from bench.cli import cli
 from bench.evaluation import Evaluation
-from bench.leaderboard import build_tables, render
+from bench.html_site import write_site
+from bench.leaderboard import build_tables, corpus_file_stem, render, write_tables
 from bench.metrics import SplitMetrics
 from bench.model import EvalProtocol
-from bench.plots import corpus_figures
+from bench.plots import corpus_figures, write_corpus_plots
 from bench.probes.gradients import GradientNorms
 from bench.probes.report import plot_gradient_norms
 from bench.published import PUBLISHED_COLUMNS
@@ -201,3 +204,58 @@ def test_runs_show_and_delete_print_no_control_character(tmp_path: Path) -> None
         shown = output.replace("\n", "")
         assert shown.isprintable(), repr(output)
     assert "owned" in outputs[0] and "\\x1b" in outputs[0]
+
+
+def test_corpus_file_stems_are_distinct_and_never_the_sites_own_pages() -> None:
+    names = ["ptb", "wikitext-2", "a_b", "a b", "a/b", "PTB", "index", "run-1", "Index", "..", ""]
+    stems = [corpus_file_stem(name) for name in names]
+    assert stems[:3] == ["ptb", "wikitext-2", "a_b"]  # plain names are kept
+    assert len({stem.casefold() for stem in stems}) == len(names)  # also on macOS/Windows
+    for stem in stems:
+        assert re.fullmatch(r"[a-z0-9_-][a-z0-9._-]*", stem), stem
+        assert stem not in {"index", "run-1"}
+    # a corpus named like a hashed stem cannot take that stem from the name it belongs to
+    assert corpus_file_stem(corpus_file_stem("a b")) != corpus_file_stem("a b")
+
+
+def crafted_store(tmp_path: Path, corpora: list[str]) -> tuple[Store, pd.DataFrame]:
+    store = Store(f"sqlite:///{tmp_path / 'bench.db'}")
+    for number, corpus in enumerate(corpora):
+        add_run(store, corpus=corpus, label=f"model {number}", params=1000 * (number + 1))
+    return store, store.results_frame()
+
+
+def test_out_and_html_replace_links_in_the_folder_instead_of_writing_through(
+    tmp_path: Path,
+) -> None:
+    victim = tmp_path / "bashrc"
+    victim.write_text("precious\n")
+    store, results = crafted_store(tmp_path, ["ptb"])
+    tables = build_tables(results, NO_PUBLISHED, corpora=["ptb"])
+    out, html = tmp_path / "boards", tmp_path / "site"
+    links = [out / "ptb.md", out / "ptb-params.png", html / "index.html", html / "ptb.html"]
+    links += [html / "run-1.html", html / "ptb-speed.png"]
+    for link in links:
+        link.parent.mkdir(exist_ok=True)
+        link.symlink_to(victim)
+    write_corpus_plots(tables, results, out)
+    write_tables(tables, out, "md")
+    write_site(tables, results, store, html)
+    assert victim.read_text() == "precious\n"
+    for path in links:
+        assert path.is_file() and not path.is_symlink(), path
+    assert (out / "ptb.md").read_text().startswith("# Perplexity on ptb")
+    assert not [p for p in [*out.iterdir(), *html.iterdir()] if p.name.endswith(".tmp")]
+
+
+def test_corpora_named_like_site_pages_or_alike_get_pages_of_their_own(tmp_path: Path) -> None:
+    corpora = ["index", "run-1", "a b", "a_b"]
+    store, results = crafted_store(tmp_path, corpora)
+    tables = build_tables(results, NO_PUBLISHED, corpora=corpora)
+    pages = write_site(tables, results, store, tmp_path / "site")
+    names = [page.name for page in pages]
+    assert len(set(names)) == len(names) == 1 + 2 * len(corpora)  # index, corpora, runs
+    assert "<h1>Leaderboards</h1>" in (tmp_path / "site" / "index.html").read_text()
+    assert "<h1>Run 2: model 1</h1>" in (tmp_path / "site" / "run-2.html").read_text()
+    written = write_tables(tables, tmp_path / "boards", "md")
+    assert len({path.name for path in written}) == len(corpora)

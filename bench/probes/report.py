@@ -49,7 +49,7 @@ def plot_gradient_norms(curves: list[tuple[str, GradientNorms]], path: Path, *, 
     """
     from matplotlib.figure import Figure
 
-    from bench.plots import as_plain_text
+    from bench.plots import as_plain_text, save_figure
 
     figure = Figure(figsize=(7.5, 4.8), layout="constrained")
     axes = figure.add_subplot()
@@ -73,7 +73,4 @@ def plot_gradient_norms(curves: list[tuple[str, GradientNorms]], path: Path, *, 
     axes.set_title(title, fontsize=10)
     axes.grid(True, which="major", alpha=0.3)
     axes.legend(fontsize=8)
-    as_plain_text(figure)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    return path
+    return save_figure(as_plain_text(figure), path, dpi=120)
