@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import math
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -259,3 +260,65 @@ def test_corpora_named_like_site_pages_or_alike_get_pages_of_their_own(tmp_path:
     assert "<h1>Run 2: model 1</h1>" in (tmp_path / "site" / "run-2.html").read_text()
     written = write_tables(tables, tmp_path / "boards", "md")
     assert len({path.name for path in written}) == len(corpora)
+
+
+class Tags(HTMLParser):
+    """Every start tag of a page with its attributes, and the text of its scripts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.scripts: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script:
+            self.scripts.append(data)
+
+
+INJECTED = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
+
+
+def test_the_html_site_shows_crafted_text_as_text(tmp_path: Path) -> None:
+    """Each field the site shows holds markup that breaks out of text and of attributes;
+    not one tag or event handler of it may reach a page (removing the site's escaping, in
+    any of the places that show stored text, fails this)."""
+    store = Store(f"sqlite:///{tmp_path / 'bench.db'}")
+    corpus = f"c{INJECTED}"
+    add_run(
+        store,
+        corpus=corpus,
+        label=f"m{INJECTED}",
+        command=f"bench run {INJECTED}",
+        config={"options": {"note": INJECTED}},
+        environment={"host": INJECTED},
+        device_name=INJECTED,
+        key_options=INJECTED,
+    )
+    published = pd.DataFrame(
+        [
+            dict.fromkeys(PUBLISHED_COLUMNS, "")
+            | {"corpus": corpus, "model": f"p{INJECTED}", "test_ppl": "80", "citation": INJECTED}
+        ]
+    )
+    results = store.results_frame()
+    tables = build_tables(results, published, corpora=[corpus])
+    pages = write_site(tables, results, store, tmp_path / "site")
+    assert len(pages) == 3  # the index, the corpus's page, the run's page
+    for page in pages:
+        text = page.read_text()
+        parser = Tags()
+        parser.feed(text)
+        injected = [tag for tag, attrs in parser.tags if attrs.get("src") == "x"]
+        assert not injected, page.name
+        handlers = [name for _, attrs in parser.tags for name in attrs if name.startswith("on")]
+        assert not handlers, (page.name, handlers)
+        assert not any("alert" in script for script in parser.scripts), page.name
+        assert "&lt;img src=x onerror=alert(1)&gt;" in text, page.name  # shown, as text
