@@ -35,19 +35,27 @@ def _echo(line: str) -> None:
 @click.option("--plugin", "-p")
 @click.option("--corpus", "-c")
 @db_option
+@data_dir_option
 def runs(
-    limit: int, status: str | None, plugin: str | None, corpus: str | None, db: str | None
+    limit: int,
+    status: str | None,
+    plugin: str | None,
+    corpus: str | None,
+    db: str | None,
+    data_dir: str | None,
 ) -> None:
     """Stored runs, newest first: model, corpus, perplexities, and why a run failed or
-    was interrupted (`bench show RUN` has the whole error)."""
+    was interrupted (`bench show RUN` has the whole error). A run that says running but
+    whose process is gone (killed) shows as "running (process gone)"; give the --data-dir
+    the run was started with, if it was given one."""
     from bench.cli.run_listing import runs_table
     from bench.run_folders import process_gone, run_folder
 
     store = open_store(db)
     rows = store.list_runs(limit=limit, status=status, plugin=plugin, corpus=corpus)
-    data_dir = resolve_data_dir(None)
+    folders = resolve_data_dir(data_dir)
     for r in rows:  # a killed run's row still says running: its lock tells
-        if r["status"] == "running" and process_gone(run_folder(data_dir, store.url, r["id"])):
+        if r["status"] == "running" and process_gone(run_folder(folders, store.url, r["id"])):
             r["status"] = "running (process gone)"
     if not rows:
         click.echo("no runs stored yet: try `bench run --plugin lstm`")
