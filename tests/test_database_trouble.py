@@ -14,8 +14,8 @@ from sqlalchemy.exc import OperationalError
 
 from bench.cli import cli
 from bench.errors import BenchError
-from bench.run_folders import LOCK_FILE, run_folder
-from bench.runner import Runner
+from bench.run.folders import LOCK_FILE, run_folder
+from bench.run.runner import Runner
 from bench.store import Store
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")

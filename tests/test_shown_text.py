@@ -16,20 +16,20 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from bench.api.model import EvalProtocol
 from bench.cli import cli
-from bench.evaluation import Evaluation
-from bench.html_site import write_site
-from bench.leaderboard import build_tables, corpus_file_stem, render, write_tables
-from bench.metrics import SplitMetrics
-from bench.model import EvalProtocol
-from bench.plots import corpus_figures, write_corpus_plots
 from bench.probes.gradients import GradientNorms
 from bench.probes.report import plot_gradient_norms
-from bench.published import PUBLISHED_COLUMNS
-from bench.shown_text import csv_cell, for_terminal, markdown_code, markdown_text
+from bench.report.html_site import write_site
+from bench.report.leaderboard import build_tables, corpus_file_stem, render, write_tables
+from bench.report.plots import corpus_figures, write_corpus_plots
+from bench.report.published import PUBLISHED_COLUMNS
+from bench.report.shown_text import csv_cell, for_terminal, markdown_code, markdown_text
+from bench.report.training_curves import RunCurves, curves_figure
+from bench.scoring.exactly_once import Evaluation
+from bench.scoring.metrics import SplitMetrics
 from bench.store import Store
-from bench.tokens import UnitCounts
-from bench.training_curves import RunCurves, curves_figure
+from bench.tokenization.tokens import UnitCounts
 
 NO_PUBLISHED = pd.DataFrame(columns=PUBLISHED_COLUMNS)
 MATHTEXT_LABELS = ["cost $\\frac{1$", "$5 and $10"]

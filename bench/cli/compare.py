@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from bench.cli.options import db_option, open_store
-from bench.shown_text import for_terminal
+from bench.report.shown_text import for_terminal
 
 
 @click.command()
@@ -39,7 +39,7 @@ def compare(run_a: int, run_b: int, split: str, groups: bool, db: str | None) ->
       bench compare 4 7 --split valid
       bench compare 4 7 --groups
     """
-    from bench.compare import compare_groups, compare_runs
+    from bench.scoring.compare import compare_groups, compare_runs
 
     report = compare_groups if groups else compare_runs
     click.echo(

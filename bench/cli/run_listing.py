@@ -8,7 +8,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from bench.shown_text import for_terminal
+from bench.report.shown_text import for_terminal
 
 # the longest a cell may be before it is cut with an ellipsis; tabulate sizes the
 # columns from what is left, so a long corpus folder or model label never shifts the rest

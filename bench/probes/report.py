@@ -49,7 +49,7 @@ def plot_gradient_norms(curves: list[tuple[str, GradientNorms]], path: Path, *, 
     """
     from matplotlib.figure import Figure
 
-    from bench.plots import as_plain_text, save_figure
+    from bench.report.plots import as_plain_text, save_figure
 
     figure = Figure(figsize=(7.5, 4.8), layout="constrained")
     axes = figure.add_subplot()

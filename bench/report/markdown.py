@@ -1,0 +1,247 @@
+"""A leaderboard table as markdown a newcomer can read: two compact tables, details below.
+
+The full display table (:func:`bench.leaderboard.build_tables`) has ~20 columns; as one
+markdown table its lines run to several hundred characters. Here measured runs and
+published figures get a table each with only the columns a reader compares (model,
+parameters, valid, test, speed, device, run), every line at most 180 characters, and
+what makes a row reproducible or trustworthy (command, options, scoring protocol,
+citation, caveats) goes into numbered notes under the tables.
+
+A "test" cell is free text, so it can carry an interval or a mean over seeds
+("113.4 ± 0.3 (n=3)") without changing the layout. A run that reproduces a published row
+shows the paper's figure beside its own ("114.5 → 113.16, −1.2%"). When the measured table
+would be wider than 180 characters, long model names are shortened and columns whose
+values the notes repeat (device, OOV counts, the comparison with the paper) give way.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from bench.report.shown_text import markdown_code, markdown_text
+
+MEASURED_COLUMNS = [
+    "model",
+    "params",
+    "valid ppl",
+    "test ppl",
+    "vs paper (test)",
+    "OOV (test)",
+    "test ppl w/o OOV",
+    "word ppl (test)",
+    "bits/byte (test)",
+    "train tok/s",
+    "device",
+    "run",
+]
+REFERENCE_COLUMNS = ["model", "params", "valid ppl", "test ppl", "source"]
+RIGHT_ALIGNED = set(MEASURED_COLUMNS) - {"model", "device"}  # the figures
+MAX_MODEL_CHARS = 60
+MAX_LINE = 180
+
+
+def _wrapped(note: str, indent: str) -> str:
+    """A note as lines of at most 180 characters (markdown joins them again)."""
+    return textwrap.fill(
+        note,
+        width=MAX_LINE,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def _short(text: str, limit: int = MAX_MODEL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _short_params(text: str) -> str:
+    """ "2M (estimate, Merity et al. 2016 Table 2)" -> "2M (estimate)"; the rest is in the note."""
+    head, _, rest = str(text).partition(" (")
+    return f"{head} (estimate)" if "estimate" in rest else head
+
+
+def _grid(frame: pd.DataFrame) -> str:
+    cells = frame.astype(str).map(markdown_text)
+    align = ["right" if c in RIGHT_ALIGNED else "left" for c in cells.columns]
+    return cells.to_markdown(index=False, disable_numparse=True, colalign=align)
+
+
+def _width(frame: pd.DataFrame) -> int:
+    return max(len(line) for line in _grid(frame).splitlines())
+
+
+def _model_width(limit: int) -> Any:
+    return lambda frame: frame.assign(model=frame["model"].map(lambda m: _short(m, limit)))
+
+
+def _drop(*columns: str) -> Any:
+    return lambda frame: frame.drop(columns=list(columns), errors="ignore")
+
+
+# What gives way, in this order, while the measured table is wider than MAX_LINE; what a
+# dropped column said is in each run's note as well.
+NARROWING = (
+    _model_width(40),
+    _drop("device"),
+    _drop("OOV (test)", "test ppl w/o OOV"),
+    _model_width(30),
+    _drop("vs paper (test)"),
+)
+
+
+def _fit(shown: pd.DataFrame) -> pd.DataFrame:
+    for narrower in NARROWING:
+        if _width(shown) <= MAX_LINE:
+            break
+        shown = narrower(shown)
+    return shown
+
+
+def _oov_note(row: pd.Series) -> str:
+    if not row.get("test ppl w/o OOV"):
+        return ""
+    return f"test text: {row['OOV (test)']} OOV tokens, ppl {row['test ppl w/o OOV']} without them"
+
+
+def _measured(table: pd.DataFrame, runs: Iterable[dict[str, Any]]) -> list[str]:
+    rows = table[table["kind"] == "measured"]
+    if rows.empty:
+        return []
+    columns = [c for c in MEASURED_COLUMNS if c in rows.columns and (rows[c] != "").any()]
+    shown = rows[columns].copy()
+    shown["model"] = shown["model"].map(_short)
+    by_run = {str(r["run"]): r for r in runs}
+    notes = []
+    for _, row in rows.iterrows():
+        # a seed group's row names its member runs ("3, 4, 5"): each has its own command
+        members = [by_run.get(run_id, {}) for run_id in str(row["run"]).split(", ")]
+        run = members[0]
+        commands = list(
+            dict.fromkeys(markdown_code(m["command"]) for m in members if m.get("command"))
+        )
+        command = " or ".join(commands) if commands else "(command not recorded)"
+        details = [
+            f"options {row['options']}" if row.get("options") else "",
+            f"test scored {row['protocol']}" if row.get("protocol") else "",
+            f"reproduces {row['reproduces']}; test ppl paper → bench: {row['vs paper (test)']}"
+            if row.get("reproduces")
+            else "",
+            _oov_note(row),
+            run.get("device") or "",
+            run.get("date") or "",
+            f"config {str(run['config_hash'])[:12]}" if run.get("config_hash") else "",
+            f"git {str(run['git_commit'])[:12]}" if run.get("git_commit") else "",
+            row.get("notes") or "",
+        ]
+        label = "runs" if len(members) > 1 else "run"
+        shown_details = "; ".join(markdown_text(d) for d in details if d)
+        notes.append(
+            _wrapped(f"- {label} {markdown_text(row['run'])}: {command}; {shown_details}", "  ")
+        )
+    explained = []
+    if "vs paper (test)" in shown.columns:
+        explained += [
+            '"vs paper": the published test ppl the recipe of the run reproduces → bench\'s,',
+            "and how far bench's is from it.",
+        ]
+    if "OOV (test)" in shown.columns:
+        explained += [
+            '"OOV": test tokens outside the run\'s vocabulary; "w/o OOV": the perplexity of',
+            "the other tokens.",
+        ]
+    explained += [""] if explained else []
+    return [
+        "## Measured by bench",
+        "",
+        *explained,
+        _grid(_fit(shown)),
+        "",
+        "Each run, with the exact command that reproduces it:",
+        "",
+        *notes,
+    ]
+
+
+def _reference(table: pd.DataFrame) -> list[str]:
+    rows = table[table["kind"] == "reference"]
+    if rows.empty:
+        return []
+    shown = rows[["model", "params", "valid ppl", "test ppl"]].copy()
+    shown["model"] = shown["model"].map(_short)
+    shown["params"] = shown["params"].map(_short_params)
+    notes, sources = [], []
+    for number, (_, row) in enumerate(rows.iterrows(), start=1):
+        caveat = str(row.get("notes") or "")
+        unconfirmed = "unconfirmed" in caveat.lower()
+        sources.append(f"[{number}]" + (" unconfirmed" if unconfirmed else ""))
+        note = f"{row['model']}: {row['citation']}" + (f". {caveat}" if caveat else "")
+        notes.append(_wrapped(f"{number}. {markdown_text(note)}", "   "))
+    shown["source"] = sources
+    return [
+        "## Published (quoted with citations, not re-measured by bench)",
+        "",
+        _grid(shown),
+        "",
+        *notes,
+    ]
+
+
+def markdown(table: pd.DataFrame, corpus: str | None) -> str:
+    """Title, a short explanation, the measured and the published table, numbered notes."""
+    lines = [
+        f"# Perplexity on {markdown_text(corpus)}" if corpus else "# Perplexity",
+        "",
+        "ppl is per token of the run's own tokenizer; for tokens that are not words,",
+        "word ppl divides the same log-likelihood by words (plus one end-of-sentence",
+        "per line) and bits/byte compares across tokenizers. A run's scoring protocol",
+        "(stream or sentence, batch, context) is in its note: it is the usual reason",
+        'a figure differs from a paper\'s. "unconfirmed": the figure could not be',
+        "checked against the paper itself.",
+        "",
+    ]
+    measured = _measured(table, table.attrs.get("runs", []))
+    reference = _reference(table)
+    if measured:
+        lines += measured + [""]
+    if reference:
+        lines += reference + [""]
+    # (caption, relative file) pairs that bench.plots.write_corpus_plots wrote beside the file
+    figures = table.attrs.get("figures") or []
+    if figures:
+        lines += ["## Plots", ""]
+        for caption, name in figures:
+            lines += [f"![{markdown_text(caption)}]({name})", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+HEADLINE_COLUMNS = [
+    "corpus",
+    "model",
+    "params",
+    "valid ppl",
+    "test ppl",
+    "vs paper (test)",
+    "train tok/s",
+    "device",
+    "run",
+]
+
+
+def headline(tables: dict[str, pd.DataFrame]) -> str:
+    """One short markdown table of every measured run, all corpora together (for a README):
+    the best test perplexity first within each corpus."""
+    rows = []
+    for corpus, table in tables.items():
+        measured = table[table["kind"] == "measured"]
+        for _, row in measured.iterrows():
+            rows.append({"corpus": corpus, **{c: row.get(c, "") for c in HEADLINE_COLUMNS[1:]}})
+    frame = pd.DataFrame(rows, columns=HEADLINE_COLUMNS, dtype=str).fillna("")
+    frame["model"] = frame["model"].map(_short)
+    if not (frame["vs paper (test)"] != "").any():  # no run reproduces a published row
+        frame = frame.drop(columns="vs paper (test)")
+    return _grid(frame) + "\n"
