@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from bench.cli.options import RUN_ID, db_option, open_store, resolve_run
+from bench.report.shown_text import for_terminal
 
 
 @click.command()
@@ -43,4 +44,4 @@ def compare(run_a: int | str, run_b: int | str, split: str, groups: bool, db: st
     report = compare_groups if groups else compare_runs
     store = open_store(db)
     a, b = resolve_run(store, run_a), resolve_run(store, run_b)
-    click.echo("\n".join(report(store, a, b, split)))
+    click.echo(for_terminal("\n".join(report(store, a, b, split)), keep_newlines=True))

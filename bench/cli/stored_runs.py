@@ -21,8 +21,15 @@ from bench.cli.options import (
     seed_option,
 )
 from bench.errors import BenchError
+from bench.report.shown_text import for_terminal
 from bench.store.rows import stored_number
 from bench.training.flops import TrainingUtilisation
+
+
+def _echo(line: str) -> None:
+    """A line that quotes a stored run (label, command, config, error: possibly from
+    someone else's file), with its control characters escaped."""
+    click.echo(for_terminal(line))
 
 
 @click.command()
@@ -31,19 +38,27 @@ from bench.training.flops import TrainingUtilisation
 @click.option("--plugin", "-p")
 @click.option("--corpus", "-c")
 @db_option
+@data_dir_option
 def runs(
-    limit: int, status: str | None, plugin: str | None, corpus: str | None, db: str | None
+    limit: int,
+    status: str | None,
+    plugin: str | None,
+    corpus: str | None,
+    db: str | None,
+    data_dir: str | None,
 ) -> None:
     """Stored runs, newest first: model, corpus, perplexities, and why a run failed or
-    was interrupted (`bench show RUN` has the whole error)."""
+    was interrupted (`bench show RUN` has the whole error). A run that says running but
+    whose process is gone (killed) shows as "running (process gone)"; give the --data-dir
+    the run was started with, if it was given one."""
     from bench.cli.run_listing import runs_table
     from bench.run.folders import process_gone, run_folder
 
     store = open_store(db)
     rows = store.list_runs(limit=limit, status=status, plugin=plugin, corpus=corpus)
-    data_dir = resolve_data_dir(None)
+    folders = resolve_data_dir(data_dir)
     for r in rows:  # a killed run's row still says running: its lock tells
-        if r["status"] == "running" and process_gone(run_folder(data_dir, store.url, r["id"])):
+        if r["status"] == "running" and process_gone(run_folder(folders, store.url, r["id"])):
             r["status"] = "running (process gone)"
     if not rows:
         click.echo("no runs stored yet: try `bench run --plugin lstm`")
@@ -65,7 +80,7 @@ def show(run_id: int | str, as_json: bool, db: str | None) -> None:
     if record.get("command"):  # rows stored before bench masked passwords
         record["command"] = mask_text(record["command"])
     if as_json:
-        click.echo(json.dumps(record, indent=2, default=str))
+        click.echo(json.dumps(record, indent=2, default=str))  # JSON escapes control characters
         return
     keys = [
         "id",
@@ -88,22 +103,22 @@ def show(run_id: int | str, as_json: bool, db: str | None) -> None:
     ]
     for key in keys:
         if record.get(key) is not None:
-            click.echo(f"{key:<24} {_shown(record[key])}")
+            _echo(f"{key:<24} {_shown(record[key])}")
     utilisation = TrainingUtilisation.from_metrics(
         {m["name"]: m["value"] for m in record.get("metrics", [])},
         ((record.get("config") or {}).get("options") or {}).get("precision", "fp32"),
     )
     if utilisation is not None:
-        click.echo(f"{'training arithmetic':<24} {utilisation.describe()}")
+        _echo(f"{'training arithmetic':<24} {utilisation.describe()}")
     if record.get("config"):
-        click.echo("config:")
+        _echo("config:")
         for line in config_lines(record["config"]):
-            click.echo(f"  {line}")
+            _echo(f"  {line}")
     for ev in record.get("evaluations", []):
         interval = (
             f" [{ev['ppl_low']:.2f}, {ev['ppl_high']:.2f}]" if ev.get("ppl_low") is not None else ""
         )
-        click.echo(
+        _echo(
             f"eval {ev['split']:<5} ppl {stored_number(ev['ppl'], '.3f')}{interval}  word ppl "
             f"{stored_number(ev['word_ppl'], '.3f')}  bits/byte {stored_number(ev['bits_per_byte'], '.4f')}"
             f"  tokens {stored_number(ev['tokens'], ',')}  ({ev['mode']}, batch {ev['batch_size']})"
@@ -112,19 +127,17 @@ def show(run_id: int | str, as_json: bool, db: str | None) -> None:
             ev["split"], ev.get("oov"), ev["tokens"], ev.get("ppl_no_oov")
         )
         if oov:
-            click.echo(f"  {oov}")
+            _echo(f"  {oov}")
     if any(ev.get("ppl_low") is not None for ev in record.get("evaluations", [])):
-        click.echo(
-            "  [low, high]: 95% bootstrap interval over the split's lines (docs/uncertainty.md)"
-        )
+        _echo("  [low, high]: 95% bootstrap interval over the split's lines (docs/uncertainty.md)")
     _echo_seed_group(store, record)
     epochs = [m for m in record.get("metrics", []) if m.get("name") == "valid_ppl"]
     for m in epochs:
-        click.echo(f"epoch {m['epoch']}: valid ppl {m['value']:.3f}")
+        _echo(f"epoch {m['epoch']}: valid ppl {m['value']:.3f}")
     for artifact in record.get("artifacts", []):
-        click.echo(f"artifact {artifact['kind']}: {artifact['path']}")
+        _echo(f"artifact {artifact['kind']}: {artifact['path']}")
     if record.get("error"):
-        click.echo(f"error: {record['error'].splitlines()[0]}")
+        _echo(f"error: {record['error'].splitlines()[0]}")
 
 
 def _echo_seed_group(store: Any, record: dict[str, Any]) -> None:
@@ -137,7 +150,7 @@ def _echo_seed_group(store: Any, record: dict[str, Any]) -> None:
     if len(members) > 1:
         ids = ", ".join(str(i) for i in members["run_id"])
         spread = SeedSpread.of(list(members["test_ppl"].astype(float)))
-        click.echo(f"seed group: runs {ids}, test ppl {spread.describe()} (bench compare --groups)")
+        _echo(f"seed group: runs {ids}, test ppl {spread.describe()} (bench compare --groups)")
 
 
 @click.command()
@@ -257,7 +270,7 @@ def delete(run_ids: tuple[int | str, ...], yes: bool, db: str | None, data_dir: 
         what = " on ".join(
             part for part in (record.get("model_label"), record.get("corpus")) if part
         )
-        click.echo(
+        _echo(
             f"run {record['id']}: {record['status']}, {what or record.get('plugin')}, "
             f"started {str(record['started_at'])[:19]}"
         )
@@ -266,7 +279,7 @@ def delete(run_ids: tuple[int | str, ...], yes: bool, db: str | None, data_dir: 
     runner = Runner(plugin_host(), store, resolve_data_dir(data_dir), progress=False)
     for record in records:
         folder = runner.delete(record["id"])
-        click.echo(f"deleted run {record['id']} and {folder}")
+        _echo(f"deleted run {record['id']} and {folder}")
 
 
 def _shown(value: Any) -> str:

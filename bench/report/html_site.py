@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from bench.paths import write_atomically
 from bench.report.html_assets import page
 from bench.report.leaderboard import NUMERIC_COLUMNS, corpus_file_stem
 from bench.report.plots import PLOTS, corpus_figures, save_figure
@@ -180,7 +181,7 @@ def _index_page(tables: dict[str, pd.DataFrame]) -> str:
 
 
 def _write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
+    write_atomically(path, text.encode("utf-8"))  # replaces a link there, never follows it
     return path
 
 

@@ -147,9 +147,13 @@ class Runner:
         disk; refused while the run is going on in another process. Returns the folder."""
         self.store.get_run(run_id)  # a clear error for an unknown id, before any lock file
         folder = self.run_dir(run_id)
-        with run_lock(folder, run_id, then="delete it"):
-            self.store.delete_run(run_id)
-            shutil.rmtree(folder, ignore_errors=True)
+        try:
+            with run_lock(folder, run_id, then="delete it"):
+                self.store.delete_run(run_id)
+        except BenchError:  # a second delete that lost the race must not leave its lock file
+            if self.store.has_run(run_id):
+                raise
+        shutil.rmtree(folder, ignore_errors=True)
         return folder
 
     def _carry_out(

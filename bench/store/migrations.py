@@ -39,6 +39,8 @@ from sqlalchemy import (
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.schema import DDL, CreateColumn
 
+from bench.errors import BenchError
+
 Migration = Callable[[Connection], None]
 
 MIGRATIONS: list[Migration] = []
@@ -333,10 +335,27 @@ def migrate(engine: Engine, migrations: Sequence[Migration] | None = None) -> li
     pending = list(MIGRATIONS if migrations is None else migrations)
     with engine.connect() as conn:
         done = applied_migrations(conn)
+    refuse_newer_schema(engine, done, pending)
     if all(m.__name__ in done for m in pending):
         return []
     with _one_migrator_at_a_time(engine):
         return _apply(engine, pending)
+
+
+def refuse_newer_schema(engine: Engine, done: set[str], pending: Sequence[Migration]) -> None:
+    """A database that a newer bench migrated (a migration name this bench does not know)
+    may hold tables this bench would misread or fail to write at the end of a run: refuse
+    it when it is opened, before any work."""
+    known = {m.__name__ for m in MIGRATIONS} | {m.__name__ for m in pending}
+    unknown = sorted(done - known)
+    if unknown:
+        import bench
+
+        raise BenchError(
+            f"the database {engine.url.render_as_string(hide_password=True)} was written by a "
+            f"newer bench: its schema has {', '.join(unknown)}, which bench {bench.__version__} "
+            "does not know. Upgrade bench (pip install -U), or use another database (--db)"
+        )
 
 
 # any fixed 64-bit number; names bench's lock among the server's advisory locks
