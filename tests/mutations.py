@@ -122,7 +122,7 @@ MUTATIONS = [
         "bench/machine/launch.py",
         "sys.exit(128 + int(signalled.sigval))  # recorded it; 130 after SIGINT, 143 SIGTERM",
         "sys.exit(1)",
-        "bench/launch.py: the launcher exits 130 after Ctrl-C, 143 after SIGTERM",
+        "bench run --nproc-per-node exits 130 after Ctrl-C, 143 after SIGTERM (bench/machine/launch.py)",
         ("tests/test_distributed.py", "-k", "launcher_exits_130"),
     ),
     Mutation(
