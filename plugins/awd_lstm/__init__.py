@@ -113,10 +113,16 @@ class AWDLSTMModel(LanguageModel):
     @property
     def network(self) -> Any:
         if self._network is None:
-            from bench_plugins.awd_lstm.network import AWDLSTMNetwork
-
-            self._network = AWDLSTMNetwork(len(self.vocab), self.options).to(self.device)
+            self._network = self.build_network()
         return self._network
+
+    def build_network(self, counts: Any = None) -> Any:
+        """The torch network for this vocabulary (``counts`` unused: the output is the full
+        softmax tied to the embedding; the argument is the recurrent plugins' signature,
+        which benchmarks/recipe_cost.py calls)."""
+        from bench_plugins.awd_lstm.network import AWDLSTMNetwork
+
+        return AWDLSTMNetwork(len(self.vocab), self.options).to(self.device)
 
     def fit(self, context: TrainingContext) -> None:
         from bench_plugins.awd_lstm.training import train_awd_lstm

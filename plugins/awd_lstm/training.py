@@ -110,7 +110,8 @@ class AveragedWeights:
             with torch.no_grad():
                 for p in self.params:
                     self.kept.append(p.detach().clone())
-                    p.copy_(self.optimizer.state[p]["ax"])
+                    # before the first averaged step there is no average: the weights stand
+                    p.copy_(self.optimizer.state.get(p, {}).get("ax", p))
 
     def __exit__(self, *exc: object) -> None:
         with torch.no_grad():
@@ -143,13 +144,13 @@ def train_awd_lstm(
     if progress.trained_tokens:
         context.record_train_throughput(progress.trained_tokens, progress.trained_seconds)
 
-    def save(state: Any) -> None:
+    def save(state: Any, rng: dict[str, Any] | None = None) -> None:
         payload = {
             "progress": asdict(progress),
             "model": network.state_dict(),
             "optimizer": optimizer.state_dict(),
             "carried": _map_state(state, lambda t: t.detach().cpu()),
-            "rng": capture_rng(),
+            "rng": rng or capture_rng(),
         }
         save_atomically(payload, resume_path)
 
@@ -179,11 +180,13 @@ def _train_epoch(
     params = list(network.parameters())
     start = last_save = time.perf_counter()
     tokens_here = 0
+    unfinished = None  # the generators as a step began, until it ends
     try:
         while progress.position < data.size(0) - 2 and (
             options.max_steps_per_epoch is None
             or progress.epoch_steps < options.max_steps_per_epoch
         ):
+            unfinished = capture_rng()
             with guard.step():
                 length = draw_window_length(options)
                 start_row = progress.position
@@ -207,11 +210,14 @@ def _train_epoch(
                 progress.position += length
                 progress.epoch_steps += 1
                 progress.step += 1
+                unfinished = None
             if time.perf_counter() - last_save >= options.checkpoint_minutes * 60:
                 save(state)
                 last_save = time.perf_counter()
     except KeyboardInterrupt:
-        save(state)  # between steps: the run resumes at exactly this one
+        # a step stopped part-way (its window length already drawn) is taken again, from
+        # the generators it began with: the run resumes at exactly this step
+        save(state, unfinished)
         raise
     seconds = time.perf_counter() - start
     if tokens_here:
