@@ -11,10 +11,10 @@ import torch
 from click.testing import CliRunner
 
 from bench import TrainingContext
+from bench.api.plugin_host import get_host
 from bench.cli import cli
-from bench.config import build_config
-from bench.plugins import get_host
-from bench.runner import Runner
+from bench.configuration.run_config import build_config
+from bench.run.runner import Runner
 from bench.store import Store
 from bench_plugins.awd_lstm import AWDLSTMOptions
 from bench_plugins.awd_lstm import training as awd_training

@@ -134,7 +134,7 @@ class AWDLSTMModel(LanguageModel):
         return EvalProtocol(mode="stream", batch_size=self.options.eval_chunk, context=None)
 
     def score(self, split: TokenizedSplit, protocol: EvalProtocol) -> Iterator[ScoredTokens]:
-        from bench_plugins.recurrent_network import score_stream  # calls target_logprobs
+        from bench_plugins.recurrent.network import score_stream  # calls target_logprobs
 
         return score_stream(self.network, split, self.vocab.eos_id, protocol, self.device)
 

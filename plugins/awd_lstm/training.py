@@ -32,8 +32,8 @@ import numpy as np
 import torch
 
 from bench import TrainingContext
-from bench.checkpoint import capture_rng, restore_rng, save_atomically
 from bench.interrupts import InterruptGuard
+from bench.training.checkpoint import capture_rng, restore_rng, save_atomically
 from bench_plugins.awd_lstm import AWDLSTMOptions
 from bench_plugins.awd_lstm.network import AWDLSTMNetwork
 
