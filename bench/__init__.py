@@ -22,7 +22,14 @@ if TYPE_CHECKING:
     from bench.options import Options
     from bench.output_layers import OutputLayer, OutputLayerChoice
     from bench.output_network import OutputNetwork
-    from bench.records import EvalProtocol, RunInfo, ScoredTokens, ScoringMode, SplitEvaluation
+    from bench.records import (
+        EvalProtocol,
+        LogDestination,
+        RunInfo,
+        ScoredTokens,
+        ScoringMode,
+        SplitEvaluation,
+    )
     from bench.tokenizers import Tokenizer
     from bench.tokens import TokenizedSplit, UnitCounts, Vocabulary
 
@@ -43,6 +50,7 @@ _LAZY = {
     "OutputNetwork": "bench.output_network",  # imports torch
     "EvalProtocol": "bench.records",
     "RunInfo": "bench.records",
+    "LogDestination": "bench.records",
     "ScoredTokens": "bench.records",
     "ScoringMode": "bench.records",
     "SplitEvaluation": "bench.records",
@@ -58,6 +66,7 @@ __all__ = [
     "CorpusSpec",
     "EvalProtocol",
     "LanguageModel",
+    "LogDestination",
     "Options",
     "OutputLayer",
     "OutputLayerChoice",

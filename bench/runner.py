@@ -11,14 +11,14 @@ import shutil
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from bench import allocator, distributed, environment, interrupts, leaderboard_labels
-from bench.config import RunConfig, config_hash
+from bench.config import RunConfig, config_hash, log_destinations
 from bench.corpora import CorpusText, ShardedLines, load_corpus
 from bench.epoch_report import epoch_echo, report_epoch
 from bench.errors import BenchError
@@ -31,12 +31,13 @@ from bench.flops import TrainingUtilisation
 from bench.model import LanguageModel, TrainingContext
 from bench.options import Options
 from bench.paths import EPOCH_START_FILE, RESUME_FILE
-from bench.plugins import PluginHost
+from bench.plugins import PluginHost, check_loggers
 from bench.rank_zero import note_world_size
-from bench.records import RunInfo, SplitEvaluation
+from bench.records import LogDestination, RunInfo, SplitEvaluation
 from bench.run_folders import run_folder, run_lock
 from bench.run_plan import RunPlan, plan_resume, plan_run, plugin_version
 from bench.store import Store
+from bench.store.engine import safe_url
 from bench.throughput import TrainThroughput
 from bench.token_cache import encode_to_disk
 from bench.tokenizers import Tokenizer
@@ -76,6 +77,7 @@ class Runner:
         self.echo = echo or (lambda message: print(message, file=sys.stderr))
         self._epoch_echo = epoch_echo(self.echo, progress)  # one line per epoch
         self.current_run_id: int | None = None  # the run being carried out (for messages)
+        self.log_to: tuple[LogDestination, ...] = ()  # the trackers of the run being carried out
         allocator.keep_large_buffers()  # before any large buffer; recorded with each run
 
     def run_dir(self, run_id: int) -> Path:
@@ -104,10 +106,12 @@ class Runner:
     def run(self, config: RunConfig, command: str) -> RunResult:
         """Record a new run of ``config`` and carry it out."""
         plan = plan_run(self.host, config, self.data_dir)
+        self.log_to = check_loggers(self.host, log_destinations(config.log_to))
         env = distributed.describe(
             environment.describe_environment(plan.device, torch_too=plan.model_class.uses_torch),
             plan.device,
         )
+        env["log_to"] = [str(destination) for destination in self.log_to]  # for resume()
         run_id = self.store.create_run(
             plugin=config.plugin,
             plugin_version=plugin_version(self.host, config.plugin),
@@ -128,17 +132,20 @@ class Runner:
         with run_lock(self.run_dir(run_id), run_id):
             return self._carry_out(run_id, config, plan)
 
-    def resume(self, run_id: int) -> RunResult:
+    def resume(self, run_id: int, log_to: tuple[str, ...] = ()) -> RunResult:
         """Continue an interrupted, failed or killed run as the same database row.
 
         The configuration comes from the database; a model that writes resumable
         checkpoints (the BPTT-trained ones) continues from its last one, so the final
-        numbers equal those of an uninterrupted run with the same seed.
+        numbers equal those of an uninterrupted run with the same seed. The run goes on
+        to the trackers it was sent to (``log_to`` replaces them).
         """
         record = self.store.get_run(run_id)
         if record["status"] == "finished":
             raise BenchError(f"run {run_id} has finished; there is nothing to resume")
         config, plan = plan_resume(self.host, run_id, record, self.data_dir, self.echo)
+        recorded = (record.get("environment") or {}).get("log_to")  # see run()
+        self.log_to = check_loggers(self.host, log_destinations(log_to, recorded))
         env = distributed.describe(environment.describe_environment(plan.device), plan.device)
         note_world_size(self.store, run_id, record, env, self.echo)
         with run_lock(self.run_dir(run_id), run_id):
@@ -163,12 +170,12 @@ class Runner:
         info = RunInfo(
             run_id, config.plugin, config.corpus, plan.tokenizer_name, plan.device, plan.resolved
         )
+        info = replace(info, log_to=self.log_to, database=safe_url(self.store.url))
         self.host.hook.run_started(run=info)
         evaluations: dict[str, SplitEvaluation] = {}
         summary: dict[str, Any] = {}
-        # a resumed run's wall time adds to what the earlier attempts recorded
         started = time.perf_counter() - ((resumed or {}).get("wall_seconds") or 0.0)
-        self._wall_started = started  # kept up to date with each metric (see _log_metrics)
+        self._wall_started = started  # with earlier attempts' time; updated by _log_metrics
         try:
             with distributed.rank0_first("corpus"):  # one download, not one per rank
                 corpus = plan.local_corpus or load_corpus(
