@@ -6,30 +6,53 @@ from pathlib import Path
 
 import click
 
-from bench.cli.options import db_option, open_store
+from bench.cli.options import db_option, open_store, plugin_host
 
 
 @click.command("export")
 @click.argument("run_ids", metavar="[RUN]...", nargs=-1, type=int)
 @click.option(
     "--out",
-    required=True,
     type=click.Path(file_okay=False, path_type=Path),
     help="folder for the run files, one JSON file per run (e.g. leaderboards/runs)",
 )
+@click.option(
+    "--to",
+    "to",
+    metavar="KIND[:TARGET]",
+    help="send the runs to a tracker instead, as `bench run --log-to` does: "
+    "tensorboard:DIR, mlflow[:TRACKING_URI], wandb[:PROJECT], csv:DIR",
+)
 @db_option
-def export_command(run_ids: tuple[int, ...], out: Path, db: str | None) -> None:
-    """Write stored runs as JSON files: run row, evaluations and training curve.
+def export_command(
+    run_ids: tuple[int, ...], out: Path | None, to: str | None, db: str | None
+) -> None:
+    """Write stored runs as JSON files (run row, evaluations and training curve), or
+    send them to a tracker (--to).
 
     Without RUN ids every finished run is exported. Commit the files to keep the
     measurements behind a leaderboard, or carry a run measured on another machine home
-    with `bench import`.
+    with `bench import`. Sending a run to a tracker again continues the same run there.
 
     \b
     Examples:
       bench export --out leaderboards/runs
       bench export 12 13 --out ./from-gpu-box
+      bench export --to mlflow:sqlite:///mlflow.db
+      bench export 12 --to tensorboard:runs/tb
     """
+    if (out is None) == (to is None):
+        raise click.UsageError("give either --out FOLDER or --to KIND[:TARGET]")
+    if to is not None:
+        from bench.config import log_destinations
+        from bench.replay import replay_runs
+
+        (destination,) = log_destinations([to])
+        for run_id in replay_runs(
+            plugin_host(), open_store(db), destination, list(run_ids) or None
+        ):
+            click.echo(f"sent run {run_id} to {destination}")
+        return
     from bench.store.exchange import export_runs
 
     for path in export_runs(open_store(db), out, run_ids or None):
