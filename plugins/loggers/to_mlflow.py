@@ -25,8 +25,15 @@ STATUSES = {"finished": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a parameter's value
 
 
+# MLflow retries a request to a server for minutes by default; a server that is down
+# should be reported within seconds (a user's own settings win)
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+
+
 class MlflowRun(Tracker):
     def start(self, params: dict[str, Any]) -> None:
+        for name, value in HTTP_DEFAULTS.items():
+            os.environ.setdefault(name, value)
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 
