@@ -414,3 +414,48 @@ def test_export_to_mlflow_fills_an_mlflow_store(runner, tiny_corpus, tmp_path):
     assert_series(mlflow_series(uri, "train_loss"), stored_curve(runner.store, result.run_id))
     _, run = mlflow_run(uri)
     assert run.data.metrics["final/test_ppl"] == pytest.approx(result.evaluations["test"].ppl)
+
+
+# -- each tracker's resume, attempt by attempt (no training: quick to run for every kind) ---
+
+
+@pytest.mark.parametrize("kind", ["csv", "tensorboard", "mlflow", "wandb"])
+def test_a_second_attempt_from_a_checkpoint_continues_the_series(kind, tmp_path):
+    """The first attempt sends steps 1..20 and dies; the second resumes from step 12's
+    checkpoint and sends 13..36 again, with the same values: one value per step."""
+    if kind != "csv":
+        needs(kind, kind)
+    from bench import RunInfo
+
+    destination = {
+        "csv": f"csv:{tmp_path / 'csv'}",
+        "tensorboard": f"tensorboard:{tmp_path / 'tb'}",
+        "mlflow": f"mlflow:sqlite:///{tmp_path / 'mlflow.db'}",
+        "wandb": "wandb",
+    }[kind]
+    (parsed,) = log_destinations([destination])
+    run = RunInfo(7, "lstm", "tiny", "char", "cpu", {"seed": 1}, (parsed,), "sqlite:///x.db")
+    plugin = {"csv": to_csv, "tensorboard": to_tensorboard}.get(kind)
+    plugin = (
+        plugin.plugin
+        if plugin
+        else __import__(f"bench_plugins.loggers.to_{kind}", fromlist=["plugin"]).plugin
+    )
+    loss = {step: 1.0 / step for step in ALL_STEPS}
+    first = plugin.tracker(run, parsed.target)
+    first.start({"seed": 1})
+    for step in range(1, 21):
+        first.log({"train_loss": loss[step]}, step, 1)
+    first.flush()
+    if kind == "wandb":  # a killed process's file holds what it wrote; close this one alike
+        first.wb.finish()
+        time.sleep(1.1)  # W&B names an attempt's folder by the second it started in
+    second = plugin.tracker(run, parsed.target)
+    second.start({"seed": 1})
+    second.resumed(12)
+    for step in range(13, 37):
+        second.log({"train_loss": loss[step]}, step, 2)
+    second.finish("finished", {"final/test_ppl": 3.0})
+    if kind == "wandb":  # its helper process may still be writing the last rows
+        wait_until_sent([destination], tmp_path, max(ALL_STEPS) + 1)
+    assert_series(series_of(kind, tmp_path, "train_loss"), loss)
