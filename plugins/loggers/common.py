@@ -17,6 +17,7 @@ import os
 import queue
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,10 @@ FINISH_SECONDS_ENV = "BENCH_LOG_FINISH_SECONDS"
 FINISH_SECONDS = 60.0
 # events a destination may fall behind by before it is switched off (memory stays bounded)
 MAX_PENDING = 100_000
+# a destination sends what gathered, then rests this long: one database transaction or
+# request per second rather than one per training step, and its thread seldom competes
+# with the training loop for the interpreter
+SEND_SECONDS = 1.0
 FINAL = "final/"  # the prefix of a run's summary values
 # At an epoch's end bench logs the epoch's means with its validation perplexity, at the
 # step where the per-step training loss may also have been logged: the epoch's mean loss
@@ -50,6 +55,11 @@ class Tracker:
 
     def log(self, metrics: dict[str, float], step: int, epoch: int | None) -> None:
         """Training or validation metrics at ``step``."""
+
+    def log_many(self, rows: list[tuple[dict[str, float], int, int | None]]) -> None:
+        """Several ``log`` calls' arguments, in order (override to send them at once)."""
+        for metrics, step, epoch in rows:
+            self.log(metrics, step, epoch)
 
     def finish(self, status: str, summary: dict[str, float]) -> None:
         """The run ended with ``status``; ``summary`` holds its final perplexities and cost."""
@@ -141,17 +151,40 @@ class Destination:
 
     def _work(self, make: Callable[[], Tracker]) -> None:
         tracker: Tracker | None = None
-        while (item := self._queue.get()) is not None:
+        closing = False
+        while not closing:
+            items = [self._queue.get()]  # waits for the first, then takes all that came
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            closing = items[-1] is None
+            calls = [item for item in items if item is not None]
             if not self.on:
                 continue  # switched off: drain the queue, send nothing
-            method, args = item
             try:
                 tracker = tracker or make()
-                getattr(tracker, method)(*args)
-                if self._queue.empty():
-                    tracker.flush()
+                for method, args in _merged(calls):
+                    getattr(tracker, method)(*args)
+                tracker.flush()
             except Exception as error:  # whatever the library raises, the run goes on
                 self.switch_off(f"{type(error).__name__}: {error}")
+            if not closing:
+                time.sleep(SEND_SECONDS)
+
+
+def _merged(calls: list[tuple[str, tuple[Any, ...]]]) -> list[tuple[str, tuple[Any, ...]]]:
+    """Consecutive ``log`` calls as one ``log_many``."""
+    merged: list[tuple[str, tuple[Any, ...]]] = []
+    for method, args in calls:
+        if method == "log" and merged and merged[-1][0] == "log_many":
+            merged[-1][1][0].append(args)
+        elif method == "log":
+            merged.append(("log_many", ([args],)))
+        else:
+            merged.append((method, args))
+    return merged
 
 
 class LoggerPlugin:

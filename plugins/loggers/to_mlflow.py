@@ -23,6 +23,7 @@ RUN_ID_TAG = "bench.run_id"
 DATABASE_TAG = "bench.database"
 STATUSES = {"finished": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a parameter's value
+MAX_BATCH = 1000  # MLflow's limit on the metrics of one log_batch
 
 
 # MLflow retries a request to a server for minutes by default; a server that is down
@@ -77,18 +78,21 @@ class MlflowRun(Tracker):
         return runs[0] if runs else None
 
     def log(self, metrics: dict[str, float], step: int, epoch: int | None) -> None:
+        self.log_many([(metrics, step, epoch)])
+
+    def log_many(self, rows: list[tuple[dict[str, float], int, int | None]]) -> None:
+        """Every step gathered since the last send, in as few requests as MLflow allows."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        batch = [
-            Metric(name, value, now, step)
-            for name, value in metrics.items()
-            if step > self.sent.get(name, -1)
-        ]
-        if batch:
-            self.client.log_batch(self.run_id, metrics=batch)
-            for metric in batch:
-                self.sent[metric.key] = step
+        batch = []
+        for metrics, step, _ in rows:
+            for name, value in metrics.items():
+                if step > self.sent.get(name, -1):  # not held from an earlier attempt
+                    batch.append(Metric(name, value, now, step))
+                    self.sent[name] = step
+        for start in range(0, len(batch), MAX_BATCH):
+            self.client.log_batch(self.run_id, metrics=batch[start : start + MAX_BATCH])
 
     def finish(self, status: str, summary: dict[str, float]) -> None:
         step = max(self.sent.values(), default=0)
