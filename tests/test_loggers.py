@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bench.api.plugin_host import get_host
 from bench.cli import cli
-from bench.config import build_config, log_destinations
+from bench.configuration.run_config import build_config, log_destinations
 from bench.errors import BenchError
-from bench.plugins import get_host
-from bench.runner import Runner
+from bench.run.runner import Runner
 from bench.store import Store
 from bench_plugins.loggers import common, to_csv, to_tensorboard, wandb_files
 

@@ -44,8 +44,8 @@ def export_command(
     if (out is None) == (to is None):
         raise click.UsageError("give either --out FOLDER or --to KIND[:TARGET]")
     if to is not None:
-        from bench.config import log_destinations
-        from bench.replay import replay_runs
+        from bench.configuration.run_config import log_destinations
+        from bench.run.replay import replay_runs
 
         (destination,) = log_destinations([to])
         for run_id in replay_runs(

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.api.registry import Registry
 from bench.corpora.fetch import fetch
 from bench.corpora.files import cached_path, corpus_dir, embedded_bytes, final_name
 from bench.corpora.shards import ShardedLines, StreamedSplit, stream_split
@@ -28,7 +29,6 @@ from bench.corpora.text import (
     sha256_file,
 )
 from bench.errors import BenchError, unknown_name_error
-from bench.registry import Registry
 
 
 @dataclass(frozen=True)
