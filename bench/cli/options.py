@@ -31,6 +31,17 @@ progress_option = click.option(
 )
 
 
+log_to_option = click.option(
+    "--log-to",
+    "log_to",
+    multiple=True,
+    metavar="KIND[:TARGET]",
+    help="also send the run's configuration, curves and results to a tracker (repeatable): "
+    "tensorboard:DIR, mlflow[:TRACKING_URI], wandb[:PROJECT], csv:DIR, or a logger "
+    "plugin's name  [default: the config file's log_to, else $BENCH_LOG_TO]",
+)
+
+
 def device_option(default: str | None = None) -> Callable[[Command], Command]:
     """--device/-d; without a default the configuration decides (auto unless a file says)."""
     if default is None:

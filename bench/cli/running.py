@@ -16,6 +16,7 @@ from bench.cli.options import (
     data_dir_option,
     db_option,
     device_option,
+    log_to_option,
     open_store,
     plugin_host,
     progress_option,
@@ -69,6 +70,7 @@ seeds_option = click.option("--seeds", metavar="N|S1,S2,...", help=SEEDS_HELP)
     help="continue an interrupted, failed or killed run (a run id, or last) from its "
     "last checkpoint, as the same row (its configuration comes from the database)",
 )
+@log_to_option
 @seeds_option
 @launch_options
 def run(
@@ -83,6 +85,7 @@ def run(
     data_dir: str | None,
     progress: bool,
     resume_run: int | str | None,
+    log_to: tuple[str, ...],
     seeds: str | None,
 ) -> None:
     """Train and evaluate a model; store the run and print a summary.
@@ -100,6 +103,7 @@ def run(
       bench run --config recipe.toml --device cuda
       bench run --plugin lstm --seeds 1,2,3
       bench run --resume last
+      bench run --plugin lstm --log-to tensorboard:runs/tb --log-to mlflow
       bench run --plugin lstm --nproc-per-node 2     two processes (GPUs), one model
     """
     from bench.configuration.run_config import build_config, load_config_file
@@ -124,7 +128,8 @@ def run(
                 f"--resume continues run {resume_run} with its recorded "
                 f"configuration; drop {', '.join(given)}"
             )
-        _execute(None, None, db, data_dir, progress, resume_run=resume_run)
+        # a resumed run goes on to the trackers it was sent to, unless --log-to says otherwise
+        _execute(None, None, db, data_dir, progress, resume_run=resume_run, log_to=log_to)
         return
     file_values = load_config_file(config_file) if config_file else {}
     config = build_config(
@@ -135,6 +140,7 @@ def run(
             "tokenizer": tokenizer,
             "device": device,
             "seed": seed,
+            "log_to": list(log_to) or None,
         },
         assignments,
     )
@@ -161,6 +167,7 @@ def run(
 @db_option
 @data_dir_option
 @progress_option
+@log_to_option
 @seeds_option
 @launch_options
 def reproduce(
@@ -174,6 +181,7 @@ def reproduce(
     db: str | None,
     data_dir: str | None,
     progress: bool,
+    log_to: tuple[str, ...],
     seeds: str | None,
 ) -> None:
     """Run a published configuration by name (`bench reproduce --list`).
@@ -209,7 +217,9 @@ def reproduce(
             err=True,
         )
     config = build_config(
-        recipe.config, {"corpus": corpus, "device": device, "seed": seed}, assignments
+        recipe.config,
+        {"corpus": corpus, "device": device, "seed": seed, "log_to": list(log_to) or None},
+        assignments,
     )
     if seeds:
         _execute_seeds(config, seeds, recipe.path, db, data_dir, progress)
@@ -225,6 +235,7 @@ def _execute(
     progress: bool,
     resume_run: int | str | None = None,
     command: str | None = None,
+    log_to: tuple[str, ...] = (),
 ) -> Any:
     """Run a configuration (or resume a run), print its summary; Ctrl-C and kill leave an
     'interrupted' row that `bench run --resume` continues."""
@@ -250,7 +261,7 @@ def _execute(
     distributed.install_signal_handlers()
     try:
         result = (
-            runner.resume(resume_run)
+            runner.resume(resume_run, log_to)
             if resume_run is not None
             else runner.run(config, command or command_line(config_file, config))
         )

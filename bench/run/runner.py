@@ -11,16 +11,16 @@ import shutil
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from bench import interrupts
-from bench.api.contract_types import RunInfo, SplitEvaluation
+from bench.api.contract_types import LogDestination, RunInfo, SplitEvaluation
 from bench.api.model import LanguageModel, TrainingContext
-from bench.api.plugin_host import PluginHost
+from bench.api.plugin_host import PluginHost, check_loggers
 from bench.configuration.options import Options
-from bench.configuration.run_config import RunConfig, config_hash
+from bench.configuration.run_config import RunConfig, config_hash, log_destinations
 from bench.corpora import CorpusText, ShardedLines, load_corpus
 from bench.errors import BenchError, CheckpointError
 from bench.machine import allocator, distributed, environment
@@ -37,7 +37,7 @@ from bench.run.hints import run_epochs_hint, tokenizer_hint
 from bench.run.plan import RunPlan, plan_resume, plan_run, plugin_version, prepare_corpus
 from bench.run.progress_line import RunProgress
 from bench.scoring.exactly_once import evaluate
-from bench.store import Store
+from bench.store import Store, engine
 from bench.tokenization.token_cache import encode_to_disk
 from bench.tokenization.tokenizers import Tokenizer
 from bench.tokenization.tokens import TokenizedSplit
@@ -79,6 +79,7 @@ class Runner:
         self._epoch_echo = epoch_echo(self.echo, progress)  # one line per epoch
         self.current_run_id: int | None = None  # the run being carried out (for messages)
         self._progress = RunProgress(progress, self.echo)
+        self.log_to: tuple[LogDestination, ...] = ()  # the trackers of the run being carried out
         allocator.keep_large_buffers()  # before any large buffer; recorded with each run
 
     def run_dir(self, run_id: int) -> Path:
@@ -99,11 +100,13 @@ class Runner:
     def run(self, config: RunConfig, command: str) -> RunResult:
         """Record a new run of ``config`` and carry it out."""
         plan = plan_run(self.host, config, self.data_dir)
+        self.log_to = check_loggers(self.host, log_destinations(config.log_to))
         prepare_corpus(self.host, config.corpus, plan, self.data_dir, self.echo, self.show_progress)
         env = distributed.describe(
             environment.describe_environment(plan.device, torch_too=plan.model_class.uses_torch),
             plan.device,
         )
+        env["log_to"] = [str(destination) for destination in self.log_to]  # for resume()
         run_id = self.store.create_run(
             plugin=config.plugin,
             plugin_version=plugin_version(self.host, config.plugin),
@@ -124,7 +127,7 @@ class Runner:
         with run_lock(self.run_dir(run_id), run_id):
             return self._carry_out(run_id, config, plan)
 
-    def resume(self, run_id: int) -> RunResult:
+    def resume(self, run_id: int, log_to: tuple[str, ...] = ()) -> RunResult:
         """Continue an interrupted, failed or killed run as the same database row.
 
         The configuration comes from the database; a model that writes resumable
@@ -135,6 +138,8 @@ class Runner:
         if record["status"] == "finished":
             raise BenchError(f"run {run_id} has finished; there is nothing to resume")
         config, plan = plan_resume(self.host, run_id, record, self.data_dir, self.echo)
+        recorded = (record.get("environment") or {}).get("log_to")  # see run()
+        self.log_to = check_loggers(self.host, log_destinations(log_to, recorded))
         env = distributed.describe(environment.describe_environment(plan.device), plan.device)
         note_world_size(self.store, run_id, record, env, self.echo)
         with run_lock(self.run_dir(run_id), run_id):
@@ -163,13 +168,13 @@ class Runner:
         info = RunInfo(
             run_id, config.plugin, config.corpus, plan.tokenizer_name, plan.device, plan.resolved
         )
+        info = replace(info, log_to=self.log_to, database=engine.safe_url(self.store.url))
         self.host.hook.run_started(run=info)
         self._progress.epochs = configured_epochs(info.config)
         evaluations: dict[str, SplitEvaluation] = {}
         summary: dict[str, Any] = {}
-        # a resumed run's wall time adds to what the earlier attempts recorded
         started = time.perf_counter() - ((resumed or {}).get("wall_seconds") or 0.0)
-        self._wall_started = started  # kept up to date with each metric (see _log_metrics)
+        self._wall_started = started  # with earlier attempts' time; updated by _log_metrics
         try:
             with distributed.rank0_first("corpus"):  # one download, not one per rank
                 corpus = plan.local_corpus or load_corpus(
