@@ -100,7 +100,9 @@ class Store:
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
-        """A write transaction that takes SQLite's write lock first (see engine.writer)."""
+        """One write transaction, as every write of bench takes it: on SQLite the write
+        lock first (``BEGIN IMMEDIATE``), so a concurrent writer makes it wait out the busy
+        timeout instead of failing with "database is locked"."""
         with (
             database_errors(self.url),
             Session(self._writer, expire_on_commit=False) as session,
@@ -181,7 +183,8 @@ class Store:
             session.execute(delete(Evaluation).where(Evaluation.run_id == run_id))
 
     def delete_run(self, run_id: int) -> None:
-        """Remove a run and all recorded for it (metrics, evaluations, artifacts, probes)."""
+        """Remove a run and everything recorded for it (metrics, evaluations, artifact
+        rows, probe results)."""
         with self.writing() as session:
             self._run(session, run_id)
             for table in (Metric, LineScoreBlob, Evaluation, Artifact, ProbeResult):
@@ -347,12 +350,9 @@ class Store:
         if status is not None:
             check_status(status)
         query = select(Run).order_by(Run.id.desc())
-        if status is not None:
-            query = query.where(Run.status == status)
-        if plugin is not None:
-            query = query.where(Run.plugin == plugin)
-        if corpus is not None:
-            query = query.where(Run.corpus == corpus)
+        for column, wanted in ((Run.status, status), (Run.plugin, plugin), (Run.corpus, corpus)):
+            if wanted is not None:
+                query = query.where(column == wanted)
         if limit is not None:
             query = query.limit(limit)
         with self._read() as session:
