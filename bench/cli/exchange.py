@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from bench.cli.options import db_option, open_store, plugin_host
+from bench.cli.options import RUN_ID, db_option, open_store, plugin_host, resolve_run
 
 
 @click.command("export")
-@click.argument("run_ids", metavar="[RUN]...", nargs=-1, type=int)
+@click.argument("run_ids", metavar="[RUN]...", nargs=-1, type=RUN_ID)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -25,7 +25,7 @@ from bench.cli.options import db_option, open_store, plugin_host
 )
 @db_option
 def export_command(
-    run_ids: tuple[int, ...], out: Path | None, to: str | None, db: str | None
+    run_ids: tuple[int | str, ...], out: Path | None, to: str | None, db: str | None
 ) -> None:
     """Write stored runs as JSON files (run row, evaluations and training curve), or
     send them to a tracker (--to).
@@ -48,14 +48,16 @@ def export_command(
         from bench.run.replay import replay_runs
 
         (destination,) = log_destinations([to])
-        for run_id in replay_runs(
-            plugin_host(), open_store(db), destination, list(run_ids) or None
-        ):
+        store = open_store(db)
+        ids = [resolve_run(store, value) for value in run_ids]
+        for run_id in replay_runs(plugin_host(), store, destination, ids or None):
             click.echo(f"sent run {run_id} to {destination}")
         return
     from bench.store.exchange import export_runs
 
-    for path in export_runs(open_store(db), out, run_ids or None):
+    store = open_store(db)
+    ids = [resolve_run(store, value) for value in run_ids]
+    for path in export_runs(store, out, ids or None):
         click.echo(f"wrote {path}")
 
 
@@ -67,12 +69,16 @@ def export_command(
 def import_command(paths: tuple[Path, ...], db: str | None) -> None:
     """Add runs from `bench export` files to the database (a run already there is skipped).
 
+    Each file is checked before anything of it is written: a value that does not fit its
+    field refuses the file. Files are read only if they are regular files (not symbolic
+    links) of at most 64 MB.
+
     \b
     Examples:
       bench import leaderboards/runs
       bench import leaderboards/runs && bench leaderboard --out leaderboards
     """
-    from bench.store.exchange import import_runs
+    from bench.store.exchange import import_one_by_one
 
-    for path, run_id, new in import_runs(open_store(db), paths):
+    for path, run_id, new in import_one_by_one(open_store(db), paths):
         click.echo(f"{'imported' if new else 'already there'}: {path.name} as run {run_id}")

@@ -12,6 +12,7 @@ import click
 
 from bench import interrupts
 from bench.cli.options import (
+    RUN_ID,
     data_dir_option,
     db_option,
     device_option,
@@ -20,6 +21,7 @@ from bench.cli.options import (
     plugin_host,
     progress_option,
     resolve_data_dir,
+    resolve_run,
     seed_option,
     set_option,
 )
@@ -40,8 +42,8 @@ seeds_option = click.option("--seeds", metavar="N|S1,S2,...", help=SEEDS_HELP)
 @click.option(
     "--corpus",
     "-c",
-    help="registered corpus name or a folder holding "
-    "train.txt/valid.txt/test.txt  [default: tinyshakespeare, embedded]",
+    help="registered corpus name, a text file (split by line number, see docs/corpora.md) "
+    "or a folder holding train.txt/valid.txt/test.txt  [default: tinyshakespeare, embedded]",
 )
 @click.option(
     "--tokenizer",
@@ -64,10 +66,9 @@ seeds_option = click.option("--seeds", metavar="N|S1,S2,...", help=SEEDS_HELP)
 @click.option(
     "--resume",
     "resume_run",
-    type=int,
-    metavar="RUN",
-    help="continue an interrupted, failed or killed run from its last checkpoint, "
-    "as the same row (its configuration comes from the database)",
+    type=RUN_ID,
+    help="continue an interrupted, failed or killed run (a run id, or last) from its "
+    "last checkpoint, as the same row (its configuration comes from the database)",
 )
 @log_to_option
 @seeds_option
@@ -83,7 +84,7 @@ def run(
     db: str | None,
     data_dir: str | None,
     progress: bool,
-    resume_run: int | None,
+    resume_run: int | str | None,
     log_to: tuple[str, ...],
     seeds: str | None,
 ) -> None:
@@ -98,9 +99,10 @@ def run(
       bench run --plugin lstm
       bench run --plugin lstm --corpus ptb --set hidden_size=200 --set epochs=6
       bench run --plugin unigram --corpus ./my-corpus --tokenizer word
+      bench run --plugin lstm --corpus names.txt     one text file, split for you
       bench run --config recipe.toml --device cuda
       bench run --plugin lstm --seeds 1,2,3
-      bench run --resume 12
+      bench run --resume last
       bench run --plugin lstm --log-to tensorboard:runs/tb --log-to mlflow
       bench run --plugin lstm --nproc-per-node 2     two processes (GPUs), one model
     """
@@ -231,7 +233,7 @@ def _execute(
     db: str | None,
     folder: str | None,
     progress: bool,
-    resume_run: int | None = None,
+    resume_run: int | str | None = None,
     command: str | None = None,
     log_to: tuple[str, ...] = (),
 ) -> Any:
@@ -245,6 +247,8 @@ def _execute(
     # with several ranks (torchrun) only rank 0 opens the database, prints and notifies
     main = distributed.current().is_main
     database = shared_store(lambda: open_store(db))
+    if resume_run is not None:  # `--resume last`: the newest run
+        resume_run = resolve_run(database, resume_run)
     runner = Runner(
         shared_host(plugin_host()),
         database,

@@ -17,7 +17,11 @@ from bench.errors import BenchError
 
 DEFAULT_CORPUS = "tinyshakespeare"
 TOKENIZER_PREFIX = "tokenizer."
-OUTPUT_PREFIX = "output."  # --set output.KEY=VALUE: an option of the chosen output layer
+OUTPUT_PREFIX = "output."
+SEED_MIN, SEED_MAX = (
+    -(2**63),
+    2**63 - 1,
+)  # what a database's 64-bit integer holds  # --set output.KEY=VALUE: an option of the chosen output layer
 
 
 class RunConfig(BaseModel):
@@ -46,7 +50,8 @@ class RunConfig(BaseModel):
     plugin: str
     corpus: str = DEFAULT_CORPUS
     tokenizer: str | None = None
-    seed: int = 1234
+    # stored in a 64-bit integer column (SQLite's and PostgreSQL's bigint)
+    seed: int = Field(default=1234, ge=SEED_MIN, le=SEED_MAX)
     device: str = "auto"
     options: dict[str, Any] = Field(default_factory=dict)
     tokenizer_options: dict[str, Any] = Field(default_factory=dict)
@@ -78,6 +83,13 @@ def load_config_file(path: Path) -> dict[str, Any]:
         raise BenchError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as error:
         raise BenchError(f"config file {path} is not valid TOML: {error}") from None
+    except UnicodeDecodeError as error:
+        raise BenchError(
+            f"config file {path} is not UTF-8 text (byte {error.object[error.start]:#04x} at "
+            f"offset {error.start}); TOML files are UTF-8: save it as UTF-8"
+        ) from None
+    except OSError as error:
+        raise BenchError(f"cannot read config file {path}: {error.strerror or error}") from None
 
 
 def build_config(
