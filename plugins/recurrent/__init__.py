@@ -18,13 +18,22 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from bench import hookimpl
-from bench.api.model import EvalProtocol, LanguageModel, ScoredTokens, TrainingContext
-from bench.api.output_layers import OutputLayer, OutputLayerChoice, output_label
-from bench.configuration.options import Options
-from bench.errors import BenchError
-from bench.tokenization.tokens import TokenizedSplit, Vocabulary, token_counts
-from bench.training.options import TrainingOptions
+from bench import (
+    BenchError,
+    EvalProtocol,
+    LanguageModel,
+    Options,
+    OutputLayer,
+    OutputLayerChoice,
+    ScoredTokens,
+    TokenizedSplit,
+    TrainingContext,
+    Vocabulary,
+    hookimpl,
+    output_label,
+    token_counts,
+)
+from bench.training import TrainingOptions
 
 
 class RecurrentOptions(OutputLayerChoice, TrainingOptions):
@@ -142,7 +151,7 @@ class RecurrentModel(LanguageModel):
         return RecurrentNetwork(len(self.vocab), self.options, self.cell, counts).to(self.device)
 
     def fit(self, context: TrainingContext) -> None:
-        from bench.training.loop import train_bptt
+        from bench.training import train_bptt
 
         # built here, where the train split is known: sampling and frequency-based output
         # layers take their proposal, frequency order or classes from its token counts
@@ -193,7 +202,7 @@ class RecurrentModel(LanguageModel):
     def flops_per_token(self) -> int:
         """Counted as for a full softmax over the vocabulary (bench.flops): with an
         approximate output layer the run's fraction of peak is an upper estimate."""
-        from bench.training.flops import recurrent_forward_flops
+        from bench.training import recurrent_forward_flops
 
         o = self.options
         return recurrent_forward_flops(

@@ -14,15 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from bench import hookimpl
-from bench.configuration.options import Options
-from bench.errors import BenchError
+from bench import BenchError, Options, hookimpl
 from bench_plugins.recurrent import RNNModel, RNNOptions
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from bench.api.output_layers import OutputLayer
+    from bench import OutputLayer
 
 # The hash works modulo this prime (see maxent_network), so no table can be larger.
 MAX_TABLE_SIZE = 2**31 - 1
