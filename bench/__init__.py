@@ -38,7 +38,8 @@ if TYPE_CHECKING:
         RegisterTokenizer,
     )
     from bench.api.model import LanguageModel, TrainingContext
-    from bench.api.output_layers import OutputLayer, OutputLayerChoice, output_label
+    from bench.api.output_layer_base import OutputLayer
+    from bench.api.output_layers import OutputLayerChoice, output_label
     from bench.api.output_network import OutputNetwork
     from bench.configuration.options import Options
     from bench.corpora import CorpusSpec, SplitFile
@@ -62,7 +63,7 @@ _LAZY = {
     "LanguageModel": "bench.api.model",
     "TrainingContext": "bench.api.model",
     "Options": "bench.configuration.options",
-    "OutputLayer": "bench.api.output_layers",
+    "OutputLayer": "bench.api.output_layer_base",
     "OutputLayerChoice": "bench.api.output_layers",
     "OutputNetwork": "bench.api.output_network",  # imports torch
     "EvalProtocol": "bench.api.contract_types",

@@ -301,7 +301,7 @@ class Runner:
         utilisation = throughput.utilisation(
             model.flops_per_token(),
             distributed.device_label(info.device),
-            getattr(plan.options, "precision", "fp32"),
+            plan.options.training_precision,
             distributed.current().size,
         )
         if utilisation is not None:

@@ -13,7 +13,7 @@ from torch import nn
 
 from bench import EvalProtocol, OutputNetwork, ScoredTokens, TokenizedSplit
 from bench.training import stream_chunks
-from bench_plugins.recurrent import RecurrentOptions
+from bench_plugins.recurrent.options import RecurrentOptions
 
 
 def recurrent_layers(
