@@ -107,3 +107,11 @@ def test_each_package_says_what_its_step_does():
 
 def test_only_cross_cutting_modules_stay_at_the_top():
     assert {path.stem for path in (ROOT / "bench").glob("*.py")} <= TOP_LEVEL
+
+
+def test_no_function_is_over_80_lines():
+    """In bench/ and plugins/ (issue 22): `python tests/long_functions.py` lists offenders."""
+    from long_functions import function_lengths, too_long
+
+    assert any(where.endswith(" train_bptt") for where in function_lengths())
+    assert too_long() == {}

@@ -103,7 +103,8 @@ class SplitEvaluation:
 
 @dataclass(frozen=True)
 class RunInfo:
-    """What observer hooks learn about a run."""
+    """What observer hooks learn about a recorded run: its id, names, device and resolved
+    configuration (the RunConfig as the RunPlan resolved it), frozen."""
 
     run_id: int
     plugin: str

@@ -19,7 +19,9 @@ OUTPUT_PREFIX = "output."  # --set output.KEY=VALUE: an option of the chosen out
 
 
 class RunConfig(BaseModel):
-    """Everything that defines a run. A TOML file holds the same keys::
+    """What the user asked for: everything that defines a run, as given (flags, --set, a
+    TOML file or a recipe), validated and hashed; a RunPlan resolves it. A TOML file holds
+    the same keys::
 
     plugin = "lstm"
     corpus = "ptb"            # a registered name or a folder with train/valid/test
