@@ -104,6 +104,7 @@ PTB_CHAR = CorpusSpec(
     license=PTB_LICENSE,
     citation=PTB_CITATION,
     default_tokenizer="word",
+    reference_names=("ptb-char",),
     notes="The files end in '\\n ' (no final newline); the trailing ' ' is not a line. "
     "Checksums are of copies matched byte-for-byte (git blob ids) to redistributed "
     "ptb.char.*.txt files, not computed from the archive itself.",

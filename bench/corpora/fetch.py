@@ -270,7 +270,7 @@ def _download_failed_message(url: str, error: BaseException) -> str:
         reason = getattr(error, "reason", None) or error
     return (
         f"download of {url} failed ({reason}). The machine may be offline. "
-        "`--corpus PATH` also accepts a local folder with train.txt, valid.txt and test.txt."
+        "`--corpus PATH` also accepts a text file, or a folder with train.txt, valid.txt and test.txt."
     )
 
 

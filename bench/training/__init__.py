@@ -23,7 +23,9 @@ if TYPE_CHECKING:
         frequency_ranks,
         take_rows,
     )
+    from bench.interrupts import InterruptGuard
     from bench.tokenization.batching import StreamChunk, stream_chunks
+    from bench.training.checkpoint import capture_rng, restore_rng, save_atomically
     from bench.training.flops import recurrent_forward_flops
     from bench.training.loop import detach_state, train_bptt
     from bench.training.options import TrainingOptions
@@ -34,6 +36,12 @@ _LAZY = {
     "train_bptt": "bench.training.loop",
     "detach_state": "bench.training.loop",
     "TrainingOptions": "bench.training.options",
+    # for a plugin with a loop of its own: an optimiser step Ctrl-C waits for, files
+    # written atomically, every random generator captured and restored
+    "InterruptGuard": "bench.interrupts",
+    "save_atomically": "bench.training.checkpoint",
+    "capture_rng": "bench.training.checkpoint",
+    "restore_rng": "bench.training.checkpoint",
     # the model FLOPs a recurrent model reports through LanguageModel.training_flops
     "recurrent_forward_flops": "bench.training.flops",
     # a stream cut into scoring chunks, each with the end-of-sentence that precedes it
@@ -48,14 +56,18 @@ _LAZY = {
 }
 
 __all__ = [
+    "InterruptGuard",
     "StreamChunk",
     "TrainingOptions",
     "at_least_float32",
+    "capture_rng",
     "chunked_target_logprobs",
     "counts_tensor",
     "detach_state",
     "frequency_ranks",
     "recurrent_forward_flops",
+    "restore_rng",
+    "save_atomically",
     "stream_chunks",
     "take_rows",
     "train_bptt",

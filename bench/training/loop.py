@@ -29,8 +29,10 @@ from bench.training.checkpoint import (
     RESUME_FILE,
     EpochSums,
     LoopState,
+    load_weights,
     restore_checkpoint,
     restore_epoch_start,
+    save_atomically,
     save_checkpoint,
     save_epoch_start,
 )
@@ -127,8 +129,7 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
             _end_epoch(run, loop, stats)
             run.save(loop)
     if world.is_main and run.best_path.exists():  # only rank 0 scores
-        saved = torch.load(run.best_path, map_location=context.device, mmap=True)
-        module.load_state_dict(saved["model"])
+        module.load_state_dict(load_weights(run.best_path, context.device)["model"])
         context.record_artifact("checkpoint", run.best_path)
 
 
@@ -204,9 +205,9 @@ def _end_epoch(run: _Training, loop: LoopState, stats: dict[str, float]) -> None
     )
     if valid.ppl < loop.best_ppl:
         loop.best_ppl, loop.best_epoch = valid.ppl, loop.epoch
-        if distributed.current().is_main:
+        if distributed.current().is_main:  # atomically: a kill mid-write keeps the previous best
             best = {"model": run.module.state_dict(), "epoch": loop.epoch}
-            torch.save({**best, "options": options.model_dump()}, run.best_path)
+            save_atomically({**best, "options": options.model_dump(mode="json")}, run.best_path)
     if isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
         schedule.step(valid.ppl)
     elif schedule is not None:
