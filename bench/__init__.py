@@ -1,6 +1,8 @@
 """bench: re-measure language-model perplexity tables on your own hardware.
 
-A plugin imports everything it needs from here::
+A plugin imports everything it needs from here (the names of ``__all__``), and a plugin
+that trains a network the toolkit of :mod:`bench.training`; nothing else in bench is
+promised to stay where it is (docs/hooks.md, "The door")::
 
     from bench import LanguageModel, Options, ScoredTokens, hookimpl
 
@@ -30,13 +32,25 @@ if TYPE_CHECKING:
         ScoringMode,
         SplitEvaluation,
     )
+    from bench.api.hookspecs import (
+        RegisterCorpus,
+        RegisterModel,
+        RegisterOutputLayer,
+        RegisterTokenizer,
+    )
     from bench.api.model import LanguageModel, TrainingContext
-    from bench.api.output_layers import OutputLayer, OutputLayerChoice
+    from bench.api.output_layer_base import OutputLayer
+    from bench.api.output_layers import OutputLayerChoice, output_label
     from bench.api.output_network import OutputNetwork
     from bench.configuration.options import Options
     from bench.corpora import CorpusSpec, SplitFile
-    from bench.tokenization.tokenizers import Tokenizer
-    from bench.tokenization.tokens import TokenizedSplit, UnitCounts, Vocabulary
+    from bench.errors import BenchError
+    from bench.tokenization.sentencepiece_tokenizers import (
+        SentencePieceBPETokenizer,
+        SentencePieceUnigramTokenizer,
+    )
+    from bench.tokenization.tokenizers import CharTokenizer, Tokenizer, WordTokenizer
+    from bench.tokenization.tokens import TokenizedSplit, UnitCounts, Vocabulary, token_counts
 
 # The version is declared once, in pyproject.toml; the installed metadata carries it. The
 # distribution is "bench-lm" ("bench" on PyPI is another project); the package is `bench`.
@@ -50,7 +64,7 @@ _LAZY = {
     "LanguageModel": "bench.api.model",
     "TrainingContext": "bench.api.model",
     "Options": "bench.configuration.options",
-    "OutputLayer": "bench.api.output_layers",
+    "OutputLayer": "bench.api.output_layer_base",
     "OutputLayerChoice": "bench.api.output_layers",
     "OutputNetwork": "bench.api.output_network",  # imports torch
     "EvalProtocol": "bench.api.contract_types",
@@ -65,9 +79,25 @@ _LAZY = {
     "TokenizedSplit": "bench.tokenization.tokens",
     "UnitCounts": "bench.tokenization.tokens",
     "Vocabulary": "bench.tokenization.tokens",
+    "token_counts": "bench.tokenization.tokens",
+    "BenchError": "bench.errors",
+    "RegisterModel": "bench.api.hookspecs",
+    "RegisterCorpus": "bench.api.hookspecs",
+    "RegisterTokenizer": "bench.api.hookspecs",
+    "RegisterOutputLayer": "bench.api.hookspecs",
+    "output_label": "bench.api.output_layers",
+    # the tokenizers bench ships, registered by the standard-tokenizers plugin
+    "WordTokenizer": "bench.tokenization.tokenizers",
+    "CharTokenizer": "bench.tokenization.tokenizers",
+    "SentencePieceBPETokenizer": "bench.tokenization.sentencepiece_tokenizers",
+    "SentencePieceUnigramTokenizer": "bench.tokenization.sentencepiece_tokenizers",
 }
 
+# the door of a plugin: these names, the module `interrupts` (a long computation calls
+# interrupts.raise_if_requested() between its steps), and bench.training for training
 __all__ = [
+    "BenchError",
+    "CharTokenizer",
     "CorpusSpec",
     "EvalProtocol",
     "LanguageModel",
@@ -76,9 +106,15 @@ __all__ = [
     "OutputLayer",
     "OutputLayerChoice",
     "OutputNetwork",
+    "RegisterCorpus",
+    "RegisterModel",
+    "RegisterOutputLayer",
+    "RegisterTokenizer",
     "RunInfo",
     "ScoredTokens",
     "ScoringMode",
+    "SentencePieceBPETokenizer",
+    "SentencePieceUnigramTokenizer",
     "SplitEvaluation",
     "SplitFile",
     "TokenizedSplit",
@@ -86,8 +122,12 @@ __all__ = [
     "TrainingContext",
     "UnitCounts",
     "Vocabulary",
+    "WordTokenizer",
     "__version__",
     "hookimpl",
+    "interrupts",
+    "output_label",
+    "token_counts",
 ]
 
 

@@ -9,9 +9,7 @@ behind the published tables (Mikolov et al., Merity et al.).
 
 from __future__ import annotations
 
-from bench import hookimpl
-from bench.api.hookspecs import RegisterCorpus
-from bench.corpora import CorpusSpec, SplitFile
+from bench import CorpusSpec, RegisterCorpus, SplitFile, hookimpl
 
 MERITY_2016 = (
     "Merity, Xiong, Bradbury & Socher (2016). Pointer Sentinel Mixture Models. arXiv:1609.07843."

@@ -7,12 +7,14 @@ plugin only names them, through the same hook as any third-party one.
 
 from __future__ import annotations
 
-from bench.api.hookspecs import RegisterTokenizer, hookimpl
-from bench.tokenization.sentencepiece_tokenizers import (
+from bench import (
+    CharTokenizer,
+    RegisterTokenizer,
     SentencePieceBPETokenizer,
     SentencePieceUnigramTokenizer,
+    WordTokenizer,
+    hookimpl,
 )
-from bench.tokenization.tokenizers import CharTokenizer, WordTokenizer
 
 
 @hookimpl

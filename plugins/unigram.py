@@ -12,10 +12,17 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from bench import hookimpl
-from bench.api.model import EvalProtocol, LanguageModel, ScoredTokens, TrainingContext
-from bench.configuration.options import Options
-from bench.tokenization.tokens import TokenizedSplit, Vocabulary, token_counts
+from bench import (
+    EvalProtocol,
+    LanguageModel,
+    Options,
+    ScoredTokens,
+    TokenizedSplit,
+    TrainingContext,
+    Vocabulary,
+    hookimpl,
+    token_counts,
+)
 
 
 class UnigramOptions(Options):

@@ -7,20 +7,22 @@ import ast
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "bench"
+PLUGINS_ROOT = PACKAGE_ROOT.parent / "plugins"  # installed as bench_plugins
 
 RUNTIME = "runtime"  # executed when the module is imported
 DEFERRED = "deferred"  # inside a function: executed when it is called
 TYPING = "typing"  # under `if TYPE_CHECKING:`: never executed
 
 
-def module_files(root: Path = PACKAGE_ROOT) -> dict[str, Path]:
-    """{"bench.cli.options": path, "bench.cli": path of its __init__.py, ...}"""
+def module_files(root: Path = PACKAGE_ROOT, package: str | None = None) -> dict[str, Path]:
+    """{"bench.cli.options": path, "bench.cli": path of its __init__.py, ...}; ``package``
+    is the name the folder ``root`` installs as (the folder's own name by default)."""
     modules = {}
     for path in sorted(root.rglob("*.py")):
-        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        parts = list(path.relative_to(root).with_suffix("").parts)
         if parts[-1] == "__init__":
             parts.pop()
-        modules[".".join(parts)] = path
+        modules[".".join([package or root.name, *parts])] = path
     return modules
 
 

@@ -2,6 +2,7 @@
 
 from import_graph import (
     DEFERRED,
+    PLUGINS_ROOT,
     RUNTIME,
     TYPING,
     cycles,
@@ -15,6 +16,9 @@ MAX_LINES = 400
 MODULES = module_files()
 EDGES = import_edges(MODULES)
 EVERY_IMPORT = merged(EDGES[RUNTIME], EDGES[DEFERRED], EDGES[TYPING])
+# bench and its built-in plugins together: a circle may also run through plugins/
+WITH_PLUGINS = {**MODULES, **module_files(PLUGINS_ROOT, "bench_plugins")}
+EDGES_WITH_PLUGINS = import_edges(WITH_PLUGINS)
 
 
 def describe(circles):
@@ -47,6 +51,25 @@ def test_no_import_circle_at_all():
     understood one without the other."""
     found = cycles(EVERY_IMPORT)
     assert not found, f"import circles:\n{describe(found)}"
+
+
+def test_no_import_circle_through_the_plugins():
+    """The plugins' imports, of bench and of one another, counted like bench's own."""
+    assert (
+        "bench_plugins.recurrent.options" in EDGES_WITH_PLUGINS[RUNTIME]["bench_plugins.recurrent"]
+    )
+    assert "bench.training" in EDGES_WITH_PLUGINS[RUNTIME]["bench_plugins.recurrent.options"]
+    found = cycles(merged(*EDGES_WITH_PLUGINS.values()))
+    assert not found, f"import circles:\n{describe(found)}"
+
+
+def test_the_core_never_imports_a_built_in_plugin():
+    found = {
+        module: sorted(t for t in targets if t.startswith("bench_plugins"))
+        for module, targets in merged(*EDGES_WITH_PLUGINS.values()).items()
+        if module.startswith("bench.") or module == "bench"
+    }
+    assert {module: targets for module, targets in found.items() if targets} == {}
 
 
 def too_long(modules):
@@ -84,3 +107,11 @@ def test_each_package_says_what_its_step_does():
 
 def test_only_cross_cutting_modules_stay_at_the_top():
     assert {path.stem for path in (ROOT / "bench").glob("*.py")} <= TOP_LEVEL
+
+
+def test_no_function_is_over_80_lines():
+    """In bench/ and plugins/ (issue 22): `python tests/long_functions.py` lists offenders."""
+    from long_functions import function_lengths, too_long
+
+    assert any(where.endswith(" train_bptt") for where in function_lengths())
+    assert too_long() == {}

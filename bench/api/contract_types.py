@@ -122,7 +122,8 @@ class LogDestination:
 
 @dataclass(frozen=True)
 class RunInfo:
-    """What observer hooks learn about a run.
+    """What observer hooks learn about a recorded run: its id, names, device and resolved
+    configuration (the RunConfig as the RunPlan resolved it), frozen.
 
     ``log_to``: the trackers the user asked for (``--log-to``); a logger plugin acts on the
     destinations whose ``kind`` is its name. ``database``: the database holding the run

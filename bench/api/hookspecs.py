@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from bench.api.contract_types import RunInfo, SplitEvaluation
     from bench.api.model import LanguageModel
-    from bench.api.output_layers import OutputLayer
+    from bench.api.output_layer_base import OutputLayer
     from bench.corpora import CorpusSpec
     from bench.tokenization.tokenizers import Tokenizer
 

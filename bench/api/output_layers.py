@@ -7,79 +7,34 @@ the vocabulary with an *output layer*. bench lets the user choose it with
 
 Two halves, so that listing layers (``bench output-layers``) never imports torch:
 
-- :class:`OutputLayer` (this module) is what a plugin registers: a small class with
+- :class:`OutputLayer` is what a plugin registers: a small class with
   its ``Options``, a description, whether its training loss is the exact
   log-likelihood, and a ``build`` classmethod that imports torch lazily and returns
   the module that does the work.
-- :class:`bench.output_network.OutputNetwork` is that torch module: the training
+- :class:`bench.api.output_network.OutputNetwork` is that torch module: the training
   objective, exact normalised log-probabilities of targets, and the full distribution.
 
 :class:`OutputLayerChoice` is the options mixin a model plugin adds to take part; the
 plugin host validates the chosen layer's options against that layer (see
-:meth:`bench.plugins.PluginHost.model_options`).
+:meth:`bench.api.plugin_host.PluginHost.model_options`). :class:`OutputLayer` itself is
+defined in :mod:`bench.api.output_layer_base` (the plugin host checks registrations
+against it without this module) and imported here too.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, PrivateAttr
 
+from bench.api.output_layer_base import OutputLayer
 from bench.configuration.options import Options, validate_options
-from bench.errors import BenchError
 
 if TYPE_CHECKING:
-    from bench.api.output_network import OutputNetwork
+    from bench.api.plugin_host import PluginHost
     from bench.api.registry import Registry
 
 DEFAULT_OUTPUT = "full"
-
-
-class OutputLayer:
-    """Base class of what ``register_output_layers`` registers.
-
-    Class attributes:
-        Options: the layer's pydantic options (``--set output.KEY=VALUE``).
-        description: one line for ``bench output-layers``; defaults to the docstring's first.
-        exact: True when the training loss is the exact negative log-likelihood (full,
-            adaptive and class softmax); False for sampling approximations, whose models
-            are always scored with exact normalised probabilities instead.
-        tieable: True when the built module has a single ``weight`` [vocab, hidden] used
-            for every word, so a model may tie it to its input embedding.
-        scored_by: for an approximate layer, how its model is scored (shown in labels).
-    """
-
-    Options: ClassVar[type[Options]] = Options
-    description: ClassVar[str] = ""
-    exact: ClassVar[bool] = True
-    tieable: ClassVar[bool] = False
-    scored_by: ClassVar[str] = "full softmax"
-
-    @classmethod
-    def build(
-        cls, hidden_size: int, vocab_size: int, counts: Sequence[float] | None, options: Options
-    ) -> OutputNetwork:
-        """The torch module (a :class:`bench.output_network.OutputNetwork`).
-
-        ``counts`` are the train split's token counts (index = token id). It is None when
-        the module is rebuilt to load a checkpoint: everything derived from the counts
-        (proposal distribution, frequency order, classes) must then be a buffer, so the
-        checkpoint restores it. Import torch inside this method, not at module level.
-        """
-        raise NotImplementedError
-
-    @classmethod
-    def describe(cls, options: Options, vocab_size: int) -> str:
-        """Short words for labels, e.g. "sampled softmax 1024"; defaults to the class name."""
-        return cls.__name__
-
-    @classmethod
-    def summary(cls) -> str:
-        if cls.description:
-            return cls.description
-        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
 
 
 class OutputLayerChoice(Options):
@@ -109,14 +64,17 @@ class OutputLayerChoice(Options):
     def output_layer(self) -> tuple[type[OutputLayer], Options]:
         """The chosen layer class and its validated options.
 
-        The plugin host resolves a run's options (``PluginHost.model_options``), so it
-        knows every installed plugin's layers. Options built directly (a script, a test)
-        are resolved on first use against bench's built-in layers only; a plugin's layer
-        needs the host (or :func:`resolve_output_layer` with its registry).
+        The plugin host resolves a run's options (``PluginHost.model_options`` calls
+        :meth:`resolve`). Options built directly (a script, a test) are resolved on first
+        use against the installed plugins' layers.
         """
         if self._layer is None:
-            resolve_output_layer(self, builtin_output_layers())
+            resolve_output_layer(self, installed_output_layers())
         return self._layer, self._layer_options
+
+    def resolve(self, host: PluginHost) -> None:
+        """Validate the chosen layer's options against the layers ``host`` knows."""
+        resolve_output_layer(self, host.output_layers)
 
     def changed_output_options(self) -> dict[str, Any]:
         """The output options that differ from the chosen layer's defaults."""
@@ -151,20 +109,12 @@ def resolve_output_layer(
     return options
 
 
-@functools.cache
-def builtin_output_layers() -> Registry[type[OutputLayer]]:
-    """The layers bench itself ships (full, sampled, nce, ...), without loading any plugin
-    host: what options built outside a run resolve against."""
-    from bench.api.registry import Registry
-    from bench_plugins import output_layers as output_builtin
+def installed_output_layers() -> Registry[type[OutputLayer]]:
+    """The layers of the installed plugins (the process-wide plugin host's): what options
+    built outside a run resolve against."""
+    from bench.api.plugin_host import get_host
 
-    registry: Registry[type[OutputLayer]] = Registry("output layer")
-    output_builtin.register_output_layers(
-        lambda name, layer, *, aliases=(): registry.add(
-            name, layer, plugin="output-layers", aliases=tuple(aliases)
-        )
-    )
-    return registry
+    return get_host().output_layers
 
 
 def output_label(options: Options, vocab_size: int) -> str:
@@ -178,9 +128,3 @@ def output_label(options: Options, vocab_size: int) -> str:
         return ""
     how = "exact" if layer.exact else f"scored by {layer.scored_by}"
     return f", {layer.describe(layer_options, vocab_size)} ({how})"
-
-
-def check_registrable(name: str, layer: Any) -> None:
-    """What the host checks before registering an output layer."""
-    if not (isinstance(layer, type) and issubclass(layer, OutputLayer)):
-        raise BenchError(f"output layer {name!r} must be a subclass of bench.OutputLayer")

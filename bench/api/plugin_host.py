@@ -35,7 +35,7 @@ from bench.errors import BenchError, unknown_name_error
 if TYPE_CHECKING:
     from bench.api.contract_types import LogDestination
     from bench.api.model import LanguageModel
-    from bench.api.output_layers import OutputLayer
+    from bench.api.output_layer_base import OutputLayer
     from bench.configuration.options import Options
     from bench.corpora import CorpusSpec
     from bench.tokenization.tokenizers import Tokenizer
@@ -143,12 +143,10 @@ class PluginHost:
         A model that offers a choice of output layer gets the chosen layer's options
         validated here, against this host's registry (so a plugin-provided layer works).
         """
-        from bench.api.output_layers import OutputLayerChoice, resolve_output_layer
         from bench.configuration.options import validate_options
 
         options = validate_options(self.models.get(plugin).Options, values, owner=plugin)
-        if isinstance(options, OutputLayerChoice):
-            resolve_output_layer(options, self.output_layers)
+        options.resolve(self)
         return options
 
     def _collect(self, hook_name: str, registrar_for: Any) -> None:
@@ -214,7 +212,7 @@ class PluginHost:
 
     def _output_layer_registrar(self, plugin: str) -> Any:
         def register(name: str, layer_class: Any, *, aliases: tuple[str, ...] = ()) -> None:
-            from bench.api.output_layers import check_registrable
+            from bench.api.output_layer_base import check_registrable
 
             check_registrable(name, layer_class)
             self.output_layers.add(name, layer_class, plugin=plugin, aliases=tuple(aliases))

@@ -4,6 +4,7 @@ database (table probe_results)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -118,9 +119,7 @@ def probe_gradients(
       bench probe gradients --plugin rnn --corpus ptb --set rnn.nonlinearity=relu -k 100
     """
     from bench.machine.environment import resolve_device
-    from bench.probes.gradients import measure_gradient_norms
     from bench.probes.report import (
-        SERIES_NAMES,
         gradient_table,
         plot_gradient_norms,
         shown_distances,
@@ -155,35 +154,11 @@ def probe_gradients(
             split=split,
         )
     )
-    curves = []
-    stored = 0
+    curves, stored = [], 0
     for subject in subjects:
-        norms = measure_gradient_norms(
-            subject.network,
-            subject.split.ids,
-            subject.eos_id,
-            distance=distance,
-            positions=positions,
-            device=device,
-            split=f"{subject.corpus} {split}",
-        )
+        norms, count = _measure_and_store(subject, store, device, split, distance, positions)
         curves.append((subject.label, norms))
-        stored += store.add_probe_results(
-            "gradients",
-            [
-                (SERIES_NAMES[series], int(k), float(value))
-                for series, values in norms.series().items()
-                for k, value in zip(norms.distances, values, strict=True)
-            ],
-            label=subject.label,
-            plugin=subject.plugin,
-            corpus=subject.corpus,
-            split=split,
-            positions=len(norms.positions),
-            run_id=subject.run_id,
-            config=subject.config,
-            seed=subject.seed,
-        )
+        stored += count
     corpora = ", ".join(dict.fromkeys(subject.corpus for subject in subjects))
     where = f"mean over {len(curves[0][1].positions)} positions of {corpora} {split}"
     click.echo(f"|dJ(t)/dh(t-k)|, {where}")
@@ -193,3 +168,38 @@ def probe_gradients(
     from bench.store.engine import safe_url
 
     click.echo(f"wrote {path}; stored {stored} values in {safe_url(store.url)} (probe_results)")
+
+
+def _measure_and_store(
+    subject: Any, store: Any, device: str, split: str, distance: int, positions: int
+) -> tuple[Any, int]:
+    """One subject's gradient norms, and how many values of them were stored."""
+    from bench.probes.gradients import measure_gradient_norms
+    from bench.probes.report import SERIES_NAMES
+
+    norms = measure_gradient_norms(
+        subject.network,
+        subject.split.ids,
+        subject.eos_id,
+        distance=distance,
+        positions=positions,
+        device=device,
+        split=f"{subject.corpus} {split}",
+    )
+    stored = store.add_probe_results(
+        "gradients",
+        [
+            (SERIES_NAMES[series], int(k), float(value))
+            for series, values in norms.series().items()
+            for k, value in zip(norms.distances, values, strict=True)
+        ],
+        label=subject.label,
+        plugin=subject.plugin,
+        corpus=subject.corpus,
+        split=split,
+        positions=len(norms.positions),
+        run_id=subject.run_id,
+        config=subject.config,
+        seed=subject.seed,
+    )
+    return norms, stored

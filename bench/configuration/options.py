@@ -21,6 +21,26 @@ class Options(BaseModel):
         """Reject options the resolved device cannot run (raise BenchError); checked before
         a run is recorded. The default accepts every device."""
 
+    def check_world(self, world_size: int, backend: str | None) -> None:
+        """Reject options a run in ``world_size`` processes cannot train (raise BenchError),
+        its gradients all-reduced by ``backend`` ("gloo" or "nccl"); checked before a
+        distributed run is recorded. The default: the model does not train in several
+        processes (a gradient-descent model's options override this)."""
+        raise BenchError(
+            "it does not train by gradient descent; run it in one process "
+            "(drop --nproc-per-node / --nnodes)"
+        )
+
+    @property
+    def training_precision(self) -> str:
+        """The arithmetic training runs in ("fp32", "bf16" or "fp16"): the device peak a
+        training throughput is compared with. The default: fp32."""
+        return "fp32"
+
+    def resolve(self, host: Any) -> None:
+        """Resolve what other plugins provide for these options (an output layer) against
+        the plugin host that validates them for a run. The default: nothing to resolve."""
+
 
 def parse_assignments(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     """Turn ``["a=1", "b=x"]`` into ``{"a": "1", "b": "x"}``; pydantic converts the strings."""

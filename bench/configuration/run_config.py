@@ -25,7 +25,9 @@ SEED_MIN, SEED_MAX = (
 
 
 class RunConfig(BaseModel):
-    """Everything that defines a run. A TOML file holds the same keys::
+    """What the user asked for: everything that defines a run, as given (flags, --set, a
+    TOML file or a recipe), validated and hashed; a RunPlan resolves it. A TOML file holds
+    the same keys::
 
     plugin = "lstm"
     corpus = "ptb"            # a registered name or a folder with train/valid/test

@@ -40,11 +40,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench import interrupts
 from bench.errors import BenchError
-from bench.machine.sharding import check_divisible
+
+if TYPE_CHECKING:
+    from bench.configuration.options import Options
 
 TIMEOUT_ENV = "BENCH_DIST_TIMEOUT_MINUTES"
 DEFAULT_TIMEOUT_MINUTES = 30.0
@@ -164,18 +166,14 @@ def backend_for(device: str) -> str | None:
     return "nccl" if device.startswith("cuda") and "nccl" in (_world.backend or "") else "gloo"
 
 
-def check_plan(options: Any, device: str, plugin: str) -> None:
+def check_plan(options: Options, device: str, plugin: str) -> None:
     """User mistakes a distributed run would meet late, refused before any row is written."""
-    from bench.training.options import TrainingOptions
-
     if not _world.distributed:
         return
-    if not isinstance(options, TrainingOptions):
-        raise BenchError(
-            f"model {plugin!r} does not train by gradient descent; run it in one "
-            "process (drop --nproc-per-node / --nnodes)"
-        )
-    check_divisible(options.batch_size, _world.size)
+    try:
+        options.check_world(_world.size, backend_for(device))
+    except BenchError as error:
+        raise BenchError(f"model {plugin!r}: {error}") from None
     if device.startswith("cuda"):
         import torch
 
@@ -185,14 +183,6 @@ def check_plan(options: Any, device: str, plugin: str) -> None:
                 f"{torch.cuda.device_count()} GPU(s): one rank per GPU "
                 "(--nproc-per-node at most the GPU count, or --device cpu)"
             )
-    if getattr(options, "sparse_grad", False) and backend_for(device) == "nccl":
-        # refused rather than densified: a dense copy of an 800k-word matrix per step would
-        # silently cost what sparse_grad is there to save
-        raise BenchError(
-            "sparse_grad=true cannot train on several GPUs: NCCL all-reduces "
-            "only dense tensors; set sparse_grad=false (the same updates with "
-            "sgd or adagrad, at the cost of all-reducing each word matrix whole)"
-        )
 
 
 def describe(environment: dict[str, Any], device: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ per-token mean loss, which is why the batch must divide evenly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bench.errors import BenchError
@@ -36,27 +37,33 @@ def check_divisible(batch_size: int, world_size: int) -> None:
         )
 
 
+def map_state(state: Any, each: Callable[[Any], Any]) -> Any:
+    """``each`` applied to every tensor of a recurrent state, the nesting kept: a state is
+    None, a tensor, or a tuple of states (an LSTM's (h, c), one per layer, ...)."""
+    if state is None:
+        return None
+    if hasattr(state, "shape"):
+        return each(state)
+    return tuple(map_state(part, each) for part in state)
+
+
 def gather_columns(state: Any) -> Any:
     """The recurrent state of all columns, each rank's share put side by side (dim 1,
     the batch dimension of recurrent states), so a checkpoint holds the whole batch."""
-    if state is None:
-        return state
     import torch
     import torch.distributed as dist
 
-    if not dist.is_initialized() or dist.get_world_size() == 1:
+    if state is None or not dist.is_initialized() or dist.get_world_size() == 1:
         return state
-    if isinstance(state, torch.Tensor):
-        parts = [torch.empty_like(state) for _ in range(dist.get_world_size())]
-        dist.all_gather(parts, state.contiguous())
+
+    def gathered(part: torch.Tensor) -> torch.Tensor:
+        parts = [torch.empty_like(part) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, part.contiguous())
         return torch.cat(parts, dim=1)
-    return tuple(gather_columns(part) for part in state)
+
+    return map_state(state, gathered)
 
 
 def take_columns(state: Any, columns: slice) -> Any:
     """This rank's columns of a whole-batch recurrent state (see :func:`gather_columns`)."""
-    if state is None:
-        return None
-    if hasattr(state, "shape"):
-        return state[:, columns].contiguous()
-    return tuple(take_columns(part, columns) for part in state)
+    return map_state(state, lambda part: part[:, columns].contiguous())

@@ -26,7 +26,8 @@ from bench.tokenization.tokenizers import Tokenizer
 
 @dataclass(frozen=True)
 class RunPlan:
-    """Everything a run needs from its configuration, checked."""
+    """What a RunConfig resolves to on this machine, checked before the run is recorded:
+    the plugin's class and validated options, the tokenizer, the device."""
 
     model_class: type[LanguageModel]
     options: Options

@@ -21,7 +21,7 @@ from bench.api.model import LanguageModel, TrainingContext
 from bench.api.plugin_host import PluginHost, check_loggers
 from bench.configuration.options import Options
 from bench.configuration.run_config import RunConfig, config_hash, log_destinations
-from bench.corpora import CorpusText, ShardedLines, load_corpus
+from bench.corpora import CorpusText, load_corpus
 from bench.errors import BenchError, CheckpointError
 from bench.machine import allocator, distributed, environment
 from bench.machine.rank_zero import note_world_size
@@ -38,10 +38,9 @@ from bench.run.plan import RunPlan, plan_resume, plan_run, plugin_version, prepa
 from bench.run.progress_line import RunProgress
 from bench.scoring.exactly_once import evaluate
 from bench.store import Store, engine
-from bench.tokenization.token_cache import encode_to_disk
+from bench.tokenization.encode import tokenize_corpus
 from bench.tokenization.tokenizers import Tokenizer
 from bench.tokenization.tokens import TokenizedSplit
-from bench.tokenization.vocabulary_cache import fit_tokenizer
 from bench.training.flops import TrainingUtilisation
 from bench.training.throughput import TrainThroughput
 
@@ -184,18 +183,7 @@ class Runner:
         except KeyboardInterrupt:
             interrupts.clear()  # acted on: the run is closed as interrupted just below
             # another rank that failed has the agent stop this one (SIGTERM): its error
-            peer = distributed.peer_failure()
-            if peer is not None:
-                self._close(
-                    info,
-                    "failed",
-                    evaluations,
-                    summary,
-                    started,
-                    error=peer.summary,
-                    traceback_text=peer.traceback,
-                )
-                raise BenchError(f"{peer.summary} (run {run_id} recorded as failed)") from None
+            self._fail_if_a_peer_failed(info, evaluations, summary, started)
             self._close(
                 info,
                 "interrupted",
@@ -208,13 +196,9 @@ class Runner:
             raise
         except BaseException as error:
             detail = "".join(traceback.format_exception_only(type(error), error)).strip()
-            peer = distributed.peer_failure()  # the error of the rank that failed first
-            text, trace = (
-                (peer.summary, peer.traceback) if peer else (detail, traceback.format_exc())
-            )
-            self._close(info, "failed", evaluations, summary, started, text, trace)
-            if peer is not None:
-                raise BenchError(f"{peer.summary} (run {run_id} recorded as failed)") from None
+            self._fail_if_a_peer_failed(info, evaluations, summary, started)
+            failed_with = (detail, traceback.format_exc())
+            self._close(info, "failed", evaluations, summary, started, *failed_with)
             if isinstance(error, CheckpointError):  # the disk or the file, not the plugin
                 raise CheckpointError(f"run {run_id} recorded as failed: {error}") from error
             # a plugin's mistake is one line (bench.failures); bench's own bug keeps its traceback
@@ -229,6 +213,22 @@ class Runner:
             for name in (RESUME_FILE, EPOCH_START_FILE):
                 (self.run_dir(run_id) / name).unlink(missing_ok=True)
         return result
+
+    def _fail_if_a_peer_failed(
+        self,
+        info: RunInfo,
+        evaluations: dict[str, SplitEvaluation],
+        summary: dict[str, Any],
+        started: float,
+    ) -> None:
+        """Close the run as failed with the error of the rank that failed first, if one did
+        (its agent stopped this rank too), and say so in one line."""
+        peer = distributed.peer_failure()
+        if peer is None:
+            return
+        error, traceback_text = peer.summary, peer.traceback
+        self._close(info, "failed", evaluations, summary, started, error, traceback_text)
+        raise BenchError(f"{peer.summary} (run {info.run_id} recorded as failed)") from None
 
     def _execute(
         self,
@@ -264,24 +264,7 @@ class Runner:
         model = plan.model_class(plan.options, tokenizer.vocab, info.device)
         self.store.update_run(info.run_id, model_label=model.label())
         throughput = TrainThroughput()
-        artifacts_dir = self.run_dir(info.run_id)
-        artifacts_dir.mkdir(parents=True, exist_ok=True)
-        context = TrainingContext(
-            train=splits["train"],
-            valid=splits["valid"],
-            device=info.device,
-            seed=config.seed,
-            artifacts_dir=artifacts_dir,
-            evaluate=lambda split: self._evaluate(model, split, info.device),
-            log_metrics=lambda metrics, step, epoch: self._log_metrics(info, metrics, step, epoch),
-            progress=self.progress,
-            record_train_throughput=throughput.add,
-            record_artifact=lambda kind, path: self.store.add_artifact(
-                info.run_id, kind, str(path)
-            ),
-            resume=resumed is not None,
-            resumed_at=lambda step: self._resumed_at(info, step),
-        )
+        context = self._training_context(info, config.seed, splits, model, throughput, resumed)
         self.echo(
             f"run {info.run_id}: {model.label()} on "
             f"{corpus.name} [{info.tokenizer}, vocab {len(tokenizer.vocab):,}], "
@@ -302,7 +285,7 @@ class Runner:
         utilisation = throughput.utilisation(
             model.flops_per_token(),
             distributed.device_label(info.device),
-            getattr(plan.options, "precision", "fp32"),
+            plan.options.training_precision,
             distributed.current().size,
         )
         if utilisation is not None:
@@ -321,30 +304,42 @@ class Runner:
             utilisation=utilisation,
         )
 
+    def _training_context(
+        self,
+        info: RunInfo,
+        seed: int,
+        splits: dict[str, TokenizedSplit],
+        model: LanguageModel,
+        throughput: TrainThroughput,
+        resumed: dict[str, Any] | None,
+    ) -> TrainingContext:
+        """What the core hands the model's fit: its splits, its folder, and the callbacks
+        through which it scores, logs and records."""
+        artifacts_dir = self.run_dir(info.run_id)
+        artifacts_dir.mkdir(parents=True, exist_ok=True)
+        return TrainingContext(
+            train=splits["train"],
+            valid=splits["valid"],
+            device=info.device,
+            seed=seed,
+            artifacts_dir=artifacts_dir,
+            evaluate=lambda split: self._evaluate(model, split, info.device),
+            log_metrics=lambda metrics, step, epoch: self._log_metrics(info, metrics, step, epoch),
+            progress=self.progress,
+            record_train_throughput=throughput.add,
+            record_artifact=lambda kind, path: self.store.add_artifact(
+                info.run_id, kind, str(path)
+            ),
+            resume=resumed is not None,
+            resumed_at=lambda step: self._resumed_at(info, step),
+        )
+
     def _tokenize(
         self, corpus: CorpusText, tokenizer_class: type[Tokenizer], tokenizer_options: Options
     ) -> tuple[dict[str, TokenizedSplit], Tokenizer]:
-        """Fit on train (or take the vocabulary kept from an earlier fit), encode every
-        split. A streamed split (:class:`ShardedLines`) is read shard by shard and encoded
-        into memory-mapped ids under ``<data_dir>/tokenized``, where later runs with the
-        same corpus and tokenizer find it."""
+        """The fitted tokenizer and every split encoded (see :func:`tokenize_corpus`)."""
         tokenizer = tokenizer_class(tokenizer_options)
-        fit_tokenizer(tokenizer, corpus, self.data_dir / "tokenizers", self.echo)
-        splits: dict[str, TokenizedSplit] = {}
-        for name, lines in self.progress(
-            list(corpus.splits.items()), desc="tokenizing", unit="split"
-        ):
-            if isinstance(lines, ShardedLines):
-                splits[name] = encode_to_disk(
-                    tokenizer,
-                    name,
-                    lines,
-                    corpus.sha256[name],
-                    self.data_dir / "tokenized",
-                    self.progress,
-                )
-            else:
-                splits[name] = tokenizer.encode(name, lines)
+        splits = tokenize_corpus(corpus, tokenizer, self.data_dir, self.progress, self.echo)
         return splits, tokenizer
 
     def _evaluate(

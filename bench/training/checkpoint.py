@@ -38,6 +38,8 @@ import numpy as np
 import torch
 
 from bench.errors import CheckpointError
+from bench.machine import distributed
+from bench.machine.sharding import map_state
 from bench.paths import EPOCH_START_FILE, RESUME_FILE
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "LoopState",
     "load_checkpoint",
     "load_weights",
+    "restore_checkpoint",
     "restore_epoch_start",
     "restore_rng",
     "save_atomically",
@@ -110,10 +113,37 @@ def save_checkpoint(
         "optimizer": optimizer.state_dict(),
         "schedule": schedule.state_dict() if schedule is not None else None,
         "scaler": scaler.state_dict() if scaler is not None else None,
-        "carried_state": _to_cpu(carried_state),
+        "carried_state": map_state(carried_state, lambda part: part.detach().cpu()),
         "rng": capture_rng(),
     }
     save_atomically(payload, path)
+
+
+def restore_checkpoint(
+    path: Path,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: Any,
+    scaler: Any,
+    device: str,
+) -> tuple[LoopState, Any]:
+    """Put back what :func:`save_checkpoint` wrote: the model, optimiser, schedule and
+    scaler states are loaded in place, every random generator is restored (this rank's
+    GPU included); returns the loop's position and the whole batch's carried state."""
+    saved = load_checkpoint(path, device)
+    if saved.get("epoch_start") is not None and distributed.current().is_main:
+        # a checkpoint from before the epoch start had a file of its own
+        save_atomically(saved["epoch_start"], path.with_name(EPOCH_START_FILE))
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    if schedule is not None:
+        schedule.load_state_dict(saved["schedule"])
+    if scaler is not None:
+        scaler.load_state_dict(saved["scaler"])
+    restore_rng(saved["rng"])
+    distributed.restore_device_rng(saved["rng"], device)
+    return saved["loop"], saved["carried_state"]
 
 
 def save_epoch_start(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
@@ -136,7 +166,7 @@ def load_checkpoint(path: Path, device: str) -> dict[str, Any]:
     loop = dict(payload["loop"])
     loop["sums"] = EpochSums(**loop["sums"])
     payload["loop"] = LoopState(**loop)
-    payload["carried_state"] = _to_device(payload["carried_state"], device)
+    payload["carried_state"] = map_state(payload["carried_state"], lambda part: part.to(device))
     return payload
 
 
@@ -234,19 +264,3 @@ def restore_rng(states: dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"].cpu())
     if states["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in states["cuda"]])
-
-
-def _to_cpu(state: Any) -> Any:
-    if state is None:
-        return None
-    if isinstance(state, torch.Tensor):
-        return state.detach().cpu()
-    return tuple(_to_cpu(s) for s in state)
-
-
-def _to_device(state: Any, device: str) -> Any:
-    if state is None:
-        return None
-    if isinstance(state, torch.Tensor):
-        return state.to(device)
-    return tuple(_to_device(s, device) for s in state)

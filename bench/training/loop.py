@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,17 +22,16 @@ from bench.errors import BenchError
 from bench.interrupts import InterruptGuard
 from bench.machine import distributed
 from bench.machine.environment import synchronize
-from bench.machine.sharding import column_share, gather_columns, take_columns
+from bench.machine.sharding import column_share, gather_columns, map_state, take_columns
 from bench.tokenization.batching import TrainWindows
 from bench.training.checkpoint import (
     EPOCH_START_FILE,
     RESUME_FILE,
     EpochSums,
     LoopState,
-    load_checkpoint,
     load_weights,
+    restore_checkpoint,
     restore_epoch_start,
-    restore_rng,
     save_atomically,
     save_checkpoint,
     save_epoch_start,
@@ -53,11 +54,7 @@ warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitl
 
 def detach_state(state: Any) -> Any:
     """Cut the graph at a window boundary but keep the values (truncated BPTT)."""
-    if state is None:
-        return None
-    if isinstance(state, torch.Tensor):
-        return state.detach()
-    return tuple(detach_state(s) for s in state)
+    return map_state(state, lambda part: part.detach())
 
 
 def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: TrainingContext) -> None:
@@ -74,180 +71,175 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
     loss does not end the run: the epoch restarts from its first step with the learning
     rate lowered (recorded as a ``nan_recovery`` metric), up to ``max_nan_recoveries``
     times. With ``patience`` set, training stops after that many epochs without a better
-    valid perplexity. A resumable checkpoint (``bench.checkpoint``) is written every
+    valid perplexity. A resumable checkpoint (:mod:`bench.training.checkpoint`) is written every
     ``checkpoint_minutes``, at every epoch's end and on Ctrl-C; with ``context.resume``
     training continues from it exactly where it stopped.
 
-    Under torchrun (:mod:`bench.distributed`) each rank trains its share of the columns
+    Under torchrun (:mod:`bench.machine.distributed`) each rank trains its share of the columns
     through DistributedDataParallel and rank 0 alone writes the files.
     """
-    device = context.device
     world = distributed.current()
     columns = column_share(options.batch_size, world.rank, world.size)
     windows = TrainWindows(
         context.train.ids,
         options.batch_size,
         options.bptt,
-        device,
+        context.device,
         max_windows=options.max_steps_per_epoch,
         columns=columns,
     )
-    step = TrainingStep(module, options)
     params = [p for p in module.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, options)
-    schedule = build_schedule(optimizer, options)
-    scaler = build_scaler(options, device)
-    resume_path = context.artifacts_dir / RESUME_FILE
-    best_path = context.artifacts_dir / "best.pt"
-    epoch_start_path = context.artifacts_dir / EPOCH_START_FILE
+    run = _Training(
+        module,
+        TrainingStep(module, options),
+        windows,
+        params,
+        optimizer,
+        build_schedule(optimizer, options),
+        build_scaler(options, context.device),
+        options,
+        context,
+    )
     loop, carried = LoopState(), None
-    resuming_from_checkpoint = context.resume and distributed.from_rank0(resume_path.exists)
-    if resuming_from_checkpoint:
-        saved = load_checkpoint(resume_path, device)
-        loop = saved["loop"]
-        if saved.get("epoch_start") is not None and world.is_main:
-            # a checkpoint from before the epoch start had a file of its own
-            save_atomically(saved["epoch_start"], epoch_start_path)
-        carried = take_columns(saved["carried_state"], columns)
-        module.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        if schedule is not None:
-            schedule.load_state_dict(saved["schedule"])
-        if scaler is not None:
-            scaler.load_state_dict(saved["scaler"])
-        restore_rng(saved["rng"])
-        distributed.restore_device_rng(saved["rng"], device)
-        del saved  # its tensors are copied in; keeping them would hold the model twice
-    if context.resume:
-        context.resumed_at(loop.step if resuming_from_checkpoint else None)
-    if loop.trained_tokens:
-        context.record_train_throughput(loop.trained_tokens, loop.trained_seconds)
-
-    def save(carried_state: Any = None) -> None:
-        carried_state = gather_columns(carried_state)  # every rank's columns
-        if not world.is_main:
-            return
-        save_checkpoint(
-            resume_path,
-            loop=loop,
+    resuming = context.resume and distributed.from_rank0(run.resume_path.exists)
+    if resuming:
+        loop, carried = restore_checkpoint(
+            run.resume_path,
             model=module,
             optimizer=optimizer,
-            schedule=schedule,
-            scaler=scaler,
-            carried_state=carried_state,
+            schedule=run.schedule,
+            scaler=run.scaler,
+            device=context.device,
         )
-
+        carried = take_columns(carried, columns)
+    if context.resume:
+        context.resumed_at(loop.step if resuming else None)
+    if loop.trained_tokens:
+        context.record_train_throughput(loop.trained_tokens, loop.trained_seconds)
     with InterruptGuard(hold=world.distributed) as guard:
         while not loop.done and loop.epoch <= options.epochs:
             if loop.sums.window == 0 and world.is_main:  # every rank reads it back
-                save_epoch_start(epoch_start_path, module, optimizer)
-            stats = _train_epoch(
-                module,
-                step,
-                windows,
-                params,
-                optimizer,
-                scaler,
-                options,
-                context,
-                loop,
-                carried,
-                guard,
-                save,
-            )
+                save_epoch_start(run.epoch_start_path, module, optimizer)
+            stats = _train_epoch(run, loop, carried, guard)
             carried = None
             if stats is None:  # the loss became NaN or Inf: go back to the epoch's start
-                loop.recoveries += 1
-                if loop.recoveries > options.max_nan_recoveries:
-                    raise BenchError(
-                        f"training diverged: the loss became NaN or Inf {loop.recoveries} "
-                        f"times (epoch {loop.epoch}), even after lowering the learning rate; "
-                        "try a lower lr or a gradient clip"
-                    )
-                restore_epoch_start(epoch_start_path, module, optimizer, device)
-                loop.step -= loop.sums.steps
-                loop.sums = EpochSums()
-                lr = scale_lr(optimizer, schedule, options.nan_lr_factor)
-                context.log_metrics(
-                    {"nan_recovery": loop.recoveries, "lr": lr}, step=loop.step, epoch=loop.epoch
-                )
+                _restart_epoch(run, loop)
                 continue
-            valid = context.evaluate(context.valid)
-            context.log_metrics(
-                {**stats, "valid_ppl": valid.ppl, "lr": optimizer.param_groups[0]["lr"]},
-                step=loop.step,
-                epoch=loop.epoch,
-            )
-            if valid.ppl < loop.best_ppl:
-                loop.best_ppl, loop.best_epoch = valid.ppl, loop.epoch
-                if world.is_main:  # atomically: a kill mid-write keeps the previous best
-                    save_atomically(
-                        {
-                            "model": module.state_dict(),
-                            "epoch": loop.epoch,
-                            "options": options.model_dump(mode="json"),
-                        },
-                        best_path,
-                    )
-            if isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                schedule.step(valid.ppl)
-            elif schedule is not None:
-                schedule.step()
-            if options.patience is not None and loop.epoch - loop.best_epoch >= options.patience:
-                context.log_metrics({"early_stop": 1.0}, step=loop.step, epoch=loop.epoch)
-                loop.done = True
-            loop.epoch += 1
-            loop.sums = EpochSums()
-            loop.done = loop.done or loop.epoch > options.epochs
-            save()
-    if world.is_main and best_path.exists():  # only rank 0 scores
-        module.load_state_dict(load_weights(best_path, device)["model"])
-        context.record_artifact("checkpoint", best_path)
+            _end_epoch(run, loop, stats)
+            run.save(loop)
+    if world.is_main and run.best_path.exists():  # only rank 0 scores
+        module.load_state_dict(load_weights(run.best_path, context.device)["model"])
+        context.record_artifact("checkpoint", run.best_path)
+
+
+@dataclass
+class _Training:
+    """What every epoch of one :func:`train_bptt` works with, and where it keeps its files."""
+
+    module: torch.nn.Module
+    step: TrainingStep  # the module's training_loss, or its DistributedDataParallel wrapper
+    windows: TrainWindows
+    params: list[torch.Tensor]  # those that train
+    optimizer: torch.optim.Optimizer
+    schedule: Any
+    scaler: Any
+    options: TrainingOptions
+    context: TrainingContext
+
+    @property
+    def resume_path(self) -> Path:
+        return self.context.artifacts_dir / RESUME_FILE
+
+    @property
+    def best_path(self) -> Path:
+        return self.context.artifacts_dir / "best.pt"
+
+    @property
+    def epoch_start_path(self) -> Path:
+        return self.context.artifacts_dir / EPOCH_START_FILE
+
+    def save(self, loop: LoopState, carried_state: Any = None) -> None:
+        """A resumable checkpoint of this very step (rank 0 writes every rank's columns)."""
+        carried_state = gather_columns(carried_state)
+        if not distributed.current().is_main:
+            return
+        save_checkpoint(
+            self.resume_path,
+            loop=loop,
+            model=self.module,
+            optimizer=self.optimizer,
+            schedule=self.schedule,
+            scaler=self.scaler,
+            carried_state=carried_state,
+        )
+
+
+def _restart_epoch(run: _Training, loop: LoopState) -> None:
+    """Back to the epoch's first step with a lower learning rate, after a NaN or Inf loss."""
+    loop.recoveries += 1
+    if loop.recoveries > run.options.max_nan_recoveries:
+        raise BenchError(
+            f"training diverged: the loss became NaN or Inf {loop.recoveries} "
+            f"times (epoch {loop.epoch}), even after lowering the learning rate; "
+            "try a lower lr or a gradient clip"
+        )
+    device = run.context.device
+    restore_epoch_start(run.epoch_start_path, run.module, run.optimizer, device)
+    loop.step -= loop.sums.steps
+    loop.sums = EpochSums()
+    lr = scale_lr(run.optimizer, run.schedule, run.options.nan_lr_factor)
+    run.context.log_metrics(
+        {"nan_recovery": loop.recoveries, "lr": lr}, step=loop.step, epoch=loop.epoch
+    )
+
+
+def _end_epoch(run: _Training, loop: LoopState, stats: dict[str, float]) -> None:
+    """Score the valid split, keep the best weights, step the schedule, stop early."""
+    context, options, schedule = run.context, run.options, run.schedule
+    valid = context.evaluate(context.valid)
+    context.log_metrics(
+        {**stats, "valid_ppl": valid.ppl, "lr": run.optimizer.param_groups[0]["lr"]},
+        step=loop.step,
+        epoch=loop.epoch,
+    )
+    if valid.ppl < loop.best_ppl:
+        loop.best_ppl, loop.best_epoch = valid.ppl, loop.epoch
+        if distributed.current().is_main:  # atomically: a kill mid-write keeps the previous best
+            best = {"model": run.module.state_dict(), "epoch": loop.epoch}
+            save_atomically({**best, "options": options.model_dump(mode="json")}, run.best_path)
+    if isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        schedule.step(valid.ppl)
+    elif schedule is not None:
+        schedule.step()
+    if options.patience is not None and loop.epoch - loop.best_epoch >= options.patience:
+        context.log_metrics({"early_stop": 1.0}, step=loop.step, epoch=loop.epoch)
+        loop.done = True
+    loop.epoch += 1
+    loop.sums = EpochSums()
+    loop.done = loop.done or loop.epoch > options.epochs
 
 
 def _train_epoch(
-    module: torch.nn.Module,
-    step: TrainingStep,
-    windows: TrainWindows,
-    params: list[torch.Tensor],
-    optimizer: torch.optim.Optimizer,
-    scaler: Any,
-    options: TrainingOptions,
-    context: TrainingContext,
-    loop: LoopState,
-    state: Any,
-    guard: InterruptGuard,
-    save: Any,
+    run: _Training, loop: LoopState, state: Any, guard: InterruptGuard
 ) -> dict[str, float] | None:
     """Train the rest of the epoch from ``loop.sums.window``; its statistics, or None on NaN/Inf.
 
     ``loop`` is updated after every step, so a checkpoint written on Ctrl-C or on the
     clock holds exactly the steps taken. The loss is only looked at every ``log_every``
     steps and at the end (a host sync per step would slow GPUs); a NaN spreads to the
-    sums, so it is still caught. ``step`` is the module's ``training_loss``, or its
-    DistributedDataParallel wrapper; with several ranks the loss sums and token counts
-    are global ones, and the ranks stop or save only together (``agree_after_step``).
+    sums, so it is still caught. With several ranks the loss sums and token counts are
+    global ones, and the ranks stop or save only together (``agree_after_step``).
     """
-    device = context.device
+    options, context, device = run.options, run.context, run.context.device
     world = distributed.current()
-    sums = loop.sums
-    module.train()
-    loss_sum = torch.tensor(sums.loss_sum, device=device, dtype=torch.float64)
-    norm_sum = torch.tensor(sums.norm_sum, device=device, dtype=torch.float64)
-    norm_max = torch.tensor(sums.norm_max, device=device, dtype=torch.float64)
+    sums = _DeviceSums(loop.sums, device)
+    run.module.train()
     tokens_here = 0
     start = last_save = time.perf_counter()
-
-    def sync_sums() -> None:
-        sums.loss_sum, sums.norm_sum, sums.norm_max = (
-            loss_sum.item(),
-            norm_sum.item(),
-            norm_max.item(),
-        )
-
     batches = context.progress(
-        windows.from_window(sums.window),
-        total=len(windows) - sums.window,
+        run.windows.from_window(loop.sums.window),
+        total=len(run.windows) - loop.sums.window,
         desc=f"epoch {loop.epoch}",
         unit="batch",
     )
@@ -256,10 +248,10 @@ def _train_epoch(
             with guard.step():
                 state = detach_state(state)
                 with autocast(options, device):
-                    loss, state = step(inputs, targets, state)
-                optimizer.zero_grad(set_to_none=True)
+                    loss, state = run.step(inputs, targets, state)
+                run.optimizer.zero_grad(set_to_none=True)
                 norm = _backward_and_update(
-                    loss, params, optimizer, scaler, options, step.sync_gradients
+                    loss, run.params, run.optimizer, run.scaler, options, run.step.sync_gradients
                 )
                 step_loss, tokens = loss.detach() * targets.numel(), targets.numel() * world.size
                 save_due = time.perf_counter() - last_save >= options.checkpoint_minutes * 60
@@ -268,40 +260,67 @@ def _train_epoch(
                     step_loss, stop, save_due = distributed.agree_after_step(
                         step_loss, interrupts.requested(), save_due
                     )
-                loss_sum += step_loss
-                norm_sum += norm.detach()
-                norm_max = torch.maximum(norm_max, norm.detach())
+                sums.add(step_loss, norm, tokens)
                 tokens_here += tokens
-                sums.tokens += tokens
-                sums.steps += 1
-                sums.window += 1
                 loop.step += 1
                 if loop.step % options.log_every == 0:
-                    if not math.isfinite(loss_sum.item()):
+                    if not math.isfinite(sums.loss_sum.item()):
                         return None
                     shown = step_loss.item() / tokens if world.distributed else loss.item()
                     context.log_metrics({"train_loss": shown}, step=loop.step, epoch=loop.epoch)
             if stop:  # every rank, after the same step
                 raise KeyboardInterrupt
             if save_due:
-                sync_sums()
-                save(state)
+                sums.sync()
+                run.save(loop, state)
                 last_save = time.perf_counter()
     except KeyboardInterrupt:
         # between steps (a step in progress finishes first: InterruptGuard), so the
         # model, optimiser and sums agree and the run can resume from this very step
-        sync_sums()
-        if math.isfinite(sums.loss_sum):
-            save(state)
+        sums.sync()
+        if math.isfinite(loop.sums.loss_sum):
+            run.save(loop, state)
         raise
     synchronize(device)
-    seconds = time.perf_counter() - start
-    sync_sums()
+    sums.sync()
+    return _epoch_stats(run, loop, tokens_here, time.perf_counter() - start)
+
+
+class _DeviceSums:
+    """An epoch's loss and gradient-norm sums kept on the device (no host sync per step),
+    written back into the loop's :class:`EpochSums` by :meth:`sync`."""
+
+    def __init__(self, sums: EpochSums, device: str) -> None:
+        self.sums = sums
+        self.loss_sum = torch.tensor(sums.loss_sum, device=device, dtype=torch.float64)
+        self.norm_sum = torch.tensor(sums.norm_sum, device=device, dtype=torch.float64)
+        self.norm_max = torch.tensor(sums.norm_max, device=device, dtype=torch.float64)
+
+    def add(self, step_loss: torch.Tensor, norm: torch.Tensor, tokens: int) -> None:
+        self.loss_sum += step_loss
+        self.norm_sum += norm.detach()
+        self.norm_max = torch.maximum(self.norm_max, norm.detach())
+        self.sums.tokens += tokens
+        self.sums.steps += 1
+        self.sums.window += 1
+
+    def sync(self) -> None:
+        self.sums.loss_sum = self.loss_sum.item()
+        self.sums.norm_sum = self.norm_sum.item()
+        self.sums.norm_max = self.norm_max.item()
+
+
+def _epoch_stats(
+    run: _Training, loop: LoopState, tokens_here: int, seconds: float
+) -> dict[str, float] | None:
+    """The epoch's training statistics (None when its loss is NaN or Inf), its throughput
+    recorded."""
+    sums = loop.sums
     train_loss = sums.loss_sum / max(sums.tokens, 1)
     if not math.isfinite(train_loss):
         return None
     if tokens_here:
-        context.record_train_throughput(tokens_here, seconds)
+        run.context.record_train_throughput(tokens_here, seconds)
         loop.trained_tokens += tokens_here
         loop.trained_seconds += seconds
     stats = {
@@ -309,10 +328,11 @@ def _train_epoch(
         "grad_norm_mean": sums.norm_sum / max(sums.steps, 1),
         "grad_norm_max": sums.norm_max,
     }
-    if getattr(module, "training_loss_is_nll", True):  # approximate objectives are not likelihoods
+    if getattr(run.module, "training_loss_is_nll", True):  # approximations are not likelihoods
         stats["train_ppl"] = math.exp(min(train_loss, 700.0))
     if tokens_here:
         stats.update(train_tokens_per_second=tokens_here / seconds, epoch_seconds=seconds)
+        world = distributed.current()
         if world.distributed:
             stats["train_tokens_per_second_per_device"] = tokens_here / seconds / world.size
     return stats

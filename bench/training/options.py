@@ -9,6 +9,7 @@ from pydantic import Field
 
 from bench.configuration.options import Options
 from bench.errors import BenchError
+from bench.machine.sharding import check_divisible
 
 
 class TrainingOptions(Options):
@@ -64,6 +65,14 @@ class TrainingOptions(Options):
         description="write a resumable checkpoint at least this often (also at "
         "every epoch's end and on Ctrl-C); 0: after every step",
     )
+
+    @property
+    def training_precision(self) -> str:
+        return self.precision
+
+    def check_world(self, world_size: int, backend: str | None) -> None:
+        """Each rank trains an equal share of the batch's columns."""
+        check_divisible(self.batch_size, world_size)
 
     def check_device(self, device: str) -> None:
         if self.precision == "fp16" and not device.startswith("cuda"):

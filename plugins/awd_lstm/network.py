@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from bench_plugins.awd_lstm import AWDLSTMOptions
+from bench_plugins.awd_lstm.options import AWDLSTMOptions
 
 State = tuple[tuple[torch.Tensor, torch.Tensor], ...]
 

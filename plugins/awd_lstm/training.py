@@ -32,10 +32,9 @@ import numpy as np
 import torch
 
 from bench import TrainingContext
-from bench.interrupts import InterruptGuard
-from bench.training.checkpoint import capture_rng, restore_rng, save_atomically
-from bench_plugins.awd_lstm import AWDLSTMOptions
+from bench.training import InterruptGuard, capture_rng, restore_rng, save_atomically
 from bench_plugins.awd_lstm.network import AWDLSTMNetwork
+from bench_plugins.awd_lstm.options import AWDLSTMOptions
 
 RESUME_FILE = "resume.pt"
 BEST_FILE = "best.pt"

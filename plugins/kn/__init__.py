@@ -40,11 +40,17 @@ from typing import Any
 import numpy as np
 from pydantic import Field, field_validator
 
-from bench import hookimpl
-from bench.api.model import EvalProtocol, LanguageModel, ScoredTokens, TrainingContext
-from bench.configuration.options import Options
-from bench.errors import BenchError
-from bench.tokenization.tokens import TokenizedSplit, Vocabulary
+from bench import (
+    BenchError,
+    EvalProtocol,
+    LanguageModel,
+    Options,
+    ScoredTokens,
+    TokenizedSplit,
+    TrainingContext,
+    Vocabulary,
+    hookimpl,
+)
 from bench_plugins.kn.arpa import write_arpa
 from bench_plugins.kn.in_memory import (
     PAD,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import BenchError
+from bench import BenchError
 from bench_plugins.kn.in_memory import OrderTable, index_dtype
 from bench_plugins.kn.scratch import read_range
 

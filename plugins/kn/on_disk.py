@@ -77,8 +77,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import interrupts
-from bench.errors import BenchError
+from bench import BenchError, interrupts
 from bench_plugins.kn.in_memory import (
     NO_BACKOFF,
     Discounts,

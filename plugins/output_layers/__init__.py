@@ -16,10 +16,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from bench import hookimpl
-from bench.api.output_layers import OutputLayer
-from bench.configuration.options import Options
-from bench.errors import BenchError
+from bench import BenchError, Options, OutputLayer, hookimpl
 
 # Adaptive softmax cutoffs when none are given: a head of the 2,000 most frequent words
 # and tail clusters about 5x larger each (Grave et al. 2017 use a small head of frequent

@@ -16,13 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.api.output_network import (
-    OutputNetwork,
-    at_least_float32,
-    counts_tensor,
-    frequency_ranks,
-    take_rows,
-)
+from bench import OutputNetwork
+from bench.training import at_least_float32, counts_tensor, frequency_ranks, take_rows
 
 # Scores a model adds to the word logits of the given positions, for the given word ids.
 # (groups of (positions, word ids)) -> one [len(positions), len(word ids)] tensor per group

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.api.output_network import at_least_float32, counts_tensor, frequency_ranks, take_rows
+from bench.training import at_least_float32, counts_tensor, frequency_ranks, take_rows
 from bench_plugins.output_layers.softmax import LinearOutput
 
 

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.api.output_network import OutputNetwork, at_least_float32, chunked_target_logprobs
+from bench import OutputNetwork
+from bench.training import at_least_float32, chunked_target_logprobs
 
 
 class LinearOutput(OutputNetwork):

@@ -6,111 +6,29 @@ trained with truncated BPTT (``bench.training.train_bptt``) and scored in stream
 state carried over the whole split. The defaults suit the embedded Tiny Shakespeare
 character corpus; published configurations set their own options. This module stays
 free of torch imports (``bench models`` must be instant); the network lives in
-``bench_plugins.recurrent_network``.
+``bench_plugins.recurrent.network``, the options in ``bench_plugins.recurrent.options``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import Field, model_validator
 
-from bench import hookimpl
-from bench.api.model import EvalProtocol, LanguageModel, ScoredTokens, TrainingContext
-from bench.api.output_layers import OutputLayer, OutputLayerChoice, output_label
-from bench.configuration.options import Options
-from bench.errors import BenchError
-from bench.tokenization.tokens import TokenizedSplit, Vocabulary, token_counts
-from bench.training.options import TrainingOptions
-
-
-class RecurrentOptions(OutputLayerChoice, TrainingOptions):
-    layers: int = Field(2, ge=1, description="stacked recurrent layers")
-    embedding_size: int = Field(128, ge=1, description="input embedding size")
-    hidden_size: int = Field(256, ge=1, description="hidden state size")
-    dropout: float = Field(
-        0.1,
-        ge=0,
-        lt=1,
-        description="dropout on embeddings, between layers and before the output layer",
-    )
-    variational: bool = Field(
-        False,
-        description="locked (variational) dropout: one mask per "
-        "sequence for embeddings, between layers and before the output "
-        "(Gal & Ghahramani 2016) instead of a fresh mask per token",
-    )
-    tied: bool = Field(
-        False,
-        description="share input embedding and output weights "
-        "(Press & Wolf 2016; needs embedding_size == hidden_size)",
-    )
-    init_range: float = Field(
-        0.1, gt=0, description="uniform init range of embedding and output weights"
-    )
-    sparse_grad: bool = Field(
-        False,
-        description="word matrices get sparse gradients: a step "
-        "updates only the rows it read (the input embedding; the word "
-        "weights of sampled, nce, blackout and class output layers). The "
-        "same training, much faster at large vocabularies; needs "
-        "optimizer sgd or adagrad and weight_decay 0",
-    )
-
-    @property
-    def output_size(self) -> int:
-        """Size of what the recurrent layers hand the output layer."""
-        return self.hidden_size
-
-    @model_validator(mode="after")
-    def _tied_sizes_match(self) -> RecurrentOptions:
-        if self.tied and self.embedding_size != self.output_size:
-            raise ValueError(
-                "tied=true needs embedding_size equal to the recurrent output "
-                f"size (got {self.embedding_size} and {self.output_size})"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _sparse_updates_supported(self) -> RecurrentOptions:
-        if self.sparse_grad and self.optimizer == "adam":
-            raise ValueError(
-                "sparse_grad=true needs optimizer sgd or adagrad: Adam's moments "
-                "decay every row at every step, so its update is dense"
-            )
-        if self.sparse_grad and self.weight_decay:
-            raise ValueError(
-                "sparse_grad=true needs weight_decay=0: the decay touches every row at every step"
-            )
-        return self
-
-    def check_output_layer(self, layer: type[OutputLayer], layer_options: Options) -> None:
-        if self.tied and not layer.tieable:
-            raise BenchError(
-                f"tied=true needs an output layer with one word matrix to share "
-                f"with the embedding; output layer {self.output!r} has none "
-                "(full, sampled, nce, blackout and class have one)"
-            )
-
-
-class LSTMOptions(RecurrentOptions):
-    projection_size: int | None = Field(
-        None,
-        ge=1,
-        description="LSTM with a projection layer (LSTMP, Sak et al. 2014): the "
-        "hidden state is projected to this size, as in Jozefowicz et al.'s LSTM-2048-512",
-    )
-
-    @property
-    def output_size(self) -> int:
-        return self.projection_size or self.hidden_size
-
-
-class RNNOptions(RecurrentOptions):
-    nonlinearity: Literal["tanh", "relu"] = Field("tanh", description="Elman cell activation")
+from bench import (
+    EvalProtocol,
+    LanguageModel,
+    ScoredTokens,
+    TokenizedSplit,
+    TrainingContext,
+    Vocabulary,
+    hookimpl,
+    output_label,
+    token_counts,
+)
+from bench_plugins.recurrent.options import LSTMOptions, RecurrentOptions, RNNOptions
 
 
 class RecurrentModel(LanguageModel):
@@ -142,7 +60,7 @@ class RecurrentModel(LanguageModel):
         return RecurrentNetwork(len(self.vocab), self.options, self.cell, counts).to(self.device)
 
     def fit(self, context: TrainingContext) -> None:
-        from bench.training.loop import train_bptt
+        from bench.training import train_bptt
 
         # built here, where the train split is known: sampling and frequency-based output
         # layers take their proposal, frequency order or classes from its token counts
@@ -195,7 +113,7 @@ class RecurrentModel(LanguageModel):
     def flops_per_token(self) -> int:
         """Counted as for a full softmax over the vocabulary (bench.flops): with an
         approximate output layer the run's fraction of peak is an upper estimate."""
-        from bench.training.flops import recurrent_forward_flops
+        from bench.training import recurrent_forward_flops
 
         o = self.options
         return recurrent_forward_flops(

@@ -5,56 +5,20 @@ the n-gram history of each position (the previous 0, 1, ..., N-1 tokens) is hash
 one shared weight table whose entries are added straight to the output logits, a
 maximum-entropy n-gram model trained jointly with the RNN. Everything else (cell,
 sizes, training loop, stream scoring, sampling) is the ``rnn`` plugin's. This module
-stays free of torch imports; the network lives in ``bench_plugins.maxent_network``.
+stays free of torch imports; the network lives in ``bench_plugins.recurrent.maxent_network``,
+the options in ``bench_plugins.recurrent.options``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
-
 from bench import hookimpl
-from bench.configuration.options import Options
-from bench.errors import BenchError
-from bench_plugins.recurrent import RNNModel, RNNOptions
+from bench_plugins.recurrent import RNNModel
+from bench_plugins.recurrent.options import MaxEntOptions
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from bench.api.output_layers import OutputLayer
-
-# The hash works modulo this prime (see maxent_network), so no table can be larger.
-MAX_TABLE_SIZE = 2**31 - 1
-
-
-class MaxEntOptions(RNNOptions):
-    maxent_order: int = Field(
-        3,
-        ge=1,
-        description="order N of the direct n-gram connections: "
-        "orders 1..N, 1 is a per-word bias, 2 adds the previous token, ...",
-    )
-    maxent_size: int = Field(
-        2**22,
-        ge=1,
-        le=MAX_TABLE_SIZE,
-        description="hash table entries shared by all orders (rnnlm's "
-        "-direct, given there in millions); vocab-size more are "
-        "allocated so a word slice never wraps",
-    )
-
-    def check_output_layer(self, layer: type[OutputLayer], layer_options: Options) -> None:
-        super().check_output_layer(layer, layer_options)
-        # the direct weights are added to logits before an exact softmax: the full one,
-        # or both levels of the class softmax (as Mikolov's RNNME); sampled and other
-        # approximate layers never form those logits
-        if self.output not in ("full", "class"):
-            raise BenchError(
-                f"rnn-maxent adds its n-gram weights to the logits of an exact "
-                f"softmax (output=full or class); output={self.output!r} is not "
-                f"supported"
-            )
 
 
 class MaxEntRNNModel(RNNModel):

@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from bench_plugins.output_layers.factored import ClassSoftmaxModule
-from bench_plugins.recurrent.maxent import MAX_TABLE_SIZE, MaxEntOptions
 from bench_plugins.recurrent.network import RecurrentNetwork
+from bench_plugins.recurrent.options import MAX_TABLE_SIZE, MaxEntOptions
 
 # A prime: keys stay below 2**31, so a key plus a multiplier (< 2**31) times a token id
 # (< 2**31) fits in int64 and hashing needs no overflow tricks.

@@ -11,11 +11,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.api.model import EvalProtocol, ScoredTokens
-from bench.api.output_network import OutputNetwork
-from bench.tokenization.batching import stream_chunks
-from bench.tokenization.tokens import TokenizedSplit
-from bench_plugins.recurrent import RecurrentOptions
+from bench import EvalProtocol, OutputNetwork, ScoredTokens, TokenizedSplit
+from bench.training import stream_chunks
+from bench_plugins.recurrent.options import RecurrentOptions
 
 
 def recurrent_layers(
