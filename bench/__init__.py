@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from bench.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from bench.corpora import CorpusSpec, SplitFile
+    from bench.corpora import Checksum, CorpusSpec, SplitFile
     from bench.model import LanguageModel, TrainingContext
     from bench.options import Options
     from bench.output_layers import OutputLayer, OutputLayerChoice
@@ -46,6 +46,7 @@ _LAZY = {
     "ScoredTokens": "bench.records",
     "ScoringMode": "bench.records",
     "SplitEvaluation": "bench.records",
+    "Checksum": "bench.corpora",
     "CorpusSpec": "bench.corpora",
     "SplitFile": "bench.corpora",
     "Tokenizer": "bench.tokenizers",
@@ -55,6 +56,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "Checksum",
     "CorpusSpec",
     "EvalProtocol",
     "LanguageModel",
