@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from bench.environment import cpu_model
+from bench.machine.environment import cpu_model
 from bench.store import Store
 
 

@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bench.config import build_config
-from bench.plugins import load_plugins
-from bench.runner import Runner
+from bench.api.plugin_host import load_plugins
+from bench.configuration.run_config import build_config
+from bench.run.runner import Runner
 from bench.store import Store
 
 
@@ -161,8 +161,8 @@ def main() -> None:
         echo=lambda message: None,
     )
     # the bare loop gets exactly the tokens and options the harness trains on
+    from bench.configuration.options import parse_assignments, validate_options
     from bench.corpora import load_corpus
-    from bench.options import parse_assignments, validate_options
 
     model_class = host.models.get(args.plugin)
     options = validate_options(model_class.Options, parse_assignments(args.settings), args.plugin)

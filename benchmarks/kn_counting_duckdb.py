@@ -1,5 +1,5 @@
 """Counting trigrams: numpy's sort-and-diff beside DuckDB's GROUP BY (the choice behind
-the budgeted Kneser-Ney estimator, see plugins/kn_budgeted.py).
+the budgeted Kneser-Ney estimator, see plugins/kn/on_disk.py).
 
     python benchmarks/kn_counting_duckdb.py                 # 10M Zipfian tokens
     python benchmarks/kn_counting_duckdb.py --tokens 30000000

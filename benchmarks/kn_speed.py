@@ -109,7 +109,7 @@ def cpu_seconds() -> float:
 
 
 def make_split(name: str, ids: np.ndarray, offsets: np.ndarray) -> Any:
-    from bench.tokens import TokenizedSplit, UnitCounts
+    from bench.tokenization.tokens import TokenizedSplit, UnitCounts
 
     counts = UnitCounts(tokens=len(ids), words=len(ids), bytes=0, lines=len(offsets) - 1)
     return TokenizedSplit(name=name, ids=ids, line_offsets=offsets, counts=counts)
@@ -185,7 +185,7 @@ def worker(
     data_path: Path, order: int, train_folder: Path | None, memory: str, temp_dir: Path | None
 ) -> dict[str, Any]:
     """One measurement in this (fresh) process: estimate from train, score test."""
-    from bench.tokens import Vocabulary
+    from bench.tokenization.tokens import Vocabulary
     from bench_plugins.kn import KNModel, KNOptions
 
     data = np.load(data_path)
@@ -248,7 +248,7 @@ def worker(
 
 def tokenize_to_file(corpus: Path, folder: Path) -> Path:
     """Tokenize train and test once with bench's word tokenizer; save the ids."""
-    from bench.tokenizers import WordTokenizer
+    from bench.tokenization.tokenizers import WordTokenizer
 
     tokenizer = WordTokenizer(WordTokenizer.Options())
     lines = {

@@ -25,14 +25,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.batching import TrainWindows
+from bench.api.plugin_host import load_plugins
+from bench.configuration.options import parse_assignments, validate_options
 from bench.corpora import load_corpus
-from bench.optimization import build_optimizer
-from bench.options import parse_assignments, validate_options
-from bench.plugins import load_plugins
-from bench.tokens import TokenizedSplit
-from bench.training import detach_state
-from bench_plugins.recurrent_network import score_stream
+from bench.tokenization.batching import TrainWindows
+from bench.tokenization.tokens import TokenizedSplit
+from bench.training.loop import detach_state
+from bench.training.optimization import build_optimizer
+from bench_plugins.recurrent.network import score_stream
 
 # PTB-style small shape; --set overrides any of them
 DEFAULTS = {

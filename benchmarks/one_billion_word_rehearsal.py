@@ -39,8 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.configuration.recipes import load_recipes
 from bench.corpora import cached_path
-from bench.recipes import load_recipes
 from bench_plugins.standard_corpora import ONE_BILLION_WORD
 
 VOCAB = 793_471  # One Billion Word's vocabulary: words seen at least 3 times
@@ -133,7 +133,7 @@ def bench(
 def trained_by_steps(recipe: str) -> bool:
     """Whether the recipe's model trains in steps that bench can bound and checkpoint
     (the BPTT-trained ones), rather than counting its whole corpus."""
-    from bench.plugins import get_host
+    from bench.api.plugin_host import get_host
 
     return "max_steps_per_epoch" in get_host().models.get(plugin_of(recipe)).Options.model_fields
 

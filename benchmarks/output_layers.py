@@ -54,9 +54,9 @@ def run_case(layer_name: str, vocab: int, args: argparse.Namespace) -> dict[str,
     """One case, in this process: median step milliseconds and peak memory."""
     import torch
 
-    from bench.options import validate_options
-    from bench.output_layers import OutputLayer
-    from bench.plugins import get_host
+    from bench.api.output_layers import OutputLayer
+    from bench.api.plugin_host import get_host
+    from bench.configuration.options import validate_options
 
     device = args.device
     if args.threads:

@@ -34,13 +34,13 @@ import time
 
 import torch
 
-from bench.config import build_config
+from bench.api.plugin_host import load_plugins
+from bench.configuration.recipes import load_recipes
+from bench.configuration.run_config import build_config
 from bench.errors import BenchError
-from bench.optimization import autocast, build_optimizer, clip_gradients
-from bench.plugins import load_plugins
-from bench.recipes import load_recipes
-from bench.tokens import Vocabulary
-from bench.training import detach_state
+from bench.tokenization.tokens import Vocabulary
+from bench.training.loop import detach_state
+from bench.training.optimization import autocast, build_optimizer, clip_gradients
 
 # One Billion Word (Chelba et al. 2013): the vocabulary of words seen 3 times or more,
 # and about 0.8B training words plus one end-of-sentence per line

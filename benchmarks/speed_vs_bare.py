@@ -64,8 +64,8 @@ def trimmed_copy(corpus_name: str, eval_lines: int, folder: Path) -> tuple[str, 
     """The corpus with its full train split and the first ``eval_lines`` lines of valid and
     test, as a local folder (scoring a whole split at batch 1 takes minutes on a busy CPU);
     returns the folder and the corpus's own tokenizer."""
+    from bench.api.plugin_host import load_plugins
     from bench.corpora import load_corpus
-    from bench.plugins import load_plugins
 
     corpus = load_corpus(corpus_name, load_plugins().corpora, folder / "data", progress=False)
     for split, lines in corpus.splits.items():
@@ -89,11 +89,11 @@ def child(
     sys.path.insert(0, str(HERE))
     from harness_overhead import bare_evaluate, bare_model, bare_run
 
-    from bench.config import build_config
+    from bench.api.plugin_host import load_plugins
+    from bench.configuration.options import parse_assignments, validate_options
+    from bench.configuration.run_config import build_config
     from bench.corpora import load_corpus
-    from bench.options import parse_assignments, validate_options
-    from bench.plugins import load_plugins
-    from bench.runner import Runner
+    from bench.run.runner import Runner
     from bench.store import Store
 
     host = load_plugins()
@@ -111,7 +111,7 @@ def child(
         test = torch.as_tensor(tokenizer.encode("test", corpus.splits["test"]).ids)
         vocab = len(tokenizer.vocab)
     if variant == "products":
-        from bench import allocator
+        from bench.machine import allocator
 
         # the ceiling is the kernels' best: with bench's allocator settings, so that the
         # products' large outputs are not faulted in afresh on every call
@@ -325,8 +325,8 @@ def main() -> None:
         corpus_label = f"{args.corpus} (first {args.eval_lines} lines of valid and test)"
         args.corpus, args.tokenizer = trimmed_copy(args.corpus, args.eval_lines, scratch)
     else:
+        from bench.api.plugin_host import load_plugins
         from bench.corpora import load_corpus
-        from bench.plugins import load_plugins
 
         corpus_label = args.corpus
         args.tokenizer = load_corpus(

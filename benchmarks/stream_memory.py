@@ -88,11 +88,11 @@ def _write_shard(path: Path, rng: np.random.Generator, types: np.ndarray, tokens
 
 def worker(data_dir: Path, mode: str, batch_size: int, bptt: int) -> dict[str, Any]:
     """Load, fit, encode and window the train split the way ``bench run`` does."""
-    from bench.batching import TrainWindows
+    from bench.api.registry import Registry
     from bench.corpora import ShardedLines, load_corpus
-    from bench.registry import Registry
-    from bench.token_cache import encode_to_disk
-    from bench.tokenizers import WordOptions, WordTokenizer
+    from bench.tokenization.batching import TrainWindows
+    from bench.tokenization.token_cache import encode_to_disk
+    from bench.tokenization.tokenizers import WordOptions, WordTokenizer
     from bench_plugins.standard_corpora import ONE_BILLION_WORD
 
     spec = dataclasses.replace(ONE_BILLION_WORD, stream_train=mode == "streamed")

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.compare import paired_bootstrap
+from bench.api.plugin_host import get_host
 from bench.corpora import load_corpus
-from bench.plugins import get_host
-from bench.tokenizers import WordTokenizer
-from bench.uncertainty import RESAMPLES, LineScores, perplexity_interval
+from bench.scoring.compare import paired_bootstrap
+from bench.scoring.uncertainty import RESAMPLES, LineScores, perplexity_interval
+from bench.tokenization.tokenizers import WordTokenizer
 
 
 def median_seconds(work, repeats: int) -> float:

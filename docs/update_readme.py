@@ -21,9 +21,9 @@ START, END = "<!-- results:start (docs/update_readme.py) -->", "<!-- results:end
 
 def headline_from_runs(runs: Path = RUNS) -> str:
     """The headline table of the runs under ``runs``, as `bench leaderboard --headline` prints it."""
-    from bench.leaderboard import build_tables
-    from bench.leaderboard_markdown import headline
-    from bench.published import load_published
+    from bench.report.leaderboard import build_tables
+    from bench.report.markdown import headline
+    from bench.report.published import load_published
     from bench.store import Store
     from bench.store.exchange import import_runs
 

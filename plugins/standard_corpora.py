@@ -12,7 +12,7 @@ tokens plus one end-of-sentence per line, the convention behind the published ta
 from __future__ import annotations
 
 from bench import Checksum, CorpusSpec, SplitFile, hookimpl
-from bench.hookspecs import RegisterCorpus
+from bench.api.hookspecs import RegisterCorpus
 
 MERITY_2016 = (
     "Merity, Xiong, Bradbury & Socher (2016). Pointer Sentinel Mixture Models. arXiv:1609.07843."

@@ -7,12 +7,12 @@ plugin only names them, through the same hook as any third-party one.
 
 from __future__ import annotations
 
-from bench.hookspecs import RegisterTokenizer, hookimpl
-from bench.sentencepiece_tokenizers import (
+from bench.api.hookspecs import RegisterTokenizer, hookimpl
+from bench.tokenization.sentencepiece_tokenizers import (
     SentencePieceBPETokenizer,
     SentencePieceUnigramTokenizer,
 )
-from bench.tokenizers import CharTokenizer, WordTokenizer
+from bench.tokenization.tokenizers import CharTokenizer, WordTokenizer
 
 
 @hookimpl

@@ -13,9 +13,9 @@ import numpy as np
 from pydantic import Field
 
 from bench import hookimpl
-from bench.model import EvalProtocol, LanguageModel, ScoredTokens, TrainingContext
-from bench.options import Options
-from bench.tokens import TokenizedSplit, Vocabulary, token_counts
+from bench.api.model import EvalProtocol, LanguageModel, ScoredTokens, TrainingContext
+from bench.configuration.options import Options
+from bench.tokenization.tokens import TokenizedSplit, Vocabulary, token_counts
 
 
 class UnigramOptions(Options):

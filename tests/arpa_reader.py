@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_plugins.kn_arpa import BOS_TEXT, EOS_TEXT
+from bench_plugins.kn.arpa import BOS_TEXT, EOS_TEXT
 
 
 @dataclass

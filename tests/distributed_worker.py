@@ -14,7 +14,7 @@ import signal
 import sys
 
 from bench.cli import main
-from bench_plugins.recurrent_network import RecurrentNetwork
+from bench_plugins.recurrent.network import RecurrentNetwork
 
 how, rank, call = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 sys.argv[0:4] = ["bench"]

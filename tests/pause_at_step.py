@@ -6,7 +6,7 @@ import sys
 import threading
 
 from bench.cli import main
-from bench_plugins.recurrent_network import RecurrentNetwork
+from bench_plugins.recurrent.network import RecurrentNetwork
 
 
 def pause_before_step(step: int) -> None:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from bench.tokens import TokenizedSplit
+from bench.tokenization.tokens import TokenizedSplit
 
 
 def random_split(n_lines=57, vocab_size=13, seed=0):

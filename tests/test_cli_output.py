@@ -48,7 +48,7 @@ def test_one_line_per_epoch_when_no_bars_are_drawn(tiny_corpus):
 def test_epoch_lines_go_above_the_bars_on_a_terminal(monkeypatch):
     import sys
 
-    from bench import epoch_report
+    from bench.run import epoch_report
 
     printed, written = [], []
     monkeypatch.setattr(epoch_report.tqdm, "write", lambda line, file=None: written.append(line))
@@ -165,7 +165,7 @@ def test_sharing_is_found_from_the_option_classes():
     from pydantic import Field
 
     from bench.cli.option_groups import describe_all, group_options
-    from bench.options import Options
+    from bench.configuration.options import Options
 
     class Base(Options):
         lr: float = Field(0.1, description="learning rate")
@@ -193,9 +193,9 @@ def test_sharing_is_found_from_the_option_classes():
 
 def _counted_by_tokenizer(spec, data_dir, tokenizer):
     """Token counts as a run would see them: the corpus loaded and encoded for real."""
+    from bench.api.registry import Registry
     from bench.corpora import load_corpus
-    from bench.registry import Registry
-    from bench.tokenizers import CharTokenizer, WordTokenizer
+    from bench.tokenization.tokenizers import CharTokenizer, WordTokenizer
 
     registry = Registry("corpus")
     registry.add(spec.name, spec, plugin="test")

@@ -4,7 +4,7 @@ import shlex
 
 from bench.cli.command_line import command_line, equivalent_flags
 from bench.cli.running import run
-from bench.config import build_config
+from bench.configuration.run_config import build_config
 
 
 def test_equivalent_flags_give_back_the_same_configuration(tmp_path, monkeypatch):

@@ -33,9 +33,10 @@ CONTRACT = [
 def test_a_plugin_imports_everything_from_bench():
     from bench import LanguageModel, Options, ScoredTokens, TrainingContext, hookimpl
 
-    assert LanguageModel.__module__ == "bench.model" and TrainingContext.__module__ == "bench.model"
-    assert Options.__module__ == "bench.options"
-    assert ScoredTokens.__module__ == "bench.records"
+    assert LanguageModel.__module__ == "bench.api.model"
+    assert TrainingContext.__module__ == "bench.api.model"
+    assert Options.__module__ == "bench.configuration.options"
+    assert ScoredTokens.__module__ == "bench.api.contract_types"
     assert callable(hookimpl)
     for name in CONTRACT:
         assert name in bench.__all__ and getattr(bench, name) is not None
@@ -46,7 +47,7 @@ def test_a_plugin_imports_everything_from_bench():
 def test_importing_bench_does_not_import_torch_or_the_runner():
     code = (
         "import sys, bench; from bench import LanguageModel, Options, ScoredTokens, RunInfo; "
-        "print(sorted(m for m in ('torch', 'bench.runner', 'bench.plugins', 'sqlalchemy') "
+        "print(sorted(m for m in ('torch', 'bench.run.runner', 'bench.api.plugin_host', 'sqlalchemy') "
         "if m in sys.modules))"
     )
     result = subprocess.run(
@@ -86,7 +87,7 @@ def test_the_renamed_torch_module_warns_and_still_works():
     sys.modules.pop("bench.output_layer_module", None)
     with pytest.warns(DeprecationWarning, match="bench.output_layer_module is deprecated"):
         from bench.output_layer_module import OutputModule, chunked_target_logprobs
-    from bench.output_network import chunked_target_logprobs as current
+    from bench.api.output_network import chunked_target_logprobs as current
 
     assert OutputModule is bench.OutputNetwork and chunked_target_logprobs is current
     with warnings.catch_warnings():
@@ -104,7 +105,7 @@ def test_optional_capabilities_are_declared_on_the_contract():
     with pytest.raises(ValueError, match="unknown capability 'fly'"):
         UnigramModel.supports("fly")
     from bench.errors import BenchError
-    from bench.tokens import Vocabulary
+    from bench.tokenization.tokens import Vocabulary
 
     model = UnigramModel(UnigramModel.Options(), Vocabulary(["<eos>", "<unk>", "a"]), "cpu")
     assert model.network is None

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.api.plugin_host import load_plugins
+from bench.api.registry import Registry
 from bench.corpora import (
     CorpusSpec,
     SplitFile,
@@ -32,8 +34,6 @@ from bench.corpora import (
     verify,
 )
 from bench.errors import BenchError
-from bench.plugins import load_plugins
-from bench.registry import Registry
 
 TEXTS = {
     "train": b"the cat sat\non the mat\n\na dog\n",

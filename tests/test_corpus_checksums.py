@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bench.api.plugin_host import load_plugins
+from bench.api.registry import Registry
 from bench.cli import cli
 from bench.corpora import (
     Checksum,
@@ -30,8 +32,6 @@ from bench.corpora import (
 )
 from bench.corpora.text import file_digest
 from bench.errors import BenchError
-from bench.plugins import load_plugins
-from bench.registry import Registry
 
 TEXTS = {
     "train": b"the cat sat\non the mat\n",

@@ -18,16 +18,16 @@ import torch
 from click.testing import CliRunner
 from conftest import write_tiny_corpus
 
-from bench import distributed
-from bench.batching import TrainWindows
+from bench.api.plugin_host import get_host
 from bench.cli import cli
-from bench.config import build_config
+from bench.configuration.run_config import build_config
 from bench.errors import BenchError
-from bench.launch import Launch
-from bench.plugins import get_host
-from bench.runner import Runner
-from bench.sharding import column_share, take_columns
+from bench.machine import distributed
+from bench.machine.launch import Launch
+from bench.machine.sharding import column_share, take_columns
+from bench.run.runner import Runner
 from bench.store import Store
+from bench.tokenization.batching import TrainWindows
 
 # dropout 0: one process and two ranks then make the same updates; 2 epochs of 15 steps
 SMALL = (

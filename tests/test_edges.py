@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from bench.cli import cli
 from bench.paths import data_dir
-from bench.run_folders import run_folder, run_lock
+from bench.run.folders import run_folder, run_lock
 from bench.store import Store
 
 
@@ -138,10 +138,10 @@ def test_split_file_that_is_a_folder_or_a_symlink_loop_says_so(tiny_corpus):
 def test_a_model_whose_plugin_failed_to_load_says_so(tiny_corpus, tmp_path):
     from importlib import metadata
 
-    from bench.config import build_config
+    from bench.api.plugin_host import ENTRY_POINT_GROUP, load_plugins
+    from bench.configuration.run_config import build_config
     from bench.errors import BenchError
-    from bench.plugins import ENTRY_POINT_GROUP, load_plugins
-    from bench.runner import Runner
+    from bench.run.runner import Runner
 
     broken = metadata.EntryPoint(
         name="fancy", value="fancy_plugin_that_does_not_import", group=ENTRY_POINT_GROUP

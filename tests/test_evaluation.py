@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
+from bench.api.model import EvalProtocol, ScoredTokens
 from bench.errors import ScoringError
-from bench.evaluation import accumulate, evaluate
-from bench.model import EvalProtocol, ScoredTokens
-from bench.tokens import TokenizedSplit
+from bench.scoring.exactly_once import accumulate, evaluate
+from bench.tokenization.tokens import TokenizedSplit
 
 PROTOCOL = EvalProtocol(mode="stream", batch_size=3)
 

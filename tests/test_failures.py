@@ -6,8 +6,8 @@ from importlib import metadata
 import pytest
 from click.testing import CliRunner
 
+from bench.api.plugin_host import ENTRY_POINT_GROUP, load_plugins
 from bench.cli import cli
-from bench.plugins import ENTRY_POINT_GROUP, load_plugins
 from bench.store import Store
 
 
@@ -72,7 +72,7 @@ def test_bench_own_bug_keeps_its_traceback(tiny_corpus, monkeypatch):
     def bug(*args, **kwargs):
         raise ZeroDivisionError("a bug in bench")
 
-    monkeypatch.setattr("bench.runner.Runner._tokenize", bug)
+    monkeypatch.setattr("bench.run.runner.Runner._tokenize", bug)
     result = bench("run", "--plugin", "unigram", "--corpus", tiny_corpus)
     assert isinstance(result.exception, ZeroDivisionError)
     assert Store().get_run(1)["status"] == "failed"

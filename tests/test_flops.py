@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.flops import (
+from bench.training.flops import (
     TrainingUtilisation,
     fraction_of_peak,
     peak_flops,

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 from picture_runs import PictureRuns, make_picture_runs
 
-from bench.plots import parse_count
+from bench.report.plots import parse_count
 
 CHROMIUM = next(
     (path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None

@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 from arpa_reader import read_arpa
 
-from bench.config import build_config
+from bench.api.plugin_host import load_plugins
+from bench.configuration.options import validate_options
+from bench.configuration.run_config import build_config
 from bench.errors import BenchError
-from bench.evaluation import evaluate
-from bench.options import validate_options
-from bench.plugins import load_plugins
-from bench.runner import Runner
+from bench.run.runner import Runner
+from bench.scoring.exactly_once import evaluate
 from bench.store import Store
-from bench.tokenizers import WordTokenizer
+from bench.tokenization.tokenizers import WordTokenizer
 from bench_plugins.kn import KNModel, KNOptions
-from bench_plugins.kn_estimate import _unique, compute_discounts
+from bench_plugins.kn.in_memory import _unique, compute_discounts
 
 # --------------------------------------------------------------------------- helpers
 

@@ -13,17 +13,18 @@ import numpy as np
 import pytest
 from test_kn import markov_lines
 
-from bench.config import build_config
+from bench.api.plugin_host import load_plugins
+from bench.configuration.options import validate_options
+from bench.configuration.run_config import build_config
 from bench.errors import BenchError
-from bench.options import validate_options
-from bench.plugins import load_plugins
-from bench.runner import Runner
+from bench.run.runner import Runner
 from bench.store import Store
-from bench.tokenizers import WordTokenizer
-from bench_plugins import kn, kn_budgeted
+from bench.tokenization.tokenizers import WordTokenizer
+from bench_plugins import kn
 from bench_plugins.kn import KNModel, KNOptions
-from bench_plugins.kn_disk import DiskArray, TempSpace, parse_size
-from bench_plugins.kn_estimate import score_sequence, with_sentence_starts
+from bench_plugins.kn import on_disk as kn_budgeted
+from bench_plugins.kn.in_memory import score_sequence, with_sentence_starts
+from bench_plugins.kn.scratch import DiskArray, TempSpace, parse_size
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +255,7 @@ def test_a_budgeted_run_records_its_passes_and_cleans_up(tmp_path):
 
 def test_a_memory_mapped_train_split_is_read_in_blocks(corpus, tmp_path, tiny_blocks):
     """A streamed corpus reaches the model as memory maps (bench's token cache)."""
-    from bench.tokens import TokenizedSplit
+    from bench.tokenization.tokens import TokenizedSplit
 
     tokenizer = WordTokenizer(WordTokenizer.Options())
     tokenizer.fit(corpus[0], tmp_path / "tokenizer")

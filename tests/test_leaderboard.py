@@ -10,22 +10,28 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bench.api.model import EvalProtocol
+from bench.configuration.recipes import Recipe
 from bench.errors import BenchError
-from bench.evaluation import Evaluation
-from bench.leaderboard import build_tables, humanize_count, leading_number, render, write_tables
-from bench.leaderboard_records import RECORD_FIELDS
-from bench.metrics import SplitMetrics
-from bench.model import EvalProtocol
-from bench.published import (
+from bench.report.csv_json import RECORD_FIELDS
+from bench.report.leaderboard import (
+    build_tables,
+    humanize_count,
+    leading_number,
+    render,
+    write_tables,
+)
+from bench.report.published import (
     PUBLISHED_COLUMNS,
     is_plain,
     load_published,
     published_count,
     published_number,
 )
-from bench.recipes import Recipe
+from bench.scoring.exactly_once import Evaluation
+from bench.scoring.metrics import SplitMetrics
 from bench.store import Store
-from bench.tokens import UnitCounts
+from bench.tokenization.tokens import UnitCounts
 
 
 def evaluation(
@@ -309,7 +315,7 @@ def test_a_run_of_a_recipe_is_shown_beside_the_paper(tmp_path: Path) -> None:
     assert max(len(line) for line in text.splitlines()) <= 180
 
     # the README's headline table carries the comparison too, only where there is one
-    from bench.leaderboard_markdown import headline
+    from bench.report.markdown import headline
 
     assert "| 114.5 → 115.08, +0.5% |" in " ".join(headline({"ptb": ptb}).split())
 

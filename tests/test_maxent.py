@@ -6,16 +6,16 @@ import pytest
 import torch
 from splits import random_split
 
-from bench.config import build_config
-from bench.evaluation import evaluate
-from bench.model import EvalProtocol
-from bench.plugins import load_plugins
-from bench.runner import Runner
+from bench.api.model import EvalProtocol
+from bench.api.plugin_host import load_plugins
+from bench.configuration.run_config import build_config
+from bench.run.runner import Runner
+from bench.scoring.exactly_once import evaluate
 from bench.store import Store
-from bench.tokens import Vocabulary
-from bench_plugins.maxent import MaxEntOptions, MaxEntRNNModel
-from bench_plugins.maxent_network import hash_bases, slice_sum
-from bench_plugins.recurrent_network import RecurrentNetwork
+from bench.tokenization.tokens import Vocabulary
+from bench_plugins.recurrent.maxent import MaxEntOptions, MaxEntRNNModel
+from bench_plugins.recurrent.maxent_network import hash_bases, slice_sum
+from bench_plugins.recurrent.network import RecurrentNetwork
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +69,7 @@ TINY = (
 
 
 def test_direct_connections_learn_what_the_rnn_cannot(tmp_path, trigram_corpus):
-    from bench.restore import restore_run
+    from bench.run.restore import restore_run
 
     runner = Runner(
         load_plugins(), Store(), tmp_path / "data", progress=False, echo=lambda message: None
@@ -184,9 +184,9 @@ def test_slice_sums_cover_the_padded_table(vectorized):
 
 
 def test_only_the_full_softmax_carries_the_direct_weights():
+    from bench.api.plugin_host import get_host
+    from bench.configuration.options import validate_options
     from bench.errors import BenchError
-    from bench.options import validate_options
-    from bench.plugins import get_host
 
     host = get_host()
     with pytest.raises(BenchError, match="output='sampled' is not supported"):

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from bench.metrics import SplitMetrics, bits_per_unit, perplexity
-from bench.tokens import TokenizedSplit, UnitCounts
+from bench.scoring.metrics import SplitMetrics, bits_per_unit, perplexity
+from bench.tokenization.tokens import TokenizedSplit, UnitCounts
 
 
 def test_perplexity_of_uniform_model_is_vocabulary_size():

@@ -16,12 +16,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.config import build_config
+from bench.api.output_network import chunked_target_logprobs
+from bench.api.plugin_host import ENTRY_POINT_GROUP, get_host, load_plugins
+from bench.configuration.run_config import build_config
 from bench.errors import BenchError
-from bench.output_network import chunked_target_logprobs
-from bench.plugins import ENTRY_POINT_GROUP, get_host, load_plugins
-from bench_plugins.output_factored import frequency_classes
-from bench_plugins.output_sampling import (
+from bench_plugins.output_layers.factored import frequency_classes
+from bench_plugins.output_layers.sampling import (
     Proposal,
     blackout_loss,
     sampled_softmax_loss,
@@ -263,7 +263,7 @@ def test_blackout_bias_at_the_data_distribution_is_small_with_many_draws():
 
 
 def test_log1mexp_is_finite_with_finite_gradients_at_both_ends():
-    from bench_plugins.output_sampling import log1mexp
+    from bench_plugins.output_layers.sampling import log1mexp
 
     x = torch.tensor(
         [-1e-9, -1e-4, -0.5, -0.7, -3.0, -50.0, float("-inf")], dtype=F64, requires_grad=True
@@ -412,7 +412,7 @@ def exact_loss(network, stream):
 )
 def test_every_output_layer_trains_the_tiny_lstm(settings):
     """A few Adam steps on each layer's own objective lower the exact (normalised) loss."""
-    from bench_plugins.recurrent_network import RecurrentNetwork
+    from bench_plugins.recurrent.network import RecurrentNetwork
 
     torch.manual_seed(0)
     options = get_host().model_options(
@@ -515,7 +515,7 @@ def host_with_output_plugin():
 def test_a_plugin_output_layer_is_discovered_and_used(tmp_path, tiny_corpus):
     import sample_plugins
 
-    from bench.runner import Runner
+    from bench.run.runner import Runner
     from bench.store import Store
 
     host = host_with_output_plugin()
@@ -550,9 +550,9 @@ def test_a_plugin_output_layer_is_discovered_and_used(tmp_path, tiny_corpus):
 def test_a_run_with_an_approximate_layer_is_labelled_and_restores(tmp_path, tiny_corpus):
     """The run says how it trained and how it was scored; the restored model (rebuilt
     without the train data) scores the test split exactly as the run did."""
-    from bench.evaluation import evaluate
-    from bench.restore import restore_run
-    from bench.runner import Runner
+    from bench.run.restore import restore_run
+    from bench.run.runner import Runner
+    from bench.scoring.exactly_once import evaluate
     from bench.store import Store
 
     runner = Runner(
@@ -635,7 +635,7 @@ def test_the_documented_output_layer_plugin_works(tmp_path, monkeypatch):
             "output_options": {"smoothing": "0.2"},
         },
     )
-    from bench_plugins.recurrent_network import RecurrentNetwork
+    from bench_plugins.recurrent.network import RecurrentNetwork
 
     network = RecurrentNetwork(12, options, "lstm", np.ones(12))
     assert network.output.weight is network.embedding.weight  # tied

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from picture_runs import PictureRuns, make_picture_runs
 
-from bench.leaderboard import build_tables
-from bench.plots import MEASURED_LABEL, REFERENCE_LABEL, corpus_figures, parse_count
-from bench.published import PUBLISHED_COLUMNS
-from bench.training_curves import CURVES, curves_figure, load_curves
+from bench.report.leaderboard import build_tables
+from bench.report.plots import MEASURED_LABEL, REFERENCE_LABEL, corpus_figures, parse_count
+from bench.report.published import PUBLISHED_COLUMNS
+from bench.report.training_curves import CURVES, curves_figure, load_curves
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

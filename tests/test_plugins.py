@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import bench
-from bench import hookspecs
+from bench.api import hookspecs
+from bench.api.plugin_host import BUILTIN_DISTRIBUTION, ENTRY_POINT_GROUP, load_plugins
 from bench.errors import BenchError
-from bench.plugins import BUILTIN_DISTRIBUTION, ENTRY_POINT_GROUP, load_plugins
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

@@ -5,14 +5,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from bench.api.plugin_host import get_host
 from bench.cli import cli
 from bench.errors import BenchError
-from bench.plugins import get_host
 from bench.probes.gradients import choose_positions, measure_gradient_norms, stream_inputs
 from bench.probes.subjects import fresh_subjects
 from bench.store import Store
 from bench_plugins.recurrent import RecurrentOptions, RNNOptions
-from bench_plugins.recurrent_network import RecurrentNetwork
+from bench_plugins.recurrent.network import RecurrentNetwork
 
 SMALL = ("--set", "layers=1", "--set", "hidden_size=8", "--set", "embedding_size=8")
 

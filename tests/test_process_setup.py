@@ -65,7 +65,7 @@ def test_numpy_models_run_without_importing_torch(tmp_path, tiny_corpus, plugin)
 def test_torchrun_detection_without_torch_agrees_with_torch(monkeypatch, run_id):
     import torch.distributed
 
-    from bench.distributed import launched_by_torchrun
+    from bench.machine.distributed import launched_by_torchrun
 
     if run_id is None:
         monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
@@ -125,7 +125,7 @@ def test_the_allocator_is_left_alone_when_asked(tmp_path, tiny_corpus, env, reas
 
 
 def test_cpu_device_name_counts_the_cores_this_process_may_use(monkeypatch):
-    from bench import environment
+    from bench.machine import environment
 
     monkeypatch.setattr(environment, "cpu_model", lambda: "Some CPU")
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0}, raising=False)

@@ -5,11 +5,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from bench.api.plugin_host import load_plugins
 from bench.cli import cli
-from bench.config import build_config
-from bench.options import validate_options
-from bench.plugins import load_plugins
-from bench.recipes import load_recipes
+from bench.configuration.options import validate_options
+from bench.configuration.recipes import load_recipes
+from bench.configuration.run_config import build_config
 
 
 @pytest.mark.parametrize("recipe", load_recipes(), ids=lambda r: r.name)

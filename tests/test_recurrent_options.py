@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from bench.config import build_config
+from bench.api.plugin_host import get_host
+from bench.configuration.run_config import build_config
 from bench.errors import BenchError
-from bench.plugins import get_host
-from bench.runner import Runner
+from bench.run.runner import Runner
 from bench.store import Store
-from bench_plugins.recurrent_network import LockedDropout, LockedStack, recurrent_layers
+from bench_plugins.recurrent.network import LockedDropout, LockedStack, recurrent_layers
 
 TINY = (
     "layers=2",
@@ -164,7 +164,7 @@ def test_sparse_gradients_are_sparse_where_a_layer_reads_rows():
                 "optimizer": "sgd",
             },
         )
-        from bench_plugins.recurrent_network import RecurrentNetwork
+        from bench_plugins.recurrent.network import RecurrentNetwork
 
         network = RecurrentNetwork(50, options, "lstm", counts=[50 - i for i in range(50)])
         loss, _ = network.training_loss(
@@ -176,7 +176,7 @@ def test_sparse_gradients_are_sparse_where_a_layer_reads_rows():
 
 
 def test_clipping_sparse_gradients_equals_clipping_their_dense_form():
-    from bench.optimization import clip_gradients
+    from bench.training.optimization import clip_gradients
 
     torch.manual_seed(0)
     rows = torch.tensor([3, 1, 3])  # row 3 twice: the sparse gradient is uncoalesced
@@ -216,8 +216,8 @@ def test_adagrad_initial_accumulator_sets_the_size_of_the_first_step(sparse):
     weight with a gradient by lr whatever the gradient's size (what threw the full-size One
     Billion Word rehearsal off); the papers' TensorFlow and Torch7 code start it above 0, so a
     small clipped gradient makes a small step: lr * g / sqrt(accumulator + g^2)."""
-    from bench.optimization import build_optimizer
-    from bench.training_options import TrainingOptions
+    from bench.training.optimization import build_optimizer
+    from bench.training.options import TrainingOptions
 
     rows = torch.tensor([0, 2])
     gradient = torch.tensor([[1e-3, -2e-3], [0.0, 0.0], [4e-3, 5e-4]])

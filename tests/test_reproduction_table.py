@@ -8,13 +8,11 @@ import os
 import pandas as pd
 from click.testing import CliRunner
 
+from bench.api.model import EvalProtocol
 from bench.cli import cli
-from bench.evaluation import Evaluation
-from bench.metrics import SplitMetrics
-from bench.model import EvalProtocol
-from bench.published import load_published
-from bench.recipes import Recipe, find_recipe, load_recipes
-from bench.reproduction_table import (
+from bench.configuration.recipes import Recipe, find_recipe, load_recipes
+from bench.report.published import load_published
+from bench.report.reproduction_table import (
     MEASURED,
     NO_RECIPE,
     NOT_YET_POSSIBLE,
@@ -22,8 +20,10 @@ from bench.reproduction_table import (
     build_rows,
     whole_runs,
 )
+from bench.scoring.exactly_once import Evaluation
+from bench.scoring.metrics import SplitMetrics
 from bench.store import Store
-from bench.tokens import UnitCounts
+from bench.tokenization.tokens import UnitCounts
 
 
 def recipe(name: str, reproduces: str | None, **options) -> Recipe:

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bench.checkpoint import EPOCH_START_FILE, RESUME_FILE
+from bench.api.plugin_host import get_host
 from bench.cli import cli
-from bench.config import build_config
+from bench.configuration.run_config import build_config
 from bench.errors import BenchError
-from bench.plugins import get_host
-from bench.run_folders import run_lock
-from bench.runner import Runner
+from bench.run.folders import run_lock
+from bench.run.runner import Runner
 from bench.store import Store
+from bench.training.checkpoint import EPOCH_START_FILE, RESUME_FILE
 
 PAUSE_AT_STEP = Path(__file__).with_name("pause_at_step.py")
 
@@ -67,7 +67,7 @@ def training_curve(store, run_id):
 
 def interrupt_at_call(monkeypatch, call, how):
     """Ctrl-C at the given training step: raised before it starts, or a real SIGINT in it."""
-    from bench_plugins.recurrent_network import RecurrentNetwork
+    from bench_plugins.recurrent.network import RecurrentNetwork
 
     training_loss = RecurrentNetwork.training_loss
     calls = {"n": 0}
@@ -321,7 +321,7 @@ def test_a_registered_sharded_corpus_is_resumed_by_name(runner, monkeypatch):
 
 def nan_loss_at_call(monkeypatch, call):
     """The loss of training step ``call`` (counted from this patch on) is NaN."""
-    from bench_plugins.recurrent_network import RecurrentNetwork
+    from bench_plugins.recurrent.network import RecurrentNetwork
 
     training_loss = RecurrentNetwork.training_loss
     calls = {"n": 0}

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from splits import random_split
 
-from bench.config import build_config
+from bench.api.model import EvalProtocol
+from bench.api.plugin_host import ENTRY_POINT_GROUP, load_plugins
+from bench.configuration.run_config import build_config
 from bench.errors import BenchError
-from bench.evaluation import evaluate
-from bench.flops import recurrent_forward_flops
-from bench.model import EvalProtocol
-from bench.plugins import ENTRY_POINT_GROUP, load_plugins
-from bench.runner import Runner
+from bench.run.runner import Runner
+from bench.scoring.exactly_once import evaluate
 from bench.store import Store
-from bench.tokens import Vocabulary
+from bench.tokenization.tokens import Vocabulary
+from bench.training.flops import recurrent_forward_flops
 
 TINY_LSTM = (
     "layers=1",
@@ -193,7 +193,7 @@ def test_every_cell_type_lowers_the_loss(runner, tiny_corpus, plugin, extra):
 
 @pytest.mark.parametrize("tokenizer", ["word", "char"])
 def test_generation_is_reproducible_with_a_seed(runner, tiny_corpus, tokenizer):
-    from bench.restore import restore_run
+    from bench.run.restore import restore_run
 
     settings = (*TINY_LSTM, "epochs=1")
     result = runner.run(
@@ -213,7 +213,7 @@ def test_generation_is_reproducible_with_a_seed(runner, tiny_corpus, tokenizer):
 
 
 def test_generation_needs_a_checkpoint(runner, tiny_corpus):
-    from bench.restore import restore_run
+    from bench.run.restore import restore_run
 
     result = runner.run(config("unigram", tiny_corpus), "x")
     with pytest.raises(BenchError, match="no checkpoint"):
@@ -222,7 +222,7 @@ def test_generation_needs_a_checkpoint(runner, tiny_corpus):
 
 def inject_nan(monkeypatch, bad_calls):
     """Make the network's forward return NaN features on the given training calls."""
-    from bench_plugins.recurrent_network import RecurrentNetwork
+    from bench_plugins.recurrent.network import RecurrentNetwork
 
     forward = RecurrentNetwork.forward
     calls = {"n": 0}
@@ -281,8 +281,8 @@ def test_early_stopping(runner, tiny_corpus):
 
 def test_key_options_always_show_the_training_budget():
     """A 3-epoch row beside a 13-epoch one must say 3 even though 3 is the default."""
-    from bench.leaderboard_labels import key_options
-    from bench.plugins import get_host
+    from bench.api.plugin_host import get_host
+    from bench.run.option_labels import key_options
 
     host = get_host()
     assert key_options(host.model_options("lstm", {})) == "epochs=3"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.plugins import load_plugins
+from bench.api.plugin_host import load_plugins
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 

@@ -13,15 +13,15 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli import cli
-from bench.tokenizers import WordTokenizer
+from bench.tokenization.tokenizers import WordTokenizer
 from bench_plugins.snm import SNMModel, SNMOptions
-from bench_plugins.snm_adjustment import (
+from bench_plugins.snm.adjustment import (
     Adjustment,
     gather_heldout,
     loss_and_gradient,
     train_adjustment,
 )
-from bench_plugins.snm_features import Sentences, count_all, feature_types
+from bench_plugins.snm.features import Sentences, count_all, feature_types
 
 SKIP_GRAMS = {
     "skip_remote_max": 2,

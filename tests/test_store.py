@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, MetaData, Table, Text, create_engine, inspect, text
 
+from bench.api.model import EvalProtocol
 from bench.errors import BenchError
-from bench.evaluation import Evaluation
-from bench.metrics import SplitMetrics
-from bench.model import EvalProtocol
+from bench.scoring.exactly_once import Evaluation
+from bench.scoring.metrics import SplitMetrics
 from bench.store import Store, migrations
 from bench.store.engine import make_engine, writer
 from bench.store.migrations import add_column, migrate
 from bench.store.schema import Base
-from bench.tokens import UnitCounts
+from bench.tokenization.tokens import UnitCounts
 
 
 def sqlite_url(path: Path) -> str:

@@ -20,8 +20,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from bench import token_cache
-from bench.batching import TrainWindows
+from bench.api.registry import Registry
 from bench.cli import cli
 from bench.corpora import (
     Checksum,
@@ -34,10 +33,14 @@ from bench.corpora import (
 )
 from bench.corpora import shards as shards_module
 from bench.errors import BenchError
-from bench.registry import Registry
-from bench.sentencepiece_tokenizers import SentencePieceBPETokenizer, SentencePieceOptions
-from bench.token_cache import encode_to_disk
-from bench.tokenizers import CharTokenizer, Tokenizer, WordOptions, WordTokenizer
+from bench.tokenization import token_cache
+from bench.tokenization.batching import TrainWindows
+from bench.tokenization.sentencepiece_tokenizers import (
+    SentencePieceBPETokenizer,
+    SentencePieceOptions,
+)
+from bench.tokenization.token_cache import encode_to_disk
+from bench.tokenization.tokenizers import CharTokenizer, Tokenizer, WordOptions, WordTokenizer
 from bench_plugins.standard_corpora import ONE_BILLION_WORD, one_billion_word
 
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "park", "in", "rain"]

@@ -9,15 +9,15 @@ import numpy as np
 import pydantic
 import pytest
 
+from bench.api.plugin_host import load_plugins
 from bench.errors import BenchError
-from bench.plugins import load_plugins
-from bench.sentencepiece_tokenizers import (
+from bench.tokenization.sentencepiece_tokenizers import (
     SentencePieceBPETokenizer,
     SentencePieceTokenizer,
     SentencePieceUnigramTokenizer,
 )
-from bench.tokenizers import CharTokenizer, Tokenizer, WordTokenizer
-from bench.tokens import EOS, UNK, TokenizedSplit
+from bench.tokenization.tokenizers import CharTokenizer, Tokenizer, WordTokenizer
+from bench.tokenization.tokens import EOS, UNK, TokenizedSplit
 
 TRAIN = ["the cat sat", "the dog", "", "naïve café <unk>"]
 TEST = ["the bird sat", "", "café  naïve  <unk> ünï"]

@@ -1,13 +1,11 @@
 """The plugin tutorial, run for real: build its package from the docs, install, discover, run."""
 
-import os
 import re
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+from plugin_install import bench, install_plugin
 
 TUTORIAL = Path(__file__).resolve().parent.parent / "docs" / "writing-a-model-plugin.md"
 BLOCK = re.compile(r"```\w+ file=(?P<name>\S+)\n(?P<body>.*?)```", re.DOTALL)
@@ -30,45 +28,8 @@ def test_tutorial_depends_on_benchs_own_distribution():
 
 @pytest.fixture(scope="module")
 def installed_tutorial(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tutorial")
-    package = root / "bench-bigram"  # step 1: an empty folder
-    package.mkdir()
-    for name, body in tutorial_files().items():
-        (package / name).write_text(body)
-    site = root / "site"
-    # a real install (wheel build, dist-info with the entry point), kept out of the test env
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(site),
-            str(package),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    env = {k: v for k, v in os.environ.items() if k != "BENCH_PLUGINS"}
-    # prepended: whatever the test environment already puts on the path stays reachable
-    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
-    env.update(
-        PYTHONPATH=path,
-        BENCH_DATA_DIR=str(root / "data"),
-        BENCH_DB=f"sqlite:///{root / 'bench.db'}",
-    )
-    return env
-
-
-def bench(env, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "bench", *args], env=env, capture_output=True, text=True, timeout=600
-    )
+    # step 1 of the tutorial: an empty folder, with its two files
+    return install_plugin(tutorial_files(), tmp_path_factory.mktemp("tutorial"))
 
 
 def test_installed_plugin_is_listed(installed_tutorial):

@@ -8,16 +8,16 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from bench.api.model import EvalProtocol, ScoredTokens
 from bench.cli import cli
-from bench.compare import compare_groups, paired_bootstrap, verdict
 from bench.errors import BenchError
-from bench.evaluation import Evaluation, evaluate
-from bench.metrics import SplitMetrics
-from bench.model import EvalProtocol, ScoredTokens
-from bench.seeds import SeedSpread, aggregate_seed_groups, command_for_seed, parse_seeds
+from bench.scoring.compare import compare_groups, paired_bootstrap, verdict
+from bench.scoring.exactly_once import Evaluation, evaluate
+from bench.scoring.metrics import SplitMetrics
+from bench.scoring.seeds import SeedSpread, aggregate_seed_groups, command_for_seed, parse_seeds
+from bench.scoring.uncertainty import LineScores, perplexity_interval, resampled_sums
 from bench.store import Store
-from bench.tokens import TokenizedSplit, UnitCounts
-from bench.uncertainty import LineScores, perplexity_interval, resampled_sums
+from bench.tokenization.tokens import TokenizedSplit, UnitCounts
 
 
 def synthetic_lines(rng, n_lines, mean_nll):
@@ -269,7 +269,7 @@ def test_compare_across_tokenizers_uses_bytes_and_refuses_other_text(tiny_corpus
 def test_database_before_intervals_is_upgraded_and_old_runs_say_why_they_cannot_compare(tmp_path):
     from sqlalchemy import inspect, text
 
-    from bench.compare import compare_runs
+    from bench.scoring.compare import compare_runs
     from bench.store import migrations
     from bench.store.engine import make_engine, writer
 

@@ -10,9 +10,18 @@ import pytest
 from bench.corpora import CorpusText, ShardedLines
 from bench.corpora import shards as shards_module
 from bench.corpora.shards import Shard
-from bench.sentencepiece_tokenizers import SentencePieceBPETokenizer, SentencePieceOptions
-from bench.tokenizers import CharOptions, CharTokenizer, Tokenizer, WordOptions, WordTokenizer
-from bench.vocabulary_cache import FOLDER, fit_tokenizer, vocabulary_path
+from bench.tokenization.sentencepiece_tokenizers import (
+    SentencePieceBPETokenizer,
+    SentencePieceOptions,
+)
+from bench.tokenization.tokenizers import (
+    CharOptions,
+    CharTokenizer,
+    Tokenizer,
+    WordOptions,
+    WordTokenizer,
+)
+from bench.tokenization.vocabulary_cache import FOLDER, fit_tokenizer, vocabulary_path
 
 TRAIN = ["the cat sat on the mat", "a dog ran <unk> to the park", "", "the dog sat"]
 

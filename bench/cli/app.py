@@ -17,7 +17,7 @@ class BenchGroup(click.Group):
         try:
             return super().invoke(ctx)
         except BenchError as error:
-            from bench.failures import debugging
+            from bench.run.failures import debugging
 
             if debugging():  # bench --debug / $BENCH_DEBUG: the whole traceback, causes too
                 raise
@@ -44,6 +44,6 @@ def cli(debug: bool) -> None:
     if debug:
         import os
 
-        from bench.failures import DEBUG_ENV
+        from bench.run.failures import DEBUG_ENV
 
         os.environ[DEBUG_ENV] = "1"

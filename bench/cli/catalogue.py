@@ -62,7 +62,7 @@ def models(name: str | None) -> None:
 
 
 def _echo_options(options_class: Any) -> None:
-    from bench.options import describe_options
+    from bench.configuration.options import describe_options
 
     _echo_rows(describe_options(options_class))
 

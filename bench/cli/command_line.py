@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from bench.config import TOKENIZER_PREFIX, RunConfig, assignments_of
+from bench.configuration.run_config import TOKENIZER_PREFIX, RunConfig, assignments_of
 from bench.secrets import mask_args
 
 

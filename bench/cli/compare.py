@@ -38,7 +38,7 @@ def compare(run_a: int, run_b: int, split: str, groups: bool, db: str | None) ->
       bench compare 4 7 --split valid
       bench compare 4 7 --groups
     """
-    from bench.compare import compare_groups, compare_runs
+    from bench.scoring.compare import compare_groups, compare_runs
 
     report = compare_groups if groups else compare_runs
     click.echo("\n".join(report(open_store(db), run_a, run_b, split)))

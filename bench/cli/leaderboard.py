@@ -60,8 +60,8 @@ def leaderboard(
     With --out and the markdown format, plots of test perplexity against parameters and
     against training speed are written beside each table, which links them.
     """
-    from bench.leaderboard import build_tables, render, write_tables
-    from bench.published import load_published
+    from bench.report.leaderboard import build_tables, render, write_tables
+    from bench.report.published import load_published
 
     host = plugin_host()
     aliases = {ref: entry.name for entry in host.corpora for ref in entry.item.reference_names}
@@ -79,18 +79,18 @@ def leaderboard(
             "figures of every corpus)"
         )
     if headline:
-        from bench.leaderboard_markdown import headline as headline_table
+        from bench.report.markdown import headline as headline_table
 
         click.echo(headline_table(tables), nl=False)
         return
     if html_dir:
-        from bench.html_site import write_site
+        from bench.report.html_site import write_site
 
         pages = write_site(tables, results, store, html_dir)
         click.echo(f"wrote {pages[0]} and {len(pages) - 1} more pages")
     if out:
         if fmt == "md":  # the markdown links the plots written beside it
-            from bench.plots import write_corpus_plots
+            from bench.report.plots import write_corpus_plots
 
             for paths in write_corpus_plots(tables, results, out).values():
                 for path in paths:

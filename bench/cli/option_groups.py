@@ -66,6 +66,6 @@ def block_title(block: SharedBlock, count: int = 2) -> str:
 
 def describe_all(entries: list[Any]) -> dict[str, list[Row]]:
     """Described options of registry entries whose item has an ``Options`` class."""
-    from bench.options import describe_options
+    from bench.configuration.options import describe_options
 
     return {entry.name: describe_options(entry.item.Options) for entry in entries}

@@ -55,7 +55,7 @@ def set_option(help: str) -> Callable[[Command], Command]:
 
 def plugin_host() -> Any:
     """The plugin host: every installed plugin loaded and registered."""
-    from bench.plugins import get_host
+    from bench.api.plugin_host import get_host
 
     return get_host()
 

@@ -33,8 +33,8 @@ def plot(run_ids: tuple[int, ...], out: Path, title: str | None, db: str | None)
       bench plot 3 --out run3.png
       bench plot 3 5 8 --out ptb-lstms.png --title "PTB: three LSTM sizes"
     """
-    from bench.plots import save_figure
-    from bench.training_curves import curves_figure, load_curves
+    from bench.report.plots import save_figure
+    from bench.report.training_curves import curves_figure, load_curves
 
     curves = load_curves(open_store(db), run_ids)
     path = save_figure(curves_figure(curves, title=title), out)

@@ -115,7 +115,7 @@ def probe_gradients(
       bench probe gradients --plugin lstm --plugin gru --plugin rnn --set hidden_size=128
       bench probe gradients --plugin rnn --corpus ptb --set rnn.nonlinearity=relu -k 100
     """
-    from bench.environment import resolve_device
+    from bench.machine.environment import resolve_device
     from bench.probes.gradients import measure_gradient_norms
     from bench.probes.report import (
         SERIES_NAMES,

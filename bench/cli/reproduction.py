@@ -10,11 +10,11 @@ from bench.errors import BenchError
 
 
 def print_table(corpus: str, db: str | None) -> None:
-    from bench.config import build_config
-    from bench.options import validate_options
-    from bench.published import load_published
-    from bench.recipes import Recipe, load_recipes
-    from bench.reproduction_table import build_rows, render_text
+    from bench.configuration.options import validate_options
+    from bench.configuration.recipes import Recipe, load_recipes
+    from bench.configuration.run_config import build_config
+    from bench.report.published import load_published
+    from bench.report.reproduction_table import build_rows, render_text
 
     host = plugin_host()
     name = host.corpora.entry(corpus).name if corpus in host.corpora else corpus

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from bench import distributed, interrupts
+from bench import interrupts
 from bench.cli.options import (
     data_dir_option,
     db_option,
@@ -23,7 +23,8 @@ from bench.cli.options import (
     set_option,
 )
 from bench.errors import BenchError
-from bench.launch import launch_options
+from bench.machine import distributed
+from bench.machine.launch import launch_options
 
 SEEDS_HELP = (
     "run once per seed: a count N (the --seed value and the N-1 next ones) or a "
@@ -99,7 +100,7 @@ def run(
       bench run --resume 12
       bench run --plugin lstm --nproc-per-node 2     two processes (GPUs), one model
     """
-    from bench.config import build_config, load_config_file
+    from bench.configuration.run_config import build_config, load_config_file
 
     if resume_run is not None:
         given = [
@@ -183,8 +184,8 @@ def reproduce(
       bench reproduce zaremba-small --seeds 3
       bench reproduce --table one-billion-word
     """
-    from bench.config import build_config
-    from bench.recipes import find_recipe, load_recipes
+    from bench.configuration.recipes import find_recipe, load_recipes
+    from bench.configuration.run_config import build_config
 
     if table:
         from bench.cli.reproduction import print_table
@@ -226,8 +227,8 @@ def _execute(
     """Run a configuration (or resume a run), print its summary; Ctrl-C and kill leave an
     'interrupted' row that `bench run --resume` continues."""
     from bench.cli.command_line import command_line
-    from bench.rank_zero import shared_host, shared_store
-    from bench.runner import Runner
+    from bench.machine.rank_zero import shared_host, shared_store
+    from bench.run.runner import Runner
     from bench.store.engine import safe_url
 
     # with several ranks (torchrun) only rank 0 opens the database, prints and notifies
@@ -279,7 +280,7 @@ def _execute_seeds(
     data_dir: str | None,
     progress: bool,
 ) -> None:
-    from bench.seeds import SeedSpread, command_for_seed, parse_seeds
+    from bench.scoring.seeds import SeedSpread, command_for_seed, parse_seeds
 
     seeds = parse_seeds(seeds_text, config.seed)
     typed = sys.argv[1:2] in (["run"], ["reproduce"])  # else: started through the Python API

@@ -19,7 +19,7 @@ from bench.cli.options import (
     seed_option,
 )
 from bench.errors import BenchError
-from bench.flops import TrainingUtilisation
+from bench.training.flops import TrainingUtilisation
 
 
 @click.command()
@@ -34,7 +34,7 @@ def runs(
     """Stored runs, newest first: model, corpus, perplexities, and why a run failed or
     was interrupted (`bench show RUN` has the whole error)."""
     from bench.cli.run_listing import runs_table
-    from bench.run_folders import process_gone, run_folder
+    from bench.run.folders import process_gone, run_folder
 
     store = open_store(db)
     rows = store.list_runs(limit=limit, status=status, plugin=plugin, corpus=corpus)
@@ -124,7 +124,7 @@ def show(run_id: int, as_json: bool, db: str | None) -> None:
 
 def _echo_seed_group(store: Any, record: dict[str, Any]) -> None:
     """The run's seed group (runs equal but for the seed), when it has other members."""
-    from bench.seeds import SeedSpread, group_members
+    from bench.scoring.seeds import SeedSpread, group_members
 
     if record.get("status") != "finished" or not record.get("config"):
         return
@@ -170,8 +170,8 @@ def generate(
     data_dir: str | None,
 ) -> None:
     """Sample text from a stored run's best checkpoint, in the style of its corpus."""
-    from bench.environment import resolve_device
-    from bench.restore import restore_run
+    from bench.machine.environment import resolve_device
+    from bench.run.restore import restore_run
 
     restored = restore_run(
         run_id, open_store(db), plugin_host(), resolve_data_dir(data_dir), resolve_device(device)
@@ -196,7 +196,7 @@ def delete(run_ids: tuple[int, ...], yes: bool, db: str | None, data_dir: str | 
 
     Leaderboard files already written keep the run until `bench leaderboard` is run again.
     """
-    from bench.runner import Runner
+    from bench.run.runner import Runner
 
     store = open_store(db)
     records = [store.get_run(run_id) for run_id in dict.fromkeys(run_ids)]  # unknown ids first

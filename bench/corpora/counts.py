@@ -19,7 +19,7 @@ from typing import IO
 
 from bench.corpora.files import cached_path, corpus_dir, embedded_bytes, embedded_path
 from bench.corpora.spec import CorpusSpec, SplitFile
-from bench.tokens import UNK
+from bench.tokenization.tokens import UNK
 
 CACHE_NAME = "token-counts.json"
 CACHE_VERSION = 1

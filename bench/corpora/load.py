@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bench.api.registry import Registry
 from bench.corpora.fetch import fetch
 from bench.corpora.files import (
     cached_path,
@@ -34,7 +35,6 @@ from bench.corpora.text import (
     sha256_file,
 )
 from bench.errors import BenchError, unknown_name_error
-from bench.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.config import DEFAULT_CORPUS, TOKENIZER_PREFIX
+from bench.api.model import LanguageModel
+from bench.api.plugin_host import PluginHost
+from bench.configuration.options import parse_assignments, validate_options
+from bench.configuration.run_config import DEFAULT_CORPUS, TOKENIZER_PREFIX
 from bench.corpora import CorpusText, load_corpus
 from bench.errors import BenchError
-from bench.model import LanguageModel
-from bench.options import parse_assignments, validate_options
-from bench.plugins import PluginHost
 from bench.store import Store
-from bench.tokens import TokenizedSplit
+from bench.tokenization.tokens import TokenizedSplit
 
 
 @dataclass
@@ -40,7 +40,7 @@ def subject_from_run(
     run_id: int, store: Store, host: PluginHost, data_dir: Path, device: str, split: str = "valid"
 ) -> ProbeSubject:
     """A stored run's model with its best checkpoint, and its corpus's ``split``."""
-    from bench.restore import restore_run
+    from bench.run.restore import restore_run
 
     record = store.get_run(run_id)
     plugin = (record.get("config") or {}).get("plugin") or record["plugin"]
@@ -81,7 +81,7 @@ def fresh_subjects(
     ``tokenizer.KEY=VALUE`` a tokenizer option. The corpus is tokenized once, with
     ``tokenizer`` or the corpus's default one, and shared.
     """
-    from bench.environment import seed_everything
+    from bench.machine.environment import seed_everything
 
     pairs = parse_assignments(assignments)
     _check_scopes(pairs, plugins)

@@ -47,8 +47,8 @@ from bench.store.schema import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bench.records import SplitEvaluation as ScoredSplit
-    from bench.uncertainty import LineScores
+    from bench.api.contract_types import SplitEvaluation as ScoredSplit
+    from bench.scoring.uncertainty import LineScores
 
 
 class Store:
@@ -226,7 +226,7 @@ class Store:
             session.add(row)
             session.flush()
             if evaluation.lines is not None:
-                from bench.uncertainty import BLOB_FORMAT
+                from bench.scoring.uncertainty import BLOB_FORMAT
 
                 session.add(
                     LineScoreBlob(
@@ -241,7 +241,7 @@ class Store:
     def line_scores(self, evaluation_id: int) -> LineScores | None:
         """The per-line scores stored with an evaluation, or None (stored before bench kept
         them)."""
-        from bench.uncertainty import BLOB_FORMAT, LineScores
+        from bench.scoring.uncertainty import BLOB_FORMAT, LineScores
 
         with self._read() as session:
             blob = session.get(LineScoreBlob, evaluation_id)

@@ -15,8 +15,8 @@ from bench.store import frames
 from bench.store.schema import RUN_STATUSES, Evaluation
 
 if TYPE_CHECKING:
-    from bench.records import SplitEvaluation as ScoredSplit
-    from bench.uncertainty import Interval
+    from bench.api.contract_types import SplitEvaluation as ScoredSplit
+    from bench.scoring.uncertainty import Interval
 
 
 def row_dict(obj: Any) -> dict[str, Any]:

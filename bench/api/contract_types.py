@@ -1,0 +1,113 @@
+"""The records a plugin receives and returns: plain data, no behaviour of the runner.
+
+This is a leaf module (it imports only :mod:`bench.metrics`, :mod:`bench.tokens` and
+:mod:`bench.uncertainty`), so
+the hook specifications, the model contract and the core can all name these types
+without importing one another.
+
+- :class:`ScoredTokens`: what a model's ``score`` yields.
+- :class:`EvalProtocol`: how a split was scored (stored with every evaluation).
+- :class:`SplitEvaluation`: one split, scored by the core (``run_finished`` receives them).
+- :class:`RunInfo`: what the observer hooks learn about a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal
+
+import numpy as np
+
+from bench.scoring.metrics import SplitMetrics
+from bench.scoring.uncertainty import Interval, LineScores, perplexity_interval
+from bench.tokenization.tokens import UnitCounts
+
+ScoringMode = Literal["stream", "sentence"]
+
+
+@dataclass(frozen=True)
+class EvalProtocol:
+    """How a split is scored; stored with every evaluation and shown in leaderboards.
+
+    ``stream``: the split is one stream; state is carried over the whole split and the
+    first token is conditioned on an implicit preceding end-of-sentence. ``batch_size``
+    and ``context`` only change how the work is chunked, never the result.
+    ``sentence``: each line is scored on its own as ``<s> ... </s>``.
+    ``context`` is the window/bptt length, or None when state is carried without limit.
+    """
+
+    mode: ScoringMode
+    batch_size: int
+    context: int | None = None
+
+    def describe(self) -> str:
+        context = "full" if self.context is None else str(self.context)
+        return f"{self.mode}, batch {self.batch_size}, context {context}"
+
+
+@dataclass(frozen=True)
+class ScoredTokens:
+    """Log-probabilities (natural log) of the tokens at ``positions`` of a split."""
+
+    positions: np.ndarray
+    logprobs: np.ndarray
+
+    @classmethod
+    def of(cls, positions: Any, logprobs: Any) -> ScoredTokens:
+        """Accept numpy arrays, lists or (CPU or GPU) torch tensors."""
+        return cls(
+            np.asarray(_to_numpy(positions), dtype=np.int64).ravel(),
+            np.asarray(_to_numpy(logprobs), dtype=np.float64).ravel(),
+        )
+
+
+def _to_numpy(values: Any) -> Any:
+    if hasattr(values, "detach"):  # a torch tensor, without importing torch here
+        return (
+            values.detach().to("cpu").double().numpy()
+            if values.is_floating_point()
+            else values.detach().to("cpu").numpy()
+        )
+    return values
+
+
+@dataclass(frozen=True)
+class SplitEvaluation:
+    """One split, scored: the core's metrics, the unit counts and the protocol used.
+
+    (The database row of an evaluation is :class:`bench.store.schema.Evaluation`.)
+    """
+
+    split: str
+    counts: UnitCounts
+    protocol: EvalProtocol
+    metrics: SplitMetrics
+    seconds: float
+    lines: LineScores | None = None  # per-line NLL and units, for intervals and comparisons
+
+    @property
+    def ppl(self) -> float:
+        return self.metrics.ppl
+
+    @cached_property
+    def ppl_interval(self) -> Interval | None:
+        """95% bootstrap interval of ``ppl`` over the split's lines (computed on first use:
+        the per-epoch validation passes of training never pay for it)."""
+        return perplexity_interval(self.lines) if self.lines is not None else None
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.counts.tokens / self.seconds if self.seconds > 0 else float("inf")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What observer hooks learn about a run."""
+
+    run_id: int
+    plugin: str
+    corpus: str
+    tokenizer: str
+    device: str
+    config: dict[str, Any]

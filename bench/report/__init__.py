@@ -1,0 +1,1 @@
+"""What the database holds, shown: leaderboards, markdown, CSV/JSON, published rows, plots, the HTML site."""

@@ -1,0 +1,361 @@
+"""Leaderboard tables: measured runs from the database beside published reference figures.
+
+Measured rows come only from :meth:`bench.store.Store.results_frame` (finished runs with a
+test evaluation), each traceable to its run id, command, device and date; reference rows
+are quoted from :func:`bench.published.load_published` with their citation. The two kinds
+are never mixed: measured rows come first, each group sorted by test perplexity.
+
+Tables hold display text (empty string for "not applicable"): what markdown shows. CSV and
+JSON hold numbers instead, one record per row with the unit in each field's name
+(``test_ppl``, ``train_tokens_per_second``), kept beside the table in ``attrs["records"]``
+(see :mod:`bench.leaderboard_records`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.api.model import EvalProtocol
+from bench.configuration.recipes import Recipe, load_recipes
+from bench.errors import BenchError
+from bench.report.csv_json import (
+    cell,
+    measured_record,
+    missing,
+    records_frame,
+    reference_record,
+)
+from bench.report.published import Reproduction, reproduced_rows
+from bench.scoring.seeds import aggregate_seed_groups
+from bench.secrets import mask_text
+
+COLUMNS = [
+    "kind",
+    "model",
+    "plugin",
+    "tokenizer",
+    "options",
+    "params",
+    "valid ppl",
+    "test ppl",
+    "vs paper (test)",
+    "OOV (test)",
+    "test ppl w/o OOV",
+    "word ppl (valid)",
+    "word ppl (test)",
+    "bits/byte (test)",
+    "protocol",
+    "train tok/s",
+    "eval tok/s (test)",
+    "device",
+    "date",
+    "run",
+    "reproduces",
+    "citation",
+    "notes",
+]
+# Word perplexity repeats ppl for word-level runs, so these columns are dropped from a
+# table in which no run has tokens that differ from words.
+WORD_PPL_COLUMNS = ("word ppl (valid)", "word ppl (test)")
+# Dropped as well where no row has a value: few runs reproduce a published row, and the
+# out-of-vocabulary columns matter only where some run's test text had OOV tokens.
+OOV_COLUMNS = ("OOV (test)", "test ppl w/o OOV")
+OPTIONAL_COLUMNS = (*WORD_PPL_COLUMNS, "vs paper (test)", *OOV_COLUMNS)
+NUMERIC_COLUMNS = {
+    "params",
+    "valid ppl",
+    "test ppl",
+    "bits/byte (test)",
+    "train tok/s",
+    "eval tok/s (test)",
+    "run",
+    *WORD_PPL_COLUMNS,
+}
+FORMATS = ("md", "csv", "json")  # each is also its files' extension
+
+
+def humanize_count(n: Any) -> str:
+    """4650000 -> "4.65M", 1_040_000_000 -> "1.04B", 950 -> "950"; "" when missing."""
+    if missing(n):
+        return ""
+    n = int(n)
+    suffixes = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")]
+    for i, (factor, suffix) in enumerate(suffixes):
+        if abs(n) < factor:
+            continue
+        text = f"{n / factor:.3g}"
+        if float(text) >= 1000 and i > 0:  # 999.9996M rounds to 1000M: say 1B instead
+            factor, suffix = suffixes[i - 1]
+            text = f"{n / factor:.3g}"
+        return text + suffix
+    return str(n)
+
+
+def _fixed(value: Any, digits: int) -> str:
+    return "" if missing(value) or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _rate(value: Any) -> str:
+    return "" if missing(value) or not math.isfinite(value) else f"{value:,.0f}"
+
+
+def _date(value: Any) -> str:
+    return "" if missing(value) else pd.Timestamp(value).strftime("%Y-%m-%d")
+
+
+def leading_number(text: Any) -> float:
+    """The first number in a published cell ("79.7 ± 0.1" -> 79.7); NaN when there is none."""
+    match = re.search(r"\d+(?:\.\d+)?", str(text)) if not missing(text) else None
+    return float(match.group()) if match else math.nan
+
+
+def _oov(row: Mapping[str, Any]) -> tuple[str, str]:
+    """The test split's out-of-vocabulary token count and the perplexity of the other
+    tokens; both empty when the split had none (then the perplexity says it all)."""
+    oov = cell(row, "test_oov")
+    if not oov:
+        return ("0" if oov == 0 else ""), ""
+    return f"{int(oov):,}", _fixed(cell(row, "test_ppl_no_oov"), 2)
+
+
+def _word_ppl(row: Mapping[str, Any], split: str) -> str:
+    """Word perplexity of ``split``, only when the run's tokens are not words."""
+    tokens, words = cell(row, f"{split}_tokens"), cell(row, f"{split}_words")
+    if tokens is None or words is None or tokens == words:
+        return ""
+    return _fixed(cell(row, f"{split}_word_ppl"), 2)
+
+
+def _protocol(row: Mapping[str, Any]) -> str:
+    mode, batch = cell(row, "test_mode"), cell(row, "test_batch_size")
+    if mode is None or batch is None:
+        return ""
+    context = cell(row, "test_context")
+    return EvalProtocol(
+        mode=mode, batch_size=int(batch), context=None if context is None else int(context)
+    ).describe()
+
+
+def _ppl_cell(row: Mapping[str, Any], split: str) -> str:
+    """ "113.16 [112.0, 114.3]" (95% bootstrap interval over lines) for one run;
+    "113.40 ± 0.25 (n=3)" (mean ± std over seeds) for a seed group."""
+    ppl = _fixed(cell(row, f"{split}_ppl"), 2)
+    if (cell(row, "seed_n") or 1) > 1:
+        std = cell(row, f"{split}_ppl_std")
+        return f"{ppl} ± {std:.2f} (n={int(row['seed_n'])})" if ppl and std is not None else ppl
+    low, high = cell(row, f"{split}_ppl_low"), cell(row, f"{split}_ppl_high")
+    return f"{ppl} [{low:.1f}, {high:.1f}]" if ppl and low is not None and high is not None else ppl
+
+
+def _versus_paper(row: Mapping[str, Any], paper: Reproduction | None) -> str:
+    """ "114.5 → 113.16, −1.2%": the paper's test figure as printed, then bench's."""
+    measured = cell(row, "test_ppl")
+    if paper is None or measured is None:
+        return ""
+    change = paper.change_percent(measured)
+    sign = "−" if change < 0 else "+"  # the minus sign, not a hyphen
+    return f"{paper.test_ppl_text} → {measured:.2f}, {sign}{abs(change):.1f}%"
+
+
+def _measured_row(row: Mapping[str, Any], paper: Reproduction | None = None) -> dict[str, str]:
+    verified = cell(row, "corpus_verified")
+    notes = "corpus checksums not verified" if verified is not None and not verified else ""
+    group = (cell(row, "seed_n") or 1) > 1
+    oov, ppl_no_oov = _oov(row)
+    if group:
+        seeds = ", ".join(str(s) for s in row["seed_list"])
+        notes = "; ".join(n for n in (f"mean ± std over seeds {seeds}", notes) if n)
+    return {
+        "kind": "measured",
+        "model": cell(row, "model_label") or cell(row, "plugin") or "",
+        "plugin": cell(row, "plugin") or "",
+        "tokenizer": cell(row, "tokenizer") or "",
+        "options": cell(row, "key_options") or "",
+        "params": humanize_count(cell(row, "params")),
+        "valid ppl": _ppl_cell(row, "valid"),
+        "test ppl": _ppl_cell(row, "test"),
+        "vs paper (test)": _versus_paper(row, paper),
+        "word ppl (valid)": _word_ppl(row, "valid"),
+        "OOV (test)": oov,
+        "test ppl w/o OOV": ppl_no_oov,
+        "word ppl (test)": _word_ppl(row, "test"),
+        "bits/byte (test)": _fixed(cell(row, "test_bits_per_byte"), 3),
+        "protocol": _protocol(row),
+        "train tok/s": _rate(cell(row, "train_tokens_per_second")),
+        "eval tok/s (test)": _rate(cell(row, "test_tokens_per_second")),
+        "device": cell(row, "device_name") or cell(row, "device") or "",
+        "date": _date(cell(row, "finished_at") or cell(row, "started_at")),
+        "run": ", ".join(map(str, row["seed_runs"])) if group else str(row["run_id"]),
+        "reproduces": f"{paper.model} (recipe {paper.recipe})" if paper else "",
+        "citation": "",
+        "notes": notes,
+    }
+
+
+def _reference_row(row: Mapping[str, Any]) -> dict[str, str]:
+    cells = dict.fromkeys(COLUMNS, "")
+    cells.update(
+        {
+            "kind": "reference",
+            "model": str(cell(row, "model") or ""),
+            "params": str(cell(row, "params") or ""),
+            "valid ppl": str(cell(row, "valid_ppl") or ""),
+            "test ppl": str(cell(row, "test_ppl") or ""),
+            "citation": str(cell(row, "citation") or ""),
+            "notes": str(cell(row, "notes") or ""),
+        }
+    )
+    return cells
+
+
+def _provenance(row: Mapping[str, Any]) -> dict[str, Any]:
+    """What a footnote needs to trace a measured row back to its run."""
+    return {
+        "run": int(row["run_id"]),
+        "command": mask_text(cell(row, "command") or "") or None,  # rows stored before masking
+        "device": cell(row, "device_name") or cell(row, "device"),
+        "date": _date(cell(row, "finished_at") or cell(row, "started_at")),
+        "config_hash": cell(row, "config_hash"),
+        "git_commit": cell(row, "git_commit"),
+    }
+
+
+def _run_ids(row: Mapping[str, Any]) -> list[int]:
+    """The runs behind a measured row: a seed group's members, or the run itself."""
+    return row.get("seed_runs") or [int(row["run_id"])]
+
+
+def _table(
+    corpus: str,
+    measured: pd.DataFrame,
+    reference: pd.DataFrame,
+    reproductions: Mapping[int, Reproduction],
+) -> pd.DataFrame:
+    measured_records: list[dict[str, Any]] = []
+    provenance = []
+    if not measured.empty:
+        runs = {int(r["run_id"]): r for r in measured.to_dict("records")}
+        measured = aggregate_seed_groups(measured)  # runs equal but for the seed: one row
+        measured = measured.assign(_key=pd.to_numeric(measured["test_ppl"], errors="coerce"))
+        measured = measured.sort_values(["_key", "run_id"], na_position="last", kind="stable")
+        measured_records = measured.to_dict("records")
+        for record in measured_records:  # a seed group's figures are means over its runs
+            members = [runs[i] for i in _run_ids(record)]
+            for column in ("valid_ppl_no_oov", "test_ppl_no_oov"):
+                values = [m[column] for m in members if cell(m, column) is not None]
+                record[column] = sum(values) / len(values) if values else None
+        provenance = [_provenance(runs[run_id]) for r in measured_records for run_id in _run_ids(r)]
+    reference = reference.assign(_key=reference["test_ppl"].map(leading_number))
+    reference = reference.sort_values("_key", na_position="last", kind="stable")
+    # a seed group reproduces a paper's row when its runs do (they share one configuration)
+    papers = [
+        next((reproductions[i] for i in _run_ids(r) if i in reproductions), None)
+        for r in measured_records
+    ]
+    rows = [_measured_row(r, p) for r, p in zip(measured_records, papers, strict=True)]
+    records = [
+        measured_record(r, c, p) for r, c, p in zip(measured_records, rows, papers, strict=True)
+    ]
+    references = reference.to_dict("records")
+    rows += [_reference_row(r) for r in references]
+    records += [reference_record(r) for r in references]
+    table = pd.DataFrame(rows, columns=COLUMNS, dtype=str)
+    empty = [c for c in OPTIONAL_COLUMNS if not (table[c] != "").any()]
+    if not (table["test ppl w/o OOV"] != "").any():  # OOV counts of 0 only
+        empty += [c for c in OOV_COLUMNS if c not in empty]
+    table = table.drop(columns=empty)
+    table.attrs["corpus"] = corpus
+    table.attrs["runs"] = provenance
+    table.attrs["records"] = records
+    return table
+
+
+def build_tables(
+    results: pd.DataFrame,
+    published: pd.DataFrame,
+    *,
+    corpus_aliases: dict[str, str] | None = None,
+    corpora: list[str] | None = None,
+    recipes: Iterable[Recipe] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """One display table per corpus that has measured runs or published rows.
+
+    ``results`` is :meth:`Store.results_frame` output; ``published`` is
+    :func:`load_published` output. ``corpus_aliases`` maps a published corpus name to
+    bench's (``{"1b-word": "one-billion-word"}``). ``corpora`` (bench names or published
+    aliases) restricts and orders the tables; otherwise they are sorted by name. A run of
+    one of ``recipes`` (by default the packaged ones) is shown beside the published row
+    the recipe reproduces (:func:`bench.published.reproduced_rows`). Each table carries
+    ``attrs["corpus"]``, ``attrs["runs"]`` (provenance for footnotes) and
+    ``attrs["records"]`` (its rows as numbers, for CSV and JSON).
+    """
+    aliases = dict(corpus_aliases or {})
+    if "status" in results.columns:  # leaderboards show finished runs only
+        results = results[results["status"] == "finished"]
+    published = published.assign(corpus=published["corpus"].map(lambda c: aliases.get(c, c)))
+    reproductions = reproduced_rows(
+        results.to_dict("records"), published, load_recipes() if recipes is None else recipes
+    )
+    measured_names = set(results["corpus"].dropna()) if "corpus" in results.columns else set()
+    available = measured_names | set(published["corpus"].dropna())
+    if corpora is None:
+        names = sorted(available)
+    else:
+        names = list(dict.fromkeys(aliases.get(c, c) for c in corpora))
+        names = [n for n in names if n in available]
+    tables = {}
+    for name in names:
+        measured = (
+            results[results["corpus"] == name] if name in measured_names else results.iloc[0:0]
+        )
+        reference = published[published["corpus"] == name]
+        tables[name] = _table(name, measured, reference, reproductions)
+    return tables
+
+
+def render(table: pd.DataFrame, fmt: str, *, corpus: str | None = None) -> str:
+    """The table as text: "md" (title, explanation, table, provenance footnotes), "csv", "json".
+
+    CSV and JSON hold numbers (:func:`records_frame`; JSON: a list of objects, CSV: lists
+    such as ``run_ids`` joined by spaces). ``corpus`` names the markdown title; by default
+    it is the one :func:`build_tables` stored in ``table.attrs``.
+    """
+    if fmt == "md":
+        from bench.report.markdown import markdown
+
+        return markdown(table, corpus or table.attrs.get("corpus"))
+    if fmt == "csv":
+        return records_frame(table, join_lists=True).to_csv(index=False)
+    if fmt == "json":
+        records = records_frame(table).to_dict(orient="records")
+        return json.dumps(records, ensure_ascii=False, indent=2) + "\n"
+    raise BenchError(f"unknown leaderboard format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def corpus_file_stem(corpus: str) -> str:
+    """The name a corpus's files take (table, plots, HTML page). Corpus names are
+    plugin-provided: keep them from escaping the output folder."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", corpus).strip(".") or "corpus"
+
+
+def write_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path, fmt: str) -> list[Path]:
+    """Write each table to ``<out_dir>/<corpus>.<ext>``; return the paths written."""
+    if fmt not in FORMATS:
+        raise BenchError(
+            f"unknown leaderboard format {fmt!r}; expected one of {', '.join(FORMATS)}"
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for corpus, table in tables.items():
+        path = out / f"{corpus_file_stem(corpus)}.{fmt}"
+        path.write_text(render(table, fmt, corpus=corpus), encoding="utf-8")
+        paths.append(path)
+    return paths

@@ -1,0 +1,144 @@
+"""Training uncertainty: one configuration run with several seeds, and its seed groups.
+
+A seed group is every finished run whose resolved configuration is equal but for the
+seed (same plugin, corpus, tokenizer, device and options). It needs no id of its own:
+:func:`group_key` recomputes it from the stored configuration, so runs started on
+different days or machines with ``--seed`` join the same group as runs of one ``--seeds``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench.configuration.run_config import config_hash
+from bench.errors import BenchError
+
+
+def parse_seeds(text: str, base: int) -> list[int]:
+    """``"3"`` -> three seeds from ``base``; ``"1,5,9"`` -> those seeds."""
+    text = text.strip()
+    if re.fullmatch(r"\d+", text):
+        count = int(text)
+        if count < 1:
+            raise BenchError("--seeds needs a count of at least 1 or a list like 1,2,3")
+        return [base + i for i in range(count)]
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) < 2 or not all(re.fullmatch(r"-?\d+", part) for part in parts):
+        raise BenchError(
+            f"--seeds {text!r}: give a count (3) or a comma list of integer seeds (1,2,3)"
+        )
+    seeds = [int(part) for part in parts]
+    if len(set(seeds)) != len(seeds):
+        raise BenchError(f"--seeds {text!r} repeats a seed")
+    return seeds
+
+
+def command_for_seed(argv: Sequence[str], seed: int) -> str:
+    """The command that reruns one member of a seed group: ``--seeds X`` becomes ``--seed S``."""
+    words: list[str] = []
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+            continue
+        if word == "--seeds" or word == "--seed":
+            skip = True
+            continue
+        if word.startswith(("--seeds=", "--seed=")):
+            continue
+        words.append(word)
+    return shlex.join(["bench", *words, "--seed", str(seed)])
+
+
+def group_key(config: dict[str, Any] | None) -> str | None:
+    """A hash of a resolved configuration without its seed; None when there is none."""
+    if not isinstance(config, dict):
+        return None
+    return config_hash({key: value for key, value in config.items() if key != "seed"})
+
+
+@dataclass(frozen=True)
+class SeedSpread:
+    """Mean, sample standard deviation (n - 1) and count of one figure over a seed group."""
+
+    mean: float
+    std: float
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> SeedSpread:
+        n = len(values)
+        if n == 0:
+            raise ValueError("no values")
+        mean = math.fsum(values) / n
+        std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+        return cls(mean, std, n)
+
+    def describe(self, digits: int = 2) -> str:
+        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f} (n={self.n})"
+
+
+def group_members(store: Any, run_id: int, split: str = "test") -> tuple[dict[str, Any], Any]:
+    """Run ``run_id`` and the finished runs of its seed group with a ``split`` evaluation
+    (a frame of :meth:`Store.results_frame` rows, oldest first)."""
+    record = store.get_run(run_id)
+    key = group_key(record.get("config"))
+    if key is None:
+        raise BenchError(f"run {run_id} has no stored configuration; it belongs to no group")
+    frame = store.results_frame(corpus=record.get("corpus"))
+    members = frame[[group_key(config) == key for config in frame["config"]]]
+    return record, members[members[f"{split}_ppl"].notna()]
+
+
+# Figures a leaderboard row of a seed group shows as the mean over its members.
+MEAN_COLUMNS = (
+    "valid_ppl",
+    "test_ppl",
+    "valid_word_ppl",
+    "test_word_ppl",
+    "test_bits_per_byte",
+    "train_tokens_per_second",
+    "test_tokens_per_second",
+)
+
+
+def aggregate_seed_groups(results: Any) -> Any:
+    """One row per seed group of ``results`` (rows of :meth:`Store.results_frame`).
+
+    Runs whose configuration is equal but for the seed, scored on the same test text,
+    become one row: the first run's columns, the mean of :data:`MEAN_COLUMNS`, and
+    ``seed_runs`` (member run ids), ``seed_list``, ``seed_n``, ``valid_ppl_std`` and
+    ``test_ppl_std``. A run alone keeps its row, with ``seed_n`` 1.
+    """
+    import pandas as pd  # lazily: keeps `bench --help` fast
+
+    if results.empty or "config" not in results.columns:
+        return results.assign(seed_n=1)
+    shas = results["corpus_sha256"] if "corpus_sha256" in results.columns else [None] * len(results)
+    order: dict[Any, list[int]] = {}
+    for position, (config, sha) in enumerate(zip(results["config"], shas, strict=True)):
+        key = group_key(config)
+        test_text = sha.get("test") if isinstance(sha, dict) else None
+        order.setdefault((key, test_text) if key else ("alone", position), []).append(position)
+    rows = []
+    for positions in order.values():
+        members = results.iloc[positions]
+        row = members.iloc[0].to_dict()
+        row["seed_n"] = len(members)
+        row["seed_runs"] = [int(i) for i in members["run_id"]]
+        row["seed_list"] = [None if pd.isna(s) else int(s) for s in members["seed"]]
+        if len(members) > 1:
+            for column in MEAN_COLUMNS:
+                if column in members.columns:
+                    values = pd.to_numeric(members[column], errors="coerce").dropna()
+                    row[column] = float(values.mean()) if len(values) else None
+            for split in ("valid", "test"):
+                values = pd.to_numeric(members[f"{split}_ppl"], errors="coerce").dropna()
+                row[f"{split}_ppl_std"] = SeedSpread.of(list(values)).std if len(values) else None
+        rows.append(row)
+    return pd.DataFrame(rows)
