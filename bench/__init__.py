@@ -24,6 +24,7 @@ _moved.install()
 if TYPE_CHECKING:
     from bench.api.contract_types import (
         EvalProtocol,
+        LogDestination,
         RunInfo,
         ScoredTokens,
         ScoringMode,
@@ -54,6 +55,7 @@ _LAZY = {
     "OutputNetwork": "bench.api.output_network",  # imports torch
     "EvalProtocol": "bench.api.contract_types",
     "RunInfo": "bench.api.contract_types",
+    "LogDestination": "bench.api.contract_types",
     "ScoredTokens": "bench.api.contract_types",
     "ScoringMode": "bench.api.contract_types",
     "SplitEvaluation": "bench.api.contract_types",
@@ -71,6 +73,7 @@ __all__ = [
     "CorpusSpec",
     "EvalProtocol",
     "LanguageModel",
+    "LogDestination",
     "Options",
     "OutputLayer",
     "OutputLayerChoice",

@@ -14,6 +14,11 @@ class ScoringError(BenchError):
     """A model broke the evaluation contract (a token scored twice, never, or with a bad value)."""
 
 
+class CheckpointError(BenchError):
+    """A checkpoint file could not be written or read: a full disk, a damaged file, a file
+    that is not a checkpoint. The file is to blame, not the model plugin that trains."""
+
+
 def unknown_name_error(kind: str, name: str, known: Iterable[str]) -> BenchError:
     """An error for an unknown plugin/corpus/option name that suggests the nearest known ones."""
     known = sorted(known)

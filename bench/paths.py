@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import tempfile
 from pathlib import Path
 
 import platformdirs
@@ -18,12 +21,30 @@ EPOCH_START_FILE = "epoch-start.pt"
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so a killed process never leaves half a file
-    (a cached tokenizer model or vocabulary) for a later run to read."""
+    """Write via a fresh temporary file beside ``path`` and rename it over ``path``, so a
+    killed process never leaves half a file (a cached tokenizer model or vocabulary, a
+    leaderboard) for a later run to read, and a symlink already at ``path`` (a cloned
+    repository's ``leaderboards/ptb.md -> ~/.bashrc``) is replaced, never written through.
+    The temporary file is created exclusively (never an existing file or link)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600 would hide shared files
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+@functools.cache
+def _umask() -> int:
+    # read once: setting it is the only way to read it, and it is process-wide
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:

@@ -27,10 +27,12 @@ GPU and the process's peak resident set on a CPU (interpreter and torch included
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import resource
 import statistics
 import time
+from typing import Any
 
 import torch
 
@@ -56,6 +58,13 @@ def peak_memory_gb(device: str) -> float:
     if device.startswith("cuda"):
         return torch.cuda.max_memory_allocated() / 2**30
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def precision(options: Any, device: str) -> Any:
+    """The recipe's mixed precision, for models whose options name one (awd-lstm's do not)."""
+    if hasattr(options, "precision"):
+        return autocast(options, device)
+    return contextlib.nullcontext()
 
 
 def main() -> None:
@@ -138,8 +147,9 @@ def main() -> None:
         inputs, targets = batch()
         sync()
         start = time.perf_counter()
-        with autocast(options, args.device):
-            loss, state = network.training_loss(inputs, targets, detach_state(state))
+        with precision(options, args.device):
+            # (loss, state), or (loss, cross-entropy, state) from awd-lstm's network
+            loss, *_, state = network.training_loss(inputs, targets, detach_state(state))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         clip_gradients(params, options.clip or math.inf)
@@ -157,7 +167,7 @@ def main() -> None:
         else f"CPU, {torch.get_num_threads()} threads"
     )
     print(
-        f"recipe {recipe.name} ({config.plugin}, {options.output} output"
+        f"recipe {recipe.name} ({config.plugin}, {getattr(options, 'output', 'tied')} output"
         f"{', sparse gradients' if getattr(options, 'sparse_grad', False) else ''}), "
         f"vocab {args.vocab:,}; torch {torch.__version__}, {where}"
     )

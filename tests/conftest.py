@@ -1,9 +1,54 @@
 """Shared fixtures: every test gets its own database and data folder. Tests marked
-``slow`` run only with ``--runslow``."""
+``slow`` run only with ``--runslow``.
 
+Tests that need something outside Python (a PostgreSQL server, Chromium, KenLM's module)
+skip, saying why, where it is missing; ``$BENCH_REQUIRE`` (comma-separated names from
+``OPTIONAL``) turns those skips into failures, so that CI, which installs them, cannot
+pass without running those tests.
+"""
+
+import importlib
+import os
 import random
+from types import ModuleType
+from typing import NoReturn
 
 import pytest
+
+# what $BENCH_REQUIRE may name, and what each one is
+OPTIONAL = {
+    "postgres": "psycopg and a PostgreSQL server for the store tests",
+    "chromium": "Chromium for the HTML site's browser tests",
+    "kenlm": "KenLM's Python module for the ARPA round trip",
+}
+
+
+def required() -> set[str]:
+    """The names in $BENCH_REQUIRE."""
+    return {name.strip() for name in os.environ.get("BENCH_REQUIRE", "").split(",") if name.strip()}
+
+
+def pytest_configure(config):
+    unknown = required() - OPTIONAL.keys()
+    if unknown:  # a misspelt name would otherwise require nothing, silently
+        raise pytest.UsageError(
+            f"BENCH_REQUIRE names {', '.join(sorted(unknown))}; known: {', '.join(OPTIONAL)}"
+        )
+
+
+def unavailable(name: str, reason: str) -> NoReturn:
+    """Skip the test for ``reason``, or fail it when $BENCH_REQUIRE names ``name``."""
+    if name in required():
+        pytest.fail(f"{reason} (BENCH_REQUIRE={os.environ['BENCH_REQUIRE']})", pytrace=False)
+    pytest.skip(reason)
+
+
+def import_or_unavailable(module: str, name: str, reason: str) -> ModuleType:
+    """``pytest.importorskip`` that fails instead when $BENCH_REQUIRE names ``name``."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        unavailable(name, f"{reason} ({error})")
 
 
 def pytest_addoption(parser):
@@ -61,17 +106,17 @@ def write_tiny_corpus(parent):
 @pytest.fixture(scope="session")
 def postgres_server():
     """One PostgreSQL server for the session (see tests/postgres_server.py); skips with the
-    reason when it cannot start here."""
+    reason when it cannot start here (fails with it when $BENCH_REQUIRE names postgres)."""
     from postgres_server import postgres_server as start
 
     # the store talks to PostgreSQL through psycopg, the `postgres` extra: without it a
     # machine that has PostgreSQL installed still runs the rest of the suite
-    pytest.importorskip("psycopg", reason="no psycopg: pip install -e '.[postgres]'")
+    import_or_unavailable("psycopg", "postgres", "no psycopg: pip install -e '.[postgres]'")
     try:
         context = start()
         server = context.__enter__()
     except RuntimeError as error:
-        pytest.skip(f"no PostgreSQL server: {error}")
+        unavailable("postgres", f"no PostgreSQL server: {error}")
     try:
         yield server
     finally:

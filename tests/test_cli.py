@@ -1,6 +1,7 @@
 """The command line through click's CliRunner: happy paths and user mistakes."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli import cli
+from bench.store import Store
 
 TINY = [
     "--set",
@@ -162,3 +164,22 @@ def test_listings_do_not_import_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:1"])
+def test_device_cuda_without_cuda_is_one_error_line_and_no_run(tiny_corpus, device):
+    """A real `bench run` on a machine without CUDA (hidden here where there is one)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "run", "--plugin", "lstm", "--corpus", str(tiny_corpus)]
+        + ["--device", device],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+        timeout=120,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"Error: --device {device}: CUDA is not available on this machine "
+        "(use --device cpu or auto)"
+    ]
+    assert Store().list_runs() == []  # refused before any row was written

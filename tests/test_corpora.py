@@ -341,9 +341,9 @@ def test_names_paths_and_near_matches(tmp_path: Path) -> None:
     corpora = load_plugins().corpora
     with pytest.raises(BenchError, match="Did you mean: tinyshakespeare"):
         load_corpus("tinyshakespear", corpora, tmp_path)
-    with pytest.raises(BenchError, match="no such folder"):
+    with pytest.raises(BenchError, match="no such file or folder"):
         load_corpus("./no-such-corpus-folder", corpora, tmp_path)
-    with pytest.raises(BenchError, match="no such folder"):
+    with pytest.raises(BenchError, match="no such file or folder"):
         load_corpus(str(tmp_path / "absent"), corpora, tmp_path)
 
 

@@ -1,9 +1,14 @@
 """Hard edges of the command line: killed runs, signals' messages, secrets."""
 
+import json
 import os
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from bench.cli import cli
@@ -159,3 +164,109 @@ def test_a_model_whose_plugin_failed_to_load_says_so(tiny_corpus, tmp_path):
     assert "Did you mean" not in str(caught.value)
     with pytest.raises(BenchError, match=r"unknown model plugin 'lstn'.*failed to load.*'fancy'"):
         runner.run(build_config({}, {"plugin": "lstn", "corpus": str(tiny_corpus)}, ()), "x")
+
+
+def bench_process(*args):
+    """`bench` as a user runs it: the stored command comes from this process's real argv."""
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *[str(a) for a in args]],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+    )
+
+
+def test_a_password_in_the_query_string_is_masked_everywhere(tiny_corpus, tmp_path):
+    """`--db 'sqlite:///...?password=...'` (SQLite ignores the parameter, so no server is
+    needed): the summary, the stored command, `bench show`, exports, markdown and HTML
+    never hold it."""
+    secret = "Hunter2-in-query"
+    url = f"sqlite:///{tmp_path / 'results.db'}?sslmode=x&password={secret}"
+    run = bench_process("run", "--db", url, "--plugin", "unigram", "--corpus", tiny_corpus)
+    assert run.returncode == 0, run.stderr
+    out, boards = tmp_path / "exported", tmp_path / "boards"
+    results = [
+        run,
+        bench_process("runs", "--db", url),
+        bench_process("show", "1", "--db", url),
+        bench_process("show", "1", "--json", "--db", url),
+        bench_process("export", "--out", out, "--db", url),
+        bench_process("leaderboard", "--db", url, "--out", boards, "--html", boards / "html"),
+    ]
+    assert "password=***" in run.stdout  # the summary names the database, masked
+    with Store(f"sqlite:///{tmp_path / 'results.db'}") as store:
+        command = store.get_run(1)["command"]
+        assert "--db" in command and "password=***" in command  # the real command line
+        assert secret not in repr(store.get_run(1))
+    for result in results:
+        assert result.returncode == 0, result.stderr
+        assert secret not in result.stdout + result.stderr
+    files = [*out.rglob("*"), *boards.rglob("*"), *tmp_path.glob("results.db*")]
+    assert any(path.suffix == ".md" for path in files)
+    for path in files:
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+
+
+def test_a_password_with_a_space_is_masked_in_the_stored_command(monkeypatch):
+    """SQLAlchemy takes `user:hun ter2@host`; the command as typed is stored masked."""
+    from bench.cli.command_line import command_line
+    from bench.configuration.run_config import build_config
+
+    url = "postgresql+psycopg://bench:hun ter2@db.example/results?pwd=x%20y"
+    monkeypatch.setattr(sys, "argv", ["bench", "run", "--db", url, "--plugin", "unigram"])
+    command = command_line(None, build_config({}, {"plugin": "unigram", "corpus": "ptb"}, ()))
+    assert command == (
+        "bench run --db 'postgresql+psycopg://bench:***@db.example/results?pwd=***' "
+        "--plugin unigram"
+    )
+    store = Store()
+    run_id = store.create_run(plugin="unigram", command=f"bench run --db={url}")
+    assert "ter2" not in store.get_run(run_id)["command"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:p@ss w:rd/x@host:5432/db",
+        "postgresql://u:hun ter2@host/db?password=two",
+        "mysql+pymysql://u@host/db?ssl=1&Password=two;pwd=two",
+        "mssql+pyodbc://u:a?b#c@dsn",
+    ],
+)
+def test_mask_url_hides_every_part_of_a_password(url):
+    from bench.secrets import mask_text, mask_url
+
+    for masked in (mask_url(url), mask_text(shlex.join(["bench", "run", "--db", url]))):
+        for part in ("ss w", "rd/x", "hun ter2", "two", "a?b#c"):
+            assert part not in masked, masked
+        assert "***" in masked and ("host" in masked or "dsn" in masked)
+
+
+def test_exports_and_leaderboards_carry_no_absolute_local_path(tiny_corpus, tmp_path, monkeypatch):
+    """The corpus folder and --data-dir are named as ~/... and <data-dir> in what is shared
+    (run files, markdown, CSV, the HTML site), and kept whole in the local database."""
+    monkeypatch.setenv("HOME", str(tmp_path))  # the corpus lies in the user's home
+    data = tmp_path / "elsewhere"
+    run = bench_process("run", "--plugin", "unigram", "--corpus", tiny_corpus, "--data-dir", data)
+    assert run.returncode == 0, run.stderr
+    assert str(tiny_corpus) in Store().get_run(1)["command"]  # kept here
+    assert str(tiny_corpus) in bench("show", "1").output
+    out, boards = tmp_path / "exported", tmp_path / "boards"
+    bench("export", "--out", out)
+    bench("leaderboard", "--out", boards, "--html", boards / "html")
+    bench("leaderboard", "--format", "csv", "--out", boards)
+    (exported,) = out.glob("*.json")
+    record = json.loads(exported.read_text())
+    assert record["run"]["command"] == (
+        "bench run --plugin unigram --corpus '~/tiny' --data-dir '<data-dir>'"
+    )
+    assert record["run"]["config"]["corpus"] == "~/tiny"
+    shared = [exported, *boards.rglob("*.md"), *boards.rglob("*.csv"), *boards.rglob("*.html")]
+    assert len(shared) >= 4
+    for path in shared:
+        assert str(tmp_path) not in path.read_text(), path
+    assert "already there" in bench("import", exported).output  # still the same run
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    assert "imported" in bench("import", exported, "--db", fresh).output

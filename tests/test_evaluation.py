@@ -58,6 +58,19 @@ def test_token_scored_twice_fails_loudly():
         evaluate(split, PROTOCOL, score)
 
 
+def test_token_scored_twice_within_one_chunk_fails_loudly():
+    """A duplicate inside a single chunk: fancy-index assignment (``seen[positions] += 1``)
+    would count it once and pass the split as scored exactly once."""
+    split = make_split()
+
+    def score(split, protocol):
+        positions = np.concatenate([np.arange(len(split)), [3]])
+        yield ScoredTokens.of(positions, np.full(positions.size, -1.0))
+
+    with pytest.raises(ScoringError, match=r"1 scored more than once \(first at position 3\)"):
+        evaluate(split, PROTOCOL, score)
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.5])
 def test_invalid_logprob_fails(bad):
     split = make_split()

@@ -14,16 +14,26 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from conftest import unavailable
 from picture_runs import PictureRuns, make_picture_runs
 
 from bench.report.plots import parse_count
+from bench.store.local_paths import shared_run
 
 CHROMIUM = next(
     (path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None
 )
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)"
-)
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Chromium's path; skips (or fails, under BENCH_REQUIRE=chromium) where it is missing."""
+    if CHROMIUM is None:
+        unavailable("chromium", "chromium is not installed (Debian: apt-get install chromium)")
+    return CHROMIUM
+
+
+needs_chromium = pytest.mark.usefixtures("chromium")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -99,7 +109,8 @@ def test_site_has_an_index_corpus_pages_and_a_page_per_run(site):
         assert f'href="run-{run_id}.html"' in text
         run_page = (html / f"run-{run_id}.html").read_text()
         assert "bench run --plugin" in unescape(run_page)  # the command
-        for key, value in record["config"].items():
+        # the configuration, with local paths as a published page names them (~/..., <path>/...)
+        for key, value in shared_run(record)["config"].items():
             if isinstance(value, (int, float, str)) and not isinstance(value, bool):
                 assert f"{key} = {value}" in unescape(run_page), key
         assert "<h2>Environment</h2>" in run_page

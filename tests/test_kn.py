@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 from arpa_reader import read_arpa
+from conftest import import_or_unavailable
 
 from bench.api.plugin_host import load_plugins
 from bench.configuration.options import validate_options
@@ -202,6 +203,16 @@ def test_missing_count_of_counts_is_a_clear_error_or_falls_back():
     assert (d.d1, d.d2, d.d3, d.fallback) == (0.5, 1.0, 1.5, True)
 
 
+def test_no_adjusted_count_4_gives_d3_of_3_as_lmplz_does():
+    """t4 = 0 leaves every divisor non-zero: D3+ = 3 - 4 Y 0 / t3 = 3, no fallback (the
+    5-grams of tests/kenlm_fixtures/train.txt, which lmplz estimates so)."""
+    d = compute_discounts(5, (174, 7, 2, 0), fallback=None)
+    y = 174 / (174 + 2 * 7)
+    assert (d.d1, d.d2, d.d3, d.fallback) == pytest.approx(
+        (1 - 2 * y * 7 / 174, 2 - 3 * y * 2 / 7, 3.0, False)
+    )
+
+
 def test_tiny_corpus_without_fallback_fails_with_advice(tmp_path):
     with pytest.raises(BenchError, match="discount_fallback=true"):
         fitted(HAND_TRAIN, tmp_path, order=2)
@@ -344,7 +355,7 @@ def test_arpa_round_trip_with_own_reader(markov_corpus, tmp_path):
 
 
 def test_arpa_loads_in_kenlm_with_the_same_perplexity(markov_corpus, tmp_path):
-    kenlm = pytest.importorskip("kenlm")
+    kenlm = import_or_unavailable("kenlm", "kenlm", "no kenlm module: pip install -e '.[kenlm]'")
     train, test = markov_corpus
     model, tokenizer = fitted(train, tmp_path, order=5)
     path = tmp_path / "model.arpa"

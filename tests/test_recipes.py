@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from bench.api.plugin_host import load_plugins
 from bench.cli import cli
 from bench.configuration.options import validate_options
-from bench.configuration.recipes import load_recipes
+from bench.configuration.recipes import find_recipe, load_recipes
 from bench.configuration.run_config import build_config
 
 
@@ -71,11 +71,30 @@ def test_reproduce_runs_a_recipe_with_overrides(tiny_corpus):
     record = json.loads(runner.invoke(cli, ["show", "1", "--json"]).output)
     assert record["config"]["options"]["lr"] == 20.0  # from the recipe
     assert record["config"]["options"]["hidden_size"] == 16  # overridden
+    overrides = {"epochs": 1, "max_steps_per_epoch": 3, "hidden_size": 16, "embedding_size": 16}
+    assert_ran_the_recipe(record, find_recipe("pytorch-examples"), overrides)
+
+
+def assert_ran_the_recipe(record, recipe, overrides):
+    """The run finished with the recipe's model and every option the recipe sets, other
+    than those the command overrode, and nothing of its [recipe] table."""
+    assert record["status"] == "finished" and record["plugin"] == recipe.config["plugin"]
+    options = record["config"]["options"]
+    nested = {key.split(".")[0] for key in overrides if "." in key}  # e.g. output.cutoffs
+    for key, value in recipe.config["options"].items():
+        if not (isinstance(value, dict) and nested):
+            assert options[key] == overrides.get(key, value), key
+    for key, value in overrides.items():
+        if "." not in key:
+            assert options[key] == value, key
+    assert "recipe" not in record["config"]
+    assert {e["split"] for e in record["evaluations"]} == {"valid", "test"}
 
 
 def test_recipe_file_works_with_run_config(tiny_corpus):
-    recipe = next(r for r in load_recipes() if r.name == "zaremba-small")
-    result = CliRunner().invoke(
+    recipe = find_recipe("zaremba-small")
+    runner = CliRunner()
+    result = runner.invoke(
         cli,
         [
             "run",
@@ -90,6 +109,8 @@ def test_recipe_file_works_with_run_config(tiny_corpus):
         ],
     )
     assert result.exit_code == 0, result.output
+    record = json.loads(runner.invoke(cli, ["show", "1", "--json"]).output)
+    assert_ran_the_recipe(record, recipe, {"epochs": 1, "max_steps_per_epoch": 2})
 
 
 def test_unknown_recipe_suggests_a_near_match():
@@ -135,4 +156,6 @@ def test_one_billion_word_recipes_train_end_to_end_when_shrunk(tiny_corpus, name
     )
     assert result.exit_code == 0, result.output
     record = json.loads(runner.invoke(cli, ["show", "1", "--json"]).output)
-    assert record["status"] == "finished" and record["config"]["options"]["sparse_grad"]
+    assert record["config"]["options"]["sparse_grad"]
+    settings = [setting.split("=", 1) for setting in (*SHRINK, *extra)[1::2]]
+    assert_ran_the_recipe(record, find_recipe(name), {k: int(v) for k, v in settings})

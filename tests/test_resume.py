@@ -6,9 +6,11 @@ import re
 import signal
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from bench.api.plugin_host import get_host
@@ -92,6 +94,11 @@ def interrupted_run(runner, corpus, monkeypatch, call, how="before the step"):
     undo()
 
 
+def ppl_of(store, run_id, split):
+    (value,) = [e["ppl"] for e in store.get_run(run_id)["evaluations"] if e["split"] == split]
+    return value
+
+
 def assert_same_run(store, reference, resumed):
     ref, res = store.get_run(reference), store.get_run(resumed)
     for split in ("valid", "test"):
@@ -120,19 +127,20 @@ def test_ctrl_c_then_resume_matches_an_uninterrupted_run(runner, tiny_corpus, mo
     assert [m["step"] for m in resumed_marks] == [steps_done]
 
 
-def test_kill_9_then_resume_matches_an_uninterrupted_run(runner, tiny_corpus, tmp_path):
+def kill_9_when_paused(corpus, *pause):
+    """`bench run` through pause_at_step.py with ``pause`` (its arguments before ARGS), and
+    kill -9 once it says it paused."""
     settings = [f"--set={s}" for s in (*RESUMABLE, "checkpoint_minutes=0")]
-    # kill it well into its second epoch (30 steps each): steps 1..45 done, 46 about to run
     process = subprocess.Popen(
         [
             sys.executable,
             str(PAUSE_AT_STEP),
-            "46",
+            *pause,
             "run",
             "--plugin",
             "lstm",
             "--corpus",
-            str(tiny_corpus),
+            str(corpus),
             *settings,
         ],
         stdout=subprocess.PIPE,
@@ -141,13 +149,18 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(runner, tiny_corpus, tm
         env=os.environ.copy(),
     )
     try:
-        paused = any(line.startswith("paused at step 46") for line in process.stdout)
+        paused = any(line.startswith("paused ") for line in process.stdout)
         assert paused, "the run ended before it could be killed"
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     finally:
         process.kill()
         process.stdout.close()
+
+
+def test_kill_9_then_resume_matches_an_uninterrupted_run(runner, tiny_corpus, tmp_path):
+    # kill it well into its second epoch (30 steps each): steps 1..45 done, 46 about to run
+    kill_9_when_paused(tiny_corpus, "46")
     runs = runner.store.list_runs()
     killed = runs[0]["id"]
     assert runner.store.get_run(killed)["status"] == "running"  # nobody could record anything
@@ -159,6 +172,42 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(runner, tiny_corpus, tm
     assert_same_run(runner.store, reference, killed)
     assert (runner.run_dir(killed) / "best.pt").exists()
     assert not (runner.run_dir(killed) / "resume.pt").exists()  # a finished run needs none
+
+
+@pytest.mark.parametrize(
+    "writes, step",
+    [
+        (1, 46),  # the checkpoint after step 46 (checkpoint_minutes=0: one after every step)
+        (2, 60),  # epoch 2's last step: its checkpoint, then the best model after validation
+    ],
+    ids=["checkpoint", "best-model"],
+)
+def test_kill_9_during_a_file_write_leaves_every_file_whole_and_the_run_resumable(
+    runner, tiny_corpus, writes, step
+):
+    """Whatever the file and however it is written: the old file stays intact or the new
+    one is complete, never a torn one under the file's name."""
+    kill_9_when_paused(tiny_corpus, "--in-write", str(writes), str(step))
+    (killed,) = [run["id"] for run in runner.store.list_runs()]
+    folder = runner.run_dir(killed)
+    for path in folder.glob("*.pt"):
+        torch.load(path, weights_only=False)  # raises on a torn file
+    runner.resume(killed)
+    torch.load(folder / "best.pt", weights_only=False)
+    reference = runner.run(run_config(tiny_corpus), "x").run_id
+    for split in ("valid", "test"):
+        assert ppl_of(runner.store, killed, split) == pytest.approx(
+            ppl_of(runner.store, reference, split), rel=1e-6
+        )
+    doubled = Counter(row[:3] for row in training_curve(runner.store, killed)) - Counter(
+        row[:3] for row in training_curve(runner.store, reference)
+    )
+    if doubled and step == 60:
+        # known: the checkpoint after step 60 precedes epoch 2's end; its metrics, logged
+        # at that same step, are kept on resume (only later steps' are dropped) and logged
+        # again, so the resumed run holds them twice
+        pytest.xfail(f"metrics of epoch 2's end logged twice after the resume: {sorted(doubled)}")
+    assert_same_run(runner.store, reference, killed)
 
 
 def test_a_finished_run_cannot_be_resumed(runner, tiny_corpus):
@@ -348,7 +397,7 @@ def test_nan_after_a_resume_goes_back_to_the_epoch_start_as_it_would_have(
     (stopped,) = [r["id"] for r in runner.store.list_runs() if r["id"] != reference]
     import torch
 
-    checkpoint = torch.load(runner.run_dir(stopped) / RESUME_FILE, weights_only=False)
+    checkpoint = torch.load(runner.run_dir(stopped) / RESUME_FILE, weights_only=True)
     assert "epoch_start" not in checkpoint
     assert (runner.run_dir(stopped) / EPOCH_START_FILE).exists()
     nan_loss_at_call(monkeypatch, 50 - 44)  # the same step 50

@@ -437,6 +437,34 @@ def test_database_with_parent_run_id_is_upgraded_keeping_every_row(tmp_path: Pat
             assert conn.execute(text("SELECT COUNT(*) FROM metrics")).scalar() == 0
 
 
+def test_an_existing_database_stops_reusing_run_ids(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "old.db")
+    engine = writer(make_engine(url))
+    migrate(engine, migrations.MIGRATIONS[:4])  # before m005_run_ids_never_reused
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO runs (status, plugin, config_hash, started_at) VALUES "
+                "('finished', 'lstm', 'abc', '2020-01-02 03:04:05'), "
+                "('finished', 'gru', 'def', '2020-01-02 03:04:06')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO metrics (run_id, step, name, value, created_at) "
+                "VALUES (2, 1, 'train_loss', 2.5, '2020-01-02 03:04:05')"
+            )
+        )
+    engine.dispose()
+    with Store(url) as store:
+        assert store.get_run(2)["metrics"][0]["value"] == 2.5  # kept through the rebuild
+        store.delete_run(2)
+        assert store.create_run(plugin="kn") == 3
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM metrics")).scalar() == 0
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
 def _schema_of_orm() -> dict:
     from_orm = create_engine("sqlite://")
     Base.metadata.create_all(from_orm)

@@ -1,5 +1,6 @@
 """The plugin tutorial, run for real: build its package from the docs, install, discover, run."""
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -16,7 +17,7 @@ def tutorial_files() -> dict[str, str]:
 
 
 def test_tutorial_declares_its_files():
-    assert set(tutorial_files()) == {"pyproject.toml", "bench_bigram.py"}
+    assert set(tutorial_files()) == {"pyproject.toml", "bench_bigram.py", "bench_jsonl.py"}
 
 
 def test_tutorial_depends_on_benchs_own_distribution():
@@ -64,3 +65,20 @@ def test_plugin_can_be_disabled(installed_tutorial):
     assert run.returncode != 0
     assert "unknown model plugin 'bigram'" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_installed_logger_writes_each_run_and_exports_stored_ones(installed_tutorial, tmp_path):
+    run = bench(installed_tutorial, "run", "--plugin", "bigram", "--log-to", f"jsonl:{tmp_path}")
+    assert run.returncode == 0, run.stderr
+    run_id = int(re.search(r"^run (\d+) finished", run.stdout, re.MULTILINE).group(1))
+    events = [
+        json.loads(line) for line in (tmp_path / f"run-{run_id}.jsonl").read_text().splitlines()
+    ]
+    assert [event["event"] for event in events] == ["started", "finished"]
+    assert events[0]["config"]["plugin"] == "bigram"
+    shown = float(re.search(r"test perplexity\s+([\d.]+)", run.stdout).group(1))
+    assert events[-1]["test_ppl"] == pytest.approx(shown, abs=1e-3)
+    exported = bench(installed_tutorial, "export", "--to", f"jsonl:{tmp_path / 'again'}")
+    assert exported.returncode == 0, exported.stderr
+    again = (tmp_path / "again" / f"run-{run_id}.jsonl").read_text().splitlines()
+    assert json.loads(again[-1])["test_ppl"] == events[-1]["test_ppl"]

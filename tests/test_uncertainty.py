@@ -144,22 +144,27 @@ def test_leaderboard_rows_of_runs_equal_but_for_the_seed_are_aggregated():
     assert rows.loc[4, "seed_n"] == 1 and rows.loc[4, "test_ppl"] == 85.0
 
 
-def add_seeded_run(store, seed, test_ppl, hidden):
+def add_seeded_run(store, seed, test_ppl, hidden, splits=("test",)):
     config = {"plugin": "lstm", "corpus": "ptb", "seed": seed, "options": {"hidden": hidden}}
     run_id = store.create_run(
-        plugin="lstm", corpus="ptb", seed=seed, config=config, corpus_sha256={"test": "abc"}
+        plugin="lstm",
+        corpus="ptb",
+        seed=seed,
+        config=config,
+        corpus_sha256=dict.fromkeys(splits, "abc"),
     )
     counts = UnitCounts(tokens=1000, words=1000, bytes=5000, lines=40)
-    store.add_evaluation(
-        run_id,
-        Evaluation(
-            split="test",
-            counts=counts,
-            protocol=EvalProtocol("stream", 10),
-            metrics=SplitMetrics.compute(1000 * math.log(test_ppl), counts),
-            seconds=1.0,
-        ),
-    )
+    for split in splits:
+        store.add_evaluation(
+            run_id,
+            Evaluation(
+                split=split,
+                counts=counts,
+                protocol=EvalProtocol("stream", 10),
+                metrics=SplitMetrics.compute(1000 * math.log(test_ppl), counts),
+                seconds=1.0,
+            ),
+        )
     store.finish_run(run_id, "finished")
     return run_id
 
@@ -179,6 +184,16 @@ def test_seed_groups_are_compared_by_welch_t_on_their_spread(tmp_path):
     assert f"runs {a[0]}, {a[1]}, {a[2]} (seeds 1, 2, 3)" in report
     assert sa.describe() in report and sb.describe() in report
     assert "verdict: B is better by" in report
+    assert "the spread is the seeds' (training randomness) on the same test lines" in report
+
+
+def test_seed_groups_compared_on_valid_say_valid(tmp_path):
+    with Store(f"sqlite:///{tmp_path / 'groups.db'}") as store:
+        both = ("valid", "test")
+        a = [add_seeded_run(store, seed, ppl, 200, both) for seed, ppl in ((1, 113), (2, 114))]
+        b = [add_seeded_run(store, seed, ppl, 400, both) for seed, ppl in ((1, 110), (2, 111))]
+        report = "\n".join(compare_groups(store, a[0], b[0], "valid"))
+    assert "on the same valid lines" in report and "test lines" not in report
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ without importing one another.
 - :class:`EvalProtocol`: how a split was scored (stored with every evaluation).
 - :class:`SplitEvaluation`: one split, scored by the core (``run_finished`` receives them).
 - :class:`RunInfo`: what the observer hooks learn about a run.
+- :class:`LogDestination`: one ``--log-to KIND[:TARGET]``, a tracker the run is sent to.
 """
 
 from __future__ import annotations
@@ -102,8 +103,32 @@ class SplitEvaluation:
 
 
 @dataclass(frozen=True)
+class LogDestination:
+    """One ``--log-to KIND[:TARGET]``: ``kind`` names the observer plugin that sends the run
+    there (``tensorboard``, ``mlflow``, ``wandb``, ``csv`` or a third party's), ``target``
+    is what that plugin makes of the rest (a folder, a tracking URI, a project), or None."""
+
+    kind: str
+    target: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> LogDestination:
+        kind, _, target = text.strip().partition(":")
+        return cls(kind.strip().lower(), target.strip() or None)
+
+    def __str__(self) -> str:
+        return self.kind if self.target is None else f"{self.kind}:{self.target}"
+
+
+@dataclass(frozen=True)
 class RunInfo:
-    """What observer hooks learn about a run."""
+    """What observer hooks learn about a run.
+
+    ``log_to``: the trackers the user asked for (``--log-to``); a logger plugin acts on the
+    destinations whose ``kind`` is its name. ``database``: the database holding the run
+    (password masked); with ``run_id`` it names the run across processes, so a resumed
+    run finds the series it continues.
+    """
 
     run_id: int
     plugin: str
@@ -111,3 +136,9 @@ class RunInfo:
     tokenizer: str
     device: str
     config: dict[str, Any]
+    log_to: tuple[LogDestination, ...] = ()
+    database: str = ""
+
+    def destinations(self, kind: str) -> list[LogDestination]:
+        """The destinations of ``kind`` this run is sent to."""
+        return [destination for destination in self.log_to if destination.kind == kind]

@@ -86,7 +86,8 @@ class TrainingContext:
         desc: str = "",
         unit: str = "it",
     ) -> Iterator[T]:
-        """A progress bar on stderr (tqdm), silent when stderr is not a terminal."""
+        """A progress bar on stderr (tqdm), showing the running loss; where stderr is not
+        a terminal, a progress line every ~30 s instead."""
         return self._progress(iterable, total=total, desc=desc, unit=unit)
 
     def record_train_throughput(self, tokens: int, seconds: float) -> None:
@@ -182,11 +183,15 @@ class LanguageModel(ABC):
         temperature: float = 1.0,
         top_k: int | None = None,
         seed: int = 0,
+        top_p: float | None = None,
     ) -> list[int]:
         """Sample ``tokens`` token ids after ``prompt`` (ids that follow an implicit
-        end-of-sentence), at ``temperature``, among the ``top_k`` likeliest when given.
+        end-of-sentence), at ``temperature``, among the ``top_k`` likeliest when given,
+        and among the smallest set of likeliest tokens holding ``top_p`` of the probability
+        when given (nucleus sampling; bench passes ``top_p`` only when the user sets it).
 
         .. versionadded:: 0.1
+        .. versionchanged:: 0.2 ``top_p``
         """
         raise BenchError(f"model {type(self).__name__} cannot generate text")
 

@@ -30,9 +30,10 @@ import pluggy
 
 from bench.api import hookspecs
 from bench.api.registry import Registry
-from bench.errors import BenchError
+from bench.errors import BenchError, unknown_name_error
 
 if TYPE_CHECKING:
+    from bench.api.contract_types import LogDestination
     from bench.api.model import LanguageModel
     from bench.api.output_layers import OutputLayer
     from bench.configuration.options import Options
@@ -296,3 +297,22 @@ def load_plugins(entry_points: list[metadata.EntryPoint] | None = None) -> Plugi
 def get_host() -> PluginHost:
     """The process-wide plugin host, loaded on first use."""
     return load_plugins()
+
+
+def check_loggers(
+    host: PluginHost, destinations: tuple[LogDestination, ...]
+) -> tuple[LogDestination, ...]:
+    """Refuse, before a run is recorded, a destination whose kind no loaded plugin logs to
+    (a typo, or a logger plugin that failed to load: its error is named)."""
+    loggers = {record.name: record for record in host.records if "log_metrics" in record.hooks}
+    for destination in destinations:
+        if destination.kind in loggers and loggers[destination.kind].status == "loaded":
+            continue
+        failed = next((r for r in host.records if r.name == destination.kind and r.error), None)
+        if failed is not None:
+            raise BenchError(
+                f"--log-to {destination}: the plugin {failed.name!r} is {failed.status} "
+                f"({failed.error})"
+            )
+        raise unknown_name_error("logger (--log-to KIND)", destination.kind, loggers)
+    return destinations

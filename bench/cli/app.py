@@ -8,6 +8,7 @@ import click
 
 import bench
 from bench.errors import BenchError
+from bench.report.shown_text import for_terminal
 
 
 class BenchGroup(click.Group):
@@ -21,7 +22,8 @@ class BenchGroup(click.Group):
 
             if debugging():  # bench --debug / $BENCH_DEBUG: the whole traceback, causes too
                 raise
-            raise click.ClickException(str(error)) from None
+            # messages quote labels and names from stored, possibly shared, runs
+            raise click.ClickException(for_terminal(error, keep_newlines=True)) from None
 
 
 @click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -8,14 +8,15 @@ import sys
 from pathlib import Path
 
 from bench.configuration.run_config import TOKENIZER_PREFIX, RunConfig, assignments_of
-from bench.secrets import mask_args
+from bench.secrets import mask_text
 
 
 def command_line(config_file: Path | None, config: RunConfig) -> str:
     """The command as typed (any password in a URL masked), or an equivalent one for runs
     started another way."""
     if sys.argv[1:2] in (["run"], ["reproduce"]):
-        return shlex.join(["bench", *mask_args(sys.argv[1:])])
+        # the one masking every stored command goes through (the store applies it again)
+        return mask_text(shlex.join(["bench", *sys.argv[1:]]))
     return shlex.join(["bench", "run", *equivalent_flags(config_file, config)])
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 
-from bench.cli.options import db_option, open_store
+from bench.cli.options import RUN_ID, db_option, open_store, resolve_run
+from bench.report.shown_text import for_terminal
 
 
 @click.command()
-@click.argument("run_a", type=int, metavar="A")
-@click.argument("run_b", type=int, metavar="B")
+@click.argument("run_a", type=RUN_ID, metavar="A")
+@click.argument("run_b", type=RUN_ID, metavar="B")
 @click.option(
     "--split",
     type=click.Choice(["valid", "test"]),
@@ -24,7 +25,7 @@ from bench.cli.options import db_option, open_store
     "equals theirs but for the seed) by their spread over seeds",
 )
 @db_option
-def compare(run_a: int, run_b: int, split: str, groups: bool, db: str | None) -> None:
+def compare(run_a: int | str, run_b: int | str, split: str, groups: bool, db: str | None) -> None:
     """Is run B better than run A? A paired bootstrap over the lines both scored.
 
     Prints the difference A - B in perplexity and bits per token (per byte when the
@@ -41,4 +42,6 @@ def compare(run_a: int, run_b: int, split: str, groups: bool, db: str | None) ->
     from bench.scoring.compare import compare_groups, compare_runs
 
     report = compare_groups if groups else compare_runs
-    click.echo("\n".join(report(open_store(db), run_a, run_b, split)))
+    store = open_store(db)
+    a, b = resolve_run(store, run_a), resolve_run(store, run_b)
+    click.echo(for_terminal("\n".join(report(store, a, b, split)), keep_newlines=True))

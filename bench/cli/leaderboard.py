@@ -8,6 +8,7 @@ import click
 
 from bench.cli.options import db_option, open_store, plugin_host
 from bench.errors import BenchError
+from bench.report.shown_text import for_terminal
 
 
 @click.command()
@@ -81,7 +82,7 @@ def leaderboard(
     if headline:
         from bench.report.markdown import headline as headline_table
 
-        click.echo(headline_table(tables), nl=False)
+        click.echo(for_terminal(headline_table(tables), keep_newlines=True), nl=False)
         return
     if html_dir:
         from bench.report.html_site import write_site
@@ -99,4 +100,6 @@ def leaderboard(
             click.echo(f"wrote {path}")
     if out or html_dir:
         return
-    click.echo("\n\n".join(render(tables[name], fmt, corpus=name) for name in tables))
+    # markdown is escaped already; CSV and JSON cells hold stored text as it is
+    text = "\n\n".join(render(tables[name], fmt, corpus=name) for name in tables)
+    click.echo(for_terminal(text, keep_newlines=True))

@@ -26,7 +26,19 @@ progress_option = click.option(
     "--progress/--no-progress",
     default=True,
     show_default=True,
-    help="progress bars on stderr (off anyway when stderr is not a terminal)",
+    help="progress bars on stderr; where stderr is not a terminal, a progress line "
+    "every 30 s instead",
+)
+
+
+log_to_option = click.option(
+    "--log-to",
+    "log_to",
+    multiple=True,
+    metavar="KIND[:TARGET]",
+    help="also send the run's configuration, curves and results to a tracker (repeatable): "
+    "tensorboard:DIR, mlflow[:TRACKING_URI], wandb[:PROJECT], csv:DIR, or a logger "
+    "plugin's name  [default: the config file's log_to, else $BENCH_LOG_TO]",
 )
 
 
@@ -72,3 +84,39 @@ def resolve_data_dir(folder: str | None) -> Path:
     from bench.paths import data_dir as resolve
 
     return resolve(folder)
+
+
+# --------------------------------------------------------------------------- run ids
+LAST = "last"
+
+
+class RunIdType(click.ParamType):
+    """A run id, or ``last``: the newest run in the database (resolved by :func:`resolve_run`
+    once the database is open, since --db may come later on the command line)."""
+
+    name = "RUN"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int | str:
+        if isinstance(value, int) or value == LAST:
+            return value
+        try:
+            return int(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a run id: give a number (see `bench runs`) or 'last'")
+
+
+RUN_ID = RunIdType()
+
+
+def resolve_run(store: Any, value: int | str) -> int:
+    """The run a RUN argument names: ``last`` is the newest run stored."""
+    if value != LAST:
+        return int(value)
+    from bench.errors import BenchError
+
+    newest = store.list_runs(limit=1)
+    if not newest:
+        raise BenchError(
+            "no runs stored yet, so there is no 'last' run: try `bench run --plugin lstm`"
+        )
+    return int(newest[0]["id"])

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from bench.cli.options import db_option, open_store
+from bench.cli.options import RUN_ID, db_option, open_store, resolve_run
 
 
 @click.command()
-@click.argument("run_ids", nargs=-1, required=True, type=int, metavar="RUN...")
+@click.argument("run_ids", nargs=-1, required=True, type=RUN_ID, metavar="RUN...")
 @click.option(
     "--out",
     "-o",
@@ -20,7 +20,7 @@ from bench.cli.options import db_option, open_store
 )
 @click.option("--title", help="the figure's title  [default: training on CORPUS]")
 @db_option
-def plot(run_ids: tuple[int, ...], out: Path, title: str | None, db: str | None) -> None:
+def plot(run_ids: tuple[int | str, ...], out: Path, title: str | None, db: str | None) -> None:
     """Training curves of stored runs, overlaid: train loss per logged step, valid
     perplexity per epoch and the learning rate, one colour per run.
 
@@ -36,6 +36,7 @@ def plot(run_ids: tuple[int, ...], out: Path, title: str | None, db: str | None)
     from bench.report.plots import save_figure
     from bench.report.training_curves import curves_figure, load_curves
 
-    curves = load_curves(open_store(db), run_ids)
+    store = open_store(db)
+    curves = load_curves(store, [resolve_run(store, value) for value in run_ids])
     path = save_figure(curves_figure(curves, title=title), out)
     click.echo(f"wrote {path}")

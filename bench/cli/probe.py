@@ -9,12 +9,14 @@ import click
 
 from bench.cli.app import BenchGroup
 from bench.cli.options import (
+    RUN_ID,
     data_dir_option,
     db_option,
     device_option,
     open_store,
     plugin_host,
     resolve_data_dir,
+    resolve_run,
     seed_option,
     set_option,
 )
@@ -30,7 +32,7 @@ def probe() -> None:
 @click.option(
     "--run",
     "run_ids",
-    type=int,
+    type=RUN_ID,
     multiple=True,
     help="a stored run with a checkpoint, e.g. an lstm run (repeatable)",
 )
@@ -87,7 +89,7 @@ def probe() -> None:
 @db_option
 @data_dir_option
 def probe_gradients(
-    run_ids: tuple[int, ...],
+    run_ids: tuple[int | str, ...],
     plugins: tuple[str, ...],
     corpus: str | None,
     tokenizer: str | None,
@@ -136,7 +138,10 @@ def probe_gradients(
     store, host, folder = open_store(db), plugin_host(), resolve_data_dir(data_dir)
     device = resolve_device(device)
     subjects = (
-        [subject_from_run(run_id, store, host, folder, device, split) for run_id in run_ids]
+        [
+            subject_from_run(resolve_run(store, value), store, host, folder, device, split)
+            for value in run_ids
+        ]
         if run_ids
         else fresh_subjects(
             list(plugins),

@@ -8,6 +8,8 @@ from typing import Any
 
 from tabulate import tabulate
 
+from bench.report.shown_text import for_terminal
+
 # the longest a cell may be before it is cut with an ellipsis; tabulate sizes the
 # columns from what is left, so a long corpus folder or model label never shifts the rest
 LABEL_WIDTH = 40
@@ -37,16 +39,18 @@ def failure_reason(error: str | None) -> str:
 
 def runs_table(rows: list[dict[str, Any]]) -> str:
     """The `bench runs` table: a header line, then one line per run."""
+    # labels, corpus names and errors may come from someone else's file (bench import):
+    # no control character of theirs reaches the terminal
     body = [
         (
             row["id"],
-            row["status"],
-            str(row.get("started_at") or "")[:19],
-            shorten(row.get("model_label") or row.get("plugin") or "", LABEL_WIDTH),
-            shorten(row.get("corpus") or "", CORPUS_WIDTH),
+            for_terminal(row["status"]),
+            for_terminal(str(row.get("started_at") or "")[:19]),
+            for_terminal(shorten(row.get("model_label") or row.get("plugin") or "", LABEL_WIDTH)),
+            for_terminal(shorten(row.get("corpus") or "", CORPUS_WIDTH)),
             row.get("valid_ppl"),
             row.get("test_ppl"),
-            failure_reason(row.get("error")) if row["status"] != "finished" else "",
+            for_terminal(failure_reason(row.get("error"))) if row["status"] != "finished" else "",
         )
         for row in rows
     ]

@@ -12,13 +12,16 @@ import click
 
 from bench import interrupts
 from bench.cli.options import (
+    RUN_ID,
     data_dir_option,
     db_option,
     device_option,
+    log_to_option,
     open_store,
     plugin_host,
     progress_option,
     resolve_data_dir,
+    resolve_run,
     seed_option,
     set_option,
 )
@@ -39,8 +42,8 @@ seeds_option = click.option("--seeds", metavar="N|S1,S2,...", help=SEEDS_HELP)
 @click.option(
     "--corpus",
     "-c",
-    help="registered corpus name or a folder holding "
-    "train.txt/valid.txt/test.txt  [default: tinyshakespeare, embedded]",
+    help="registered corpus name, a text file (split by line number, see docs/corpora.md) "
+    "or a folder holding train.txt/valid.txt/test.txt  [default: tinyshakespeare, embedded]",
 )
 @click.option(
     "--tokenizer",
@@ -63,11 +66,11 @@ seeds_option = click.option("--seeds", metavar="N|S1,S2,...", help=SEEDS_HELP)
 @click.option(
     "--resume",
     "resume_run",
-    type=int,
-    metavar="RUN",
-    help="continue an interrupted, failed or killed run from its last checkpoint, "
-    "as the same row (its configuration comes from the database)",
+    type=RUN_ID,
+    help="continue an interrupted, failed or killed run (a run id, or last) from its "
+    "last checkpoint, as the same row (its configuration comes from the database)",
 )
+@log_to_option
 @seeds_option
 @launch_options
 def run(
@@ -81,7 +84,8 @@ def run(
     db: str | None,
     data_dir: str | None,
     progress: bool,
-    resume_run: int | None,
+    resume_run: int | str | None,
+    log_to: tuple[str, ...],
     seeds: str | None,
 ) -> None:
     """Train and evaluate a model; store the run and print a summary.
@@ -95,9 +99,11 @@ def run(
       bench run --plugin lstm
       bench run --plugin lstm --corpus ptb --set hidden_size=200 --set epochs=6
       bench run --plugin unigram --corpus ./my-corpus --tokenizer word
+      bench run --plugin lstm --corpus names.txt     one text file, split for you
       bench run --config recipe.toml --device cuda
       bench run --plugin lstm --seeds 1,2,3
-      bench run --resume 12
+      bench run --resume last
+      bench run --plugin lstm --log-to tensorboard:runs/tb --log-to mlflow
       bench run --plugin lstm --nproc-per-node 2     two processes (GPUs), one model
     """
     from bench.configuration.run_config import build_config, load_config_file
@@ -122,7 +128,8 @@ def run(
                 f"--resume continues run {resume_run} with its recorded "
                 f"configuration; drop {', '.join(given)}"
             )
-        _execute(None, None, db, data_dir, progress, resume_run=resume_run)
+        # a resumed run goes on to the trackers it was sent to, unless --log-to says otherwise
+        _execute(None, None, db, data_dir, progress, resume_run=resume_run, log_to=log_to)
         return
     file_values = load_config_file(config_file) if config_file else {}
     config = build_config(
@@ -133,6 +140,7 @@ def run(
             "tokenizer": tokenizer,
             "device": device,
             "seed": seed,
+            "log_to": list(log_to) or None,
         },
         assignments,
     )
@@ -159,6 +167,7 @@ def run(
 @db_option
 @data_dir_option
 @progress_option
+@log_to_option
 @seeds_option
 @launch_options
 def reproduce(
@@ -172,6 +181,7 @@ def reproduce(
     db: str | None,
     data_dir: str | None,
     progress: bool,
+    log_to: tuple[str, ...],
     seeds: str | None,
 ) -> None:
     """Run a published configuration by name (`bench reproduce --list`).
@@ -207,7 +217,9 @@ def reproduce(
             err=True,
         )
     config = build_config(
-        recipe.config, {"corpus": corpus, "device": device, "seed": seed}, assignments
+        recipe.config,
+        {"corpus": corpus, "device": device, "seed": seed, "log_to": list(log_to) or None},
+        assignments,
     )
     if seeds:
         _execute_seeds(config, seeds, recipe.path, db, data_dir, progress)
@@ -221,8 +233,9 @@ def _execute(
     db: str | None,
     folder: str | None,
     progress: bool,
-    resume_run: int | None = None,
+    resume_run: int | str | None = None,
     command: str | None = None,
+    log_to: tuple[str, ...] = (),
 ) -> Any:
     """Run a configuration (or resume a run), print its summary; Ctrl-C and kill leave an
     'interrupted' row that `bench run --resume` continues."""
@@ -234,6 +247,8 @@ def _execute(
     # with several ranks (torchrun) only rank 0 opens the database, prints and notifies
     main = distributed.current().is_main
     database = shared_store(lambda: open_store(db))
+    if resume_run is not None:  # `--resume last`: the newest run
+        resume_run = resolve_run(database, resume_run)
     runner = Runner(
         shared_host(plugin_host()),
         database,
@@ -246,7 +261,7 @@ def _execute(
     distributed.install_signal_handlers()
     try:
         result = (
-            runner.resume(resume_run)
+            runner.resume(resume_run, log_to)
             if resume_run is not None
             else runner.run(config, command or command_line(config_file, config))
         )

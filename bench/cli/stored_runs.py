@@ -10,16 +10,26 @@ from typing import Any
 import click
 
 from bench.cli.options import (
+    RUN_ID,
     data_dir_option,
     db_option,
     device_option,
     open_store,
     plugin_host,
     resolve_data_dir,
+    resolve_run,
     seed_option,
 )
 from bench.errors import BenchError
+from bench.report.shown_text import for_terminal
+from bench.store.rows import stored_number
 from bench.training.flops import TrainingUtilisation
+
+
+def _echo(line: str) -> None:
+    """A line that quotes a stored run (label, command, config, error: possibly from
+    someone else's file), with its control characters escaped."""
+    click.echo(for_terminal(line))
 
 
 @click.command()
@@ -28,19 +38,27 @@ from bench.training.flops import TrainingUtilisation
 @click.option("--plugin", "-p")
 @click.option("--corpus", "-c")
 @db_option
+@data_dir_option
 def runs(
-    limit: int, status: str | None, plugin: str | None, corpus: str | None, db: str | None
+    limit: int,
+    status: str | None,
+    plugin: str | None,
+    corpus: str | None,
+    db: str | None,
+    data_dir: str | None,
 ) -> None:
     """Stored runs, newest first: model, corpus, perplexities, and why a run failed or
-    was interrupted (`bench show RUN` has the whole error)."""
+    was interrupted (`bench show RUN` has the whole error). A run that says running but
+    whose process is gone (killed) shows as "running (process gone)"; give the --data-dir
+    the run was started with, if it was given one."""
     from bench.cli.run_listing import runs_table
     from bench.run.folders import process_gone, run_folder
 
     store = open_store(db)
     rows = store.list_runs(limit=limit, status=status, plugin=plugin, corpus=corpus)
-    data_dir = resolve_data_dir(None)
+    folders = resolve_data_dir(data_dir)
     for r in rows:  # a killed run's row still says running: its lock tells
-        if r["status"] == "running" and process_gone(run_folder(data_dir, store.url, r["id"])):
+        if r["status"] == "running" and process_gone(run_folder(folders, store.url, r["id"])):
             r["status"] = "running (process gone)"
     if not rows:
         click.echo("no runs stored yet: try `bench run --plugin lstm`")
@@ -49,20 +67,20 @@ def runs(
 
 
 @click.command()
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=RUN_ID)
 @click.option("--json", "as_json", is_flag=True, help="everything stored, as JSON")
 @db_option
-def show(run_id: int, as_json: bool, db: str | None) -> None:
+def show(run_id: int | str, as_json: bool, db: str | None) -> None:
     """One stored run: configuration, environment, metrics and evaluations."""
     from bench.cli.run_listing import config_lines, oov_text
     from bench.secrets import mask_text
 
     store = open_store(db)
-    record = store.get_run(run_id)
+    record = store.get_run(resolve_run(store, run_id))
     if record.get("command"):  # rows stored before bench masked passwords
         record["command"] = mask_text(record["command"])
     if as_json:
-        click.echo(json.dumps(record, indent=2, default=str))
+        click.echo(json.dumps(record, indent=2, default=str))  # JSON escapes control characters
         return
     keys = [
         "id",
@@ -85,41 +103,41 @@ def show(run_id: int, as_json: bool, db: str | None) -> None:
     ]
     for key in keys:
         if record.get(key) is not None:
-            click.echo(f"{key:<24} {_shown(record[key])}")
+            _echo(f"{key:<24} {_shown(record[key])}")
     utilisation = TrainingUtilisation.from_metrics(
         {m["name"]: m["value"] for m in record.get("metrics", [])},
         ((record.get("config") or {}).get("options") or {}).get("precision", "fp32"),
     )
     if utilisation is not None:
-        click.echo(f"{'training arithmetic':<24} {utilisation.describe()}")
+        _echo(f"{'training arithmetic':<24} {utilisation.describe()}")
     if record.get("config"):
-        click.echo("config:")
+        _echo("config:")
         for line in config_lines(record["config"]):
-            click.echo(f"  {line}")
+            _echo(f"  {line}")
     for ev in record.get("evaluations", []):
         interval = (
             f" [{ev['ppl_low']:.2f}, {ev['ppl_high']:.2f}]" if ev.get("ppl_low") is not None else ""
         )
-        click.echo(
-            f"eval {ev['split']:<5} ppl {ev['ppl']:.3f}{interval}  word ppl "
-            f"{ev['word_ppl']:.3f}  bits/byte {ev['bits_per_byte']:.4f}  tokens "
-            f"{ev['tokens']:,}  ({ev['mode']}, batch {ev['batch_size']})"
+        _echo(
+            f"eval {ev['split']:<5} ppl {stored_number(ev['ppl'], '.3f')}{interval}  word ppl "
+            f"{stored_number(ev['word_ppl'], '.3f')}  bits/byte {stored_number(ev['bits_per_byte'], '.4f')}"
+            f"  tokens {stored_number(ev['tokens'], ',')}  ({ev['mode']}, batch {ev['batch_size']})"
         )
-        oov = oov_text(ev["split"], ev.get("oov"), ev["tokens"], ev.get("ppl_no_oov"))
+        oov = ev["tokens"] and oov_text(
+            ev["split"], ev.get("oov"), ev["tokens"], ev.get("ppl_no_oov")
+        )
         if oov:
-            click.echo(f"  {oov}")
+            _echo(f"  {oov}")
     if any(ev.get("ppl_low") is not None for ev in record.get("evaluations", [])):
-        click.echo(
-            "  [low, high]: 95% bootstrap interval over the split's lines (docs/uncertainty.md)"
-        )
+        _echo("  [low, high]: 95% bootstrap interval over the split's lines (docs/uncertainty.md)")
     _echo_seed_group(store, record)
     epochs = [m for m in record.get("metrics", []) if m.get("name") == "valid_ppl"]
     for m in epochs:
-        click.echo(f"epoch {m['epoch']}: valid ppl {m['value']:.3f}")
+        _echo(f"epoch {m['epoch']}: valid ppl {m['value']:.3f}")
     for artifact in record.get("artifacts", []):
-        click.echo(f"artifact {artifact['kind']}: {artifact['path']}")
+        _echo(f"artifact {artifact['kind']}: {artifact['path']}")
     if record.get("error"):
-        click.echo(f"error: {record['error'].splitlines()[0]}")
+        _echo(f"error: {record['error'].splitlines()[0]}")
 
 
 def _echo_seed_group(store: Any, record: dict[str, Any]) -> None:
@@ -132,19 +150,30 @@ def _echo_seed_group(store: Any, record: dict[str, Any]) -> None:
     if len(members) > 1:
         ids = ", ".join(str(i) for i in members["run_id"])
         spread = SeedSpread.of(list(members["test_ppl"].astype(float)))
-        click.echo(f"seed group: runs {ids}, test ppl {spread.describe()} (bench compare --groups)")
+        _echo(f"seed group: runs {ids}, test ppl {spread.describe()} (bench compare --groups)")
 
 
 @click.command()
-@click.option("--run", "run_id", type=int, required=True, help="a finished run (see `bench runs`)")
-@click.option("--prompt", default="", help="text to continue (tokenized like the corpus)")
+@click.option(
+    "--run",
+    "run_id",
+    type=RUN_ID,
+    required=True,
+    help="a finished run: its id (see `bench runs`) or last, the newest",
+)
+@click.option(
+    "--prompt", default="", help="text the first line starts with (tokenized like the corpus)"
+)
+@click.option(
+    "--lines",
+    "-n",
+    type=click.IntRange(1),
+    help="how many whole lines to sample  [default: 10]",
+)
 @click.option(
     "--tokens",
-    "-n",
-    default=200,
-    show_default=True,
     type=click.IntRange(1),
-    help="how many tokens to sample",
+    help="sample this many tokens instead of whole lines (the last line may be cut)",
 )
 @click.option(
     "--temperature",
@@ -154,43 +183,79 @@ def _echo_seed_group(store: Any, record: dict[str, Any]) -> None:
     help="below 1 sharpens the distribution, above 1 flattens it",
 )
 @click.option("--top-k", type=click.IntRange(1), help="sample only among the K likeliest tokens")
+@click.option(
+    "--top-p",
+    type=click.FloatRange(0, 1, min_open=True),
+    help="sample only among the likeliest tokens that together hold P of the probability",
+)
+@click.option("--greedy", is_flag=True, help="always take the likeliest token (no sampling)")
 @seed_option(default=0, help="same seed, same sample")
 @device_option(default="auto")
 @db_option
 @data_dir_option
 def generate(
-    run_id: int,
+    run_id: int | str,
     prompt: str,
-    tokens: int,
+    lines: int | None,
+    tokens: int | None,
     temperature: float,
     top_k: int | None,
+    top_p: float | None,
+    greedy: bool,
     seed: int,
     device: str,
     db: str | None,
     data_dir: str | None,
 ) -> None:
-    """Sample text from a stored run's best checkpoint, in the style of its corpus."""
+    """Sample whole lines from a stored run's best checkpoint, in the style of its corpus.
+
+    The model first reads the last lines of its train split, so the sample starts at the
+    start of a line, as after any end of line in the text; it stops at a line end.
+
+    \b
+    Examples:
+      bench generate --run last
+      bench generate --run last -n 20 --temperature 0.7
+      bench generate --run 3 --prompt "ROMEO:" --greedy
+      bench generate --run 3 --tokens 500 --top-p 0.9
+    """
     from bench.machine.environment import resolve_device
+    from bench.run.generation import Sampling, print_sample
     from bench.run.restore import restore_run
 
-    restored = restore_run(
-        run_id, open_store(db), plugin_host(), resolve_data_dir(data_dir), resolve_device(device)
+    if lines is not None and tokens is not None:
+        raise BenchError("give --lines (-n) or --tokens, not both")
+    if greedy and (top_k or top_p or temperature != 1.0):
+        raise BenchError(
+            "--greedy takes the likeliest token: drop --top-k, --top-p and --temperature"
+        )
+    store, host = open_store(db), plugin_host()
+    run = resolve_run(store, run_id)
+    _require_generation(host, store.get_run(run), run)
+    restored = restore_run(run, store, host, resolve_data_dir(data_dir), resolve_device(device))
+    sampling = Sampling(temperature, top_k, top_p, greedy, seed)
+    print_sample(restored, prompt, sampling, lines=lines, tokens=tokens, echo=click.echo)
+
+
+def _require_generation(host: Any, record: dict[str, Any], run: int) -> None:
+    """A one-line refusal for a run whose model cannot sample (n-gram counts, a tutorial's
+    bigram), before anything is loaded."""
+    plugin = (record.get("config") or {}).get("plugin") or record.get("plugin")
+    if host.models.get(plugin).supports("generate"):
+        return
+    able = [entry.name for entry in host.models if entry.item.supports("generate")]
+    raise BenchError(
+        f"run {run}: model plugin {plugin!r} cannot generate text (it has no generate "
+        f"method); models that can: {', '.join(able) or 'none installed'}"
     )
-    if not restored.model.supports("generate"):
-        raise BenchError(f"model plugin {restored.record['plugin']!r} cannot generate text")
-    prompt_ids = restored.tokenizer.encode("prompt", [prompt]).ids[:-1].tolist()  # no eos
-    drawn = restored.model.generate(
-        prompt_ids, tokens, temperature=temperature, top_k=top_k, seed=seed
-    )
-    click.echo("\n".join(restored.tokenizer.decode([*prompt_ids, *drawn])))
 
 
 @click.command()
-@click.argument("run_ids", nargs=-1, required=True, type=int, metavar="RUN...")
+@click.argument("run_ids", nargs=-1, required=True, type=RUN_ID, metavar="RUN...")
 @click.option("--yes", "-y", is_flag=True, help="do not ask for confirmation")
 @db_option
 @data_dir_option
-def delete(run_ids: tuple[int, ...], yes: bool, db: str | None, data_dir: str | None) -> None:
+def delete(run_ids: tuple[int | str, ...], yes: bool, db: str | None, data_dir: str | None) -> None:
     """Delete stored runs: their rows (metrics, evaluations, probe results) and their
     folders of checkpoints. A run still going on in another process is refused.
 
@@ -199,12 +264,13 @@ def delete(run_ids: tuple[int, ...], yes: bool, db: str | None, data_dir: str | 
     from bench.run.runner import Runner
 
     store = open_store(db)
-    records = [store.get_run(run_id) for run_id in dict.fromkeys(run_ids)]  # unknown ids first
+    ids = dict.fromkeys(resolve_run(store, value) for value in run_ids)
+    records = [store.get_run(run_id) for run_id in ids]  # unknown ids first
     for record in records:
         what = " on ".join(
             part for part in (record.get("model_label"), record.get("corpus")) if part
         )
-        click.echo(
+        _echo(
             f"run {record['id']}: {record['status']}, {what or record.get('plugin')}, "
             f"started {str(record['started_at'])[:19]}"
         )
@@ -213,7 +279,7 @@ def delete(run_ids: tuple[int, ...], yes: bool, db: str | None, data_dir: str | 
     runner = Runner(plugin_host(), store, resolve_data_dir(data_dir), progress=False)
     for record in records:
         folder = runner.delete(record["id"])
-        click.echo(f"deleted run {record['id']} and {folder}")
+        _echo(f"deleted run {record['id']} and {folder}")
 
 
 def _shown(value: Any) -> str:

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bench.api.contract_types import LogDestination
 from bench.configuration.options import parse_assignments
 from bench.errors import BenchError
 
 DEFAULT_CORPUS = "tinyshakespeare"
 TOKENIZER_PREFIX = "tokenizer."
-OUTPUT_PREFIX = "output."  # --set output.KEY=VALUE: an option of the chosen output layer
+OUTPUT_PREFIX = "output."
+SEED_MIN, SEED_MAX = (
+    -(2**63),
+    2**63 - 1,
+)  # what a database's 64-bit integer holds  # --set output.KEY=VALUE: an option of the chosen output layer
 
 
 class RunConfig(BaseModel):
@@ -32,6 +38,11 @@ class RunConfig(BaseModel):
     samples = 1024
     [tokenizer_options]
     max_size = 10000
+
+    A file may also name where the run is sent (``--log-to``; not part of the run's
+    configuration or its hash: logging never changes a result)::
+
+    log_to = ["tensorboard:runs/tb", "mlflow:sqlite:///mlflow.db"]
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -39,10 +50,29 @@ class RunConfig(BaseModel):
     plugin: str
     corpus: str = DEFAULT_CORPUS
     tokenizer: str | None = None
-    seed: int = 1234
+    # stored in a 64-bit integer column (SQLite's and PostgreSQL's bigint)
+    seed: int = Field(default=1234, ge=SEED_MIN, le=SEED_MAX)
     device: str = "auto"
     options: dict[str, Any] = Field(default_factory=dict)
     tokenizer_options: dict[str, Any] = Field(default_factory=dict)
+    log_to: list[str] = Field(default_factory=list)
+
+
+LOG_TO_ENV = "BENCH_LOG_TO"
+
+
+def log_destinations(*choices: list[str] | tuple[str, ...] | None) -> tuple[LogDestination, ...]:
+    """Where a run is sent: the first of ``choices`` that is not None (``--log-to`` flags,
+    then a config file's ``log_to``, then a resumed run's recorded destinations), else
+    ``$BENCH_LOG_TO`` (comma-separated), else nowhere. A destination is ``KIND[:TARGET]``."""
+    chosen = next((list(choice) for choice in choices if choice), None)
+    if chosen is None:
+        chosen = [part for part in os.environ.get(LOG_TO_ENV, "").split(",") if part.strip()]
+    destinations = tuple(LogDestination.parse(text) for text in chosen)
+    for text, destination in zip(chosen, destinations, strict=True):
+        if not destination.kind:
+            raise BenchError(f"--log-to {text!r}: expected KIND[:TARGET], e.g. tensorboard:runs/tb")
+    return destinations
 
 
 def load_config_file(path: Path) -> dict[str, Any]:
@@ -53,6 +83,13 @@ def load_config_file(path: Path) -> dict[str, Any]:
         raise BenchError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as error:
         raise BenchError(f"config file {path} is not valid TOML: {error}") from None
+    except UnicodeDecodeError as error:
+        raise BenchError(
+            f"config file {path} is not UTF-8 text (byte {error.object[error.start]:#04x} at "
+            f"offset {error.start}); TOML files are UTF-8: save it as UTF-8"
+        ) from None
+    except OSError as error:
+        raise BenchError(f"cannot read config file {path}: {error.strerror or error}") from None
 
 
 def build_config(

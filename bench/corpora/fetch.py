@@ -303,7 +303,7 @@ def _download_failed_message(url: str, error: BaseException, local_copy: Path) -
         f"download of {url} failed ({reason}). The machine may be offline. With a copy of "
         f"{url_basename(url)} from elsewhere, put it at {local_copy} and run the command "
         "again: bench checks it against its checksum before using it. `--corpus PATH` also "
-        "accepts a local folder with train.txt, valid.txt and test.txt."
+        "accepts a text file, or a folder with train.txt, valid.txt and test.txt."
     )
 
 

@@ -24,6 +24,7 @@ from bench.corpora.files import (
     trusted_sha256,
 )
 from bench.corpora.shards import ShardedLines, StreamedSplit, stream_split
+from bench.corpora.single_file import SPLIT_EVERY, lines_sha256, split_single_file
 from bench.corpora.spec import SPLITS, CorpusSpec, SplitFile
 from bench.corpora.text import (
     check_counts,
@@ -57,10 +58,26 @@ class CorpusText:
     splits: dict[str, list[str] | ShardedLines]
     sha256: dict[str, str]
     verified: bool
+    single_file: bool = False
 
     @property
     def default_tokenizer(self) -> str:
-        return self.spec.default_tokenizer if self.spec is not None else "word"
+        """The registered corpus's own; ``char`` for a single text file (which is short,
+        and often a list such as names, where words would be mostly unknown); else ``word``."""
+        if self.spec is not None:
+            return self.spec.default_tokenizer
+        return "char" if self.single_file else "word"
+
+    def describe_split(self) -> str | None:
+        """The line a run prints about how a single file was split, or None."""
+        if not self.single_file:
+            return None
+        sizes = {split: len(self.splits[split]) for split in SPLITS}
+        return (
+            f"{self.source}: {sum(sizes.values()):,} lines split by line number "
+            f"(of every {SPLIT_EVERY}, the next to last to valid and the last to test): "
+            + ", ".join(f"{count:,} {split}" for split, count in sizes.items())
+        )
 
 
 def load_corpus(
@@ -84,18 +101,31 @@ def load_corpus(
     folder = Path(name_or_path).expanduser()
     if folder.is_dir():
         return _load_local(folder, corpora)
+    if folder.is_file():
+        return _load_single_file(folder, corpora)
     if _looks_like_path(name_or_path):
-        if folder.exists():
-            raise BenchError(
-                f"{folder}: is a file; a corpus path must be a folder holding "
-                "train.txt, valid.txt and test.txt"
-            )
-        raise BenchError(f"no such folder: {folder}")
+        raise BenchError(f"no such file or folder: {folder}")
     known = [name for entry in corpora for name in (entry.name, *entry.aliases)]
     error = unknown_name_error("corpus", name_or_path, known)
     raise BenchError(
-        f"{error} A local folder with train.txt, valid.txt and test.txt also works as a corpus."
+        f"{error} A text file, or a folder with train.txt, valid.txt and test.txt, also "
+        "works as a corpus."
     )
+
+
+def download_if_missing(
+    name: str, corpora: Registry[CorpusSpec], data_dir: Path, *, progress: bool = True
+) -> None:
+    """Fetch registered corpus ``name`` when any of its files is not cached yet (nothing
+    for an embedded corpus or a path). A run calls it before it records a row, so a
+    failed download (offline) costs one error line, not a failed run."""
+    if name not in corpora:
+        return
+    spec = corpora.get(name)
+    if spec.embedded is None and not all(
+        cached_path(spec, split_file, data_dir).is_file() for split_file in spec.files
+    ):
+        fetch(spec, data_dir, progress=progress)
 
 
 def _looks_like_path(text: str) -> bool:
@@ -234,11 +264,13 @@ def _split_checksums(spec: CorpusSpec) -> dict[str, str] | None:
     }
 
 
-def _single_file_corpus(folder: Path, corpora: Registry[CorpusSpec]) -> CorpusText | None:
+def _single_file_corpus(
+    folder: Path, corpora: Registry[CorpusSpec], only: Path | None = None
+) -> CorpusText | None:
     """A folder holding the one file of a single-file corpus (e.g. Tiny Shakespeare's input.txt).
 
-    Only a file with the registered file's name is hashed, so a big unrelated folder costs
-    nothing; it counts only when its checksum matches.
+    Only a file with the registered file's name is hashed (and only ``only``, when given),
+    so a big unrelated folder costs nothing; it counts only when its checksum matches.
     """
     for entry in corpora:
         spec = entry.item
@@ -246,10 +278,34 @@ def _single_file_corpus(folder: Path, corpora: Registry[CorpusSpec]) -> CorpusTe
             continue
         split_file = spec.files[0]
         candidate = folder / final_name(split_file)
+        if only is not None and candidate != only:
+            continue
         if candidate.is_file() and sha256_file(candidate) == split_file.sha256:
             contents = [(split_file, str(candidate), read_file(candidate))]
             return _assemble(spec, contents, source=str(folder))
     return None
+
+
+def _load_single_file(path: Path, corpora: Registry[CorpusSpec]) -> CorpusText:
+    """One text file, cut by :func:`split_single_file`; a registered single-file corpus's
+    own file (Tiny Shakespeare's input.txt) keeps that corpus's splits instead."""
+    path = path.resolve()
+    registered = _single_file_corpus(path.parent, corpora, only=path)
+    if registered is not None:
+        return registered
+    data = read_file(path)
+    splits = split_single_file(decode_lines(data, str(path)), str(path))
+    sha = {split: lines_sha256(lines) for split, lines in splits.items()}
+    sha["file"] = sha256_bytes(data)
+    return CorpusText(
+        name=f"local:{path.name}",
+        spec=None,
+        source=str(path),
+        splits=dict(splits),
+        sha256=sha,
+        verified=False,
+        single_file=True,
+    )
 
 
 # --------------------------------------------------------------------------- assembly

@@ -28,6 +28,10 @@ class SharedStore:
     def get_run(self, run_id: int) -> dict[str, Any]:
         return from_rank0(lambda: self._store.get_run(run_id))
 
+    def list_runs(self, **filters: Any) -> list[dict[str, Any]]:
+        """Stored runs, as rank 0 reads them (`bench run --resume last` on every rank)."""
+        return from_rank0(lambda: self._store.list_runs(**filters))
+
     def __getattr__(self, name: str) -> Any:
         if self._store is not None:
             return getattr(self._store, name)

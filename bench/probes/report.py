@@ -49,6 +49,8 @@ def plot_gradient_norms(curves: list[tuple[str, GradientNorms]], path: Path, *, 
     """
     from matplotlib.figure import Figure
 
+    from bench.report.plots import as_plain_text, save_figure
+
     figure = Figure(figsize=(7.5, 4.8), layout="constrained")
     axes = figure.add_subplot()
     colours = [f"C{index % 10}" for index in range(len(curves))]
@@ -71,6 +73,4 @@ def plot_gradient_norms(curves: list[tuple[str, GradientNorms]], path: Path, *, 
     axes.set_title(title, fontsize=10)
     axes.grid(True, which="major", alpha=0.3)
     axes.legend(fontsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    return path
+    return save_figure(as_plain_text(figure), path, dpi=120)

@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from bench.paths import write_atomically
 from bench.report.html_assets import page
 from bench.report.leaderboard import NUMERIC_COLUMNS, corpus_file_stem
 from bench.report.plots import PLOTS, corpus_figures, save_figure
 from bench.report.training_curves import curves_figure, run_curves
 from bench.secrets import mask_text
+from bench.store.local_paths import shared_run
+from bench.store.rows import stored_number
 
 if TYPE_CHECKING:
     from bench.store import Store
@@ -131,7 +134,8 @@ def _evaluation_lines(record: Mapping[str, Any]) -> list[str]:
             f" [{ev['ppl_low']:.2f}, {ev['ppl_high']:.2f}]" if ev.get("ppl_low") is not None else ""
         )
         lines.append(
-            f"{ev['split']}: ppl {ev['ppl']:.3f}{interval}, tokens {ev['tokens']:,}, "
+            f"{ev['split']}: ppl {stored_number(ev['ppl'], '.3f')}{interval}, "
+            f"tokens {stored_number(ev['tokens'], ',')}, "
             f"{ev['mode']} (batch {ev['batch_size']})"
         )
     return lines
@@ -140,6 +144,8 @@ def _evaluation_lines(record: Mapping[str, Any]) -> list[str]:
 def _run_page(record: Mapping[str, Any], corpus_page: str, curves: str | None) -> str:
     run_id = int(record["id"])
     label = record.get("model_label") or record.get("plugin") or ""
+    # a site is made to be published: local paths as <data-dir>/..., ~/...
+    record = shared_run(dict(record))
     command = mask_text(record.get("command") or "") or "(command not recorded)"
     fields = {key: record.get(key) for key in RUN_FIELDS}
     parts = [
@@ -175,7 +181,7 @@ def _index_page(tables: dict[str, pd.DataFrame]) -> str:
 
 
 def _write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
+    write_atomically(path, text.encode("utf-8"))  # replaces a link there, never follows it
     return path
 
 

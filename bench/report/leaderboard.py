@@ -13,6 +13,7 @@ JSON hold numbers instead, one record per row with the unit in each field's name
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -25,6 +26,7 @@ import pandas as pd
 from bench.api.model import EvalProtocol
 from bench.configuration.recipes import Recipe, load_recipes
 from bench.errors import BenchError
+from bench.paths import write_atomically
 from bench.report.csv_json import (
     cell,
     measured_record,
@@ -33,8 +35,10 @@ from bench.report.csv_json import (
     reference_record,
 )
 from bench.report.published import Reproduction, reproduced_rows
+from bench.report.shown_text import csv_cell
 from bench.scoring.seeds import aggregate_seed_groups
 from bench.secrets import mask_text
+from bench.store.local_paths import redact_command
 
 COLUMNS = [
     "kind",
@@ -219,7 +223,8 @@ def _provenance(row: Mapping[str, Any]) -> dict[str, Any]:
     """What a footnote needs to trace a measured row back to its run."""
     return {
         "run": int(row["run_id"]),
-        "command": mask_text(cell(row, "command") or "") or None,  # rows stored before masking
+        # rows stored before masking; local paths as <data-dir>/..., ~/... in committed files
+        "command": redact_command(mask_text(cell(row, "command") or "")) or None,
         "device": cell(row, "device_name") or cell(row, "device"),
         "date": _date(cell(row, "finished_at") or cell(row, "started_at")),
         "config_hash": cell(row, "config_hash"),
@@ -332,17 +337,42 @@ def render(table: pd.DataFrame, fmt: str, *, corpus: str | None = None) -> str:
 
         return markdown(table, corpus or table.attrs.get("corpus"))
     if fmt == "csv":
-        return records_frame(table, join_lists=True).to_csv(index=False)
+        frame = records_frame(table, join_lists=True)
+        # text a spreadsheet would run as a formula is neutralised; object cells keep an
+        # integer column with gaps as integers
+        cells = [[csv_cell(value) for value in row] for row in frame.itertuples(index=False)]
+        return pd.DataFrame(cells, columns=frame.columns, dtype=object).to_csv(index=False)
     if fmt == "json":
         records = records_frame(table).to_dict(orient="records")
         return json.dumps(records, ensure_ascii=False, indent=2) + "\n"
     raise BenchError(f"unknown leaderboard format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
+# File stems of the HTML site's own pages (index.html, run-<id>.html), which no corpus's
+# page may take
+_RESERVED_STEM = re.compile(r"index|run-\d+")
+_HASHED_STEM = re.compile(r".*-[0-9a-f]{12}")
+
+
 def corpus_file_stem(corpus: str) -> str:
     """The name a corpus's files take (table, plots, HTML page). Corpus names are
-    plugin-provided: keep them from escaping the output folder."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", corpus).strip(".") or "corpus"
+    plugin-provided or come from imported runs: keep them from escaping the output folder,
+    and give distinct corpora distinct names, also on a case-insensitive file system. A
+    name that is already a plain lower-case file name is kept ("ptb", "wikitext-2",
+    "a_b"); any other ("a b", "PTB", "index", "run-1") gets a hash of the name after it
+    ("a_b-5d2c…"), so "a b" and "a_b" never share a file and no corpus overwrites the
+    site's own pages."""
+    plain = re.sub(r"[^A-Za-z0-9._-]+", "_", corpus).strip(".")
+    if (
+        plain
+        and plain == corpus
+        and plain == plain.lower()
+        and not _RESERVED_STEM.fullmatch(plain)
+        and not _HASHED_STEM.fullmatch(plain)  # the form of a hashed name: never taken as is
+    ):
+        return plain
+    digest = hashlib.sha256(corpus.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{plain.lower() or 'corpus'}-{digest}"
 
 
 def write_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path, fmt: str) -> list[Path]:
@@ -356,6 +386,7 @@ def write_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path, fmt: str)
     paths = []
     for corpus, table in tables.items():
         path = out / f"{corpus_file_stem(corpus)}.{fmt}"
-        path.write_text(render(table, fmt, corpus=corpus), encoding="utf-8")
+        # a file or link already there is replaced, never written through
+        write_atomically(path, render(table, fmt, corpus=corpus).encode("utf-8"))
         paths.append(path)
     return paths

@@ -22,6 +22,8 @@ from typing import Any
 
 import pandas as pd
 
+from bench.report.shown_text import markdown_code, markdown_text
+
 MEASURED_COLUMNS = [
     "model",
     "params",
@@ -53,10 +55,6 @@ def _wrapped(note: str, indent: str) -> str:
     )
 
 
-def _cell(text: Any) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
 def _short(text: str, limit: int = MAX_MODEL_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
@@ -68,7 +66,7 @@ def _short_params(text: str) -> str:
 
 
 def _grid(frame: pd.DataFrame) -> str:
-    cells = frame.astype(str).map(_cell)
+    cells = frame.astype(str).map(markdown_text)
     align = ["right" if c in RIGHT_ALIGNED else "left" for c in cells.columns]
     return cells.to_markdown(index=False, disable_numparse=True, colalign=align)
 
@@ -110,10 +108,6 @@ def _oov_note(row: pd.Series) -> str:
     return f"test text: {row['OOV (test)']} OOV tokens, ppl {row['test ppl w/o OOV']} without them"
 
 
-def _code(text: str) -> str:
-    return f"`` {text} ``" if "`" in text else f"`{text}`"
-
-
 def _measured(table: pd.DataFrame, runs: Iterable[dict[str, Any]]) -> list[str]:
     rows = table[table["kind"] == "measured"]
     if rows.empty:
@@ -127,7 +121,9 @@ def _measured(table: pd.DataFrame, runs: Iterable[dict[str, Any]]) -> list[str]:
         # a seed group's row names its member runs ("3, 4, 5"): each has its own command
         members = [by_run.get(run_id, {}) for run_id in str(row["run"]).split(", ")]
         run = members[0]
-        commands = list(dict.fromkeys(_code(m["command"]) for m in members if m.get("command")))
+        commands = list(
+            dict.fromkeys(markdown_code(m["command"]) for m in members if m.get("command"))
+        )
         command = " or ".join(commands) if commands else "(command not recorded)"
         details = [
             f"options {row['options']}" if row.get("options") else "",
@@ -143,10 +139,9 @@ def _measured(table: pd.DataFrame, runs: Iterable[dict[str, Any]]) -> list[str]:
             row.get("notes") or "",
         ]
         label = "runs" if len(members) > 1 else "run"
+        shown_details = "; ".join(markdown_text(d) for d in details if d)
         notes.append(
-            _wrapped(
-                f"- {label} {row['run']}: {command}; " + "; ".join(d for d in details if d), "  "
-            )
+            _wrapped(f"- {label} {markdown_text(row['run'])}: {command}; {shown_details}", "  ")
         )
     explained = []
     if "vs paper (test)" in shown.columns:
@@ -184,8 +179,8 @@ def _reference(table: pd.DataFrame) -> list[str]:
         caveat = str(row.get("notes") or "")
         unconfirmed = "unconfirmed" in caveat.lower()
         sources.append(f"[{number}]" + (" unconfirmed" if unconfirmed else ""))
-        note = f"{number}. {row['model']}: {row['citation']}" + (f". {caveat}" if caveat else "")
-        notes.append(_wrapped(note, "   "))
+        note = f"{row['model']}: {row['citation']}" + (f". {caveat}" if caveat else "")
+        notes.append(_wrapped(f"{number}. {markdown_text(note)}", "   "))
     shown["source"] = sources
     return [
         "## Published (quoted with citations, not re-measured by bench)",
@@ -199,7 +194,7 @@ def _reference(table: pd.DataFrame) -> list[str]:
 def markdown(table: pd.DataFrame, corpus: str | None) -> str:
     """Title, a short explanation, the measured and the published table, numbered notes."""
     lines = [
-        f"# Perplexity on {corpus}" if corpus else "# Perplexity",
+        f"# Perplexity on {markdown_text(corpus)}" if corpus else "# Perplexity",
         "",
         "ppl is per token of the run's own tokenizer; for tokens that are not words,",
         "word ppl divides the same log-likelihood by words (plus one end-of-sentence",
@@ -220,7 +215,7 @@ def markdown(table: pd.DataFrame, corpus: str | None) -> str:
     if figures:
         lines += ["## Plots", ""]
         for caption, name in figures:
-            lines += [f"![{caption}]({name})", ""]
+            lines += [f"![{markdown_text(caption)}]({name})", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

@@ -13,6 +13,7 @@ returned, so tests can look at their series.
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from bench.paths import write_atomically
 from bench.report.leaderboard import leading_number
 
 if TYPE_CHECKING:
@@ -114,6 +116,24 @@ def plot_points(table: pd.DataFrame, results: pd.DataFrame) -> dict[str, dict[st
     }
 
 
+def as_plain_text(figure: Figure) -> Figure:
+    """Draw every title, axis label, annotation and legend entry of ``figure`` as the text
+    it is: model labels and corpus names come from stored (possibly shared) runs, and
+    matplotlib would read "$...$" in them as mathtext (one "cost $\\frac{1$" fails every
+    plot; "$5 and $10" comes out in italics). Tick labels keep mathtext, which log axes
+    use for their powers of ten. Call it once the figure is built."""
+    texts = [*figure.texts]
+    for axes in figure.axes:
+        texts += [axes.title, axes._left_title, axes._right_title]
+        texts += [axes.xaxis.label, axes.yaxis.label, *axes.texts]
+        legend = axes.get_legend()
+        if legend is not None:
+            texts += [legend.get_title(), *legend.get_texts()]
+    for text in texts:
+        text.set_parse_math(False)
+    return figure
+
+
 def points_figure(series: dict[str, Points], *, x_label: str, log_x: bool, title: str) -> Figure:
     """Test perplexity against x: measured runs as filled circles named in small print,
     published rows as hollow squares (their names are in the table); a legend tells the
@@ -142,7 +162,7 @@ def points_figure(series: dict[str, Points], *, x_label: str, log_x: bool, title
     axes.set_title(title, fontsize=10)
     axes.grid(True, which="major", alpha=0.3)
     axes.legend(fontsize=8)
-    return figure
+    return as_plain_text(figure)
 
 
 def corpus_figures(
@@ -160,11 +180,13 @@ def corpus_figures(
     return figures
 
 
-def save_figure(figure: Figure, path: str | Path) -> Path:
-    """Write ``figure`` as a PNG (its folder made as needed); return the path."""
+def save_figure(figure: Figure, path: str | Path, *, dpi: int = 110) -> Path:
+    """Write ``figure`` as a PNG (its folder made as needed) that replaces whatever file or
+    symlink is at ``path`` (never writing through a link); return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=dpi)
+    write_atomically(path, png.getvalue())
     return path
 
 

@@ -102,6 +102,8 @@ def curves_figure(runs: list[RunCurves], *, title: str | None = None) -> Figure:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
+    from bench.report.plots import as_plain_text
+
     names = [name for name in CURVES if any(name in run.series for run in runs)]
     figure = Figure(figsize=(4.2 * len(names) + 0.5, 4.2), layout="constrained")
     panels = figure.subplots(1, len(names), squeeze=False)[0]
@@ -132,4 +134,4 @@ def curves_figure(runs: list[RunCurves], *, title: str | None = None) -> Figure:
         axes.legend(fontsize=7)
     corpus = runs[0].corpus if runs else None
     figure.suptitle(title or (f"training on {corpus}" if corpus else "training"), fontsize=11)
-    return figure
+    return as_plain_text(figure)

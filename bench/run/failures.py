@@ -72,7 +72,9 @@ def plugin_failure(
         f"{DEBUG_ENV}=1"
     )
     if isinstance(error, BenchError):
-        return PluginFailure(f"run {run_id} (model plugin {plugin!r}) failed: {error}. {how}")
+        # the message may end in its own full stop
+        reason = str(error).rstrip(".")
+        return PluginFailure(f"run {run_id} (model plugin {plugin!r}) failed: {reason}. {how}")
     root = _plugin_root(model_class)
     frame = _deepest_frame_under(error.__traceback__, root) if root else None
     if frame is None:

@@ -17,7 +17,7 @@ from bench.api.model import LanguageModel
 from bench.api.plugin_host import PluginHost
 from bench.configuration.options import Options, validate_options
 from bench.configuration.run_config import RunConfig, config_changes
-from bench.corpora import CorpusText, load_corpus
+from bench.corpora import CorpusText, download_if_missing, load_corpus
 from bench.errors import BenchError
 from bench.machine import distributed, environment
 from bench.run.failures import unknown_model_with_failed_plugins
@@ -91,13 +91,9 @@ def plan_resume(
     """The configuration and plan of stored run ``run_id`` (its ``record``), refused when
     it resolves differently now."""
     stored = record["config"] or {}
-    # a local folder is recorded by where it was read from; a registered corpus by name
-    # (a sharded one's source is its cache folder, which is not a corpus folder)
-    source = record.get("corpus_source")
-    local = source and Path(source).is_dir() and stored["corpus"] not in host.corpora
     config = RunConfig(
         plugin=stored["plugin"],
-        corpus=source if local else stored["corpus"],
+        corpus=recorded_corpus(record, host),
         tokenizer=stored["tokenizer"],
         seed=stored["seed"],
         device=stored["device"],
@@ -122,6 +118,35 @@ def plan_resume(
             f"run {run_id} started before bench had {', '.join(added)}: resumed with their defaults"
         )
     return config, plan
+
+
+def prepare_corpus(
+    host: PluginHost,
+    corpus: str,
+    plan: RunPlan,
+    data_dir: Path,
+    echo: Callable[[str], Any],
+    progress: bool,
+) -> None:
+    """What a run does with its corpus before its row exists: download a registered one
+    that is not cached (so an offline failure is one error line, not a failed run); say
+    how a single text file was split."""
+    if plan.local_corpus is None:
+        with distributed.rank0_first("download"):
+            download_if_missing(corpus, host.corpora, data_dir, progress=progress)
+    elif plan.local_corpus.single_file:
+        echo(plan.local_corpus.describe_split())
+
+
+def recorded_corpus(record: dict[str, Any], host: PluginHost) -> str:
+    """What to load for stored run ``record``: a local folder or file is recorded by where
+    it was read from; a registered corpus by name (a sharded one's source is its cache
+    folder, which is not a corpus folder)."""
+    corpus = (record.get("config") or {}).get("corpus") or record["corpus"]
+    source = record.get("corpus_source")
+    if source and Path(source).exists() and corpus not in host.corpora:
+        return source
+    return corpus
 
 
 def plugin_version(host: PluginHost, plugin: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ from bench.api.model import LanguageModel
 from bench.api.plugin_host import PluginHost
 from bench.configuration.options import validate_options
 from bench.corpora import CorpusText, load_corpus
-from bench.errors import BenchError
+from bench.errors import BenchError, CheckpointError
+from bench.run.plan import recorded_corpus
 from bench.store import Store
 from bench.tokenization.tokenizers import Tokenizer
 from bench.tokenization.vocabulary_cache import fit_tokenizer
@@ -46,10 +48,14 @@ def restore_run(
             tokenizer_class.Options, config["tokenizer_options"], owner=config["tokenizer"]
         )
     )
-    # a local folder is recorded by where it was read from; a registered corpus by name
-    source = record.get("corpus_source")
-    corpus_name = source if source and Path(source).is_dir() else record["corpus"]
-    corpus = load_corpus(corpus_name, host.corpora, data_dir, download=False, progress=False)
+    corpus = load_corpus(
+        recorded_corpus(record, host), host.corpora, data_dir, download=False, progress=False
+    )
+    if corpus.single_file and corpus.sha256 != record.get("corpus_sha256"):
+        raise BenchError(
+            f"run {run_id}: {corpus.source} has changed since the run read it "
+            "(its checksums differ from the recorded ones)"
+        )
     fit_tokenizer(tokenizer, corpus, data_dir / "tokenizers")
     if tokenizer.vocab.sha256() != record["vocab_sha256"]:
         raise BenchError(
@@ -58,5 +64,24 @@ def restore_run(
         )
     options = host.model_options(config["plugin"], config["options"])
     model = model_class(options, tokenizer.vocab, device)
-    model.load_checkpoint(Path(checkpoints[-1]))
+    _load_checkpoint(model, Path(checkpoints[-1]))
     return RestoredRun(record=record, tokenizer=tokenizer, model=model, corpus=corpus)
+
+
+def _load_checkpoint(model: LanguageModel, path: Path) -> None:
+    """The plugin loads its file; a file that is damaged or is more than weights (which
+    ``weights_only`` loading refuses rather than run) is named as the cause, not the plugin."""
+    try:
+        model.load_checkpoint(path)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"{path} was not loaded: it holds more than tensors and numbers, which a file "
+            "bench wrote never does, and loading it could run code; if you did not put it "
+            "there, delete it and train the run again"
+        ) from None
+    except (RuntimeError, EOFError) as error:
+        first = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
+        raise CheckpointError(
+            f"{path} could not be loaded ({type(error).__name__}: {first}); if it is damaged "
+            "(truncated, copied in part), delete it and train the run again"
+        ) from None

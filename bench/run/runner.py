@@ -11,33 +11,33 @@ import shutil
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from bench import interrupts
-from bench.api.contract_types import RunInfo, SplitEvaluation
+from bench.api.contract_types import LogDestination, RunInfo, SplitEvaluation
 from bench.api.model import LanguageModel, TrainingContext
-from bench.api.plugin_host import PluginHost
+from bench.api.plugin_host import PluginHost, check_loggers
 from bench.configuration.options import Options
-from bench.configuration.run_config import RunConfig, config_hash
+from bench.configuration.run_config import RunConfig, config_hash, log_destinations
 from bench.corpora import CorpusText, ShardedLines, load_corpus
-from bench.errors import BenchError
+from bench.errors import BenchError, CheckpointError
 from bench.machine import allocator, distributed, environment
 from bench.machine.rank_zero import note_world_size
 from bench.paths import EPOCH_START_FILE, RESUME_FILE
 from bench.run import option_labels as leaderboard_labels
-from bench.run.epoch_report import epoch_echo, report_epoch
+from bench.run.epoch_report import configured_epochs, epoch_echo, report_epoch
 from bench.run.failures import (
     debugging,
     plugin_failure,
 )
 from bench.run.folders import run_folder, run_lock
-from bench.run.plan import RunPlan, plan_resume, plan_run, plugin_version
+from bench.run.hints import run_epochs_hint, tokenizer_hint
+from bench.run.plan import RunPlan, plan_resume, plan_run, plugin_version, prepare_corpus
+from bench.run.progress_line import RunProgress
 from bench.scoring.exactly_once import evaluate
-from bench.store import Store
+from bench.store import Store, engine
 from bench.tokenization.token_cache import encode_to_disk
 from bench.tokenization.tokenizers import Tokenizer
 from bench.tokenization.tokens import TokenizedSplit
@@ -78,6 +78,8 @@ class Runner:
         self.echo = echo or (lambda message: print(message, file=sys.stderr))
         self._epoch_echo = epoch_echo(self.echo, progress)  # one line per epoch
         self.current_run_id: int | None = None  # the run being carried out (for messages)
+        self._progress = RunProgress(progress, self.echo)
+        self.log_to: tuple[LogDestination, ...] = ()  # the trackers of the run being carried out
         allocator.keep_large_buffers()  # before any large buffer; recorded with each run
 
     def run_dir(self, run_id: int) -> Path:
@@ -92,24 +94,19 @@ class Runner:
     def progress(
         self, iterable: Any = None, *, total: int | None = None, desc: str = "", unit: str = "it"
     ) -> Any:
-        # disable=None: tqdm stays silent when stderr is not a terminal (CI, pipes)
-        return tqdm(
-            iterable,
-            total=total,
-            desc=desc,
-            unit=unit,
-            leave=False,
-            disable=None if self.show_progress else True,
-            dynamic_ncols=True,
-        )
+        """A tqdm bar on a terminal, else a line every ~30 s (bench.run.progress_line)."""
+        return self._progress(iterable, total=total, desc=desc, unit=unit)
 
     def run(self, config: RunConfig, command: str) -> RunResult:
         """Record a new run of ``config`` and carry it out."""
         plan = plan_run(self.host, config, self.data_dir)
+        self.log_to = check_loggers(self.host, log_destinations(config.log_to))
+        prepare_corpus(self.host, config.corpus, plan, self.data_dir, self.echo, self.show_progress)
         env = distributed.describe(
             environment.describe_environment(plan.device, torch_too=plan.model_class.uses_torch),
             plan.device,
         )
+        env["log_to"] = [str(destination) for destination in self.log_to]  # for resume()
         run_id = self.store.create_run(
             plugin=config.plugin,
             plugin_version=plugin_version(self.host, config.plugin),
@@ -130,7 +127,7 @@ class Runner:
         with run_lock(self.run_dir(run_id), run_id):
             return self._carry_out(run_id, config, plan)
 
-    def resume(self, run_id: int) -> RunResult:
+    def resume(self, run_id: int, log_to: tuple[str, ...] = ()) -> RunResult:
         """Continue an interrupted, failed or killed run as the same database row.
 
         The configuration comes from the database; a model that writes resumable
@@ -141,6 +138,8 @@ class Runner:
         if record["status"] == "finished":
             raise BenchError(f"run {run_id} has finished; there is nothing to resume")
         config, plan = plan_resume(self.host, run_id, record, self.data_dir, self.echo)
+        recorded = (record.get("environment") or {}).get("log_to")  # see run()
+        self.log_to = check_loggers(self.host, log_destinations(log_to, recorded))
         env = distributed.describe(environment.describe_environment(plan.device), plan.device)
         note_world_size(self.store, run_id, record, env, self.echo)
         with run_lock(self.run_dir(run_id), run_id):
@@ -153,9 +152,13 @@ class Runner:
         disk; refused while the run is going on in another process. Returns the folder."""
         self.store.get_run(run_id)  # a clear error for an unknown id, before any lock file
         folder = self.run_dir(run_id)
-        with run_lock(folder, run_id, then="delete it"):
-            self.store.delete_run(run_id)
-            shutil.rmtree(folder, ignore_errors=True)
+        try:
+            with run_lock(folder, run_id, then="delete it"):
+                self.store.delete_run(run_id)
+        except BenchError:  # a second delete that lost the race must not leave its lock file
+            if self.store.has_run(run_id):
+                raise
+        shutil.rmtree(folder, ignore_errors=True)
         return folder
 
     def _carry_out(
@@ -165,12 +168,13 @@ class Runner:
         info = RunInfo(
             run_id, config.plugin, config.corpus, plan.tokenizer_name, plan.device, plan.resolved
         )
+        info = replace(info, log_to=self.log_to, database=engine.safe_url(self.store.url))
         self.host.hook.run_started(run=info)
+        self._progress.epochs = configured_epochs(info.config)
         evaluations: dict[str, SplitEvaluation] = {}
         summary: dict[str, Any] = {}
-        # a resumed run's wall time adds to what the earlier attempts recorded
         started = time.perf_counter() - ((resumed or {}).get("wall_seconds") or 0.0)
-        self._wall_started = started  # kept up to date with each metric (see _log_metrics)
+        self._wall_started = started  # with earlier attempts' time; updated by _log_metrics
         try:
             with distributed.rank0_first("corpus"):  # one download, not one per rank
                 corpus = plan.local_corpus or load_corpus(
@@ -216,6 +220,8 @@ class Runner:
             )
             if peer is not None:
                 raise BenchError(f"{peer.summary} (run {run_id} recorded as failed)") from None
+            if isinstance(error, CheckpointError):  # the disk or the file, not the plugin
+                raise CheckpointError(f"run {run_id} recorded as failed: {error}") from error
             # a plugin's mistake is one line (bench.failures); bench's own bug keeps its traceback
             failure = (
                 plugin_failure(
@@ -245,6 +251,8 @@ class Runner:
     ) -> RunResult:
         with distributed.rank0_first("tokens"):  # the others then read rank 0's caches
             splits, tokenizer = self._tokenize(corpus, plan.tokenizer_class, plan.tokenizer_options)
+        if hint := tokenizer_hint(corpus, info.tokenizer, splits["valid"]):
+            self.echo(hint)
         # (a run killed before its vocabulary was recorded has nothing to compare with)
         if resumed and resumed["vocab_sha256"] not in (None, tokenizer.vocab.sha256()):
             raise BenchError(
@@ -290,6 +298,8 @@ class Runner:
         )
         interrupts.raise_if_requested()  # one a gc callback swallowed while setting up
         model.fit(context)  # a request swallowed in an n-gram fit is raised when scoring
+        if hint := run_epochs_hint(self.store.get_run(info.run_id), info.config):
+            self.echo(hint)
         # counted after training: a count-based model only knows its size once fitted
         summary["params"] = model.num_parameters()
         self.store.update_run(info.run_id, params=summary["params"])
@@ -372,6 +382,8 @@ class Runner:
         elapsed = time.perf_counter() - self._wall_started
         self.store.update_run(info.run_id, wall_seconds=elapsed)
         self.host.hook.log_metrics(run=info, metrics=metrics, step=step, epoch=epoch)
+        if step is not None and "train_loss" in metrics and "valid_ppl" not in metrics:
+            self._progress.show_loss(metrics["train_loss"])
         report_epoch(self._epoch_echo, metrics, epoch, info.config, elapsed)
 
     def _close(

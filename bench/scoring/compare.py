@@ -281,6 +281,6 @@ def compare_groups(store: Any, run_a: int, run_b: int, split: str = "test") -> l
         f"A - B = {diff.diff:+.2f} ppl, 95% interval [{diff.low:.2f}, {diff.high:.2f}], "
         f"{_p(diff.p_value)} (Welch's t-test over seeds, {test.df:.1f} degrees of freedom)"
     )
-    out.append("the spread is the seeds' (training randomness) on the same test lines")
+    out.append(f"the spread is the seeds' (training randomness) on the same {split} lines")
     out.append(f"verdict: {verdict(diff, 'ppl')}")
     return out

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench.configuration.run_config import config_hash
+from bench.configuration.run_config import SEED_MAX, SEED_MIN, config_hash
 from bench.errors import BenchError
 
 
@@ -26,15 +26,22 @@ def parse_seeds(text: str, base: int) -> list[int]:
         count = int(text)
         if count < 1:
             raise BenchError("--seeds needs a count of at least 1 or a list like 1,2,3")
-        return [base + i for i in range(count)]
+        return _check_range([base + i for i in range(count)], text)
     parts = [part.strip() for part in text.split(",")]
     if len(parts) < 2 or not all(re.fullmatch(r"-?\d+", part) for part in parts):
         raise BenchError(
             f"--seeds {text!r}: give a count (3) or a comma list of integer seeds (1,2,3)"
         )
     seeds = [int(part) for part in parts]
+    _check_range(seeds, text)
     if len(set(seeds)) != len(seeds):
         raise BenchError(f"--seeds {text!r} repeats a seed")
+    return seeds
+
+
+def _check_range(seeds: list[int], text: str) -> list[int]:
+    if any(not SEED_MIN <= seed <= SEED_MAX for seed in seeds):
+        raise BenchError(f"--seeds {text!r}: a seed must lie in [{SEED_MIN}, {SEED_MAX}]")
     return seeds
 
 

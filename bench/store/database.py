@@ -17,14 +17,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bench.errors import BenchError
 from bench.paths import default_db_url
 from bench.secrets import mask_text
 from bench.store import frames
-from bench.store.engine import database_errors, open_engine, safe_url, writer
+from bench.store.engine import (
+    check_sqlite_file,
+    database_error,
+    database_errors,
+    open_engine,
+    safe_url,
+    writer,
+)
 from bench.store.migrations import migrate
 from bench.store.rows import (
     check_run_fields,
@@ -64,6 +71,7 @@ class Store:
         try:
             self.engine = open_engine(self.url)
             self._writer = writer(self.engine)
+            check_sqlite_file(self.engine, self.url)  # a damaged file is refused before any work
             migrate(self._writer)
         except (ArgumentError, NoSuchModuleError) as exc:
             raise BenchError(f"invalid database URL {shown!r}: {exc}") from exc
@@ -71,6 +79,8 @@ class Store:
             raise BenchError(
                 f"cannot open database {shown!r}: driver not installed ({exc})"
             ) from exc
+        except DBAPIError as exc:  # damaged, locked, full: say which
+            raise database_error(self.url, exc) from exc
         except (SQLAlchemyError, OSError) as exc:
             reason = getattr(exc, "orig", None) or exc
             raise BenchError(f"cannot open database {shown!r}: {reason}") from exc
@@ -90,6 +100,14 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
+        with self.writing() as session:
+            yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """One write transaction, as every write of bench takes it: on SQLite the write
+        lock first (``BEGIN IMMEDIATE``), so a concurrent writer makes it wait out the busy
+        timeout instead of failing with "database is locked"."""
         with (
             database_errors(self.url),
             Session(self._writer, expire_on_commit=False) as session,
@@ -309,6 +327,11 @@ class Store:
         return len(rows)
 
     # -- reading ------------------------------------------------------------------------
+
+    def has_run(self, run_id: int) -> bool:
+        """Whether a run with this id is stored."""
+        with self._read() as session:
+            return session.get(Run, run_id) is not None
 
     def get_run(self, run_id: int) -> dict[str, Any]:
         """All columns of a run plus its "evaluations", "metrics" and "artifacts" (dict lists)."""

@@ -18,9 +18,13 @@ so importing the same file twice adds it once. Each evaluation carries its per-l
 from __future__ import annotations
 
 import base64
+import errno
+import itertools
 import json
+import os
 import re
-from collections.abc import Iterable
+import stat
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,15 +32,20 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from bench.configuration.run_config import config_hash
 from bench.errors import BenchError
 from bench.store.database import Store
+from bench.store.local_paths import holds_redacted_paths, shared_run
+from bench.store.run_file import FORMAT, check_run_file
 from bench.store.schema import Evaluation, LineScoreBlob, Metric, Run
 
-FORMAT = "bench-run/1"
 _RUN_COLUMNS = [c.key for c in Run.__table__.columns if c.key != "id"]
 _EVAL_COLUMNS = [c.key for c in Evaluation.__table__.columns if c.key not in ("id", "run_id")]
 _METRIC_COLUMNS = ["step", "epoch", "name", "value", "created_at"]
 _TIME_COLUMNS = {"started_at", "finished_at", "created_at"}
+# the largest run file bench import reads (JSON takes ~35 times its size in memory while
+# it is parsed); an export of a long training curve with per-line scores is a few MB
+MAX_FILE_BYTES = 64 * 2**20
 
 
 def _to_json(key: str, value: Any) -> Any:
@@ -65,7 +74,11 @@ def run_record(store: Store, run_id: int) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "exported_from_run": run_id,
-            "run": {k: _to_json(k, getattr(run, k)) for k in _RUN_COLUMNS},
+            # local paths as <data-dir>/..., ~/...: the file is made to be shared
+            "run": shared_run({k: _to_json(k, getattr(run, k)) for k in _RUN_COLUMNS}),
+            "shared_config_hash": config_hash(shared_run({"config": run.config})["config"])
+            if run.config is not None
+            else None,
             "evaluations": [_evaluation_record(session, e) for e in evaluations],
             "metrics": {
                 "columns": _METRIC_COLUMNS,
@@ -89,7 +102,11 @@ def record_file_name(record: dict[str, Any]) -> str:
     """A stable, readable file name: start time, plugin and corpus,
     e.g. ``20261202T185301-kn-ptb.json``."""
     run = record["run"]
-    started = datetime.fromisoformat(run["started_at"]).strftime("%Y%m%dT%H%M%S")
+    started = (
+        datetime.fromisoformat(run["started_at"]).strftime("%Y%m%dT%H%M%S")
+        if run.get("started_at")
+        else "unknown-time"  # a row whose start time could not be read
+    )
     corpus = re.sub(r"[^A-Za-z0-9]+", "-", Path(str(run.get("corpus") or "corpus")).name).strip("-")
     plugin = re.sub(r"[^A-Za-z0-9]+", "-", str(run.get("plugin") or "run")).strip("-")
     return f"{started}-{plugin}-{corpus or 'corpus'}.json"
@@ -103,7 +120,7 @@ def export_runs(store: Store, folder: Path, run_ids: Iterable[int] | None = None
     written = []
     for run_id in sorted(run_ids):
         record = run_record(store, run_id)
-        path = folder / record_file_name(record)
+        path = _free_name(folder, record_file_name(record), record, written)
         path.write_text(
             json.dumps(record, indent=1, sort_keys=False, allow_nan=False) + "\n", encoding="utf-8"
         )
@@ -111,30 +128,61 @@ def export_runs(store: Store, folder: Path, run_ids: Iterable[int] | None = None
     return written
 
 
+def _free_name(folder: Path, name: str, record: dict[str, Any], taken: list[Path]) -> Path:
+    """``name`` in ``folder``, or ``name-2``, ``name-3``...: a file already there is
+    replaced only when it holds this very run (an earlier export of it), never another
+    run that started in the same second."""
+    stem, suffix = name.removesuffix(".json"), ".json"
+    for n in itertools.count(1):
+        path = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
+        if path in taken:
+            continue
+        if not path.exists() and not path.is_symlink():
+            return path
+        if _holds_run(path, record):
+            return path
+    raise AssertionError("unreachable")
+
+
+def _holds_run(path: Path, record: dict[str, Any]) -> bool:
+    """Whether the run file at ``path`` is an export of the same stored run."""
+    try:
+        other = json.loads(_read_bounded(path).decode("utf-8"))
+    except (BenchError, ValueError, RecursionError):
+        return False
+    if not isinstance(other, dict) or not isinstance(other.get("run"), dict):
+        return False
+    same = ("started_at", "plugin", "config_hash")
+    return other.get("exported_from_run") == record["exported_from_run"] and all(
+        other["run"].get(key) == record["run"].get(key) for key in same
+    )
+
+
 def _read_record(path: Path) -> dict[str, Any]:
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BenchError(f"cannot read run file {path}: {exc}") from exc
+        record = json.loads(_read_bounded(path).decode("utf-8"))
+    # ValueError: bad UTF-8, bad JSON, a number of more than 4300 digits
+    except (OSError, ValueError, RecursionError) as exc:
+        raise BenchError(f"cannot read run file {path}: {exc}") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise BenchError(f'{path} is not a bench run file (expected "format": "{FORMAT}")')
-    return record
+    return check_run_file(record, str(path))
 
 
 def import_run(store: Store, record: dict[str, Any]) -> tuple[int, bool]:
-    """Add one exported run to ``store``; return its id there and whether it was new
-    (a run with the same start time, plugin and configuration hash is not added twice)."""
+    """Add one exported run to ``store``; return its id there and whether it was new.
+
+    A run already there is not added twice: it has the file's start time, plugin and
+    configuration hash, and the same contents (run row, evaluations, training curve). A
+    file that only claims the identity of a stored run, with other figures, is a run of
+    its own; a configuration hash that does not match the configuration is refused.
+    """
+    _check_config_hash(record)
     run = {k: _from_json(k, record["run"].get(k)) for k in _RUN_COLUMNS}
-    with Session(store.engine) as session, session.begin():
-        existing = session.scalar(
-            select(Run.id).where(
-                Run.started_at == run["started_at"],
-                Run.plugin == run["plugin"],
-                Run.config_hash == run["config_hash"],
-            )
-        )
-        if existing is not None:
-            return existing, False
+    for candidate in _same_identity(store, run):
+        if _contents(run_record(store, candidate)) == _contents(record):
+            return candidate, False
+    with store.writing() as session:  # BEGIN IMMEDIATE on SQLite, as every write
         row = Run(**run)
         session.add(row)
         session.flush()
@@ -168,20 +216,99 @@ def import_run(store: Store, record: dict[str, Any]) -> tuple[int, bool]:
     return run_id, True
 
 
+def _check_config_hash(record: dict[str, Any]) -> None:
+    stated, config = record["run"].get("config_hash"), record["run"].get("config")
+    if config is not None and holds_redacted_paths(config):
+        # run.config_hash is of the paths as they were on the machine that ran
+        stated = record.get("shared_config_hash")
+    if stated is not None and config is not None and stated != config_hash(config):
+        raise BenchError(
+            "refused, nothing imported from it: run.config_hash does not match run.config "
+            "(recomputed from it), so the file was edited after export"
+        )
+
+
+def _same_identity(store: Store, run: dict[str, Any]) -> list[int]:
+    """Stored runs with the start time, plugin and configuration hash of ``run``."""
+    with Session(store.engine) as session:
+        return list(
+            session.scalars(
+                select(Run.id).where(
+                    Run.started_at == run["started_at"],
+                    Run.plugin == run["plugin"],
+                    Run.config_hash == run["config_hash"],
+                )
+            )
+        )
+
+
+def _contents(record: dict[str, Any]) -> str:
+    """What makes two run files the same run, as comparable text: every known field of the
+    run, its evaluations (with their line scores) and its training curve."""
+    run = {k: record["run"].get(k) for k in _RUN_COLUMNS}
+    evaluations = [
+        {k: e.get(k) for k in (*_EVAL_COLUMNS, "line_scores")} for e in record["evaluations"]
+    ]
+    metrics = record.get("metrics") or {"columns": _METRIC_COLUMNS, "rows": []}
+    return json.dumps([run, evaluations, metrics], sort_keys=True, default=str)
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_FILE_BYTES, never through a symbolic link
+    (a ``run.json`` pointing at ``/dev/zero`` or a FIFO would be read for ever)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise BenchError(f"{path} is a symbolic link; import the file it points to") from None
+        raise BenchError(f"cannot read run file {path}: {error.strerror}") from None
+    with os.fdopen(descriptor, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise BenchError(f"{path} is not a regular file; refused")
+        if info.st_size > MAX_FILE_BYTES:
+            raise BenchError(
+                f"{path} is {info.st_size / 2**20:.0f} MB, more than a run file may be "
+                f"({MAX_FILE_BYTES // 2**20} MB); refused"
+            )
+        data = file.read(MAX_FILE_BYTES + 1)  # a file growing while read is bounded too
+    if len(data) > MAX_FILE_BYTES:
+        raise BenchError(f"{path} is larger than {MAX_FILE_BYTES // 2**20} MB; refused")
+    return data
+
+
 def run_files(paths: Iterable[Path]) -> list[Path]:
     """The run files named, folders expanded to their ``*.json`` files, in name order
-    (names start with the start time, so runs are imported oldest first)."""
+    (names start with the start time, so runs are imported oldest first). A symbolic link
+    or anything but a regular file is refused, named or found in a folder."""
     files: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            files.extend(sorted(path.glob("*.json")))
-        elif path.is_file():
-            files.append(path)
+        if path.is_dir() and not path.is_symlink():
+            found = sorted(path.glob("*.json"))
+        elif path.exists() or path.is_symlink():
+            found = [path]
         else:
             raise BenchError(f"no such file or folder: {path}")
+        for file in found:
+            if file.is_symlink() or not file.is_file():
+                kind = "a symbolic link" if file.is_symlink() else "not a regular file"
+                raise BenchError(f"{file} is {kind}; refused, nothing imported from it")
+        files.extend(found)
     return sorted(files, key=lambda p: p.name)
 
 
 def import_runs(store: Store, paths: Iterable[Path]) -> list[tuple[Path, int, bool]]:
     """Import every run file under ``paths``; (file, run id, whether new) per file."""
-    return [(path, *import_run(store, _read_record(path))) for path in run_files(paths)]
+    return list(import_one_by_one(store, paths))
+
+
+def import_one_by_one(store: Store, paths: Iterable[Path]) -> Iterator[tuple[Path, int, bool]]:
+    """Import the run files under ``paths`` one after the other, yielding (file, run id,
+    whether new) as each is in. A file that is refused stops the import there, with
+    nothing of it written (the files before it are in)."""
+    for path in run_files(paths):
+        record = _read_record(path)
+        try:
+            yield (path, *import_run(store, record))
+        except BenchError as error:
+            raise BenchError(f"{path} {error}") from None

@@ -39,6 +39,8 @@ from sqlalchemy import (
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.schema import DDL, CreateColumn
 
+from bench.errors import BenchError
+
 Migration = Callable[[Connection], None]
 
 MIGRATIONS: list[Migration] = []
@@ -208,12 +210,18 @@ def m003_drop_parent_run_id(conn: Connection) -> None:
     # SQLite cannot drop a column that a foreign key names: rebuild the table (SQLite's
     # documented procedure; migrate() runs this one with foreign keys off, so dropping the
     # old table deletes no evaluations, and checks them before committing).
+    _rebuild_sqlite_runs(conn, "m003_drop_parent_run_id", autoincrement=False)
+
+
+def _rebuild_sqlite_runs(conn: Connection, name: str, *, autoincrement: bool) -> None:
+    """Rebuild SQLite's runs table with the columns of m003 on (run with foreign keys off)."""
     md = MetaData()
     new = Table(
         "runs_rebuilt",
         md,
         Column("id", Integer, primary_key=True),
         *_runs_v1_columns(indexed=False),
+        sqlite_autoincrement=autoincrement,
     )
     new.create(conn)
     names = ", ".join(column.name for column in new.columns)
@@ -229,7 +237,7 @@ def m003_drop_parent_run_id(conn: Connection) -> None:
     for column in ("status", "plugin", "corpus", "config_hash"):
         Index(f"ix_runs_{column}", runs.c[column]).create(conn)
     if conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
-        raise RuntimeError("m003_drop_parent_run_id left a dangling foreign key")
+        raise RuntimeError(f"{name} left a dangling foreign key")
 
 
 m003_drop_parent_run_id.foreign_keys_off = True  # type: ignore[attr-defined]
@@ -263,6 +271,19 @@ def m004_evaluation_intervals(conn: Connection) -> None:
         Column("format", String(16), nullable=False),
         Column("data", LargeBinary, nullable=False),
     ).create(conn)
+
+
+@migration
+def m005_run_ids_never_reused(conn: Connection) -> None:
+    """SQLite gives a new row the largest id plus one, so the id of the newest run, once
+    deleted, went to the next run, and committed leaderboards and exported files then
+    named another run: runs.id becomes AUTOINCREMENT. (PostgreSQL's and MySQL's sequences
+    never give an id twice.) Ids deleted before this migration cannot be known any more."""
+    if conn.dialect.name == "sqlite":
+        _rebuild_sqlite_runs(conn, "m005_run_ids_never_reused", autoincrement=True)
+
+
+m005_run_ids_never_reused.foreign_keys_off = True  # type: ignore[attr-defined]
 
 
 def add_column(conn: Connection, table: str, column: Column[Any]) -> None:
@@ -314,10 +335,27 @@ def migrate(engine: Engine, migrations: Sequence[Migration] | None = None) -> li
     pending = list(MIGRATIONS if migrations is None else migrations)
     with engine.connect() as conn:
         done = applied_migrations(conn)
+    refuse_newer_schema(engine, done, pending)
     if all(m.__name__ in done for m in pending):
         return []
     with _one_migrator_at_a_time(engine):
         return _apply(engine, pending)
+
+
+def refuse_newer_schema(engine: Engine, done: set[str], pending: Sequence[Migration]) -> None:
+    """A database that a newer bench migrated (a migration name this bench does not know)
+    may hold tables this bench would misread or fail to write at the end of a run: refuse
+    it when it is opened, before any work."""
+    known = {m.__name__ for m in MIGRATIONS} | {m.__name__ for m in pending}
+    unknown = sorted(done - known)
+    if unknown:
+        import bench
+
+        raise BenchError(
+            f"the database {engine.url.render_as_string(hide_password=True)} was written by a "
+            f"newer bench: its schema has {', '.join(unknown)}, which bench {bench.__version__} "
+            "does not know. Upgrade bench (pip install -U), or use another database (--db)"
+        )
 
 
 # any fixed 64-bit number; names bench's lock among the server's advisory locks

@@ -3,12 +3,13 @@ and of a probe's measurements, the checks on run fields, the newest evaluations 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import JSON, inspect, select
 from sqlalchemy.orm import Session
 
 from bench.store import frames
@@ -20,8 +21,41 @@ if TYPE_CHECKING:
 
 
 def row_dict(obj: Any) -> dict[str, Any]:
-    """Every column of an ORM row, by name."""
-    return {attr.key: getattr(obj, attr.key) for attr in inspect(obj).mapper.column_attrs}
+    """Every column of an ORM row, by name; a value that does not fit its column (text in
+    a number column of SQLite, written by hand or by an old import) reads as None, so that
+    one odd row cannot break a listing, a leaderboard or ``bench show``."""
+    return {key: _fitting(getattr(obj, key), kind) for key, kind in _column_types(type(obj))}
+
+
+@functools.cache
+def _column_types(mapped: type) -> tuple[tuple[str, type | None], ...]:
+    columns = []
+    for attr in inspect(mapped).column_attrs:
+        column_type = attr.columns[0].type
+        try:
+            kind: type | None = column_type.python_type
+        except NotImplementedError:
+            kind = None
+        if isinstance(column_type, JSON):  # every JSON column of bench holds an object
+            kind = dict
+        columns.append((attr.key, kind))
+    return tuple(columns)
+
+
+def _fitting(value: Any, kind: type | None) -> Any:
+    if value is None or kind is None:
+        return value
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, bool):
+        return None
+    return value if isinstance(value, kind) else None
+
+
+def stored_number(value: Any, spec: str) -> str:
+    """A stored number as text; "?" where the row holds none (a value that did not fit
+    its column reads as None, see :func:`row_dict`)."""
+    return "?" if value is None else format(value, spec)
 
 
 def check_status(status: str, allowed: tuple[str, ...] = RUN_STATUSES) -> None:

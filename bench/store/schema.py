@@ -12,7 +12,7 @@ for counts (20B parameters overflow 32 bits), bounded ``String`` for short names
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -56,6 +56,21 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError(f"naive datetime {value!r}: bench stores timezone-aware UTC times")
         return value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        """A stored value that is not a date and time (SQLite keeps text as it was written)
+        reads as None instead of failing the whole query."""
+        process = super().result_processor(dialect, coltype)
+        if process is None:
+            return None
+
+        def tolerant(value: Any) -> datetime | None:
+            try:
+                return process(value)
+            except (ValueError, TypeError, OverflowError):
+                return None
+
+        return tolerant
+
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
@@ -78,6 +93,8 @@ class Run(Base):
     """
 
     __tablename__ = "runs"
+    # SQLite: a deleted run's id is never given to a new run (migration m005)
+    __table_args__: ClassVar[dict[str, Any]] = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(16), index=True)

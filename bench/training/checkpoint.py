@@ -13,13 +13,22 @@ memory, that copy doubled what a large model needs (the One Billion Word RNN-Max
 write. Files are read back memory-mapped, so loading one does not hold a second copy of
 the weights either.
 
-Files are written to a temporary name and renamed over the old one, so a kill (even
-``kill -9``) mid-write leaves the previous checkpoint intact.
+Files are written to a temporary name, flushed to the disk and renamed over the old one,
+so a kill (even ``kill -9``) or a crash mid-write leaves the previous checkpoint intact; a
+full disk removes the temporary file and says so (:class:`CheckpointError`).
+
+A checkpoint is data, never code: every file is read with ``weights_only=True``, which
+rebuilds tensors and plain Python values and refuses anything else, so a ``resume.pt`` or
+``best.pt`` that someone replaced cannot run a program when it is loaded. The random
+generators are therefore kept as tensors and plain lists; checkpoints written before that
+kept numpy's state as an array, and exactly the numpy types that array needs are allowed.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import pickle
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,19 +37,32 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.errors import CheckpointError
 from bench.paths import EPOCH_START_FILE, RESUME_FILE
 
 __all__ = [
     "EPOCH_START_FILE",
     "RESUME_FILE",
+    "CheckpointError",
     "EpochSums",
     "LoopState",
     "load_checkpoint",
+    "load_weights",
     "restore_epoch_start",
     "restore_rng",
     "save_atomically",
     "save_checkpoint",
     "save_epoch_start",
+]
+
+
+# numpy's generator state as checkpoints before bench kept it as a tensor pickled it: an
+# array of uint32 (and nothing that can name other code)
+_LEGACY_NUMPY_GLOBALS = [
+    np._core.multiarray._reconstruct,
+    np.ndarray,
+    np.dtype,
+    np.dtypes.UInt32DType,
 ]
 
 
@@ -103,14 +125,14 @@ def restore_epoch_start(
     path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: str
 ) -> None:
     """Put back what :func:`save_epoch_start` kept."""
-    saved = torch.load(path, map_location=device, mmap=True, weights_only=True)
+    saved = load_weights(path, device)
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
 
 
 def load_checkpoint(path: Path, device: str) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`; ``loop`` comes back as LoopState."""
-    payload = torch.load(path, map_location=device, mmap=True, weights_only=False)
+    payload = load_weights(path, device)
     loop = dict(payload["loop"])
     loop["sums"] = EpochSums(**loop["sums"])
     payload["loop"] = LoopState(**loop)
@@ -118,26 +140,97 @@ def load_checkpoint(path: Path, device: str) -> dict[str, Any]:
     return payload
 
 
+def load_weights(path: Path, device: str) -> Any:
+    """Read a file written by bench's checkpoints (or any ``torch.save`` of tensors and plain
+    values) without running code: ``weights_only=True``, memory-mapped.
+
+    A file that holds anything else, or that is cut short, raises :class:`CheckpointError`
+    naming the file and what to do.
+    """
+    try:
+        with torch.serialization.safe_globals(_LEGACY_NUMPY_GLOBALS):
+            return torch.load(path, map_location=device, mmap=True, weights_only=True)
+    except pickle.UnpicklingError as error:
+        # torch's message is pages long and suggests weights_only=False: the opposite
+        detail = str(error).strip().splitlines()[-1][:200]
+        raise CheckpointError(
+            f"{path} was not loaded: it holds more than tensors and numbers, which a file "
+            f"bench wrote never does, and loading it could run code ({detail}); if you did "
+            "not put it there, delete it (a resumed run then trains from the start)"
+        ) from None
+    except (RuntimeError, EOFError, ValueError, KeyError) as error:
+        # torch's own text runs on for lines: its first sentence is the useful part
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0].split(". ")[0]
+        raise CheckpointError(
+            f"{path} is damaged or is not a checkpoint (cut short? {first[:100]}); delete "
+            "it: `bench run --resume RUN` then trains the run again from the start"
+        ) from None
+
+
 def save_atomically(payload: dict[str, Any], path: Path) -> None:
-    """torch.save to a temporary name, then rename: a kill mid-write keeps the old file."""
+    """torch.save to a temporary name, flush it to the disk, then rename: a kill or a crash
+    mid-write keeps the old file, and a full disk leaves no temporary file behind."""
     temporary = path.with_name(path.name + ".tmp")
-    torch.save(payload, temporary)
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as file:
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())  # the rename must not reach the disk before the data
+        os.replace(temporary, path)
+    except BaseException as error:
+        temporary.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise CheckpointError(
+                f"no space left on {_mount_of(path)} while writing {path}; free some space "
+                "there (or choose another data folder with --data-dir) and continue the run "
+                "with `bench run --resume RUN`"
+            ) from None
+        raise
+    _fsync_folder(path.parent)
+
+
+def _mount_of(path: Path) -> Path:
+    """The mount point holding ``path``: the disk that is full."""
+    path = path.resolve()
+    while not path.is_mount() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; a no-op where folders cannot be opened)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def capture_rng() -> dict[str, Any]:
     """The state of every random generator a training step may draw from."""
+    version, python_words, gauss = random.getstate()
+    kind, keys, position, has_gauss, cached = np.random.get_state()
     return {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        # plain values and tensors only, so that the file loads with weights_only=True
+        "python": [version, list(python_words), gauss],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached],
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
 
 
 def restore_rng(states: dict[str, Any]) -> None:
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
+    version, python_words, gauss = states["python"]
+    random.setstate((version, tuple(python_words), gauss))
+    kind, keys, position, has_gauss, cached = states["numpy"]
+    if isinstance(keys, torch.Tensor):  # an ndarray in checkpoints written before
+        keys = keys.numpy()
+    np.random.set_state((kind, keys.astype(np.uint32), position, has_gauss, cached))
     torch.set_rng_state(states["torch"].cpu())
     if states["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in states["cuda"]])

@@ -28,6 +28,7 @@ from bench.training.checkpoint import (
     EpochSums,
     LoopState,
     load_checkpoint,
+    load_weights,
     restore_epoch_start,
     restore_rng,
     save_atomically,
@@ -179,12 +180,12 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
             )
             if valid.ppl < loop.best_ppl:
                 loop.best_ppl, loop.best_epoch = valid.ppl, loop.epoch
-                if world.is_main:
-                    torch.save(
+                if world.is_main:  # atomically: a kill mid-write keeps the previous best
+                    save_atomically(
                         {
                             "model": module.state_dict(),
                             "epoch": loop.epoch,
-                            "options": options.model_dump(),
+                            "options": options.model_dump(mode="json"),
                         },
                         best_path,
                     )
@@ -200,7 +201,7 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
             loop.done = loop.done or loop.epoch > options.epochs
             save()
     if world.is_main and best_path.exists():  # only rank 0 scores
-        module.load_state_dict(torch.load(best_path, map_location=device, mmap=True)["model"])
+        module.load_state_dict(load_weights(best_path, device)["model"])
         context.record_artifact("checkpoint", best_path)
 
 

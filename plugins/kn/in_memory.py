@@ -229,7 +229,9 @@ def compute_discounts(
     Tiny or artificial corpora lack some count-of-counts (or give a discount outside
     [0, k]); like lmplz, fail with a clear message unless fallback discounts are given.
     """
-    if 0 in t:
+    # t4 only scales D3+ (3 - 4 Y t4/t3): with no n-gram of adjusted count 4, D3+ = 3, a
+    # valid discount that lmplz estimates too; t1..t3 divide, so they must not be zero
+    if 0 in t[:3]:
         missing = t.index(0) + 1
         problem = (
             f"no {order}-gram has adjusted count {missing} (count-of-counts "

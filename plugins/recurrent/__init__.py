@@ -173,6 +173,7 @@ class RecurrentModel(LanguageModel):
         temperature: float = 1.0,
         top_k: int | None = None,
         seed: int = 0,
+        top_p: float | None = None,
     ) -> list[int]:
         """Sample ``tokens`` ids after ``prompt`` (which follows an implicit end-of-sentence)."""
         from bench_plugins.recurrent.network import sample
@@ -183,6 +184,7 @@ class RecurrentModel(LanguageModel):
             tokens,
             temperature=temperature,
             top_k=top_k,
+            top_p=top_p,
             seed=seed,
             device=self.device,
         )

@@ -232,9 +232,11 @@ def sample(
     top_k: int | None,
     seed: int,
     device: str,
+    top_p: float | None = None,
 ) -> list[int]:
     """Feed ``context``, then draw ``tokens`` ids one at a time (softmax with temperature,
-    optionally restricted to the ``top_k`` likeliest). Seeded, so a sample is repeatable."""
+    optionally restricted to the ``top_k`` likeliest and to the smallest set of likeliest
+    ids whose probability reaches ``top_p``). Seeded, so a sample is repeatable."""
     network.eval()
     generator = torch.Generator(device=device).manual_seed(seed)
     logprobs, state = network.next_logprobs(
@@ -246,7 +248,18 @@ def sample(
         if top_k is not None and top_k < scores.numel():
             cutoff = torch.topk(scores, top_k).values[-1]
             scores = scores.masked_fill(scores < cutoff, float("-inf"))
+        if top_p is not None:
+            scores = _nucleus(scores, top_p)
         token = int(torch.multinomial(torch.softmax(scores, -1), 1, generator=generator))
         drawn.append(token)
         logprobs, state = network.next_logprobs(torch.tensor([[token]], device=device), state)
     return drawn
+
+
+def _nucleus(scores: torch.Tensor, top_p: float) -> torch.Tensor:
+    """``scores`` with every id outside the nucleus set to -inf: the likeliest ids whose
+    probabilities, summed in order, reach ``top_p`` (the likeliest id always stays)."""
+    ordered, order = torch.sort(scores, descending=True)
+    before = torch.cumsum(torch.softmax(ordered, -1), -1) - torch.softmax(ordered, -1)
+    dropped = order[before >= top_p]
+    return scores.index_fill(-1, dropped, float("-inf"))

@@ -1,0 +1,72 @@
+"""``--log-to wandb[:PROJECT]``: each run as a Weights & Biases run.
+
+Offline unless the user has chosen a mode (``$WANDB_MODE``): the run is kept under
+``$WANDB_DIR`` (else the current folder) in ``wandb/offline-run-…``, and ``wandb sync``
+uploads it later. The project is PROJECT, else ``$WANDB_PROJECT``, else ``bench``; the W&B
+run id is fixed by bench's run id and database, so a resumed run continues the same W&B
+run. W&B keeps what each attempt logged, so a resumed run logs only the steps that earlier
+offline attempts did not reach (online, W&B itself drops steps it already has). Needs the
+``wandb`` extra.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from bench_plugins.loggers.common import LoggerPlugin, Tracker, run_name
+from bench_plugins.loggers.wandb_files import history, offline_files
+
+DEFAULT_PROJECT = "bench"
+# W&B writes an offline run's file every 15 s by default: a run killed with -9 loses what
+# it logged since. Every 2 s, a resumed run re-sends what was lost (its checkpoint is older).
+FLUSH_SECONDS = 2.0
+
+
+class WandbRun(Tracker):
+    def start(self, params: dict[str, Any]) -> None:
+        import wandb
+
+        mode = os.environ.get("WANDB_MODE") or "offline"
+        self.wandb_id = f"bench-{run_name(self.run)}"
+        # the last step earlier offline attempts logged of each metric
+        self.sent: dict[str, int] = {}
+        folder = Path(os.environ.get("WANDB_DIR") or ".") / "wandb"
+        if mode == "offline":
+            for path in offline_files(folder, self.wandb_id):
+                for row in history(path):
+                    for key in row:
+                        self.sent[key] = max(self.sent.get(key, -1), row["_step"])
+        self.wb = wandb.init(
+            project=self.target or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
+            id=self.wandb_id,
+            name=f"bench run {self.run.run_id}: {self.run.plugin} on {self.run.corpus}",
+            resume="allow",
+            mode=mode,
+            config=params,
+            reinit="create_new",  # several runs in one process each get their own
+            settings=_settings(wandb),
+        )
+
+    def log(self, metrics: dict[str, float], step: int, epoch: int | None) -> None:
+        values = {key: value for key, value in metrics.items() if step > self.sent.get(key, -1)}
+        if values:
+            self.wb.log(values, step=step)
+
+    def finish(self, status: str, summary: dict[str, float]) -> None:
+        self.wb.summary.update(summary | {"status": status})
+        self.wb.finish(exit_code=0 if status == "finished" else 1)
+
+
+def _settings(wandb: Any) -> Any:
+    try:
+        return wandb.Settings(
+            console="off", quiet=True, x_transaction_log_flush_interval=FLUSH_SECONDS
+        )
+    except Exception:  # a wandb without that (private) setting
+        return wandb.Settings(console="off", quiet=True)
+
+
+plugin = LoggerPlugin("wandb", WandbRun, library="wandb", extra="wandb")
+run_started, log_metrics, run_finished = plugin.hooks()
