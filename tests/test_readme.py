@@ -36,6 +36,8 @@ def test_ci_runs_readme_test_command_with_every_optional_tool_required():
     (line,) = [x for x in run.splitlines() if x.startswith("export BENCH_REQUIRE=")]
     assert set(line.split("=", 1)[1].split(",")) == OPTIONAL.keys()
     assert "|| echo" not in run  # no install failure is waved through
+
+
 def test_readme_everyday_commands_run_on_a_new_users_database():
     """No run id a new user does not have (``last``, or runs 1 and 2 of a fresh database),
     the commands a user needs daily, and where the runs are kept."""

@@ -236,7 +236,7 @@ def edit_stored_options(store, run_id, edit):
 
     config = store.get_run(run_id)["config"]
     edit(config["options"])
-    with store._write() as session:
+    with store.writing() as session:
         session.execute(update(Run).where(Run.id == run_id).values(config=config))
 
 

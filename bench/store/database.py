@@ -99,11 +99,6 @@ class Store:
         return f"Store({safe_url(self.url)!r})"
 
     @contextmanager
-    def _write(self) -> Iterator[Session]:
-        with self.writing() as session:
-            yield session
-
-    @contextmanager
     def writing(self) -> Iterator[Session]:
         """One write transaction, as every write of bench takes it: on SQLite the write
         lock first (``BEGIN IMMEDIATE``), so a concurrent writer makes it wait out the busy
@@ -136,7 +131,7 @@ class Store:
             fields["command"] = mask_text(fields["command"])
         fields.setdefault("status", "running")
         fields.setdefault("started_at", datetime.now(UTC))
-        with self._write() as session:
+        with self.writing() as session:
             run = Run(**fields)
             session.add(run)
             session.flush()
@@ -145,7 +140,7 @@ class Store:
     def update_run(self, run_id: int, **fields: Any) -> None:
         """Set some columns of a run (e.g. params once the model is built)."""
         check_run_fields(fields)
-        with self._write() as session:
+        with self.writing() as session:
             run = self._run(session, run_id)
             for key, value in fields.items():
                 setattr(run, key, value)
@@ -159,7 +154,7 @@ class Store:
         """
         check_status(status, FINAL_STATUSES)
         check_run_fields(fields)
-        with self._write() as session:
+        with self.writing() as session:
             run = self._run(session, run_id)
             finished_at = fields.pop("finished_at", None) or datetime.now(UTC)
             if "wall_seconds" not in fields and run.started_at is not None:
@@ -177,7 +172,7 @@ class Store:
         Its evaluations are dropped (the resumed run scores again); metrics stay until the
         training loop says where it resumes (:meth:`delete_metrics`).
         """
-        with self._write() as session:
+        with self.writing() as session:
             run = self._run(session, run_id)
             if run.status == "finished":
                 raise BenchError(f"run {run_id} has finished; there is nothing to resume")
@@ -190,7 +185,7 @@ class Store:
     def delete_run(self, run_id: int) -> None:
         """Remove a run and everything recorded for it (metrics, evaluations, artifact
         rows, probe results)."""
-        with self._write() as session:
+        with self.writing() as session:
             self._run(session, run_id)
             for table in (Metric, LineScoreBlob, Evaluation, Artifact, ProbeResult):
                 session.execute(delete(table).where(table.run_id == run_id))
@@ -198,7 +193,7 @@ class Store:
 
     def delete_metrics(self, run_id: int, *, after_step: int | None = None) -> None:
         """Drop a run's metrics logged after ``after_step`` (all of them when None)."""
-        with self._write() as session:
+        with self.writing() as session:
             query = delete(Metric).where(Metric.run_id == run_id)
             if after_step is not None:
                 query = query.where((Metric.step > after_step) | Metric.step.is_(None))
@@ -216,7 +211,7 @@ class Store:
     ) -> None:
         """Store one row per metric name, all at the same step/epoch."""
         now = datetime.now(UTC)
-        with self._write() as session:
+        with self.writing() as session:
             self._run(session, run_id)
             if metrics:  # one executemany, not one INSERT ... RETURNING per name
                 session.execute(
@@ -238,7 +233,7 @@ class Store:
         """Store a scored split: its protocol, unit counts and metrics, and where it has
         them its per-line scores and their bootstrap interval; return the row id."""
         interval = evaluation.ppl_interval  # computed before the write transaction
-        with self._write() as session:
+        with self.writing() as session:
             self._run(session, run_id)
             row = evaluation_row(run_id, evaluation, interval)
             session.add(row)
@@ -274,7 +269,7 @@ class Store:
 
     def add_artifact(self, run_id: int, kind: str, path: str | Path) -> int:
         """Record a file the run produced (a checkpoint, a vocabulary) once; return the row id."""
-        with self._write() as session:
+        with self.writing() as session:
             self._run(session, run_id)
             existing = session.scalar(
                 select(Artifact.id).where(
@@ -319,7 +314,7 @@ class Store:
             "positions": positions,
         }
         rows = probe_rows(header, values)
-        with self._write() as session:
+        with self.writing() as session:
             if run_id is not None:
                 self._run(session, run_id)
             if rows:
@@ -355,12 +350,9 @@ class Store:
         if status is not None:
             check_status(status)
         query = select(Run).order_by(Run.id.desc())
-        if status is not None:
-            query = query.where(Run.status == status)
-        if plugin is not None:
-            query = query.where(Run.plugin == plugin)
-        if corpus is not None:
-            query = query.where(Run.corpus == corpus)
+        for column, wanted in ((Run.status, status), (Run.plugin, plugin), (Run.corpus, corpus)):
+            if wanted is not None:
+                query = query.where(column == wanted)
         if limit is not None:
             query = query.limit(limit)
         with self._read() as session:

@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.schema import DDL, CreateColumn
 
-from bench.errors import BenchError
+from bench.store.schema_guards import one_migrator_at_a_time, refuse_newer_schema
 
 Migration = Callable[[Connection], None]
 
@@ -335,50 +335,11 @@ def migrate(engine: Engine, migrations: Sequence[Migration] | None = None) -> li
     pending = list(MIGRATIONS if migrations is None else migrations)
     with engine.connect() as conn:
         done = applied_migrations(conn)
-    refuse_newer_schema(engine, done, pending)
+    refuse_newer_schema(engine, done, {m.__name__ for m in [*MIGRATIONS, *pending]})
     if all(m.__name__ in done for m in pending):
         return []
-    with _one_migrator_at_a_time(engine):
+    with one_migrator_at_a_time(engine):
         return _apply(engine, pending)
-
-
-def refuse_newer_schema(engine: Engine, done: set[str], pending: Sequence[Migration]) -> None:
-    """A database that a newer bench migrated (a migration name this bench does not know)
-    may hold tables this bench would misread or fail to write at the end of a run: refuse
-    it when it is opened, before any work."""
-    known = {m.__name__ for m in MIGRATIONS} | {m.__name__ for m in pending}
-    unknown = sorted(done - known)
-    if unknown:
-        import bench
-
-        raise BenchError(
-            f"the database {engine.url.render_as_string(hide_password=True)} was written by a "
-            f"newer bench: its schema has {', '.join(unknown)}, which bench {bench.__version__} "
-            "does not know. Upgrade bench (pip install -U), or use another database (--db)"
-        )
-
-
-# any fixed 64-bit number; names bench's lock among the server's advisory locks
-_ADVISORY_LOCK_KEY = 0x62656E6368  # "bench"
-
-
-@contextmanager
-def _one_migrator_at_a_time(engine: Engine) -> Iterator[None]:
-    """On PostgreSQL, hold an advisory lock while migrating: creating a table is not safe
-    to race (two CREATE TABLE IF NOT EXISTS both pass the check, and one fails on the
-    catalogue's unique index), so processes opening a new database take turns. SQLite
-    serialises through BEGIN IMMEDIATE instead; other backends rely on re-checking."""
-    if engine.dialect.name != "postgresql":
-        yield
-        return
-    with engine.connect() as lock:
-        lock.exec_driver_sql(f"SELECT pg_advisory_lock({_ADVISORY_LOCK_KEY})")
-        lock.commit()  # the lock is held by the session, not the transaction
-        try:
-            yield
-        finally:
-            lock.exec_driver_sql(f"SELECT pg_advisory_unlock({_ADVISORY_LOCK_KEY})")
-            lock.commit()
 
 
 def _apply(engine: Engine, pending: list[Migration]) -> list[str]:
