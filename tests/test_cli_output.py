@@ -123,7 +123,7 @@ def test_run_and_show_give_the_training_arithmetic(tiny_corpus):
     line = re.search(r"^  training arithmetic (.+)$", ran.output, re.MULTILINE)
     assert line, ran.output
     assert re.fullmatch(
-        r"[\d.]+ kFLOP/token forward \(x3 trained\), [\d.]+ [MG]FLOP/s per device "
+        r"[\d.]+ kFLOP/token forward \(x3 trained\), [\d.]+ [kMGT]?FLOP/s per device "
         r"\(no listed peak for this device\)",
         line.group(1),
     )

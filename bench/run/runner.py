@@ -209,28 +209,19 @@ class Runner:
         except BaseException as error:
             detail = "".join(traceback.format_exception_only(type(error), error)).strip()
             peer = distributed.peer_failure()  # the error of the rank that failed first
-            self._close(
-                info,
-                "failed",
-                evaluations,
-                summary,
-                started,
-                error=peer.summary if peer else detail,
-                traceback_text=peer.traceback if peer else traceback.format_exc(),
+            text, trace = (
+                (peer.summary, peer.traceback) if peer else (detail, traceback.format_exc())
             )
+            self._close(info, "failed", evaluations, summary, started, text, trace)
             if peer is not None:
                 raise BenchError(f"{peer.summary} (run {run_id} recorded as failed)") from None
             if isinstance(error, CheckpointError):  # the disk or the file, not the plugin
                 raise CheckpointError(f"run {run_id} recorded as failed: {error}") from error
             # a plugin's mistake is one line (bench.failures); bench's own bug keeps its traceback
-            failure = (
-                plugin_failure(
-                    error, plugin=config.plugin, model_class=plan.model_class, run_id=run_id
-                )
-                if isinstance(error, Exception)
-                else None
+            failure = isinstance(error, Exception) and plugin_failure(
+                error, plugin=config.plugin, model_class=plan.model_class, run_id=run_id
             )
-            if failure is not None and not debugging():
+            if failure and not debugging():
                 raise failure from error
             raise
         self._close(info, "finished", evaluations, summary, started)

@@ -27,7 +27,6 @@ from sqlalchemy import (
     Double,
     Engine,
     ForeignKey,
-    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -228,14 +227,8 @@ def _rebuild_sqlite_runs(conn: Connection, name: str, *, autoincrement: bool) ->
     conn.execute(DDL(f"INSERT INTO runs_rebuilt ({names}) SELECT {names} FROM runs"))
     conn.execute(DDL("DROP TABLE runs"))
     conn.execute(DDL("ALTER TABLE runs_rebuilt RENAME TO runs"))
-    runs = Table(
-        "runs",
-        MetaData(),
-        Column("id", Integer, primary_key=True),
-        *_runs_v1_columns(indexed=False),
-    )
     for column in ("status", "plugin", "corpus", "config_hash"):
-        Index(f"ix_runs_{column}", runs.c[column]).create(conn)
+        conn.execute(DDL(f"CREATE INDEX ix_runs_{column} ON runs ({column})"))
     if conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
         raise RuntimeError(f"{name} left a dangling foreign key")
 
@@ -275,10 +268,8 @@ def m004_evaluation_intervals(conn: Connection) -> None:
 
 @migration
 def m005_run_ids_never_reused(conn: Connection) -> None:
-    """SQLite gives a new row the largest id plus one, so the id of the newest run, once
-    deleted, went to the next run, and committed leaderboards and exported files then
-    named another run: runs.id becomes AUTOINCREMENT. (PostgreSQL's and MySQL's sequences
-    never give an id twice.) Ids deleted before this migration cannot be known any more."""
+    """runs.id AUTOINCREMENT on SQLite, which gave a deleted newest run's id to the next run
+    (PostgreSQL's and MySQL's sequences never reuse an id); ids deleted before are lost."""
     if conn.dialect.name == "sqlite":
         _rebuild_sqlite_runs(conn, "m005_run_ids_never_reused", autoincrement=True)
 

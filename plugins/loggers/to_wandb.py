@@ -62,7 +62,10 @@ class WandbRun(Tracker):
 def _settings(wandb: Any) -> Any:
     try:
         return wandb.Settings(
-            console="off", quiet=True, x_transaction_log_flush_interval=FLUSH_SECONDS
+            console="off",
+            quiet=True,
+            x_transaction_log_flush_interval=FLUSH_SECONDS,
+            x_disable_stats=True,  # its sampling of the machine competes with the training
         )
     except Exception:  # a wandb without that (private) setting
         return wandb.Settings(console="off", quiet=True)
