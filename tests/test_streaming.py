@@ -22,7 +22,15 @@ from click.testing import CliRunner
 
 from bench.api.registry import Registry
 from bench.cli import cli
-from bench.corpora import CorpusSpec, ShardedLines, SplitFile, cached_path, load_corpus
+from bench.corpora import (
+    Checksum,
+    CorpusSpec,
+    ShardedLines,
+    SplitFile,
+    cached_path,
+    load_corpus,
+    sha256_file,
+)
 from bench.corpora import shards as shards_module
 from bench.errors import BenchError
 from bench.tokenization import token_cache
@@ -73,7 +81,8 @@ def archive_spec(tmp_path: Path) -> tuple[CorpusSpec, dict[str, bytes]]:
             info = tarfile.TarInfo(member)
             info.size = len(data)
             bundle.addfile(info, io.BytesIO(data))
-    return one_billion_word(archive.as_uri()), files
+    checksum = Checksum("sha256", sha256_file(archive), "the test", size=archive.stat().st_size)
+    return one_billion_word(archive.as_uri(), checksum), files
 
 
 class ReadCounter:
@@ -120,7 +129,8 @@ def test_train_shards_are_read_lazily_one_at_a_time(
         progress=False,
     )
     assert list(train) == list(train) == whole.splits["train"]
-    assert text.sha256 == whole.sha256 and not text.verified
+    # both verified: the files came out of an archive that matched its published checksum
+    assert text.sha256 == whole.sha256 and text.verified and whole.verified
     assert text.splits["test"] == whole.splits["test"]
 
 

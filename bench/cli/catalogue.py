@@ -128,8 +128,18 @@ def corpora_list(data_dir: str | None) -> None:
         )
         click.echo(f"  {info['description']}")
         click.echo(f"  {_tokens_line(info)}")
+        click.echo(f"  {_checksums_line(info)}")
         click.echo(f"  licence: {info['license']}")
         click.echo(f"  cite: {info['citation']}")
+
+
+def _checksums_line(info: dict[str, Any]) -> str:
+    """The published checksums the files are checked against, or how many files have none."""
+    line = "checked against: " + "; ".join(info["checksums"]) if info["checksums"] else ""
+    if info["unverified_files"]:
+        missing = f"unverified: {info['unverified_files']} file(s) have no published checksum"
+        line = f"{line}; {missing}" if line else missing
+    return line
 
 
 def _tokens_line(info: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ from bench.corpora.fetch import DOWNLOADS, TIMEOUT_S, fetch
 from bench.corpora.files import cached_path, corpus_dir, verify
 from bench.corpora.load import CorpusText, accepted_names, download_if_missing, load_corpus
 from bench.corpora.shards import ShardedLines
-from bench.corpora.spec import SPLITS, CorpusSpec, FileCheck, SplitFile
+from bench.corpora.spec import SPLITS, Checksum, CorpusSpec, FileCheck, SplitFile
 from bench.corpora.text import (
     CHUNK,
     combine_sha256,
@@ -44,6 +44,7 @@ __all__ = [
     "DOWNLOADS",
     "SPLITS",
     "TIMEOUT_S",
+    "Checksum",
     "CorpusSpec",
     "CorpusText",
     "FileCheck",

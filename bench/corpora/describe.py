@@ -34,7 +34,25 @@ def describe(spec: CorpusSpec, data_dir: Path) -> dict[str, object]:
         "location": "embedded" if spec.embedded else str(corpus_dir(spec, data_dir)),
         "reference_names": list(spec.reference_names),
         "notes": spec.notes,
+        "checksums": published_checksums(spec),
+        "unverified_files": sum(
+            f.published is None and f.url not in spec.archive_checksums for f in spec.files
+        ),
     }
+
+
+def published_checksums(spec: CorpusSpec) -> list[str]:
+    """The published checksums a corpus's files are checked against, one "kind: source"
+    per source, in file order (an archive's checksum covers every file taken from it)."""
+    found: list[str] = []
+    for split_file in spec.files:
+        checksum = split_file.published or spec.archive_checksums.get(split_file.url)
+        if checksum is not None:
+            what = "archive " if split_file.published is None else ""
+            line = f"{what}{checksum.kind} from {checksum.source}"
+            if line not in found:
+                found.append(line)
+    return found
 
 
 def expected_split_tokens(spec: CorpusSpec) -> dict[str, int | None]:

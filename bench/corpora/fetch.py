@@ -1,7 +1,8 @@
 """Download a corpus: ``fetch`` puts its files into ``<data_dir>/corpora/<name>/``.
 
 Plain, gzipped and archived (.zip, .tar.gz, .tgz) files are fetched, checked against their
-sha256 and moved into place atomically, with a progress bar on a terminal.
+sha256 and the checksums third parties publish for them (an archive before anything is
+extracted from it), and moved into place atomically, with a progress bar on a terminal.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from bench.corpora.files import (
     embedded_path,
     final_name,
     is_plain_gzip,
+    published_problem,
+    record_trusted,
     url_basename,
 )
-from bench.corpora.spec import CorpusSpec, SplitFile
+from bench.corpora.spec import Checksum, CorpusSpec, SplitFile
 from bench.corpora.text import CHUNK, sha256_file
 from bench.errors import BenchError
 
@@ -86,20 +89,24 @@ def _fetch_pending(
         else:
             archives.setdefault(split_file.url, []).append(split_file)
     for url, members in archives.items():  # grouped: one download and one pass per archive
-        archive = _get_archive(url, target / DOWNLOADS, force=force, progress=progress)
-        _extract_members(archive, members, target)
+        checksum = spec.archive_checksums.get(url)
+        archive = _get_archive(url, target / DOWNLOADS, checksum, force=force, progress=progress)
+        installed = _extract_members(archive, members, target)
+        if checksum is not None:  # the files of a verified archive are trusted from now on
+            for name, digest in installed.items():
+                record_trusted(spec, data_dir, name, digest, checksum.source)
 
 
 def _fetch_plain(split_file: SplitFile, target: Path, *, progress: bool) -> None:
     """Download a plain (optionally gzipped) file, verify it and move it into place."""
     final = target / final_name(split_file)
-    downloaded = _download(split_file.url, target, progress=progress)
+    downloaded = _download(split_file.url, target, progress=progress, local_copy=final)
     try:
         if is_plain_gzip(split_file.url):
             temp, digest = _gunzip(downloaded, target, final.name, split_file.url)
         else:
             temp, digest = downloaded, sha256_file(downloaded)
-        _install(temp, final, digest, split_file.sha256)
+        _install(temp, final, digest, split_file)
     finally:
         downloaded.unlink(missing_ok=True)
 
@@ -112,26 +119,42 @@ def _gunzip(path: Path, folder: Path, file_name: str, url: str) -> tuple[Path, s
         raise BenchError(f"{url}: not a valid gzip file ({error or 'truncated'})") from None
 
 
-def _get_archive(url: str, downloads: Path, *, force: bool, progress: bool) -> Path:
-    """The archive at ``url``, downloaded into ``downloads`` unless already there."""
+def _get_archive(
+    url: str, downloads: Path, checksum: Checksum | None, *, force: bool, progress: bool
+) -> Path:
+    """The archive at ``url``, downloaded into ``downloads`` unless already there (a copy
+    put there by hand counts), checked against its published ``checksum`` if it has one.
+
+    A truncated or different archive is deleted before anything is extracted from it.
+    """
     archive = downloads / url_basename(url)
     if force or not archive.is_file():
-        temp = _download(url, downloads, progress=progress)
+        temp = _download(url, downloads, progress=progress, local_copy=archive)
         os.replace(temp, archive)
+    problem = published_problem(archive, checksum) if checksum is not None else None
+    if problem is not None:
+        archive.unlink()
+        raise BenchError(
+            f"{archive.name} is not the published archive: {problem}. It was deleted; "
+            "fetch again to download it afresh"
+        )
     return archive
 
 
-def _extract_members(archive: Path, members: list[SplitFile], target: Path) -> None:
-    """Extract, verify and install the wanted members, reading the archive only once."""
+def _extract_members(archive: Path, members: list[SplitFile], target: Path) -> dict[str, str]:
+    """Extract, verify and install the wanted members, reading the archive only once;
+    return the sha256 of each file installed, by file name."""
     wanted = {_normalise_member(split_file.member or ""): split_file for split_file in members}
     found: list[str] = []
+    installed: dict[str, str] = {}
     try:
         for name, source in _iter_archive(archive, set(wanted)):
             split_file = wanted[name]
             final = target / final_name(split_file)
             temp, digest = _write_temp(source, target, final.name)
-            _install(temp, final, digest, split_file.sha256, archive=archive)
+            _install(temp, final, digest, split_file, archive=archive)
             found.append(name)
+            installed[final.name] = digest
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as error:
         archive.unlink(missing_ok=True)  # useless now; the next fetch downloads it afresh
         raise BenchError(
@@ -141,6 +164,7 @@ def _extract_members(archive: Path, members: list[SplitFile], target: Path) -> N
     missing = [name for name in wanted if name not in found]
     if missing:
         raise BenchError(_missing_member_message(archive, missing[0]))
+    return installed
 
 
 def _normalise_member(name: str) -> str:
@@ -205,14 +229,21 @@ def _write_temp(source: IO[bytes], folder: Path, file_name: str) -> tuple[Path, 
 
 
 def _install(
-    temp: Path, final: Path, actual: str, expected: str | None, *, archive: Path | None = None
+    temp: Path, final: Path, actual: str, split_file: SplitFile, *, archive: Path | None = None
 ) -> None:
-    """Move a verified temp file to its final name; delete it and fail on a bad checksum.
+    """Move a verified temp file to its final name; delete it and fail on a bad checksum
+    (its sha256, or the checksum a third party published for it).
 
     os.replace within one folder is atomic, so the final path only ever holds a whole,
     verified file, even if bench is killed mid-download.
     """
+    expected, published = split_file.sha256, split_file.published
+    problem = None
     if expected is not None and actual != expected:
+        problem = f"expected sha256 {expected}, got {actual}"
+    elif published is not None and (published.kind, published.value) != ("sha256", expected):
+        problem = published_problem(temp, published)
+    if problem is not None:
         temp.unlink(missing_ok=True)
         where = (
             f" (extracted from {archive}; delete that archive to download it again)"
@@ -220,16 +251,16 @@ def _install(
             else ""
         )
         raise BenchError(
-            f"checksum mismatch for {final.name}{where}: expected sha256 {expected}, "
-            f"got {actual}. The file was deleted."
+            f"checksum mismatch for {final.name}{where}: {problem}. The file was deleted."
         )
     os.replace(temp, final)
 
 
-def _download(url: str, folder: Path, *, progress: bool) -> Path:
+def _download(url: str, folder: Path, *, progress: bool, local_copy: Path) -> Path:
     """Download ``url`` (http, https or file://) into a new temp file in ``folder``.
 
-    Network trouble becomes a BenchError that says how to go on without the network.
+    Network trouble becomes a BenchError that says how to go on without the network: by
+    putting a copy of the file at ``local_copy``, where fetch looks before downloading.
     """
     folder.mkdir(parents=True, exist_ok=True)
     label = url_basename(url)
@@ -237,14 +268,14 @@ def _download(url: str, folder: Path, *, progress: bool) -> Path:
     temp = Path(temp_name)
     try:
         with os.fdopen(handle, "wb") as out:
-            _copy_url(url, out, label=label, progress=progress)
+            _copy_url(url, out, label=label, progress=progress, local_copy=local_copy)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
     return temp
 
 
-def _copy_url(url: str, out: BinaryIO, *, label: str, progress: bool) -> None:
+def _copy_url(url: str, out: BinaryIO, *, label: str, progress: bool, local_copy: Path) -> None:
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
             total = _content_length(response)
@@ -260,17 +291,19 @@ def _copy_url(url: str, out: BinaryIO, *, label: str, progress: bool) -> None:
         TimeoutError,
         ConnectionError,
     ) as error:
-        raise BenchError(_download_failed_message(url, error)) from None
+        raise BenchError(_download_failed_message(url, error, local_copy)) from None
 
 
-def _download_failed_message(url: str, error: BaseException) -> str:
+def _download_failed_message(url: str, error: BaseException, local_copy: Path) -> str:
     if isinstance(error, urllib.error.HTTPError):
         reason: object = f"HTTP {error.code} {error.reason}"
     else:
         reason = getattr(error, "reason", None) or error
     return (
-        f"download of {url} failed ({reason}). The machine may be offline. "
-        "`--corpus PATH` also accepts a text file, or a folder with train.txt, valid.txt and test.txt."
+        f"download of {url} failed ({reason}). The machine may be offline. With a copy of "
+        f"{url_basename(url)} from elsewhere, put it at {local_copy} and run the command "
+        "again: bench checks it against its checksum before using it. `--corpus PATH` also "
+        "accepts a text file, or a folder with train.txt, valid.txt and test.txt."
     )
 
 

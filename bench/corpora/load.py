@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.api.registry import Registry
 from bench.corpora.fetch import fetch
-from bench.corpora.files import cached_path, corpus_dir, embedded_bytes, final_name
+from bench.corpora.files import (
+    cached_path,
+    corpus_dir,
+    embedded_bytes,
+    final_name,
+    trusted_sha256,
+)
 from bench.corpora.shards import ShardedLines, StreamedSplit, stream_split
 from bench.corpora.single_file import SPLIT_EVERY, lines_sha256, split_single_file
 from bench.corpora.spec import SPLITS, CorpusSpec, SplitFile
@@ -143,7 +149,14 @@ def _load_registered(
         )
     if missing:
         fetch(spec, data_dir, progress=progress)
-    files = list(zip(spec.files, paths, strict=True))
+    trusted = trusted_sha256(spec, data_dir)  # files a verified archive vouched for
+    files = [
+        (
+            replace(f, sha256=trusted[p.name][0]) if f.sha256 is None and p.name in trusted else f,
+            p,
+        )
+        for f, p in zip(spec.files, paths, strict=True)
+    ]
     streamed = None
     if spec.stream_train:  # left on disk: checksummed now, read shard by shard when used
         streamed = stream_split(spec, "train", [(f, p) for f, p in files if f.split == "train"])

@@ -10,6 +10,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SPLITS = ("train", "valid", "test")
+CHECKSUM_KINDS = ("sha256", "sha1", "md5", "git-blob")
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """A checksum a third party published for a file, and where it published it.
+
+    ``kind`` is the hash as published: sha256, sha1, md5, or git-blob (a git blob id: the
+    sha1 of ``"blob <size>\\0"`` and the bytes, as a repository's tree lists a file).
+    ``size`` is the file's length in bytes where the source gives it: a shorter file is
+    reported as truncated rather than as a mismatch.
+    """
+
+    kind: str
+    value: str
+    source: str
+    size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in CHECKSUM_KINDS:
+            raise ValueError(f"checksum kind {self.kind!r} is not one of {CHECKSUM_KINDS}")
 
 
 @dataclass(frozen=True)
@@ -20,6 +41,7 @@ class SplitFile:
     .tar.gz, .tgz) and ``member`` the file's path inside it; a ``url`` ending in .gz
     (not .tar.gz) is gunzipped. ``sha256`` is the checksum of the final plain-text file;
     None means no trusted checksum is recorded (verify reports it as unverified).
+    ``published`` is a third party's checksum of the same final file, checked as well.
     ``tokens`` counts whitespace tokens plus one end-of-sentence per line.
     """
 
@@ -30,6 +52,7 @@ class SplitFile:
     tokens: int | None = None
     lines: int | None = None
     bytes: int | None = None
+    published: Checksum | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +69,10 @@ class CorpusSpec:
     ``stream_train`` keeps the train split on disk: it loads as a lazily read
     :class:`~bench.corpora.shards.ShardedLines` and is encoded into memory-mapped token ids
     (for corpora too big for memory, such as One Billion Word).
+    ``archive_checksums`` maps an archive's URL to its published :class:`Checksum`: the
+    archive is checked before anything is extracted, and the files extracted from a good
+    one are trusted (their sha256 is recorded beside them) when they have no checksum of
+    their own.
     """
 
     name: str
@@ -61,6 +88,7 @@ class CorpusSpec:
     notes: str = ""
     expected_tokens: dict[str, int] = field(default_factory=dict)
     stream_train: bool = False
+    archive_checksums: dict[str, Checksum] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.stream_train and (self.line_splits or self.embedded):

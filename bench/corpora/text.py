@@ -115,7 +115,16 @@ def sha256_bytes(data: bytes) -> str:
 
 def sha256_file(path: Path) -> str:
     """sha256 of a file, read in chunks so multi-gigabyte shards need no memory."""
-    digest = hashlib.sha256()
+    return file_digest(path, "sha256")
+
+
+def file_digest(path: Path, kind: str) -> str:
+    """The ``kind`` checksum of a file (sha256, sha1, md5, or git-blob: git's blob id),
+    read in chunks."""
+    if kind == "git-blob":
+        digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode("ascii"))
+    else:
+        digest = hashlib.new(kind)
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
