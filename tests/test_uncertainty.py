@@ -144,6 +144,30 @@ def test_leaderboard_rows_of_runs_equal_but_for_the_seed_are_aggregated():
     assert rows.loc[4, "seed_n"] == 1 and rows.loc[4, "test_ppl"] == 85.0
 
 
+def test_a_re_measured_seed_is_one_sample_of_its_group_not_two():
+    config = {"plugin": "lstm", "corpus": "ptb", "seed": 1}
+    frame = pd.DataFrame(
+        {
+            "run_id": [1, 2, 3, 4],
+            "seed": [1, 1, 2, 1],
+            "config": [config, config, {**config, "seed": 2}, config],
+            "corpus_sha256": [{"test": "abc"}] * 4,
+            "valid_ppl": [120.0, 120.0, 124.0, 120.5],
+            "test_ppl": [113.0, 113.0, 115.0, 113.25],
+        }
+    )
+    row = aggregate_seed_groups(frame).iloc[0]
+    assert row["seed_n"] == 2 and row["seed_list"] == [1, 2]  # distinct seeds only
+    assert row["seed_runs"] == [1, 2, 3, 4]  # every run stays listed
+    assert row["test_ppl"] == pytest.approx(114.0)  # seed 1's first run, not three of it
+    assert row["test_ppl_std"] == pytest.approx(SeedSpread.of([113.0, 115.0]).std)
+    assert row["seed_remeasured"] == (
+        "seed 1 re-measured ×3 (runs 1, 2, 4), test ppl differs by up to 0.25"
+    )
+    again = aggregate_seed_groups(frame.iloc[:2]).iloc[0]  # the same command run twice
+    assert again["seed_n"] == 1 and again["seed_remeasured"].endswith("(runs 1, 2), equal")
+
+
 def add_seeded_run(store, seed, test_ppl, hidden, splits=("test",)):
     config = {"plugin": "lstm", "corpus": "ptb", "seed": seed, "options": {"hidden": hidden}}
     run_id = store.create_run(
@@ -174,7 +198,9 @@ def test_seed_groups_are_compared_by_welch_t_on_their_spread(tmp_path):
     with Store(f"sqlite:///{tmp_path / 'groups.db'}") as store:
         a = [add_seeded_run(store, seed, ppl, 200) for seed, ppl in enumerate(a_values, 1)]
         b = [add_seeded_run(store, seed, ppl, 400) for seed, ppl in enumerate(b_values, 1)]
+        rerun = add_seeded_run(store, 1, a_values[0], 200)  # seed 1 again: not a 4th sample
         report = "\n".join(compare_groups(store, a[0], b[2]))
+    assert f"seed 1 re-measured ×2 (runs {a[0]}, {rerun}), equal" in report
     sa, sb = SeedSpread.of(a_values), SeedSpread.of(b_values)
     va, vb = sa.std**2 / 3, sb.std**2 / 3  # Welch, by hand
     t = (sa.mean - sb.mean) / math.sqrt(va + vb)
@@ -219,6 +245,24 @@ def invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
+def test_rerunning_the_same_seed_is_shown_as_a_re_measurement(tiny_corpus):
+    for _ in range(2):  # the same command twice: one seed, measured twice
+        again = invoke("run", "--plugin", "unigram", "--corpus", tiny_corpus)
+        assert again.exit_code == 0, again.output
+    show = invoke("show", "2").output
+    assert "seed group:" not in show
+    assert "re-measured: seed 1234 re-measured ×2 (runs 1, 2), equal" in show
+    board = invoke("leaderboard").output
+    assert "(n=2)" not in board and "± 0.00" not in board
+    assert "re-measured ×2 (runs 1, 2), equal" in " ".join(board.split())
+    csv = invoke("leaderboard", "--format", "csv").output
+    row = pd.read_csv(io.StringIO(csv), dtype={"run_ids": str}).iloc[0]
+    assert row["seeds_n"] == 1 and row["run_ids"] == "1 2"
+    assert row["test_ppl_low"] < row["test_ppl"]  # one sample: its bootstrap interval
+    lonely = invoke("compare", "1", "2", "--groups")
+    assert lonely.output.startswith("Error: the seed group of run 1 has 1 distinct seed")
+
+
 def test_seeds_compare_and_leaderboard_through_the_cli(tiny_corpus):
     seeded = invoke("run", "--plugin", "unigram", "--corpus", tiny_corpus, "--seeds", "1,2")
     assert seeded.exit_code == 0, seeded.output
@@ -238,7 +282,7 @@ def test_seeds_compare_and_leaderboard_through_the_cli(tiny_corpus):
     assert flat.exit_code == 1 and "have no spread" in flat.output
     lonely = invoke("compare", "1", "3", "--groups")
     assert lonely.exit_code == 1
-    assert lonely.output.startswith("Error: the seed group of run 3 has 1 finished run")
+    assert lonely.output.startswith("Error: the seed group of run 3 has 1 distinct seed")
 
     show = invoke("show", "1")
     assert "eval test  ppl" in show.output and "seed group: runs 1, 2" in show.output

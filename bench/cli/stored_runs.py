@@ -146,11 +146,13 @@ def _echo_seed_group(store: Any, record: dict[str, Any]) -> None:
 
     if record.get("status") != "finished" or not record.get("config"):
         return
-    _, members = group_members(store, record["id"])
+    _, members, remeasured = group_members(store, record["id"])
     if len(members) > 1:
         ids = ", ".join(str(i) for i in members["run_id"])
         spread = SeedSpread.of(list(members["test_ppl"].astype(float)))
         _echo(f"seed group: runs {ids}, test ppl {spread.describe()} (bench compare --groups)")
+    if remeasured:
+        _echo(f"re-measured: {remeasured}")
 
 
 @click.command()

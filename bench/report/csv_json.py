@@ -109,7 +109,7 @@ def measured_record(
         test_tokens_per_second=_number(cell(row, "test_tokens_per_second")),
         device=cells["device"] or None,
         date=cells["date"] or None,
-        run_ids=list(row["seed_runs"]) if group else [int(row["run_id"])],
+        run_ids=list(row.get("seed_runs") or [int(row["run_id"])]),  # re-measurements too
         notes=cells["notes"] or None,
     )
     for split in ("valid", "test"):

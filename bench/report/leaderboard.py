@@ -176,6 +176,7 @@ def _measured_row(row: Mapping[str, Any], paper: Reproduction | None = None) -> 
     if group:
         seeds = ", ".join(str(s) for s in row["seed_list"])
         notes = "; ".join(n for n in (f"mean ± std over seeds {seeds}", notes) if n)
+    notes = "; ".join(n for n in (notes, cell(row, "seed_remeasured")) if n)
     return {
         "kind": "measured",
         "model": cell(row, "model_label") or cell(row, "plugin") or "",
@@ -196,7 +197,7 @@ def _measured_row(row: Mapping[str, Any], paper: Reproduction | None = None) -> 
         "eval tok/s (test)": _rate(cell(row, "test_tokens_per_second")),
         "device": cell(row, "device_name") or cell(row, "device") or "",
         "date": _date(cell(row, "finished_at") or cell(row, "started_at")),
-        "run": ", ".join(map(str, row["seed_runs"])) if group else str(row["run_id"]),
+        "run": ", ".join(map(str, _run_ids(row))),
         "reproduces": f"{paper.model} (recipe {paper.recipe})" if paper else "",
         "citation": "",
         "notes": notes,
@@ -251,11 +252,6 @@ def _table(
         measured = measured.assign(_key=pd.to_numeric(measured["test_ppl"], errors="coerce"))
         measured = measured.sort_values(["_key", "run_id"], na_position="last", kind="stable")
         measured_records = measured.to_dict("records")
-        for record in measured_records:  # a seed group's figures are means over its runs
-            members = [runs[i] for i in _run_ids(record)]
-            for column in ("valid_ppl_no_oov", "test_ppl_no_oov"):
-                values = [m[column] for m in members if cell(m, column) is not None]
-                record[column] = sum(values) / len(values) if values else None
         provenance = [_provenance(runs[run_id]) for r in measured_records for run_id in _run_ids(r)]
     reference = reference.assign(_key=reference["test_ppl"].map(leading_number))
     reference = reference.sort_values("_key", na_position="last", kind="stable")

@@ -236,21 +236,21 @@ def compare_groups(store: Any, run_a: int, run_b: int, split: str = "test") -> l
 
     sides = []
     for label, run_id in (("A", run_a), ("B", run_b)):
-        record, members = group_members(store, run_id, split)
+        record, members, remeasured = group_members(store, run_id, split)
         if len(members) < 2:
             raise BenchError(
-                f"the seed group of run {run_id} has {len(members)} finished "
-                f"run(s) with a {split} evaluation; comparing groups needs at least "
+                f"the seed group of run {run_id} has {len(members)} distinct seed(s) "
+                f"with a {split} evaluation; comparing groups needs at least "
                 "2 a side (bench run --seeds 3)"
             )
-        sides.append((label, record, members))
-    shas = {str((r.get("corpus_sha256") or {}).get(split)) for _, r, _ in sides}
+        sides.append((label, record, members, remeasured))
+    shas = {str((r.get("corpus_sha256") or {}).get(split)) for _, r, _, _ in sides}
     if len(shas) > 1:
         raise BenchError(
             f"the groups of runs {run_a} and {run_b} were scored on different "
             f"{split} text; compare needs the same lines"
         )
-    values = [m[f"{split}_ppl"].astype(float).to_numpy() for _, _, m in sides]
+    values = [m[f"{split}_ppl"].astype(float).to_numpy() for _, _, m, _ in sides]
     if all(np.ptp(v) == 0 for v in values):  # Welch's t is undefined without spread
         raise BenchError(
             f"the seed groups of runs {run_a} and {run_b} have no spread: their "
@@ -260,7 +260,7 @@ def compare_groups(store: Any, run_a: int, run_b: int, split: str = "test") -> l
     test = stats.ttest_ind(values[0], values[1], equal_var=False)
     interval = test.confidence_interval(LEVEL)
     out = []
-    for (label, record, members), vals in zip(sides, values, strict=True):
+    for (label, record, members, remeasured), vals in zip(sides, values, strict=True):
         ids = ", ".join(str(i) for i in members["run_id"])
         seeds = ", ".join(str(s) for s in members["seed"])
         out.append(
@@ -268,6 +268,8 @@ def compare_groups(store: Any, run_a: int, run_b: int, split: str = "test") -> l
             f"{record.get('key_options') or ''}: runs {ids} (seeds {seeds})"
         )
         out.append(f"   {split} perplexity {SeedSpread.of(list(vals)).describe()}")
+        if remeasured:  # equal-seed reruns: a determinism check, not extra samples
+            out.append(f"   {remeasured}")
     diff = Difference(
         name="perplexity",
         a=float(values[0].mean()),

@@ -90,16 +90,47 @@ class SeedSpread:
         return f"{self.mean:.{digits}f} ± {self.std:.{digits}f} (n={self.n})"
 
 
-def group_members(store: Any, run_id: int, split: str = "test") -> tuple[dict[str, Any], Any]:
-    """Run ``run_id`` and the finished runs of its seed group with a ``split`` evaluation
-    (a frame of :meth:`Store.results_frame` rows, oldest first)."""
+def group_members(store: Any, run_id: int, split: str = "test") -> tuple[dict[str, Any], Any, str]:
+    """Run ``run_id``, the finished runs of its seed group with a ``split`` evaluation
+    (a frame of :meth:`Store.results_frame` rows, oldest first, one per distinct seed),
+    and the note on its re-measured seeds (:func:`distinct_seeds`)."""
     record = store.get_run(run_id)
     key = group_key(record.get("config"))
     if key is None:
         raise BenchError(f"run {run_id} has no stored configuration; it belongs to no group")
     frame = store.results_frame(corpus=record.get("corpus"))
     members = frame[[group_key(config) == key for config in frame["config"]]]
-    return record, members[members[f"{split}_ppl"].notna()]
+    return record, *distinct_seeds(members[members[f"{split}_ppl"].notna()], split)
+
+
+def distinct_seeds(members: Any, split: str = "test") -> tuple[Any, str]:
+    """One row per distinct seed of a seed group's ``members`` (oldest first), and a note
+    on the re-measurements.
+
+    A run with a seed already in the group is a re-measurement of the same sample, not a
+    new one: counting it would shrink the spread (two reruns of one seed give ``± 0.00
+    (n=2)``). The first run of each seed stands for it; the later ones only check that
+    the seed gives the same figure again, e.g. ``"seed 1234 re-measured ×2 (runs 1, 2),
+    equal"``.
+    """
+    import pandas as pd  # lazily: keeps `bench --help` fast
+
+    # the configuration's seed: members with equal ones have equal configurations
+    seeds = pd.Series(
+        [c.get("seed") if isinstance(c, dict) else None for c in members["config"]], dtype=object
+    )
+    notes = []
+    for seed in dict.fromkeys(seeds):
+        runs = members[[s == seed for s in seeds]]
+        if len(runs) < 2:
+            continue
+        values = pd.to_numeric(runs[f"{split}_ppl"], errors="coerce").dropna()
+        spread = float(values.max() - values.min()) if len(values) else 0.0
+        check = "equal" if spread == 0 else f"{split} ppl differs by up to {spread:.4g}"
+        ids = ", ".join(str(int(i)) for i in runs["run_id"])
+        name = "no seed" if seed is None else f"seed {int(seed)}"
+        notes.append(f"{name} re-measured ×{len(runs)} (runs {ids}), {check}")
+    return members[~seeds.duplicated(keep="first").to_numpy()], "; ".join(notes)
 
 
 # Figures a leaderboard row of a seed group shows as the mean over its members.
@@ -108,6 +139,8 @@ MEAN_COLUMNS = (
     "test_ppl",
     "valid_word_ppl",
     "test_word_ppl",
+    "valid_ppl_no_oov",
+    "test_ppl_no_oov",
     "test_bits_per_byte",
     "train_tokens_per_second",
     "test_tokens_per_second",
@@ -119,7 +152,8 @@ def aggregate_seed_groups(results: Any) -> Any:
 
     Runs whose configuration is equal but for the seed, scored on the same test text,
     become one row: the first run's columns, the mean of :data:`MEAN_COLUMNS`, and
-    ``seed_runs`` (member run ids), ``seed_list``, ``seed_n``, ``valid_ppl_std`` and
+    ``seed_runs`` (member run ids), ``seed_list`` (its distinct seeds), ``seed_n`` (how
+    many), ``seed_remeasured`` (see :func:`distinct_seeds`), ``valid_ppl_std`` and
     ``test_ppl_std``. A run alone keeps its row, with ``seed_n`` 1.
     """
     import pandas as pd  # lazily: keeps `bench --help` fast
@@ -134,11 +168,13 @@ def aggregate_seed_groups(results: Any) -> Any:
         order.setdefault((key, test_text) if key else ("alone", position), []).append(position)
     rows = []
     for positions in order.values():
-        members = results.iloc[positions]
+        every = results.iloc[positions]
+        members, row_note = distinct_seeds(every)  # a re-measured seed is one sample
         row = members.iloc[0].to_dict()
         row["seed_n"] = len(members)
-        row["seed_runs"] = [int(i) for i in members["run_id"]]
+        row["seed_runs"] = [int(i) for i in every["run_id"]]
         row["seed_list"] = [None if pd.isna(s) else int(s) for s in members["seed"]]
+        row["seed_remeasured"] = row_note
         if len(members) > 1:
             for column in MEAN_COLUMNS:
                 if column in members.columns:
