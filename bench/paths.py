@@ -13,7 +13,7 @@ import platformdirs
 DATA_DIR_ENV = "BENCH_DATA_DIR"  # corpora, tokenizer models, checkpoints
 DB_ENV = "BENCH_DB"  # any SQLAlchemy URL
 # a run's resumable checkpoint, in its run folder (named here so that the runner can
-# remove it without importing bench.checkpoint, which imports torch)
+# remove it without importing bench.training.checkpoint, which imports torch)
 RESUME_FILE = "resume.pt"
 # the weights and optimiser state at the start of the epoch in progress (NaN recovery
 # goes back there), beside the resumable checkpoint

@@ -1,7 +1,7 @@
 """bench's built-in tokenizers: words, characters and sentencepiece subwords.
 
-The implementations live in :mod:`bench.tokenizers` and
-:mod:`bench.sentencepiece_tokenizers` (the core and tests use them directly); this
+The implementations live in :mod:`bench.tokenization.tokenizers` and
+:mod:`bench.tokenization.sentencepiece_tokenizers` (the core and tests use them directly); this
 plugin only names them, through the same hook as any third-party one.
 """
 

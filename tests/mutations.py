@@ -60,8 +60,8 @@ MUTATIONS = [
     Mutation(
         "password-masking",
         "bench/secrets.py",
-        "return _URL_PASSWORD.sub(lambda m: f\"{m.group('head')}{MASK}@\", text)",
-        "return text",
+        'if "://" not in text:',
+        "if True:",
         "docs/storage.md: a password in the URL is never printed or stored",
         ("tests/test_edges.py", "tests/test_store.py", "-k", "password or mask or secret"),
     ),
@@ -71,7 +71,7 @@ MUTATIONS = [
         "from html import escape",
         "escape = str",
         "docs/runs.md (HTML leaderboard): stored text (commands, options) shown as text, escaped",
-        ("tests/test_html_site.py",),
+        ("tests/test_html_site.py", "tests/test_shown_text.py"),
     ),
     Mutation(
         "sparse-gradient-averaging",

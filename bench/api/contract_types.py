@@ -1,7 +1,7 @@
 """The records a plugin receives and returns: plain data, no behaviour of the runner.
 
-This is a leaf module (it imports only :mod:`bench.metrics`, :mod:`bench.tokens` and
-:mod:`bench.uncertainty`), so
+This is a leaf module (it imports only :mod:`bench.scoring.metrics`, :mod:`bench.tokenization.tokens` and
+:mod:`bench.scoring.uncertainty`), so
 the hook specifications, the model contract and the core can all name these types
 without importing one another.
 

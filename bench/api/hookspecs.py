@@ -4,7 +4,7 @@ A plugin is a module (or object) with functions marked ``@bench.hookimpl`` whose
 match the specs below; it is found through the ``bench.plugins`` entry-point group.
 Registration hooks receive a ``register`` callback so the core owns naming, aliases and
 duplicate checks. Observer hooks see a run's lifecycle and metrics, as the records of
-:mod:`bench.records`. Hooks only ever gain arguments, and pluggy passes an implementation
+:mod:`bench.api.contract_types`. Hooks only ever gain arguments, and pluggy passes an implementation
 only the arguments it names, so plugins written against an older bench keep working.
 
 docs/hooks.md documents every hook with the signature below (a test compares them).

@@ -19,7 +19,7 @@ from bench.configuration.options import Options
 from bench.errors import BenchError
 from bench.tokenization.tokens import TokenizedSplit, Vocabulary
 
-# ScoredTokens, EvalProtocol and ScoringMode live in bench.records (a leaf module); they
+# ScoredTokens, EvalProtocol and ScoringMode live in bench.api.contract_types (a leaf module); they
 # are re-exported here because plugins written before it import them from bench.model.
 __all__ = ["EvalProtocol", "LanguageModel", "ScoredTokens", "ScoringMode", "TrainingContext"]
 
@@ -159,7 +159,7 @@ class LanguageModel(ABC):
 
     def flops_per_token(self) -> int | None:
         """Model FLOPs of one token's forward pass (matrix products, 2 per multiply-add; see
-        :mod:`bench.flops`), from which a run reports its training arithmetic rate and the
+        :mod:`bench.training.flops`), from which a run reports its training arithmetic rate and the
         fraction of the device's peak it reaches; None (the default): not counted."""
         return None
 

@@ -42,7 +42,7 @@ class OutputLayer:
     def build(
         cls, hidden_size: int, vocab_size: int, counts: Sequence[float] | None, options: Options
     ) -> OutputNetwork:
-        """The torch module (a :class:`bench.output_network.OutputNetwork`).
+        """The torch module (a :class:`bench.api.output_network.OutputNetwork`).
 
         ``counts`` are the train split's token counts (index = token id). It is None when
         the module is rebuilt to load a checkpoint: everything derived from the counts

@@ -37,7 +37,7 @@ def _signature(row: Row) -> tuple[str, ...]:
 
 
 def group_options(described: dict[str, list[Row]]) -> OptionListing:
-    """Split each model's described options (``bench.options.describe_options``, keyed by
+    """Split each model's described options (``bench.configuration.options.describe_options``, keyed by
     model name, in listing order) into its own and those shared with other models."""
     holders: dict[tuple[str, ...], list[str]] = {}
     for model, rows in described.items():

@@ -61,7 +61,7 @@ def seed_option(
 
 def set_option(help: str) -> Callable[[Command], Command]:
     """--set/-s KEY=VALUE, repeatable, into the parameter ``assignments`` (the grammar is
-    bench.config's: KEY, tokenizer.KEY, output.KEY)."""
+    bench.configuration.run_config's: KEY, tokenizer.KEY, output.KEY)."""
     return click.option("--set", "-s", "assignments", multiple=True, metavar="KEY=VALUE", help=help)
 
 

@@ -1,5 +1,5 @@
 """`bench reproduce --table CORPUS`: a published table row by row, with its recipes' state
-(the rows are built by ``bench.reproduction_table``; this module gathers their inputs)."""
+(the rows are built by ``bench.report.reproduction_table``; this module gathers their inputs)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Training on several devices or machines: torch.distributed under PyTorch's elastic agent.
 
-(Launching is :mod:`bench.launch`; the DDP step :mod:`bench.ddp_step`; rank 0's database
-and hooks :mod:`bench.rank_zero`.)
+(Launching is :mod:`bench.machine.launch`; the DDP step :mod:`bench.training.ddp_step`; rank 0's database
+and hooks :mod:`bench.machine.rank_zero`.)
 
 ``bench run --nproc-per-node N`` hands the very same command to ``torch.distributed.run``
 (the agent behind ``torchrun``), which starts N copies of it; a copy finds itself launched
@@ -12,12 +12,12 @@ LOCAL_RANK are set) and joins the process group instead of launching again. So
 What each rank does (the rest of bench does not change):
 
 * rank r trains its own contiguous share of the ``batch_size`` columns
-  (:mod:`bench.sharding`); DistributedDataParallel averages the gradients, so with equal
+  (:mod:`bench.machine.sharding`); DistributedDataParallel averages the gradients, so with equal
   shares and a per-token mean loss the update is that of one process at the same batch;
 * after every step the ranks agree, in one small all-reduce, on the step's loss sum, on
   whether anyone was asked to stop (Ctrl-C, SIGTERM) and on whether rank 0's checkpoint
   clock has run out, so every rank stops, saves or goes on at the same step;
-* rank 0 alone opens the database (:class:`bench.rank_zero.SharedStore`), writes
+* rank 0 alone opens the database (:class:`bench.machine.rank_zero.SharedStore`), writes
   checkpoints, scores the splits (the core's exact protocol, so the perplexity does not
   depend on the world size) and calls observer hooks; what the others need is broadcast from it;
 * rank 0 downloads and tokenizes first, the others then read its caches

@@ -1,6 +1,6 @@
 """``--nproc-per-node``, ``--nnodes``, ``--node-rank``, ``--rdzv-endpoint``: a ``bench run`` or
 ``bench reproduce`` handed to PyTorch's elastic agent (``torch.distributed.run``, the agent
-behind ``torchrun``), which starts the ranks; see :mod:`bench.distributed` for what each
+behind ``torchrun``), which starts the ranks; see :mod:`bench.machine.distributed` for what each
 rank then does.
 """
 

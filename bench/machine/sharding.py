@@ -1,6 +1,6 @@
 """Which training columns a rank trains when several processes train one model.
 
-``batch_size`` is the global number of columns (see :mod:`bench.batching`); with N ranks,
+``batch_size`` is the global number of columns (see :mod:`bench.tokenization.batching`); with N ranks,
 rank r trains the r-th contiguous block of ``batch_size / N`` of them::
 
     columns  0 1 2 3 | 4 5 6 7      batch_size 8, two ranks

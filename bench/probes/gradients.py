@@ -1,6 +1,6 @@
 """The vanishing-gradient picture, measured: ‖∂J(t)/∂h(t−k)‖ for k = 1…K on real tokens.
 
-Indices follow stream scoring (``bench.batching``): step ``t`` reads the input at
+Indices follow stream scoring (``bench.tokenization.batching``): step ``t`` reads the input at
 position ``t`` of the split (the token before it, or an implicit end-of-sentence for
 ``t = 0``) and predicts token ``t``.
 
@@ -19,7 +19,7 @@ gives every ``∂J(t)/∂h(t−k)``. Positions are independent columns of one ba
 backward pass serves them all. The result is the mean over positions of the gradient's
 L2 norm, for each ``k``. The network is in eval mode (no dropout), its weights untouched.
 
-The network must follow the recurrent network contract of ``bench_plugins.recurrent_network``:
+The network must follow the recurrent network contract of ``bench_plugins.recurrent.network``:
 ``forward(inputs [T, B], state) -> (features, state)`` and ``target_logprobs(inputs,
 targets, state) -> (logprobs [T, B], state)``, with a state that is a tensor (GRU, Elman)
 or an ``(h, c)`` pair (LSTM) of shape ``[layers, batch, hidden]``. torch is imported

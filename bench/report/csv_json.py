@@ -1,6 +1,6 @@
 """A leaderboard row as numbers, for CSV and JSON: one record per row of the display table.
 
-The display table (:mod:`bench.leaderboard`) holds text a reader compares ("113.16
+The display table (:mod:`bench.report.leaderboard`) holds text a reader compares ("113.16
 [112.0, 114.3]", "4.65M"); a program reading the CSV or JSON wants the numbers, with the
 unit in each field's name. A published cell that says more than its number ("81.9 ± 0.2",
 "2M (estimate, ...)") gives its number here and is quoted as printed in ``notes``.
@@ -164,7 +164,7 @@ def reference_record(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def records_frame(table: pd.DataFrame, *, join_lists: bool = False) -> pd.DataFrame:
     """The table's rows as numbers (:data:`RECORD_FIELDS`, one row per table row); a table
-    not made by :func:`bench.leaderboard.build_tables` has no numbers and is returned as it
+    not made by :func:`bench.report.leaderboard.build_tables` has no numbers and is returned as it
     is. ``join_lists`` writes lists (``run_ids``, ``seeds``) as space-separated text, for CSV.
     """
     records = table.attrs.get("records")

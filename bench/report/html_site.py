@@ -2,7 +2,7 @@
 and a page per measured run (configuration, environment, training curves, command).
 
 The pages show the same rows as the markdown tables (from
-:func:`bench.leaderboard.build_tables`); the markdown stays the primary output, this is a
+:func:`bench.report.leaderboard.build_tables`); the markdown stays the primary output, this is a
 way to browse it. Pages are self-contained (inline CSS and script, PNG files beside
 them), so the folder works offline and from disk.
 """

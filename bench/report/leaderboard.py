@@ -2,13 +2,13 @@
 
 Measured rows come only from :meth:`bench.store.Store.results_frame` (finished runs with a
 test evaluation), each traceable to its run id, command, device and date; reference rows
-are quoted from :func:`bench.published.load_published` with their citation. The two kinds
+are quoted from :func:`bench.report.published.load_published` with their citation. The two kinds
 are never mixed: measured rows come first, each group sorted by test perplexity.
 
 Tables hold display text (empty string for "not applicable"): what markdown shows. CSV and
 JSON hold numbers instead, one record per row with the unit in each field's name
 (``test_ppl``, ``train_tokens_per_second``), kept beside the table in ``attrs["records"]``
-(see :mod:`bench.leaderboard_records`).
+(see :mod:`bench.report.csv_json`).
 """
 
 from __future__ import annotations
@@ -293,7 +293,7 @@ def build_tables(
     bench's (``{"1b-word": "one-billion-word"}``). ``corpora`` (bench names or published
     aliases) restricts and orders the tables; otherwise they are sorted by name. A run of
     one of ``recipes`` (by default the packaged ones) is shown beside the published row
-    the recipe reproduces (:func:`bench.published.reproduced_rows`). Each table carries
+    the recipe reproduces (:func:`bench.report.published.reproduced_rows`). Each table carries
     ``attrs["corpus"]``, ``attrs["runs"]`` (provenance for footnotes) and
     ``attrs["records"]`` (its rows as numbers, for CSV and JSON).
     """

@@ -1,6 +1,6 @@
 """A leaderboard table as markdown a newcomer can read: two compact tables, details below.
 
-The full display table (:func:`bench.leaderboard.build_tables`) has ~20 columns; as one
+The full display table (:func:`bench.report.leaderboard.build_tables`) has ~20 columns; as one
 markdown table its lines run to several hundred characters. Here measured runs and
 published figures get a table each with only the columns a reader compares (model,
 parameters, valid, test, speed, device, run), every line at most 180 characters, and
@@ -210,7 +210,7 @@ def markdown(table: pd.DataFrame, corpus: str | None) -> str:
         lines += measured + [""]
     if reference:
         lines += reference + [""]
-    # (caption, relative file) pairs that bench.plots.write_corpus_plots wrote beside the file
+    # (caption, relative file) pairs that bench.report.plots.write_corpus_plots wrote beside the file
     figures = table.attrs.get("figures") or []
     if figures:
         lines += ["## Plots", ""]

@@ -1,6 +1,6 @@
 """A leaderboard's pictures: test perplexity against parameters and against training speed.
 
-The points are the rows of a table from :func:`bench.leaderboard.build_tables`. Display
+The points are the rows of a table from :func:`bench.report.leaderboard.build_tables`. Display
 cells are rounded text ("2.32M", "113.16 [112.0, 114.3]"), so a measured row's numbers
 are taken from the results frame it was built from, by the run ids in its "run" cell (a
 seed group's row: the mean over its member runs, as the table shows). Published rows

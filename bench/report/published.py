@@ -108,7 +108,7 @@ def reproduced_rows(
     """For each of ``runs`` (``results_frame`` rows) that is a whole run of a recipe whose
     ``reproduces`` names a published row with a test figure on the run's corpus: that row,
     by run id. Runs are matched to recipes as ``bench reproduce --table`` matches them
-    (:func:`bench.reproduction_table.whole_runs`); ``published`` has bench's corpus names.
+    (:func:`bench.report.reproduction_table.whole_runs`); ``published`` has bench's corpus names.
     """
     from bench.report.reproduction_table import whole_runs
 

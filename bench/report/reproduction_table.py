@@ -4,7 +4,7 @@ would take (`bench reproduce --table CORPUS`).
 
 A recipe names the row it reproduces with ``reproduces`` (the ``model`` cell of
 ``bench/resources/published.csv``) and carries bench's measurement of one full-size
-training step in ``[recipe.step_cost]`` (see ``bench.recipes``). Whole runs come from the
+training step in ``[recipe.step_cost]`` (see ``bench.configuration.recipes``). Whole runs come from the
 database: a finished, scored run of the recipe's plugin on its corpus whose options are
 the recipe's own, not bounded by ``max_steps_per_epoch``.
 """

@@ -201,7 +201,7 @@ class Runner:
             self._close(info, "failed", evaluations, summary, started, *failed_with)
             if isinstance(error, CheckpointError):  # the disk or the file, not the plugin
                 raise CheckpointError(f"run {run_id} recorded as failed: {error}") from error
-            # a plugin's mistake is one line (bench.failures); bench's own bug keeps its traceback
+            # a plugin's mistake is one line (bench.run.failures); bench's own bug keeps its traceback
             failure = isinstance(error, Exception) and plugin_failure(
                 error, plugin=config.plugin, model_class=plan.model_class, run_id=run_id
             )

@@ -10,7 +10,7 @@ What is resampled are the per-line NLL sums the model produced. In stream scorin
 line's NLL depends on the state left by the lines before it; resampling does not
 re-score, so a resampled line keeps the NLL it had in its original context. The interval
 is about the choice of test text, not about training randomness (that is what seeds are
-for, :mod:`bench.seeds`).
+for, :mod:`bench.scoring.seeds`).
 
 Perplexity is a ratio, exp(sum of NLL / sum of units), so each resample sums both over the
 same drawn lines (lines differ in length). All of it is vectorised: a resample is a row of

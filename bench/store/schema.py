@@ -141,7 +141,7 @@ class Run(Base):
 
 
 class Evaluation(Base):
-    """One scored split: its protocol, unit counts and the core's metrics (see bench.metrics)."""
+    """One scored split: its protocol, unit counts and the core's metrics (see bench.scoring.metrics)."""
 
     __tablename__ = "evaluations"
 
@@ -167,7 +167,7 @@ class Evaluation(Base):
     seconds: Mapped[float] = mapped_column(Double)
     tokens_per_second: Mapped[float | None] = mapped_column(Double)  # None when unmeasurable
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # 95% bootstrap interval of ppl over the split's lines (bench.uncertainty); None for
+    # 95% bootstrap interval of ppl over the split's lines (bench.scoring.uncertainty); None for
     # evaluations stored before bench kept per-line scores
     ppl_low: Mapped[float | None] = mapped_column(Double)
     ppl_high: Mapped[float | None] = mapped_column(Double)
@@ -178,7 +178,7 @@ class Evaluation(Base):
 
 
 class LineScoreBlob(Base):
-    """An evaluation's per-line NLL sums and unit counts (bench.uncertainty.LineScores).
+    """An evaluation's per-line NLL sums and unit counts (bench.scoring.uncertainty.LineScores).
 
     Kept in the database, not in the run's folder: the folder lives on the machine that ran,
     while several machines may share one database, and `bench compare` must work from any of

@@ -57,13 +57,13 @@ class TrainWindows:
     is what lets an interrupted run resume at the exact step it stopped.
 
     Ids in memory are batchified once and moved to the device whole (``data``). Ids that
-    are a memory map (a streamed corpus's train split, :mod:`bench.token_cache`) stay on
+    are a memory map (a streamed corpus's train split, :mod:`bench.tokenization.token_cache`) stay on
     disk: each window's rows are gathered from the map when it is asked for (row ``r`` of
     column ``j`` is token ``j * rows + r``) and only that window goes to the device. Both
     give exactly the same windows.
 
     ``columns`` keeps only some of the ``batch_size`` columns (a rank's share when several
-    processes train, :mod:`bench.sharding`); a memory map is then read only for those.
+    processes train, :mod:`bench.machine.sharding`); a memory map is then read only for those.
     """
 
     def __init__(

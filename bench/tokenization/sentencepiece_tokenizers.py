@@ -1,6 +1,6 @@
 """Subword tokenizers learned with sentencepiece (BPE or unigram LM) on the train lines.
 
-They follow the rules of :mod:`bench.tokenizers` (vocabulary from train only, one
+They follow the rules of :mod:`bench.tokenization.tokenizers` (vocabulary from train only, one
 ``<eos>`` per line, a literal ``<unk>`` kept as the corpus's own unknown-word token), and
 cache each trained model under the tokenizer cache folder, keyed by the train text and
 every training setting, so a second run on the same data trains nothing.

@@ -5,7 +5,7 @@ Three families ship with bench (registered by ``bench_plugins.standard_tokenizer
 - :class:`WordTokenizer`: whitespace words, the unit of the classic PTB / WikiText tables;
 - :class:`CharTokenizer`: every character is a token, for bits-per-character tables;
 - ``SentencePieceTokenizer`` (BPE or unigram LM): subwords learned with sentencepiece, in
-  :mod:`bench.sentencepiece_tokenizers`.
+  :mod:`bench.tokenization.sentencepiece_tokenizers`.
 
 Rules they share, because every number downstream depends on them:
 
@@ -54,7 +54,7 @@ class Tokenizer(ABC):
     description: ClassVar[str] = ""
     # True when fit() learns the vocabulary and nothing else: a vocabulary fitted earlier
     # on the same train text with the same options can then stand in for fitting again
-    # (bench.vocabulary_cache keeps them). A tokenizer that trains a model keeps its own.
+    # (bench.tokenization.vocabulary_cache keeps them). A tokenizer that trains a model keeps its own.
     fit_is_vocabulary: ClassVar[bool] = False
 
     def __init__(self, options: Options) -> None:

@@ -1,6 +1,6 @@
 """A truncated-BPTT training loop for recurrent models, shared by the neural plugins.
 
-Three separable parts: the data (``bench.batching``), the model step (a module's forward
+Three separable parts: the data (``bench.tokenization.batching``), the model step (a module's forward
 pass, the loss, one optimiser update) and this loop (epochs, schedule, validation,
 best-on-valid checkpoint, progress and metrics). Read ``train_bptt`` top to bottom.
 """

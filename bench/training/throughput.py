@@ -29,7 +29,7 @@ class TrainThroughput:
         devices: int,
     ) -> TrainingUtilisation | None:
         """The model FLOP/s per device of this training, and its fraction of the device's
-        peak where :mod:`bench.flops` lists it; None for a model whose FLOPs are not
+        peak where :mod:`bench.training.flops` lists it; None for a model whose FLOPs are not
         counted, or when nothing was trained in this process."""
         rate = self.tokens_per_second
         if not forward_flops_per_token or not rate:

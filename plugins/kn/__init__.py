@@ -1,8 +1,8 @@
 """The ``kn`` model plugin: interpolated modified Kneser-Ney n-grams, as KenLM's lmplz.
 
 The count-based baseline at the top of every perplexity table (KN5 on PTB: 141.2).
-Estimation and scoring live in :mod:`bench_plugins.kn_estimate` (numpy only: n-grams
-are integers, tables are sorted arrays); ARPA output in :mod:`bench_plugins.kn_arpa`.
+Estimation and scoring live in :mod:`bench_plugins.kn.in_memory` (numpy only: n-grams
+are integers, tables are sorted arrays); ARPA output in :mod:`bench_plugins.kn.arpa`.
 
 Conventions, chosen to give lmplz + query's numbers:
 
@@ -24,9 +24,9 @@ Usage::
     bench run --plugin kn --corpus ptb --set arpa=ptb.5.arpa   # also write an ARPA file
     bench run --plugin kn --corpus one-billion-word --set memory=8G  # within 8 GB, on disk
 
-Without ``memory`` the model is estimated in memory (:mod:`bench_plugins.kn_estimate`,
+Without ``memory`` the model is estimated in memory (:mod:`bench_plugins.kn.in_memory`,
 the fast path for corpora up to ~10M tokens); with it, on disk within that budget
-(:mod:`bench_plugins.kn_budgeted`), giving the very same model. See docs/kneser-ney.md.
+(:mod:`bench_plugins.kn.on_disk`), giving the very same model. See docs/kneser-ney.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Kneser-Ney estimation within a memory budget: sorted runs on disk, streaming passes.
 
-The in-memory estimator (:mod:`bench_plugins.kn_estimate`) holds one array entry per
+The in-memory estimator (:mod:`bench_plugins.kn.in_memory`) holds one array entry per
 token position and per n-gram at once: ~130 bytes per token at order 5, so about 100 GB
 for One Billion Word. This module computes the very same tables (the same n-gram
 numbering, the same float operations in the same order, so every probability and
@@ -42,7 +42,7 @@ The passes (each one's name and time is reported to ``on_pass``):
     probability of each k-gram's suffix is a gather from the order below's table: at
     once when that table fits in the budget, else in passes over id ranges.
 
-The result is a list of :class:`~bench_plugins.kn_estimate.OrderTable` whose arrays are
+The result is a list of :class:`~bench_plugins.kn.in_memory.OrderTable` whose arrays are
 read-only memory maps of files in the temporary folder. Bulk readers never touch them
 through the map: scoring (:func:`score_on_disk`) sorts its lookups and reads the tables
 in order, a chunk at a time, and the ARPA writer reads them in chunks.
@@ -200,7 +200,7 @@ def estimate_budgeted(
     progress: Progress = _no_progress,
     on_pass: OnPass | None = None,
 ) -> list[OrderTable]:
-    """The tables :func:`~bench_plugins.kn_estimate.estimate` gives, within ``budget`` bytes.
+    """The tables :func:`~bench_plugins.kn.in_memory.estimate` gives, within ``budget`` bytes.
 
     ``ids`` and ``line_offsets`` are a tokenized train split (each line ends with
     end-of-sentence; ids may be a memory map); ``bos`` is the id of ``<s>`` (one past the
@@ -618,7 +618,7 @@ class _Estimator:
 def score_on_disk(
     tables: list[OrderTable], seq: np.ndarray, bos: int, budget: int, samples: list[np.ndarray]
 ) -> np.ndarray:
-    """:func:`~bench_plugins.kn_estimate.score_sequence` on tables kept on disk.
+    """:func:`~bench_plugins.kn.in_memory.score_sequence` on tables kept on disk.
 
     Searching memory maps would be simplest, but every page a lookup faults in counts in
     the resident set, and the kernel maps far more than the page around each fault (a
@@ -702,7 +702,7 @@ def _interpolate_group(
     context: np.ndarray, adjusted: np.ndarray, lower_logprob: np.ndarray, table: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """gamma of each context (ids 0..) and log p of each n-gram, with the very float
-    operations of :func:`bench_plugins.kn_estimate._interpolated_table`."""
+    operations of :func:`bench_plugins.kn.in_memory._interpolated_table`."""
     total = np.bincount(context, weights=adjusted)
     discount = table[np.minimum(adjusted, 3)]
     discounted_mass = np.bincount(context, weights=discount)

@@ -3,7 +3,7 @@
 Registered through the ``register_output_layers`` hook like any plugin's. This module
 holds only the light classes (options, descriptions, labels) so that ``bench
 output-layers`` stays instant; each ``build`` imports its torch module lazily from
-``bench_plugins.output_softmax``, ``output_sampling`` or ``output_factored``.
+``bench_plugins.output_layers.softmax``, ``output_sampling`` or ``output_factored``.
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ class FullSoftmax(OutputLayer):
 
 class _SamplingLayer(OutputLayer):
     """A layer trained on a sample of the vocabulary and scored by the full softmax over
-    its weights; its torch module lives in ``bench_plugins.output_sampling``."""
+    its weights; its torch module lives in ``bench_plugins.output_layers.sampling``."""
 
     exact = False
     tieable = True

@@ -3,7 +3,7 @@
 Each trains on the target and a few words drawn from a proposal distribution, drawn
 once per batch and shared by every position (one [N, hidden] x [hidden, K] product
 instead of [N, hidden] x [hidden, vocab]). Each is scored exactly, by the softmax over
-the same weights (:class:`bench_plugins.output_softmax.LinearOutput`): an approximate
+the same weights (:class:`bench_plugins.output_layers.softmax.LinearOutput`): an approximate
 training objective never stands in for a probability.
 
 The three losses are plain functions of (features, targets, weights, samples and their

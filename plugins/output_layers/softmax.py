@@ -1,5 +1,5 @@
 """A weight row and a bias per word, scored with the exact softmax: the full softmax, and
-the base of the sampling layers (``bench_plugins.output_sampling``), which train on
+the base of the sampling layers (``bench_plugins.output_layers.sampling``), which train on
 part of the vocabulary but are scored over all of it."""
 
 from __future__ import annotations

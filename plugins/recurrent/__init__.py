@@ -111,7 +111,7 @@ class RecurrentModel(LanguageModel):
         return sum(p.numel() for p in self.network.parameters())
 
     def flops_per_token(self) -> int:
-        """Counted as for a full softmax over the vocabulary (bench.flops): with an
+        """Counted as for a full softmax over the vocabulary (bench.training.flops): with an
         approximate output layer the run's fraction of peak is an upper estimate."""
         from bench.training import recurrent_forward_flops
 

@@ -1,12 +1,12 @@
 """Named run configurations that reproduce published table rows (``bench reproduce NAME``).
 
 A recipe is a TOML file in this folder: the keys of a run configuration (``plugin``,
-``corpus``, ``[options]``, …; see ``bench.config.RunConfig``) plus a ``[recipe]`` table
+``corpus``, ``[options]``, …; see ``bench.configuration.run_config.RunConfig``) plus a ``[recipe]`` table
 with a one-line ``description``, the ``published`` figures with their citation, and the
 expected ``cost`` on the hardware it was measured on. The same file works with
 ``bench run --config`` once the ``[recipe]`` table is ignored.
 
-Optional keys feed `bench reproduce --table CORPUS` (``bench.reproduction_table``):
+Optional keys feed `bench reproduce --table CORPUS` (``bench.report.reproduction_table``):
 ``reproduces``, the ``model`` cell of the published row (``bench/resources/published.csv``)
 the recipe reproduces; ``paper_time``, the hardware and time the paper names; and a
 ``[recipe.step_cost]`` table of bench's own measurement of one full-size training step
