@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -230,6 +231,21 @@ def series_of(kind, tmp_path, name):
     return wandb_series(tmp_path, name)
 
 
+def written_steps(kind, tmp_path, name):
+    """The steps of ``name`` a tracker has written so far. MLflow's store is read with plain
+    SQLite, read-only: opening it with MlflowClient would create and migrate its tables, and
+    doing that while the writing process migrates the same file made that process's MLflow
+    fail and switch off."""
+    if kind != "mlflow":
+        return [step for step, _ in series_of(kind, tmp_path, name)]
+    uri = f"file:{tmp_path / 'mlflow.db'}?mode=ro"
+    db = sqlite3.connect(uri, uri=True)
+    try:
+        return [row[0] for row in db.execute("SELECT step FROM metrics WHERE key = ?", (name,))]
+    finally:
+        db.close()
+
+
 def wait_until_sent(destinations, tmp_path, step, timeout=120.0):
     """The killed process's trackers have written every step up to ``step`` (W&B writes a
     step's row once the next step begins: up to the one before)."""
@@ -239,7 +255,7 @@ def wait_until_sent(destinations, tmp_path, step, timeout=120.0):
     while pending and time.monotonic() < deadline:
         for kind in list(pending):
             try:
-                written = max((s for s, _ in series_of(kind, tmp_path, "train_loss")), default=0)
+                written = max(written_steps(kind, tmp_path, "train_loss"), default=0)
                 if written >= step - (kind == "wandb"):
                     pending.discard(kind)
             except Exception:  # not written yet (no file, no run, no table)
