@@ -41,6 +41,8 @@ class PictureRuns:
 def make_picture_runs(folder: Path) -> PictureRuns:
     corpus = write_tiny_corpus(folder)
     other = shutil.copytree(corpus, folder / "other")
+    with (other / "train.txt").open("a") as train:  # another text: a corpus is its content
+        train.write("the other corpus\n")
     db = f"sqlite:///{folder / 'bench.db'}"
     # CliRunner sets these while a command runs (None: unset), whatever the test's own are
     env = {"BENCH_DB": db, "BENCH_DATA_DIR": str(folder / "data"), "BENCH_PLUGINS": None}

@@ -300,7 +300,9 @@ def test_seeds_compare_and_leaderboard_through_the_cli(tiny_corpus):
     assert "(command not recorded)" not in text
 
 
-def test_compare_across_tokenizers_uses_bytes_and_refuses_other_text(tiny_corpus, tmp_path):
+def test_compare_across_tokenizers_uses_a_shared_unit_and_refuses_other_text(
+    tiny_corpus, tmp_path
+):
     assert invoke("run", "--plugin", "unigram", "--corpus", tiny_corpus).exit_code == 0
     assert (
         invoke(
@@ -308,10 +310,24 @@ def test_compare_across_tokenizers_uses_bytes_and_refuses_other_text(tiny_corpus
         ).exit_code
         == 0
     )
-    across = invoke("compare", "1", "2")
+    across = invoke("compare", "1", "2")  # word vs char: both counted the same words
     assert across.exit_code == 0, across.output
-    assert "comparing per byte" in across.output and "bits per byte" in across.output
-    assert "verdict:" in across.output and "bits/byte" in across.output
+    assert "compared per word, a unit both runs share (word vs char" in across.output
+    assert "perplexity per word" in across.output and "per token" not in across.output
+    assert "verdict:" in across.output and "word ppl [" in across.output
+    per_byte = invoke("compare", "1", "2", "--unit", "byte")
+    assert per_byte.exit_code == 0, per_byte.output
+    assert "bits per byte" in per_byte.output and "bits/byte [" in per_byte.output
+    per_token = invoke("compare", "1", "2", "--unit", "token")
+    assert per_token.exit_code == 1
+    assert per_token.output.startswith(
+        "Error: runs 1 and 2 use different tokenizers (word vs char): their per-token "
+        "perplexities measure different things and are not compared; compare them with "
+        "--unit word or --unit byte"
+    )
+    assert len(per_token.output.strip().splitlines()) == 1
+    same = invoke("compare", "1", "1", "--unit", "token")  # same tokens: allowed
+    assert same.exit_code == 0 and "perplexity per token" in same.output
 
     other = tmp_path / "other"
     other.mkdir()

@@ -24,19 +24,30 @@ from bench.report.shown_text import for_terminal
     help="compare the seed groups of A and B (the finished runs whose configuration "
     "equals theirs but for the seed) by their spread over seeds",
 )
+@click.option(
+    "--unit",
+    type=click.Choice(["token", "word", "byte"]),
+    help="the unit perplexity and bits are taken per; by default per token when both "
+    "runs tokenize alike, else per word when both counted the same words, else per byte. "
+    "Per-token figures of different tokenizers are refused",
+)
 @db_option
-def compare(run_a: int | str, run_b: int | str, split: str, groups: bool, db: str | None) -> None:
+def compare(
+    run_a: int | str, run_b: int | str, split: str, groups: bool, unit: str | None, db: str | None
+) -> None:
     """Is run B better than run A? A paired bootstrap over the lines both scored.
 
-    Prints the difference A - B in perplexity and bits per token (per byte when the
-    runs' vocabularies differ) with a 95% interval and a p-value, the parameter and
-    speed ratios, and a one-line verdict. Runs scored on different text are refused.
+    Prints the difference A - B in perplexity and bits per token with a 95% interval
+    and a p-value, the parameter and speed ratios, and a one-line verdict. Runs that
+    tokenize the text differently (another tokenizer or vocabulary) are compared per
+    word or per byte, never per token. Runs scored on different text are refused.
     See docs/uncertainty.md.
 
     \b
     Examples:
       bench compare 4 7
       bench compare 4 7 --split valid
+      bench compare 4 7 --unit byte
       bench compare 4 7 --groups
     """
     from bench.scoring.compare import compare_groups, compare_runs
@@ -44,4 +55,5 @@ def compare(run_a: int | str, run_b: int | str, split: str, groups: bool, db: st
     report = compare_groups if groups else compare_runs
     store = open_store(db)
     a, b = resolve_run(store, run_a), resolve_run(store, run_b)
-    click.echo(for_terminal("\n".join(report(store, a, b, split)), keep_newlines=True))
+    lines = report(store, a, b, split, unit)
+    click.echo(for_terminal("\n".join(lines), keep_newlines=True))

@@ -104,6 +104,7 @@ def show(run_id: int | str, as_json: bool, db: str | None) -> None:
     for key in keys:
         if record.get(key) is not None:
             _echo(f"{key:<24} {_shown(record[key])}")
+    _echo_corpus(record)
     utilisation = TrainingUtilisation.from_metrics(
         {m["name"]: m["value"] for m in record.get("metrics", [])},
         ((record.get("config") or {}).get("options") or {}).get("precision", "fp32"),
@@ -138,6 +139,26 @@ def show(run_id: int | str, as_json: bool, db: str | None) -> None:
         _echo(f"artifact {artifact['kind']}: {artifact['path']}")
     if record.get("error"):
         _echo(f"error: {record['error'].splitlines()[0]}")
+
+
+def _echo_corpus(record: dict[str, Any]) -> None:
+    """The corpus as the command gave it, where it was read from, its checksums, and any
+    file there that no longer holds the text the run measured."""
+    from bench.corpora import changed_files
+
+    given = (record.get("config") or {}).get("corpus")
+    if given and given != record.get("corpus"):
+        _echo(f"{'corpus as given':<24} {_shown(given)}")
+    if record.get("corpus_source"):
+        _echo(f"{'corpus read from':<24} {_shown(record['corpus_source'])}")
+    sha = record.get("corpus_sha256")
+    if isinstance(sha, dict) and sha:
+        shown = ", ".join(f"{split} {str(digest)[:12]}…" for split, digest in sha.items())
+        _echo(f"{'corpus sha256':<24} {_shown(shown)}")
+    elif record.get("corpus"):
+        _echo(f"{'corpus sha256':<24} not recorded: grouped with runs of the same corpus name")
+    for problem in changed_files(record.get("corpus_source"), sha):
+        _echo(f"{'corpus changed':<24} {_shown(problem)}; rerunning would measure other text")
 
 
 def _echo_seed_group(store: Any, record: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ No module reaches for another's private (``_name``) helpers:
 - :mod:`~bench.corpora.single_file`: the rule that splits one text file by line number
 - :mod:`~bench.corpora.shards`: ShardedLines, a big split read lazily shard by shard
 - :mod:`~bench.corpora.describe`: what ``bench corpora list`` shows
+- :mod:`~bench.corpora.recheck`: whether a stored run's local files still hold its text
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bench.corpora.describe import describe, expected_split_tokens
 from bench.corpora.fetch import DOWNLOADS, TIMEOUT_S, fetch
 from bench.corpora.files import cached_path, corpus_dir, verify
 from bench.corpora.load import CorpusText, accepted_names, download_if_missing, load_corpus
+from bench.corpora.recheck import changed_files
 from bench.corpora.shards import ShardedLines
 from bench.corpora.spec import SPLITS, Checksum, CorpusSpec, FileCheck, SplitFile
 from bench.corpora.text import (
@@ -52,6 +54,7 @@ __all__ = [
     "SplitFile",
     "accepted_names",
     "cached_path",
+    "changed_files",
     "combine_sha256",
     "corpus_dir",
     "count_tokens",

@@ -3,7 +3,10 @@
 Measured rows come only from :meth:`bench.store.Store.results_frame` (finished runs with a
 test evaluation), each traceable to its run id, command, device and date; reference rows
 are quoted from :func:`bench.report.published.load_published` with their citation. The two kinds
-are never mixed: measured rows come first, each group sorted by test perplexity.
+are never mixed: measured rows come first, each group sorted by test perplexity, or,
+where the runs of a corpus tokenize it differently, by a unit they share
+(:mod:`bench.report.ranking`). A table is one corpus by its content, not by its folder's
+name (:mod:`bench.scoring.corpus_identity`).
 
 Tables hold display text (empty string for "not applicable"): what markdown shows. CSV and
 JSON hold numbers instead, one record per row with the unit in each field's name
@@ -23,7 +26,6 @@ from typing import Any
 
 import pandas as pd
 
-from bench.api.model import EvalProtocol
 from bench.configuration.recipes import Recipe, load_recipes
 from bench.errors import BenchError
 from bench.paths import write_atomically
@@ -34,8 +36,11 @@ from bench.report.csv_json import (
     records_frame,
     reference_record,
 )
+from bench.report.measured_cells import fixed, oov_cells, ppl_cell, protocol, word_ppl
 from bench.report.published import Reproduction, reproduced_rows
+from bench.report.ranking import Ranking, choose_ranking, sort_measured
 from bench.report.shown_text import csv_cell
+from bench.scoring.corpus_identity import label_corpora
 from bench.scoring.seeds import aggregate_seed_groups
 from bench.secrets import mask_text
 from bench.store.local_paths import redact_command
@@ -102,10 +107,6 @@ def humanize_count(n: Any) -> str:
     return str(n)
 
 
-def _fixed(value: Any, digits: int) -> str:
-    return "" if missing(value) or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
 def _rate(value: Any) -> str:
     return "" if missing(value) or not math.isfinite(value) else f"{value:,.0f}"
 
@@ -120,44 +121,6 @@ def leading_number(text: Any) -> float:
     return float(match.group()) if match else math.nan
 
 
-def _oov(row: Mapping[str, Any]) -> tuple[str, str]:
-    """The test split's out-of-vocabulary token count and the perplexity of the other
-    tokens; both empty when the split had none (then the perplexity says it all)."""
-    oov = cell(row, "test_oov")
-    if not oov:
-        return ("0" if oov == 0 else ""), ""
-    return f"{int(oov):,}", _fixed(cell(row, "test_ppl_no_oov"), 2)
-
-
-def _word_ppl(row: Mapping[str, Any], split: str) -> str:
-    """Word perplexity of ``split``, only when the run's tokens are not words."""
-    tokens, words = cell(row, f"{split}_tokens"), cell(row, f"{split}_words")
-    if tokens is None or words is None or tokens == words:
-        return ""
-    return _fixed(cell(row, f"{split}_word_ppl"), 2)
-
-
-def _protocol(row: Mapping[str, Any]) -> str:
-    mode, batch = cell(row, "test_mode"), cell(row, "test_batch_size")
-    if mode is None or batch is None:
-        return ""
-    context = cell(row, "test_context")
-    return EvalProtocol(
-        mode=mode, batch_size=int(batch), context=None if context is None else int(context)
-    ).describe()
-
-
-def _ppl_cell(row: Mapping[str, Any], split: str) -> str:
-    """ "113.16 [112.0, 114.3]" (95% bootstrap interval over lines) for one run;
-    "113.40 ± 0.25 (n=3)" (mean ± std over seeds) for a seed group."""
-    ppl = _fixed(cell(row, f"{split}_ppl"), 2)
-    if (cell(row, "seed_n") or 1) > 1:
-        std = cell(row, f"{split}_ppl_std")
-        return f"{ppl} ± {std:.2f} (n={int(row['seed_n'])})" if ppl and std is not None else ppl
-    low, high = cell(row, f"{split}_ppl_low"), cell(row, f"{split}_ppl_high")
-    return f"{ppl} [{low:.1f}, {high:.1f}]" if ppl and low is not None and high is not None else ppl
-
-
 def _versus_paper(row: Mapping[str, Any], paper: Reproduction | None) -> str:
     """ "114.5 → 113.16, −1.2%": the paper's test figure as printed, then bench's."""
     measured = cell(row, "test_ppl")
@@ -168,11 +131,14 @@ def _versus_paper(row: Mapping[str, Any], paper: Reproduction | None) -> str:
     return f"{paper.test_ppl_text} → {measured:.2f}, {sign}{abs(change):.1f}%"
 
 
-def _measured_row(row: Mapping[str, Any], paper: Reproduction | None = None) -> dict[str, str]:
+def _measured_row(
+    row: Mapping[str, Any], paper: Reproduction | None = None, ranking: Ranking | None = None
+) -> dict[str, str]:
+    every_word_ppl = ranking is not None and ranking.across_tokenizers
     verified = cell(row, "corpus_verified")
     notes = "corpus checksums not verified" if verified is not None and not verified else ""
     group = (cell(row, "seed_n") or 1) > 1
-    oov, ppl_no_oov = _oov(row)
+    oov, ppl_no_oov = oov_cells(row)
     if group:
         seeds = ", ".join(str(s) for s in row["seed_list"])
         notes = "; ".join(n for n in (f"mean ± std over seeds {seeds}", notes) if n)
@@ -184,15 +150,15 @@ def _measured_row(row: Mapping[str, Any], paper: Reproduction | None = None) -> 
         "tokenizer": cell(row, "tokenizer") or "",
         "options": cell(row, "key_options") or "",
         "params": humanize_count(cell(row, "params")),
-        "valid ppl": _ppl_cell(row, "valid"),
-        "test ppl": _ppl_cell(row, "test"),
+        "valid ppl": ppl_cell(row, "valid"),
+        "test ppl": ppl_cell(row, "test"),
         "vs paper (test)": _versus_paper(row, paper),
-        "word ppl (valid)": _word_ppl(row, "valid"),
+        "word ppl (valid)": word_ppl(row, "valid", every_word_ppl),
         "OOV (test)": oov,
         "test ppl w/o OOV": ppl_no_oov,
-        "word ppl (test)": _word_ppl(row, "test"),
-        "bits/byte (test)": _fixed(cell(row, "test_bits_per_byte"), 3),
-        "protocol": _protocol(row),
+        "word ppl (test)": word_ppl(row, "test", every_word_ppl),
+        "bits/byte (test)": fixed(cell(row, "test_bits_per_byte"), 3),
+        "protocol": protocol(row),
         "train tok/s": _rate(cell(row, "train_tokens_per_second")),
         "eval tok/s (test)": _rate(cell(row, "test_tokens_per_second")),
         "device": cell(row, "device_name") or cell(row, "device") or "",
@@ -246,12 +212,11 @@ def _table(
 ) -> pd.DataFrame:
     measured_records: list[dict[str, Any]] = []
     provenance = []
+    ranking = choose_ranking(measured)
     if not measured.empty:
         runs = {int(r["run_id"]): r for r in measured.to_dict("records")}
         measured = aggregate_seed_groups(measured)  # runs equal but for the seed: one row
-        measured = measured.assign(_key=pd.to_numeric(measured["test_ppl"], errors="coerce"))
-        measured = measured.sort_values(["_key", "run_id"], na_position="last", kind="stable")
-        measured_records = measured.to_dict("records")
+        measured_records = sort_measured(measured, ranking).to_dict("records")
         provenance = [_provenance(runs[run_id]) for r in measured_records for run_id in _run_ids(r)]
     reference = reference.assign(_key=reference["test_ppl"].map(leading_number))
     reference = reference.sort_values("_key", na_position="last", kind="stable")
@@ -260,7 +225,7 @@ def _table(
         next((reproductions[i] for i in _run_ids(r) if i in reproductions), None)
         for r in measured_records
     ]
-    rows = [_measured_row(r, p) for r, p in zip(measured_records, papers, strict=True)]
+    rows = [_measured_row(r, p, ranking) for r, p in zip(measured_records, papers, strict=True)]
     records = [
         measured_record(r, c, p) for r, c, p in zip(measured_records, rows, papers, strict=True)
     ]
@@ -273,6 +238,7 @@ def _table(
         empty += [c for c in OOV_COLUMNS if c not in empty]
     table = table.drop(columns=empty)
     table.attrs["corpus"] = corpus
+    table.attrs["ranking"] = ranking
     table.attrs["runs"] = provenance
     table.attrs["records"] = records
     return table
@@ -289,9 +255,13 @@ def build_tables(
     """One display table per corpus that has measured runs or published rows.
 
     ``results`` is :meth:`Store.results_frame` output; ``published`` is
-    :func:`load_published` output. ``corpus_aliases`` maps a published corpus name to
-    bench's (``{"1b-word": "one-billion-word"}``). ``corpora`` (bench names or published
-    aliases) restricts and orders the tables; otherwise they are sorted by name. A run of
+    :func:`load_published` output. A corpus is known by its content: runs are grouped by
+    :func:`bench.scoring.corpus_identity.label_corpora`, and each table is named by the
+    name it shows (``local:corpus (3f2a…)`` where two texts share a folder name).
+    ``corpus_aliases`` maps a published corpus name to bench's (``{"1b-word":
+    "one-billion-word"}``). ``corpora`` (table names, stored corpus names, which take
+    every table of that name, or published aliases) restricts and orders the tables;
+    otherwise they are sorted by name. A run of
     one of ``recipes`` (by default the packaged ones) is shown beside the published row
     the recipe reproduces (:func:`bench.report.published.reproduced_rows`). Each table carries
     ``attrs["corpus"]``, ``attrs["runs"]`` (provenance for footnotes) and
@@ -300,6 +270,7 @@ def build_tables(
     aliases = dict(corpus_aliases or {})
     if "status" in results.columns:  # leaderboards show finished runs only
         results = results[results["status"] == "finished"]
+    results = label_corpora(results)  # one table per text, named after its folder
     published = published.assign(corpus=published["corpus"].map(lambda c: aliases.get(c, c)))
     reproductions = reproduced_rows(
         results.to_dict("records"), published, load_recipes() if recipes is None else recipes
@@ -309,8 +280,8 @@ def build_tables(
     if corpora is None:
         names = sorted(available)
     else:
-        names = list(dict.fromkeys(aliases.get(c, c) for c in corpora))
-        names = [n for n in names if n in available]
+        wanted = dict.fromkeys(aliases.get(c, c) for c in corpora)
+        names = list(dict.fromkeys(n for c in wanted for n in _tables_named(c, results, available)))
     tables = {}
     for name in names:
         measured = (
@@ -319,6 +290,16 @@ def build_tables(
         reference = published[published["corpus"] == name]
         tables[name] = _table(name, measured, reference, reproductions)
     return tables
+
+
+def _tables_named(name: str, results: pd.DataFrame, available: set[str]) -> list[str]:
+    """The tables ``name`` asks for: the table of that name, else every table of runs
+    stored under that corpus name (``local:corpus`` names both texts of two such folders)."""
+    if name in available:
+        return [name]
+    if "corpus_stored" not in results.columns:
+        return []
+    return sorted(set(results.loc[results["corpus_stored"] == name, "corpus"].dropna()))
 
 
 def render(table: pd.DataFrame, fmt: str, *, corpus: str | None = None) -> str:

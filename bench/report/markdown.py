@@ -112,7 +112,11 @@ def _measured(table: pd.DataFrame, runs: Iterable[dict[str, Any]]) -> list[str]:
     rows = table[table["kind"] == "measured"]
     if rows.empty:
         return []
-    columns = [c for c in MEASURED_COLUMNS if c in rows.columns and (rows[c] != "").any()]
+    ranking = table.attrs.get("ranking")
+    order = MEASURED_COLUMNS
+    if ranking is not None and ranking.across_tokenizers:  # the shared unit first
+        order = ["model", "tokenizer", ranking.shown, *MEASURED_COLUMNS[1:]]
+    columns = [c for c in dict.fromkeys(order) if c in rows.columns and (rows[c] != "").any()]
     shown = rows[columns].copy()
     shown["model"] = shown["model"].map(_short)
     by_run = {str(r["run"]): r for r in runs}
@@ -154,6 +158,8 @@ def _measured(table: pd.DataFrame, runs: Iterable[dict[str, Any]]) -> list[str]:
             '"OOV": test tokens outside the run\'s vocabulary; "w/o OOV": the perplexity of',
             "the other tokens.",
         ]
+    if ranking is not None and ranking.describe():
+        explained += textwrap.wrap(ranking.describe(), MAX_LINE)
     explained += [""] if explained else []
     return [
         "## Measured by bench",

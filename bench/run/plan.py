@@ -107,6 +107,7 @@ def plan_resume(
         raise BenchError(
             f"run {run_id} cannot be resumed: its stored configuration no longer resolves ({error})"
         ) from None
+    _check_same_text(run_id, record, plan.local_corpus)
     changed, added = config_changes(stored, plan.resolved | {"corpus": stored["corpus"]})
     if changed:
         raise BenchError(
@@ -119,6 +120,21 @@ def plan_resume(
             f"run {run_id} started before bench had {', '.join(added)}: resumed with their defaults"
         )
     return config, plan
+
+
+def _check_same_text(run_id: int, record: dict[str, Any], corpus: CorpusText | None) -> None:
+    """Refuse to resume on a local corpus whose files no longer hold the text the run
+    started on (a registered corpus is checked against its own checksums on load)."""
+    recorded = record.get("corpus_sha256")
+    if corpus is None or not isinstance(recorded, dict):
+        return
+    differ = sorted(k for k, v in recorded.items() if corpus.sha256.get(k, v) != v)
+    if differ:
+        raise BenchError(
+            f"run {run_id} cannot be resumed: {corpus.source} no longer holds the text it "
+            f"measured (the {', '.join(differ)} checksums differ); bench show {run_id} "
+            "has the recorded ones"
+        )
 
 
 def prepare_corpus(

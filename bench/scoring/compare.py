@@ -4,8 +4,10 @@ Two runs scored on the same text are compared line by line: a paired bootstrap d
 same lines for both, so what the two models have in common (hard lines stay hard) cancels
 and only their difference varies. Reported: the difference in perplexity and in bits per
 unit with a 95% percentile interval, a two-sided p-value, speed and size ratios, and a
-one-line verdict. Runs with different vocabularies are compared in bits per byte, the unit
-both share; runs scored on different text are refused.
+one-line verdict. Per-token perplexities of runs that tokenize the text differently (other
+tokenizer or vocabulary) measure different things and are never compared: such runs are
+compared per word (when both counted the same words) or per byte, the units both share;
+runs scored on different text, by corpus identity or by their lines, are refused.
 
 Two seed groups (``--groups``) are compared by their seed spread instead: every member
 scored the same lines, so the question is whether the training recipes differ by more
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from bench.errors import BenchError
+from bench.scoring.corpus_identity import corpus_identity, shown_names
 from bench.scoring.seeds import SeedSpread, group_members
 from bench.scoring.uncertainty import LEVEL, RESAMPLES, SEED, LineScores, resampled_sums
 
@@ -94,18 +97,49 @@ def check_same_text(a: Scored, b: Scored, split: str) -> None:
             )
 
 
-def shared_unit(a: Scored, b: Scored) -> str:
-    """ "tokens" when both runs have the same vocabulary and tokenization, else "bytes"."""
+UNITS = {"token": "tokens", "word": "words", "byte": "bytes"}  # --unit -> LineScores field
+
+
+def _units_agree(a: Scored, b: Scored, unit: str) -> bool:
+    units_a, units_b = getattr(a.lines, unit), getattr(b.lines, unit)
+    return units_a is not None and units_b is not None and np.array_equal(units_a, units_b)
+
+
+def shared_unit(a: Scored, b: Scored, asked: str | None = None) -> str:
+    """The unit the runs are compared in: ``asked`` ("token", "word", "byte") when it
+    means the same for both, else refused in one line that names the units that do.
+
+    Unasked: "tokens" when both have the same vocabulary and tokenization, else "words"
+    when both counted the same words of every line, else "bytes".
+    """
     vocab_a, vocab_b = a.record.get("vocab_sha256"), b.record.get("vocab_sha256")
-    same_vocab = vocab_a is not None and vocab_a == vocab_b
-    if same_vocab and np.array_equal(a.lines.tokens, b.lines.tokens):
-        return "tokens"
-    if a.lines.bytes is None or b.lines.bytes is None:
+    same_tokens = vocab_a is not None and vocab_a == vocab_b and _units_agree(a, b, "tokens")
+    shared = [unit for unit in ("words", "bytes") if _units_agree(a, b, unit)]
+    if same_tokens:
+        shared.insert(0, "tokens")
+    offered = " or ".join(f"--unit {unit[:-1]}" for unit in shared if unit != "tokens")
+    if asked is None:
+        if not shared:
+            raise BenchError(
+                f"runs {a.run_id} and {b.run_id} tokenize the text differently and the "
+                "words and bytes of their lines were not recorded; no unit to compare them in"
+            )
+        return shared[0]
+    if UNITS[asked] in shared:
+        return UNITS[asked]
+    if asked == "token":
+        tokenizer_a, tokenizer_b = a.record.get("tokenizer"), b.record.get("tokenizer")
+        why = "different tokenizers" if tokenizer_a != tokenizer_b else "different vocabularies"
         raise BenchError(
-            f"runs {a.run_id} and {b.run_id} have different tokenizers and the "
-            "bytes of their lines were not recorded; no unit to compare them in"
+            f"runs {a.run_id} and {b.run_id} use {why} ({tokenizer_a} vs {tokenizer_b}): "
+            "their per-token "
+            "perplexities measure different things and are not compared; "
+            + (f"compare them with {offered}" if offered else "no shared unit was recorded")
         )
-    return "bytes"
+    raise BenchError(
+        f"runs {a.run_id} and {b.run_id} did not record the same {asked}s for their lines; "
+        + (f"compare them with {offered}" if offered else "no shared unit was recorded")
+    )
 
 
 def paired_bootstrap(
@@ -195,21 +229,29 @@ def _describe_run(label: str, scored: Scored) -> str:
     )
 
 
-def compare_runs(store: Any, run_a: int, run_b: int, split: str = "test") -> list[str]:
-    """The report of ``bench compare A B``, as lines of text."""
+def compare_runs(
+    store: Any, run_a: int, run_b: int, split: str = "test", unit: str | None = None
+) -> list[str]:
+    """The report of ``bench compare A B`` (in ``unit``: "token", "word", "byte", or
+    the first the runs share), as lines of text."""
     a, b = load_scored(store, run_a, split), load_scored(store, run_b, split)
     check_same_text(a, b, split)
-    unit = shared_unit(a, b)
+    unit = shared_unit(a, b, unit)
     differences = paired_bootstrap(a.lines, b.lines, unit)
+    names = shown_names([a.record, b.record])
+    name_a, name_b = (names[corpus_identity(s.record)] for s in (a, b))
     out = [
         _describe_run("A", a),
         _describe_run("B", b),
-        f"{a.record.get('corpus')} {split}: {len(a.lines):,} lines, scored by both",
+        f"{name_a} {split}: {len(a.lines):,} lines, scored by both",
     ]
-    if unit == "bytes":
+    if name_a != name_b:  # same lines scored, but the corpora differ elsewhere
+        out.append(f"the runs' corpora differ outside the {split} split: {name_a} vs {name_b}")
+    if unit != "tokens":
         out.append(
-            f"tokenizers or vocabularies differ ({a.record.get('tokenizer')} vs "
-            f"{b.record.get('tokenizer')}): comparing per byte, the unit both share"
+            f"compared per {unit[:-1]}, a unit both runs share ({a.record.get('tokenizer')} "
+            f"vs {b.record.get('tokenizer')} tokens; per-token perplexities of different "
+            "tokenizers or vocabularies are not compared)"
         )
     out.append(f"{'':<22}{'A':>11}{'B':>11}{'A - B':>11}   95% interval")
     for d in differences:
@@ -223,15 +265,49 @@ def compare_runs(store: Any, run_a: int, run_b: int, split: str = "test") -> lis
         f"train tokens/s {_ratio(b.record.get('train_tokens_per_second'), a.record.get('train_tokens_per_second'))}, "
         f"eval tokens/s {_ratio(b.evaluation.get('tokens_per_second'), a.evaluation.get('tokens_per_second'))}"
     )
-    headline = differences[0] if unit == "tokens" else differences[1]
-    unit_label = "ppl" if unit == "tokens" else "bits/byte"
+    headline = differences[1] if unit == "bytes" else differences[0]
+    unit_label = {"tokens": "ppl", "words": "word ppl", "bytes": "bits/byte"}[unit]
     out.append(f"verdict: {verdict(headline, unit_label)}")
     return out
 
 
 # ------------------------------------------------------------------ seed groups
-def compare_groups(store: Any, run_a: int, run_b: int, split: str = "test") -> list[str]:
-    """The report of ``bench compare --groups A B``: Welch's t-test on the seed spreads."""
+GROUP_FIGURES = {  # --unit -> (results column after the split, the figure's name)
+    "token": ("ppl", "ppl"),
+    "word": ("word_ppl", "word ppl"),
+    "byte": ("bits_per_byte", "bits/byte"),
+}
+
+
+def _group_unit(sides: list[Any], split: str, asked: str | None) -> str:
+    """The unit two seed groups are compared in: per token when both groups tokenize the
+    text alike (same tokenizer, same token count), else refused for "token" and chosen
+    as per word (same word count) or per byte."""
+    tokens = {(str(r.get("tokenizer")), str(m[f"{split}_tokens"].iloc[0])) for _, r, m, _ in sides}
+    words = {str(m[f"{split}_words"].iloc[0]) for _, _, m, _ in sides}
+    if len(tokens) == 1 and asked in (None, "token"):
+        return "token"
+    shared = ["word"] if len(words) == 1 and "None" not in words else []
+    shared.append("byte")
+    if asked == "token":
+        names = " vs ".join(str(r.get("tokenizer")) for _, r, _, _ in sides)
+        raise BenchError(
+            f"the two groups tokenize the text differently ({names}): their per-token "
+            "perplexities measure different things and are not compared; compare them with "
+            + " or ".join(f"--unit {unit}" for unit in shared)
+        )
+    if asked == "word" and "word" not in shared:
+        raise BenchError(
+            "the two groups did not count the same words; compare them with --unit byte"
+        )
+    return asked or shared[0]
+
+
+def compare_groups(
+    store: Any, run_a: int, run_b: int, split: str = "test", unit: str | None = None
+) -> list[str]:
+    """The report of ``bench compare --groups A B``: Welch's t-test on the seed spreads,
+    per token, or in ``unit`` ("word", "byte") where the groups tokenize differently."""
     from scipy import stats
 
     sides = []
@@ -250,7 +326,8 @@ def compare_groups(store: Any, run_a: int, run_b: int, split: str = "test") -> l
             f"the groups of runs {run_a} and {run_b} were scored on different "
             f"{split} text; compare needs the same lines"
         )
-    values = [m[f"{split}_ppl"].astype(float).to_numpy() for _, _, m, _ in sides]
+    column, figure = GROUP_FIGURES[_group_unit(sides, split, unit)]
+    values = [m[f"{split}_{column}"].astype(float).to_numpy() for _, _, m, _ in sides]
     if all(np.ptp(v) == 0 for v in values):  # Welch's t is undefined without spread
         raise BenchError(
             f"the seed groups of runs {run_a} and {run_b} have no spread: their "
@@ -267,11 +344,11 @@ def compare_groups(store: Any, run_a: int, run_b: int, split: str = "test") -> l
             f"{label}: {record.get('model_label') or record.get('plugin')} "
             f"{record.get('key_options') or ''}: runs {ids} (seeds {seeds})"
         )
-        out.append(f"   {split} perplexity {SeedSpread.of(list(vals)).describe()}")
+        out.append(f"   {split} {figure} {SeedSpread.of(list(vals)).describe()}")
         if remeasured:  # equal-seed reruns: a determinism check, not extra samples
             out.append(f"   {remeasured}")
     diff = Difference(
-        name="perplexity",
+        name=figure,
         a=float(values[0].mean()),
         b=float(values[1].mean()),
         diff=float(values[0].mean() - values[1].mean()),
@@ -280,9 +357,9 @@ def compare_groups(store: Any, run_a: int, run_b: int, split: str = "test") -> l
         p_value=float(test.pvalue),
     )
     out.append(
-        f"A - B = {diff.diff:+.2f} ppl, 95% interval [{diff.low:.2f}, {diff.high:.2f}], "
+        f"A - B = {diff.diff:+.2f} {figure}, 95% interval [{diff.low:.2f}, {diff.high:.2f}], "
         f"{_p(diff.p_value)} (Welch's t-test over seeds, {test.df:.1f} degrees of freedom)"
     )
     out.append(f"the spread is the seeds' (training randomness) on the same {split} lines")
-    out.append(f"verdict: {verdict(diff, 'ppl')}")
+    out.append(f"verdict: {verdict(diff, figure)}")
     return out

@@ -1,9 +1,11 @@
 """Training uncertainty: one configuration run with several seeds, and its seed groups.
 
 A seed group is every finished run whose resolved configuration is equal but for the
-seed (same plugin, corpus, tokenizer, device and options). It needs no id of its own:
-:func:`group_key` recomputes it from the stored configuration, so runs started on
-different days or machines with ``--seed`` join the same group as runs of one ``--seeds``.
+seed (same plugin, tokenizer, device and options) and that measured the same corpus,
+known by its content (:func:`bench.scoring.corpus_identity.corpus_identity`), not by the
+path it was given as. It needs no id of its own: :func:`group_key` recomputes it from the
+stored configuration, so runs started on different days or machines with ``--seed`` join
+the same group as runs of one ``--seeds``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from bench.configuration.run_config import SEED_MAX, SEED_MIN, config_hash
 from bench.errors import BenchError
+from bench.scoring.corpus_identity import corpus_identity
 
 
 def parse_seeds(text: str, base: int) -> list[int]:
@@ -62,11 +65,17 @@ def command_for_seed(argv: Sequence[str], seed: int) -> str:
     return shlex.join(["bench", *words, "--seed", str(seed)])
 
 
+# Not part of a group's configuration: the seed varies within it, and the corpus is told
+# by its content (the path given for it may differ between runs of the same text)
+NOT_GROUPED = ("seed", "corpus")
+
+
 def group_key(config: dict[str, Any] | None) -> str | None:
-    """A hash of a resolved configuration without its seed; None when there is none."""
+    """A hash of a resolved configuration without its seed and corpus path; None when
+    there is none."""
     if not isinstance(config, dict):
         return None
-    return config_hash({key: value for key, value in config.items() if key != "seed"})
+    return config_hash({key: value for key, value in config.items() if key not in NOT_GROUPED})
 
 
 @dataclass(frozen=True)
@@ -98,8 +107,14 @@ def group_members(store: Any, run_id: int, split: str = "test") -> tuple[dict[st
     key = group_key(record.get("config"))
     if key is None:
         raise BenchError(f"run {run_id} has no stored configuration; it belongs to no group")
-    frame = store.results_frame(corpus=record.get("corpus"))
-    members = frame[[group_key(config) == key for config in frame["config"]]]
+    frame = store.results_frame()
+    identity = corpus_identity(record)
+    members = frame[
+        [
+            group_key(row["config"]) == key and corpus_identity(row) == identity
+            for row in frame.to_dict("records")
+        ]
+    ]
     return record, *distinct_seeds(members[members[f"{split}_ppl"].notna()], split)
 
 
@@ -150,8 +165,8 @@ MEAN_COLUMNS = (
 def aggregate_seed_groups(results: Any) -> Any:
     """One row per seed group of ``results`` (rows of :meth:`Store.results_frame`).
 
-    Runs whose configuration is equal but for the seed, scored on the same test text,
-    become one row: the first run's columns, the mean of :data:`MEAN_COLUMNS`, and
+    Runs whose configuration is equal but for the seed, on the same corpus (its
+    identity: the content of its splits), become one row: the first run's columns, the mean of :data:`MEAN_COLUMNS`, and
     ``seed_runs`` (member run ids), ``seed_list`` (its distinct seeds), ``seed_n`` (how
     many), ``seed_remeasured`` (see :func:`distinct_seeds`), ``valid_ppl_std`` and
     ``test_ppl_std``. A run alone keeps its row, with ``seed_n`` 1.
@@ -160,12 +175,11 @@ def aggregate_seed_groups(results: Any) -> Any:
 
     if results.empty or "config" not in results.columns:
         return results.assign(seed_n=1)
-    shas = results["corpus_sha256"] if "corpus_sha256" in results.columns else [None] * len(results)
     order: dict[Any, list[int]] = {}
-    for position, (config, sha) in enumerate(zip(results["config"], shas, strict=True)):
-        key = group_key(config)
-        test_text = sha.get("test") if isinstance(sha, dict) else None
-        order.setdefault((key, test_text) if key else ("alone", position), []).append(position)
+    for position, row in enumerate(results.to_dict("records")):
+        key = group_key(row["config"])
+        identity = corpus_identity(row)
+        order.setdefault((key, identity) if key else ("alone", position), []).append(position)
     rows = []
     for positions in order.values():
         every = results.iloc[positions]
