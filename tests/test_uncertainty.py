@@ -300,9 +300,7 @@ def test_seeds_compare_and_leaderboard_through_the_cli(tiny_corpus):
     assert "(command not recorded)" not in text
 
 
-def test_compare_across_tokenizers_uses_a_shared_unit_and_refuses_other_text(
-    tiny_corpus, tmp_path
-):
+def test_compare_across_tokenizers_uses_a_shared_unit_and_refuses_other_text(tiny_corpus, tmp_path):
     assert invoke("run", "--plugin", "unigram", "--corpus", tiny_corpus).exit_code == 0
     assert (
         invoke(
