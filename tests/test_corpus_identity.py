@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from bench.cli import cli
 from bench.report.leaderboard import build_tables, render
+from bench.report.markdown import headline
 from bench.report.published import load_published
 from bench.report.ranking import choose_ranking
 from bench.scoring.corpus_identity import corpus_identity, label_corpora, shown_names
@@ -189,6 +190,14 @@ def test_a_word_and_a_char_model_are_ranked_per_word_with_their_tokenizers():
     assert "| model | tokenizer | word ppl (test) |" in text.replace("  ", " ")
     assert "Ranked by word ppl (test): these runs tokenize the text differently" in text
     assert "char, 5,000 test tokens; word, 1,000 test tokens" in text
+    top = headline({"ptb": table}).splitlines()
+    cells = [[c.strip() for c in line.split("|")[1:-1]] for line in top]
+    assert cells[0][2:4] == ["tokenizer", "ranked by"]
+    assert [row[2:4] for row in cells[2:]] == [
+        ["word", "word ppl (test) 607.00"],
+        ["word", "word ppl (test) 650.00"],
+        ["char", "word ppl (test) 900.00"],
+    ]
 
 
 def test_without_shared_word_counts_the_rank_is_per_byte_and_one_tokenizer_is_per_token():
