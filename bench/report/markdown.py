@@ -158,8 +158,8 @@ def _measured(table: pd.DataFrame, runs: Iterable[dict[str, Any]]) -> list[str]:
             '"OOV": test tokens outside the run\'s vocabulary; "w/o OOV": the perplexity of',
             "the other tokens.",
         ]
-    if ranking is not None and ranking.describe():
-        explained += textwrap.wrap(ranking.describe(), MAX_LINE)
+    if ranking is not None and ranking.describe():  # a paragraph of its own
+        explained += ([""] if explained else []) + textwrap.wrap(ranking.describe(), 80)
     explained += [""] if explained else []
     return [
         "## Measured by bench",
@@ -240,13 +240,21 @@ HEADLINE_COLUMNS = [
 
 def headline(tables: dict[str, pd.DataFrame]) -> str:
     """One short markdown table of every measured run, all corpora together (for a README):
-    the best test perplexity first within each corpus."""
+    the best first within each corpus. Where a corpus's runs tokenize it differently, each
+    row names its tokenizer and the shared unit its corpus is ranked by."""
     rows = []
+    mixed = False
     for corpus, table in tables.items():
         measured = table[table["kind"] == "measured"]
+        ranking = table.attrs.get("ranking")
+        across = ranking is not None and ranking.across_tokenizers
+        mixed = mixed or across
         for _, row in measured.iterrows():
-            rows.append({"corpus": corpus, **{c: row.get(c, "") for c in HEADLINE_COLUMNS[1:]}})
-    frame = pd.DataFrame(rows, columns=HEADLINE_COLUMNS, dtype=str).fillna("")
+            cells = {c: row.get(c, "") for c in HEADLINE_COLUMNS[1:]}
+            cells["ranked by"] = f"{ranking.shown} {row.get(ranking.shown, '')}" if across else ""
+            rows.append({"corpus": corpus, "tokenizer": row.get("tokenizer", ""), **cells})
+    columns = HEADLINE_COLUMNS[:2] + (["tokenizer", "ranked by"] if mixed else [])
+    frame = pd.DataFrame(rows, columns=columns + HEADLINE_COLUMNS[2:], dtype=str).fillna("")
     frame["model"] = frame["model"].map(_short)
     if not (frame["vs paper (test)"] != "").any():  # no run reproduces a published row
         frame = frame.drop(columns="vs paper (test)")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bench.errors import BenchError
+from bench.scoring.corpus_identity import corpus_identity, shown_names
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -75,7 +76,8 @@ def run_curves(record: dict[str, Any]) -> RunCurves:
 def load_curves(store: Store, run_ids: Iterable[int]) -> list[RunCurves]:
     """Each run's curves; a BenchError for an unknown run, a run without training curves
     (n-gram models log none) or runs on different corpora."""
-    loaded = [run_curves(store.get_run(run_id)) for run_id in dict.fromkeys(run_ids)]
+    records = [store.get_run(run_id) for run_id in dict.fromkeys(run_ids)]
+    loaded = [run_curves(record) for record in records]
     if not loaded:
         raise BenchError("name at least one run (see `bench runs`)")
     for curves in loaded:
@@ -84,9 +86,9 @@ def load_curves(store: Store, run_ids: Iterable[int]) -> list[RunCurves]:
                 f"run {curves.run_id} ({curves.label}) has no training curves: it logged none "
                 f"of {', '.join(CURVES)} (n-gram models log none)"
             )
-    corpora = sorted({str(c.corpus) for c in loaded})
-    if len(corpora) > 1:
-        which = "; ".join(f"run {c.run_id} on {c.corpus}" for c in loaded)
+    if len({corpus_identity(record) for record in records}) > 1:  # by content, not name
+        names = shown_names(records)
+        which = "; ".join(f"run {r['id']} on {names[corpus_identity(r)]}" for r in records)
         raise BenchError(f"runs on different corpora cannot share a plot ({which})")
     return loaded
 
