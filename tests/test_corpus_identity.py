@@ -133,6 +133,19 @@ def test_seed_groups_are_one_text_whatever_path_it_was_given_as(tmp_path):
     with Store() as store:
         rows = aggregate_seed_groups(store.results_frame())
     assert sorted(map(list, rows["seed_runs"])) == [[1, 2], [3]]
+    assert "seed group: runs 1, 2, test ppl" in invoke("show", "1").output
+
+
+def test_compare_says_when_runs_on_the_same_test_lines_trained_on_other_text(tmp_path):
+    corpus = write_corpus(tmp_path / "one" / "corpus")
+    other = shutil.copytree(corpus, tmp_path / "two" / "corpus")
+    (other / "train.txt").write_text("the dog sat\n" * 30)
+    for folder in (corpus, other):
+        assert invoke("run", "--plugin", "unigram", "--corpus", folder).exit_code == 0
+    lines = invoke("compare", "1", "2").output.splitlines()
+    assert lines[2].startswith("local:corpus (") and lines[3].startswith(
+        "the runs' corpora differ outside the test split: local:corpus ("
+    )
 
 
 def test_show_says_when_the_folder_no_longer_holds_the_text(tmp_path):

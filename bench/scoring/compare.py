@@ -256,7 +256,7 @@ def compare_runs(
     out.append(f"{'':<22}{'A':>11}{'B':>11}{'A - B':>11}   95% interval")
     for d in differences:
         out.append(
-            f"{d.name:<22}{d.a:>11.4f}{d.b:>11.4f}{d.diff:>+11.4f}   "
+            f"{d.name:<22} {d.a:>10.4f} {d.b:>10.4f} {d.diff:>+10.4f}   "  # apart when wide
             f"[{d.low:.4f}, {d.high:.4f}]  {_p(d.p_value, RESAMPLES)}"
         )
     out.append(f"paired bootstrap over lines: {RESAMPLES} resamples, seed {SEED}")
