@@ -256,3 +256,11 @@ def test_resuming_on_a_folder_that_now_holds_other_text_is_refused(tmp_path):
     (corpus / "valid.txt").write_text("other valid text\n")
     with pytest.raises(BenchError, match=r"no longer holds the text it measured \(the valid"):
         plan_resume(host, 1, stored, tmp_path / "data", print)
+
+
+def test_asking_for_a_corpus_name_gives_every_table_of_that_name():
+    old = {**unit_row(2, "word", 600.0, 600.0), "corpus_sha256": None, "corpus_verified": None}
+    results = pd.DataFrame([unit_row(1, "word", 607.0, 607.0), old])
+    tables = build_tables(results, NO_PUBLISHED, corpora=["ptb"])
+    assert list(tables) == ["ptb", "ptb (checksums not recorded)"]
+    assert [t.attrs["runs"][0]["run"] for t in tables.values()] == [1, 2]

@@ -293,13 +293,14 @@ def build_tables(
 
 
 def _tables_named(name: str, results: pd.DataFrame, available: set[str]) -> list[str]:
-    """The tables ``name`` asks for: the table of that name, else every table of runs
-    stored under that corpus name (``local:corpus`` names both texts of two such folders)."""
-    if name in available:
-        return [name]
+    """The tables ``name`` asks for: the table of that name, then every other table of
+    runs stored under that corpus name (``local:corpus`` names both texts of two such
+    folders; ``ptb`` also its runs stored without checksums)."""
+    exact = [name] if name in available else []
     if "corpus_stored" not in results.columns:
-        return []
-    return sorted(set(results.loc[results["corpus_stored"] == name, "corpus"].dropna()))
+        return exact
+    stored = results.loc[results["corpus_stored"] == name, "corpus"].dropna()
+    return exact + sorted(set(stored) - {name})
 
 
 def render(table: pd.DataFrame, fmt: str, *, corpus: str | None = None) -> str:
