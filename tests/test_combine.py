@@ -19,6 +19,7 @@ from bench.run.combine_members import check_same_streams
 from bench.run.runner import Runner
 from bench.scoring.compare import compare_runs
 from bench.store import Store
+from bench.store.exchange import import_run, run_record
 from bench.store.schema import TokenScoreBlob
 from bench.store.token_store import keep_token_logprobs, stored_token_logprobs
 
@@ -63,6 +64,8 @@ def test_the_combined_run_stores_members_weights_and_both_splits(runner, kn_and_
     assert list(weights) == [str(kn), str(unigram)]
     assert sum(weights.values()) == pytest.approx(1.0)
     assert derived["search"][0]["algorithm"] == "em" and derived["search"][0]["converged"]
+    named = derived["settings"]["members"][str(kn)]
+    assert named["config_hash"] == runner.store.get_run(kn)["config_hash"]
     evaluations = {e["split"]: e for e in record["evaluations"]}
     assert set(evaluations) == {"valid", "test"}
     assert (
@@ -211,3 +214,14 @@ def test_leaderboard_and_compare_treat_it_as_a_run(runner, kn_and_unigram):
     assert "KN3 + Unigram (interpolated)" in result.output
     lines = compare_runs(runner.store, unigram, combined, "test")
     assert any("better" in line or "worse" in line or "difference" in line for line in lines)
+
+
+def test_a_combined_run_travels_in_a_run_file(runner, kn_and_unigram, tmp_path):
+    combined = _combine(runner, list(kn_and_unigram)).run_id
+    record = run_record(runner.store, combined)
+    other = Store(f"sqlite:///{tmp_path / 'other.db'}")
+    imported, _ = import_run(other, record)
+    stored = other.get_run(imported)
+    derived = runner.store.get_run(combined)["config"]["derived_from"]
+    assert stored["config"]["derived_from"] == derived  # (local paths are made shareable)
+    assert stored["model_label"] == "KN3 + Unigram (interpolated)"

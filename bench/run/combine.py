@@ -136,7 +136,16 @@ def _run_fields(
         "parents": [m.run_id for m in members],
         "method": "linear",
         "settings": {
-            "weights": {str(m.run_id): w for m, w in zip(members, fit.weights, strict=True)}
+            "weights": {str(m.run_id): w for m, w in zip(members, fit.weights, strict=True)},
+            # run ids belong to one database: label and configuration hash name a member
+            # wherever the combined run is imported
+            "members": {
+                str(m.run_id): {
+                    "label": m.record.get("model_label"),
+                    "config_hash": m.record.get("config_hash"),
+                }
+                for m in members
+            },
         },
         "search": fit.search_record(),
     }
