@@ -67,6 +67,9 @@ def test_the_combined_run_stores_members_weights_and_both_splits(runner, kn_and_
     named = derived["settings"]["members"][str(kn)]
     assert named["config_hash"] == runner.store.get_run(kn)["config_hash"]
     evaluations = {e["split"]: e for e in record["evaluations"]}
+    for split in ("valid", "test"):  # scoring the mixture takes scoring every member
+        members_seconds = sum(_eval(runner, r, split)["seconds"] for r in (kn, unigram))
+        assert evaluations[split]["seconds"] > members_seconds
     assert set(evaluations) == {"valid", "test"}
     assert (
         evaluations["test"]["ppl_low"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +111,11 @@ def score_split(
         matrix = np.column_stack([m.logprobs[tokens.name] for m in members])
         yield ScoredTokens.of(np.arange(len(tokens)), mixture_logprobs(matrix, np.array(weights)))
 
-    return evaluate(split, protocol, score)
+    evaluation = evaluate(split, protocol, score)
+    # scoring with the mixture means scoring with every member: its time is theirs plus
+    # the mixing, so tokens per second compare honestly with a single model's
+    members_seconds = sum(latest_evaluation(m.record, split.name)["seconds"] for m in members)
+    return replace(evaluation, seconds=evaluation.seconds + members_seconds)
 
 
 def _token_streams(
