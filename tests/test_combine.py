@@ -215,6 +215,9 @@ def test_leaderboard_and_compare_treat_it_as_a_run(runner, kn_and_unigram):
     result = CliRunner().invoke(cli, ["leaderboard", "--format", "csv"])
     assert result.exit_code == 0, result.output
     assert "KN3 + Unigram (interpolated)" in result.output
+    markdown = CliRunner().invoke(cli, ["leaderboard"]).output
+    kn_hash = runner.store.get_run(kn)["config_hash"][:12]
+    assert f"members: KN3 (config {kn_hash}) " in " ".join(markdown.split())
     lines = compare_runs(runner.store, unigram, combined, "test")
     assert any("better" in line or "worse" in line or "difference" in line for line in lines)
 

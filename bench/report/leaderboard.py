@@ -34,6 +34,7 @@ from bench.report.csv_json import (
     records_frame,
     reference_record,
 )
+from bench.report.derived import derived_note
 from bench.report.published import Reproduction, reproduced_rows
 from bench.report.shown_text import csv_cell
 from bench.scoring.seeds import aggregate_seed_groups
@@ -176,7 +177,8 @@ def _measured_row(row: Mapping[str, Any], paper: Reproduction | None = None) -> 
     if group:
         seeds = ", ".join(str(s) for s in row["seed_list"])
         notes = "; ".join(n for n in (f"mean ± std over seeds {seeds}", notes) if n)
-    notes = "; ".join(n for n in (notes, cell(row, "seed_remeasured")) if n)
+    derived = derived_note(cell(row, "config"))
+    notes = "; ".join(n for n in (notes, cell(row, "seed_remeasured"), derived) if n)
     return {
         "kind": "measured",
         "model": cell(row, "model_label") or cell(row, "plugin") or "",
