@@ -14,7 +14,7 @@ without importing one another.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
@@ -86,6 +86,8 @@ class SplitEvaluation:
     metrics: SplitMetrics
     seconds: float
     lines: LineScores | None = None  # per-line NLL and units, for intervals and comparisons
+    # the log-probability of every token, for `bench combine` (kept with the evaluation)
+    token_logprobs: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def ppl(self) -> float:

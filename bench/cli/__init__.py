@@ -5,6 +5,7 @@
 - ``catalogue``: plugins, models, tokenizers, output-layers, corpora
 - ``leaderboard``: leaderboard
 - ``compare``: compare
+- ``combining``: combine
 - ``plot``: plot (training curves)
 - ``exchange``: export, import
 - ``probe``: probe gradients
@@ -20,6 +21,7 @@ import click
 
 from bench.cli import (
     catalogue,
+    combining,
     compare,
     exchange,
     leaderboard,
@@ -36,6 +38,7 @@ for _command in (
     running.reproduce,
     leaderboard.leaderboard,
     compare.compare,
+    combining.combine,
     plot.plot,
     stored_runs.generate,
     probe.probe,

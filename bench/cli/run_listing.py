@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -89,8 +90,8 @@ def _show(value: Any) -> str:
         return str(value).lower()
     if isinstance(value, (list, tuple)):
         return ", ".join(_show(v) for v in value) if value else "[]"
-    if isinstance(value, dict):
-        return "{}"
+    if isinstance(value, dict):  # inside a list (a derived run's search record): inline
+        return json.dumps(value, default=str) if value else "{}"
     return str(value)
 
 

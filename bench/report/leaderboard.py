@@ -36,6 +36,7 @@ from bench.report.csv_json import (
     records_frame,
     reference_record,
 )
+from bench.report.derived import derived_note
 from bench.report.measured_cells import fixed, oov_cells, ppl_cell, protocol, word_ppl
 from bench.report.published import Reproduction, reproduced_rows
 from bench.report.ranking import Ranking, choose_ranking, sort_measured
@@ -142,7 +143,8 @@ def _measured_row(
     if group:
         seeds = ", ".join(str(s) for s in row["seed_list"])
         notes = "; ".join(n for n in (f"mean ± std over seeds {seeds}", notes) if n)
-    notes = "; ".join(n for n in (notes, cell(row, "seed_remeasured")) if n)
+    derived = derived_note(cell(row, "config"))
+    notes = "; ".join(n for n in (notes, cell(row, "seed_remeasured"), derived) if n)
     return {
         "kind": "measured",
         "model": cell(row, "model_label") or cell(row, "plugin") or "",

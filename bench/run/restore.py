@@ -42,6 +42,19 @@ def restore_run(
     model_class = host.models.get(config["plugin"])
     if not model_class.supports("load_checkpoint"):
         raise BenchError(f"model plugin {config['plugin']!r} cannot load checkpoints")
+    tokenizer, corpus = restore_tokenizer(run_id, record, host, data_dir)
+    options = host.model_options(config["plugin"], config["options"])
+    model = model_class(options, tokenizer.vocab, device)
+    _load_checkpoint(model, Path(checkpoints[-1]))
+    return RestoredRun(record=record, tokenizer=tokenizer, model=model, corpus=corpus)
+
+
+def restore_tokenizer(
+    run_id: int, record: dict[str, Any], host: PluginHost, data_dir: Path
+) -> tuple[Tokenizer, CorpusText]:
+    """A stored run's tokenizer, refitted on the same train split and checked by vocabulary
+    hash, and the corpus it read (checked by checksum where it was a single file)."""
+    config = record["config"] or {}
     tokenizer_class = host.tokenizers.get(config["tokenizer"])
     tokenizer = tokenizer_class(
         validate_options(
@@ -62,10 +75,7 @@ def restore_run(
             f"run {run_id}: the rebuilt vocabulary differs from the recorded one "
             "(has the corpus changed?)"
         )
-    options = host.model_options(config["plugin"], config["options"])
-    model = model_class(options, tokenizer.vocab, device)
-    _load_checkpoint(model, Path(checkpoints[-1]))
-    return RestoredRun(record=record, tokenizer=tokenizer, model=model, corpus=corpus)
+    return tokenizer, corpus
 
 
 def _load_checkpoint(model: LanguageModel, path: Path) -> None:

@@ -111,4 +111,5 @@ def evaluate(
         metrics=metrics,
         seconds=seconds,
         lines=lines,
+        token_logprobs=logprobs,
     )

@@ -40,6 +40,7 @@ from bench.store.rows import (
     latest_evaluations,
     probe_rows,
     row_dict,
+    score_blobs,
 )
 from bench.store.schema import (
     FINAL_STATUSES,
@@ -49,6 +50,7 @@ from bench.store.schema import (
     Metric,
     ProbeResult,
     Run,
+    TokenScoreBlob,
 )
 
 if TYPE_CHECKING:
@@ -179,15 +181,15 @@ class Store:
             run.status = "running"
             run.finished_at = None
             run.error = None
-            session.execute(delete(LineScoreBlob).where(LineScoreBlob.run_id == run_id))
-            session.execute(delete(Evaluation).where(Evaluation.run_id == run_id))
+            for table in (TokenScoreBlob, LineScoreBlob, Evaluation):
+                session.execute(delete(table).where(table.run_id == run_id))
 
     def delete_run(self, run_id: int) -> None:
         """Remove a run and everything recorded for it (metrics, evaluations, artifact
         rows, probe results)."""
         with self.writing() as session:
             self._run(session, run_id)
-            for table in (Metric, LineScoreBlob, Evaluation, Artifact, ProbeResult):
+            for table in (Metric, TokenScoreBlob, LineScoreBlob, Evaluation, Artifact, ProbeResult):
                 session.execute(delete(table).where(table.run_id == run_id))
             session.execute(delete(Run).where(Run.id == run_id))
 
@@ -238,17 +240,7 @@ class Store:
             row = evaluation_row(run_id, evaluation, interval)
             session.add(row)
             session.flush()
-            if evaluation.lines is not None:
-                from bench.scoring.uncertainty import BLOB_FORMAT
-
-                session.add(
-                    LineScoreBlob(
-                        evaluation_id=row.id,
-                        run_id=run_id,
-                        format=BLOB_FORMAT,
-                        data=evaluation.lines.to_bytes(),
-                    )
-                )
+            session.add_all(score_blobs(row.id, run_id, evaluation))
             return row.id
 
     def line_scores(self, evaluation_id: int) -> LineScores | None:

@@ -12,7 +12,10 @@ different machines merge in git without conflicts and a diff shows exactly which
 changed. A run is recognised on import by its start time, plugin and configuration hash,
 so importing the same file twice adds it once. Each evaluation carries its per-line scores
 (base64 of the compressed blob the database keeps), so intervals can be recomputed and
-`bench compare` works on imported runs.
+`bench compare` works on imported runs. Per-token log-probabilities (`bench combine`) are
+not carried: they would make each file for the leaderboards' repository several times larger
+(a few bytes per scored token, where per-line scores cost a few per line); an imported run is
+combined on a machine that still holds it, or after it has been run again.
 """
 
 from __future__ import annotations

@@ -277,6 +277,31 @@ def m005_run_ids_never_reused(conn: Connection) -> None:
 m005_run_ids_never_reused.foreign_keys_off = True  # type: ignore[attr-defined]
 
 
+@migration
+def m006_token_scores(conn: Connection) -> None:
+    """token_scores: each evaluation's per-token log-probabilities, for `bench combine`."""
+    md = MetaData()
+    Table("runs", md, Column("id", Integer, primary_key=True))  # only for the foreign keys
+    Table("evaluations", md, Column("id", Integer, primary_key=True))
+    Table(
+        "token_scores",
+        md,
+        Column(
+            "evaluation_id",
+            Integer,
+            ForeignKey("evaluations.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        Column(
+            "run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False, index=True
+        ),
+        Column("format", String(32), nullable=False),
+        Column("tokens", BigInteger, nullable=False),
+        Column("sha256", String(64), nullable=False),
+        Column("data", LargeBinary, nullable=False),
+    ).create(conn)
+
+
 def add_column(conn: Connection, table: str, column: Column[Any]) -> None:
     """``ALTER TABLE <table> ADD COLUMN <column>``, rendered for the connection's database.
 

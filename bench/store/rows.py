@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import JSON, inspect, select
 from sqlalchemy.orm import Session
 
-from bench.store import frames
-from bench.store.schema import RUN_STATUSES, Evaluation
+from bench.store import frames, token_scores
+from bench.store.schema import RUN_STATUSES, Evaluation, LineScoreBlob, TokenScoreBlob
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from bench.api.contract_types import SplitEvaluation as ScoredSplit
     from bench.scoring.uncertainty import Interval
 
@@ -100,6 +102,42 @@ def evaluation_row(run_id: int, evaluation: ScoredSplit, interval: Interval | No
         row.ppl_low, row.ppl_high = interval.low, interval.high
         row.interval_resamples, row.interval_seed = interval.resamples, interval.seed
     return row
+
+
+def score_blobs(
+    evaluation_id: int, run_id: int, evaluation: ScoredSplit
+) -> list[LineScoreBlob | TokenScoreBlob]:
+    """The rows kept beside an evaluation's row: its per-line scores (intervals, `bench
+    compare`) and its per-token log-probabilities (`bench combine`), where it has them."""
+    from bench.scoring.uncertainty import BLOB_FORMAT
+
+    blobs: list[LineScoreBlob | TokenScoreBlob] = []
+    if evaluation.lines is not None:
+        data = evaluation.lines.to_bytes()
+        blobs.append(
+            LineScoreBlob(evaluation_id=evaluation_id, run_id=run_id, format=BLOB_FORMAT, data=data)
+        )
+    if evaluation.token_logprobs is not None:
+        blobs.append(token_score_blob(evaluation_id, run_id, evaluation.token_logprobs))
+    return blobs
+
+
+def token_score_blob(evaluation_id: int, run_id: int, logprobs: np.ndarray) -> TokenScoreBlob:
+    """The row of an evaluation's per-token log-probabilities (:mod:`token_scores`)."""
+    encoded = token_scores.encode(logprobs)
+    return TokenScoreBlob(
+        evaluation_id=evaluation_id,
+        run_id=run_id,
+        format=encoded.format,
+        tokens=encoded.tokens,
+        sha256=encoded.sha256,
+        data=encoded.data,
+    )
+
+
+def encoded_token_scores(blob: TokenScoreBlob) -> token_scores.EncodedTokenScores:
+    """A stored row of per-token log-probabilities, as :func:`token_scores.decode` reads it."""
+    return token_scores.EncodedTokenScores(blob.format, blob.tokens, blob.sha256, blob.data)
 
 
 def latest_evaluations(

@@ -198,6 +198,24 @@ class LineScoreBlob(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class TokenScoreBlob(Base):
+    """An evaluation's per-token log-probabilities (bench.store.token_scores), for
+    `bench combine`: float32, compressed, with the sha256 of the values."""
+
+    __tablename__ = "token_scores"
+
+    evaluation_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("evaluations.id", ondelete="CASCADE"), primary_key=True
+    )
+    run_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("runs.id", ondelete="CASCADE"), index=True
+    )
+    format: Mapped[str] = mapped_column(String(32))
+    tokens: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class Metric(Base):
     """One named number of a training curve (long format: one row per name)."""
 

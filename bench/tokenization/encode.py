@@ -26,12 +26,25 @@ def tokenize_corpus(
     is read shard by shard and encoded into memory-mapped ids under
     ``<data_dir>/tokenized``, where later runs with the same corpus and tokenizer find it."""
     fit_tokenizer(tokenizer, corpus, data_dir / "tokenizers", echo)
-    splits: dict[str, TokenizedSplit] = {}
-    for name, lines in progress(list(corpus.splits.items()), desc="tokenizing", unit="split"):
-        if isinstance(lines, ShardedLines):
-            splits[name] = encode_to_disk(
-                tokenizer, name, lines, corpus.sha256[name], data_dir / "tokenized", progress
-            )
-        else:
-            splits[name] = tokenizer.encode(name, lines)
-    return splits
+    names = list(corpus.splits)
+    return {
+        name: encode_split(corpus, tokenizer, name, data_dir, progress)
+        for name in progress(names, desc="tokenizing", unit="split")
+    }
+
+
+def encode_split(
+    corpus: CorpusText,
+    tokenizer: Tokenizer,
+    name: str,
+    data_dir: Path,
+    progress: Callable[..., Iterable[Any]],
+) -> TokenizedSplit:
+    """One split of ``corpus`` encoded with the fitted ``tokenizer`` (a streamed split into
+    memory-mapped ids under ``<data_dir>/tokenized``, as :func:`tokenize_corpus` says)."""
+    lines = corpus.splits[name]
+    if isinstance(lines, ShardedLines):
+        return encode_to_disk(
+            tokenizer, name, lines, corpus.sha256[name], data_dir / "tokenized", progress
+        )
+    return tokenizer.encode(name, lines)
