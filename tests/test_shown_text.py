@@ -79,7 +79,7 @@ def test_training_curves_and_the_probe_plot_draw_labels_as_text(tmp_path: Path) 
         RunCurves(run_id=i, label=label, corpus="c", series={"lr": ([1.0, 2.0], [0.1, 0.2])})
         for i, label in enumerate(MATHTEXT_LABELS)
     ]
-    assert_drawn_as_text(curves_figure(curves, title="$title"), MATHTEXT_LABELS)
+    assert_drawn_as_text(curves_figure(curves, title="$title", x_axis="steps"), MATHTEXT_LABELS)
 
     norms = GradientNorms(
         distances=np.arange(1, 4), hidden=np.ones(3), cell=None, positions=np.arange(3)
