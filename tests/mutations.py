@@ -74,6 +74,22 @@ MUTATIONS = [
         ("tests/test_html_site.py", "tests/test_shown_text.py"),
     ),
     Mutation(
+        "html-escaping-table",
+        "bench/report/html_table.py",
+        "from html import escape",
+        "escape = str",
+        "docs/runs.md (HTML leaderboard): the corpus table's rows and details escaped",
+        ("tests/test_shown_text.py", "-k", "html_site"),
+    ),
+    Mutation(
+        "html-escaping-run-page",
+        "bench/report/html_run.py",
+        "from html import escape",
+        "escape = str",
+        "docs/runs.md (HTML leaderboard): a run page's command, facts and environment escaped",
+        ("tests/test_shown_text.py", "-k", "html_site"),
+    ),
+    Mutation(
         "sparse-gradient-averaging",
         "bench/training/ddp_step.py",
         "param.grad = grad.div_(current().size)",

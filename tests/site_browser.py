@@ -30,6 +30,9 @@ document.getElementById("page").addEventListener("load", function () {{
   var w = this.contentWindow, d = w.document, root = d.documentElement;
   var result = {{
     scroll_width: root.scrollWidth, client_width: root.clientWidth,
+    boxes_scrolling: Array.prototype.filter.call(
+      d.querySelectorAll(".scroll, .chart-box"),
+      function (b) {{ return b.scrollWidth > b.clientWidth + 1; }}).length,
     resources: w.performance.getEntriesByType("resource").map(function (e) {{ return e.name; }}),
     links: Array.prototype.map.call(d.querySelectorAll("a[href]"), function (a) {{ return a.href; }}),
     rows: d.querySelectorAll("#leaderboard tbody tr").length

@@ -256,7 +256,7 @@ def test_corpora_named_like_site_pages_or_alike_get_pages_of_their_own(tmp_path:
     pages = write_site(tables, results, store, tmp_path / "site")
     names = [page.name for page in pages]
     assert len(set(names)) == len(names) == 1 + 2 * len(corpora)  # index, corpora, runs
-    assert "<h1>Leaderboards</h1>" in (tmp_path / "site" / "index.html").read_text()
+    assert "<h1>Perplexity leaderboards</h1>" in (tmp_path / "site" / "index.html").read_text()
     assert "<h1>Run 2: model 1</h1>" in (tmp_path / "site" / "run-2.html").read_text()
     written = write_tables(tables, tmp_path / "boards", "md")
     assert len({path.name for path in written}) == len(corpora)

@@ -149,7 +149,7 @@ def _index_page(tables: dict[str, pd.DataFrame]) -> str:
                 f"the years</h2>\n{chart}"
             )
     body = (
-        "<h1>Language-model perplexity leaderboards</h1>\n"
+        "<h1>Perplexity leaderboards</h1>\n"
         '<p class="muted">Runs measured by bench, each with the command that reproduces it, '
         "beside published figures quoted with their citations. Lower perplexity is better; "
         "perplexities compare only on the same corpus and tokenizer.</p>\n"

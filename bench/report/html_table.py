@@ -170,10 +170,10 @@ def filters_html(table: pd.DataFrame) -> str:
     )
     options = "".join(f'<option value="{escape(f)}">{escape(f)}</option>' for f in families)
     return (
-        '<form class="filters" onsubmit="return false">'
+        '<div class="filters">'
         '<label>show <select id="kind-filter"><option value="">all rows</option>'
         '<option value="measured">measured by bench</option>'
         '<option value="reference">published</option></select></label> '
         f'<label>family <select id="family-filter"><option value="">all</option>{options}'
-        '</select></label> <span id="shown-count" class="muted"></span></form>'
+        '</select></label> <span id="shown-count" class="muted"></span></div>'
     )

@@ -163,6 +163,8 @@ def log_ticks(low: float, high: float) -> list[float]:
     range spans many decades, 1-2-5 per decade, or finer steps where it is narrow, so the
     axis has a few labelled lines and their labels never run into each other."""
     ticks: list[float] = []
+    if not 0 < low < high:  # one point, or limits a log axis cannot have: let it be
+        return [low] if low > 0 else []
     powers = range(math.floor(math.log10(low)) - 1, math.ceil(math.log10(high)) + 1)
     for steps in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9)):
         ticks = [m * 10**p for p in powers for m in steps if low <= m * 10**p <= high]
@@ -242,8 +244,14 @@ def points_figure(
         else:
             style |= {"c": colours}
         axes.scatter(points.x, points.y, label=label, zorder=3, **style)
-    axes.set_yscale("log")
+    for values, limits in (
+        ([p[0] for p in every], axes.set_xlim),
+        ([p[1] for p in every], axes.set_ylim),
+    ):
+        if values and min(values) == max(values):  # one value: a range around it, not none
+            limits(values[0] / 1.5, values[0] * 1.5)
     axes.margins(x=0.08, y=0.1)
+    axes.set_yscale("log")
     if log_x:
         axes.set_xscale("log")
         _log_axis(axes, "x", counts=True)
