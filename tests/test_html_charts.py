@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from bench.report.families import COLOURS
-from bench.report.html_charts import YearPoint, state_of_the_art, year_chart
+from bench.report.html_charts import CHAR_PX, LABEL_PX, YearPoint, state_of_the_art, year_chart
 from bench.report.html_site import headline, year_points
 
 
@@ -129,9 +129,9 @@ def test_the_chart_names_never_overlap():
     assert labels
     boxes = []
     for x, y, anchor, text in labels:
-        width = len(text) * 5.6
+        width = len(text) * CHAR_PX
         left = float(x) - {"start": 0, "middle": width / 2, "end": width}[anchor]
-        boxes.append((left, float(y) - 9, left + width, float(y) + 2))
+        boxes.append((left, float(y) - LABEL_PX + 1, left + width, float(y) + 2))
     for i, a in enumerate(boxes):
         for b in boxes[i + 1 :]:
             assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)

@@ -66,19 +66,15 @@ figcaption i { display: inline-block; width: 0.75em; height: 0.75em; border-radi
 svg.chart { width: 100%; max-width: 58em; min-width: 34em; height: auto; display: block;
             font-family: system-ui, sans-serif; }
 svg .grid { stroke: #e8e8e8; } svg .axis { stroke: #999; }
-svg .tick { font-size: 10px; fill: #666; } svg .axis-label { font-size: 11px; fill: #444; }
-svg .label { font-size: 10px; fill: #333; }
+svg .tick { font-size: 11px; fill: #666; } svg .axis-label { font-size: 12px; fill: #444; }
+svg .label { font-size: 11px; fill: #333; }
 svg .published { fill: #fff; stroke-width: 1.6; }
 svg .measured { stroke: #fff; stroke-width: 1.2; }
 svg .sota { fill: none; stroke: #999; stroke-dasharray: 4 3; }
 svg .link { stroke: #888; stroke-width: 1; }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(19em, 1fr));
-         gap: 0.9em; margin: 1em 0; }
-.card { border: 1px solid var(--line); border-radius: 6px; padding: 0.7em 0.9em; }
-.card h2 { margin: 0 0 0.4em; font-size: 1.1em; }
-.card dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.2em 0.7em;
-           margin: 0; font-size: 0.9em; }
-.card dt { color: var(--muted); } .card dd { margin: 0; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(34em, 1fr));
+          gap: 0 1.5em; }
+#headlines td.name { min-width: 8em; font-weight: 600; }
 .facts { display: grid; grid-template-columns: max-content 1fr; gap: 0.15em 1em;
          font-size: 0.9em; } .facts dt { color: var(--muted); }
 .facts dd { margin: 0; overflow-wrap: anywhere; font-family: ui-monospace, monospace; }

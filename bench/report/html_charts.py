@@ -21,8 +21,8 @@ from bench.report.plots import log_ticks
 
 WIDTH, HEIGHT = 760, 340
 LEFT, RIGHT, TOP, BOTTOM = 52, 16, 14, 40
-CHAR_PX = 5.6  # width of a label character at 10 px (system sans), for the overlap test
-LABEL_PX = 10
+CHAR_PX = 6.2  # width of a label character at 11 px (system sans), for the overlap test
+LABEL_PX = 11
 
 
 @dataclass(frozen=True)

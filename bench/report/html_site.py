@@ -76,12 +76,12 @@ def _chart(corpus: str, table: pd.DataFrame) -> str:
     published, measured = year_points(table)
     shown = len(measured)
     others = len(_records(table, "measured")) - shown
-    caption = (
-        f"{corpus}: published test perplexity by year of publication; "
-        f"{shown} run(s) of bench beside the rows they reproduce"
-        + (f" ({others} other measured run(s) are in the table)" if others > 0 else "")
-        + ". Hover a point for its model; the names are those of record-setting rows."
-    )
+    caption = f"{corpus}: published test perplexity by year of publication. "
+    if shown:
+        caption += f"{shown} run(s) of bench beside the published row each reproduces. "
+    if others > 0:
+        caption += f"{others} measured run(s) reproduce no dated published row: see the table. "
+    caption += "Hover a point for its model; the rows that set a record are named."
     return year_chart(published, measured, caption=caption)
 
 
@@ -104,56 +104,72 @@ def headline(table: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _headline_card(corpus: str, table: pd.DataFrame) -> str:
+def _headline_row(corpus: str, table: pd.DataFrame) -> str:
     facts = headline(table)
     stem = corpus_file_stem(corpus)
-    items = []
-    if facts["measured"]:
-        best = facts["measured"]
+    cells = [f'<td class="name"><a href="{stem}.html">{escape(corpus)}</a></td>']
+    best = facts["measured"]
+    if best:
         runs = ", ".join(f'<a href="{run_page_name(i)}">{i}</a>' for i in best["run_ids"])
-        items.append(
-            ("best measured", f"<b>{best['test_ppl']:.2f}</b> {escape(best['model'])} (run {runs})")
-        )
-    if facts["published"]:
-        best = facts["published"]
-        year = f", {best['year']}" if best.get("year") else ""
-        items.append(
-            ("best published", f"<b>{best['test_ppl']:g}</b> {escape(best['model'])}{year}")
-        )
-    if facts["reproducible"]:
-        items.append(
-            (
-                "reproduced",
-                f"{facts['reproduced']} of {facts['reproducible']} runs "
-                f"within {REPRODUCED_WITHIN:g}% of their paper",
-            )
-        )
+        cells += [
+            f'<td class="num"><b>{best["test_ppl"]:.2f}</b></td>',
+            f"<td>{escape(best['model'])} (run {runs})</td>",
+        ]
+    else:
+        cells += ['<td class="num"></td>', '<td class="muted">no run yet</td>']
+    best = facts["published"]
+    year = f" ({best['year']})" if best and best.get("year") else ""
+    cells += [
+        f'<td class="num"><b>{best["test_ppl"]:g}</b></td>' if best else '<td class="num"></td>',
+        f"<td>{escape(best['model'])}{year}</td>" if best else "<td></td>",
+    ]
+    reproduced = (
+        f"{facts['reproduced']} of {facts['reproducible']}" if facts["reproducible"] else ""
+    )
     measured, published = facts["rows"]
-    items.append(("rows", f"{measured} measured, {published} published"))
-    body = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in items)
+    cells += [
+        f'<td class="num wide">{reproduced}</td>',
+        f'<td class="num wide">{measured} / {published}</td>',
+    ]
+    return f"<tr>{''.join(cells)}</tr>"
+
+
+def _headlines(tables: dict[str, pd.DataFrame]) -> str:
+    head = (
+        '<tr><th>corpus</th><th class="num">best measured</th><th>model</th>'
+        '<th class="num">best published</th><th>model</th>'
+        f'<th class="num wide">within {REPRODUCED_WITHIN:g}% of paper</th>'
+        '<th class="num wide">rows measured / published</th></tr>'
+    )
+    rows = "".join(_headline_row(corpus, table) for corpus, table in tables.items())
     return (
-        f'<section class="card"><h2><a href="{stem}.html">{escape(corpus)}</a></h2>'
-        f"<dl>{body}</dl></section>"
+        f'<div class="scroll"><table id="headlines"><thead>{head}</thead>'
+        f"<tbody>{rows}</tbody></table></div>"
     )
 
 
 def _index_page(tables: dict[str, pd.DataFrame]) -> str:
-    cards = "".join(_headline_card(corpus, table) for corpus, table in tables.items())
+    # corpora bench has measured first: they are what this site adds to the papers
+    order = sorted(tables, key=lambda c: (-int((tables[c]["kind"] == "measured").sum()), c))
+    tables = {corpus: tables[corpus] for corpus in order}
     charts = []
     for corpus, table in tables.items():
         chart = _chart(corpus, table)
         if chart:
             stem = corpus_file_stem(corpus)
             charts.append(
-                f'<h2><a href="{stem}.html">{escape(corpus)}</a>: progress over '
-                f"the years</h2>\n{chart}"
+                f'<section><h2><a href="{stem}.html">{escape(corpus)}</a>: progress over '
+                f"the years</h2>\n{chart}</section>"
             )
     body = (
         "<h1>Perplexity leaderboards</h1>\n"
         '<p class="muted">Runs measured by bench, each with the command that reproduces it, '
         "beside published figures quoted with their citations. Lower perplexity is better; "
-        "perplexities compare only on the same corpus and tokenizer.</p>\n"
-        f'<div class="cards">{cards}</div>\n' + "\n".join(charts)
+        "perplexities compare only on the same corpus and tokenizer. "
+        f'"Within {REPRODUCED_WITHIN:g}%": runs of a published recipe whose test perplexity '
+        "is that close to the paper's, of all such runs.</p>\n"
+        f"{_headlines(tables)}\n"
+        f'<div class="charts">{"".join(charts)}</div>'
     )
     return page("Perplexity leaderboards", body)
 

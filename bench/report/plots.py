@@ -198,17 +198,21 @@ def _log_axis(axes: Any, which: str, *, counts: bool) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
-def _legend(axes: Any, families: list[str]) -> None:
+def _legend(axes: Any, kinds: list[str], families: list[str]) -> None:
+    """The kinds of point drawn (by marker), the frontier, then the families (by colour)."""
     from matplotlib.lines import Line2D
 
     from bench.report.families import COLOURS
 
     grey = "#555555"
-    handles = [
-        Line2D([], [], marker="o", ls="", color=grey, label=MEASURED_LABEL),
-        Line2D([], [], marker="D", ls="", mfc="none", color=grey, label=REFERENCE_LABEL),
-        Line2D([], [], ls="--", color="#888888", label=FRONTIER_LABEL),
-    ]
+    markers = {
+        MEASURED_LABEL: Line2D([], [], marker="o", ls="", color=grey, label=MEASURED_LABEL),
+        REFERENCE_LABEL: Line2D(
+            [], [], marker="D", ls="", mfc="none", color=grey, label=REFERENCE_LABEL
+        ),
+    }
+    handles = [markers[kind] for kind in markers if kind in kinds]
+    handles.append(Line2D([], [], ls="--", color="#888888", label=FRONTIER_LABEL))
     handles += [Line2D([], [], marker="s", ls="", color=COLOURS[f], label=f) for f in families]
     axes.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
@@ -261,7 +265,7 @@ def points_figure(
     axes.set_title(title, fontsize=10)
     axes.grid(True, which="major", alpha=0.3)
     used = {f for points in series.values() for f in points.families}
-    _legend(axes, [f for f in FAMILIES if f in used])
+    _legend(axes, list(series), [f for f in FAMILIES if f in used])
     as_plain_text(figure)
     figure.draw_without_rendering()  # settle the layout, then keep it while labelling
     figure.set_layout_engine("none")
