@@ -72,7 +72,7 @@ svg .published { fill: #fff; stroke-width: 1.6; }
 svg .measured { stroke: #fff; stroke-width: 1.2; }
 svg .sota { fill: none; stroke: #999; stroke-dasharray: 4 3; }
 svg .link { stroke: #888; stroke-width: 1; }
-.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(34em, 1fr));
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(34em, 100%), 1fr));
           gap: 0 1.5em; }
 #headlines td.name { min-width: 8em; font-weight: 600; }
 .facts { display: grid; grid-template-columns: max-content 1fr; gap: 0.15em 1em;

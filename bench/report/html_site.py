@@ -22,7 +22,7 @@ from bench.paths import write_atomically
 from bench.report.families import model_family
 from bench.report.html_assets import page
 from bench.report.html_charts import YearPoint, year_chart
-from bench.report.html_run import key_value_lines, run_page
+from bench.report.html_run import run_page
 from bench.report.html_table import filters_html, run_page_name, table_html
 from bench.report.leaderboard import corpus_file_stem
 from bench.report.plots import PLOTS, corpus_figures, save_figure
@@ -31,7 +31,6 @@ from bench.report.training_curves import curves_figure, run_curves
 if TYPE_CHECKING:
     from bench.store import Store
 
-__all__ = ["key_value_lines", "run_page_name", "table_html", "write_site"]
 REPRODUCED_WITHIN = 2.0  # percent: a run "reproduces" a paper's figure when this close
 
 
