@@ -216,6 +216,22 @@ def test_the_browser_sorts_counts_by_their_value_not_their_text(site, tmp_path):
     assert known == sorted(known, reverse=True) and counts[: len(known)] == known
 
 
+def test_the_index_gives_each_corpus_its_headline_and_its_history(mixed):
+    html, table = mixed
+    index = (html / "index.html").read_text()
+    measured = table.attrs["records"][0]  # measured rows first, the best test ppl first
+    (row,) = re.findall(r"<tr><td class=\"name\">.*?</tr>", index, re.S)
+    assert f"<b>{measured['test_ppl']:.2f}</b>" in row and measured["model"] in unescape(row)
+    assert "<b>57.3</b>" in row and "AWD-LSTM (2017)" in row  # the best published row
+    # the chart of the published rows by year, on the index and on the corpus's page
+    page = (html / f"{corpus_file_stem(table.attrs['corpus'])}.html").read_text()
+    for text in (index, page):
+        tips = re.findall(r'<path class="published"[^>]*><title>([^<]*)</title>', text)
+        assert sorted(tips) == sorted(
+            f"{m} ({y}): test ppl {float(t):g}" for m, _, t, y in PUBLISHED
+        )
+
+
 SCREENS = {"laptop": (1366, 768), "phone": (390, 844)}
 
 
