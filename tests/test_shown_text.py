@@ -79,7 +79,7 @@ def test_training_curves_and_the_probe_plot_draw_labels_as_text(tmp_path: Path) 
         RunCurves(run_id=i, label=label, corpus="c", series={"lr": ([1.0, 2.0], [0.1, 0.2])})
         for i, label in enumerate(MATHTEXT_LABELS)
     ]
-    assert_drawn_as_text(curves_figure(curves, title="$title"), MATHTEXT_LABELS)
+    assert_drawn_as_text(curves_figure(curves, title="$title", x_axis="steps"), MATHTEXT_LABELS)
 
     norms = GradientNorms(
         distances=np.arange(1, 4), hidden=np.ones(3), cell=None, positions=np.arange(3)
@@ -256,7 +256,7 @@ def test_corpora_named_like_site_pages_or_alike_get_pages_of_their_own(tmp_path:
     pages = write_site(tables, results, store, tmp_path / "site")
     names = [page.name for page in pages]
     assert len(set(names)) == len(names) == 1 + 2 * len(corpora)  # index, corpora, runs
-    assert "<h1>Leaderboards</h1>" in (tmp_path / "site" / "index.html").read_text()
+    assert "<h1>Perplexity leaderboards</h1>" in (tmp_path / "site" / "index.html").read_text()
     assert "<h1>Run 2: model 1</h1>" in (tmp_path / "site" / "run-2.html").read_text()
     written = write_tables(tables, tmp_path / "boards", "md")
     assert len({path.name for path in written}) == len(corpora)

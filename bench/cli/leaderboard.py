@@ -25,7 +25,8 @@ from bench.report.shown_text import for_terminal
     "--html",
     "html_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="write a static site into this folder: sortable tables, plots, a page per run",
+    help="write a static site into this folder: each corpus's headline and progress over "
+    "the years, filterable sortable tables, plots, a page per run (no network needed)",
 )
 @click.option(
     "--all",

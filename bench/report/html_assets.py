@@ -1,4 +1,4 @@
-"""The leaderboard site's page shell: inline CSS and the table-sorting script.
+"""The leaderboard site's page shell: inline CSS, the table-sorting and the filter script.
 
 Everything a page needs is inside it (or a PNG beside it), so the folder can be opened
 from disk, served by any static server or attached to a message, with no network.
@@ -8,6 +8,9 @@ column whose every filled cell starts with a number ("2.32M", "113.16 [112.0, 11
 "1,234") sorts by that number with its K/M/B/T suffix; other columns sort as text with
 digits compared as numbers. Empty cells always go last. The order is kept in the URL
 fragment, ``#sort=test ppl`` or ``#sort=test ppl&desc``, so a link opens sorted.
+
+Filters: two menus above the table show only the measured or the published rows, or one
+model family's (the rows' ``data-kind`` and ``data-family``); sorting keeps them.
 """
 
 from __future__ import annotations
@@ -15,24 +18,96 @@ from __future__ import annotations
 from html import escape
 
 CSS = """
-body { font: 15px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 120em;
-       padding: 0 1em; color: #1b1b1b; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
-nav { font-size: 0.9em; margin-bottom: 1em; }
+:root { --ink: #1b1b1b; --muted: #5f6368; --line: #dcdcdc; --tint: #eef5fb; }
+* { box-sizing: border-box; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.2em auto;
+       max-width: 84em; padding: 0 1.2em; color: var(--ink); }
+h1 { font-size: 1.55em; margin: 0.2em 0 0.3em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
+nav { font-size: 0.9em; margin-bottom: 0.8em; }
+a { color: #0b57d0; }
+.muted { color: var(--muted); font-size: 0.9em; }
 .scroll { overflow-x: auto; }
-table { border-collapse: collapse; font-size: 0.85em; }
-th, td { border: 1px solid #d0d0d0; padding: 0.25em 0.5em; vertical-align: top; }
-th { background: #f2f2f2; white-space: nowrap; }
+table { border-collapse: collapse; font-size: 0.88em; width: 100%; }
+th, td { border-bottom: 1px solid var(--line); padding: 0.35em 0.55em; vertical-align: top;
+         text-align: left; }
+th { background: #f4f4f4; white-space: nowrap; font-weight: 600; position: sticky; top: 0; }
 table.sortable th { cursor: pointer; user-select: none; }
-table.sortable th:hover { background: #e4e4e4; }
+table.sortable th:hover { background: #e6e6e6; }
 th[aria-sort="ascending"]::after { content: " \\25B2"; }
 th[aria-sort="descending"]::after { content: " \\25BC"; }
-td.num { text-align: right; white-space: nowrap; }
-td.long { font-size: 0.9em; min-width: 26em; color: #444; }
-tr.reference td { color: #555; background: #fbfbf6; }
-pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; font-size: 0.85em; }
-img { max-width: 100%; border: 1px solid #e0e0e0; margin: 0.5em 0; }
-.muted { color: #666; font-size: 0.9em; }
+td.num, th.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+td.name { min-width: 16em; }
+.spread { display: block; color: var(--muted); font-size: 0.82em; }
+tr.measured td { background: var(--tint); }
+tr.reference td { color: #333; }
+tr[hidden] { display: none; }
+.badge { font-size: 0.72em; background: #0b57d0; color: #fff; border-radius: 3px;
+         padding: 0 0.35em; margin-left: 0.45em; vertical-align: 0.1em; }
+.dot { display: inline-block; width: 0.7em; height: 0.7em; border-radius: 50%;
+       margin-right: 0.45em; vertical-align: 0; }
+summary { cursor: pointer; }
+details dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.15em 0.8em;
+             margin: 0.4em 0 0.2em 1.2em; font-size: 0.92em; color: #333; }
+details dt { color: var(--muted); } details dd { margin: 0; overflow-wrap: anywhere; }
+code { font-size: 0.92em; background: #f3f3f3; padding: 0 0.2em; border-radius: 2px;
+       overflow-wrap: anywhere; }
+pre { background: #f6f6f6; padding: 0.7em; overflow-x: auto; font-size: 0.85em;
+      white-space: pre-wrap; overflow-wrap: anywhere; }
+img { max-width: 100%; height: auto; border: 1px solid #e6e6e6; margin: 0.5em 0; }
+.filters { margin: 0.8em 0; font-size: 0.92em; }
+.filters label { margin-right: 1em; }
+.filters select { font: inherit; padding: 0.1em 0.3em; }
+figure { margin: 0.8em 0 1.2em; }
+figcaption { font-size: 0.85em; color: var(--muted); }
+figcaption .key b { color: var(--ink); font-weight: normal; margin: 0 0.2em 0 0.6em; }
+figcaption i { display: inline-block; width: 0.75em; height: 0.75em; border-radius: 50%;
+               margin: 0 0.3em 0 0.8em; vertical-align: -0.05em; }
+.chart-box { overflow-x: auto; }
+svg.chart { width: 100%; max-width: 58em; min-width: 34em; height: auto; display: block;
+            font-family: system-ui, sans-serif; }
+svg .grid { stroke: #e8e8e8; } svg .axis { stroke: #999; }
+svg .tick { font-size: 11px; fill: #666; } svg .axis-label { font-size: 12px; fill: #444; }
+svg .label { font-size: 11px; fill: #333; }
+svg .published { fill: #fff; stroke-width: 1.6; }
+svg .measured { stroke: #fff; stroke-width: 1.2; }
+svg .sota { fill: none; stroke: #999; stroke-dasharray: 4 3; }
+svg .link { stroke: #888; stroke-width: 1; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(34em, 100%), 1fr));
+          gap: 0 1.5em; }
+#headlines td.name { min-width: 8em; font-weight: 600; }
+.facts { display: grid; grid-template-columns: max-content 1fr; gap: 0.15em 1em;
+         font-size: 0.9em; } .facts dt { color: var(--muted); }
+.facts dd { margin: 0; overflow-wrap: anywhere; font-family: ui-monospace, monospace; }
+@media (max-width: 760px) {
+  body { padding: 0 0.6em; font-size: 14px; }
+  .wide { display: none; }
+  td.name { min-width: 10em; }
+}
+"""
+
+FILTER_SCRIPT = r"""
+(function () {
+  function apply() {
+    var kind = document.getElementById("kind-filter").value;
+    var family = document.getElementById("family-filter").value;
+    var rows = document.querySelectorAll("#leaderboard tbody tr"), shown = 0;
+    Array.prototype.forEach.call(rows, function (row) {
+      var keep = (!kind || row.getAttribute("data-kind") === kind) &&
+                 (!family || row.getAttribute("data-family") === family);
+      row.hidden = !keep;
+      shown += keep ? 1 : 0;
+    });
+    document.getElementById("shown-count").textContent =
+      shown + " of " + rows.length + " rows";
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    ["kind-filter", "family-filter"].forEach(function (id) {
+      var select = document.getElementById(id);
+      if (select) select.addEventListener("change", apply);
+    });
+    if (document.getElementById("kind-filter")) apply();
+  });
+})();
 """
 
 SORT_SCRIPT = r"""
@@ -93,7 +168,7 @@ SORT_SCRIPT = r"""
 
 def page(title: str, body: str, *, sortable: bool = False) -> str:
     """A complete HTML page: ``body`` is markup already escaped by the caller."""
-    script = f"<script>{SORT_SCRIPT}</script>\n" if sortable else ""
+    script = f"<script>{SORT_SCRIPT}{FILTER_SCRIPT}</script>\n" if sortable else ""
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'

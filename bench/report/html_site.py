@@ -1,15 +1,16 @@
-"""The leaderboards as a static site: an index, a sortable page per corpus with its plots,
-and a page per measured run (configuration, environment, training curves, command).
+"""The leaderboards as a static site: an index with each corpus's headline and its progress
+over the years, a page per corpus (that chart, a filterable and sortable table, the
+plots) and a page per measured run (:mod:`bench.report.html_run`).
 
 The pages show the same rows as the markdown tables (from
 :func:`bench.report.leaderboard.build_tables`); the markdown stays the primary output, this is a
-way to browse it. Pages are self-contained (inline CSS and script, PNG files beside
-them), so the folder works offline and from disk.
+way to browse it. Pages are self-contained (inline CSS, script and SVG, PNG files beside
+them, links relative to the folder), so the folder works offline, from disk, and can be
+published as it is (GitHub Pages).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from html import escape
 from pathlib import Path
@@ -18,89 +19,158 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from bench.paths import write_atomically
+from bench.report.families import model_family
 from bench.report.html_assets import page
-from bench.report.leaderboard import NUMERIC_COLUMNS, corpus_file_stem
+from bench.report.html_charts import YearPoint, year_chart
+from bench.report.html_run import run_page
+from bench.report.html_table import filters_html, run_page_name, table_html
+from bench.report.leaderboard import corpus_file_stem
 from bench.report.plots import PLOTS, corpus_figures, save_figure
 from bench.report.training_curves import curves_figure, run_curves
-from bench.secrets import mask_text
-from bench.store.local_paths import shared_run
-from bench.store.rows import stored_number
 
 if TYPE_CHECKING:
     from bench.store import Store
 
-RUN_FIELDS = [
-    "status",
-    "plugin",
-    "plugin_version",
-    "model_label",
-    "corpus",
-    "corpus_source",
-    "tokenizer",
-    "vocab_size",
-    "params",
-    "seed",
-    "device",
-    "device_name",
-    "started_at",
-    "finished_at",
-    "wall_seconds",
-    "train_tokens",
-    "train_tokens_per_second",
-    "peak_rss_mb",
-    "cuda_max_allocated_mb",
-    "bench_version",
-    "git_commit",
-    "config_hash",
-]
-LONG_COLUMNS = {"citation", "notes", "options", "protocol"}  # prose: smaller print
+REPRODUCED_WITHIN = 2.0  # percent: a run "reproduces" a paper's figure when this close
 
 
-def run_page_name(run_id: int) -> str:
-    return f"run-{int(run_id)}.html"
+def _records(table: pd.DataFrame, kind: str) -> list[Mapping[str, Any]]:
+    return [r for r in table.attrs.get("records", []) if r.get("kind") == kind]
 
 
-def key_value_lines(values: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """``key = value`` lines, nested mappings as dotted keys (``tokenizer.vocab_size``);
-    values other than text as JSON, as a configuration file would hold them."""
-    lines = []
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            lines += key_value_lines(value, f"{name}.")
-        elif value is not None:
-            plain = isinstance(value, (bool, int, float, list, tuple))
-            text = json.dumps(value, default=str) if plain else str(value)  # dates as text
-            lines.append(f"{name} = {text}")
-    return lines
+def year_points(table: pd.DataFrame) -> tuple[list[YearPoint], list[YearPoint]]:
+    """The published rows with a year and a test figure, and the measured rows that
+    reproduce one of them (drawn beside it)."""
+    published, by_row = [], {}
+    for record in _records(table, "reference"):
+        if record.get("year") and record.get("test_ppl"):
+            point = YearPoint(
+                int(record["year"]),
+                float(record["test_ppl"]),
+                str(record["model"]),
+                model_family(str(record["model"])),
+            )
+            published.append(point)
+            by_row[(point.name, point.ppl)] = point
+    measured = []
+    for record in _records(table, "measured"):
+        paper = by_row.get((str(record.get("reproduces")), record.get("paper_test_ppl")))
+        if paper is None or not record.get("test_ppl"):
+            continue
+        runs = record.get("run_ids") or []
+        measured.append(
+            YearPoint(
+                paper.year,
+                float(record["test_ppl"]),
+                f"{record['model']} (run {', '.join(map(str, runs))})",
+                model_family(str(record["model"]), str(record.get("plugin") or "")),
+                href=run_page_name(runs[0]) if runs else None,
+                reproduces=paper,
+            )
+        )
+    return published, measured
 
 
-def _run_links(cell: str) -> str:
-    ids = [part.strip() for part in str(cell).split(",") if part.strip()]
-    if not all(i.isdigit() for i in ids):
-        return escape(str(cell))
-    return ", ".join(f'<a href="{run_page_name(int(i))}">{i}</a>' for i in ids)
+def _chart(corpus: str, table: pd.DataFrame) -> str:
+    published, measured = year_points(table)
+    shown = len(measured)
+    others = len(_records(table, "measured")) - shown
+    caption = f"{corpus}: published test perplexity by year of publication. "
+    if shown:
+        caption += f"{shown} run(s) of bench beside the published row each reproduces. "
+    if others > 0:
+        caption += f"{others} measured run(s) reproduce no dated published row: see the table. "
+    caption += "Hover a point for its model; the rows that set a record are named."
+    return year_chart(published, measured, caption=caption)
 
 
-def table_html(table: pd.DataFrame) -> str:
-    """The table's rows under headers a script sorts (columns empty in every row left
-    out); run ids link to their pages."""
-    columns = [c for c in table.columns if (table[c].astype(str) != "").any()]
-    head = "".join(f'<th data-column="{escape(c)}">{escape(c)}</th>' for c in columns)
-    rows = []
-    for _, row in table.iterrows():
-        cells = []
-        for column in columns:
-            text = str(row[column])
-            inner = _run_links(text) if column == "run" else escape(text)
-            css = ' class="num"' if column in NUMERIC_COLUMNS else ""
-            css = ' class="long"' if column in LONG_COLUMNS else css
-            cells.append(f"<td{css}>{inner}</td>")
-        rows.append(f'<tr class="{escape(str(row.get("kind", "")))}">{"".join(cells)}</tr>')
-    return (
-        '<div class="scroll"><table class="sortable" id="leaderboard">\n'
-        f"<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>"
+def headline(table: pd.DataFrame) -> dict[str, Any]:
+    """Best measured row, best published row, and how many measured rows reproduce their
+    paper's figure within :data:`REPRODUCED_WITHIN` percent (of how many that have one)."""
+    measured = [r for r in _records(table, "measured") if r.get("test_ppl") is not None]
+    published = [r for r in _records(table, "reference") if r.get("test_ppl") is not None]
+    changes = [
+        r["test_ppl_change_percent"]
+        for r in measured
+        if r.get("test_ppl_change_percent") is not None
+    ]
+    return {
+        "measured": min(measured, key=lambda r: r["test_ppl"], default=None),
+        "published": min(published, key=lambda r: r["test_ppl"], default=None),
+        "reproduced": sum(abs(c) <= REPRODUCED_WITHIN for c in changes),
+        "reproducible": len(changes),
+        "rows": (len(measured), len(published)),
+    }
+
+
+def _headline_row(corpus: str, table: pd.DataFrame) -> str:
+    facts = headline(table)
+    stem = corpus_file_stem(corpus)
+    cells = [f'<td class="name"><a href="{stem}.html">{escape(corpus)}</a></td>']
+    best = facts["measured"]
+    if best:
+        runs = ", ".join(f'<a href="{run_page_name(i)}">{i}</a>' for i in best["run_ids"])
+        cells += [
+            f'<td class="num"><b>{best["test_ppl"]:.2f}</b></td>',
+            f"<td>{escape(best['model'])} (run {runs})</td>",
+        ]
+    else:
+        cells += ['<td class="num"></td>', '<td class="muted">no run yet</td>']
+    best = facts["published"]
+    year = f" ({best['year']})" if best and best.get("year") else ""
+    cells += [
+        f'<td class="num"><b>{best["test_ppl"]:g}</b></td>' if best else '<td class="num"></td>',
+        f"<td>{escape(best['model'])}{year}</td>" if best else "<td></td>",
+    ]
+    reproduced = (
+        f"{facts['reproduced']} of {facts['reproducible']}" if facts["reproducible"] else ""
     )
+    measured, published = facts["rows"]
+    cells += [
+        f'<td class="num wide">{reproduced}</td>',
+        f'<td class="num wide">{measured} / {published}</td>',
+    ]
+    return f"<tr>{''.join(cells)}</tr>"
+
+
+def _headlines(tables: dict[str, pd.DataFrame]) -> str:
+    head = (
+        '<tr><th>corpus</th><th class="num">best measured</th><th>model</th>'
+        '<th class="num">best published</th><th>model</th>'
+        f'<th class="num wide">within {REPRODUCED_WITHIN:g}% of paper</th>'
+        '<th class="num wide">rows measured / published</th></tr>'
+    )
+    rows = "".join(_headline_row(corpus, table) for corpus, table in tables.items())
+    return (
+        f'<div class="scroll"><table id="headlines"><thead>{head}</thead>'
+        f"<tbody>{rows}</tbody></table></div>"
+    )
+
+
+def _index_page(tables: dict[str, pd.DataFrame]) -> str:
+    # corpora bench has measured first: they are what this site adds to the papers
+    order = sorted(tables, key=lambda c: (-int((tables[c]["kind"] == "measured").sum()), c))
+    tables = {corpus: tables[corpus] for corpus in order}
+    charts = []
+    for corpus, table in tables.items():
+        chart = _chart(corpus, table)
+        if chart:
+            stem = corpus_file_stem(corpus)
+            charts.append(
+                f'<section><h2><a href="{stem}.html">{escape(corpus)}</a>: progress over '
+                f"the years</h2>\n{chart}</section>"
+            )
+    body = (
+        "<h1>Perplexity leaderboards</h1>\n"
+        '<p class="muted">Runs measured by bench, each with the command that reproduces it, '
+        "beside published figures quoted with their citations. Lower perplexity is better; "
+        "perplexities compare only on the same corpus and tokenizer. "
+        f'"Within {REPRODUCED_WITHIN:g}%": runs of a published recipe whose test perplexity '
+        "is that close to the paper's, of all such runs.</p>\n"
+        f"{_headlines(tables)}\n"
+        f'<div class="charts">{"".join(charts)}</div>'
+    )
+    return page("Perplexity leaderboards", body)
 
 
 def _corpus_page(corpus: str, table: pd.DataFrame, plots: list[tuple[str, str]]) -> str:
@@ -109,75 +179,19 @@ def _corpus_page(corpus: str, table: pd.DataFrame, plots: list[tuple[str, str]])
     parts = [
         '<nav><a href="index.html">all corpora</a></nav>',
         f"<h1>Perplexity on {escape(corpus)}</h1>",
-        f'<p class="muted">{measured} measured by bench, {reference} published (quoted with '
-        "citations, not re-measured). ppl is per token of each run's own tokenizer; click a "
-        "column's header to sort on it, again to reverse. A run's number opens its page: "
-        "configuration, environment, training curves and the command that reproduces it.</p>",
+        _chart(corpus, table),
+        f'<p class="muted">{measured} rows measured by bench (tinted), {reference} published '
+        "(quoted with citations, not re-measured). ppl is per token of each run's own "
+        "tokenizer, with its 95% interval (or mean ± std over seeds) below it. A model's "
+        "name opens its details (command, scoring, device, citation); a run's number opens "
+        "its page. Click a column's header to sort on it, again to reverse.</p>",
+        filters_html(table),
         table_html(table),
     ]
     if plots:
         parts.append("<h2>Plots</h2>")
         parts += [f'<p><img src="{escape(name)}" alt="{escape(alt)}"></p>' for alt, name in plots]
-    return page(f"Perplexity on {corpus}", "\n".join(parts), sortable=True)
-
-
-def _section(title: str, lines: list[str]) -> str:
-    if not lines:
-        return ""
-    return f"<h2>{escape(title)}</h2>\n<pre>{escape(chr(10).join(lines))}</pre>"
-
-
-def _evaluation_lines(record: Mapping[str, Any]) -> list[str]:
-    lines = []
-    for ev in record.get("evaluations", []):
-        interval = (
-            f" [{ev['ppl_low']:.2f}, {ev['ppl_high']:.2f}]" if ev.get("ppl_low") is not None else ""
-        )
-        lines.append(
-            f"{ev['split']}: ppl {stored_number(ev['ppl'], '.3f')}{interval}, "
-            f"tokens {stored_number(ev['tokens'], ',')}, "
-            f"{ev['mode']} (batch {ev['batch_size']})"
-        )
-    return lines
-
-
-def _run_page(record: Mapping[str, Any], corpus_page: str, curves: str | None) -> str:
-    run_id = int(record["id"])
-    label = record.get("model_label") or record.get("plugin") or ""
-    # a site is made to be published: local paths as <data-dir>/..., ~/...
-    record = shared_run(dict(record))
-    command = mask_text(record.get("command") or "") or "(command not recorded)"
-    fields = {key: record.get(key) for key in RUN_FIELDS}
-    parts = [
-        f'<nav><a href="index.html">all corpora</a> · '
-        f'<a href="{escape(corpus_page)}">{escape(str(record.get("corpus") or ""))}</a></nav>',
-        f"<h1>Run {run_id}: {escape(label)}</h1>",
-        _section("Command", [command]),
-        _section("Results", _evaluation_lines(record)),
-        _section("Run", key_value_lines(fields)),
-        _section("Configuration", key_value_lines(record.get("config") or {})),
-        _section("Environment", key_value_lines(record.get("environment") or {})),
-    ]
-    if curves:
-        parts += ["<h2>Training curves</h2>", f'<p><img src="{curves}" alt="training curves"></p>']
-    return page(f"Run {run_id}: {label}", "\n".join(p for p in parts if p))
-
-
-def _index_page(tables: dict[str, pd.DataFrame]) -> str:
-    items = []
-    for corpus, table in tables.items():
-        measured = int((table["kind"] == "measured").sum())
-        reference = int((table["kind"] == "reference").sum())
-        items.append(
-            f'<li><a href="{corpus_file_stem(corpus)}.html">{escape(corpus)}</a> '
-            f'<span class="muted">{measured} measured, {reference} published</span></li>'
-        )
-    body = (
-        "<h1>Leaderboards</h1>\n"
-        '<p class="muted">Perplexity per corpus: runs measured by bench beside published '
-        "figures quoted with their citations.</p>\n<ul>\n" + "\n".join(items) + "\n</ul>"
-    )
-    return page("Leaderboards", body)
+    return page(f"Perplexity on {corpus}", "\n".join(p for p in parts if p), sortable=True)
 
 
 def _write(path: Path, text: str) -> Path:
@@ -205,9 +219,11 @@ def write_site(
             record = store.get_run(run_id)
             curves = run_curves(record)
             image = None
-            if curves.series:
-                image = save_figure(curves_figure([curves]), out / f"run-{run_id}-curves.png").name
+            if curves.series:  # against tokens seen, or steps where the run has no count
+                axis = "tokens" if curves.tokens_per_step else "steps"
+                figure = curves_figure([curves], x_axis=axis)
+                image = save_figure(figure, out / f"run-{run_id}-curves.png").name
             pages.append(
-                _write(out / run_page_name(run_id), _run_page(record, f"{stem}.html", image))
+                _write(out / run_page_name(run_id), run_page(record, f"{stem}.html", image))
             )
     return pages
