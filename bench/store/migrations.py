@@ -277,6 +277,12 @@ def m005_run_ids_never_reused(conn: Connection) -> None:
 m005_run_ids_never_reused.foreign_keys_off = True  # type: ignore[attr-defined]
 
 
+@migration
+def m006_evaluation_stride(conn: Connection) -> None:
+    """evaluations.stride: how far the windows of the window protocol advance."""
+    add_column(conn, "evaluations", Column("stride", Integer))
+
+
 def add_column(conn: Connection, table: str, column: Column[Any]) -> None:
     """``ALTER TABLE <table> ADD COLUMN <column>``, rendered for the connection's database.
 
