@@ -18,7 +18,9 @@ def check_windows(tokens, length, stride):
         previous = ids[window.start - 1] if window.start else 0
         assert window.inputs[0] == previous
         assert np.array_equal(window.inputs[1:], window.targets[:-1])
-        assert np.array_equal(window.targets, ids[window.start : window.start + len(window.targets)])
+        assert np.array_equal(
+            window.targets, ids[window.start : window.start + len(window.targets)]
+        )
         positions = window.positions
         assert np.array_equal(ids[positions], window.targets[window.scored_from :])
         scored[positions] += 1
