@@ -59,9 +59,9 @@ class TrainingOptions(Options):
         2048, ge=1, description="tokens scored per forward call in evaluation (speed only)"
     )
     max_steps_per_epoch: int | None = Field(
-        None, ge=1, description="stop each epoch after this many steps (quick trials)"
+        None, ge=1, description="stop each epoch after this many updates (quick trials)"
     )
-    log_every: int = Field(100, ge=1, description="log the training loss every N steps")
+    log_every: int = Field(100, ge=1, description="log the training loss every N updates")
     patience: int | None = Field(
         None, ge=1, description="early stopping: stop after N epochs without a better valid ppl"
     )
