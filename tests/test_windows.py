@@ -67,3 +67,19 @@ def test_the_core_accepts_the_window_scores_of_a_split():
     result = evaluate(split, EvalProtocol("window", 1, context=16, stride=5), score)
     assert result.counts.tokens == len(split)
     assert result.ppl == pytest.approx(13)
+
+
+def test_a_window_model_must_say_its_context_and_stride():
+    from bench.api.model import LanguageModel
+    from bench.errors import BenchError
+    from bench.tokenization.tokens import Vocabulary
+
+    class Windowed(LanguageModel):
+        scoring_mode = "window"
+
+        def score(self, split, protocol):
+            return []
+
+    model = Windowed(None, Vocabulary(["<eos>"]), "cpu")
+    with pytest.raises(BenchError, match="context=L, stride=S"):
+        model.eval_protocol(random_split())
