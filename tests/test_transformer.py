@@ -126,3 +126,7 @@ def test_tokens_per_sample_is_the_loops_block_length():
 
     assert TransformerOptions(tokens_per_sample=32).bptt == 32
     assert TransformerOptions(tokens_per_sample=32, bptt=32).bptt == 32
+    options = TransformerOptions(tokens_per_sample=32)
+    options.tokens_per_sample = 16
+    assert options.bptt == 16
+    assert TransformerOptions(**options.model_dump()).bptt == 16

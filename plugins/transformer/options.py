@@ -76,14 +76,14 @@ class TransformerOptions(OutputLayerChoice, TrainingOptions):
     @model_validator(mode="before")
     @classmethod
     def _one_block_length(cls, values: Any) -> Any:
-        """``bptt`` is the loop's name for the block length: it follows tokens_per_sample."""
-        if isinstance(values, dict) and "bptt" in values:
-            given = values.get("tokens_per_sample", cls.model_fields["tokens_per_sample"].default)
-            if int(values["bptt"]) != int(given):
-                raise ValueError("set tokens_per_sample, not bptt (the transformer's block length)")
-        if isinstance(values, dict) and "tokens_per_sample" in values:
-            values = {**values, "bptt": values["tokens_per_sample"]}
-        return values
+        """``bptt`` is the loop's name for the block length: it follows tokens_per_sample
+        (also when tokens_per_sample is assigned later); bptt alone is refused."""
+        if not isinstance(values, dict):
+            return values
+        default = cls.model_fields["tokens_per_sample"].default
+        if "tokens_per_sample" not in values and int(values.get("bptt", default)) != default:
+            raise ValueError("set tokens_per_sample, not bptt (the transformer's block length)")
+        return {**values, "bptt": values.get("tokens_per_sample", default)}
 
     @model_validator(mode="after")
     def _shapes_fit(self) -> TransformerOptions:
