@@ -130,3 +130,30 @@ def test_tokens_per_sample_is_the_loops_block_length():
     options.tokens_per_sample = 16
     assert options.bptt == 16
     assert TransformerOptions(**options.model_dump()).bptt == 16
+
+
+def test_a_nan_restart_takes_the_per_update_schedule_back_to_the_epochs_start(
+    runner,  # noqa: F811
+    tiny_corpus,
+    monkeypatch,
+):
+    from bench_plugins.transformer.network import TransformerNetwork
+
+    forward, calls = TransformerNetwork.forward, {"n": 0}
+
+    def nan_on_fifth_training_call(self, inputs):
+        features = forward(self, inputs)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] == 5:
+                features = features * float("nan")
+        return features
+
+    monkeypatch.setattr(TransformerNetwork, "forward", nan_on_fifth_training_call)
+    settings = (*TINY, "epochs=1", "log_every=2", "lr_schedule=inverse_sqrt", "warmup_steps=0")
+    result = runner.run(config("transformer", tiny_corpus, *settings), "bench run")
+    metrics = runner.store.get_run(result.run_id)["metrics"]
+    assert [m["value"] for m in metrics if m["name"] == "nan_recovery"] == [1]
+    (lr,) = [m["value"] for m in metrics if m["name"] == "lr" and m["epoch"] == 1][-1:]
+    # 30 updates after the restart, at half the lr: 0.005 / sqrt(31)
+    assert lr == pytest.approx(0.005 / 31**0.5)

@@ -183,6 +183,8 @@ def _restart_epoch(run: _Training, loop: LoopState) -> None:
     device = run.context.device
     restore_epoch_start(run.epoch_start_path, run.module, run.optimizer, device)
     loop.step -= loop.sums.steps
+    if run.options.schedule_per_update:  # the schedule goes back to the epoch's start too
+        run.schedule.last_epoch -= loop.sums.steps
     loop.sums = EpochSums()
     lr = scale_lr(run.optimizer, run.schedule, run.options.nan_lr_factor)
     run.context.log_metrics(
