@@ -157,3 +157,34 @@ def test_a_nan_restart_takes_the_per_update_schedule_back_to_the_epochs_start(
     (lr,) = [m["value"] for m in metrics if m["name"] == "lr" and m["epoch"] == 1][-1:]
     # 30 updates after the restart, at half the lr: 0.005 / sqrt(31)
     assert lr == pytest.approx(0.005 / 31**0.5)
+
+
+def test_ctrl_c_mid_way_and_resume_match_an_uninterrupted_run_with_update_freq(
+    runner,  # noqa: F811
+    tiny_corpus,
+    monkeypatch,
+):
+    import os
+    import signal
+
+    from test_resume import assert_same_run
+
+    from bench_plugins.transformer.network import TransformerNetwork
+
+    settings = (*TINY, "dropout=0.3", "update_freq=2", "log_every=3", "lr_schedule=cosine")
+    reference = runner.run(config("transformer", tiny_corpus, *settings), "x").run_id
+    training_loss, calls = TransformerNetwork.training_loss, {"n": 0}
+
+    def sigint_on_call_47(self, inputs, targets, state=None):
+        calls["n"] += 1
+        if calls["n"] == 47:  # the first batch of epoch 2's 9th update
+            os.kill(os.getpid(), signal.SIGINT)  # held back until the update has finished
+        return training_loss(self, inputs, targets, state)
+
+    monkeypatch.setattr(TransformerNetwork, "training_loss", sigint_on_call_47)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(config("transformer", tiny_corpus, *settings), "x")
+    monkeypatch.setattr(TransformerNetwork, "training_loss", training_loss)
+    (interrupted,) = [r["id"] for r in runner.store.list_runs() if r["id"] != reference]
+    runner.resume(interrupted)
+    assert_same_run(runner.store, reference, interrupted)
