@@ -24,7 +24,7 @@ from bench.scoring.metrics import SplitMetrics
 from bench.scoring.uncertainty import Interval, LineScores, perplexity_interval
 from bench.tokenization.tokens import UnitCounts
 
-ScoringMode = Literal["stream", "sentence"]
+ScoringMode = Literal["stream", "sentence", "window"]
 
 
 @dataclass(frozen=True)
@@ -35,16 +35,29 @@ class EvalProtocol:
     first token is conditioned on an implicit preceding end-of-sentence. ``batch_size``
     and ``context`` only change how the work is chunked, never the result.
     ``sentence``: each line is scored on its own as ``<s> ... </s>``.
+    ``window``: a model with a fixed context of ``context`` tokens scores the split as one
+    stream through windows of ``context`` tokens advanced by ``stride``; every token is
+    scored once, with at least ``context - stride`` tokens before it except in the first
+    window (:mod:`bench.tokenization.windows`). The numbers depend on ``context`` and
+    ``stride``, so both are stored; ``batch_size`` (windows per forward pass) never does.
     ``context`` is the window/bptt length, or None when state is carried without limit.
     """
 
     mode: ScoringMode
     batch_size: int
     context: int | None = None
+    stride: int | None = None  # window mode only
+
+    def __post_init__(self) -> None:
+        if (self.mode == "window") != (self.stride is not None):
+            raise ValueError("a window protocol has a stride, and only a window protocol has one")
+        if self.mode == "window" and (self.context is None or not 1 <= self.stride <= self.context):
+            raise ValueError(f"window protocol needs 1 <= stride <= context, got {self}")
 
     def describe(self) -> str:
         context = "full" if self.context is None else str(self.context)
-        return f"{self.mode}, batch {self.batch_size}, context {context}"
+        stride = "" if self.stride is None else f", stride {self.stride}"
+        return f"{self.mode}, batch {self.batch_size}, context {context}{stride}"
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,14 @@ class LanguageModel(ABC):
         """Yield log-probabilities of every token of ``split``, each position exactly once."""
 
     def eval_protocol(self, split: TokenizedSplit) -> EvalProtocol:
-        """The protocol this model scores with; override to expose batch size and context."""
+        """The protocol this model scores with; override to expose batch size and context
+        (a ``window`` model must: its context and stride are part of its numbers)."""
+        if self.scoring_mode == "window":
+            raise BenchError(
+                f"model {type(self).__name__} scores with windows but does not say their "
+                "length and stride: its eval_protocol must return "
+                'EvalProtocol("window", batch, context=L, stride=S)'
+            )
         return EvalProtocol(mode=self.scoring_mode, batch_size=1, context=None)
 
     def num_parameters(self) -> int:

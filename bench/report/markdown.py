@@ -205,9 +205,9 @@ def markdown(table: pd.DataFrame, corpus: str | None) -> str:
         "ppl is per token of the run's own tokenizer; for tokens that are not words,",
         "word ppl divides the same log-likelihood by words (plus one end-of-sentence",
         "per line) and bits/byte compares across tokenizers. A run's scoring protocol",
-        "(stream or sentence, batch, context) is in its note: it is the usual reason",
-        'a figure differs from a paper\'s. "unconfirmed": the figure could not be',
-        "checked against the paper itself.",
+        "(stream, sentence or window; batch, context, stride) is in its note: it is",
+        'the usual reason a figure differs from a paper\'s. "unconfirmed": the figure',
+        "could not be checked against the paper itself.",
         "",
     ]
     measured = _measured(table, table.attrs.get("runs", []))

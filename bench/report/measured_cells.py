@@ -37,9 +37,12 @@ def protocol(row: Mapping[str, Any]) -> str:
     mode, batch = cell(row, "test_mode"), cell(row, "test_batch_size")
     if mode is None or batch is None:
         return ""
-    context = cell(row, "test_context")
+    context, stride = cell(row, "test_context"), cell(row, "test_stride")
     return EvalProtocol(
-        mode=mode, batch_size=int(batch), context=None if context is None else int(context)
+        mode=mode,
+        batch_size=int(batch),
+        context=None if context is None else int(context),
+        stride=None if stride is None else int(stride),
     ).describe()
 
 

@@ -86,7 +86,9 @@ def stored_evaluations(rows: list[dict[str, Any]]) -> dict[str, SplitEvaluation]
         newest[row["split"]] = SplitEvaluation(
             split=row["split"],
             counts=UnitCounts(row["tokens"], row["words"], row["bytes"], row["lines"], row["oov"]),
-            protocol=EvalProtocol(row["mode"], row["batch_size"], row["context"]),
+            protocol=EvalProtocol(
+                row["mode"], row["batch_size"], row["context"], row.get("stride")
+            ),
             metrics=SplitMetrics(
                 nll=row["nll"],
                 ppl=row["ppl"],

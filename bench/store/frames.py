@@ -26,12 +26,13 @@ RESULT_EVAL_FIELDS = (
     "mode",
     "batch_size",
     "context",
+    "stride",
     "seconds",
     "tokens_per_second",
     "ppl_low",
     "ppl_high",
 )
-_INT_EVAL_FIELDS = {"tokens", "words", "bytes", "lines", "oov", "batch_size", "context"}
+_INT_EVAL_FIELDS = {"tokens", "words", "bytes", "lines", "oov", "batch_size", "context", "stride"}
 _INT_RUN_FIELDS = {"vocab_size", "seed", "params", "train_tokens"}
 
 # Every column of runs (also the fields create_run and update_run accept).

@@ -302,6 +302,12 @@ def m006_token_scores(conn: Connection) -> None:
     ).create(conn)
 
 
+@migration
+def m007_evaluation_stride(conn: Connection) -> None:
+    """evaluations.stride: how far the windows of the window protocol advance."""
+    add_column(conn, "evaluations", Column("stride", Integer))
+
+
 def add_column(conn: Connection, table: str, column: Column[Any]) -> None:
     """``ALTER TABLE <table> ADD COLUMN <column>``, rendered for the connection's database.
 

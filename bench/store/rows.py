@@ -84,6 +84,7 @@ def evaluation_row(run_id: int, evaluation: ScoredSplit, interval: Interval | No
         mode=protocol.mode,
         batch_size=protocol.batch_size,
         context=protocol.context,
+        stride=protocol.stride,
         tokens=counts.tokens,
         words=counts.words,
         bytes=counts.bytes,

@@ -135,6 +135,7 @@ class EvaluationFields(_Model):
     mode: ScoringMode
     batch_size: Annotated[StrictInt, Field(ge=1, le=INT)]
     context: SmallCount | None = None
+    stride: SmallCount | None = None
     tokens: Count
     words: Count
     bytes: Count

@@ -153,6 +153,7 @@ class Evaluation(Base):
     mode: Mapped[str] = mapped_column(String(16))
     batch_size: Mapped[int] = mapped_column(Integer)
     context: Mapped[int | None] = mapped_column(Integer)  # None: state carried without limit
+    stride: Mapped[int | None] = mapped_column(Integer)  # window mode's stride; None otherwise
     tokens: Mapped[int] = mapped_column(BigInteger)
     words: Mapped[int] = mapped_column(BigInteger)
     bytes: Mapped[int] = mapped_column(BigInteger)

@@ -25,16 +25,20 @@ if TYPE_CHECKING:
     )
     from bench.interrupts import InterruptGuard
     from bench.tokenization.batching import StreamChunk, stream_chunks
+    from bench.tokenization.windows import ScoringWindow, sliding_windows
     from bench.training.checkpoint import capture_rng, restore_rng, save_atomically
     from bench.training.flops import recurrent_forward_flops
-    from bench.training.loop import detach_state, train_bptt
+    from bench.training.loop import train_bptt
     from bench.training.options import TrainingOptions
+    from bench.training.update import accumulated_update, detach_state
 
 # public name -> the module that defines it
 _LAZY = {
     # the truncated-BPTT loop and its options (docs/hooks.md, "Training a network")
     "train_bptt": "bench.training.loop",
-    "detach_state": "bench.training.loop",
+    "detach_state": "bench.training.update",
+    # one optimiser update over update_freq batches, for a plugin with a loop of its own
+    "accumulated_update": "bench.training.update",
     "TrainingOptions": "bench.training.options",
     # for a plugin with a loop of its own: an optimiser step Ctrl-C waits for, files
     # written atomically, every random generator captured and restored
@@ -47,6 +51,9 @@ _LAZY = {
     # a stream cut into scoring chunks, each with the end-of-sentence that precedes it
     "StreamChunk": "bench.tokenization.batching",
     "stream_chunks": "bench.tokenization.batching",
+    # the window protocol of a model with a fixed context (EvalProtocol mode "window")
+    "ScoringWindow": "bench.tokenization.windows",
+    "sliding_windows": "bench.tokenization.windows",
     # the tensors an output layer's network works with (docs/output-layers.md)
     "at_least_float32": "bench.api.output_network",
     "chunked_target_logprobs": "bench.api.output_network",
@@ -57,8 +64,10 @@ _LAZY = {
 
 __all__ = [
     "InterruptGuard",
+    "ScoringWindow",
     "StreamChunk",
     "TrainingOptions",
+    "accumulated_update",
     "at_least_float32",
     "capture_rng",
     "chunked_target_logprobs",
@@ -68,6 +77,7 @@ __all__ = [
     "recurrent_forward_flops",
     "restore_rng",
     "save_atomically",
+    "sliding_windows",
     "stream_chunks",
     "take_rows",
     "train_bptt",

@@ -74,6 +74,13 @@ class TrainingStep:
     def __call__(self, inputs: Any, targets: Any, state: Any) -> Any:
         return self._forward(inputs, targets, state)
 
+    def no_sync(self) -> Any:
+        """A context in which backward passes accumulate gradients without exchanging them
+        (DDP's ``no_sync``): the batches of an update but its last (``update_freq``)."""
+        from contextlib import nullcontext
+
+        return self._forward.no_sync() if hasattr(self._forward, "no_sync") else nullcontext()
+
     def sync_gradients(self) -> None:
         """Average the gradients DDP left alone (see the class docstring) over the ranks.
 

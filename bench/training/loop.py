@@ -22,7 +22,7 @@ from bench.errors import BenchError
 from bench.interrupts import InterruptGuard
 from bench.machine import distributed
 from bench.machine.environment import synchronize
-from bench.machine.sharding import column_share, gather_columns, map_state, take_columns
+from bench.machine.sharding import column_share, gather_columns, take_columns
 from bench.tokenization.batching import TrainWindows
 from bench.training.checkpoint import (
     EPOCH_START_FILE,
@@ -37,24 +37,15 @@ from bench.training.checkpoint import (
     save_epoch_start,
 )
 from bench.training.ddp_step import TrainingStep
-from bench.training.optimization import (
-    autocast,
-    build_optimizer,
-    build_scaler,
-    build_schedule,
-    clip_gradients,
-    scale_lr,
-)
+from bench.training.optimization import build_optimizer, build_scaler, build_schedule, scale_lr
 from bench.training.options import TrainingOptions
+from bench.training.update import accumulated_update, detach_state, groups_of
+
+__all__ = ["detach_state", "train_bptt"]  # detach_state lives in bench.training.update
 
 # Adagrad's sparse update (sparse_grad=true) warns, once per process, that torch skips its
 # sparse-tensor invariant checks; the tensors come from torch's own embedding backward.
 warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
-
-
-def detach_state(state: Any) -> Any:
-    """Cut the graph at a window boundary but keep the values (truncated BPTT)."""
-    return map_state(state, lambda part: part.detach())
 
 
 def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: TrainingContext) -> None:
@@ -85,7 +76,10 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
         options.batch_size,
         options.bptt,
         context.device,
-        max_windows=options.max_steps_per_epoch,
+        # max_steps_per_epoch counts updates, each of update_freq windows
+        max_windows=None
+        if options.max_steps_per_epoch is None
+        else options.max_steps_per_epoch * options.update_freq,
         columns=columns,
     )
     params = [p for p in module.parameters() if p.requires_grad]
@@ -96,7 +90,9 @@ def train_bptt(module: torch.nn.Module, options: TrainingOptions, context: Train
         windows,
         params,
         optimizer,
-        build_schedule(optimizer, options),
+        build_schedule(
+            optimizer, options, math.ceil(len(windows) / options.update_freq) * options.epochs
+        ),
         build_scaler(options, context.device),
         options,
         context,
@@ -187,6 +183,8 @@ def _restart_epoch(run: _Training, loop: LoopState) -> None:
     device = run.context.device
     restore_epoch_start(run.epoch_start_path, run.module, run.optimizer, device)
     loop.step -= loop.sums.steps
+    if run.options.schedule_per_update:  # the schedule goes back to the epoch's start too
+        run.schedule.last_epoch -= loop.sums.steps
     loop.sums = EpochSums()
     lr = scale_lr(run.optimizer, run.schedule, run.options.nan_lr_factor)
     run.context.log_metrics(
@@ -210,7 +208,7 @@ def _end_epoch(run: _Training, loop: LoopState, stats: dict[str, float]) -> None
             save_atomically({**best, "options": options.model_dump(mode="json")}, run.best_path)
     if isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
         schedule.step(valid.ppl)
-    elif schedule is not None:
+    elif schedule is not None and not options.schedule_per_update:
         schedule.step()
     if options.patience is not None and loop.epoch - loop.best_epoch >= options.patience:
         context.log_metrics({"early_stop": 1.0}, step=loop.step, epoch=loop.epoch)
@@ -237,36 +235,44 @@ def _train_epoch(
     run.module.train()
     tokens_here = 0
     start = last_save = time.perf_counter()
-    batches = context.progress(
-        run.windows.from_window(loop.sums.window),
-        total=len(run.windows) - loop.sums.window,
+    # one update per group of update_freq batches (gradient accumulation, bench.training.update)
+    groups = context.progress(
+        groups_of(run.windows.from_window(loop.sums.window), options.update_freq),
+        total=math.ceil((len(run.windows) - loop.sums.window) / options.update_freq),
         desc=f"epoch {loop.epoch}",
-        unit="batch",
+        unit="update",
     )
     try:
-        for inputs, targets in batches:
+        for group in groups:
             with guard.step():
-                state = detach_state(state)
-                with autocast(options, device):
-                    loss, state = run.step(inputs, targets, state)
-                run.optimizer.zero_grad(set_to_none=True)
-                norm = _backward_and_update(
-                    loss, run.params, run.optimizer, run.scaler, options, run.step.sync_gradients
+                step_loss, norm, state = accumulated_update(
+                    run.step,
+                    group,
+                    state,
+                    run.params,
+                    run.optimizer,
+                    run.scaler,
+                    options,
+                    device,
+                    no_sync=run.step.no_sync,
+                    sync_gradients=run.step.sync_gradients,
                 )
-                step_loss, tokens = loss.detach() * targets.numel(), targets.numel() * world.size
+                if options.schedule_per_update:
+                    run.schedule.step()
+                tokens = sum(targets.numel() for _, targets in group) * world.size
                 save_due = time.perf_counter() - last_save >= options.checkpoint_minutes * 60
                 stop = False
                 if world.distributed:
                     step_loss, stop, save_due = distributed.agree_after_step(
                         step_loss, interrupts.requested(), save_due
                     )
-                sums.add(step_loss, norm, tokens)
+                sums.add(step_loss, norm, tokens, windows=len(group))
                 tokens_here += tokens
                 loop.step += 1
                 if loop.step % options.log_every == 0:
                     if not math.isfinite(sums.loss_sum.item()):
                         return None
-                    shown = step_loss.item() / tokens if world.distributed else loss.item()
+                    shown = step_loss.item() / tokens  # the update's mean loss
                     context.log_metrics({"train_loss": shown}, step=loop.step, epoch=loop.epoch)
             if stop:  # every rank, after the same step
                 raise KeyboardInterrupt
@@ -296,13 +302,13 @@ class _DeviceSums:
         self.norm_sum = torch.tensor(sums.norm_sum, device=device, dtype=torch.float64)
         self.norm_max = torch.tensor(sums.norm_max, device=device, dtype=torch.float64)
 
-    def add(self, step_loss: torch.Tensor, norm: torch.Tensor, tokens: int) -> None:
+    def add(self, step_loss: torch.Tensor, norm: torch.Tensor, tokens: int, windows: int) -> None:
         self.loss_sum += step_loss
         self.norm_sum += norm.detach()
         self.norm_max = torch.maximum(self.norm_max, norm.detach())
         self.sums.tokens += tokens
         self.sums.steps += 1
-        self.sums.window += 1
+        self.sums.window += windows
 
     def sync(self) -> None:
         self.sums.loss_sum = self.loss_sum.item()
@@ -336,33 +342,3 @@ def _epoch_stats(
         if world.distributed:
             stats["train_tokens_per_second_per_device"] = tokens_here / seconds / world.size
     return stats
-
-
-def _backward_and_update(
-    loss: torch.Tensor,
-    params: list[torch.Tensor],
-    optimizer: torch.optim.Optimizer,
-    scaler: Any,
-    options: TrainingOptions,
-    sync_gradients: Any = lambda: None,
-) -> torch.Tensor:
-    """Backward pass, gradient-norm clipping and the optimiser step; the norm before clipping.
-
-    With a float16 loss scaler the gradients are unscaled before clipping, and a step
-    whose gradients overflowed is skipped by the scaler (its norm is then Inf). With
-    several ranks the gradients are averaged (``sync_gradients``) before the clipping.
-    """
-    limit = options.clip or math.inf  # clip=0: measured, not clipped
-    if scaler is None:
-        loss.backward()
-        sync_gradients()
-        norm = clip_gradients(params, limit)
-        optimizer.step()
-        return norm
-    scaler.scale(loss).backward()
-    sync_gradients()
-    scaler.unscale_(optimizer)
-    norm = clip_gradients(params, limit)
-    scaler.step(optimizer)
-    scaler.update()
-    return torch.where(torch.isfinite(norm), norm, torch.zeros_like(norm))

@@ -4,6 +4,7 @@ optimizer, the epoch-level learning-rate schedule, mixed precision and gradient 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -14,6 +15,8 @@ from bench.training.options import TrainingOptions
 def build_optimizer(params: Any, options: TrainingOptions) -> torch.optim.Optimizer:
     if options.optimizer == "adam":
         return torch.optim.Adam(params, lr=options.lr, weight_decay=options.weight_decay)
+    if options.optimizer == "adamw":  # Loshchilov & Hutter: decay apart from the gradient
+        return torch.optim.AdamW(params, lr=options.lr, weight_decay=options.weight_decay)
     if options.optimizer == "adagrad":  # Jozefowicz et al. 2016, Grave et al. 2017 on 1B words
         return torch.optim.Adagrad(
             params,
@@ -24,8 +27,14 @@ def build_optimizer(params: Any, options: TrainingOptions) -> torch.optim.Optimi
     return torch.optim.SGD(params, lr=options.lr, weight_decay=options.weight_decay)
 
 
-def build_schedule(optimizer: torch.optim.Optimizer, options: TrainingOptions) -> Any:
-    """The epoch-level learning-rate schedule (stepped once per epoch)."""
+def build_schedule(
+    optimizer: torch.optim.Optimizer, options: TrainingOptions, total_updates: int = 1
+) -> Any:
+    """The learning-rate schedule: stepped once per epoch, or once per update when
+    ``options.schedule_per_update`` (``total_updates``: the updates of the whole run)."""
+    if options.schedule_per_update:
+        factor = update_lr_factor(options, total_updates)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     if options.lr_schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=options.plateau_factor, patience=0, threshold=0.0
@@ -37,6 +46,23 @@ def build_schedule(optimizer: torch.optim.Optimizer, options: TrainingOptions) -
             lambda k: options.lr_decay ** max(0, k + 1 - options.decay_after),
         )
     return None
+
+
+def update_lr_factor(options: TrainingOptions, total_updates: int) -> Any:
+    """lr factor of update k (from 0) under the inverse_sqrt or cosine schedule: a linear
+    warm-up to the full lr over ``warmup_steps`` updates (fairseq's), then the decay."""
+    warmup = options.warmup_steps
+
+    def factor(k: int) -> float:
+        done = k + 1  # the lr of update k+1, which follows k scheduler steps
+        if done <= warmup:
+            return done / warmup
+        if options.lr_schedule == "inverse_sqrt":
+            return math.sqrt(max(warmup, 1) / done)
+        progress = min(1.0, (done - warmup) / max(1, total_updates - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
 
 
 def build_scaler(options: TrainingOptions, device: str) -> Any:

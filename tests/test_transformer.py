@@ -1,0 +1,190 @@
+"""The transformer plugin: causality, the window protocol end to end, options, update_freq."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from splits import random_split
+from test_runner import config, runner  # noqa: F401 (the runner fixture)
+
+from bench.errors import BenchError
+from bench.report.leaderboard import build_tables, render
+from bench.report.published import load_published
+from bench.scoring.exactly_once import evaluate
+from bench.tokenization.tokens import Vocabulary
+
+TINY = (
+    "layers=2",
+    "d_model=16",
+    "heads=2",
+    "ffn_size=32",
+    "tokens_per_sample=8",
+    "batch_size=4",
+    "epochs=2",
+    "max_steps_per_epoch=30",
+    "lr=0.01",
+    "warmup_steps=5",
+)
+
+
+def transformer(**options):
+    from bench_plugins.transformer import TransformerModel, TransformerOptions
+
+    torch.manual_seed(0)
+    vocab = Vocabulary(["<eos>", "<unk>", *(f"w{i}" for i in range(11))])
+    settings = dict(layers=2, d_model=8, heads=2, ffn_size=16, tokens_per_sample=8, dropout=0.0)
+    model = TransformerModel(TransformerOptions(**{**settings, **options}), vocab, "cpu")
+    model.network.double()  # float64: a changed score is a real dependence, not rounding
+    return model
+
+
+def scores(model, split, stride):
+    from bench.api.contract_types import EvalProtocol
+
+    protocol = EvalProtocol("window", 3, context=model.options.tokens_per_sample, stride=stride)
+    return [chunk for chunk in model.score(split, protocol)]
+
+
+def logprobs_of(model, split, stride):
+    out = np.zeros(len(split))
+    for chunk in scores(model, split, stride):
+        out[chunk.positions] = chunk.logprobs
+    return out
+
+
+@pytest.mark.parametrize("norm, positions", [("pre", "learned"), ("post", "sinusoidal")])
+@pytest.mark.parametrize("stride", [1, 3, 8])
+def test_changing_token_t_never_changes_the_scores_before_it(norm, positions, stride):
+    model = transformer(norm=norm, positions=positions)
+    split = random_split(n_lines=12)
+    before = logprobs_of(model, split, stride)
+    for t in (0, 5, 7, 8, 9, 16, len(split) - 1):
+        changed = split.ids.copy()
+        changed[t] = 2 + (changed[t] - 1) % 11  # another word
+        altered = dataclasses.replace(split, ids=changed)
+        after = logprobs_of(model, altered, stride)
+        assert np.array_equal(before[:t], after[:t]), t
+        assert not np.array_equal(before[t:], after[t:])  # the change is seen where it may be
+
+
+def test_the_window_protocol_scores_every_token_once_and_a_wider_stride_sees_less():
+    model = transformer()
+    split = random_split()
+    protocol = model.eval_protocol(split)
+    assert (protocol.mode, protocol.context, protocol.stride) == ("window", 8, 4)
+    full = evaluate(split, protocol, model.score)  # raises unless each token scored once
+    assert full.counts.tokens == len(split)
+    # with stride 1 every position but the first 8 sees 7 tokens; with 8 blocks are disjoint
+    close = logprobs_of(model, split, 1)
+    disjoint = logprobs_of(model, split, 8)
+    assert np.array_equal(close[:8], disjoint[:8])  # the first window is the same
+    assert not np.allclose(close[8:], disjoint[8:])
+
+
+def test_a_run_trains_scores_with_windows_and_the_leaderboard_shows_the_stride(
+    runner,  # noqa: F811
+    tiny_corpus,
+):
+    result = runner.run(config("transformer", tiny_corpus, *TINY, "log_every=1"), "bench run")
+    unigram = runner.run(config("unigram", tiny_corpus), "bench run")
+    assert result.evaluations["test"].ppl < unigram.evaluations["test"].ppl
+    record = runner.store.get_run(result.run_id)
+    test = next(e for e in record["evaluations"] if e["split"] == "test")
+    assert (test["mode"], test["context"], test["stride"]) == ("window", 8, 4)
+    tables = build_tables(runner.store.results_frame(), load_published())
+    shown = "".join(render(table, "md") for table in tables.values())
+    assert "window, batch 256, context 8, stride 4" in shown
+    assert result.label.startswith("Transformer 2x16 pre-LN learned tied")
+
+
+def test_update_freq_makes_one_update_of_several_batches(runner, tiny_corpus):  # noqa: F811
+    settings = (*TINY, "epochs=1", "max_steps_per_epoch=3", "log_every=1", "update_freq=2")
+    result = runner.run(config("transformer", tiny_corpus, *settings), "bench run")
+    metrics = runner.store.get_run(result.run_id)["metrics"]
+    steps = [m["step"] for m in metrics if m["name"] == "train_loss" and m["step"] is not None]
+    assert sorted(set(steps)) == [1, 2, 3]  # three updates ...
+    record = runner.store.get_run(result.run_id)
+    assert record["train_tokens"] == 3 * 2 * 4 * 8  # ... of two 4 x 8 batches each
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (("d_model=10", "heads=3"), "must divide by heads"),
+        (("bptt=64",), "set tokens_per_sample"),
+        (("tokens_per_sample=8", "eval_stride=9"), "cannot exceed tokens_per_sample"),
+    ],
+)
+def test_bad_options_are_one_line_errors(runner, tiny_corpus, settings, message):  # noqa: F811
+    with pytest.raises(BenchError, match=message):
+        runner.run(config("transformer", tiny_corpus, *settings), "bench run")
+
+
+def test_tokens_per_sample_is_the_loops_block_length():
+    from bench_plugins.transformer import TransformerOptions
+
+    assert TransformerOptions(tokens_per_sample=32).bptt == 32
+    assert TransformerOptions(tokens_per_sample=32, bptt=32).bptt == 32
+    options = TransformerOptions(tokens_per_sample=32)
+    options.tokens_per_sample = 16
+    assert options.bptt == 16
+    assert TransformerOptions(**options.model_dump()).bptt == 16
+
+
+def test_a_nan_restart_takes_the_per_update_schedule_back_to_the_epochs_start(
+    runner,  # noqa: F811
+    tiny_corpus,
+    monkeypatch,
+):
+    from bench_plugins.transformer.network import TransformerNetwork
+
+    forward, calls = TransformerNetwork.forward, {"n": 0}
+
+    def nan_on_fifth_training_call(self, inputs):
+        features = forward(self, inputs)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] == 5:
+                features = features * float("nan")
+        return features
+
+    monkeypatch.setattr(TransformerNetwork, "forward", nan_on_fifth_training_call)
+    settings = (*TINY, "epochs=1", "log_every=2", "lr_schedule=inverse_sqrt", "warmup_steps=0")
+    result = runner.run(config("transformer", tiny_corpus, *settings), "bench run")
+    metrics = runner.store.get_run(result.run_id)["metrics"]
+    assert [m["value"] for m in metrics if m["name"] == "nan_recovery"] == [1]
+    (lr,) = [m["value"] for m in metrics if m["name"] == "lr" and m["epoch"] == 1][-1:]
+    # 30 updates after the restart, at half the lr: 0.005 / sqrt(31)
+    assert lr == pytest.approx(0.005 / 31**0.5)
+
+
+def test_ctrl_c_mid_way_and_resume_match_an_uninterrupted_run_with_update_freq(
+    runner,  # noqa: F811
+    tiny_corpus,
+    monkeypatch,
+):
+    import os
+    import signal
+
+    from test_resume import assert_same_run
+
+    from bench_plugins.transformer.network import TransformerNetwork
+
+    settings = (*TINY, "dropout=0.3", "update_freq=2", "log_every=3", "lr_schedule=cosine")
+    reference = runner.run(config("transformer", tiny_corpus, *settings), "x").run_id
+    training_loss, calls = TransformerNetwork.training_loss, {"n": 0}
+
+    def sigint_on_call_47(self, inputs, targets, state=None):
+        calls["n"] += 1
+        if calls["n"] == 47:  # the first batch of epoch 2's 9th update
+            os.kill(os.getpid(), signal.SIGINT)  # held back until the update has finished
+        return training_loss(self, inputs, targets, state)
+
+    monkeypatch.setattr(TransformerNetwork, "training_loss", sigint_on_call_47)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(config("transformer", tiny_corpus, *settings), "x")
+    monkeypatch.setattr(TransformerNetwork, "training_loss", training_loss)
+    (interrupted,) = [r["id"] for r in runner.store.list_runs() if r["id"] != reference]
+    runner.resume(interrupted)
+    assert_same_run(runner.store, reference, interrupted)
