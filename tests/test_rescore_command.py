@@ -33,7 +33,7 @@ def test_rescore_stores_a_new_run_with_its_parent_method_and_search(kn_run):
         "rescore", kn_run, "--method", "cache", "--set", "window=30", "--grid", "weight=0.1,0.3"
     )
     assert result.exit_code == 0, result.output
-    assert "run 2 finished: KN3 (interpolated modified Kneser-Ney) + unigram cache" in result.output
+    assert "run 2 finished: KN3 + unigram cache (from run 1)" in result.output
     record = json.loads(invoke("show", "2", "--json").output)
     derived = record["config"]["derived_from"]
     assert derived["kind"] == "rescore" and derived["parents"] == [1]
@@ -44,7 +44,7 @@ def test_rescore_stores_a_new_run_with_its_parent_method_and_search(kn_run):
     valid = next(e for e in record["evaluations"] if e["split"] == "valid")
     assert valid["ppl"] == pytest.approx(min(tried.values()))
     assert {e["split"] for e in record["evaluations"]} == {"valid", "test"}
-    assert record["model_label"] == "KN3 (interpolated modified Kneser-Ney) + unigram cache"
+    assert record["model_label"] == "KN3 + unigram cache"
 
 
 def refused(*args):
@@ -113,3 +113,26 @@ def test_search_points_fix_set_options_and_take_grids():
     points = search_points(Recording, {"shift": "0.2"})
     assert points == [{"shift": "0.2"}]
     assert search_points(Recording, {}, {"shift": ["1", "2"]}) == [{"shift": "1"}, {"shift": "2"}]
+
+
+def test_a_rescored_run_counts_for_the_rescoring_recipe_not_for_its_parents():
+    from bench.configuration.recipes import find_recipe
+    from bench.report.reproduction_table import whole_runs
+
+    kn5, cached = find_recipe("mikolov-kn5"), find_recipe("mikolov-kn5-cache")
+    assert cached.config == {k: v for k, v in kn5.config.items()}  # the parent's run
+    plain = {"id": 1, "status": "finished", "test_ppl": 141.2, "plugin": "kn", "corpus": "ptb"}
+    plain["config"] = {"options": {"order": 5}}
+    derived = {**plain, "id": 2, "config": {"options": {"order": 5}, "derived_from": {}}}
+    derived["config"]["derived_from"] = {"kind": "rescore", "parents": [1], "method": "cache"}
+    other = {
+        **derived,
+        "id": 3,
+        "config": {
+            **derived["config"],
+            "derived_from": {"kind": "rescore", "method": "dynamic-eval"},
+        },
+    }
+    runs = [plain, derived, other]
+    assert [run["id"] for run in whole_runs(kn5, "ptb", runs)] == [1]
+    assert [run["id"] for run in whole_runs(cached, "ptb", runs)] == [2]

@@ -85,8 +85,13 @@ def rescore(
         data_dir=resolve_data_dir(data_dir),
         command="bench " + shlex.join(sys.argv[1:]),
         echo=lambda line: click.echo(line, err=True),
-        progress=_progress(progress),
+        progress=progress_bar(progress),
     )
+    print_result(result, parent, store.url)
+
+
+def print_result(result: Any, parent: int, url: str) -> None:
+    """The summary of a rescored run, as `bench run` prints one."""
     valid, test = result.evaluations["valid"], result.evaluations["test"]
     chosen = ", ".join(f"{key}={value}" for key, value in result.chosen.items())
     click.echo(f"run {result.run_id} finished: {result.label} (from run {parent})")
@@ -95,7 +100,7 @@ def rescore(
     interval = test.ppl_interval
     if interval is not None:
         click.echo(f"  test 95% interval [{interval.low:.2f}, {interval.high:.2f}]")
-    click.echo(f"  stored in {store.url} (bench show {result.run_id})")
+    click.echo(f"  stored in {url} (bench show {result.run_id})")
 
 
 def _parse_grids(grids: tuple[str, ...]) -> dict[str, list[str]]:
@@ -109,7 +114,7 @@ def _parse_grids(grids: tuple[str, ...]) -> dict[str, list[str]]:
     return result
 
 
-def _progress(enabled: bool) -> Any:
+def progress_bar(enabled: bool) -> Any:
     from tqdm import tqdm
 
     def bar(iterable: Any = None, **options: Any) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -180,7 +181,7 @@ def _create_row(
             )
         },
         # the method's own label replaces this one once the run is scored
-        model_label=f"{record['model_label']} + {method.shown_as or method_name}",
+        model_label=f"{short_label(record['model_label'] or '')} + {method.shown_as or method_name}",
     )
     return new_id
 
@@ -216,7 +217,7 @@ def _search_and_score(
     return RescoreResult(
         run_id=new_id,
         parent=parent,
-        label=chosen.label(base.model.label()),
+        label=chosen.label(short_label(base.model.label())),
         chosen=_plain(chosen.options),
         search=search,
         evaluations={"valid": valid, "test": test},
@@ -247,6 +248,12 @@ def _store_result(
     for evaluation in result.evaluations.values():
         store.add_evaluation(result.run_id, evaluation)
     store.finish_run(result.run_id, "finished", peak_rss_mb=environment.peak_rss_mb())
+
+
+def short_label(model_label: str) -> str:
+    """The model's label without its parenthesised explanations, for the name of a method
+    over it: "KN5 + unigram cache", not "KN5 (interpolated modified Kneser-Ney) + ..."."""
+    return re.sub(r"\s*\([^)]*\)", "", model_label).strip()
 
 
 def _plain(options: Options) -> dict[str, Any]:
