@@ -251,9 +251,10 @@ def _store_result(
 
 
 def short_label(model_label: str) -> str:
-    """The model's label without its parenthesised explanations, for the name of a method
-    over it: "KN5 + unigram cache", not "KN5 (interpolated modified Kneser-Ney) + ..."."""
-    return re.sub(r"\s*\([^)]*\)", "", model_label).strip()
+    """The model's label without its parenthesised explanations (of several words), for the
+    name of a method over it: "KN5 + unigram cache", not "KN5 (interpolated modified
+    Kneser-Ney) + ..."; a one-word setting such as "(add-0.1)" stays."""
+    return re.sub(r"\s*\([^)]*\s[^)]*\)", "", model_label).strip()
 
 
 def _plain(options: Options) -> dict[str, Any]:
