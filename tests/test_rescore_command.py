@@ -136,3 +136,29 @@ def test_a_rescored_run_counts_for_the_rescoring_recipe_not_for_its_parents():
     runs = [plain, derived, other]
     assert [run["id"] for run in whole_runs(kn5, "ptb", runs)] == [1]
     assert [run["id"] for run in whole_runs(cached, "ptb", runs)] == [2]
+
+
+LSTM_TINY = ["--plugin", "lstm", "--set", "layers=1", "--set", "hidden_size=16"]
+LSTM_TINY += ["--set", "embedding_size=16", "--set", "epochs=1", "--set", "batch_size=4"]
+LSTM_TINY += ["--set", "bptt=8", "--set", "max_steps_per_epoch=20"]
+
+
+@pytest.mark.parametrize(
+    ("method", "options", "label"),
+    [
+        ("neural-cache", ["--set", "window=20", "--set", "theta=0.3"], "neural cache"),
+        ("dynamic-eval", ["--set", "rms_tokens=300", "--set", "decay=0"], "dynamic evaluation"),
+    ],
+)
+def test_a_trained_lstm_is_restored_from_its_checkpoint_and_rescored(
+    tiny_corpus, method, options, label
+):
+    trained = invoke("run", "--corpus", tiny_corpus, *LSTM_TINY, "--no-progress")
+    assert trained.exit_code == 0, trained.output
+    first = "weight=0.1,0.2" if method == "neural-cache" else "lr=0.001,0.003"
+    result = invoke("rescore", "1", "--method", method, *options, "--grid", first)
+    assert result.exit_code == 0, result.output
+    assert f"run 2 finished: LSTM 1x16 + {label}" in result.output
+    parent, rescored = Store().get_run(1), Store().get_run(2)
+    ppl = {e["split"]: e["ppl"] for e in rescored["evaluations"]}
+    assert ppl["valid"] < next(e["ppl"] for e in parent["evaluations"] if e["split"] == "valid")
