@@ -72,7 +72,9 @@ class NeuralCacheOptions(Options):
     weight: float = Field(
         0.1, gt=0.0, lt=1.0, description="lambda: the cache's share of the interpolation"
     )
-    block: int = Field(1024, ge=1, description="positions per block of the dot products (memory)")
+    block: int = Field(
+        256, ge=1, description="positions per block of the dot products (memory and speed)"
+    )
 
 
 class NeuralCache(EvalMethod):
