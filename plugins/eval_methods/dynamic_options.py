@@ -16,9 +16,9 @@ class DynamicOptions(Options):
         "divided by its root mean square on train data, and the decay scaled per weight by "
         "that RMS over its mean (Krause et al. 2018, eq. 7-8)",
     )
-    lr: float = Field(0.002, gt=0.0, description="eta: the step size")
+    lr: float = Field(0.0001, gt=0.0, description="eta: the step size")
     decay: float = Field(
-        0.01, ge=0.0, description="lambda: the pull back towards the trained weights per step"
+        0.001, ge=0.0, description="lambda: the pull back towards the trained weights per step"
     )
     segment: int = Field(
         20, ge=1, description="tokens per segment: each is scored, then learnt from"
