@@ -30,6 +30,7 @@ from bench.configuration.options import Options, validate_options
 from bench.configuration.run_config import config_hash
 from bench.errors import BenchError
 from bench.machine import environment
+from bench.run.folders import run_folder, run_lock
 from bench.run.restore import RestoredRun, refit_context, restore_run
 from bench.scoring.exactly_once import evaluate
 from bench.store import Store
@@ -100,9 +101,12 @@ def rescore(
     base = RescoreBase(restored.model, splits["train"])
     _check_reproduces(record, splits["valid"], base)
     new_id = _create_row(store, record, restored, method, method_name, command)
-    try:
-        result = _search_and_score(new_id, run_id, method, method_name, points, base, splits, echo)
-        _store_result(store, record, result, method_name, settings)
+    try:  # the run's lock: `bench runs` tells a rescore that was killed ("process gone")
+        with run_lock(run_folder(data_dir, store.url, new_id), new_id):
+            result = _search_and_score(
+                new_id, run_id, method, method_name, points, base, splits, echo
+            )
+            _store_result(store, record, result, method_name, settings)
     except BaseException as error:
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
         detail = "".join(traceback.format_exception_only(type(error), error)).strip()
