@@ -12,8 +12,8 @@ are chosen on validation only) and stores the search with the new run.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -23,6 +23,8 @@ from bench.configuration.options import Options
 from bench.scoring.exactly_once import collect_logprobs
 from bench.tokenization.tokens import TokenizedSplit
 
+T = TypeVar("T")
+
 
 class RescoreBase:
     """What a method works from: the restored model, its vocabulary, the train split, and
@@ -30,14 +32,29 @@ class RescoreBase:
     search does not score the model again) and checked by the core as any scoring is:
     every position exactly once, finite log-probabilities not above zero."""
 
-    def __init__(self, model: LanguageModel, train: TokenizedSplit) -> None:
+    def __init__(
+        self,
+        model: LanguageModel,
+        train: TokenizedSplit,
+        progress: Callable[..., Iterable[Any]] | None = None,
+    ) -> None:
         self.model = model
         self.vocab = model.vocab
         self.train = train
+        self._progress = progress
         # a method's own work that every point of the grid can reuse (statistics of train)
         self.shared: dict[Any, Any] = {}
         self._logprobs: dict[str, np.ndarray] = {}
         self._hidden: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def progress(
+        self, iterable: Iterable[T], *, total: int | None = None, desc: str = "", unit: str = "it"
+    ) -> Iterable[T]:
+        """``iterable``, shown as a progress bar on stderr where the user asked for one (a
+        long pass of a method, such as dynamic evaluation's segments)."""
+        if self._progress is None:
+            return iterable
+        return self._progress(iterable, total=total, desc=desc, unit=unit)
 
     def logprobs(self, split: TokenizedSplit) -> np.ndarray:
         """log p_model(token) at every position of ``split``, in position order."""

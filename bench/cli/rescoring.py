@@ -118,7 +118,6 @@ def progress_bar(enabled: bool) -> Any:
     from tqdm import tqdm
 
     def bar(iterable: Any = None, **options: Any) -> Any:
-        options.pop("unit", None)
         return tqdm(iterable, disable=not enabled or None, file=sys.stderr, **options)
 
     return bar

@@ -31,7 +31,7 @@ from bench.configuration.run_config import config_hash
 from bench.errors import BenchError
 from bench.machine import environment
 from bench.run.folders import run_folder, run_lock
-from bench.run.restore import RestoredRun, refit_context, restore_run
+from bench.run.restore import refit_context, restore_run
 from bench.scoring.exactly_once import evaluate
 from bench.store import Store
 from bench.tokenization.encode import tokenize_corpus
@@ -49,10 +49,6 @@ class RescoreResult:
     chosen: dict[str, Any]
     search: list[dict[str, Any]]
     evaluations: dict[str, SplitEvaluation]
-
-
-def method_class(host: PluginHost, name: str) -> type[EvalMethod]:
-    return host.eval_methods.get(name)
 
 
 def search_points(
@@ -87,7 +83,7 @@ def rescore(
 ) -> RescoreResult:
     """Restore run ``run_id``, search the method's settings on valid, score test once and
     store the result as a new run (see the module's docstring)."""
-    method = method_class(host, method_name)
+    method = host.eval_methods.get(method_name)
     record = store.get_run(run_id)
     _check_parent(record, run_id, host, method, method_name)
     points = search_points(method, settings, grid)
@@ -98,9 +94,9 @@ def rescore(
     if restored.refit_needed:
         echo(f"run {run_id}: fitting {restored.record['model_label']} again on its train split")
         restored.model.fit(refit_context(splits, data_dir, restored.record, progress))
-    base = RescoreBase(restored.model, splits["train"])
+    base = RescoreBase(restored.model, splits["train"], progress)
     _check_reproduces(record, splits["valid"], base)
-    new_id = _create_row(store, record, restored, method, method_name, command)
+    new_id = _create_row(store, record, method, method_name, command)
     try:  # the run's lock: `bench runs` tells a rescore that was killed ("process gone")
         with run_lock(run_folder(data_dir, store.url, new_id), new_id):
             result = _search_and_score(
@@ -154,7 +150,6 @@ def _check_reproduces(record: dict[str, Any], valid: TokenizedSplit, base: Resco
 def _create_row(
     store: Store,
     record: dict[str, Any],
-    restored: RestoredRun,
     method: type[EvalMethod],
     method_name: str,
     command: str,

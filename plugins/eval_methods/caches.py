@@ -29,6 +29,7 @@ class UnigramCache(EvalMethod):
     ``window`` tokens, interpolated with the model's probability with weight ``weight``."""
 
     Options = UnigramCacheOptions
+    description = "unigram cache of the last WINDOW tokens, mixed with any model's probabilities"
     shown_as = "unigram cache"
     search: ClassVar[dict[str, list[float | int]]] = {
         "window": [100, 200, 500, 1000, 2000],
@@ -83,6 +84,7 @@ class NeuralCache(EvalMethod):
     exp(``theta`` h_t . h_i); interpolated with the model with weight ``weight``."""
 
     Options = NeuralCacheOptions
+    description = "continuous cache pointer over the last WINDOW hidden states (Grave et al.)"
     shown_as = "neural cache"
     requires = ("score_with_hidden",)
     search: ClassVar[dict[str, list[float | int]]] = {

@@ -17,6 +17,7 @@ class DynamicEvaluation(EvalMethod):
     the RMS-normalised rule) with a decay towards the trained weights."""
 
     Options = DynamicOptions
+    description = "dynamic evaluation: a gradient step on each segment once scored (Krause et al.)"
     shown_as = "dynamic evaluation"
     requires = ("network",)
     # for the default rule (rms) around the step sizes that helped a 2x200 LSTM on PTB's

@@ -7,6 +7,7 @@ with gradients when asked (docs/evaluation-methods.md).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,7 +36,13 @@ def dynamic_scores(
     network.eval()  # no dropout: the scores are those of the model, adapting
     state: Any = None
     try:
-        for chunk in stream_chunks(split.ids, base.vocab.eos_id, options.segment):
+        segments = base.progress(
+            stream_chunks(split.ids, base.vocab.eos_id, options.segment),
+            total=math.ceil(len(split) / options.segment),
+            desc=f"dynamic evaluation of {split.name}",
+            unit="segment",
+        )
+        for chunk in segments:
             inputs = torch.as_tensor(chunk.inputs, device=device).unsqueeze(1)
             targets = torch.as_tensor(chunk.targets, device=device).unsqueeze(1)
             network.zero_grad(set_to_none=True)
