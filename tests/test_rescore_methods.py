@@ -141,6 +141,20 @@ def test_neural_cache_hidden_states_are_those_that_scored_each_token():
     assert hidden.shape == (len(split), 10) and np.all(np.any(hidden != 0, axis=1))
 
 
+def test_awd_lstm_hidden_states_are_those_that_scored_each_token():
+    from bench_plugins.awd_lstm import AWDLSTMModel, AWDLSTMOptions
+
+    torch.manual_seed(0)
+    vocab = Vocabulary(["<eos>", "<unk>", *(f"w{i}" for i in range(VOCAB - 2))])
+    options = AWDLSTMOptions(layers=2, embedding_size=4, hidden_size=6, eval_chunk=5)
+    model = AWDLSTMModel(options, vocab, "cpu")
+    split = repetitive_split()
+    base = RescoreBase(model, split)
+    logprobs, hidden = base.hidden_states(split)
+    assert np.allclose(logprobs, base.logprobs(split), atol=1e-5)
+    assert hidden.shape == (len(split), 4)
+
+
 # --------------------------------------------------------------- dynamic evaluation
 @pytest.mark.parametrize("rule", ["sgd", "rms"])
 def test_dynamic_evaluation_is_causal_and_normalised(rule):
