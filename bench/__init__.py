@@ -26,14 +26,17 @@ _moved.install()
 if TYPE_CHECKING:
     from bench.api.contract_types import (
         EvalProtocol,
+        HiddenScores,
         LogDestination,
         RunInfo,
         ScoredTokens,
         ScoringMode,
         SplitEvaluation,
     )
+    from bench.api.eval_method import EvalMethod, RescoreBase
     from bench.api.hookspecs import (
         RegisterCorpus,
+        RegisterEvalMethod,
         RegisterModel,
         RegisterOutputLayer,
         RegisterTokenizer,
@@ -68,6 +71,10 @@ _LAZY = {
     "OutputLayerChoice": "bench.api.output_layers",
     "OutputNetwork": "bench.api.output_network",  # imports torch
     "EvalProtocol": "bench.api.contract_types",
+    "HiddenScores": "bench.api.contract_types",
+    "EvalMethod": "bench.api.eval_method",
+    "RescoreBase": "bench.api.eval_method",
+    "RegisterEvalMethod": "bench.api.hookspecs",
     "RunInfo": "bench.api.contract_types",
     "LogDestination": "bench.api.contract_types",
     "ScoredTokens": "bench.api.contract_types",
@@ -101,7 +108,9 @@ __all__ = [
     "CharTokenizer",
     "Checksum",
     "CorpusSpec",
+    "EvalMethod",
     "EvalProtocol",
+    "HiddenScores",
     "LanguageModel",
     "LogDestination",
     "Options",
@@ -109,9 +118,11 @@ __all__ = [
     "OutputLayerChoice",
     "OutputNetwork",
     "RegisterCorpus",
+    "RegisterEvalMethod",
     "RegisterModel",
     "RegisterOutputLayer",
     "RegisterTokenizer",
+    "RescoreBase",
     "RunInfo",
     "ScoredTokens",
     "ScoringMode",

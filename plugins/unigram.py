@@ -34,6 +34,7 @@ class UnigramModel(LanguageModel):
 
     Options = UnigramOptions
     uses_torch = False  # numpy only: the core leaves torch unimported
+    refit_to_restore = True  # counting again is quick and exact: no checkpoint needed
 
     def __init__(self, options: UnigramOptions, vocab: Vocabulary, device: str) -> None:
         super().__init__(options, vocab, device)

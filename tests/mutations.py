@@ -229,6 +229,30 @@ MUTATIONS = [
         "docs/kneser-ney.md: estimates models as KenLM's lmplz does",
         ("tests/test_kn_lmplz.py",),
     ),
+    Mutation(
+        "cache-peeks",
+        "plugins/eval_methods/caches.py",
+        "counts = np.searchsorted(ordered, keys) - np.searchsorted(ordered, start)",
+        "counts = np.searchsorted(ordered, keys + 1) - np.searchsorted(ordered, start)",
+        "docs/evaluation-methods.md: a cache sees only the tokens before the one it scores",
+        ("tests/test_rescore_methods.py",),
+    ),
+    Mutation(
+        "pointer-peeks",
+        "plugins/eval_methods/pointer.py",
+        "visible = (keys < rows) & (keys >= rows - window)",
+        "visible = (keys <= rows) & (keys >= rows - window)",
+        "docs/evaluation-methods.md: a cache sees only the tokens before the one it scores",
+        ("tests/test_rescore_methods.py",),
+    ),
+    Mutation(
+        "rescore-chosen-on-valid",
+        "bench/run/rescoring.py",
+        "if best is None or valid.ppl < best[0]:",
+        "if best is None or valid.ppl > best[0]:",
+        "docs/evaluation-methods.md: settings chosen on the validation split, test scored once",
+        ("tests/test_rescore_command.py",),
+    ),
 ]
 
 

@@ -17,7 +17,12 @@ def tutorial_files() -> dict[str, str]:
 
 
 def test_tutorial_declares_its_files():
-    assert set(tutorial_files()) == {"pyproject.toml", "bench_bigram.py", "bench_jsonl.py"}
+    assert set(tutorial_files()) == {
+        "pyproject.toml",
+        "bench_bigram.py",
+        "bench_jsonl.py",
+        "bench_recency.py",
+    }
 
 
 def test_tutorial_depends_on_benchs_own_distribution():
@@ -82,3 +87,13 @@ def test_installed_logger_writes_each_run_and_exports_stored_ones(installed_tuto
     assert exported.returncode == 0, exported.stderr
     again = (tmp_path / "again" / f"run-{run_id}.jsonl").read_text().splitlines()
     assert json.loads(again[-1])["test_ppl"] == events[-1]["test_ppl"]
+
+
+def test_installed_method_rescores_a_stored_run(installed_tutorial):
+    run = bench(installed_tutorial, "run", "--plugin", "bigram")
+    assert run.returncode == 0, run.stderr
+    parent = int(re.search(r"^run (\d+) finished", run.stdout, re.MULTILINE).group(1))
+    rescored = bench(installed_tutorial, "rescore", str(parent), "--method", "recency")
+    assert rescored.returncode == 0, rescored.stderr
+    assert f"Bigram (add-0.1) + recency (from run {parent})" in rescored.stdout
+    assert "chosen on valid (3 tried)" in rescored.stdout

@@ -6,6 +6,7 @@ the hook specifications, the model contract and the core can all name these type
 without importing one another.
 
 - :class:`ScoredTokens`: what a model's ``score`` yields.
+- :class:`HiddenScores`: what a model's optional ``score_with_hidden`` yields.
 - :class:`EvalProtocol`: how a split was scored (stored with every evaluation).
 - :class:`SplitEvaluation`: one split, scored by the core (``run_finished`` receives them).
 - :class:`RunInfo`: what the observer hooks learn about a run.
@@ -74,6 +75,27 @@ class ScoredTokens:
             np.asarray(_to_numpy(positions), dtype=np.int64).ravel(),
             np.asarray(_to_numpy(logprobs), dtype=np.float64).ravel(),
         )
+
+
+@dataclass(frozen=True)
+class HiddenScores:
+    """Scored tokens with the hidden state that predicted each one: ``hidden[i]`` is the
+    vector the output layer turned into the distribution of the token at ``positions[i]``
+    (what a model's optional ``score_with_hidden`` yields, for the continuous cache)."""
+
+    positions: np.ndarray
+    logprobs: np.ndarray
+    hidden: np.ndarray  # [len(positions), hidden size], float32
+
+    @classmethod
+    def of(cls, positions: Any, logprobs: Any, hidden: Any) -> HiddenScores:
+        """Accept numpy arrays, lists or (CPU or GPU) torch tensors."""
+        scored = ScoredTokens.of(positions, logprobs)
+        states = np.asarray(_to_numpy(hidden), dtype=np.float32)
+        return cls(scored.positions, scored.logprobs, states.reshape(scored.positions.size, -1))
+
+    def scored(self) -> ScoredTokens:
+        return ScoredTokens(self.positions, self.logprobs)
 
 
 def _to_numpy(values: Any) -> Any:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import click
 
     from bench.api.contract_types import RunInfo, SplitEvaluation
+    from bench.api.eval_method import EvalMethod
     from bench.api.model import LanguageModel
     from bench.api.output_layer_base import OutputLayer
     from bench.corpora import CorpusSpec
@@ -100,6 +101,28 @@ def register_output_layers(register: RegisterOutputLayer) -> None:
     Keep torch imports inside ``build`` so that listing layers stays instant.
 
     .. versionadded:: 0.1
+    """
+
+
+class RegisterEvalMethod(Protocol):
+    def __call__(
+        self, name: str, method_class: type[EvalMethod], *, aliases: tuple[str, ...] = ()
+    ) -> None: ...
+
+
+@hookspec
+def register_eval_methods(register: RegisterEvalMethod) -> None:
+    """Register evaluation methods for ``bench rescore RUN --method NAME``.
+
+    Call ``register(name, method_class, aliases=(...))`` with a subclass of
+    :class:`bench.EvalMethod`: something done to a trained model while it scores (a
+    cache, dynamic evaluation). Its ``score`` yields log-probabilities of every token
+    from what came before that token only; the core checks exactly-once scoring, tries
+    the method's ``search`` grid on the validation split, scores test once with the
+    settings chosen there, and stores the result as a new run that names its parent.
+    Keep torch imports inside ``score`` so that ``bench rescore --help`` stays instant.
+
+    .. versionadded:: 0.2
     """
 
 

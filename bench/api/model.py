@@ -14,7 +14,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from bench.api.contract_types import EvalProtocol, ScoredTokens, ScoringMode, SplitEvaluation
+from bench.api.contract_types import (
+    EvalProtocol,
+    HiddenScores,
+    ScoredTokens,
+    ScoringMode,
+    SplitEvaluation,
+)
 from bench.configuration.options import Options
 from bench.errors import BenchError
 from bench.tokenization.tokens import TokenizedSplit, Vocabulary
@@ -116,6 +122,9 @@ class LanguageModel(ABC):
         description: one line for ``bench models``; defaults to the docstring's first line.
         uses_torch: False for a model that never touches torch (numpy only); the core then
             does not import torch for it (seeding, device, environment record).
+        refit_to_restore: True for a model whose ``fit`` is cheap and gives the same model
+            from the same train split (n-gram counts): ``bench rescore`` restores a stored run
+            of it by fitting it again, where other models need a checkpoint.
 
     Required: :meth:`score`. Optional, with defaults: :meth:`fit`, :meth:`eval_protocol`,
     :meth:`num_parameters`, :meth:`label`, :meth:`flops_per_token`. Optional capabilities,
@@ -125,13 +134,18 @@ class LanguageModel(ABC):
       rebuild a stored run's model and load the checkpoint its training recorded;
     - :meth:`generate`: ``bench generate`` samples text;
     - :attr:`network`: the torch module of a neural model; ``bench probe gradients``
-      needs a recurrent one (the ``lstm``, ``gru`` and ``rnn`` plugins' network).
+      needs a recurrent one (the ``lstm``, ``gru`` and ``rnn`` plugins' network), and the
+      ``dynamic-eval`` method of ``bench rescore`` one that scores a stream (see
+      :meth:`score_with_hidden` and docs/evaluation-methods.md);
+    - :meth:`score_with_hidden`: scoring that also hands over the hidden state behind each
+      prediction; the ``neural-cache`` method of ``bench rescore`` needs it.
     """
 
     Options: ClassVar[type[Options]] = Options
     scoring_mode: ClassVar[ScoringMode] = "stream"
     description: ClassVar[str] = ""
     uses_torch: ClassVar[bool] = True
+    refit_to_restore: ClassVar[bool] = False
 
     def __init__(self, options: Options, vocab: Vocabulary, device: str) -> None:
         self.options = options
@@ -202,10 +216,20 @@ class LanguageModel(ABC):
         """
         raise BenchError(f"model {type(self).__name__} cannot generate text")
 
+    def score_with_hidden(
+        self, split: TokenizedSplit, protocol: EvalProtocol
+    ) -> Iterable[HiddenScores]:
+        """What :meth:`score` yields, each chunk with the hidden states that predicted its
+        tokens (the output layer's input vectors), for the continuous cache pointer.
+
+        .. versionadded:: 0.2
+        """
+        raise BenchError(f"model {type(self).__name__} does not expose its hidden states")
+
     @classmethod
     def supports(cls, capability: str) -> bool:
         """Whether this model class overrides the optional ``capability``
-        (``"load_checkpoint"``, ``"generate"`` or ``"network"``)."""
+        (``"load_checkpoint"``, ``"generate"``, ``"network"`` or ``"score_with_hidden"``)."""
         if capability not in OPTIONAL_CAPABILITIES:
             raise ValueError(
                 f"unknown capability {capability!r}; "
@@ -220,4 +244,4 @@ class LanguageModel(ABC):
         return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
 
 
-OPTIONAL_CAPABILITIES = ("load_checkpoint", "generate", "network")
+OPTIONAL_CAPABILITIES = ("load_checkpoint", "generate", "network", "score_with_hidden")

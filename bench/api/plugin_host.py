@@ -34,6 +34,7 @@ from bench.errors import BenchError, unknown_name_error
 
 if TYPE_CHECKING:
     from bench.api.contract_types import LogDestination
+    from bench.api.eval_method import EvalMethod
     from bench.api.model import LanguageModel
     from bench.api.output_layer_base import OutputLayer
     from bench.configuration.options import Options
@@ -77,6 +78,7 @@ class PluginHost:
         self.corpora: Registry[CorpusSpec] = Registry("corpus")
         self.tokenizers: Registry[type[Tokenizer]] = Registry("tokenizer")
         self.output_layers: Registry[type[OutputLayer]] = Registry("output layer")
+        self.eval_methods: Registry[type[EvalMethod]] = Registry("evaluation method")
         if os.environ.get(TRACE_ENV):
             self.manager.trace.root.setwriter(lambda message: sys.stderr.write(message))
             self.manager.enable_tracing()
@@ -136,6 +138,7 @@ class PluginHost:
         self._collect("register_corpora", self._corpus_registrar)
         self._collect("register_tokenizers", self._tokenizer_registrar)
         self._collect("register_output_layers", self._output_layer_registrar)
+        self._collect("register_eval_methods", self._eval_method_registrar)
 
     def model_options(self, plugin: str, values: dict[str, Any]) -> Options:
         """A model plugin's validated options, with the parts other plugins provide resolved.
@@ -216,6 +219,16 @@ class PluginHost:
 
             check_registrable(name, layer_class)
             self.output_layers.add(name, layer_class, plugin=plugin, aliases=tuple(aliases))
+
+        return register
+
+    def _eval_method_registrar(self, plugin: str) -> Any:
+        def register(name: str, method_class: Any, *, aliases: tuple[str, ...] = ()) -> None:
+            from bench.api.eval_method import EvalMethod
+
+            if not (isinstance(method_class, type) and issubclass(method_class, EvalMethod)):
+                raise BenchError(f"method {name!r} must be a subclass of bench.EvalMethod")
+            self.eval_methods.add(name, method_class, plugin=plugin, aliases=tuple(aliases))
 
         return register
 

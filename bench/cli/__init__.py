@@ -2,6 +2,7 @@
 
 - ``running``: run, reproduce
 - ``stored_runs``: runs, show, generate, delete
+- ``rescoring``: rescore (evaluation-time methods over a stored run)
 - ``catalogue``: plugins, models, tokenizers, output-layers, corpora
 - ``leaderboard``: leaderboard
 - ``compare``: compare
@@ -27,6 +28,7 @@ from bench.cli import (
     leaderboard,
     plot,
     probe,
+    rescoring,
     running,
     stored_runs,
 )
@@ -41,6 +43,7 @@ for _command in (
     combining.combine,
     plot.plot,
     stored_runs.generate,
+    rescoring.rescore,
     probe.probe,
     catalogue.plugins,
     catalogue.models,

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
 
-from bench.cli.options import open_store, plugin_host
+from bench.cli.options import open_store, plugin_host, resolve_data_dir
 from bench.errors import BenchError
 
 
@@ -43,3 +46,45 @@ def print_table(corpus: str, db: str | None) -> None:
         )
     runs = open_store(db).list_runs(limit=None, corpus=name)
     click.echo(render_text(name, build_rows(name, published, recipes, runs, why_not)), nl=False)
+
+
+def reproduce_rescore(
+    recipe: Any,
+    corpus: str,
+    run_parent: Callable[[], int],
+    db: str | None,
+    data_dir: str | None,
+    progress: bool,
+) -> None:
+    """`bench reproduce` of a rescoring recipe: the newest whole run of its parent recipe
+    on ``corpus`` (run now if there is none), rescored with the recipe's method."""
+    from bench.cli.rescoring import print_result, progress_bar
+    from bench.configuration.recipes import find_recipe
+    from bench.report.reproduction_table import whole_runs
+    from bench.run.rescoring import rescore
+
+    store = open_store(db)
+    parent = find_recipe(recipe.rescore["parent"])
+    # a local folder is recorded under the corpus name it was recognised as (ptb)
+    runs = [
+        run
+        for run in store.list_runs(limit=None)
+        if corpus in (run["corpus"], (run.get("config") or {}).get("corpus"))
+    ]
+    found = [run for name in {r["corpus"] for r in runs} for run in whole_runs(parent, name, runs)]
+    parent_id = max(run["id"] for run in found) if found else run_parent()
+    click.echo(f"{recipe.name}: rescoring run {parent_id} ({parent.name})", err=True)
+    grid = {key: [str(v) for v in values] for key, values in recipe.rescore.get("grid", {}).items()}
+    result = rescore(
+        parent_id,
+        recipe.rescore["method"],
+        dict(recipe.rescore.get("settings", {})),
+        grid=grid,
+        store=store,
+        host=plugin_host(),
+        data_dir=resolve_data_dir(data_dir),
+        command=f"bench reproduce {recipe.name}",
+        echo=lambda line: click.echo(line, err=True),
+        progress=progress_bar(progress),
+    )
+    print_result(result, parent_id, store.url)

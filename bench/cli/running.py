@@ -216,6 +216,15 @@ def reproduce(
             f"expected cost: {recipe.cost}",
             err=True,
         )
+    if recipe.rescore is not None:  # an evaluation-time method over the parent's run
+        from bench.cli.reproduction import reproduce_rescore
+
+        parent = find_recipe(recipe.rescore["parent"])
+        overrides = {"corpus": corpus, "device": device, "seed": seed, "log_to": None}
+        config = build_config(parent.config, overrides, assignments)
+        run_parent = lambda: _execute(config, parent.path, db, data_dir, progress).run_id  # noqa: E731
+        reproduce_rescore(recipe, config.corpus, run_parent, db, data_dir, progress)
+        return
     config = build_config(
         recipe.config,
         {"corpus": corpus, "device": device, "seed": seed, "log_to": list(log_to) or None},

@@ -88,9 +88,23 @@ def whole_runs(
             and run.get("corpus") == corpus
             and options.get("max_steps_per_epoch") is None
             and _options_match(_recipe_options(recipe), options)
+            and _derivation_matches(recipe, config)
         ):
             found.append(run)
     return found
+
+
+def _derivation_matches(recipe: Recipe, config: Mapping[str, Any]) -> bool:
+    """A recipe's runs are plain runs, or for a rescoring recipe the rescores of its parent
+    by its method: a KN5 run rescored with a cache is not a run of the KN5 recipe."""
+    derived = config.get("derived_from")
+    if recipe.rescore is None:
+        return derived is None
+    return (
+        derived is not None
+        and derived.get("kind") == "rescore"
+        and derived.get("method") == recipe.rescore["method"]
+    )
 
 
 def _hours(seconds: float) -> str:

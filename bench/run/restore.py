@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.api.model import LanguageModel
+from bench.api.model import LanguageModel, TrainingContext
 from bench.api.plugin_host import PluginHost
 from bench.configuration.options import validate_options
 from bench.corpora import CorpusText, load_corpus
@@ -15,6 +16,7 @@ from bench.errors import BenchError, CheckpointError
 from bench.run.plan import recorded_corpus
 from bench.store import Store
 from bench.tokenization.tokenizers import Tokenizer
+from bench.tokenization.tokens import TokenizedSplit
 from bench.tokenization.vocabulary_cache import fit_tokenizer
 
 
@@ -24,29 +26,40 @@ class RestoredRun:
     tokenizer: Tokenizer
     model: LanguageModel
     corpus: CorpusText  # the text the run was trained and scored on
+    refit_needed: bool = False  # a model restored by fitting it again (refit_to_restore)
 
 
 def restore_run(
-    run_id: int, store: Store, host: PluginHost, data_dir: Path, device: str = "cpu"
+    run_id: int,
+    store: Store,
+    host: PluginHost,
+    data_dir: Path,
+    device: str = "cpu",
+    *,
+    refit: bool = False,
 ) -> RestoredRun:
     """The tokenizer (refitted on the same train split, checked by vocabulary hash) and
-    the model with its recorded checkpoint loaded."""
+    the model with its recorded checkpoint loaded. With ``refit``, a model whose class
+    declares ``refit_to_restore`` (a cheap, deterministic fit: n-gram counts) comes back
+    unfitted, with ``refit_needed`` set: the caller fits it on the run's train split."""
     record = store.get_run(run_id)
     config = record["config"] or {}
     checkpoints = [a["path"] for a in record["artifacts"] if a["kind"] == "checkpoint"]
-    if not checkpoints or not Path(checkpoints[-1]).exists():
+    refit_needed = refit and host.models.get(config["plugin"]).refit_to_restore
+    if not refit_needed and (not checkpoints or not Path(checkpoints[-1]).exists()):
         raise BenchError(
             f"run {run_id} has no checkpoint on this machine "
             f"(status {record['status']}); only trained runs can be restored"
         )
     model_class = host.models.get(config["plugin"])
-    if not model_class.supports("load_checkpoint"):
+    if not refit_needed and not model_class.supports("load_checkpoint"):
         raise BenchError(f"model plugin {config['plugin']!r} cannot load checkpoints")
     tokenizer, corpus = restore_tokenizer(run_id, record, host, data_dir)
     options = host.model_options(config["plugin"], config["options"])
     model = model_class(options, tokenizer.vocab, device)
-    _load_checkpoint(model, Path(checkpoints[-1]))
-    return RestoredRun(record=record, tokenizer=tokenizer, model=model, corpus=corpus)
+    if not refit_needed:
+        _load_checkpoint(model, Path(checkpoints[-1]))
+    return RestoredRun(record, tokenizer, model, corpus, refit_needed=refit_needed)
 
 
 def restore_tokenizer(
@@ -78,6 +91,30 @@ def restore_tokenizer(
     return tokenizer, corpus
 
 
+def refit_context(
+    splits: dict[str, TokenizedSplit],
+    data_dir: Path,
+    record: dict[str, Any],
+    progress: Callable[..., Any],
+) -> TrainingContext:
+    """A training context for fitting a restored model again: the run's splits, a scratch
+    folder, and nothing recorded (the run was recorded when it was first carried out)."""
+    folder = data_dir / "tmp" / f"refit-{record['id']}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return TrainingContext(
+        train=splits["train"],
+        valid=splits["valid"],
+        device="cpu",
+        seed=record.get("seed") or 0,
+        artifacts_dir=folder,
+        evaluate=_no_evaluation,
+        log_metrics=lambda metrics, step, epoch: None,
+        progress=progress,
+        record_train_throughput=lambda tokens, seconds: None,
+        record_artifact=lambda kind, path: None,
+    )
+
+
 def _load_checkpoint(model: LanguageModel, path: Path) -> None:
     """The plugin loads its file; a file that is damaged or is more than weights (which
     ``weights_only`` loading refuses rather than run) is named as the cause, not the plugin."""
@@ -95,3 +132,7 @@ def _load_checkpoint(model: LanguageModel, path: Path) -> None:
             f"{path} could not be loaded ({type(error).__name__}: {first}); if it is damaged "
             "(truncated, copied in part), delete it and train the run again"
         ) from None
+
+
+def _no_evaluation(split: TokenizedSplit) -> Any:
+    raise BenchError("a model fitted again to be restored cannot evaluate while it fits")

@@ -18,6 +18,7 @@ from typing import Any
 
 from bench import (
     EvalProtocol,
+    HiddenScores,
     LanguageModel,
     ScoredTokens,
     TokenizedSplit,
@@ -66,6 +67,17 @@ class AWDLSTMModel(LanguageModel):
         from bench_plugins.recurrent.network import score_stream  # calls target_logprobs
 
         return score_stream(self.network, split, self.vocab.eos_id, protocol, self.device)
+
+    def score_with_hidden(
+        self, split: TokenizedSplit, protocol: EvalProtocol
+    ) -> Iterator[HiddenScores]:
+        """As :meth:`score`, with the last layer's output behind each prediction (the
+        states Merity et al.'s and Grave et al.'s pointer caches read)."""
+        from bench_plugins.awd_lstm.network import score_stream_with_hidden
+
+        return score_stream_with_hidden(
+            self.network, split, self.vocab.eos_id, protocol, self.device
+        )
 
     def load_checkpoint(self, path: Path) -> None:
         import torch

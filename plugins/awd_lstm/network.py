@@ -15,6 +15,7 @@ definition in the paper (section 4) and the authors' code:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -22,6 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from bench import EvalProtocol, HiddenScores, TokenizedSplit
+from bench.training import stream_chunks
 from bench_plugins.awd_lstm.options import AWDLSTMOptions
 
 State = tuple[tuple[torch.Tensor, torch.Tensor], ...]
@@ -142,3 +145,20 @@ class AWDLSTMNetwork(nn.Module):
         output, state, _ = self(inputs, state)
         logprobs = F.log_softmax(self.logits(output), dim=-1)
         return logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1), state
+
+
+@torch.inference_mode()
+def score_stream_with_hidden(
+    network: AWDLSTMNetwork, split: TokenizedSplit, eos_id: int, protocol: EvalProtocol, device: str
+) -> Iterator[HiddenScores]:
+    """The split as one stream, as ``score_stream`` scores it, each chunk with the last
+    layer's outputs (the inputs of the softmax) that predicted its tokens."""
+    network.eval()
+    state = None
+    for chunk in stream_chunks(split.ids, eos_id, protocol.batch_size):
+        inputs = torch.as_tensor(chunk.inputs, device=device).unsqueeze(1)
+        targets = torch.as_tensor(chunk.targets, device=device)
+        output, state, _ = network(inputs, state)
+        features = output.squeeze(1)
+        logprobs = F.log_softmax(network.logits(features), dim=-1)
+        yield HiddenScores.of(chunk.positions, logprobs.gather(-1, targets.unsqueeze(-1)), features)

@@ -126,6 +126,7 @@ class KNModel(LanguageModel):
     Options = KNOptions
     scoring_mode = "sentence"
     uses_torch = False  # numpy only: the core leaves torch unimported
+    refit_to_restore = True  # counting again is quick and exact: no checkpoint needed
 
     def __init__(self, options: KNOptions, vocab: Vocabulary, device: str) -> None:
         super().__init__(options, vocab, device)

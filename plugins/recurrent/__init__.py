@@ -19,6 +19,7 @@ import numpy as np
 
 from bench import (
     EvalProtocol,
+    HiddenScores,
     LanguageModel,
     ScoredTokens,
     TokenizedSplit,
@@ -75,6 +76,16 @@ class RecurrentModel(LanguageModel):
         from bench_plugins.recurrent.network import score_stream
 
         return score_stream(self.network, split, self.vocab.eos_id, protocol, self.device)
+
+    def score_with_hidden(
+        self, split: TokenizedSplit, protocol: EvalProtocol
+    ) -> Iterator[HiddenScores]:
+        """As :meth:`score`, with the last layer's output behind each prediction."""
+        from bench_plugins.recurrent.network import score_stream_with_hidden
+
+        return score_stream_with_hidden(
+            self.network, split, self.vocab.eos_id, protocol, self.device
+        )
 
     def load_checkpoint(self, path: Path) -> None:
         """Load the weights saved by training (``best.pt``)."""

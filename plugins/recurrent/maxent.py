@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bench import hookimpl
+from bench import LanguageModel, hookimpl
 from bench_plugins.recurrent import RNNModel
 from bench_plugins.recurrent.options import MaxEntOptions
 
@@ -25,6 +25,9 @@ class MaxEntRNNModel(RNNModel):
     """Elman RNN + hashed direct n-gram (maximum-entropy) connections, as Mikolov's RNNME."""
 
     Options = MaxEntOptions
+    # its probabilities also come from the direct n-gram connections, not from the hidden
+    # state alone: the continuous cache's scoring with hidden states is not offered
+    score_with_hidden = LanguageModel.score_with_hidden
 
     def build_network(self, counts: np.ndarray | None) -> Any:
         from bench_plugins.recurrent.maxent_network import MaxEntNetwork

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench import EvalProtocol, OutputNetwork, ScoredTokens, TokenizedSplit
+from bench import EvalProtocol, HiddenScores, OutputNetwork, ScoredTokens, TokenizedSplit
 from bench.training import stream_chunks
 from bench_plugins.recurrent.options import RecurrentOptions
 
@@ -218,6 +218,23 @@ def score_stream(
         targets = torch.as_tensor(chunk.targets, device=device).unsqueeze(1)
         logprobs, state = network.target_logprobs(inputs, targets, state)
         yield ScoredTokens.of(chunk.positions, logprobs.squeeze(1))
+
+
+@torch.inference_mode()
+def score_stream_with_hidden(
+    network: nn.Module, split: TokenizedSplit, eos_id: int, protocol: EvalProtocol, device: str
+) -> Iterator[HiddenScores]:
+    """:func:`score_stream`, each chunk with the output layer's inputs (the hidden states
+    that predicted its tokens), for the continuous cache pointer."""
+    network.eval()
+    state = None
+    for chunk in stream_chunks(split.ids, eos_id, protocol.batch_size):
+        inputs = torch.as_tensor(chunk.inputs, device=device).unsqueeze(1)
+        targets = torch.as_tensor(chunk.targets, device=device)
+        features, state = network(inputs, state)
+        features = features.squeeze(1)
+        logprobs = network.output.target_logprobs(features, targets)
+        yield HiddenScores.of(chunk.positions, logprobs, features)
 
 
 @torch.inference_mode()

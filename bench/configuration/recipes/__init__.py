@@ -14,6 +14,12 @@ the recipe reproduces; ``paper_time``, the hardware and time the paper names; an
 and on what). A count-based model, which trains in no steps, gives instead the cost of one
 whole estimate from ``estimate_tokens`` tokens (``cpu_seconds``, ``peak_gb``,
 ``temp_disk_gb``), which the table scales to ``epoch_tokens``.
+
+A recipe of an evaluation-time method (``bench rescore``) names instead a ``[rescore]``
+table: the ``parent`` recipe whose run it rescores, the ``method``, and optional
+``settings`` (fixed options) and ``grid`` (values searched on validation). Its run
+configuration is the parent's; `bench reproduce` runs the parent first if the database
+holds no whole run of it, then rescores the newest one.
 """
 
 from __future__ import annotations
@@ -38,15 +44,24 @@ class Recipe:
     reproduces: str | None = None
     paper_time: str | None = None
     step_cost: dict[str, Any] = field(default_factory=dict)
+    rescore: dict[str, Any] | None = None  # parent, method, settings, grid (see above)
 
 
 def load_recipes() -> list[Recipe]:
     """Every packaged recipe, by name."""
     recipes = []
+    files = {
+        entry.name.removesuffix(".toml"): tomllib.loads(entry.read_text(encoding="utf-8"))
+        for entry in resources.files(__name__).iterdir()
+        if entry.name.endswith(".toml")
+    }
     for entry in sorted(resources.files(__name__).iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
-            values = tomllib.loads(entry.read_text(encoding="utf-8"))
+            values = dict(files[entry.name.removesuffix(".toml")])
             meta = values.pop("recipe")
+            rescore = values.pop("rescore", None)
+            if rescore is not None:  # the run configuration is the parent recipe's
+                values = {k: v for k, v in files[rescore["parent"]].items() if k != "recipe"}
             recipes.append(
                 Recipe(
                     name=entry.name.removesuffix(".toml"),
@@ -58,6 +73,7 @@ def load_recipes() -> list[Recipe]:
                     reproduces=meta.get("reproduces"),
                     paper_time=meta.get("paper_time"),
                     step_cost=dict(meta.get("step_cost", {})),
+                    rescore=rescore,
                 )
             )
     return recipes
