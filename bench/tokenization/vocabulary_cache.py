@@ -68,10 +68,8 @@ def fit_tokenizer(
                 echo(f"{corpus.name}: vocabulary of {len(vocab):,} tokens fitted earlier ({path})")
             return
     if streamed:
-        echo(
-            f"{corpus.name}: fitting the tokenizer on {len(train.paths)} train "
-            "shards, read one at a time"
-        )
+        files = f" of {len(train.paths)} files" if len(train.paths) > 1 else ""
+        echo(f"{corpus.name}: fitting the tokenizer on the train split{files}, read in blocks")
     tokenizer.fit(train, cache_dir)
     if path is not None:
         text = json.dumps({"format": FORMAT, "tokens": tokenizer.vocab.tokens}, ensure_ascii=False)
