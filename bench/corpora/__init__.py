@@ -18,6 +18,7 @@ No module reaches for another's private (``_name``) helpers:
 - :mod:`~bench.corpora.local_names`: which file of a local folder holds each split
 - :mod:`~bench.corpora.blocks`: a text file read in blocks cut after newlines
 - :mod:`~bench.corpora.single_file`: the rule that splits one text file by line number
+- :mod:`~bench.corpora.byte_splits`: one file cut by byte offsets (enwik8, text8)
 - :mod:`~bench.corpora.shards`: ShardedLines, a big split read lazily shard by shard
 - :mod:`~bench.corpora.describe`: what ``bench corpora list`` shows
 """

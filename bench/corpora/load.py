@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench.api.registry import Registry
 from bench.corpora.blocks import checked_sha256
+from bench.corpora.byte_splits import cut_byte_splits
 from bench.corpora.fetch import fetch
 from bench.corpora.files import (
     cached_path,
@@ -48,8 +49,8 @@ class CorpusText:
     no registered corpus. ``source`` is ``"embedded"``, the cache folder or the local folder.
     ``sha256[split]`` is the sha256 of the file the split was read from; for a split made of
     several shards it is :func:`combine_sha256` of the shard checksums in order; for a split
-    cut out of one file by ``line_splits`` it is that whole file's sha256 (the line ranges
-    are part of the spec). ``verified`` is True when every file matched a registered checksum.
+    cut out of one file by ``line_splits`` or ``byte_splits`` it is that whole file's sha256
+    (the ranges are part of the spec). ``verified`` is True when every file matched a registered checksum.
     A split is a list of lines, except the train split of a ``stream_train`` corpus, of a
     local folder and of a single text file: a :class:`~bench.corpora.shards.ShardedLines`
     that re-reads its files, a block at a time, on each iteration.
@@ -221,7 +222,7 @@ def _recognise(sha: dict[str, str], corpora: Registry[CorpusSpec]) -> CorpusSpec
 
 def _split_checksums(spec: CorpusSpec) -> dict[str, str] | None:
     """Per-split checksums of a multi-file corpus, or None when any is unknown."""
-    if spec.line_splits or spec.embedded:
+    if spec.line_splits or spec.byte_splits or spec.embedded:
         return None
     grouped: dict[str, list[str]] = {}
     for split_file in spec.files:
@@ -306,6 +307,11 @@ def _assemble(
     for split_file, label, data in contents:
         digest = sha256_bytes(data)
         verified = check_sha256(spec.name, split_file, label, digest) and verified
+        if spec.byte_splits:  # one file, cut by byte offsets; each split has its checksum
+            cut = cut_byte_splits(spec.name, spec.byte_splits, data, label, spec.expected_tokens)
+            lines.update(cut)
+            digests.update({split: [digest] for split in cut})
+            continue
         file_lines = decode_lines(data, label)
         del data  # big shards: keep only the decoded lines alive
         check_counts(label, file_lines, split_file.lines, split_file.tokens)
