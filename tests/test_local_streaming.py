@@ -208,3 +208,33 @@ def test_perplexities_are_those_of_the_whole_read(
     found = {e["split"]: e["ppl"] for e in record["evaluations"]}
     assert found == pytest.approx(BEFORE[model], rel=1e-9)
     assert list((tmp_path / "data" / "tokenized").glob("*/ids.int32"))
+
+
+def test_counting_a_memory_map_reads_the_file_not_the_map(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench.tokenization import tokens as tokens_module
+
+    ids = np.random.default_rng(0).integers(0, 50, size=1000)
+    path = tmp_path / "ids.int32"
+    ids.astype("<i4").tofile(path)
+    mapped = np.memmap(path, dtype="<i4", mode="r", shape=ids.shape)
+    monkeypatch.setattr(tokens_module, "COUNT_BLOCK", 64)
+    expected = np.bincount(ids, minlength=50)
+    reads: list[int] = []
+    fromfile = np.fromfile
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(args[2])
+        return fromfile(*args, **kwargs)
+
+    monkeypatch.setattr(np, "fromfile", counted)
+    np.testing.assert_array_equal(tokens_module.token_counts(mapped, 50), expected)
+    assert sum(reads) == 1000 and max(reads) == 64
+    # a slice or a reversed view is not the whole file: read through the map, still right
+    reads.clear()
+    np.testing.assert_array_equal(tokens_module.token_counts(mapped[::-1], 50), expected)
+    np.testing.assert_array_equal(
+        tokens_module.token_counts(mapped[10:], 50), np.bincount(ids[10:], minlength=50)
+    )
+    assert reads == []
