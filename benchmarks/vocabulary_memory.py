@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from itertools import accumulate
 from pathlib import Path
 
 SIZES = {"M": 1_000_000, "K": 1_000}
@@ -37,12 +38,12 @@ def parse_count(text: str) -> int:
 def write_text(path: Path, tokens: int, distinct: int, seed: int = 0) -> None:
     rng = random.Random(seed)
     words = [f"w{i}" for i in range(50_000)]
-    weights = [1 / (i + 1) for i in range(len(words))]
+    cumulative = list(accumulate(1 / (i + 1) for i in range(len(words))))
     unique_every = tokens / max(distinct, 1)
     written = next_unique = 0
     with path.open("w", encoding="utf-8") as handle:
         while written < tokens:
-            line = rng.choices(words, weights, k=20)
+            line = rng.choices(words, cum_weights=cumulative, k=20)
             for k in range(len(line)):
                 if next_unique < distinct and (written + k) >= next_unique * unique_every:
                     line[k] = f"u{next_unique}"
