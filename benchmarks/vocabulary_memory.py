@@ -10,7 +10,8 @@ process per mode fits the vocabulary on it, read in blocks as bench reads a loca
 split, and reports its peak resident set size (``ru_maxrss``):
 
 - ``bench``: ``WordTokenizer.fit`` (counts spilled to disk past a million types);
-- ``counter``: one ``collections.Counter`` of every word, the way bench counted before.
+- ``counter``: the fit as bench did it before: one ``collections.Counter`` of every word,
+  then the words kept sorted into the vocabulary.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def write_text(path: Path, tokens: int, distinct: int, seed: int = 0) -> None:
 def worker(path: Path, mode: str, min_count: int) -> dict[str, object]:
     from bench.corpora.shards import Shard, ShardedLines
     from bench.tokenization.tokenizers import WordOptions, WordTokenizer
+    from bench.tokenization.tokens import Vocabulary
 
     lines = ShardedLines([Shard(path)])
     started = time.perf_counter()
@@ -62,11 +64,13 @@ def worker(path: Path, mode: str, min_count: int) -> dict[str, object]:
         tokenizer = WordTokenizer(WordOptions(min_count=min_count))
         tokenizer.fit(lines, path.parent / "cache")
         size = len(tokenizer.vocab)
-    else:
+    else:  # WordTokenizer.fit as it was: one Counter, then the sorted vocabulary
         counts: Counter[str] = Counter()
         for line in lines:
             counts.update(line.split())
-        size = 2 + sum(count >= min_count for count in counts.values())
+        kept = [word for word, count in counts.items() if count >= min_count]
+        kept.sort(key=lambda word: (-counts[word], word))
+        size = len(Vocabulary(["<eos>", "<unk>", *kept]))
     return {
         "mode": mode,
         "vocabulary": size,
