@@ -84,6 +84,7 @@ def main() -> None:
     parser.add_argument("--tokens", default="20M")
     parser.add_argument("--distinct", default="10M", help="tokens seen once each")
     parser.add_argument("--min-count", type=int, default=1)
+    parser.add_argument("--modes", default="bench,counter", help="which fits, comma-separated")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -93,7 +94,7 @@ def main() -> None:
         path = Path(temp) / "train.txt"
         write_text(path, parse_count(args.tokens), parse_count(args.distinct))
         print(f"train.txt: {path.stat().st_size / 2**20:,.0f} MB", flush=True)
-        for mode in ("bench", "counter"):
+        for mode in args.modes.split(","):
             command = [sys.executable, __file__, "--worker", str(path), mode]
             command += ["--min-count", str(args.min_count)]
             done = subprocess.run(command, check=True, capture_output=True, text=True)
