@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import heapq
 import tempfile
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import groupby
 from pathlib import Path
+
+import numpy as np
 
 SPILL_TYPES = 1_000_000  # distinct words counted in memory (~120 MB) before spilling
 
@@ -36,15 +39,21 @@ def choose_vocabulary(
     by the word), at most ``max_size`` of them; ``leave_out`` words are never counted."""
     with tempfile.TemporaryDirectory(dir=_existing(spill_dir), prefix=".word-counts-") as temp:
         counted = _count_in_runs(lines, Path(temp))
-        pairs = counted.items() if isinstance(counted, Counter) else _merged(counted)
+        # in word order either way: a stable sort by count then breaks ties by the word
+        pairs = sorted(counted.items()) if isinstance(counted, Counter) else _merged(counted)
         kept = (
             (word, count) for word, count in pairs if count >= min_count and word not in leave_out
         )
-        if max_size is not None:
+        if max_size is not None:  # a heap of max_size pairs, however many words pass
             chosen = heapq.nsmallest(max_size, kept, key=lambda pair: (-pair[1], pair[0]))
-        else:
-            chosen = sorted(kept, key=lambda pair: (-pair[1], pair[0]))
-    return [word for word, _ in chosen]
+            return [word for word, _ in chosen]
+        words: list[str] = []
+        counts = array("q")  # 8 bytes a word, not a (word, count) tuple's ~70
+        for word, count in kept:
+            words.append(word)
+            counts.append(count)
+    order = np.argsort(-np.frombuffer(counts, dtype=np.int64), kind="stable")
+    return [words[i] for i in order]
 
 
 def _existing(folder: Path) -> Path:
