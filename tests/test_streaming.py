@@ -306,7 +306,7 @@ def test_bench_run_on_the_streamed_corpus_equals_the_in_memory_run(
     isolated_paths: Path, tmp_path: Path
 ) -> None:
     """The registered entry, its files already in the cache, through the CLI; the same
-    text as one local folder (read into memory) gives exactly the same numbers."""
+    text as one local folder (one file per split) gives exactly the same numbers."""
     files = corpus_files(ONE_BILLION_WORD)
     data_dir = isolated_paths / "data"
     for split_file in ONE_BILLION_WORD.files:
