@@ -238,3 +238,19 @@ def test_counting_a_memory_map_reads_the_file_not_the_map(
         tokens_module.token_counts(mapped[10:], 50), np.bincount(ids[10:], minlength=50)
     )
     assert reads == []
+
+
+def test_only_a_long_fit_is_announced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.tokenization import vocabulary_cache
+
+    corpus = load_corpus(str(write_words_folder(tmp_path)), load_plugins().corpora, tmp_path)
+    heard: list[str] = []
+    vocabulary_cache.fit_tokenizer(
+        WordTokenizer(WordOptions()), corpus, tmp_path / "a", heard.append
+    )
+    assert heard == []  # a small local train.txt: a run's first line stays "run N: ..."
+    monkeypatch.setattr(vocabulary_cache, "LONG_FIT_BYTES", 1000)
+    vocabulary_cache.fit_tokenizer(
+        WordTokenizer(WordOptions()), corpus, tmp_path / "b", heard.append
+    )
+    assert heard == ["local:words: fitting the tokenizer on the train split, read in blocks"]
