@@ -12,6 +12,7 @@ tokens plus one end-of-sentence per line, the convention behind the published ta
 from __future__ import annotations
 
 from bench import Checksum, CorpusSpec, RegisterCorpus, SplitFile, hookimpl
+from bench_plugins.mahoney_corpora import ENWIK8, TEXT8
 
 MERITY_2016 = (
     "Merity, Xiong, Bradbury & Socher (2016). Pointer Sentinel Mixture Models. arXiv:1609.07843."
@@ -347,7 +348,16 @@ TINY_SHAKESPEARE = CorpusSpec(
     "characters); it keeps whole lines together.",
 )
 
-STANDARD_CORPORA = (PTB, PTB_CHAR, WIKITEXT_2, WIKITEXT_103, ONE_BILLION_WORD, TINY_SHAKESPEARE)
+STANDARD_CORPORA = (
+    PTB,
+    PTB_CHAR,
+    WIKITEXT_2,
+    WIKITEXT_103,
+    ONE_BILLION_WORD,
+    TINY_SHAKESPEARE,
+    ENWIK8,
+    TEXT8,
+)
 
 
 @hookimpl

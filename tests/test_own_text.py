@@ -66,7 +66,9 @@ def test_a_text_file_is_a_corpus(tmp_path: Path) -> None:
     text = load_corpus(str(path), load_plugins().corpora, tmp_path / "data")
     assert (text.name, text.source, text.single_file) == ("local:paint.txt", str(path), True)
     assert text.default_tokenizer == "char"
-    assert [len(text.splits[s]) for s in ("train", "valid", "test")] == [360, 20, 20]
+    assert [len(list(text.splits[s])) for s in ("train", "valid", "test")] == [360, 20, 20]
+    lines = path.read_text().splitlines()
+    assert list(text.splits["train"]) == split_single_file(lines, "x")["train"]
     # each split's checksum is that of the split written out as a file; "file" the whole
     written = "".join(f"{line}\n" for line in text.splits["valid"]).encode()
     assert text.sha256["valid"] == hashlib.sha256(written).hexdigest()

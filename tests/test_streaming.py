@@ -13,6 +13,7 @@ import json
 import random
 import re
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from bench.corpora import (
     load_corpus,
     sha256_file,
 )
-from bench.corpora import shards as shards_module
+from bench.corpora import blocks as blocks_module
 from bench.errors import BenchError
 from bench.tokenization import token_cache
 from bench.tokenization.batching import TrainWindows
@@ -86,17 +87,17 @@ def archive_spec(tmp_path: Path) -> tuple[CorpusSpec, dict[str, bytes]]:
 
 
 class ReadCounter:
-    """Counts shard files read by ShardedLines (each is read whole, then decoded)."""
+    """Counts the files ShardedLines reads line by line (each in blocks, then decoded)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.paths: list[Path] = []
-        original = shards_module.read_file
+        original = blocks_module.line_blocks
 
-        def counting(path: Path) -> bytes:
+        def counting(path: Path, label: str, digest: object = None) -> Iterator[list[str]]:
             self.paths.append(path)
-            return original(path)
+            return original(path, label, digest)
 
-        monkeypatch.setattr(shards_module, "read_file", counting)
+        monkeypatch.setattr(blocks_module, "line_blocks", counting)
 
 
 def test_train_shards_are_read_lazily_one_at_a_time(
@@ -305,7 +306,7 @@ def test_bench_run_on_the_streamed_corpus_equals_the_in_memory_run(
     isolated_paths: Path, tmp_path: Path
 ) -> None:
     """The registered entry, its files already in the cache, through the CLI; the same
-    text as one local folder (read into memory) gives exactly the same numbers."""
+    text as one local folder (one file per split) gives exactly the same numbers."""
     files = corpus_files(ONE_BILLION_WORD)
     data_dir = isolated_paths / "data"
     for split_file in ONE_BILLION_WORD.files:

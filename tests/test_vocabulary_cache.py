@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.corpora import CorpusText, ShardedLines
-from bench.corpora import shards as shards_module
+from bench.corpora import blocks as blocks_module
 from bench.corpora.shards import Shard
 from bench.tokenization.sentencepiece_tokenizers import (
     SentencePieceBPETokenizer,
@@ -139,11 +139,15 @@ def test_a_streamed_train_split_is_not_read_again(
     corpus = corpus_of(ShardedLines([Shard(p) for p in paths]))
     heard: list[str] = []
     fit_tokenizer(WordTokenizer(WordOptions()), corpus, tmp_path / "cache", heard.append)
-    assert heard == ["local:tiny: fitting the tokenizer on 2 train shards, read one at a time"]
+    assert heard == [
+        "local:tiny: fitting the tokenizer on the train split of 2 files, read in blocks"
+    ]
 
     reads: list[Path] = []
-    original = shards_module.read_file
-    monkeypatch.setattr(shards_module, "read_file", lambda p: reads.append(p) or original(p))
+    original = blocks_module.line_blocks
+    monkeypatch.setattr(
+        blocks_module, "line_blocks", lambda p, *a: reads.append(p) or original(p, *a)
+    )
     heard.clear()
     kept = WordTokenizer(WordOptions())
     fit_tokenizer(kept, corpus, tmp_path / "cache", heard.append)

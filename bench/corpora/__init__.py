@@ -15,7 +15,10 @@ No module reaches for another's private (``_name``) helpers:
   resource) and ``verify``, re-checking what is there
 - :mod:`~bench.corpora.fetch`: downloads, archives, atomic install, progress bar
 - :mod:`~bench.corpora.load`: load_corpus, for registered names and local folders
+- :mod:`~bench.corpora.local_names`: which file of a local folder holds each split
+- :mod:`~bench.corpora.blocks`: a text file read in blocks cut after newlines
 - :mod:`~bench.corpora.single_file`: the rule that splits one text file by line number
+- :mod:`~bench.corpora.byte_splits`: one file cut by byte offsets (enwik8, text8)
 - :mod:`~bench.corpora.shards`: ShardedLines, a big split read lazily shard by shard
 - :mod:`~bench.corpora.describe`: what ``bench corpora list`` shows
 - :mod:`~bench.corpora.recheck`: whether a stored run's local files still hold its text
@@ -26,7 +29,8 @@ from __future__ import annotations
 from bench.corpora.describe import describe, expected_split_tokens
 from bench.corpora.fetch import DOWNLOADS, TIMEOUT_S, fetch
 from bench.corpora.files import cached_path, corpus_dir, verify
-from bench.corpora.load import CorpusText, accepted_names, download_if_missing, load_corpus
+from bench.corpora.load import CorpusText, download_if_missing, load_corpus
+from bench.corpora.local_names import accepted_names
 from bench.corpora.recheck import changed_files
 from bench.corpora.shards import ShardedLines
 from bench.corpora.spec import SPLITS, Checksum, CorpusSpec, FileCheck, SplitFile

@@ -57,8 +57,9 @@ def published_checksums(spec: CorpusSpec) -> list[str]:
 
 def expected_split_tokens(spec: CorpusSpec) -> dict[str, int | None]:
     """Expected tokens per split: from ``expected_tokens``, else summed over its files."""
-    if spec.line_splits:
-        return {split: spec.expected_tokens.get(split) for split in spec.line_splits}
+    cut = spec.line_splits or spec.byte_splits
+    if cut:
+        return {split: spec.expected_tokens.get(split) for split in cut}
     counts: dict[str, int | None] = {}
     for split_file in spec.files:
         known = counts.get(split_file.split, 0)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.api.registry import Registry
+from bench.corpora.blocks import checked_sha256
+from bench.corpora.byte_splits import cut_byte_splits
 from bench.corpora.fetch import fetch
 from bench.corpora.files import (
     cached_path,
@@ -23,8 +25,9 @@ from bench.corpora.files import (
     final_name,
     trusted_sha256,
 )
-from bench.corpora.shards import ShardedLines, StreamedSplit, stream_split
-from bench.corpora.single_file import SPLIT_EVERY, lines_sha256, split_single_file
+from bench.corpora.local_names import find_split_file, missing_split_message
+from bench.corpora.shards import Shard, ShardedLines, StreamedSplit, stream_split
+from bench.corpora.single_file import SPLIT_EVERY, lines_sha256, scan_single_file
 from bench.corpora.spec import SPLITS, CorpusSpec, SplitFile
 from bench.corpora.text import (
     check_counts,
@@ -46,10 +49,11 @@ class CorpusText:
     no registered corpus. ``source`` is ``"embedded"``, the cache folder or the local folder.
     ``sha256[split]`` is the sha256 of the file the split was read from; for a split made of
     several shards it is :func:`combine_sha256` of the shard checksums in order; for a split
-    cut out of one file by ``line_splits`` it is that whole file's sha256 (the line ranges
-    are part of the spec). ``verified`` is True when every file matched a registered checksum.
-    A split is a list of lines, except the train split of a ``stream_train`` corpus: a
-    :class:`~bench.corpora.shards.ShardedLines` that re-reads its shards on each iteration.
+    cut out of one file by ``line_splits`` or ``byte_splits`` it is that whole file's sha256
+    (the ranges are part of the spec). ``verified`` is True when every file matched a registered checksum.
+    A split is a list of lines, except the train split of a ``stream_train`` corpus, of a
+    local folder and of a single text file: a :class:`~bench.corpora.shards.ShardedLines`
+    that re-reads its files, a block at a time, on each iteration.
     """
 
     name: str
@@ -72,12 +76,20 @@ class CorpusText:
         """The line a run prints about how a single file was split, or None."""
         if not self.single_file:
             return None
-        sizes = {split: len(self.splits[split]) for split in SPLITS}
+        sizes = {split: _line_count(self.splits[split]) for split in SPLITS}
         return (
             f"{self.source}: {sum(sizes.values()):,} lines split by line number "
             f"(of every {SPLIT_EVERY}, the next to last to valid and the last to test): "
             + ", ".join(f"{count:,} {split}" for split, count in sizes.items())
         )
+
+
+def _line_count(lines: list[str] | ShardedLines) -> int:
+    if isinstance(lines, list):
+        return len(lines)
+    if lines.line_count is None:
+        raise ValueError(f"{lines!r}: the number of lines is not known")
+    return lines.line_count
 
 
 def load_corpus(
@@ -168,25 +180,23 @@ def _load_registered(
 # --------------------------------------------------------------------------- local folders
 
 
-def accepted_names(split: str) -> tuple[str, ...]:
-    """File names a local folder may use for ``split``, in the order they are looked for."""
-    names = (f"{split}.txt", f"ptb.{split}.txt", f"wiki.{split}.tokens")
-    return names + (("validation.txt", "dev.txt") if split == "valid" else ())
-
-
 def _load_local(folder: Path, corpora: Registry[CorpusSpec]) -> CorpusText:
     """Read a folder of split files; name it after a registered corpus its checksums match."""
     folder = folder.resolve()
-    files = {split: _find_split_file(folder, split) for split in SPLITS}
+    files = {split: find_split_file(folder, split) for split in SPLITS}
     if all(path is None for path in files.values()):
         single = _single_file_corpus(folder, corpora)
         if single is not None:
             return single
-    splits: dict[str, list[str]] = {}
+    splits: dict[str, list[str] | ShardedLines] = {}
     sha: dict[str, str] = {}
     for split, path in files.items():
         if path is None:
-            raise BenchError(_missing_split_message(folder, split))
+            raise BenchError(missing_split_message(folder, split))
+        if split == "train":  # left on disk, read in blocks when used: any size fits
+            sha[split] = checked_sha256(path, str(path))
+            splits[split] = ShardedLines([Shard(path)])
+            continue
         data = read_file(path)
         sha[split] = sha256_bytes(data)
         splits[split] = decode_lines(data, str(path))
@@ -202,45 +212,6 @@ def _load_local(folder: Path, corpora: Registry[CorpusSpec]) -> CorpusText:
     )
 
 
-def _find_split_file(folder: Path, split: str) -> Path | None:
-    found = [folder / name for name in accepted_names(split) if (folder / name).is_file()]
-    if len(found) > 1:  # picking one silently could measure the wrong file
-        raise BenchError(
-            f"{folder}: several files could be the {split} split "
-            f"({', '.join(path.name for path in found)}); keep only one"
-        )
-    return found[0] if found else None
-
-
-def _missing_split_message(folder: Path, split: str) -> str:
-    for name in accepted_names(split):  # a file of the right name that is not a readable file
-        problem = _not_a_file(folder / name)
-        if problem:
-            return f"{folder / name}: the {split} split {problem}"
-    present = sorted(path.name for path in folder.iterdir())
-    shown = ", ".join(present[:20]) + (", ..." if len(present) > 20 else "")
-    return (
-        f"{folder}: no {split} split; expected one of {', '.join(accepted_names(split))}. "
-        f"The folder contains: {shown or 'nothing'}"
-    )
-
-
-def _not_a_file(path: Path) -> str | None:
-    """Why ``path``, which exists under a split's name, cannot be read as one (or None)."""
-    if path.is_symlink():
-        try:
-            path.resolve(strict=True)
-        except RuntimeError:
-            return "is a symbolic link that loops; point it at a text file"
-        except OSError:
-            return f"is a symbolic link to {path.readlink()}, which does not exist"
-    if path.is_dir():
-        return "is a folder, not a text file"
-    if path.exists() and not path.is_file():
-        return "is not a regular file"
-    return None
-
-
 def _recognise(sha: dict[str, str], corpora: Registry[CorpusSpec]) -> CorpusSpec | None:
     """The registered corpus whose per-split checksums all equal ``sha``, if any."""
     for entry in corpora:
@@ -251,7 +222,7 @@ def _recognise(sha: dict[str, str], corpora: Registry[CorpusSpec]) -> CorpusSpec
 
 def _split_checksums(spec: CorpusSpec) -> dict[str, str] | None:
     """Per-split checksums of a multi-file corpus, or None when any is unknown."""
-    if spec.line_splits or spec.embedded:
+    if spec.line_splits or spec.byte_splits or spec.embedded:
         return None
     grouped: dict[str, list[str]] = {}
     for split_file in spec.files:
@@ -293,16 +264,21 @@ def _load_single_file(path: Path, corpora: Registry[CorpusSpec]) -> CorpusText:
     registered = _single_file_corpus(path.parent, corpora, only=path)
     if registered is not None:
         return registered
-    data = read_file(path)
-    splits = split_single_file(decode_lines(data, str(path)), str(path))
-    sha = {split: lines_sha256(lines) for split, lines in splits.items()}
-    sha["file"] = sha256_bytes(data)
+    scan = scan_single_file(path, str(path))
+    train = ShardedLines(
+        [Shard(path)], pick="train", line_count=scan.train_lines, file_lines=scan.lines
+    )
     return CorpusText(
         name=f"local:{path.name}",
         spec=None,
         source=str(path),
-        splits=dict(splits),
-        sha256=sha,
+        splits={"train": train, "valid": scan.valid, "test": scan.test},
+        sha256={
+            "train": scan.train_sha256,
+            "valid": lines_sha256(scan.valid),
+            "test": lines_sha256(scan.test),
+            "file": scan.file_sha256,
+        },
         verified=False,
         single_file=True,
     )
@@ -331,6 +307,11 @@ def _assemble(
     for split_file, label, data in contents:
         digest = sha256_bytes(data)
         verified = check_sha256(spec.name, split_file, label, digest) and verified
+        if spec.byte_splits:  # one file, cut by byte offsets; each split has its checksum
+            cut = cut_byte_splits(spec.name, spec.byte_splits, data, label, spec.expected_tokens)
+            lines.update(cut)
+            digests.update({split: [digest] for split in cut})
+            continue
         file_lines = decode_lines(data, label)
         del data  # big shards: keep only the decoded lines alive
         check_counts(label, file_lines, split_file.lines, split_file.tokens)

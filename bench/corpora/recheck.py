@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from bench.corpora.load import accepted_names
+from bench.corpora.local_names import accepted_names
 from bench.corpora.spec import SPLITS
 from bench.corpora.text import sha256_file
 

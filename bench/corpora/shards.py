@@ -1,27 +1,31 @@
-"""A sharded split read lazily, one shard in memory at a time (One Billion Word's train).
+"""A split read lazily from its files, a block of lines at a time (see :mod:`.blocks`).
 
 Loaded whole, One Billion Word's 99 training shards (~4 GB of text, ~30M lines) would take
-well over 10 GB as Python strings. A corpus registered with ``stream_train=True`` gets a
-:class:`ShardedLines` as its train split instead of a list: loading only checksums the
-shard files (reading them in chunks), and every pass over the lines (fitting a tokenizer,
-encoding) reads and decodes the shards again, in order, by the same line rule as an
-in-memory load, so the lines are exactly the ones a list would hold.
+well over 10 GB as Python strings, and a user's own 1B-token ``train.txt`` over 100 GB. A
+registered corpus with ``stream_train=True``, and every local folder's or text file's
+train split, is a :class:`ShardedLines` instead of a list: loading only checksums the files
+(reading them in blocks), and every pass over the lines (fitting a tokenizer, encoding)
+reads and decodes them again, in order and in blocks of about
+:data:`~bench.corpora.blocks.BLOCK_BYTES`, by the same line rule as an in-memory load, so
+the lines are exactly the ones a list would hold.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
+from bench.corpora import blocks
+from bench.corpora.single_file import split_of_line
 from bench.corpora.spec import CorpusSpec, SplitFile
 from bench.corpora.text import (
-    check_counts,
     check_sha256,
+    check_totals,
     combine_sha256,
-    decode_lines,
-    read_file,
-    sha256_file,
+    count_tokens,
 )
 
 
@@ -35,33 +39,78 @@ class Shard:
 
 
 class ShardedLines:
-    """The lines of a split stored as several files, re-read on every iteration.
+    """The lines of a split stored as one or more files, re-read on every iteration.
 
-    ``for line in source`` yields every line in shard order; :meth:`shards` yields each
-    shard's lines as a list, which is what encoders use (one shard's text in memory at a
-    time). There is no ``len``: counting lines would cost a full pass.
+    ``for line in source`` yields every line in file order; :meth:`blocks` yields them a
+    block at a time as lists, which is what encoders use. ``pick`` keeps only the lines
+    that :func:`~bench.corpora.single_file.split_of_line` gives to that split (the train
+    split of one text file); ``line_count``, when known, is the number of lines kept
+    (otherwise there is no ``len``: counting lines would cost a full pass).
     """
 
-    def __init__(self, shards: Sequence[Shard]) -> None:
+    def __init__(
+        self,
+        shards: Sequence[Shard],
+        *,
+        pick: str | None = None,
+        line_count: int | None = None,
+        file_lines: int | None = None,
+    ) -> None:
         if not shards:
             raise ValueError("a sharded split needs at least one shard")
+        if pick is not None and (len(shards) != 1 or file_lines is None):
+            raise ValueError("picking a split's lines needs one file and its line count")
         self._shards = tuple(shards)
+        self._pick = pick
+        self._file_lines = file_lines
+        self.line_count = line_count
 
     @property
     def paths(self) -> tuple[Path, ...]:
         return tuple(shard.path for shard in self._shards)
 
     def __iter__(self) -> Iterator[str]:
-        for lines in self.shards():
+        for lines in self.blocks():
             yield from lines
 
-    def shards(self) -> Iterator[list[str]]:
-        """Each shard's lines, read when asked for; the previous shard can then be freed."""
+    def blocks(self) -> Iterator[list[str]]:
+        """Each block's lines, read when asked for; the previous block can then be freed.
+        A file's line and token counts are checked once its last block is read."""
+        index = 0
         for shard in self._shards:
             label = str(shard.path)
-            lines = decode_lines(read_file(shard.path), label)
-            check_counts(label, lines, shard.lines, shard.tokens)
-            yield lines
+            found_lines, found_tokens = 0, 0
+            for lines in blocks.line_blocks(shard.path, label):
+                found_lines += len(lines)
+                if shard.tokens is not None:
+                    found_tokens += count_tokens(lines)
+                if self._pick is not None:
+                    picked = enumerate(lines, index)
+                    index += len(lines)
+                    lines = [line for i, line in picked if split_of_line(i) == self._pick]
+                yield lines
+            check_totals(label, found_lines, found_tokens, shard.lines, shard.tokens)
+
+    def block_estimate(self) -> int:
+        """About how many blocks :meth:`blocks` yields (for a progress bar)."""
+        return sum(
+            max(1, math.ceil(path.stat().st_size / blocks.BLOCK_BYTES)) for path in self.paths
+        )
+
+    def head(self, count: int) -> list[str]:
+        """The first ``count`` lines (fewer if there are fewer), reading only what they need."""
+        return list(islice(self, count))
+
+    def tail(self, max_bytes: int = 1 << 16) -> list[str]:
+        """Whole lines from the end of the split, read from at most the last ``max_bytes``
+        of its last file (all its lines, when the split is one file that short)."""
+        shard = self._shards[-1]
+        lines = blocks.tail_lines(shard.path, str(shard.path), max_bytes)
+        if self._pick is None:
+            return lines
+        assert self._file_lines is not None
+        first = self._file_lines - len(lines)
+        return [line for i, line in enumerate(lines, first) if split_of_line(i) == self._pick]
 
     def __repr__(self) -> str:
         return f"ShardedLines({len(self._shards)} shards, first {self._shards[0].path})"
@@ -88,7 +137,7 @@ def stream_split(
     digests: list[str] = []
     verified = True
     for split_file, path in files:
-        digest = sha256_file(path)
+        digest = blocks.checked_sha256(path, str(path))
         verified = check_sha256(spec.name, split_file, str(path), digest) and verified
         digests.append(digest)
     shards = [Shard(path, split_file.lines, split_file.tokens) for split_file, path in files]

@@ -62,6 +62,9 @@ class CorpusSpec:
     A corpus whose splits are separate files lists one SplitFile per split (several for a
     split that is sharded, read in order). A single-file corpus (Tiny Shakespeare) lists
     one file with split ``"all"`` and gives ``line_splits``: split -> (first line, end line).
+    A single-file corpus cut by byte offsets instead (enwik8, text8: 90M / 5M / 5M bytes)
+    gives ``byte_splits``: split -> (first byte, end byte); a cut that falls inside a UTF-8
+    character moves forward to the character's end (see :mod:`bench.corpora.byte_splits`).
     ``embedded`` names a gzip resource inside the bench package, used instead of fetching.
     ``reference_names`` are the corpus names used by published reference rows.
     ``expected_tokens`` (split -> whitespace tokens + one per line) is checked on load for
@@ -89,8 +92,14 @@ class CorpusSpec:
     expected_tokens: dict[str, int] = field(default_factory=dict)
     stream_train: bool = False
     archive_checksums: dict[str, Checksum] = field(default_factory=dict)
+    byte_splits: dict[str, tuple[int, int]] | None = None
 
     def __post_init__(self) -> None:
+        if self.byte_splits and (self.line_splits or self.stream_train or len(self.files) != 1):
+            raise ValueError(
+                f"corpus {self.name!r}: byte_splits cut one file, without line_splits or "
+                "stream_train"
+            )
         if self.stream_train and (self.line_splits or self.embedded):
             raise ValueError(
                 f"corpus {self.name!r}: stream_train needs a train split of its "

@@ -29,7 +29,13 @@ def split_lines(text: str) -> list[str]:
     the middle stays: it is a line with zero words and still gets its end-of-sentence.
     A leading UTF-8 byte-order mark is dropped so it cannot glue itself to the first word.
     """
-    text = text.removeprefix("\ufeff")
+    return split_block_lines(text.removeprefix("\ufeff"))
+
+
+def split_block_lines(text: str) -> list[str]:
+    """:func:`split_lines` of a block of a file that is not its start (no byte-order mark
+    is dropped). A file cut into blocks just after newlines gives, block after block,
+    exactly the lines of the whole file: each block's last fragment is then "" (dropped)."""
     lines = text.split("\n")
     if lines and not lines[-1].strip():
         lines.pop()
@@ -45,18 +51,28 @@ def decode_lines(data: bytes, label: str) -> list[str]:
     UTF-8, and text that is empty or only whitespace, since any of those would otherwise
     surface much later as a baffling tokenizer or perplexity error.
     """
+    text = decode_text(data, label)
+    if not text.strip():
+        raise BenchError(empty_split_message(label))
+    return split_lines(text)
+
+
+def decode_text(data: bytes, label: str, offset: int = 0) -> str:
+    """``data`` (the bytes of ``label`` from byte ``offset`` on) decoded as UTF-8; NUL
+    bytes or bytes that are not UTF-8 are a BenchError naming the file and offset."""
     if b"\x00" in data:
         raise BenchError(f"{label}: not a text file (it contains NUL bytes)")
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise BenchError(
             f"{label}: not a text file (not UTF-8: byte 0x{data[error.start]:02x} "
-            f"at offset {error.start})"
+            f"at offset {offset + error.start})"
         ) from None
-    if not text.strip():
-        raise BenchError(f"{label}: split is empty (no text in the file)")
-    return split_lines(text)
+
+
+def empty_split_message(label: str) -> str:
+    return f"{label}: split is empty (no text in the file)"
 
 
 def read_lines(path: str | os.PathLike[str]) -> list[str]:
@@ -80,18 +96,28 @@ def check_counts(
     label: str, lines: list[str], want_lines: int | None, want_tokens: int | None
 ) -> None:
     """Fail when a file's line or token count differs from the recorded one (if any)."""
-    if want_lines is not None and len(lines) != want_lines:
+    found_tokens = count_tokens(lines) if want_tokens is not None else None
+    check_totals(label, len(lines), found_tokens, want_lines, want_tokens)
+
+
+def check_totals(
+    label: str,
+    found_lines: int,
+    found_tokens: int | None,
+    want_lines: int | None,
+    want_tokens: int | None,
+) -> None:
+    """:func:`check_counts` of counts summed over a file read in blocks."""
+    if want_lines is not None and found_lines != want_lines:
         raise BenchError(
-            f"{label}: expected {want_lines:,} lines, found {len(lines):,}; "
+            f"{label}: expected {want_lines:,} lines, found {found_lines:,}; "
             "this is not the expected version of the file"
         )
-    if want_tokens is not None:
-        found = count_tokens(lines)
-        if found != want_tokens:
-            raise BenchError(
-                f"{label}: expected {want_tokens:,} tokens (whitespace tokens + one per "
-                f"line), found {found:,}; this is not the expected version of the file"
-            )
+    if want_tokens is not None and found_tokens != want_tokens:
+        raise BenchError(
+            f"{label}: expected {want_tokens:,} tokens (whitespace tokens + one per "
+            f"line), found {found_tokens:,}; this is not the expected version of the file"
+        )
 
 
 def read_file(path: Path) -> bytes:

@@ -142,8 +142,8 @@ def print_sample(
             err=True,
         )
     train = restored.corpus.splits["train"]
-    # a streamed train split (One Billion Word) is not read again just to warm up
-    context = warm_context(tokenizer, train) if isinstance(train, list) else []
+    # a streamed train split is not read again just to warm up: only its last lines
+    context = warm_context(tokenizer, train if isinstance(train, list) else train.tail())
     eos = tokenizer.vocab.eos_id
     prompt_ids = encode_prompt(tokenizer, prompt)
     if tokens is not None:

@@ -15,6 +15,7 @@ from bench.tokenization.tokens import TokenizedSplit
 
 UNKNOWN_SHARE = 0.10  # valid words unknown to the word vocabulary above this: suggest char
 NAME_WORDS = 2  # lines of at most this many words (median) look like names, not sentences
+HINT_LINES = 100_000  # of a streamed train split, the first lines are enough to judge
 STEEP_FALL = 0.05  # valid perplexity falling more than this in the last epoch: not done
 
 
@@ -32,8 +33,9 @@ def tokenizer_hint(corpus: CorpusText, tokenizer: str, valid: TokenizedSplit) ->
             "as <unk>); for text like this a character model may suit better: --tokenizer char"
         )
     train = corpus.splits["train"]
-    if isinstance(train, list) and train:
-        median = statistics.median(len(line.split()) for line in train)
+    lines = train if isinstance(train, list) else train.head(HINT_LINES)
+    if lines:
+        median = statistics.median(len(line.split()) for line in lines)
         if median <= NAME_WORDS:
             return (
                 f"hint: the lines are short (median {median:g} words), like names rather "

@@ -1,8 +1,8 @@
-"""Encode a streamed split shard by shard into token ids on disk, and memory-map them.
+"""Encode a streamed split block by block into token ids on disk, and memory-map them.
 
 One Billion Word's train split is ~800M tokens: as int64 in memory that is 6.4 GB before a
-model sees it. Here the shards are read one at a time and encoded a block of lines at a
-time with the tokenizer's own ``encode`` (so the ids are exactly those of an in-memory
+model sees it. Here its files are read a block of text at a time (see
+:mod:`bench.corpora.blocks`) and encoded a block of lines at a time with the tokenizer's own ``encode`` (so the ids are exactly those of an in-memory
 encode: tokenizers treat lines independently), and appended to flat files; the returned :class:`TokenizedSplit` holds read-only memory maps
 of them, so its ids never sit in RAM as a whole.
 
@@ -41,8 +41,7 @@ FORMAT = 1  # bump when the files change, so older folders are not misread
 IDS, OFFSETS, OOV_MASK, META = "ids.int32", "offsets.int64", "oov.bool", "meta.json"
 ID_DTYPE = np.dtype("<i4")  # any vocabulary below 2**31 fits; half of int64's disk and cache
 # Lines encoded per call: bounds the tokenizer's working memory (~64 bytes per word for
-# the word tokenizer's split strings) whatever the shard size; 1B-word shards hold ~300k
-# lines, whose encoding at once peaked at ~0.7 GB above the shard's text.
+# the word tokenizer's split strings) even for a block of many short lines.
 BLOCK_LINES = 1 << 16
 
 Progress = Callable[..., Iterable[Any]]
@@ -69,9 +68,9 @@ def encode_to_disk(
     cache_dir: Path,
     progress: Progress | None = None,
 ) -> TokenizedSplit:
-    """The split as memory-mapped ids: read from the cache, or encoded shard by shard first.
+    """The split as memory-mapped ids: read from the cache, or encoded block by block first.
 
-    ``progress`` wraps the shard iterator (a tqdm-like callable) while encoding.
+    ``progress`` wraps the block iterator (a tqdm-like callable) while encoding.
     """
     folder = Path(cache_dir) / cache_key(tokenizer, split, text_sha256)
     cached = load_encoded(folder, split)
@@ -80,15 +79,15 @@ def encode_to_disk(
     folder.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".part"))
     try:
-        shards: Iterable[list[str]] = lines.shards()
+        read: Iterable[list[str]] = lines.blocks()
         if progress is not None:
-            shards = progress(
-                shards, total=len(lines.paths), desc=f"encoding {split}", unit="shard"
+            read = progress(
+                read, total=lines.block_estimate(), desc=f"encoding {split}", unit="block"
             )
         blocks = (
-            shard[start : start + BLOCK_LINES]
-            for shard in shards
-            for start in range(0, len(shard), BLOCK_LINES)
+            block[start : start + BLOCK_LINES]
+            for block in read
+            for start in range(0, len(block), BLOCK_LINES)
         )
         _write_encoded(building, (tokenizer.encode(split, block) for block in blocks))
         _publish(building, folder)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from itertools import chain, repeat
 from pathlib import Path
@@ -33,6 +32,7 @@ from pydantic import Field
 from bench.configuration.options import Options
 from bench.errors import BenchError
 from bench.tokenization.tokens import EOS, UNK, TokenizedSplit, Vocabulary
+from bench.tokenization.word_counts import choose_vocabulary
 
 # Marks a token that is not in the vocabulary while a stream is assembled: it becomes
 # ``<unk>`` and is flagged in ``oov_mask``. Real ids are never negative.
@@ -134,12 +134,15 @@ class WordOptions(Options):
         default=None,
         ge=2,
         description="Largest vocabulary, <eos> and <unk> included; the most frequent train "
-        "words are kept (ties broken by the word's string). None keeps all.",
+        "words are kept (ties broken by the word's string). None keeps all. Also bounds "
+        "the memory of fitting: only this many words are held once counted.",
     )
     min_count: int = Field(
         default=1,
         ge=1,
-        description="Train words seen fewer times than this map to <unk>.",
+        description="Train words seen fewer times than this map to <unk>. Also bounds the "
+        "memory of fitting: words seen fewer times are dropped once counted (counting "
+        "itself spills to disk past a million distinct words).",
     )
 
 
@@ -156,15 +159,13 @@ class WordTokenizer(Tokenizer):
 
     def fit(self, train_lines: Iterable[str], cache_dir: Path) -> None:
         options: WordOptions = self.options  # type: ignore[assignment]
-        counts: Counter[str] = Counter()
-        for line in train_lines:
-            counts.update(line.split())
-        for special in (EOS, UNK):  # fixed at the front, never ranked among words
-            counts.pop(special, None)
-        kept = [word for word, count in counts.items() if count >= options.min_count]
-        kept.sort(key=lambda word: (-counts[word], word))
-        if options.max_size is not None:
-            kept = kept[: options.max_size - 2]
+        kept = choose_vocabulary(  # in bounded memory, however many distinct words
+            train_lines,
+            options.min_count,
+            None if options.max_size is None else options.max_size - 2,
+            leave_out=(EOS, UNK),  # fixed at the front, never ranked among words
+            spill_dir=Path(cache_dir),
+        )
         self.adopt_vocabulary(Vocabulary([EOS, UNK, *kept]))
 
     def encode(self, name: str, lines: Sequence[str]) -> TokenizedSplit:

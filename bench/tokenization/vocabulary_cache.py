@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 FORMAT = 1  # bump when the file or the fitting rules change, so older files are not used
 FOLDER = "vocabularies"
+LONG_FIT_BYTES = 256 << 20  # a train file this big takes tens of seconds to fit: say so
 
 
 def vocabulary_path(tokenizer: Tokenizer, corpus: CorpusText, cache_dir: Path) -> Path:
@@ -54,10 +55,12 @@ def fit_tokenizer(
 ) -> None:
     """``tokenizer.fit`` on the train split, or the vocabulary a previous fit kept.
 
-    ``echo`` hears about a streamed train split, the only kind whose fit takes long.
+    ``echo`` hears about a streamed train split of several files or of at least
+    :data:`LONG_FIT_BYTES`, the only kind whose fit takes long (a run's own output
+    starts with its "run N:" line otherwise).
     """
     train = corpus.splits["train"]
-    streamed = isinstance(train, ShardedLines)
+    streamed = isinstance(train, ShardedLines) and _long_to_fit(train)
     keeps = tokenizer.fit_is_vocabulary and "train" in corpus.sha256
     path = vocabulary_path(tokenizer, corpus, cache_dir) if keeps else None
     if path is not None:
@@ -68,14 +71,17 @@ def fit_tokenizer(
                 echo(f"{corpus.name}: vocabulary of {len(vocab):,} tokens fitted earlier ({path})")
             return
     if streamed:
-        echo(
-            f"{corpus.name}: fitting the tokenizer on {len(train.paths)} train "
-            "shards, read one at a time"
-        )
+        files = f" of {len(train.paths)} files" if len(train.paths) > 1 else ""
+        echo(f"{corpus.name}: fitting the tokenizer on the train split{files}, read in blocks")
     tokenizer.fit(train, cache_dir)
     if path is not None:
         text = json.dumps({"format": FORMAT, "tokens": tokenizer.vocab.tokens}, ensure_ascii=False)
         write_atomically(path, text.encode("utf-8", "surrogatepass"))
+
+
+def _long_to_fit(train: ShardedLines) -> bool:
+    paths = train.paths
+    return len(paths) > 1 or sum(path.stat().st_size for path in paths) >= LONG_FIT_BYTES
 
 
 def _read_vocabulary(path: Path) -> Vocabulary | None:

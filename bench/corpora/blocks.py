@@ -1,0 +1,110 @@
+"""A text file read in blocks of about :data:`BLOCK_BYTES`, each cut just after a newline.
+
+A split read whole costs about 117 bytes per token as Python strings (a 20M-token
+``train.txt`` of 157 MB took 2.35 GB), so a big split is never read whole: its bytes come
+in blocks cut just after a ``"\\n"`` (a cut there never splits a UTF-8 character), and each
+block becomes lines by the one line rule (:func:`bench.corpora.text.split_lines`), so the
+lines of all blocks are exactly those of the whole file. Memory is one block plus its
+lines, whatever the file's size; only a single line longer than a block is held whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from bench.corpora.text import (
+    decode_text,
+    empty_split_message,
+    split_block_lines,
+    split_lines,
+)
+from bench.errors import BenchError
+
+BLOCK_BYTES = 4 << 20  # ~4 MB of text: ~0.5M words, a few tens of MB once tokenized
+
+
+@contextmanager
+def open_text_file(path: Path) -> Iterator[IO[bytes]]:
+    """``path`` opened for reading; a folder, a missing or unreadable file is a BenchError."""
+    if path.is_dir():
+        raise BenchError(f"{path}: is a folder, not a text file")
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise BenchError(f"{path}: no such file") from None
+    except OSError as error:
+        raise BenchError(f"{path}: cannot read it ({error.strerror or error})") from None
+    with handle:
+        yield handle
+
+
+def byte_blocks(path: Path) -> Iterator[bytes]:
+    """The bytes of ``path`` in blocks of about :data:`BLOCK_BYTES` (at most twice that,
+    unless one line is longer), each ending just after a newline (all but the last block,
+    when the file does not end in one)."""
+    with open_text_file(path) as handle:
+        pending: list[bytes] = []  # pieces of a line longer than a block, joined once
+        while chunk := handle.read(BLOCK_BYTES):
+            cut = chunk.rfind(b"\n") + 1
+            if cut == 0:
+                pending.append(chunk)
+                continue
+            yield b"".join([*pending, chunk[:cut]])
+            pending = [chunk[cut:]] if cut < len(chunk) else []
+        if pending:
+            yield b"".join(pending)
+
+
+def line_blocks(path: Path, label: str, digest: Any = None) -> Iterator[list[str]]:
+    """The lines of ``path``, a block at a time: together exactly
+    ``decode_lines(path.read_bytes(), label)``, with the same errors (NUL bytes, not
+    UTF-8, no text at all), raised when the block holding the problem is read.
+    ``digest`` (a hashlib object), when given, is fed the file's bytes on the way."""
+    offset = 0
+    has_text = False
+    for block in byte_blocks(path):
+        if digest is not None:
+            digest.update(block)
+        text = decode_text(block, label, offset)
+        has_text = has_text or bool(text.strip())
+        yield split_lines(text) if offset == 0 else split_block_lines(text)
+        offset += len(block)
+    if not has_text:
+        raise BenchError(empty_split_message(label))
+
+
+def checked_sha256(path: Path, label: str) -> str:
+    """sha256 of ``path``, read a block at a time, checking on the way that it is text
+    (UTF-8, no NUL bytes, not only whitespace): a bad file is refused when the corpus is
+    loaded, as it would be if it were read whole, not halfway through fitting."""
+    digest = hashlib.sha256()
+    offset = 0
+    has_text = False
+    for block in byte_blocks(path):
+        digest.update(block)
+        text = decode_text(block, label, offset)  # every block: it refuses what is not text
+        has_text = has_text or bool(text.strip())
+        offset += len(block)
+    if not has_text:
+        raise BenchError(empty_split_message(label))
+    return digest.hexdigest()
+
+
+def tail_lines(path: Path, label: str, max_bytes: int) -> list[str]:
+    """The whole lines among the last ``max_bytes`` bytes of ``path`` (by the line rule):
+    all its lines when the file is no longer than that."""
+    with open_text_file(path) as handle:
+        size = handle.seek(0, 2)
+        start = max(0, size - max_bytes)
+        handle.seek(start)
+        data = handle.read()
+    if start == 0:
+        return split_lines(decode_text(data, label))
+    first_end = data.find(b"\n")  # drop the line the cut fell into (maybe mid-character)
+    if first_end < 0:
+        return []
+    return split_block_lines(decode_text(data[first_end + 1 :], label, start))
