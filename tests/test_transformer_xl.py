@@ -211,3 +211,41 @@ def test_an_interrupted_run_resumes_mid_epoch_with_its_memory(runner, tiny_corpu
     (interrupted,) = [r["id"] for r in runner.store.list_runs() if r["status"] == "interrupted"]
     runner.resume(interrupted)
     assert ppls(runner.store, interrupted) == pytest.approx(reference, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "name, extra",
+    [
+        ("dai-transformer-xl-wt103-base", ("output.cutoffs=4,8",)),
+        ("dai-transformer-xl-1bw", ("output.cutoffs=4,8", "tokenizer.min_count=1")),
+    ],
+)
+def test_the_recipes_train_end_to_end_when_shrunk(tiny_corpus, name, extra):
+    """Never run at full size here: adaptive input tied to the adaptive softmax (div_value
+    1 for WikiText-103 base), memory and clamping exercised together on a tiny corpus."""
+    from click.testing import CliRunner
+
+    from bench.cli import cli
+
+    shrink = (
+        "epochs=1",
+        "max_steps_per_epoch=3",
+        "batch_size=4",
+        "bptt=8",
+        "mem_len=8",
+        "eval_bptt=8",
+        "eval_mem_len=16",
+        "layers=2",
+        "d_model=16",
+        "heads=2",
+        "d_head=8",
+        "d_inner=32",
+        *extra,
+    )
+    arguments = [part for setting in shrink for part in ("--set", setting)]
+    result = CliRunner().invoke(
+        cli, ["reproduce", name, "--corpus", str(tiny_corpus), *arguments], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    (stored,) = Store().list_runs()
+    assert stored["status"] == "finished" and stored["plugin"] == "transformer-xl"
