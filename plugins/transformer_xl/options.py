@@ -55,6 +55,12 @@ class TransformerXLOptions(OutputLayerChoice, TrainingOptions):
     )
     init_std: float = Field(0.02, gt=0, description="std of the normal initialisation")
 
+    eval_batch_size: int = Field(
+        1,
+        ge=1,
+        description="not used: scoring reads one stream, eval_bptt tokens at a time",
+    )
+
     @property
     def scoring_mem_len(self) -> int:
         return self.mem_len if self.eval_mem_len is None else self.eval_mem_len
