@@ -16,6 +16,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from bench.api.adaptive_input import AdaptiveInput
     from bench.api.output_network import (
         at_least_float32,
         chunked_target_logprobs,
@@ -60,9 +61,12 @@ _LAZY = {
     "counts_tensor": "bench.api.output_network",
     "frequency_ranks": "bench.api.output_network",
     "take_rows": "bench.api.output_network",
+    # adaptive input representations, tieable to the adaptive output layer (docs/hooks.md)
+    "AdaptiveInput": "bench.api.adaptive_input",
 }
 
 __all__ = [
+    "AdaptiveInput",
     "InterruptGuard",
     "ScoringWindow",
     "StreamChunk",

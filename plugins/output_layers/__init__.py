@@ -97,9 +97,10 @@ class AdaptiveOptions(Options):
     )
     div_value: float = Field(
         4.0,
-        gt=1,
-        description="each tail cluster's projection is this "
-        "many times smaller than the previous one's",
+        ge=1,
+        description="each tail cluster's projection is this many times smaller than the "
+        "previous one's (1: every cluster as wide as the head, as Transformer-XL's "
+        "WikiText-103 base model)",
     )
 
     @field_validator("cutoffs", mode="before")
