@@ -54,6 +54,7 @@ def enwik8(url: str = "https://mattmahoney.net/dc/enwik8.zip") -> CorpusSpec:
         default_tokenizer="char",
         byte_splits=HUNDRED_MILLION_BYTES_SPLIT,
         reference_names=("enwik8",),
+        figures_per="byte",
         notes="The file is checked against the size and MD5 Mahoney publishes for enwik8 "
         "(there is none for the zip, whose size only is given: 36,445,475 bytes). Published "
         "models read enwik8 as bytes (~205 symbols); bench's char tokenizer reads characters "
@@ -92,6 +93,7 @@ def text8(url: str = "https://mattmahoney.net/dc/text8.zip") -> CorpusSpec:
         default_tokenizer="char",
         byte_splits=HUNDRED_MILLION_BYTES_SPLIT,
         reference_names=("text8",),
+        figures_per="character",
         notes="Mahoney publishes no checksum of text8 or text8.zip; the file is checked "
         "against the SHA-1 GluonNLP publishes for the text8 file inside its re-hosted copy "
         "of the zip (not checked against Mahoney's own file here). The text is one line, so "

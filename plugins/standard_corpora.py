@@ -136,6 +136,7 @@ PTB_CHAR = CorpusSpec(
     citation=PTB_CITATION,
     default_tokenizer="word",
     reference_names=("ptb-char",),
+    figures_per="character",
     notes="The files end in '\\n ' (no final newline); the trailing ' ' is not a line. "
     "Checked against the git blob ids of a redistributed copy of the ptb.char.*.txt files "
     "(no dataset library publishes a checksum of them); the sha256s are bench's own.",

@@ -62,18 +62,29 @@ def leaderboard(
     With --out and the markdown format, plots of test perplexity against parameters and
     against training speed are written beside each table, which links them.
     """
+    from bench.report.bits_per_unit import FiguresPer
     from bench.report.leaderboard import build_tables, render, write_tables
     from bench.report.published import load_published
 
     host = plugin_host()
     aliases = {ref: entry.name for entry in host.corpora for ref in entry.item.reference_names}
+    figures_per = {
+        entry.name: FiguresPer(entry.item.figures_per, entry.item.default_tokenizer)
+        for entry in host.corpora
+    }
     wanted = [host.corpora.entry(c).name if c in host.corpora else c for c in corpora] or None
     store = open_store(db)
     results = store.results_frame()
     if wanted is None and not show_all:
         finished = results[results["status"] == "finished"] if "status" in results else results
         wanted = sorted(set(finished["corpus"].dropna())) if "corpus" in finished else []
-    tables = build_tables(results, load_published(), corpus_aliases=aliases, corpora=wanted)
+    tables = build_tables(
+        results,
+        load_published(),
+        corpus_aliases=aliases,
+        corpora=wanted,
+        figures_per=figures_per,
+    )
     if not tables:
         raise BenchError(
             "nothing to show: no finished runs and no references for "

@@ -55,6 +55,10 @@ class SplitFile:
     published: Checksum | None = None
 
 
+# The units published figures count (CorpusSpec.figures_per)
+FIGURES_PER = ("word", "character", "byte")
+
+
 @dataclass(frozen=True)
 class CorpusSpec:
     """A named corpus: its files, counts, licence and how it is split and tokenized.
@@ -76,6 +80,11 @@ class CorpusSpec:
     archive is checked before anything is extracted, and the files extracted from a good
     one are trusted (their sha256 is recorded beside them) when they have no checksum of
     their own.
+    ``figures_per`` is what the corpus's published figures count: ``"word"``, or
+    ``"character"`` / ``"byte"`` for a corpus whose papers report bits per character
+    (ptb-char, text8) or per byte (enwik8); its leaderboard then shows those bits, and
+    a run's bits per token count as bits per character where its tokenizer is the
+    corpus's ``default_tokenizer`` (or ``char``).
     """
 
     name: str
@@ -93,8 +102,14 @@ class CorpusSpec:
     stream_train: bool = False
     archive_checksums: dict[str, Checksum] = field(default_factory=dict)
     byte_splits: dict[str, tuple[int, int]] | None = None
+    figures_per: str = "word"
 
     def __post_init__(self) -> None:
+        if self.figures_per not in FIGURES_PER:
+            raise ValueError(
+                f"corpus {self.name}: figures_per must be one of {', '.join(FIGURES_PER)}, "
+                f"not {self.figures_per!r}"
+            )
         if self.byte_splits and (self.line_splits or self.stream_train or len(self.files) != 1):
             raise ValueError(
                 f"corpus {self.name!r}: byte_splits cut one file, without line_splits or "

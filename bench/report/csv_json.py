@@ -21,7 +21,9 @@ from bench.report.published import Reproduction, is_plain, published_count, publ
 # them), rates in tokens per second, params a count; paper_test_ppl is the published row's
 # test figure that the run's recipe reproduces, test_ppl_change_percent bench's distance
 # from it in percent of it (negative: bench's perplexity is lower); *_oov counts the
-# split's out-of-vocabulary tokens, *_ppl_no_oov the perplexity of the others.
+# split's out-of-vocabulary tokens, *_ppl_no_oov the perplexity of the others;
+# test_bits_per_char (and a published row's test_bits_per_byte) only on the tables of
+# corpora whose figures count characters or bytes (bench.report.bits_per_unit).
 RECORD_FIELDS = [
     "kind",
     "model",
@@ -50,6 +52,7 @@ RECORD_FIELDS = [
     "valid_word_ppl",
     "test_word_ppl",
     "test_bits_per_byte",
+    "test_bits_per_char",
     "protocol",
     "train_tokens_per_second",
     "test_tokens_per_second",

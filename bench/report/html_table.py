@@ -26,6 +26,7 @@ SHOWN = [
     ("test ppl", "num"),
     ("valid ppl", "num wide"),
     ("vs paper (test)", "num wide"),
+    ("bits/char (test)", "num"),
     ("bits/byte (test)", "num wide"),
     ("train tok/s", "num wide"),
     ("year", "num wide"),

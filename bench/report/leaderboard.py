@@ -29,6 +29,7 @@ import pandas as pd
 from bench.configuration.recipes import Recipe, load_recipes
 from bench.errors import BenchError
 from bench.paths import write_atomically
+from bench.report.bits_per_unit import FiguresPer, add_bits_per_unit
 from bench.report.csv_json import (
     cell,
     measured_record,
@@ -61,6 +62,7 @@ COLUMNS = [
     "word ppl (valid)",
     "word ppl (test)",
     "bits/byte (test)",
+    "bits/char (test)",
     "protocol",
     "train tok/s",
     "eval tok/s (test)",
@@ -77,12 +79,13 @@ WORD_PPL_COLUMNS = ("word ppl (valid)", "word ppl (test)")
 # Dropped as well where no row has a value: few runs reproduce a published row, and the
 # out-of-vocabulary columns matter only where some run's test text had OOV tokens.
 OOV_COLUMNS = ("OOV (test)", "test ppl w/o OOV")
-OPTIONAL_COLUMNS = (*WORD_PPL_COLUMNS, "vs paper (test)", *OOV_COLUMNS)
+OPTIONAL_COLUMNS = (*WORD_PPL_COLUMNS, "vs paper (test)", *OOV_COLUMNS, "bits/char (test)")
 NUMERIC_COLUMNS = {
     "params",
     "valid ppl",
     "test ppl",
     "bits/byte (test)",
+    "bits/char (test)",
     "train tok/s",
     "eval tok/s (test)",
     "run",
@@ -160,6 +163,7 @@ def _measured_row(
         "test ppl w/o OOV": ppl_no_oov,
         "word ppl (test)": word_ppl(row, "test", every_word_ppl),
         "bits/byte (test)": fixed(cell(row, "test_bits_per_byte"), 3),
+        "bits/char (test)": "",  # on character corpora only (bench.report.bits_per_unit)
         "protocol": protocol(row),
         "train tok/s": _rate(cell(row, "train_tokens_per_second")),
         "eval tok/s (test)": _rate(cell(row, "test_tokens_per_second")),
@@ -211,6 +215,7 @@ def _table(
     measured: pd.DataFrame,
     reference: pd.DataFrame,
     reproductions: Mapping[int, Reproduction],
+    figures: FiguresPer | None = None,
 ) -> pd.DataFrame:
     measured_records: list[dict[str, Any]] = []
     provenance = []
@@ -235,6 +240,7 @@ def _table(
     rows += [_reference_row(r) for r in references]
     records += [reference_record(r) for r in references]
     table = pd.DataFrame(rows, columns=COLUMNS, dtype=str)
+    add_bits_per_unit(table, records, measured_records, figures)
     empty = [c for c in OPTIONAL_COLUMNS if not (table[c] != "").any()]
     if not (table["test ppl w/o OOV"] != "").any():  # OOV counts of 0 only
         empty += [c for c in OOV_COLUMNS if c not in empty]
@@ -253,6 +259,7 @@ def build_tables(
     corpus_aliases: dict[str, str] | None = None,
     corpora: list[str] | None = None,
     recipes: Iterable[Recipe] | None = None,
+    figures_per: Mapping[str, FiguresPer] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """One display table per corpus that has measured runs or published rows.
 
@@ -265,7 +272,9 @@ def build_tables(
     every table of that name, or published aliases) restricts and orders the tables;
     otherwise they are sorted by name. A run of
     one of ``recipes`` (by default the packaged ones) is shown beside the published row
-    the recipe reproduces (:func:`bench.report.published.reproduced_rows`). Each table carries
+    the recipe reproduces (:func:`bench.report.published.reproduced_rows`). ``figures_per``
+    (corpus -> :class:`FiguresPer`, from ``CorpusSpec.figures_per``) gives the tables of
+    character and byte corpora their bits per character or byte. Each table carries
     ``attrs["corpus"]``, ``attrs["runs"]`` (provenance for footnotes) and
     ``attrs["records"]`` (its rows as numbers, for CSV and JSON).
     """
@@ -290,7 +299,8 @@ def build_tables(
             results[results["corpus"] == name] if name in measured_names else results.iloc[0:0]
         )
         reference = published[published["corpus"] == name]
-        tables[name] = _table(name, measured, reference, reproductions)
+        figures = (figures_per or {}).get(name)
+        tables[name] = _table(name, measured, reference, reproductions, figures)
     return tables
 
 

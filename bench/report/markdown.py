@@ -34,11 +34,13 @@ MEASURED_COLUMNS = [
     "test ppl w/o OOV",
     "word ppl (test)",
     "bits/byte (test)",
+    "bits/char (test)",
     "train tok/s",
     "device",
     "run",
 ]
-REFERENCE_COLUMNS = ["model", "params", "valid ppl", "test ppl", "source"]
+# shown on the tables of character and byte corpora (bench.report.bits_per_unit)
+BITS_COLUMNS = ("bits/char (test)", "bits/byte (test)")
 RIGHT_ALIGNED = set(MEASURED_COLUMNS) - {"model", "device"}  # the figures
 MAX_MODEL_CHARS = 60
 MAX_LINE = 180
@@ -177,7 +179,8 @@ def _reference(table: pd.DataFrame) -> list[str]:
     rows = table[table["kind"] == "reference"]
     if rows.empty:
         return []
-    shown = rows[["model", "params", "valid ppl", "test ppl"]].copy()
+    bits = [c for c in BITS_COLUMNS if c in rows.columns and (rows[c] != "").any()]
+    shown = rows[["model", "params", "valid ppl", "test ppl", *bits]].copy()
     shown["model"] = shown["model"].map(_short)
     shown["params"] = shown["params"].map(_short_params)
     notes, sources = [], []
@@ -210,6 +213,12 @@ def markdown(table: pd.DataFrame, corpus: str | None) -> str:
         "could not be checked against the paper itself.",
         "",
     ]
+    published = table[table["kind"] == "reference"]
+    if any((published[c] != "").any() for c in BITS_COLUMNS if c in published.columns):
+        lines[-1:-1] = [
+            "Published figures on this corpus count characters (or bytes, as the bits column",
+            "says): their test ppl is the perplexity per character, 2 to the bits.",
+        ]
     measured = _measured(table, table.attrs.get("runs", []))
     reference = _reference(table)
     if measured:
