@@ -77,7 +77,8 @@ def test_markdown_csv_json_and_html_show_the_bits(tables) -> None:
     published = markdown.split("## Published")[1]
     assert "bits/char (test)" in published and "1.080" in published
     assert "bits/char (test)" in markdown.split("## Published")[0]
-    assert "count characters" in markdown
+    assert "Papers report this corpus in bits per character" in markdown
+    assert "in bits per byte" in render(tables["enwik8"], "md")
     records = {r["model"]: r for r in json.loads(render(text8, "json"))}
     assert records["Transformer-XL"]["test_bits_per_char"] == pytest.approx(math.log2(2.114))
     assert records["char run"]["test_bits_per_char"] == pytest.approx(1.0)
@@ -89,7 +90,7 @@ def test_markdown_csv_json_and_html_show_the_bits(tables) -> None:
     )
     assert 'data-column="bits/char (test)"' in table_html(text8)
     assert ">1.080<" in table_html(text8)
-    assert "count characters" not in render(tables["ptb"], "md")
+    assert "Papers report this corpus" not in render(tables["ptb"], "md")
 
 
 def test_the_registered_corpora_say_what_their_figures_count() -> None:

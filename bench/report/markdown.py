@@ -200,6 +200,18 @@ def _reference(table: pd.DataFrame) -> list[str]:
     ]
 
 
+def _bits_note(published: pd.DataFrame) -> list[str]:
+    """On a character or byte corpus: what its published figures count."""
+    for column, unit in zip(BITS_COLUMNS, ("character", "byte"), strict=True):
+        if column in published.columns and (published[column] != "").any():
+            return [
+                f"Papers report this corpus in bits per {unit}; a published test ppl is the",
+                f"perplexity per {unit}, 2 to those bits ({column}).",
+                "",
+            ]
+    return []
+
+
 def markdown(table: pd.DataFrame, corpus: str | None) -> str:
     """Title, a short explanation, the measured and the published table, numbered notes."""
     lines = [
@@ -213,12 +225,7 @@ def markdown(table: pd.DataFrame, corpus: str | None) -> str:
         "could not be checked against the paper itself.",
         "",
     ]
-    published = table[table["kind"] == "reference"]
-    if any((published[c] != "").any() for c in BITS_COLUMNS if c in published.columns):
-        lines[-1:-1] = [
-            "Published figures on this corpus count characters (or bytes, as the bits column",
-            "says): their test ppl is the perplexity per character, 2 to the bits.",
-        ]
+    lines += _bits_note(table[table["kind"] == "reference"])
     measured = _measured(table, table.attrs.get("runs", []))
     reference = _reference(table)
     if measured:
