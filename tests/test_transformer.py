@@ -232,3 +232,41 @@ def test_adaptive_input_is_scored_exactly_once_and_changes_what_the_model_sees()
 def test_adaptive_input_without_the_adaptive_softmax_is_a_clear_error():
     with pytest.raises(BenchError, match="output=adaptive"):
         transformer(adaptive_input=True).network  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "name, extra",
+    [
+        ("baevski-auli-wt103", ("output.cutoffs=4,8",)),
+        ("baevski-auli-1bw", ("output.cutoffs=4,6,8", "tokenizer.min_count=1", "d_model=64")),
+    ],
+)
+def test_the_baevski_auli_recipes_train_end_to_end_when_shrunk(tiny_corpus, name, extra):
+    """Never run at full size here: adaptive input tied to the adaptive softmax, update_freq
+    and the warm-up schedule exercised together on a tiny corpus."""
+    from click.testing import CliRunner
+
+    from bench.cli import cli
+    from bench.store import Store
+
+    shrink = (
+        "epochs=1",
+        "max_steps_per_epoch=3",
+        "warmup_steps=2",
+        "batch_size=2",
+        "tokens_per_sample=8",
+        "eval_stride=4",
+        "layers=1",
+        "d_model=16",
+        "heads=2",
+        "ffn_size=32",
+        *extra,
+    )
+    arguments = [part for setting in shrink for part in ("--set", setting)]
+    result = CliRunner().invoke(
+        cli, ["reproduce", name, "--corpus", str(tiny_corpus), *arguments], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    (stored,) = Store().list_runs()
+    assert stored["status"] == "finished" and stored["plugin"] == "transformer"
+    assert stored["config"]["options"]["adaptive_input"] and stored["config"]["options"]["tied"]
