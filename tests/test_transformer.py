@@ -229,6 +229,17 @@ def test_adaptive_input_is_scored_exactly_once_and_changes_what_the_model_sees()
     assert not np.allclose(logprobs, logprobs_of(plain, split, 4))
 
 
+def test_a_checkpoint_restores_the_adaptive_model_and_its_frequency_order(tmp_path):
+    trained = transformer(**ADAPTIVE)
+    # train counts that reverse the id order, so a lost order would change every score
+    trained._network = trained.build_network(np.arange(1.0, 14.0)).double()
+    torch.save({"model": trained.network.state_dict()}, tmp_path / "best.pt")
+    loaded = transformer(**ADAPTIVE)
+    loaded.load_checkpoint(tmp_path / "best.pt")
+    split = random_split(10, 13, seed=1)
+    np.testing.assert_allclose(logprobs_of(loaded, split, 4), logprobs_of(trained, split, 4))
+
+
 def test_adaptive_input_without_the_adaptive_softmax_is_a_clear_error():
     with pytest.raises(BenchError, match="output=adaptive"):
         transformer(adaptive_input=True).network  # noqa: B018
