@@ -104,6 +104,16 @@ def test_rows_follow_the_published_table_and_say_their_state():
     assert "CPU 2 s per step of 20 tokens" in big.step_cost and "peak 1.5 GB" in big.step_cost
 
 
+def test_a_transformer_recipe_counts_its_blocks_of_tokens_per_sample():
+    r = recipe("big", "Big LSTM")
+    del r.config["options"]["bptt"]
+    r.config["options"]["tokens_per_sample"] = 10
+    (row, _) = build_rows("toy", PUBLISHED, [r], [], lambda _: None)
+    # 2 epochs x 2000 tokens / (4 x 10 tokens per step) x 2 s = 200 s
+    assert row.projected == "CPU 3 min for 2 epochs"
+    assert "CPU 2 s per step of 40 tokens" in row.step_cost
+
+
 def test_only_whole_runs_of_the_recipes_own_options_count():
     r = recipe("big", "Big LSTM")
     runs = [

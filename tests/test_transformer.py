@@ -188,3 +188,96 @@ def test_ctrl_c_mid_way_and_resume_match_an_uninterrupted_run_with_update_freq(
     (interrupted,) = [r["id"] for r in runner.store.list_runs() if r["id"] != reference]
     runner.resume(interrupted)
     assert_same_run(runner.store, reference, interrupted)
+
+
+# --- adaptive input ------------------------------------------------------------------
+ADAPTIVE = dict(adaptive_input=True, output="adaptive")
+ADAPTIVE["output_options"] = {"cutoffs": [4, 9], "div_value": 2.0}
+
+
+def test_adaptive_input_has_the_softmax_bands_and_shares_them_when_tied():
+    """13 words in bands of 4, 5 and 4, 8 / 4 / 2 dimensions wide (d_model 8, factor 2);
+    tied, band 0 reads the softmax head's rows and the tail bands are the clusters'."""
+    tied = transformer(**ADAPTIVE, tied=True)
+    net = tied.network
+    softmax = net.output.softmax
+    assert [net.embedding.embedding(i).shape for i in range(3)] == [(4, 8), (5, 4), (4, 2)]
+    assert net.embedding.embedding(0).data_ptr() == softmax.head.weight.data_ptr()
+    assert net.embedding.embedding(1) is softmax.tail[0][1].weight
+    assert net.embedding.projection(2) is softmax.tail[1][0].weight
+    untied = transformer(**ADAPTIVE, tied=False)
+    shared = sum(
+        net.embedding.embedding(i).numel() + (i > 0) * net.embedding.projection(i).numel()
+        for i in range(3)
+    )
+    assert tied.num_parameters() == untied.num_parameters() - shared
+    words_only = transformer(**ADAPTIVE, tied=True, tie_projections=False)
+    assert words_only.num_parameters() == tied.num_parameters() + 4 * 8 + 2 * 8
+    features = net(torch.randint(0, 13, (8, 2)))
+    assert features.shape == (8, 2, 8)
+    assert "adaptive input" in tied.label()
+
+
+def test_adaptive_input_is_scored_exactly_once_and_changes_what_the_model_sees():
+    plain = transformer(output="adaptive", output_options=ADAPTIVE["output_options"], tied=False)
+    adaptive = transformer(**ADAPTIVE)
+    split = random_split(20, 13, seed=3)
+    positions = np.concatenate([chunk.positions for chunk in scores(adaptive, split, 4)])
+    assert sorted(positions.tolist()) == list(range(len(split)))
+    logprobs = logprobs_of(adaptive, split, 4)
+    assert np.all(logprobs <= 0)
+    assert not np.allclose(logprobs, logprobs_of(plain, split, 4))
+
+
+def test_a_checkpoint_restores_the_adaptive_model_and_its_frequency_order(tmp_path):
+    trained = transformer(**ADAPTIVE)
+    # train counts that reverse the id order, so a lost order would change every score
+    trained._network = trained.build_network(np.arange(1.0, 14.0)).double()
+    torch.save({"model": trained.network.state_dict()}, tmp_path / "best.pt")
+    loaded = transformer(**ADAPTIVE)
+    loaded.load_checkpoint(tmp_path / "best.pt")
+    split = random_split(10, 13, seed=1)
+    np.testing.assert_allclose(logprobs_of(loaded, split, 4), logprobs_of(trained, split, 4))
+
+
+def test_adaptive_input_without_the_adaptive_softmax_is_a_clear_error():
+    with pytest.raises(BenchError, match="output=adaptive"):
+        transformer(adaptive_input=True).network  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "name, extra",
+    [
+        ("baevski-auli-wt103", ("output.cutoffs=4,8",)),
+        ("baevski-auli-1bw", ("output.cutoffs=4,6,8", "tokenizer.min_count=1", "d_model=64")),
+    ],
+)
+def test_the_baevski_auli_recipes_train_end_to_end_when_shrunk(tiny_corpus, name, extra):
+    """Never run at full size here: adaptive input tied to the adaptive softmax, update_freq
+    and the warm-up schedule exercised together on a tiny corpus."""
+    from click.testing import CliRunner
+
+    from bench.cli import cli
+    from bench.store import Store
+
+    shrink = (
+        "epochs=1",
+        "max_steps_per_epoch=3",
+        "warmup_steps=2",
+        "batch_size=2",
+        "tokens_per_sample=8",
+        "eval_stride=4",
+        "layers=1",
+        "d_model=16",
+        "heads=2",
+        "ffn_size=32",
+        *extra,
+    )
+    arguments = [part for setting in shrink for part in ("--set", setting)]
+    result = CliRunner().invoke(
+        cli, ["reproduce", name, "--corpus", str(tiny_corpus), *arguments], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    (stored,) = Store().list_runs()
+    assert stored["status"] == "finished" and stored["plugin"] == "transformer"
+    assert stored["config"]["options"]["adaptive_input"] and stored["config"]["options"]["tied"]

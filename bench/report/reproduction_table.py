@@ -118,8 +118,10 @@ def _hours(seconds: float) -> str:
 
 def _tokens_per_step(recipe: Recipe) -> int | None:
     options = recipe.config.get("options", {})
-    if "batch_size" in options and "bptt" in options:
-        return int(options["batch_size"]) * int(options["bptt"])
+    # a Transformer's block length is tokens_per_sample (its bptt follows it)
+    length = options.get("bptt", options.get("tokens_per_sample"))
+    if "batch_size" in options and length is not None:
+        return int(options["batch_size"]) * int(length)
     return None
 
 

@@ -2,7 +2,7 @@
 
 Causal self-attention (torch's ``scaled_dot_product_attention``), pre-LN (GPT-2) or
 post-LN (pytorch/examples' TransformerModel), learned or sinusoidal positions, tied
-embeddings, trained by bench's loop (``bench.training.train_bptt``) on contiguous blocks
+embeddings or adaptive input (Baevski & Auli 2019) tied to the adaptive softmax, trained by bench's loop (``bench.training.train_bptt``) on contiguous blocks
 of ``tokens_per_sample`` tokens (AdamW with warm-up and cosine or inverse-square-root
 decay by default, SGD as word_language_model) and scored with the window protocol:
 windows of ``tokens_per_sample`` tokens advanced by ``eval_stride``. The defaults suit
@@ -107,6 +107,7 @@ class TransformerModel(LanguageModel):
         o = self.options
         return (
             f"Transformer {o.layers}x{o.d_model} {o.norm}-LN {o.positions}"
+            + (" adaptive input" if o.adaptive_input else "")
             + (" tied" if o.tied else "")
             + output_label(o, len(self.vocab))
         )

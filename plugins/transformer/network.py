@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench import OutputNetwork
+from bench.training import AdaptiveInput
 from bench_plugins.transformer.options import TransformerOptions
 
 
@@ -89,7 +90,9 @@ class TransformerNetwork(nn.Module):
         o = options
         self.context = o.tokens_per_sample
         self.scale = math.sqrt(o.d_model) if o.scale_embedding else 1.0
-        self.embedding = nn.Embedding(vocab_size, o.d_model)
+        layer, layer_options = o.output_layer()
+        self.output: OutputNetwork = layer.build(o.d_model, vocab_size, counts, layer_options)
+        self.embedding = self._word_inputs(vocab_size, o, counts)
         if o.positions == "learned":
             self.positions: nn.Parameter | None = nn.Parameter(torch.zeros(self.context, o.d_model))
             nn.init.normal_(self.positions, std=0.02)
@@ -100,9 +103,30 @@ class TransformerNetwork(nn.Module):
         self.embedding_drop = nn.Dropout(drop)
         self.blocks = nn.ModuleList(Block(o) for _ in range(o.layers))
         self.final_norm = nn.LayerNorm(o.d_model)
-        layer, layer_options = o.output_layer()
-        self.output: OutputNetwork = layer.build(o.d_model, vocab_size, counts, layer_options)
         self._init_weights(o, layer.tieable)
+
+    def _word_inputs(
+        self, vocab_size: int, o: TransformerOptions, counts: Sequence[float] | None
+    ) -> nn.Module:
+        """An embedding, or adaptive input with the adaptive softmax's bands (tied as
+        Baevski & Auli tie them: each band's words, and with tie_projections each tail
+        band's projection, are the softmax cluster's)."""
+        if not o.adaptive_input:
+            return nn.Embedding(vocab_size, o.d_model)
+        softmax = self.output.softmax  # the options checked output=adaptive
+        # N(0, 1/sqrt(d)) as fairseq initialises its adaptive input's matrices
+        words = AdaptiveInput(
+            vocab_size,
+            o.d_model,
+            softmax.cutoffs[:-1],
+            softmax.div_value,
+            counts,
+            init_std=o.d_model**-0.5,
+            projection_std=o.d_model**-0.5,
+        )
+        if o.tied:
+            words.tie_to(self.output, projections=o.tie_projections)
+        return words
 
     def _init_weights(self, o: TransformerOptions, tieable: bool) -> None:
         # attention and feed-forward matrices as nn.Transformer initialises them (Xavier);
@@ -111,6 +135,8 @@ class TransformerNetwork(nn.Module):
             for param in block.parameters():
                 if param.dim() > 1:
                     nn.init.xavier_uniform_(param)
+        if o.adaptive_input:
+            return  # initialised (and tied) when built
         nn.init.uniform_(self.embedding.weight, -o.init_range, o.init_range)
         if o.tied:  # the options checked that the output layer has one word matrix
             self.output.weight = self.embedding.weight

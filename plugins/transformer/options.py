@@ -52,7 +52,21 @@ class TransformerOptions(OutputLayerChoice, TrainingOptions):
     scale_embedding: bool = Field(
         True, description="multiply token embeddings by sqrt(d_model) before adding positions"
     )
-    tied: bool = Field(True, description="share the input embedding and the output word matrix")
+    adaptive_input: bool = Field(
+        False,
+        description="adaptive input representations (Baevski & Auli 2019) with the bands of "
+        "the adaptive output layer: needs output=adaptive, whose cutoffs and div_value it uses",
+    )
+    tied: bool = Field(
+        True,
+        description="share input and output word matrices: the adaptive input's bands with "
+        "the adaptive softmax's clusters, or the embedding with a full softmax",
+    )
+    tie_projections: bool = Field(
+        True,
+        description="with adaptive input and tied: also share each tail band's projection "
+        "(fairseq's --tie-adaptive-proj)",
+    )
     init_range: float = Field(
         0.1, gt=0, description="uniform init range of the embedding and output weights"
     )
@@ -106,8 +120,14 @@ class TransformerOptions(OutputLayerChoice, TrainingOptions):
         return self.d_model
 
     def check_output_layer(self, layer: type[OutputLayer], layer_options: Options) -> None:
-        if self.tied and not layer.tieable:
+        if self.adaptive_input and self.output != "adaptive":
             raise BenchError(
-                f"tied=true needs an output layer with one word matrix to share with the "
-                f"embedding; output layer {self.output!r} has none (set tied=false)"
+                f"adaptive_input=true takes its bands from the adaptive output layer; "
+                f"set output=adaptive (got output={self.output!r})"
+            )
+        if self.tied and not self.adaptive_input and not layer.tieable:
+            raise BenchError(
+                f"tied=true needs adaptive_input=true with output=adaptive, or an output layer "
+                f"with one word matrix to share with the embedding; output layer "
+                f"{self.output!r} has none (set tied=false)"
             )
