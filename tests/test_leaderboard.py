@@ -348,6 +348,12 @@ def test_the_measured_table_narrows_to_180_characters(tmp_path: Path) -> None:
     flat = " ".join(text.split())  # notes are wrapped
     assert "NVIDIA H100 80GB HBM3" in flat  # in the run's note
     assert "test ppl paper → bench: 114.5 → 113.16, −1.2%" in flat
+    # the README's headline table narrows the same way
+    from bench.report.markdown import headline
+
+    top = headline({"ptb": ptb})
+    assert max(len(line) for line in top.splitlines()) <= 180
+    assert "…" in top  # the label was shortened
 
 
 def oov_evaluation(ppl: float, oov: int, ppl_no_oov: float) -> Evaluation:
