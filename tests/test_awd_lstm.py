@@ -92,6 +92,18 @@ def test_embedding_dropout_drops_whole_words_and_rescales():
     assert torch.equal(embedding_dropout(weight, words, 0.3, training=False), weight[words])
 
 
+def test_every_word_row_including_the_last_is_trained_through_the_input_lookup():
+    # The authors' embedded_dropout passes padding_idx=-1, which meant "no padding" in the
+    # torch the paper ran on; today's torch reads -1 as the last row and drops its gradient
+    # (docs/awd-lstm.md, side by side). bench trains every row, as the code did then.
+    weight = torch.randn(50, 8, requires_grad=True)
+    words = torch.arange(50).view(5, 10)
+    for p, training in [(0.0, True), (0.3, False)]:
+        weight.grad = None
+        embedding_dropout(weight, words, p, training=training).sum().backward()
+        assert torch.equal(weight.grad, torch.ones_like(weight))
+
+
 def test_locked_dropout_shares_one_mask_over_time():
     torch.manual_seed(0)
     x = torch.ones(9, 4, 6)

@@ -38,6 +38,9 @@ def embedding_dropout(
     if training and p:
         keep = weight.new_empty(weight.size(0), 1).bernoulli_(1 - p) / (1 - p)
         weight = weight * keep
+    # no padding row: every word, the last included, is trained through the lookup. The
+    # authors' padding_idx=-1 meant "none" in the torch they ran; today's reads it as the
+    # last row and drops that row's gradient (docs/awd-lstm.md)
     return F.embedding(words, weight)
 
 
