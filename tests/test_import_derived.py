@@ -96,3 +96,21 @@ def test_an_older_file_without_parent_identities_still_gives_no_dangling_id(tmp_
         f"run {ids[0]} of the database that made it: KN5",
         f"run {ids[1]} of the database that made it: LSTM 2x200",
     ]
+
+
+def test_an_older_combination_finds_its_members_by_their_configuration_hash(tmp_path):
+    home, ids = _made_here(tmp_path)
+    files = export_runs(home, tmp_path / "runs", ids)
+    record = json.loads(files[3].read_text())
+    del record["parents"]
+    settings = record["run"]["config"]["derived_from"]["settings"]
+    for run_id, member in settings["members"].items():  # as bench combine writes them
+        member["config_hash"] = json.loads(files[ids.index(int(run_id))].read_text())["run"][
+            "config_hash"
+        ]
+    record["run"]["config_hash"] = config_hash(record["run"]["config"])
+    files[3].write_text(json.dumps(record))
+    away = Store(f"sqlite:///{tmp_path / 'away.db'}")
+    _finished(away, "unigram", {"options": {}}, "unigram")
+    imported = [run_id for _, run_id, _ in import_runs(away, [files[0], files[1], files[3]])]
+    assert _config(away, imported[2])["derived_from"]["parents"] == imported[:2]

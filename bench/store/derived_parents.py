@@ -9,6 +9,10 @@ not there (not imported, or imported after the run) becomes a readable reference
 ``"run 12 of the database that made it: KN5 on ptb, started 2026-12-07T15:24:31+00:00,
 config ffda9fd75c2c"``, never an id that would name another run here.
 
+A file written before run files carried the identities still names a combination's
+members by their configuration hashes: a member whose hash one run here has is found by
+it.
+
 The configuration changes, so its hash is recomputed; importing the same file again
 gives the same ids, hence the same hash, and the run is recognised as already there.
 """
@@ -83,29 +87,36 @@ def with_local_parents(session: Session, record: dict[str, Any]) -> dict[str, An
 
 
 def _local_name(session: Session, parent: Any, identity: Any, config: dict[str, Any]) -> int | str:
-    if isinstance(identity, dict) and identity.get("started_at") and identity.get("plugin"):
-        rows = session.scalars(
-            select(Run).where(
-                Run.started_at == time_value(str(identity["started_at"])),
-                Run.plugin == identity["plugin"],
-            )
-        ).all()
-        if len(rows) > 1:  # two runs started in the same instant: the hash decides
-            rows = [r for r in rows if r.config_hash == identity.get("config_hash")]
-        if len(rows) == 1:
-            return rows[0].id
-    return _reference(parent, identity, config)
-
-
-def _reference(parent: Any, identity: Any, config: dict[str, Any]) -> str:
-    """What a reader can find the parent by, where this database does not hold it."""
     if isinstance(parent, str):  # already a reference (the file came from an import)
         return parent
     if not isinstance(identity, dict):  # an older file: a combination still names members
-        settings = config["derived_from"].get("settings")
-        members = settings.get("members") if isinstance(settings, dict) else None
-        member = members.get(str(parent)) if isinstance(members, dict) else None
-        identity = member if isinstance(member, dict) else {}
+        identity = _member(config, parent)
+    query = select(Run)
+    if identity.get("started_at") and identity.get("plugin"):
+        query = query.where(
+            Run.started_at == time_value(str(identity["started_at"])),
+            Run.plugin == identity["plugin"],
+        )
+    elif identity.get("config_hash"):  # an older file's member: its hash alone, if unique
+        query = query.where(Run.config_hash == identity["config_hash"])
+    else:
+        return _reference(parent, identity)
+    rows = session.scalars(query).all()
+    if len(rows) > 1:  # two runs started in the same instant: the hash decides
+        rows = [r for r in rows if r.config_hash == identity.get("config_hash")]
+    return rows[0].id if len(rows) == 1 else _reference(parent, identity)
+
+
+def _member(config: dict[str, Any], parent: Any) -> dict[str, Any]:
+    """What a combination's ``settings.members`` says of one parent (label, config hash)."""
+    settings = config["derived_from"].get("settings")
+    members = settings.get("members") if isinstance(settings, dict) else None
+    member = members.get(str(parent)) if isinstance(members, dict) else None
+    return member if isinstance(member, dict) else {}
+
+
+def _reference(parent: Any, identity: dict[str, Any]) -> str:
+    """What a reader can find the parent by, where this database does not hold it."""
     label = identity.get("model_label") or identity.get("label")
     parts = [
         f"{label} on {identity['corpus']}" if label and identity.get("corpus") else label,
