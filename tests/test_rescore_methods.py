@@ -25,7 +25,7 @@ from bench_plugins.eval_methods.caches import (
     window_counts,
 )
 from bench_plugins.eval_methods.dynamic import DynamicEvaluation
-from bench_plugins.eval_methods.dynamic_loop import _detached, _step
+from bench_plugins.eval_methods.dynamic_loop import _step
 from bench_plugins.eval_methods.dynamic_options import DynamicOptions
 from bench_plugins.eval_methods.pointer import pointer_logprobs
 from bench_plugins.recurrent import LSTMModel, RecurrentOptions
@@ -179,7 +179,7 @@ class TrainFirstDynamic(DynamicEvaluation):
     """Broken on purpose: it takes its step on a segment before scoring it."""
 
     def score(self, split, protocol):
-        from bench.training import stream_chunks
+        from bench.training import detach_state, stream_chunks
 
         network, options = self.base.model.network, self.options
         params = list(network.parameters())
@@ -194,7 +194,7 @@ class TrainFirstDynamic(DynamicEvaluation):
             (-logprobs.mean()).backward()
             _step(params, trained, options, None)
             logprobs, state = network.target_logprobs(inputs, targets, state)
-            state = _detached(state)
+            state = detach_state(state)
             yield ScoredTokens.of(chunk.positions, logprobs.detach().squeeze(1))
         with torch.no_grad():
             for p, original in zip(params, trained, strict=True):

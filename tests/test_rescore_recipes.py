@@ -61,3 +61,36 @@ def test_the_tables_list_the_awd_lstm_rows_as_runnable_with_a_cost():
             assert f"recipe      {stem}-{suffix} " in block
             assert "step cost   CPU " in block and "; then " in block
             assert "projected   CPU " in block
+
+
+def test_the_dynamic_recipes_settings_run_on_an_awd_lstm():
+    """The recipes' RMS rule, 100 streams of statistics, segments of 5, on a tiny AWD-LSTM:
+    every token scored once, and the adapted model differs from the trained one."""
+    import numpy as np
+    import torch
+
+    from bench import EvalProtocol, RescoreBase, Vocabulary
+    from bench.scoring.exactly_once import collect_logprobs
+    from bench.tokenization.tokens import TokenizedSplit
+    from bench_plugins.awd_lstm import AWDLSTMModel, AWDLSTMOptions
+
+    torch.manual_seed(0)
+    vocab = Vocabulary(["<eos>", "<unk>", *(f"w{i}" for i in range(5))])
+    model = AWDLSTMModel(
+        AWDLSTMOptions(layers=2, embedding_size=4, hidden_size=6, eval_chunk=5), vocab, "cpu"
+    )
+    rng = np.random.default_rng(0)
+    lines = [rng.integers(2, 7, size=6).tolist() for _ in range(200)]
+    split = TokenizedSplit.from_lines(
+        "valid", lines, eos_id=0, text_lines=[" ".join(f"w{i - 2}" for i in x) for x in lines]
+    )
+    settings = dict(find_recipe("merity-awd-lstm-wt2-dynamic").rescore["settings"])
+    settings["lr"] = settings["lr"] * 100  # big enough to move a tiny model's scores
+    method_class = get_host().eval_methods.get("dynamic-eval")
+    base = RescoreBase(model, split)
+    method = method_class(method_class.Options(**settings), base)
+    adapted = collect_logprobs(split, method.score(split, EvalProtocol("stream", 1)))
+    plain = base.logprobs(split)
+    assert adapted.shape == plain.shape and np.all(np.isfinite(adapted))
+    assert np.allclose(adapted[:5], plain[:5], atol=1e-5)  # the first segment: no step yet
+    assert not np.allclose(adapted, plain, atol=1e-4)

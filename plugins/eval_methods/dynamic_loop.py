@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from bench import BenchError, RescoreBase, ScoredTokens, TokenizedSplit
-from bench.training import stream_chunks
+from bench.training import detach_state, stream_chunks
 from bench_plugins.eval_methods.dynamic_options import DynamicOptions
 
 
@@ -51,7 +51,7 @@ def dynamic_scores(
             yield ScoredTokens.of(chunk.positions, logprobs.detach().squeeze(1))
             (-logprobs.mean()).backward()  # only now: the segment has been scored
             _step(params, trained, options, scale)
-            state = _detached(state)
+            state = detach_state(state)
     finally:
         with torch.no_grad():
             for p, original in zip(params, trained, strict=True):
@@ -98,7 +98,7 @@ def _rms_scale(
             network.zero_grad(set_to_none=True)
             logprobs, state = network.target_logprobs(inputs, targets, state)
             (-logprobs.mean()).backward()
-            state = _detached(state)
+            state = detach_state(state)
             batches += 1
             for square, p in zip(squares, params, strict=True):
                 if p.grad is not None:
@@ -124,11 +124,3 @@ def _train_segments(
     for start in range(0, rows - 1, options.segment):
         stop = min(start + options.segment, rows - 1)
         yield columns[start:stop].to(device), columns[start + 1 : stop + 1].to(device)
-
-
-def _detached(state: Any) -> Any:
-    if state is None:
-        return None
-    if isinstance(state, tuple | list):
-        return type(state)(s.detach() for s in state)
-    return state.detach()
