@@ -229,5 +229,16 @@ def test_a_combined_run_travels_in_a_run_file(runner, kn_and_unigram, tmp_path):
     imported, _ = import_run(other, record)
     stored = other.get_run(imported)
     derived = runner.store.get_run(combined)["config"]["derived_from"]
-    assert stored["config"]["derived_from"] == derived  # (local paths are made shareable)
+    away = stored["config"]["derived_from"]
+    # the members were not imported: their ids become references that name them
+    references = away["parents"]
+    assert [r.split(":")[0] for r in references] == [
+        f"run {run_id} of the database that made it" for run_id in derived["parents"]
+    ]
+    assert list(away["settings"]["weights"]) == references
+    assert list(away["settings"]["weights"].values()) == list(
+        derived["settings"]["weights"].values()
+    )
+    same = ("kind", "method", "search")
+    assert {k: away[k] for k in same} == {k: derived[k] for k in same}
     assert stored["model_label"] == "KN3 + Unigram (interpolated)"

@@ -25,7 +25,7 @@ from bench_plugins.eval_methods.caches import (
     window_counts,
 )
 from bench_plugins.eval_methods.dynamic import DynamicEvaluation
-from bench_plugins.eval_methods.dynamic_loop import _detached, _step
+from bench_plugins.eval_methods.dynamic_loop import _step
 from bench_plugins.eval_methods.dynamic_options import DynamicOptions
 from bench_plugins.eval_methods.pointer import pointer_logprobs
 from bench_plugins.recurrent import LSTMModel, RecurrentOptions
@@ -179,7 +179,7 @@ class TrainFirstDynamic(DynamicEvaluation):
     """Broken on purpose: it takes its step on a segment before scoring it."""
 
     def score(self, split, protocol):
-        from bench.training import stream_chunks
+        from bench.training import detach_state, stream_chunks
 
         network, options = self.base.model.network, self.options
         params = list(network.parameters())
@@ -194,7 +194,7 @@ class TrainFirstDynamic(DynamicEvaluation):
             (-logprobs.mean()).backward()
             _step(params, trained, options, None)
             logprobs, state = network.target_logprobs(inputs, targets, state)
-            state = _detached(state)
+            state = detach_state(state)
             yield ScoredTokens.of(chunk.positions, logprobs.detach().squeeze(1))
         with torch.no_grad():
             for p, original in zip(params, trained, strict=True):
@@ -205,3 +205,25 @@ def test_a_dynamic_evaluation_that_learns_before_scoring_is_caught():
     options = DynamicOptions(rule="sgd", lr=0.3, decay=0.02, segment=5)
     with pytest.raises(AssertionError, match="sum to 1"):
         assert_causal(TrainFirstDynamic, options)
+
+
+def test_rms_statistics_come_from_parallel_train_streams_as_in_krause_code():
+    """rms_batch=4 over 24 train tokens: 4 streams of 6 tokens (stream b holds tokens
+    6b..6b+5), one segment of 5 inputs, so the RMS is |gradient| of that batch's mean loss;
+    the decay's scale is that RMS over the mean of each tensor's mean RMS."""
+    from bench_plugins.eval_methods.dynamic_loop import _rms_scale
+
+    model, train = tiny_lstm(), repetitive_split(seed=3, lines=30)
+    network = model.network
+    params = [p for p in network.parameters() if p.requires_grad]
+    options = DynamicOptions(rms_tokens=24, rms_batch=4, segment=5, decay=0.0)
+    rms, relative = _rms_scale(RescoreBase(model, train), network, params, options)
+
+    columns = torch.as_tensor(np.asarray(train.ids[:24])).reshape(4, 6).T
+    network.zero_grad()
+    logprobs, _ = network.target_logprobs(columns[:5], columns[1:6], None)
+    (-logprobs.mean()).backward()
+    for got, p in zip(rms, params, strict=True):
+        assert torch.allclose(got, p.grad.abs(), atol=1e-12)
+    per_tensor = torch.stack([r.mean() for r in relative]).mean()
+    assert abs(float(per_tensor) - 1.0) < 1e-12

@@ -16,6 +16,10 @@ so importing the same file twice adds it once. Each evaluation carries its per-l
 not carried: they would make each file for the leaderboards' repository several times larger
 (a few bytes per scored token, where per-line scores cost a few per line); an imported run is
 combined on a machine that still holds it, or after it has been run again.
+
+A rescored or combined run names its parents by their ids in the database that made it;
+its file also carries each parent's identity, and the import puts the parents' ids in the
+receiving database in their place (:mod:`bench.store.derived_parents`).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,12 @@ from sqlalchemy.orm import Session
 from bench.configuration.run_config import config_hash
 from bench.errors import BenchError
 from bench.store.database import Store
+from bench.store.derived_parents import (
+    parent_identities,
+    time_text,
+    time_value,
+    with_local_parents,
+)
 from bench.store.local_paths import holds_redacted_paths, shared_run
 from bench.store.run_file import FORMAT, check_run_file
 from bench.store.schema import Evaluation, LineScoreBlob, Metric, Run
@@ -53,13 +63,13 @@ MAX_FILE_BYTES = 64 * 2**20
 
 def _to_json(key: str, value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
+        return time_text(value)
     return value
 
 
 def _from_json(key: str, value: Any) -> Any:
     if key in _TIME_COLUMNS and isinstance(value, str):
-        return datetime.fromisoformat(value).astimezone(UTC)
+        return time_value(value)
     return value
 
 
@@ -82,6 +92,8 @@ def run_record(store: Store, run_id: int) -> dict[str, Any]:
             "shared_config_hash": config_hash(shared_run({"config": run.config})["config"])
             if run.config is not None
             else None,
+            # a derived run's parents by what names them in any database (derived_parents)
+            "parents": parent_identities(session, run.config),
             "evaluations": [_evaluation_record(session, e) for e in evaluations],
             "metrics": {
                 "columns": _METRIC_COLUMNS,
@@ -181,6 +193,8 @@ def import_run(store: Store, record: dict[str, Any]) -> tuple[int, bool]:
     its own; a configuration hash that does not match the configuration is refused.
     """
     _check_config_hash(record)
+    with Session(store.engine) as session:
+        record = with_local_parents(session, record)
     run = {k: _from_json(k, record["run"].get(k)) for k in _RUN_COLUMNS}
     for candidate in _same_identity(store, run):
         if _contents(run_record(store, candidate)) == _contents(record):
@@ -300,6 +314,18 @@ def run_files(paths: Iterable[Path]) -> list[Path]:
     return sorted(files, key=lambda p: p.name)
 
 
+def _start_then_name(path: Path) -> tuple[str, str]:
+    """A file's run start time (as the file writes it, UTC) and name: file names start with
+    the start time only to the second, and a second's runs take suffixes (-2) that sort
+    before the first one's ".json". A file that cannot be read sorts first, so that its
+    refusal stops the import before anything is written."""
+    try:
+        started = json.loads(_read_bounded(path).decode("utf-8"))["run"]["started_at"]
+    except (BenchError, ValueError, RecursionError, KeyError, TypeError):
+        return ("", path.name)
+    return (started if isinstance(started, str) else "", path.name)
+
+
 def import_runs(store: Store, paths: Iterable[Path]) -> list[tuple[Path, int, bool]]:
     """Import every run file under ``paths``; (file, run id, whether new) per file."""
     return list(import_one_by_one(store, paths))
@@ -307,9 +333,10 @@ def import_runs(store: Store, paths: Iterable[Path]) -> list[tuple[Path, int, bo
 
 def import_one_by_one(store: Store, paths: Iterable[Path]) -> Iterator[tuple[Path, int, bool]]:
     """Import the run files under ``paths`` one after the other, yielding (file, run id,
-    whether new) as each is in. A file that is refused stops the import there, with
-    nothing of it written (the files before it are in)."""
-    for path in run_files(paths):
+    whether new) as each is in, oldest run first (a derived run after its parents, whose
+    ids it takes). A file that is refused stops the import there, with nothing of it
+    written (the files before it are in)."""
+    for path in sorted(run_files(paths), key=_start_then_name):
         record = _read_record(path)
         try:
             yield (path, *import_run(store, record))

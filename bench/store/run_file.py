@@ -173,10 +173,21 @@ class Metrics(_Model):
     rows: list[MetricRow]
 
 
+class ParentIdentity(_Model):
+    """What names a derived run's parent in any database (bench.store.derived_parents)."""
+
+    started_at: Time | None = None
+    plugin: Name(255) | None = None
+    config_hash: Name(64) | None = None
+    model_label: Name(255) | None = None
+    corpus: Name(255) | None = None
+
+
 class RunFile(_Model):
     format: Literal[FORMAT]  # type: ignore[valid-type]
     exported_from_run: Count | None = None
     shared_config_hash: Name(64) | None = None  # of run.config as exported (paths made shareable)
+    parents: dict[Name(32), ParentIdentity] | None = None  # of a derived run, by its parent ids
     run: RunFields
     evaluations: list[EvaluationFields] = []
     metrics: Metrics | None = None

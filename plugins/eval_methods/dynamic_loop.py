@@ -11,10 +11,11 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import torch
 
 from bench import BenchError, RescoreBase, ScoredTokens, TokenizedSplit
-from bench.training import stream_chunks
+from bench.training import detach_state, stream_chunks
 from bench_plugins.eval_methods.dynamic_options import DynamicOptions
 
 
@@ -50,7 +51,7 @@ def dynamic_scores(
             yield ScoredTokens.of(chunk.positions, logprobs.detach().squeeze(1))
             (-logprobs.mean()).backward()  # only now: the segment has been scored
             _step(params, trained, options, scale)
-            state = _detached(state)
+            state = detach_state(state)
     finally:
         with torch.no_grad():
             for p, original in zip(params, trained, strict=True):
@@ -82,22 +83,22 @@ def _rms_scale(
     base: RescoreBase, network: Any, params: list[torch.Tensor], options: DynamicOptions
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """The root mean square of each weight's gradient over the first ``rms_tokens`` of
-    train (segment by segment, with the trained weights), and the decay's per-weight scale:
-    that RMS over its mean, capped at 1/decay so that no weight overshoots its trained value."""
+    train (``rms_batch`` streams, segment by segment, with the trained weights), and the
+    decay's per-weight scale: that RMS over its mean, capped at 1/decay so that no weight
+    overshoots its trained value. The mean is that of each weight tensor's mean RMS, as in
+    Krause et al.'s code, whose published settings the recipes use."""
     kept = base.shared
-    key = ("dynamic-eval rms", options.segment, options.rms_tokens)
+    key = ("dynamic-eval rms", options.segment, options.rms_tokens, options.rms_batch)
     if key not in kept:
         squares = [torch.zeros_like(p) for p in params]
-        device, state, batches = params[0].device, None, 0
-        train_ids = base.train.ids[: options.rms_tokens]
+        state: Any = None
+        batches = 0
         network.eval()
-        for chunk in stream_chunks(train_ids, base.vocab.eos_id, options.segment):
+        for inputs, targets in _train_segments(base, options, params[0].device):
             network.zero_grad(set_to_none=True)
-            inputs = torch.as_tensor(chunk.inputs, device=device).unsqueeze(1)
-            targets = torch.as_tensor(chunk.targets, device=device).unsqueeze(1)
             logprobs, state = network.target_logprobs(inputs, targets, state)
             (-logprobs.mean()).backward()
-            state = _detached(state)
+            state = detach_state(state)
             batches += 1
             for square, p in zip(squares, params, strict=True):
                 if p.grad is not None:
@@ -105,16 +106,21 @@ def _rms_scale(
                     square.add_(grad.detach() ** 2)
         network.zero_grad(set_to_none=True)
         rms = [(square / max(batches, 1)).sqrt() for square in squares]
-        mean = torch.cat([r.flatten() for r in rms]).mean()
+        mean = torch.stack([r.mean() for r in rms]).mean()
         kept[key] = (rms, [r / mean for r in rms])
     rms, relative = kept[key]
     cap = 1.0 / options.decay if options.decay > 0 else float("inf")
     return rms, [r.clamp(max=cap) for r in relative]
 
 
-def _detached(state: Any) -> Any:
-    if state is None:
-        return None
-    if isinstance(state, tuple | list):
-        return type(state)(s.detach() for s in state)
-    return state.detach()
+def _train_segments(
+    base: RescoreBase, options: DynamicOptions, device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The first ``rms_tokens`` train tokens as ``rms_batch`` parallel streams (columns),
+    cut into (inputs, targets) segments of ``segment`` rows, targets one token ahead."""
+    ids = np.asarray(base.train.ids[: options.rms_tokens], dtype=np.int64)
+    rows = ids.size // options.rms_batch
+    columns = torch.as_tensor(ids[: rows * options.rms_batch].reshape(options.rms_batch, rows).T)
+    for start in range(0, rows - 1, options.segment):
+        stop = min(start + options.segment, rows - 1)
+        yield columns[start:stop].to(device), columns[start + 1 : stop + 1].to(device)

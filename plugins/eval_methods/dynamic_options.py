@@ -26,6 +26,13 @@ class DynamicOptions(Options):
     rms_tokens: int = Field(
         20_000,
         ge=1,
-        description="rule rms: train tokens over which the gradients' mean square is taken",
+        description="rule rms: train tokens over which the gradients' mean square is taken "
+        "(the first ones; a number above the split's size takes it all)",
+    )
+    rms_batch: int = Field(
+        1,
+        ge=1,
+        description="rule rms: parallel streams of those train tokens per gradient (Krause "
+        "et al.'s code: 100), each gradient that of the mean loss over batch x segment tokens",
     )
     eps: float = Field(2e-5, gt=0.0, description="rule rms: added to the RMS in the division")

@@ -19,7 +19,10 @@ A recipe of an evaluation-time method (``bench rescore``) names instead a ``[res
 table: the ``parent`` recipe whose run it rescores, the ``method``, and optional
 ``settings`` (fixed options) and ``grid`` (values searched on validation). Its run
 configuration is the parent's; `bench reproduce` runs the parent first if the database
-holds no whole run of it, then rescores the newest one.
+holds no whole run of it, then rescores the newest one. It has the parent's
+``paper_time`` and ``[recipe.step_cost]`` (a rescore costs the parent's run first), the
+``measured`` note of which it extends with its ``method_cost``: what the method costs over
+plain scoring, as bench measured it.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def load_recipes() -> list[Recipe]:
             rescore = values.pop("rescore", None)
             if rescore is not None:  # the run configuration is the parent recipe's
                 values = {k: v for k, v in files[rescore["parent"]].items() if k != "recipe"}
+                meta = _with_parent_cost(meta, files[rescore["parent"]]["recipe"])
             recipes.append(
                 Recipe(
                     name=entry.name.removesuffix(".toml"),
@@ -77,6 +81,18 @@ def load_recipes() -> list[Recipe]:
                 )
             )
     return recipes
+
+
+def _with_parent_cost(meta: dict[str, Any], parent: dict[str, Any]) -> dict[str, Any]:
+    """A rescoring recipe's ``[recipe]`` table with its parent's training cost (step cost,
+    paper time) where it gives none, noted with what the method adds (``method_cost``)."""
+    step_cost = {**parent.get("step_cost", {}), **meta.get("step_cost", {})}
+    if meta.get("method_cost"):
+        before = step_cost.get("measured")
+        step_cost["measured"] = (
+            f"{before}; then {meta['method_cost']}" if before else str(meta["method_cost"])
+        )
+    return {"paper_time": parent.get("paper_time"), **meta, "step_cost": step_cost}
 
 
 def find_recipe(name: str) -> Recipe:
