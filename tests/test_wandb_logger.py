@@ -140,3 +140,12 @@ def test_runs_in_one_process_each_write_under_their_own_wandb_dir(tmp_path, monk
         path = logged(run_id=len(folder))
         assert path.is_relative_to(tmp_path / folder / "wandb"), path
         assert steps_in(path) == STEPS
+
+
+def test_offline_by_default_means_w_and_b_itself_is_offline_too():
+    """W&B's own usage telemetry follows the process's mode, not the run's: bench's default
+    offline run must not leave the process online (it would send that telemetry)."""
+    import wandb
+
+    logged()
+    assert wandb.setup().settings.mode == "offline"

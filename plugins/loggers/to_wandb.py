@@ -36,6 +36,11 @@ class WandbRun(Tracker):
 
         mode = os.environ.get("WANDB_MODE") or "offline"
         self.offline = mode == "offline"
+        if not os.environ.get("WANDB_MODE"):
+            # W&B applies a run's mode to that run only: for the process it stays online
+            # and keeps its own usage telemetry on (OpenTelemetry, sent to W&B's servers,
+            # and a histogram recorded in every run.log call). Offline means offline.
+            wandb.setup(settings=wandb.Settings(mode="offline"))
         self.wandb_id = f"bench-{run_name(self.run)}"
         # the last step earlier offline attempts logged of each metric
         self.sent: dict[str, int] = {}
