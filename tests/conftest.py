@@ -1,8 +1,8 @@
 """Shared fixtures: every test gets its own database and data folder. Tests marked
 ``slow`` run only with ``--runslow``.
 
-Tests that need something outside Python (a PostgreSQL server, Chromium, KenLM's module)
-skip, saying why, where it is missing; ``$BENCH_REQUIRE`` (comma-separated names from
+Tests that need something outside Python (a PostgreSQL server, Chromium, KenLM's module,
+the wandb library) skip, saying why, where it is missing; ``$BENCH_REQUIRE`` (comma-separated names from
 ``OPTIONAL``) turns those skips into failures, so that CI, which installs them, cannot
 pass without running those tests.
 """
@@ -20,6 +20,7 @@ OPTIONAL = {
     "postgres": "psycopg and a PostgreSQL server for the store tests",
     "chromium": "Chromium for the HTML site's browser tests",
     "kenlm": "KenLM's Python module for the ARPA round trip",
+    "wandb": "the wandb library (the wandb extra) for the W&B logger's tests",
 }
 
 

@@ -12,16 +12,22 @@ offline attempts did not reach (online, W&B itself drops steps it already has). 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from bench_plugins.loggers.common import LoggerPlugin, Tracker, run_name
-from bench_plugins.loggers.wandb_files import history, offline_files
+from bench_plugins.loggers.wandb_files import complete, history, offline_files
 
 DEFAULT_PROJECT = "bench"
 # W&B writes an offline run's file every 15 s by default: a run killed with -9 loses what
 # it logged since. Every 2 s, a resumed run re-sends what was lost (its checkpoint is older).
 FLUSH_SECONDS = 2.0
+# ``run.finish()`` returns before W&B's helper process has written all of an offline run's
+# file (it closes the file after being told to, without answering): bench waits up to this
+# long for the file to end with the run's exit record, so that a finished run is whole on
+# disk for whoever reads it next (``wandb sync``, a resumed run), and reports it otherwise
+CLOSE_SECONDS = 30.0
 
 
 class WandbRun(Tracker):
@@ -29,12 +35,22 @@ class WandbRun(Tracker):
         import wandb
 
         mode = os.environ.get("WANDB_MODE") or "offline"
+        self.offline = mode == "offline"
+        if not os.environ.get("WANDB_MODE"):
+            # W&B applies a run's mode to that run only: for the process it stays online
+            # and keeps its own usage telemetry on (OpenTelemetry, sent to W&B's servers,
+            # and a histogram recorded in every run.log call). Offline means offline.
+            wandb.setup(settings=wandb.Settings(mode="offline"))
         self.wandb_id = f"bench-{run_name(self.run)}"
         # the last step earlier offline attempts logged of each metric
         self.sent: dict[str, int] = {}
-        folder = Path(os.environ.get("WANDB_DIR") or ".") / "wandb"
-        if mode == "offline":
-            for path in offline_files(folder, self.wandb_id):
+        # Given to init, not left to W&B: W&B reads $WANDB_DIR once per process, so a later
+        # run in the same process would write where the first one did, not where bench
+        # looks for earlier attempts.
+        root = Path(os.environ.get("WANDB_DIR") or ".")
+        root.mkdir(parents=True, exist_ok=True)
+        if self.offline:
+            for path in offline_files(root / "wandb", self.wandb_id):
                 for row in history(path):
                     for key in row:
                         self.sent[key] = max(self.sent.get(key, -1), row["_step"])
@@ -44,6 +60,7 @@ class WandbRun(Tracker):
             name=f"bench run {self.run.run_id}: {self.run.plugin} on {self.run.corpus}",
             resume="allow",
             mode=mode,
+            dir=root,
             config=params,
             reinit="create_new",  # several runs in one process each get their own
             settings=_settings(wandb),
@@ -57,6 +74,18 @@ class WandbRun(Tracker):
     def finish(self, status: str, summary: dict[str, float]) -> None:
         self.wb.summary.update(summary | {"status": status})
         self.wb.finish(exit_code=0 if status == "finished" else 1)
+        if self.offline:
+            _wait_until_complete(Path(self.wb.settings.sync_file))
+
+
+def _wait_until_complete(path: Path) -> None:
+    deadline = time.monotonic() + CLOSE_SECONDS
+    while not (path.exists() and complete(path)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"W&B had not finished {path} {CLOSE_SECONDS:g} s after the run ended"
+            )
+        time.sleep(0.02)
 
 
 def _settings(wandb: Any) -> Any:
