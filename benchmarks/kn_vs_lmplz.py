@@ -30,9 +30,11 @@ says so and stops: nothing else is measured. ``query`` is looked for beside lmpl
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -87,6 +89,22 @@ def bench_row(folder: Path, args: argparse.Namespace) -> dict:
     done, peak_mb, wall_s = time_v([*command, "--corpus", str(folder)], env)
     found = re.search(r"test perplexity\s+([\d.]+)", done.stdout + done.stderr)
     print(done.stdout[-3000:], flush=True)
+    shown = subprocess.run(
+        [sys.executable, "-m", "bench", "show", "1", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    run = json.loads(shown.stdout)
+    scoring = sum(evaluation["seconds"] for evaluation in run["evaluations"])
+    print(
+        f"bench phases: estimating {run['train_seconds']:.1f} s, scoring valid and test "
+        f"{scoring:.1f} s, the rest (start, tokenizing, storing) "
+        f"{run['wall_seconds'] - run['train_seconds'] - scoring:.1f} s of the run's "
+        f"{run['wall_seconds']:.1f} s",
+        flush=True,
+    )
     return {
         "tool": f"`bench run --plugin kn --set memory={args.memory}`",
         "wall_s": wall_s,
