@@ -147,6 +147,12 @@ def main() -> None:
         help='a plugin and its settings, e.g. "kn memory=512M" (repeatable; default unigram)',
     )
     parser.add_argument("--source", type=Path, help="a folder to repeat (default WikiText-2)")
+    parser.add_argument(
+        "--copies",
+        choices=["shuffled", "permuted"],
+        default="shuffled",
+        help="copies with their lines shuffled, or their words renamed (see write_folder)",
+    )
     args = parser.parse_args()
     source = args.source or (SHARED if SHARED.is_dir() else None)
     runs = args.run or ["unigram"]
@@ -156,7 +162,7 @@ def main() -> None:
     for size in args.sizes.split(","):
         with tempfile.TemporaryDirectory(prefix="bench-local-memory-") as temp:
             folder = Path(temp) / "corpus"
-            tokens = write_folder(folder, parse_count(size), source)
+            tokens = write_folder(folder, parse_count(size), source, copies=args.copies)
             megabytes = (folder / "train.txt").stat().st_size / 2**20
             for index, run in enumerate(runs):
                 work = Path(temp) / f"work{index}"
