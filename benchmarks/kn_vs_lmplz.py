@@ -39,7 +39,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from local_memory import SHARED, parse_count, time_v, write_folder
+from local_memory import SHARED, cpu_seconds, parse_count, time_v, write_folder
 
 UNK_AS = "@unk@"  # lmplz refuses <unk> in its text: both tools read it as this word
 
@@ -62,17 +62,22 @@ def kenlm_row(tools: tuple[Path, Path], folder: Path, args: argparse.Namespace) 
     temp.mkdir(exist_ok=True)
     command = [str(lmplz), "-o", str(args.order), "-S", args.memory, "-T", str(temp)]
     command += ["--discount_fallback", "--text", str(folder / "train.txt"), "--arpa", str(arpa)]
-    _, peak_mb, wall_s = time_v(command)
-    print(f"lmplz: {wall_s:.1f} s, peak {peak_mb:,.0f} MB", flush=True)
+    built, peak_mb, wall_s = time_v(command)
+    cpu_s = cpu_seconds(built.stderr)
+    print(f"lmplz: {wall_s:.1f} s ({cpu_s:.1f} s CPU), peak {peak_mb:,.0f} MB", flush=True)
     scored, query_mb, query_s = time_v(
         [str(query), "-v", "summary", str(arpa)], None, folder / "test.txt"
     )
     found = re.search(r"Perplexity including OOVs:\s*([\d.]+)", scored.stdout)
-    print(f"query: {query_s:.1f} s, peak {query_mb:,.0f} MB", flush=True)
+    print(
+        f"query: {query_s:.1f} s ({cpu_seconds(scored.stderr):.1f} s CPU), peak {query_mb:,.0f} MB",
+        flush=True,
+    )
     arpa.unlink()
     return {
         "tool": f"`lmplz -o {args.order} -S {args.memory}`",
         "wall_s": wall_s,
+        "cpu_s": cpu_s,
         "peak_mb": peak_mb,
         "ppl": f"{float(found.group(1)):.3f}" if found else "?",
     }
@@ -80,6 +85,7 @@ def kenlm_row(tools: tuple[Path, Path], folder: Path, args: argparse.Namespace) 
 
 def bench_row(folder: Path, args: argparse.Namespace) -> dict:
     work = folder.parent / "bench"
+    shutil.rmtree(work, ignore_errors=True)  # nothing reused: vocabulary, token cache, runs
     env = dict(
         os.environ, BENCH_DB=f"sqlite:///{work / 'bench.db'}", BENCH_DATA_DIR=str(work / "data")
     )
@@ -87,6 +93,7 @@ def bench_row(folder: Path, args: argparse.Namespace) -> dict:
     command = [sys.executable, "-m", "bench", "run", "--plugin", "kn", "--no-progress"]
     command += [arg for setting in settings for arg in ("--set", setting)]
     done, peak_mb, wall_s = time_v([*command, "--corpus", str(folder)], env)
+    cpu_s = cpu_seconds(done.stderr)
     found = re.search(r"test perplexity\s+([\d.]+)", done.stdout + done.stderr)
     print(done.stdout[-3000:], flush=True)
     shown = subprocess.run(
@@ -108,6 +115,7 @@ def bench_row(folder: Path, args: argparse.Namespace) -> dict:
     return {
         "tool": f"`bench run --plugin kn --set memory={args.memory}`",
         "wall_s": wall_s,
+        "cpu_s": cpu_s,
         "peak_mb": peak_mb,
         "ppl": f"{float(found.group(1)):.3f}" if found else "?",
     }
@@ -134,10 +142,11 @@ def main() -> None:
             )
             print(f"{folder}: {tokens:,} train tokens", flush=True)
         rows = [kenlm_row(tools, folder, args), bench_row(folder, args)]
-    print("| train tokens | tool | wall s | peak GB | test ppl |\n|---:|---|---:|---:|---:|")
+    print("| train tokens | tool | wall s | CPU s | peak GB | test ppl |")
+    print("|---:|---|---:|---:|---:|---:|")
     for row in rows:
         print(
-            f"| {args.tokens} | {row['tool']} | {row['wall_s']:.0f} | "
+            f"| {args.tokens} | {row['tool']} | {row['wall_s']:.0f} | {row['cpu_s']:.0f} | "
             f"{row['peak_mb'] / 1024:.2f} | {row['ppl']} |"
         )
 

@@ -105,8 +105,8 @@ def write_folder(
 def time_v(
     command: list[str], env: dict[str, str] | None = None, stdin: Path | None = None
 ) -> tuple[subprocess.CompletedProcess[str], float, float]:
-    """``command`` run under ``/usr/bin/time -v``: the finished process (its output, less
-    time's report), its peak resident set size in MB and its wall clock seconds."""
+    """``command`` run under ``/usr/bin/time -v``: the finished process (time's report at
+    the end of its stderr), its peak resident set size in MB and its wall clock seconds."""
     with open(stdin or os.devnull, "rb") as handle:
         done = subprocess.run(
             ["/usr/bin/time", "-v", *command], stdin=handle, capture_output=True, text=True, env=env
@@ -118,6 +118,13 @@ def time_v(
     assert peak and wall, done.stderr[-2000:]
     seconds = sum(float(part) * 60**i for i, part in enumerate(reversed(wall.group(1).split(":"))))
     return done, int(peak.group(1)) / 1024, seconds
+
+
+def cpu_seconds(report: str) -> float:
+    """User plus system CPU seconds in a ``/usr/bin/time -v`` report (all threads): on a
+    shared core the steadier figure, where wall time depends on everyone else's load."""
+    found = re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", report)
+    return sum(map(float, found))
 
 
 def measure(folder: Path, run: str, work: Path) -> dict[str, str]:
