@@ -14,7 +14,8 @@ from a Zipf distribution, separated by single spaces. Each corpus is the registe
 fetched from that file:// zip, with the member's own MD5 as its published checksum and
 the split at 90% / 5% / 5% of the bytes (the standard 90M / 5M / 5M at 100M bytes).
 
-Then one fresh Python process per corpus and size (``--worker``) fetches it (extracting
+Then one fresh Python process per corpus and size (``--worker``, started from a parent
+that never held the text: Linux carries the peak across fork and exec) fetches it (extracting
 the member), loads it, fits the character tokenizer (each corpus's default) on train and
 encodes every split, as ``bench run`` does before its model sees the ids. Peak memory is
 that process's peak resident set size (``ru_maxrss``) read after each phase, so each
@@ -135,7 +136,12 @@ def main() -> None:
     parser.add_argument("--corpus", default="enwik8,text8", help="enwik8, text8 or both")
     parser.add_argument("--before", type=Path, help="a checkout of other bench code to run")
     parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--make", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.make:
+        name, size, folder = args.make
+        print(write_archive(Path(folder), name, int(size))[1])
+        return
     if args.worker:
         name, archive, md5, size, data_dir = args.worker
         print(json.dumps(worker(name, Path(archive), md5, int(size), Path(data_dir))))
@@ -148,7 +154,12 @@ def main() -> None:
     for name in args.corpus.split(","):
         for size in map(parse_count, args.sizes.split(",")):
             with tempfile.TemporaryDirectory(prefix="bench-mahoney-") as temp:
-                archive, md5 = write_archive(Path(temp), name, size)
+                # made by another process: Linux carries a process's peak RSS across
+                # fork and exec, so a worker forked from a parent holding the text
+                # would report the parent's size as its own peak
+                make = [sys.executable, __file__, "--make", name, str(size), temp]
+                md5 = subprocess.run(make, capture_output=True, text=True, check=True).stdout
+                archive, md5 = Path(temp) / f"{name}.zip", md5.strip()
                 command = [sys.executable, __file__, "--worker", name, str(archive), md5]
                 command += [str(size), str(Path(temp) / "data")]
                 done = subprocess.run(command, capture_output=True, text=True, env=env)
