@@ -134,6 +134,34 @@ def fetched(name: str, tmp_path: Path) -> tuple[CorpusSpec, bytes, dict[str, tup
     return small, data, splits
 
 
+PIECES = {
+    "one long line": b"word " * 200,
+    "long line, then lines": b"a b " * 150 + b"\nc d\n" * 40,
+    "ends in a tab after a long line": b"x " * 300 + b"\t",
+    "spaces only across blocks": b"ab" + b" " * 900 + b"cd\nnext\n",
+    "no space in a block": b"y" * 700 + b" z\n",
+    "crlf and a byte-order mark": b"\xef\xbb\xbf" + b"p q\r\n" * 100,
+}
+
+
+@pytest.mark.parametrize("data", PIECES.values(), ids=PIECES.keys())
+def test_pieces_joined_are_the_lines_of_a_whole_read(
+    tmp_path: Path, small_blocks: None, data: bytes
+) -> None:
+    path = tmp_path / "text8"
+    path.write_bytes(data)
+    pieces = list(blocks_module.line_pieces(path, "t", 0, len(data)))
+    joined: list[str] = []
+    going_on = False
+    for lines, goes_on in pieces:
+        if going_on and lines:
+            joined[-1] += lines[0]
+            lines = lines[1:]
+        joined.extend(lines)
+        going_on = goes_on
+    assert joined == decode_lines(data, "t")
+
+
 @pytest.mark.parametrize("name", LAYOUTS)
 def test_splits_are_those_of_the_whole_file_cut_by_bytes(
     tmp_path: Path, small_blocks: None, monkeypatch: pytest.MonkeyPatch, name: str

@@ -92,14 +92,16 @@ def line_pieces(path: Path, label: str, start: int, end: int) -> Iterator[tuple[
     """The lines of bytes ``start`` to ``end`` of ``path``, a piece at a time (see
     :func:`byte_pieces`), by the line rule; a line cut at a space is the last line of its
     piece, flagged, and goes on as the first line of the next."""
-    offset = start
+    offset, going_on = start, False
     for block, inside in byte_pieces(path, start, end):
         text = decode_text(block, label, offset)
         if offset == 0:
             text = text.removeprefix("\ufeff")  # as split_lines does at a file's start
-        # a piece cut inside a line keeps its last fragment, even one of spaces only
-        yield split_block_lines(text + "\n" if inside else text), inside
-        offset += len(block)
+        # a piece cut inside a line keeps its last fragment, even one of spaces only, and
+        # so does the last piece of a line begun before it (that line has text)
+        whole = inside or (going_on and "\n" not in text)
+        yield split_block_lines(text + "\n" if whole else text), inside
+        offset, going_on = offset + len(block), inside
 
 
 def line_blocks(path: Path, label: str, digest: Any = None) -> Iterator[list[str]]:
