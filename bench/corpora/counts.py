@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-from bench.corpora.byte_splits import cut_byte_splits
+from bench.corpora.byte_splits import split_tokens
 from bench.corpora.files import cached_path, corpus_dir, embedded_bytes, embedded_path
 from bench.corpora.spec import CorpusSpec, SplitFile
 from bench.tokenization.tokens import UNK
@@ -50,6 +50,10 @@ def counted_split_tokens(spec: CorpusSpec, data_dir: Path) -> dict[str, int] | N
     if cached is not None and cached.get("key") == key:
         return cached["counts"]
     counts: dict[str, int] = {}
+    if spec.byte_splits:  # enwik8, text8: one file, read a piece of each split at a time
+        ((_, path),) = sources
+        counts = split_tokens(spec.name, spec.byte_splits, path, line_tokens)
+        sources = []
     for split_file, path in sources:
         with _open(spec, path) as handle:
             for split, tokens in _file_counts(spec, split_file, handle, line_tokens).items():
@@ -80,9 +84,6 @@ def _file_counts(
     spec: CorpusSpec, split_file: SplitFile, handle: IO[bytes], line_tokens: Callable[[str], int]
 ) -> dict[str, int]:
     """Tokens of one file, per split (a ``line_splits`` file feeds several splits)."""
-    if spec.byte_splits:  # enwik8, text8: 100 MB read whole, as loading them does
-        cut = cut_byte_splits(spec.name, spec.byte_splits, handle.read(), str(split_file.url), {})
-        return {split: sum(map(line_tokens, lines)) for split, lines in cut.items()}
     ranges = spec.line_splits or {split_file.split: (0, None)}
     counts = dict.fromkeys(ranges, 0)
     for number, line in enumerate(_lines(handle)):

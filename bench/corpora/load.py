@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.api.registry import Registry
 from bench.corpora.blocks import checked_sha256
-from bench.corpora.byte_splits import cut_byte_splits
+from bench.corpora.byte_splits import load_byte_splits
 from bench.corpora.fetch import fetch
 from bench.corpora.files import (
     cached_path,
@@ -169,12 +169,35 @@ def _load_registered(
         )
         for f, p in zip(spec.files, paths, strict=True)
     ]
+    if spec.byte_splits:
+        return _load_byte_splits(spec, *files[0], source=str(corpus_dir(spec, data_dir)))
     streamed = None
     if spec.stream_train:  # left on disk: checksummed now, read shard by shard when used
         streamed = stream_split(spec, "train", [(f, p) for f, p in files if f.split == "train"])
         files = [(f, p) for f, p in files if f.split != "train"]
     contents = ((split_file, str(path), read_file(path)) for split_file, path in files)
     return _assemble(spec, contents, source=str(corpus_dir(spec, data_dir)), streamed=streamed)
+
+
+def _load_byte_splits(
+    spec: CorpusSpec, split_file: SplitFile, path: Path, *, source: str
+) -> CorpusText:
+    """enwik8, text8: one file, cut by byte offsets, never read whole: checksummed a chunk
+    at a time, train left on disk (see :func:`load_byte_splits`); every split's checksum
+    is the whole file's."""
+    assert spec.byte_splits is not None
+    digest = sha256_file(path)
+    verified = check_sha256(spec.name, split_file, str(path), digest)
+    splits = load_byte_splits(spec.name, spec.byte_splits, path, spec.expected_tokens)
+    _require_splits(spec, splits)
+    return CorpusText(
+        name=spec.name,
+        spec=spec,
+        source=source,
+        splits=splits,
+        sha256=dict.fromkeys(splits, digest),
+        verified=verified,
+    )
 
 
 # --------------------------------------------------------------------------- local folders
@@ -307,11 +330,6 @@ def _assemble(
     for split_file, label, data in contents:
         digest = sha256_bytes(data)
         verified = check_sha256(spec.name, split_file, label, digest) and verified
-        if spec.byte_splits:  # one file, cut by byte offsets; each split has its checksum
-            cut = cut_byte_splits(spec.name, spec.byte_splits, data, label, spec.expected_tokens)
-            lines.update(cut)
-            digests.update({split: [digest] for split in cut})
-            continue
         file_lines = decode_lines(data, label)
         del data  # big shards: keep only the decoded lines alive
         check_counts(label, file_lines, split_file.lines, split_file.tokens)

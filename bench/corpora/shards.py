@@ -31,11 +31,19 @@ from bench.corpora.text import (
 
 @dataclass(frozen=True)
 class Shard:
-    """One file of a sharded split and the counts it must have (None: not checked)."""
+    """One file of a sharded split and the counts it must have (None: not checked).
+
+    ``span`` (start and end byte) makes the shard those bytes of the file, read in pieces
+    (:func:`~bench.corpora.blocks.line_pieces`): a split of enwik8 or text8."""
 
     path: Path
     lines: int | None = None
     tokens: int | None = None
+    span: tuple[int, int] | None = None
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size if self.span is None else self.span[1] - self.span[0]
 
 
 class ShardedLines:
@@ -70,32 +78,44 @@ class ShardedLines:
         return tuple(shard.path for shard in self._shards)
 
     def __iter__(self) -> Iterator[str]:
+        """Every line; a line of a byte span longer than a block comes as its pieces."""
         for lines in self.blocks():
             yield from lines
 
     def blocks(self) -> Iterator[list[str]]:
         """Each block's lines, read when asked for; the previous block can then be freed.
         A file's line and token counts are checked once its last block is read."""
+        for lines, _ in self.pieces():
+            yield lines
+
+    def pieces(self) -> Iterator[tuple[list[str], bool]]:
+        """:meth:`blocks`, each with a flag saying its last line goes on in the next
+        block (only in a byte span, where a long line is cut after a space): an encoder
+        joins the two pieces into one line, with one end-of-line token."""
         index = 0
         for shard in self._shards:
             label = str(shard.path)
             found_lines, found_tokens = 0, 0
-            for lines in blocks.line_blocks(shard.path, label):
-                found_lines += len(lines)
+            for lines, goes_on in self._read(shard, label):
+                found_lines += len(lines) - goes_on
                 if shard.tokens is not None:
-                    found_tokens += count_tokens(lines)
+                    found_tokens += count_tokens(lines) - goes_on
                 if self._pick is not None:
                     picked = enumerate(lines, index)
                     index += len(lines)
                     lines = [line for i, line in picked if split_of_line(i) == self._pick]
-                yield lines
+                yield lines, goes_on
             check_totals(label, found_lines, found_tokens, shard.lines, shard.tokens)
+
+    @staticmethod
+    def _read(shard: Shard, label: str) -> Iterator[tuple[list[str], bool]]:
+        if shard.span is not None:
+            return blocks.line_pieces(shard.path, label, *shard.span)
+        return ((lines, False) for lines in blocks.line_blocks(shard.path, label))
 
     def block_estimate(self) -> int:
         """About how many blocks :meth:`blocks` yields (for a progress bar)."""
-        return sum(
-            max(1, math.ceil(path.stat().st_size / blocks.BLOCK_BYTES)) for path in self.paths
-        )
+        return sum(max(1, math.ceil(shard.size / blocks.BLOCK_BYTES)) for shard in self._shards)
 
     def head(self, count: int) -> list[str]:
         """The first ``count`` lines (fewer if there are fewer), reading only what they need."""
@@ -105,7 +125,7 @@ class ShardedLines:
         """Whole lines from the end of the split, read from at most the last ``max_bytes``
         of its last file (all its lines, when the split is one file that short)."""
         shard = self._shards[-1]
-        lines = blocks.tail_lines(shard.path, str(shard.path), max_bytes)
+        lines = blocks.tail_lines(shard.path, str(shard.path), max_bytes, *(shard.span or ()))
         if self._pick is None:
             return lines
         assert self._file_lines is not None

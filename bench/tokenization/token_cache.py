@@ -79,17 +79,12 @@ def encode_to_disk(
     folder.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".part"))
     try:
-        read: Iterable[list[str]] = lines.blocks()
+        read: Iterable[tuple[list[str], bool]] = lines.pieces()
         if progress is not None:
             read = progress(
                 read, total=lines.block_estimate(), desc=f"encoding {split}", unit="block"
             )
-        blocks = (
-            block[start : start + BLOCK_LINES]
-            for block in read
-            for start in range(0, len(block), BLOCK_LINES)
-        )
-        _write_encoded(building, (tokenizer.encode(split, block) for block in blocks))
+        _write_encoded(building, _encoded_parts(tokenizer, split, read))
         _publish(building, folder)
     finally:
         shutil.rmtree(building, ignore_errors=True)
@@ -97,6 +92,32 @@ def encode_to_disk(
     if encoded is None:  # only if the files were damaged between two lines of this function
         raise RuntimeError(f"{folder}: encoded split could not be read back")
     return encoded
+
+
+def _encoded_parts(
+    tokenizer: Tokenizer, split: str, pieces: Iterable[tuple[list[str], bool]]
+) -> Iterator[TokenizedSplit]:
+    """Each block's lines encoded, :data:`BLOCK_LINES` at a time. A block whose last line
+    goes on in the next block (a line of a byte span cut at a space) loses that line's
+    end-of-line token, so the next block's first line ends it: one line, one token."""
+    for block, goes_on in pieces:
+        for start in range(0, len(block), BLOCK_LINES):
+            part = tokenizer.encode(split, block[start : start + BLOCK_LINES])
+            yield without_line_end(part) if goes_on and start + BLOCK_LINES >= len(block) else part
+
+
+def without_line_end(part: TokenizedSplit) -> TokenizedSplit:
+    """``part`` less the end-of-line token of its last line, which goes on elsewhere."""
+    counts = part.counts
+    less = UnitCounts(
+        tokens=counts.tokens - 1,
+        words=counts.words - 1,
+        bytes=counts.bytes - 1,
+        lines=counts.lines - 1,
+        oov=counts.oov,
+    )
+    mask = None if part.oov_mask is None else part.oov_mask[:-1]
+    return TokenizedSplit(part.name, part.ids[:-1], part.line_offsets[:-1], less, mask)
 
 
 def load_encoded(folder: Path, split: str) -> TokenizedSplit | None:
