@@ -1,9 +1,10 @@
 """What a leaderboard says about a derived run (a combination of stored runs): which
 models it was made from, found by their configuration hashes.
 
-A derived run's ``parents`` are run ids of the database that made it, which mean nothing
-once its file is imported elsewhere; the members' labels and configuration hashes, which
-the leaderboard also prints for every run, tell a reader which rows it was made from.
+A derived run's ``parents`` are run ids of the database it lives in (``bench import``
+maps them to the importing database's ids, or to a readable reference when a parent is not
+there); the members' labels and configuration hashes, which the leaderboard also prints for
+every run, tell a reader which rows it was made from in any database.
 """
 
 from __future__ import annotations
