@@ -325,6 +325,27 @@ def test_a_run_of_a_recipe_is_shown_beside_the_paper(tmp_path: Path) -> None:
     assert "vs paper" not in headline(unmatched)
 
 
+def test_the_measured_table_narrows_to_180_bytes_when_labels_are_not_ascii(
+    tmp_path: Path,
+) -> None:
+    # "—", "→", "…" and "±" take two or three bytes: tools that measure lines in bytes
+    # must find them within 180 too
+    with Store(f"sqlite:///{tmp_path / 'bench.db'}") as store:
+        add_run(
+            store,
+            corpus="ptb",
+            label="LSTM → 2×200 … ± — " * 5,
+            valid=120.0,
+            test=113.16,
+            tokens=1300,
+            config={"options": {"hidden_size": 200}},
+        )
+        results = store.results_frame()
+    ptb = build_tables(results, load_published(), recipes=[small_recipe()])["ptb"]
+    table = [line for line in render(ptb, "md").splitlines() if line.startswith("|")]
+    assert max(len(line.encode("utf-8")) for line in table) <= 180
+
+
 def test_the_measured_table_narrows_to_180_characters(tmp_path: Path) -> None:
     long = "an LSTM with a very long descriptive label, " * 3
     with Store(f"sqlite:///{tmp_path / 'bench.db'}") as store:

@@ -74,7 +74,9 @@ def _grid(frame: pd.DataFrame) -> str:
 
 
 def _width(frame: pd.DataFrame) -> int:
-    return max(len(line) for line in _grid(frame).splitlines())
+    # counted in UTF-8 bytes, not characters: "±", "→" and "…" take two or three, and tools
+    # that measure line length in bytes must also find every line within MAX_LINE
+    return max(len(line.encode("utf-8")) for line in _grid(frame).splitlines())
 
 
 def _model_width(limit: int) -> Any:
