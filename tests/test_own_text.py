@@ -214,17 +214,6 @@ def test_greedy_and_top_p_reach_the_model_as_keywords() -> None:
     ]
 
 
-def test_nucleus_keeps_the_likeliest_ids_holding_top_p() -> None:
-    import torch
-
-    from bench_plugins.recurrent.network import _nucleus
-
-    scores = torch.log(torch.tensor([0.1, 0.5, 0.05, 0.3, 0.05]))
-    kept = torch.isfinite(_nucleus(scores, 0.7)).tolist()
-    assert kept == [False, True, False, True, False]  # 0.5 + 0.3 reach 0.7
-    assert torch.isfinite(_nucleus(scores, 0.01)).tolist() == [False, True, False, False, False]
-
-
 # --------------------------------------------------------------------------- hints
 
 

@@ -1,4 +1,4 @@
-"""The training toolkit plugins call from fit(): the BPTT loop, options, optimisers, checkpoints, FLOPs, the DDP step.
+"""The training toolkit plugins call from fit() (the BPTT loop, options, optimisers, checkpoints, FLOPs, the DDP step) and from score() and generate().
 
 This package is the second door of a plugin (after ``bench`` itself): a model plugin that
 trains a network imports what it shares with the built-in ones from here, never from the
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         frequency_ranks,
         take_rows,
     )
+    from bench.api.sampling import TokenSampler
     from bench.interrupts import InterruptGuard
     from bench.tokenization.batching import StreamChunk, stream_chunks
     from bench.tokenization.windows import ScoringWindow, sliding_windows
@@ -61,6 +62,8 @@ _LAZY = {
     "counts_tensor": "bench.api.output_network",
     "frequency_ranks": "bench.api.output_network",
     "take_rows": "bench.api.output_network",
+    # one token drawn as LanguageModel.generate promises (temperature, top_k, top_p, seed)
+    "TokenSampler": "bench.api.sampling",
     # adaptive input representations, tieable to the adaptive output layer (docs/hooks.md)
     "AdaptiveInput": "bench.api.adaptive_input",
 }
@@ -70,6 +73,7 @@ __all__ = [
     "InterruptGuard",
     "ScoringWindow",
     "StreamChunk",
+    "TokenSampler",
     "TrainingOptions",
     "accumulated_update",
     "at_least_float32",

@@ -105,18 +105,13 @@ class RecurrentModel(LanguageModel):
         top_p: float | None = None,
     ) -> list[int]:
         """Sample ``tokens`` ids after ``prompt`` (which follows an implicit end-of-sentence)."""
+        from bench.training import TokenSampler
         from bench_plugins.recurrent.network import sample
 
-        return sample(
-            self.network,
-            [self.vocab.eos_id, *prompt],
-            tokens,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            seed=seed,
-            device=self.device,
+        sampler = TokenSampler(
+            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, device=self.device
         )
+        return sample(self.network, [self.vocab.eos_id, *prompt], tokens, sampler, self.device)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.network.parameters())

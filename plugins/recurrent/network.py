@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from bench import EvalProtocol, HiddenScores, OutputNetwork, ScoredTokens, TokenizedSplit
-from bench.training import stream_chunks
+from bench.training import TokenSampler, stream_chunks
 from bench_plugins.recurrent.options import RecurrentOptions
 
 
@@ -239,42 +239,16 @@ def score_stream_with_hidden(
 
 @torch.inference_mode()
 def sample(
-    network: nn.Module,
-    context: list[int],
-    tokens: int,
-    *,
-    temperature: float,
-    top_k: int | None,
-    seed: int,
-    device: str,
-    top_p: float | None = None,
+    network: nn.Module, context: list[int], tokens: int, sampler: TokenSampler, device: str
 ) -> list[int]:
-    """Feed ``context``, then draw ``tokens`` ids one at a time (softmax with temperature,
-    optionally restricted to the ``top_k`` likeliest and to the smallest set of likeliest
-    ids whose probability reaches ``top_p``). Seeded, so a sample is repeatable."""
+    """Feed ``context``, then draw ``tokens`` ids one at a time with ``sampler``, the state
+    carried from each token to the next."""
     network.eval()
-    generator = torch.Generator(device=device).manual_seed(seed)
     logprobs, state = network.next_logprobs(
         torch.as_tensor(context, device=device).unsqueeze(1), None
     )
     drawn: list[int] = []
     for _ in range(tokens):
-        scores = logprobs / temperature
-        if top_k is not None and top_k < scores.numel():
-            cutoff = torch.topk(scores, top_k).values[-1]
-            scores = scores.masked_fill(scores < cutoff, float("-inf"))
-        if top_p is not None:
-            scores = _nucleus(scores, top_p)
-        token = int(torch.multinomial(torch.softmax(scores, -1), 1, generator=generator))
-        drawn.append(token)
-        logprobs, state = network.next_logprobs(torch.tensor([[token]], device=device), state)
+        drawn.append(sampler.draw(logprobs))
+        logprobs, state = network.next_logprobs(torch.tensor([[drawn[-1]]], device=device), state)
     return drawn
-
-
-def _nucleus(scores: torch.Tensor, top_p: float) -> torch.Tensor:
-    """``scores`` with every id outside the nucleus set to -inf: the likeliest ids whose
-    probabilities, summed in order, reach ``top_p`` (the likeliest id always stays)."""
-    ordered, order = torch.sort(scores, descending=True)
-    before = torch.cumsum(torch.softmax(ordered, -1), -1) - torch.softmax(ordered, -1)
-    dropped = order[before >= top_p]
-    return scores.index_fill(-1, dropped, float("-inf"))
