@@ -12,7 +12,7 @@ imports; the network lives in ``bench_plugins.transformer.network``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,26 @@ class TransformerModel(LanguageModel):
 
         state = torch.load(path, map_location=self.device, weights_only=True)
         self.network.load_state_dict(state["model"])
+
+    def generate(
+        self,
+        prompt: Sequence[int],
+        tokens: int,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int = 0,
+        top_p: float | None = None,
+    ) -> list[int]:
+        """Sample ``tokens`` ids after ``prompt`` (which follows an implicit end-of-sentence),
+        each token seeing the last ``tokens_per_sample`` ids before it."""
+        from bench.training import TokenSampler
+        from bench_plugins.transformer.generation import sample
+
+        sampler = TokenSampler(
+            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, device=self.device
+        )
+        return sample(self.network, [self.vocab.eos_id, *prompt], tokens, sampler, self.device)
 
     def num_parameters(self) -> int:
         # a tied word matrix counts once (parameters() yields each tensor once)

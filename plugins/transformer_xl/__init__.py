@@ -12,7 +12,7 @@ token to its last. This module stays free of torch; the network is in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,28 @@ class TransformerXLModel(LanguageModel):
 
         state = torch.load(path, map_location=self.device, weights_only=True)
         self.network.load_state_dict(state["model"])
+
+    def generate(
+        self,
+        prompt: Sequence[int],
+        tokens: int,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int = 0,
+        top_p: float | None = None,
+    ) -> list[int]:
+        """Sample ``tokens`` ids after ``prompt`` (which follows an implicit end-of-sentence),
+        read with the segments and memory of scoring (``eval_bptt``, ``eval_mem_len``)."""
+        from bench.training import TokenSampler
+        from bench_plugins.transformer_xl.generation import SegmentReader, sample
+
+        sampler = TokenSampler(
+            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, device=self.device
+        )
+        o = self.options
+        reader = SegmentReader(self.network, o.eval_bptt, o.scoring_mem_len, self.device)
+        return sample(reader, [self.vocab.eos_id, *prompt], tokens, sampler)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.network.parameters())
