@@ -132,6 +132,43 @@ def test_tokens_per_sample_is_the_loops_block_length():
     assert TransformerOptions(**options.model_dump()).bptt == 16
 
 
+# each block parameter and its counterpart in nn.TransformerEncoderLayer
+ENCODER_LAYER_NAMES = {
+    "attention.qkv.weight": "self_attn.in_proj_weight",
+    "attention.qkv.bias": "self_attn.in_proj_bias",
+    "attention.proj.weight": "self_attn.out_proj.weight",
+    "attention.proj.bias": "self_attn.out_proj.bias",
+    "ffn.0.weight": "linear1.weight",
+    "ffn.0.bias": "linear1.bias",
+    "ffn.3.weight": "linear2.weight",
+    "ffn.3.bias": "linear2.bias",
+    "norm1.weight": "norm1.weight",
+    "norm1.bias": "norm1.bias",
+    "norm2.weight": "norm2.weight",
+    "norm2.bias": "norm2.bias",
+}
+
+
+def test_blocks_start_as_nn_transformer_starts_its_encoder_layers():
+    """word_language_model's model is an nn.Transformer: Xavier matrices, attention biases
+    at zero (nn.MultiheadAttention's), feed-forward biases drawn as nn.Linear draws them."""
+    network = transformer(norm="post").network
+    torch.manual_seed(0)
+    reference = torch.nn.Transformer(
+        8, 2, 1, 1, dim_feedforward=16, batch_first=True
+    ).encoder.layers[0]
+    theirs = dict(reference.named_parameters())
+    ours = dict(network.blocks[0].named_parameters())
+    assert set(ours) == set(ENCODER_LAYER_NAMES)
+    for name, their_name in ENCODER_LAYER_NAMES.items():
+        mine, reference_value = ours[name].detach().float(), theirs[their_name].detach()
+        assert mine.shape == reference_value.shape, name
+        assert (mine == 0).all() == (reference_value == 0).all(), name
+        assert (mine == 1).all() == (reference_value == 1).all(), name
+        if mine.dim() == 2:  # Xavier: uniform within sqrt(6 / (fan_in + fan_out))
+            assert mine.abs().max() <= (6 / sum(mine.shape)) ** 0.5, name
+
+
 def test_a_nan_restart_takes_the_per_update_schedule_back_to_the_epochs_start(
     runner,  # noqa: F811
     tiny_corpus,

@@ -129,12 +129,16 @@ class TransformerNetwork(nn.Module):
         return words
 
     def _init_weights(self, o: TransformerOptions, tieable: bool) -> None:
-        # attention and feed-forward matrices as nn.Transformer initialises them (Xavier);
-        # word matrices uniform in +-init_range as word_language_model's
+        # attention and feed-forward matrices as nn.Transformer initialises them (Xavier),
+        # the attention's biases at zero as nn.MultiheadAttention starts them (the
+        # feed-forward biases keep nn.Linear's draw, as there); word matrices uniform in
+        # +-init_range as word_language_model's
         for block in self.blocks:
             for param in block.parameters():
                 if param.dim() > 1:
                     nn.init.xavier_uniform_(param)
+            nn.init.zeros_(block.attention.qkv.bias)
+            nn.init.zeros_(block.attention.proj.bias)
         if o.adaptive_input:
             return  # initialised (and tied) when built
         nn.init.uniform_(self.embedding.weight, -o.init_range, o.init_range)
