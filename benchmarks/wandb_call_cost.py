@@ -88,7 +88,7 @@ def measured(into: dict[str, float], *, wait: bool = True) -> Iterator[None]:
 def one_run(number: int, calls: int, extra: dict[str, Any]) -> dict[str, dict[str, float]]:
     """One offline run through bench's tracker: CPU seconds of start (``wandb.init``),
     of ``calls`` per-step rows (per call) and of finish (with the wait for the file)."""
-    from bench_plugins.loggers import to_wandb
+    from bench_plugins.loggers import to_wandb, wandb_files
 
     (destination,) = log_destinations(["wandb"])
     config = {"seed": 1, "options": {"hidden_size": 32, "log_every": 1}}
@@ -112,6 +112,9 @@ def one_run(number: int, calls: int, extra: dict[str, Any]) -> dict[str, dict[st
     costs["per call"] = {part: seconds / calls for part, seconds in costs["per call"].items()}
     with measured(costs["finish"]):
         tracker.finish("finished", {"final/test_ppl": 3.0})
+    path = Path(tracker.wb.settings.sync_file)
+    kinds = [record.WhichOneof("record_type") for record in wandb_files.records(path)]
+    costs["file"] = {"kB": path.stat().st_size / 1000, "summary records": kinds.count("summary")}
     return costs
 
 
@@ -154,6 +157,10 @@ def main() -> None:
             }
             shown = "  ".join(f"{part} {value:7.1f}" for part, value in parts.items())
             print(f"  {piece:8} CPU {unit}: {shown}  total {sum(parts.values()):7.1f}")
+        file = {key: statistics.median(run["file"][key] for run in runs) for key in runs[0]["file"]}
+        print(
+            f"  offline file: {file['kB']:,.0f} kB, {file['summary records']:,.0f} summary records"
+        )
 
 
 if __name__ == "__main__":
