@@ -142,8 +142,9 @@ def main() -> None:
     )
     trial(runner, args.corpus, 20, log_to)  # untimed: imports, start-up, corpus, caches
     if args.helper_cpu is not None:  # W&B's helper lives as long as this process
-        for pid in helpers():
-            os.sched_setaffinity(pid, {args.helper_cpu})
+        for pid in helpers():  # each of its threads: affinity is a thread's on Linux
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                os.sched_setaffinity(int(task.name), {args.helper_cpu})
     logged: list[Trial] = []
     quiet: list[Trial] = []
     for repeat in range(args.repeats):
