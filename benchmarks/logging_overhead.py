@@ -18,7 +18,8 @@ scheduler also takes time from the others), so each trial's CPU seconds are coun
 this process's, all threads, and those of the helper processes it started (W&B's
 wandb-core), read from /proc on Linux; they include opening and closing the run.
 ``--helper-cpu N`` moves those helper processes onto CPU N after the untimed runs: the
-case where W&B's helper has a core of its own.
+case where W&B's helper has a core of its own. ``--send-seconds S`` has the loggers'
+threads send what gathered every S seconds instead of every second.
 
     python benchmarks/logging_overhead.py                        # every installed tracker
     python benchmarks/logging_overhead.py --log-to tensorboard --log-to csv
@@ -126,9 +127,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, help="torch intra-op threads [default: torch's]")
     parser.add_argument("--helper-cpu", type=int, help="run the trackers' helper processes there")
+    parser.add_argument(
+        "--send-seconds", type=float, help="how often the loggers' threads send [default: 1]"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.send_seconds is not None:
+        from bench_plugins.loggers import common
+
+        common.SEND_SECONDS = args.send_seconds
     workdir = Path(tempfile.mkdtemp(prefix="bench-logging-"))
     os.environ.setdefault("WANDB_DIR", str(workdir))
     os.environ.setdefault("WANDB_SILENT", "true")
@@ -157,6 +165,7 @@ def main() -> None:
         f"{args.steps} steps x {args.repeats} repeats, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, CPUs {sorted(os.sched_getaffinity(0))}"
         + (f", helpers on CPU {args.helper_cpu}" if args.helper_cpu is not None else "")
+        + (f", sent every {args.send_seconds:g} s" if args.send_seconds is not None else "")
     )
     print(f"logging to: {', '.join(log_to)}")
     _compare("second epoch: train tokens/s", "steady", logged, quiet, "{:,.0f}", ratio=True)
