@@ -101,7 +101,7 @@ def _settings(wandb: Any) -> Any:
             x_transaction_log_flush_interval=FLUSH_SECONDS,
             x_disable_stats=True,  # its sampling of the machine competes with the training
             # Otherwise W&B's helper recomputes the run's summary after every logged row and
-            # writes it to the offline file twice: two thirds of the file, and a third of
+            # writes it to the offline file twice: more than half of the file, and part of
             # the helper's work per row. bench sets each series' last value (W&B's default
             # summary) itself, once, when the run ends.
             x_server_side_derived_summary=True,
