@@ -58,6 +58,34 @@ def test_the_file_is_whole_when_finish_returns():
     assert config["seed"] == 1
 
 
+def record_kinds(path):
+    from bench_plugins.loggers import wandb_files
+
+    return [record.WhichOneof("record_type") for record in wandb_files.records(path)]
+
+
+def test_the_summary_is_written_once_with_each_series_last_value():
+    """W&B's helper would rewrite the summary after every row (twice, in the offline
+    file): bench has the summary derived elsewhere and sets the last values itself."""
+    from bench_plugins.loggers import wandb_files
+
+    path = logged()
+    kinds = record_kinds(path)
+    assert kinds.count("history") == len(STEPS)
+    assert kinds.count("summary") <= 2, kinds.count("summary")  # not one or two per row
+    summary, _ = wandb_files.summary_and_config(path)
+    assert summary["train_loss"] == 1.0 / STEPS[-1]
+
+
+def test_a_resumed_run_s_summary_keeps_the_last_value_an_earlier_attempt_logged():
+    from bench_plugins.loggers import wandb_files
+
+    logged(STEPS)  # reached step 20
+    path = logged(range(11, 16), run_id=7)  # from a checkpoint at 10, ended at 15
+    summary, _ = wandb_files.summary_and_config(path)
+    assert summary["train_loss"] == 1.0 / STEPS[-1]
+
+
 def test_finish_waits_until_the_file_ends_with_the_exit_record(monkeypatch):
     from bench_plugins.loggers import to_wandb
 
@@ -94,7 +122,7 @@ def test_a_file_w_and_b_never_finishes_is_reported_once(monkeypatch, capfd):
 def test_a_file_cut_short_or_damaged_reads_up_to_its_last_whole_record(tmp_path):
     from bench_plugins.loggers import wandb_files
 
-    whole = logged(range(1, 401))  # several 32 KiB blocks
+    whole = logged(range(1, 1001))  # several 32 KiB blocks
     data = whole.read_bytes()
     assert len(data) > 3 * wandb_files.BLOCK
     cut = tmp_path / "cut.wandb"
@@ -107,7 +135,7 @@ def test_a_file_cut_short_or_damaged_reads_up_to_its_last_whole_record(tmp_path)
     damaged[len(data) // 2] ^= 0xFF
     cut.write_bytes(bytes(damaged))
     steps = steps_in(cut)
-    assert 0 < len(steps) < 400 and steps == list(range(1, len(steps) + 1))
+    assert 0 < len(steps) < 1000 and steps == list(range(1, len(steps) + 1))
 
 
 def test_every_earlier_attempt_is_found_whichever_second_it_started_in(tmp_path):

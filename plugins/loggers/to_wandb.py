@@ -44,6 +44,8 @@ class WandbRun(Tracker):
         self.wandb_id = f"bench-{run_name(self.run)}"
         # the last step earlier offline attempts logged of each metric
         self.sent: dict[str, int] = {}
+        # each series' last value, the run's summary of it (see _settings)
+        self.last: dict[str, float] = {}
         # Given to init, not left to W&B: W&B reads $WANDB_DIR once per process, so a later
         # run in the same process would write where the first one did, not where bench
         # looks for earlier attempts.
@@ -52,8 +54,10 @@ class WandbRun(Tracker):
         if self.offline:
             for path in offline_files(root / "wandb", self.wandb_id):
                 for row in history(path):
-                    for key in row:
+                    for key, value in row.items():
                         self.sent[key] = max(self.sent.get(key, -1), row["_step"])
+                        if not key.startswith("_"):  # W&B's own: _step, _runtime, …
+                            self.last[key] = value
         self.wb = wandb.init(
             project=self.target or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
             id=self.wandb_id,
@@ -68,11 +72,12 @@ class WandbRun(Tracker):
 
     def log(self, metrics: dict[str, float], step: int, epoch: int | None) -> None:
         values = {key: value for key, value in metrics.items() if step > self.sent.get(key, -1)}
+        self.last.update(values)
         if values:
             self.wb.log(values, step=step)
 
     def finish(self, status: str, summary: dict[str, float]) -> None:
-        self.wb.summary.update(summary | {"status": status})
+        self.wb.summary.update(self.last | summary | {"status": status})
         self.wb.finish(exit_code=0 if status == "finished" else 1)
         if self.offline:
             _wait_until_complete(Path(self.wb.settings.sync_file))
@@ -95,6 +100,11 @@ def _settings(wandb: Any) -> Any:
             quiet=True,
             x_transaction_log_flush_interval=FLUSH_SECONDS,
             x_disable_stats=True,  # its sampling of the machine competes with the training
+            # Otherwise W&B's helper recomputes the run's summary after every logged row and
+            # writes it to the offline file twice: more than half of the file, and part of
+            # the helper's work per row. bench sets each series' last value (W&B's default
+            # summary) itself, once, when the run ends.
+            x_server_side_derived_summary=True,
         )
     except Exception:  # a wandb without that (private) setting
         return wandb.Settings(console="off", quiet=True)
