@@ -16,11 +16,12 @@ afterwards.
 What it runs. Every One Billion Word recipe (``corpus = "one-billion-word"``), one at a
 time, each in its own database and run folder: ``bench reproduce NAME`` bounded to
 ``--steps`` training steps (``epochs=1``, ``max_steps_per_epoch``), checkpointing after
-every step; the run is stopped (SIGTERM) once its first checkpoint is on disk, continued
-with ``bench run --resume``, and finished: the heldout files are then scored exactly,
-as bench always scores. Per recipe it prints time (tokenising and building, training,
-scoring; the rest of the wall time is start-up and checkpoints), peak memory of each
-process and disk (token cache, checkpoints). Heavy: the full-size recipes need 5-17 GB
+every step; the run is stopped (SIGINT, as Ctrl-C) once its first checkpoint is on disk,
+continued with ``bench run --resume``, and finished: the heldout files are then scored
+exactly, as bench always scores. Per recipe it prints time (tokenising and building,
+training, scoring; the rest of the wall time is start-up and checkpoints), peak memory of
+each process and disk (token cache; the stopped run's folder, with its resumable
+checkpoint, and the finished run's ``best.pt``). Heavy: the full-size recipes need 5-17 GB
 each; run it alone (on a shared machine, under a lock).
 """
 
@@ -106,7 +107,8 @@ def bench(
     args: list[str], env: dict[str, str], stop_at_checkpoint: Path | None = None
 ) -> tuple[str, float, float]:
     """Run ``bench ARGS`` under /usr/bin/time; (output, seconds, peak RSS in GB). With
-    ``stop_at_checkpoint``, SIGTERM it once a resume checkpoint exists under that folder."""
+    ``stop_at_checkpoint``, Ctrl-C it (SIGINT) once a resume checkpoint exists under that
+    folder."""
     command = ["/usr/bin/time", "-f", "MAXRSS_KB %M", sys.executable, "-m", "bench", *args]
     began = time.perf_counter()
     process = subprocess.Popen(
@@ -122,8 +124,10 @@ def bench(
             time.sleep(0.5)
         if process.poll() is None:
             time.sleep(1.0)  # let the checkpoint's write finish (it is written atomically)
-            # the whole group: /usr/bin/time would die alone and orphan bench
-            os.killpg(process.pid, signal.SIGTERM)
+            # SIGINT to the whole group, as Ctrl-C in a terminal: /usr/bin/time ignores it
+            # while it waits, so it still reports the stopped process's peak memory (a
+            # SIGTERM would end /usr/bin/time too, and that figure with it)
+            os.killpg(process.pid, signal.SIGINT)
     output = process.communicate()[0]
     seconds = time.perf_counter() - began
     found = re.findall(r"MAXRSS_KB (\d+)", output)
@@ -148,8 +152,12 @@ def rehearse(
     runs = work / "runs" / recipe
     shutil.rmtree(runs, ignore_errors=True)
     runs.mkdir(parents=True)
+    # an earlier rehearsal stopped midway leaves its checkpoints: one found there would
+    # have the new run stopped before it wrote its own
+    shutil.rmtree(data_dir / "runs", ignore_errors=True)
     env = dict(os.environ, BENCH_DB=f"sqlite:///{runs / 'bench.db'}", BENCH_DATA_DIR=str(data_dir))
-    if trained_by_steps(recipe):
+    stepped = trained_by_steps(recipe)
+    if stepped:
         first, first_s, first_gb = bench(
             [
                 "reproduce",
@@ -167,6 +175,9 @@ def rehearse(
             env,
             stop_at_checkpoint=data_dir / "runs",
         )
+        # what a stopped run keeps on disk: the resumable checkpoint (weights, optimiser
+        # state) and the epoch's starting point beside it
+        stopped_disk_gb = disk_gb(data_dir / "runs")
         resumed, resumed_s, resumed_gb = bench(["run", "--resume", "1"], env)
     else:  # a count-based model (kn, snm): no steps to bound or checkpoint, run it whole
         # synthetic Zipf text has count-of-counts no real text has (every word at least
@@ -175,6 +186,7 @@ def rehearse(
         fallback = ["--set", "discount_fallback=true"] if plugin_of(recipe) == "kn" else []
         first, first_s, first_gb = bench(["reproduce", recipe, *fallback, *extra], env)
         resumed, resumed_s, resumed_gb = "", 0.0, float("nan")
+        stopped_disk_gb = 0.0
     show = subprocess.run(
         [sys.executable, "-m", "bench", "show", "1", "--json"],
         env=env,
@@ -188,9 +200,12 @@ def rehearse(
         "first_gb": first_gb,
         "resumed_s": resumed_s,
         "resumed_gb": resumed_gb,
+        "stopped_disk_gb": stopped_disk_gb,
         "stopped_at_checkpoint": "interrupted" in first,
         "resumed_from_checkpoint": "resum" in resumed.lower(),
     }
+    if stepped and not result["stopped_at_checkpoint"]:  # say why: it ended otherwise, or failed
+        result["first_tail"] = first[-600:]
     if show.returncode != 0:
         result["error"] = (first + resumed)[-2000:]
         return result

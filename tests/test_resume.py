@@ -109,6 +109,9 @@ def assert_same_run(store, reference, resumed):
     assert [row[:3] for row in got] == [row[:3] for row in expected]
     assert [row[3] for row in got] == pytest.approx([row[3] for row in expected], rel=1e-6)
     assert res["status"] == "finished" and res["error"] is None
+    # the tokens trained before the stop count too, once (those after the last checkpoint
+    # of a killed process are trained again, and counted again, only in the resumed one)
+    assert res["train_tokens"] == ref["train_tokens"]
 
 
 @pytest.mark.parametrize("how", ["before the step", "during the step"])

@@ -75,6 +75,9 @@ class EpochSums:
 
     window: int = 0  # windows of this epoch already trained
     tokens: int = 0
+    # training seconds of those windows, in this process and the ones a resume continues:
+    # the epoch's throughput counts them with its tokens (a checkpoint without it: 0)
+    seconds: float = 0.0
     steps: int = 0
     loss_sum: float = 0.0  # token-weighted
     norm_sum: float = 0.0

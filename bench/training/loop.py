@@ -233,8 +233,7 @@ def _train_epoch(
     world = distributed.current()
     sums = _DeviceSums(loop.sums, device)
     run.module.train()
-    tokens_here = 0
-    start = last_save = time.perf_counter()
+    last_save = time.perf_counter()
     # one update per group of update_freq batches (gradient accumulation, bench.training.update)
     groups = context.progress(
         groups_of(run.windows.from_window(loop.sums.window), options.update_freq),
@@ -267,7 +266,6 @@ def _train_epoch(
                         step_loss, interrupts.requested(), save_due
                     )
                 sums.add(step_loss, norm, tokens, windows=len(group))
-                tokens_here += tokens
                 loop.step += 1
                 if loop.step % options.log_every == 0:
                     if not math.isfinite(sums.loss_sum.item()):
@@ -289,7 +287,9 @@ def _train_epoch(
         raise
     synchronize(device)
     sums.sync()
-    return _epoch_stats(run, loop, tokens_here, time.perf_counter() - start)
+    # the whole epoch's tokens and seconds, those before a resume included: a run stopped
+    # and resumed mid-epoch records what an uninterrupted one does
+    return _epoch_stats(run, loop, loop.sums.tokens, loop.sums.seconds)
 
 
 class _DeviceSums:
@@ -298,6 +298,8 @@ class _DeviceSums:
 
     def __init__(self, sums: EpochSums, device: str) -> None:
         self.sums = sums
+        self.seconds_before = sums.seconds  # trained before this process took the epoch over
+        self.start = time.perf_counter()  # the epoch's training in this process starts now
         self.loss_sum = torch.tensor(sums.loss_sum, device=device, dtype=torch.float64)
         self.norm_sum = torch.tensor(sums.norm_sum, device=device, dtype=torch.float64)
         self.norm_max = torch.tensor(sums.norm_max, device=device, dtype=torch.float64)
@@ -311,13 +313,14 @@ class _DeviceSums:
         self.sums.window += windows
 
     def sync(self) -> None:
+        self.sums.seconds = self.seconds_before + time.perf_counter() - self.start
         self.sums.loss_sum = self.loss_sum.item()
         self.sums.norm_sum = self.norm_sum.item()
         self.sums.norm_max = self.norm_max.item()
 
 
 def _epoch_stats(
-    run: _Training, loop: LoopState, tokens_here: int, seconds: float
+    run: _Training, loop: LoopState, tokens: int, seconds: float
 ) -> dict[str, float] | None:
     """The epoch's training statistics (None when its loss is NaN or Inf), its throughput
     recorded."""
@@ -325,9 +328,9 @@ def _epoch_stats(
     train_loss = sums.loss_sum / max(sums.tokens, 1)
     if not math.isfinite(train_loss):
         return None
-    if tokens_here:
-        run.context.record_train_throughput(tokens_here, seconds)
-        loop.trained_tokens += tokens_here
+    if tokens:
+        run.context.record_train_throughput(tokens, seconds)
+        loop.trained_tokens += tokens
         loop.trained_seconds += seconds
     stats = {
         "train_loss": train_loss,
@@ -336,9 +339,9 @@ def _epoch_stats(
     }
     if getattr(run.module, "training_loss_is_nll", True):  # approximations are not likelihoods
         stats["train_ppl"] = math.exp(min(train_loss, 700.0))
-    if tokens_here:
-        stats.update(train_tokens_per_second=tokens_here / seconds, epoch_seconds=seconds)
+    if tokens:
+        stats.update(train_tokens_per_second=tokens / seconds, epoch_seconds=seconds)
         world = distributed.current()
         if world.distributed:
-            stats["train_tokens_per_second_per_device"] = tokens_here / seconds / world.size
+            stats["train_tokens_per_second_per_device"] = tokens / seconds / world.size
     return stats
