@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
+from process_table import process_table
 
 from bench.api.plugin_host import load_plugins
 from bench.configuration.run_config import build_config
@@ -70,30 +71,15 @@ def destinations(kinds: list[str], folder: Path) -> list[str]:
 def cpu_seconds() -> float:
     """CPU seconds used so far by this process and by the processes it started that still
     run (Linux; elsewhere this process's only)."""
-    total = time.process_time()
-    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:  # ended meanwhile
-            continue
-        fields = text[text.rindex(")") + 2 :].split()  # after "pid (name) "
-        if int(fields[1]) == os.getpid():  # parent pid; then user and system time at 11, 12
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+    me = os.getpid()
+    started = (seconds for parent, seconds in process_table().values() if parent == me)
+    return time.process_time() + sum(started)
 
 
 def helpers() -> list[int]:
     """The processes this one started that still run (W&B's wandb-core)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        if int(text[text.rindex(")") + 2 :].split()[1]) == os.getpid():
-            found.append(int(stat.parent.name))
-    return found
+    me = os.getpid()
+    return [pid for pid, (parent, _) in process_table().items() if parent == me]
 
 
 class Trial(NamedTuple):

@@ -30,10 +30,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from process_table import process_table
+
 from bench import RunInfo
 from bench.configuration.run_config import log_destinations
 
-TICK = os.sysconf("SC_CLK_TCK")
 BATCH = 300  # the rows bench's logger thread sends at once: a second of a fast model's steps
 QUIET_SECONDS = 0.6  # the helper counts as done once its CPU time stood still this long
 PARTS = ("thread", "others", "helper")
@@ -41,22 +42,12 @@ PARTS = ("thread", "others", "helper")
 
 def helper_cpu() -> float:
     """CPU seconds of every process this one started, however deep (wandb-core)."""
-    parent: dict[int, int] = {}
-    used: dict[int, float] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:  # ended meanwhile
-            continue
-        fields = text[text.rindex(")") + 2 :].split()  # after "pid (name) "
-        pid = int(stat.parent.name)
-        parent[pid] = int(fields[1])
-        used[pid] = (int(fields[11]) + int(fields[12])) / TICK  # user and system time
-    total, me = 0.0, os.getpid()
-    for pid, seconds in used.items():
-        ancestor = parent.get(pid)
+    table, me = process_table(), os.getpid()
+    total = 0.0
+    for pid, (parent, seconds) in table.items():
+        ancestor: int | None = parent
         while ancestor not in (None, 0, 1, me):
-            ancestor = parent.get(ancestor)
+            ancestor = table[ancestor][0] if ancestor in table else None
         total += seconds if ancestor == me and pid != me else 0.0
     return total
 
