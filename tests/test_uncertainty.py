@@ -144,6 +144,49 @@ def test_leaderboard_rows_of_runs_equal_but_for_the_seed_are_aggregated():
     assert rows.loc[4, "seed_n"] == 1 and rows.loc[4, "test_ppl"] == 85.0
 
 
+def test_a_run_stored_before_an_option_existed_joins_its_group_at_the_default():
+    def config(seed, **options):
+        return {"plugin": "lstm", "corpus": "ptb", "seed": seed, "options": options}
+
+    def with_new_options(plugin, options):  # what the installed plugin would fill in
+        assert plugin == "lstm"
+        return {"update_freq": 1, **options}
+
+    frame = pd.DataFrame(
+        {
+            "run_id": [1, 2, 3],
+            "seed": [1, 2, 3],
+            # run 1 predates update_freq; run 3 sets it to another value
+            "config": [config(1, hidden=200), config(2, hidden=200, update_freq=1)]
+            + [config(3, hidden=200, update_freq=4)],
+            "corpus_sha256": [{"test": "abc"}] * 3,
+            "valid_ppl": [120.0, 121.0, 118.0],
+            "test_ppl": [113.0, 114.0, 111.0],
+        }
+    )
+    apart = aggregate_seed_groups(frame).set_index("run_id")
+    assert apart.loc[1, "seed_n"] == 1 and apart.loc[2, "seed_n"] == 1
+    rows = aggregate_seed_groups(frame, with_new_options).set_index("run_id")
+    assert rows.loc[1, "seed_runs"] == [1, 2] and rows.loc[1, "test_ppl"] == 113.5
+    assert rows.loc[3, "seed_n"] == 1  # another value of the option: another configuration
+
+
+def test_the_plugin_host_fills_only_the_options_a_stored_run_lacks():
+    from bench.api.plugin_host import get_host
+
+    host = get_host()
+    full = host.model_options("lstm", {}).model_dump(mode="json")
+    stored = {key: value for key, value in full.items() if key != "update_freq"}
+    stored["hidden_size"] = full["hidden_size"] + 1
+    filled = host.with_new_options("lstm", stored)
+    assert filled["update_freq"] == full["update_freq"]  # the missing one, at its default
+    assert filled["hidden_size"] == full["hidden_size"] + 1  # stored values win
+    assert filled["output_options"] == full["output_options"]  # nested tables too
+    no_longer = {**stored, "removed_option": 3}
+    assert host.with_new_options("lstm", no_longer) == no_longer  # not valid now: unchanged
+    assert host.with_new_options("not-a-plugin", stored) == stored
+
+
 def test_a_re_measured_seed_is_one_sample_of_its_group_not_two():
     config = {"plugin": "lstm", "corpus": "ptb", "seed": 1}
     frame = pd.DataFrame(
@@ -298,6 +341,30 @@ def test_seeds_compare_and_leaderboard_through_the_cli(tiny_corpus):
     text = " ".join(invoke("leaderboard").output.split())  # markdown, wrapping undone
     assert "- runs 1, 2: `bench run --plugin unigram" in text and "--seed 2`" in text
     assert "(command not recorded)" not in text
+
+
+def test_a_run_stored_before_its_plugin_gained_an_option_stays_in_its_seed_group(
+    tiny_corpus, isolated_paths
+):
+    import sqlite3
+
+    seeded = invoke("run", "--plugin", "unigram", "--corpus", tiny_corpus, "--seeds", "1,2")
+    assert seeded.exit_code == 0, seeded.output
+    # run 1 as an older bench stored it: its plugin had no "smoothing" option yet
+    with sqlite3.connect(isolated_paths / "bench.db") as db:
+        db.execute(
+            "UPDATE runs SET config = json_remove(config, '$.options.smoothing') WHERE id = 1"
+        )
+    assert "seed group: runs 1, 2" in invoke("show", "1").output
+    board = invoke("leaderboard", "--format", "csv").output
+    rows = pd.read_csv(io.StringIO(board), dtype={"run_ids": str})
+    assert list(rows["run_ids"]) == ["1 2"] and rows["seeds_n"].iloc[0] == 2
+    assert "have no spread" in invoke("compare", "1", "2", "--groups").output  # one group a side
+    with sqlite3.connect(isolated_paths / "bench.db") as db:  # another value: another group
+        db.execute(
+            "UPDATE runs SET config = json_set(config, '$.options.smoothing', 50.0) WHERE id = 1"
+        )
+    assert "seed group" not in invoke("show", "1").output
 
 
 def test_compare_across_tokenizers_uses_a_shared_unit_and_refuses_other_text(tiny_corpus, tmp_path):

@@ -152,6 +152,16 @@ class PluginHost:
         options.resolve(self)
         return options
 
+    def with_new_options(self, plugin: str, stored: dict[str, Any]) -> dict[str, Any]:
+        """A stored run's model options with every option ``plugin`` gained since at its
+        default: the run's behaviour, as a resumed run takes it. ``stored`` unchanged when
+        it no longer validates (an option removed, a plugin not installed)."""
+        try:
+            now = self.model_options(plugin, stored).model_dump(mode="json")
+        except BenchError:
+            return stored
+        return _with_missing(stored, now)
+
     def _collect(self, hook_name: str, registrar_for: Any) -> None:
         """Call ``hook_name`` through pluggy once per implementing plugin.
 
@@ -327,3 +337,14 @@ def check_loggers(
             )
         raise unknown_name_error("logger (--log-to KIND)", destination.kind, loggers)
     return destinations
+
+
+def _with_missing(stored: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """``stored``, plus the keys only ``now`` has (nested tables too); stored values win."""
+    filled = dict(stored)
+    for key, value in now.items():
+        if key not in filled:
+            filled[key] = value
+        elif isinstance(filled[key], dict) and isinstance(value, dict):
+            filled[key] = _with_missing(filled[key], value)
+    return filled

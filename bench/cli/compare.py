@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bench.cli.options import RUN_ID, db_option, open_store, resolve_run
+from bench.cli.options import RUN_ID, db_option, open_store, plugin_host, resolve_run
 from bench.report.shown_text import for_terminal
 
 
@@ -52,8 +52,10 @@ def compare(
     """
     from bench.scoring.compare import compare_groups, compare_runs
 
-    report = compare_groups if groups else compare_runs
     store = open_store(db)
     a, b = resolve_run(store, run_a), resolve_run(store, run_b)
-    lines = report(store, a, b, split, unit)
+    if groups:
+        lines = compare_groups(store, a, b, split, unit, plugin_host().with_new_options)
+    else:
+        lines = compare_runs(store, a, b, split, unit)
     click.echo(for_terminal("\n".join(lines), keep_newlines=True))

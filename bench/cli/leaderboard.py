@@ -84,6 +84,7 @@ def leaderboard(
         corpus_aliases=aliases,
         corpora=wanted,
         figures_per=figures_per,
+        new_options=host.with_new_options,
     )
     if not tables:
         raise BenchError(

@@ -167,7 +167,9 @@ def _echo_seed_group(store: Any, record: dict[str, Any]) -> None:
 
     if record.get("status") != "finished" or not record.get("config"):
         return
-    _, members, remeasured = group_members(store, record["id"])
+    _, members, remeasured = group_members(
+        store, record["id"], new_options=plugin_host().with_new_options
+    )
     if len(members) > 1:
         ids = ", ".join(str(i) for i in members["run_id"])
         spread = SeedSpread.of(list(members["test_ppl"].astype(float)))

@@ -43,7 +43,7 @@ from bench.report.published import Reproduction, reproduced_rows
 from bench.report.ranking import Ranking, choose_ranking, sort_measured
 from bench.report.shown_text import csv_cell
 from bench.scoring.corpus_identity import label_corpora
-from bench.scoring.seeds import aggregate_seed_groups
+from bench.scoring.seeds import NewOptions, aggregate_seed_groups
 from bench.secrets import mask_text
 from bench.store.local_paths import redact_command
 
@@ -216,13 +216,15 @@ def _table(
     reference: pd.DataFrame,
     reproductions: Mapping[int, Reproduction],
     figures: FiguresPer | None = None,
+    new_options: NewOptions | None = None,
 ) -> pd.DataFrame:
     measured_records: list[dict[str, Any]] = []
     provenance = []
     ranking = choose_ranking(measured)
     if not measured.empty:
         runs = {int(r["run_id"]): r for r in measured.to_dict("records")}
-        measured = aggregate_seed_groups(measured)  # runs equal but for the seed: one row
+        # runs equal but for the seed: one row
+        measured = aggregate_seed_groups(measured, new_options)
         measured_records = sort_measured(measured, ranking).to_dict("records")
         provenance = [_provenance(runs[run_id]) for r in measured_records for run_id in _run_ids(r)]
     reference = reference.assign(_key=reference["test_ppl"].map(leading_number))
@@ -260,6 +262,7 @@ def build_tables(
     corpora: list[str] | None = None,
     recipes: Iterable[Recipe] | None = None,
     figures_per: Mapping[str, FiguresPer] | None = None,
+    new_options: NewOptions | None = None,
 ) -> dict[str, pd.DataFrame]:
     """One display table per corpus that has measured runs or published rows.
 
@@ -274,7 +277,9 @@ def build_tables(
     one of ``recipes`` (by default the packaged ones) is shown beside the published row
     the recipe reproduces (:func:`bench.report.published.reproduced_rows`). ``figures_per``
     (corpus -> :class:`FiguresPer`, from ``CorpusSpec.figures_per``) gives the tables of
-    character and byte corpora their bits per character or byte. Each table carries
+    character and byte corpora their bits per character or byte. ``new_options``
+    (:meth:`bench.api.plugin_host.PluginHost.with_new_options`) lets a run stored before
+    its plugin gained an option join its seed group. Each table carries
     ``attrs["corpus"]``, ``attrs["runs"]`` (provenance for footnotes) and
     ``attrs["records"]`` (its rows as numbers, for CSV and JSON).
     """
@@ -300,7 +305,7 @@ def build_tables(
         )
         reference = published[published["corpus"] == name]
         figures = (figures_per or {}).get(name)
-        tables[name] = _table(name, measured, reference, reproductions, figures)
+        tables[name] = _table(name, measured, reference, reproductions, figures, new_options)
     return tables
 
 

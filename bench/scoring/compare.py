@@ -24,7 +24,7 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.scoring.corpus_identity import corpus_identity, shown_names
-from bench.scoring.seeds import SeedSpread, group_members
+from bench.scoring.seeds import NewOptions, SeedSpread, group_members
 from bench.scoring.uncertainty import LEVEL, RESAMPLES, SEED, LineScores, resampled_sums
 
 LN2 = math.log(2.0)
@@ -304,7 +304,12 @@ def _group_unit(sides: list[Any], split: str, asked: str | None) -> str:
 
 
 def compare_groups(
-    store: Any, run_a: int, run_b: int, split: str = "test", unit: str | None = None
+    store: Any,
+    run_a: int,
+    run_b: int,
+    split: str = "test",
+    unit: str | None = None,
+    new_options: NewOptions | None = None,
 ) -> list[str]:
     """The report of ``bench compare --groups A B``: Welch's t-test on the seed spreads,
     per token, or in ``unit`` ("word", "byte") where the groups tokenize differently."""
@@ -312,7 +317,7 @@ def compare_groups(
 
     sides = []
     for label, run_id in (("A", run_a), ("B", run_b)):
-        record, members, remeasured = group_members(store, run_id, split)
+        record, members, remeasured = group_members(store, run_id, split, new_options)
         if len(members) < 2:
             raise BenchError(
                 f"the seed group of run {run_id} has {len(members)} distinct seed(s) "

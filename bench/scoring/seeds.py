@@ -6,6 +6,12 @@ known by its content (:func:`bench.scoring.corpus_identity.corpus_identity`), no
 path it was given as. It needs no id of its own: :func:`group_key` recomputes it from the
 stored configuration, so runs started on different days or machines with ``--seed`` join
 the same group as runs of one ``--seeds``.
+
+A run stored before its plugin gained an option has no value for it; it ran as the
+option's default does (a new option's default keeps the old behaviour, as a resumed run
+takes it). Given ``new_options`` (:meth:`bench.api.plugin_host.PluginHost.with_new_options`),
+the key fills such options in, so that run still joins a later run of the same
+configuration.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,14 +74,20 @@ def command_for_seed(argv: Sequence[str], seed: int) -> str:
 # Not part of a group's configuration: the seed varies within it, and the corpus is told
 # by its content (the path given for it may differ between runs of the same text)
 NOT_GROUPED = ("seed", "corpus")
+# (plugin, stored options) -> those options with the ones the plugin gained since at their
+# defaults (module docstring)
+NewOptions = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
-def group_key(config: dict[str, Any] | None) -> str | None:
+def group_key(config: dict[str, Any] | None, new_options: NewOptions | None = None) -> str | None:
     """A hash of a resolved configuration without its seed and corpus path; None when
     there is none."""
     if not isinstance(config, dict):
         return None
-    return config_hash({key: value for key, value in config.items() if key not in NOT_GROUPED})
+    grouped = {key: value for key, value in config.items() if key not in NOT_GROUPED}
+    if new_options is not None and isinstance(grouped.get("options"), dict):
+        grouped["options"] = new_options(str(grouped.get("plugin")), grouped["options"])
+    return config_hash(grouped)
 
 
 @dataclass(frozen=True)
@@ -99,19 +111,21 @@ class SeedSpread:
         return f"{self.mean:.{digits}f} ± {self.std:.{digits}f} (n={self.n})"
 
 
-def group_members(store: Any, run_id: int, split: str = "test") -> tuple[dict[str, Any], Any, str]:
+def group_members(
+    store: Any, run_id: int, split: str = "test", new_options: NewOptions | None = None
+) -> tuple[dict[str, Any], Any, str]:
     """Run ``run_id``, the finished runs of its seed group with a ``split`` evaluation
     (a frame of :meth:`Store.results_frame` rows, oldest first, one per distinct seed),
     and the note on its re-measured seeds (:func:`distinct_seeds`)."""
     record = store.get_run(run_id)
-    key = group_key(record.get("config"))
+    key = group_key(record.get("config"), new_options)
     if key is None:
         raise BenchError(f"run {run_id} has no stored configuration; it belongs to no group")
     frame = store.results_frame()
     identity = corpus_identity(record)
     members = frame[
         [
-            group_key(row["config"]) == key and corpus_identity(row) == identity
+            group_key(row["config"], new_options) == key and corpus_identity(row) == identity
             for row in frame.to_dict("records")
         ]
     ]
@@ -162,7 +176,7 @@ MEAN_COLUMNS = (
 )
 
 
-def aggregate_seed_groups(results: Any) -> Any:
+def aggregate_seed_groups(results: Any, new_options: NewOptions | None = None) -> Any:
     """One row per seed group of ``results`` (rows of :meth:`Store.results_frame`).
 
     Runs whose configuration is equal but for the seed, on the same corpus (its
@@ -177,7 +191,7 @@ def aggregate_seed_groups(results: Any) -> Any:
         return results.assign(seed_n=1)
     order: dict[Any, list[int]] = {}
     for position, row in enumerate(results.to_dict("records")):
-        key = group_key(row["config"])
+        key = group_key(row["config"], new_options)
         identity = corpus_identity(row)
         order.setdefault((key, identity) if key else ("alone", position), []).append(position)
     rows = []
