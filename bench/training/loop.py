@@ -259,7 +259,14 @@ def _train_epoch(
                 if options.schedule_per_update:
                     run.schedule.step()
                 tokens = sum(targets.numel() for _, targets in group) * world.size
-                save_due = time.perf_counter() - last_save >= options.checkpoint_minutes * 60
+                # The epoch's last step is followed by its end (valid ppl, best model) and a
+                # checkpoint: one taken in between would resume before the end's metrics
+                # were logged and log them twice, so a save due there waits for that one.
+                last_step = loop.sums.window + len(group) >= len(run.windows)
+                save_due = (
+                    time.perf_counter() - last_save >= options.checkpoint_minutes * 60
+                    and not last_step
+                )
                 stop = False
                 if world.distributed:
                     step_loss, stop, save_due = distributed.agree_after_step(
