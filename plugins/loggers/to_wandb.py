@@ -110,5 +110,5 @@ def _settings(wandb: Any) -> Any:
         return wandb.Settings(console="off", quiet=True)
 
 
-plugin = LoggerPlugin("wandb", WandbRun, library="wandb", extra="wandb")
+plugin = LoggerPlugin("wandb", WandbRun, library="wandb", extra="wandb", process=True)
 run_started, log_metrics, run_finished = plugin.hooks()
