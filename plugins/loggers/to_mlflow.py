@@ -100,5 +100,9 @@ class MlflowRun(Tracker):
         self.client.set_terminated(self.run_id, status=STATUSES.get(status, "FAILED"))
 
 
-plugin = LoggerPlugin("mlflow", MlflowRun, library="mlflow", extra="mlflow")
+# In a process of its own: MLflow's client spends about @MLFLOW_THREAD@ µs of CPU per logged row
+# in the calling process (benchmarks/tracker_call_cost.py, docs/tracking.md: more than 2%
+# of a fast model's step), against about @PROCESS_ROW@ µs for handing the row over; its
+# process costs about @MLFLOW_START@ s of CPU to start, once per run.
+plugin = LoggerPlugin("mlflow", MlflowRun, library="mlflow", extra="mlflow", process=True)
 run_started, log_metrics, run_finished = plugin.hooks()
