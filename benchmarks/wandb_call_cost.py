@@ -93,7 +93,8 @@ def quiet_helpers(tracker: int) -> None:
 def measured(into: dict[str, float], tracker: int) -> Iterator[None]:
     """CPU seconds of the block, added to ``into``: this process's (all its threads), the
     tracker's process's and wandb-core's (after they went quiet)."""
-    training, (child, core) = time.process_time(), helpers_cpu(tracker)
+    child, core = helpers_cpu(tracker)  # before the clock starts: reading /proc costs too
+    training = time.process_time()
     yield
     training = time.process_time() - training
     quiet_helpers(tracker)

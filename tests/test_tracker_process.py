@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,10 +15,12 @@ import pytest
 import sample_trackers
 from test_loggers import ALL_STEPS, descendants, stored_curve, train
 
+from bench import RunInfo
 from bench.api.plugin_host import get_host
+from bench.configuration.run_config import log_destinations
 from bench.run.runner import Runner
 from bench.store import Store
-from bench_plugins.loggers import to_csv
+from bench_plugins.loggers import common, to_csv
 
 RUN_WITH_TRACKER = Path(__file__).with_name("run_with_tracker.py")
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
@@ -102,6 +105,35 @@ def test_a_tracker_process_that_hangs_is_ended_with_the_run(
     assert log_lines(capfd) == [
         f"bench: --log-to csv:{tmp_path / 'out'}: still sending after 3 s; not logging "
         "there any more (the run goes on, and bench's own record of it is complete)"
+    ]
+
+
+def test_a_tracker_process_that_hangs_and_falls_behind_is_ended_in_time(
+    tmp_path, monkeypatch, capfd
+):
+    """The destination's queue is full when the run ends: the end must not wait for room."""
+    monkeypatch.setattr(common, "MAX_PENDING", 3)
+    monkeypatch.setenv("BENCH_LOG_FINISH_SECONDS", "1")
+    (destination,) = log_destinations([f"csv:{tmp_path}"])
+    run = RunInfo(1, "lstm", "tiny", "char", "cpu", {}, (destination,))
+    sender = common.Destination(sample_trackers.Hanging, run, destination, process=True)
+    sender.send("start", {})
+    sender.send("log", {"train_loss": 1.0}, 1, 1)
+    deadline = time.monotonic() + 60
+    while not any(c["call"] == "hanging" for c in sample_trackers.calls(tmp_path)):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    for step in range(2, 10):
+        sender.send("log", {"train_loss": 1.0}, step, 1)
+    closing = threading.Thread(target=sender.close, daemon=True)
+    started = time.monotonic()
+    closing.start()
+    closing.join(30)
+    assert not closing.is_alive() and time.monotonic() - started < 10
+    assert not running(sample_trackers.calls(tmp_path)[0]["pid"])
+    assert [line.split(": ", 2)[2] for line in log_lines(capfd)] == [
+        "fell 3 events behind the run; not logging there any more (the run goes on, and "
+        "bench's own record of it is complete)"
     ]
 
 

@@ -12,6 +12,7 @@ the whole run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -171,7 +172,8 @@ class Destination:
     def close(self) -> None:
         """Wait (a bounded time) for the thread to send what it holds, then let it go; a
         tracker's process still there then is ended."""
-        self._queue.put(None)
+        with contextlib.suppress(queue.Full):  # full: switched off, and its tracker hangs
+            self._queue.put_nowait(None)
         self._closing.set()
         seconds = float(os.environ.get(FINISH_SECONDS_ENV, FINISH_SECONDS))
         deadline = time.monotonic() + seconds
