@@ -108,6 +108,23 @@ def test_a_tracker_process_that_hangs_is_ended_with_the_run(
     ]
 
 
+def test_a_tracker_process_that_cannot_start_is_one_line(
+    runner, tiny_corpus, tmp_path, in_a_process, monkeypatch, capfd
+):
+    def refused(*args):
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(common, "TrackerProcess", refused)
+    in_a_process(sample_trackers.Recording)
+    result = train(runner, tiny_corpus, f"csv:{tmp_path / 'out'}")
+    assert runner.store.get_run(result.run_id)["status"] == "finished"
+    assert log_lines(capfd) == [
+        f"bench: --log-to csv:{tmp_path / 'out'}: OSError: [Errno 12] Cannot allocate memory; "
+        "not logging there any more (the run goes on, and bench's own record of it is "
+        "complete)"
+    ]
+
+
 def test_a_tracker_process_that_hangs_and_falls_behind_is_ended_in_time(
     tmp_path, monkeypatch, capfd
 ):

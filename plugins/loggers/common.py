@@ -138,8 +138,15 @@ class Destination:
         self._reported = threading.Lock()  # one error line, whichever thread finds it first
         self._closing = threading.Event()  # the run has ended: send at once, no more rest
         self._queue: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue(MAX_PENDING)
-        runner = TrackerProcess if process else _InThread
-        self._tracker = runner(tracker, run, destination.target)
+        self._tracker: TrackerProcess | _InThread
+        try:
+            if process:
+                self._tracker = TrackerProcess(tracker, run, destination.target)
+            else:
+                self._tracker = _InThread(tracker, run, destination.target)
+        except Exception as error:  # no process to be had (memory, a limit): the run goes on
+            self.switch_off(f"{type(error).__name__}: {error}")
+            self._tracker = _InThread(tracker, run, destination.target)  # never called: off
         self._thread = threading.Thread(
             target=self._work, name=f"bench-log-{destination.kind}", daemon=True
         )

@@ -63,7 +63,11 @@ class TrackerProcess:
             _release_signals(held)
         theirs.close()
         if CPUS is not None:
-            os.sched_setaffinity(self._process.pid, CPUS)
+            try:
+                os.sched_setaffinity(self._process.pid, CPUS)
+            except OSError:  # no such CPU: no process left behind
+                self.stop(0.0)
+                raise
 
     @property
     def pid(self) -> int | None:
