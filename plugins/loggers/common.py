@@ -12,7 +12,6 @@ the whole run.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
 import json
@@ -179,9 +178,12 @@ class Destination:
     def close(self) -> None:
         """Wait (a bounded time) for the thread to send what it holds, then let it go; a
         tracker's process still there then is ended."""
-        with contextlib.suppress(queue.Full):  # full: switched off, and its tracker hangs
-            self._queue.put_nowait(None)
         self._closing.set()
+        try:
+            self._queue.put_nowait(None)
+        except queue.Full:  # switched off as fallen behind: nothing more will be sent
+            self._tracker.stop(0.0)
+            return
         seconds = float(os.environ.get(FINISH_SECONDS_ENV, FINISH_SECONDS))
         deadline = time.monotonic() + seconds
         self._thread.join(seconds)
