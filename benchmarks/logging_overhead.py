@@ -14,36 +14,46 @@ the run (and W&B's wait for its offline file) comes after the training and is no
 tokens/s at all.
 
 On a core shared with other work the throughput ratio understates what logging costs (the
-scheduler also takes time from the others), so each trial's CPU seconds are counted too:
-this process's, all threads, and those of the helper processes it started (W&B's
-wandb-core), read from /proc on Linux; they include opening and closing the run.
-``--helper-cpu N`` moves those helper processes onto CPU N after the untimed runs: the
-case where W&B's helper has a core of its own. ``--send-seconds S`` has the loggers'
-threads send what gathered every S seconds instead of every second.
+scheduler also takes time from the others), so each trial's CPU seconds are counted too,
+in two places: this process (the training process, all its threads), and the processes
+it started (a tracker's own process, and W&B's wandb-core), from /proc and from the
+ended children's usage on Linux; both include opening and closing the run. The training
+process's CPU per logged step is the firmer figure on a shared machine.
+
+``--helper-cpu N`` runs those processes on CPU N: the case where the trackers' processes
+have a core of their own (a tracker in the training process, on a thread, stays on the
+training's core). ``--tracker-in thread|process`` runs the chosen loggers' trackers on a
+thread of the training process or in a process of their own, whatever each logger's
+default (W&B: its own process; the others: a thread). ``--send-seconds S`` has the
+destinations' threads send what gathered every S seconds instead of every second.
 
     python benchmarks/logging_overhead.py                        # every installed tracker
     python benchmarks/logging_overhead.py --log-to tensorboard --log-to csv
     python benchmarks/logging_overhead.py --threads 1 --steps 1000 --repeats 5 --log-to wandb
+    python benchmarks/logging_overhead.py --log-to wandb --helper-cpu 0 --tracker-in thread
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import os
+import resource
 import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import torch
-from process_table import process_table
+from process_table import descendants, process_table
 
 from bench.api.plugin_host import load_plugins
 from bench.configuration.run_config import build_config
-from bench.run.runner import Runner
-from bench.store import Store
+from bench_plugins.loggers import tracker_process
+
+if TYPE_CHECKING:
+    from bench.run.runner import Runner
 
 # a model fast enough that per-step costs show: ~5k parameters on characters
 FAST = ("layers=1", "hidden_size=32", "embedding_size=16", "batch_size=16", "bptt=16")
@@ -68,24 +78,27 @@ def destinations(kinds: list[str], folder: Path) -> list[str]:
     return chosen
 
 
-def cpu_seconds() -> float:
-    """CPU seconds used so far by this process and by the processes it started that still
-    run (Linux; elsewhere this process's only)."""
-    me = os.getpid()
-    started = (seconds for parent, seconds in process_table().values() if parent == me)
-    return time.process_time() + sum(started)
+def cpu_seconds() -> tuple[float, float]:
+    """CPU seconds used so far by this process, and by the processes it started: those
+    that still run (Linux's /proc) and those that ended (and were waited for)."""
+    table, me = process_table(), os.getpid()
+    running = sum(table[pid][1] for pid in descendants(table, me))
+    ended = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time(), running + ended.ru_utime + ended.ru_stime
 
 
 def helpers() -> list[int]:
-    """The processes this one started that still run (W&B's wandb-core)."""
-    me = os.getpid()
-    return [pid for pid, (parent, _) in process_table().items() if parent == me]
+    """The processes this one started that still run (W&B's wandb-core, when W&B runs on
+    a thread of this process)."""
+    table = process_table()
+    return descendants(table, os.getpid())
 
 
 class Trial(NamedTuple):
     steady: float  # train tokens/s of the second epoch: every further step of a long run
     whole: float  # train tokens/s of both epochs: with opening the trackers' runs
-    cpu: float  # CPU seconds of the whole trial, the trackers' helpers' included
+    cpu: float  # CPU seconds of the whole trial in this process: the training process
+    helpers: float  # CPU seconds of the processes it started: trackers', wandb-core
 
 
 def trial(runner: Runner, corpus: str, steps: int, log_to: list[str]) -> Trial:
@@ -97,22 +110,36 @@ def trial(runner: Runner, corpus: str, steps: int, log_to: list[str]) -> Trial:
     )
     before = cpu_seconds()
     result = runner.run(config, command="benchmarks/logging_overhead.py")
-    cpu = cpu_seconds() - before
+    cpu, helpers_cpu = (
+        after - earlier for after, earlier in zip(cpu_seconds(), before, strict=True)
+    )
     metrics = runner.store.get_run(result.run_id)["metrics"]
     (steady,) = (
         m["value"] for m in metrics if m["name"] == "train_tokens_per_second" and m["epoch"] == 2
     )
-    return Trial(steady, result.summary["train_tokens_per_second"], cpu)
+    return Trial(steady, result.summary["train_tokens_per_second"], cpu, helpers_cpu)
 
 
 def main() -> None:
+    # imported here, not above: a tracker's process (spawned) imports this script again,
+    # and should pay for what a `bench run`'s does, not for torch and the runner
+    import torch
+
+    from bench.run.runner import Runner
+    from bench.store import Store
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--log-to", action="append", choices=sorted(LIBRARIES), dest="kinds")
     parser.add_argument("--corpus", default="tinyshakespeare")
     parser.add_argument("--steps", type=int, default=1000, help="training steps per epoch")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, help="torch intra-op threads [default: torch's]")
-    parser.add_argument("--helper-cpu", type=int, help="run the trackers' helper processes there")
+    parser.add_argument("--helper-cpu", type=int, help="run the trackers' processes there")
+    parser.add_argument(
+        "--tracker-in",
+        choices=["thread", "process"],
+        help="where the trackers run [default: each logger's choice]",
+    )
     parser.add_argument(
         "--send-seconds", type=float, help="how often the loggers' threads send [default: 1]"
     )
@@ -123,6 +150,13 @@ def main() -> None:
         from bench_plugins.loggers import common
 
         common.SEND_SECONDS = args.send_seconds
+    if args.helper_cpu is not None:  # trackers' processes are started there, and their own
+        tracker_process.CPUS = {args.helper_cpu}
+    for kind in args.kinds or sorted(LIBRARIES):
+        plugin = importlib.import_module(f"bench_plugins.loggers.to_{kind}").plugin
+        if args.tracker_in is not None:
+            plugin.process = args.tracker_in == "process"
+        print(f"{kind}: tracker in {'its own process' if plugin.process else 'a thread'}")
     workdir = Path(tempfile.mkdtemp(prefix="bench-logging-"))
     os.environ.setdefault("WANDB_DIR", str(workdir))
     os.environ.setdefault("WANDB_SILENT", "true")
@@ -135,7 +169,7 @@ def main() -> None:
         echo=lambda message: None,
     )
     trial(runner, args.corpus, 20, log_to)  # untimed: imports, start-up, corpus, caches
-    if args.helper_cpu is not None:  # W&B's helper lives as long as this process
+    if args.helper_cpu is not None:  # W&B's helper, started by W&B on a thread of this one
         for pid in helpers():  # each of its threads: affinity is a thread's on Linux
             for task in Path(f"/proc/{pid}/task").iterdir():
                 os.sched_setaffinity(int(task.name), {args.helper_cpu})
@@ -156,12 +190,16 @@ def main() -> None:
     print(f"logging to: {', '.join(log_to)}")
     _compare("second epoch: train tokens/s", "steady", logged, quiet, "{:,.0f}", ratio=True)
     _compare("both epochs: train tokens/s", "whole", logged, quiet, "{:,.0f}", ratio=True)
-    _compare("CPU s per trial", "cpu", logged, quiet, "{:.2f}", ratio=False)
-    extra = statistics.median(t.cpu for t in logged) - statistics.median(t.cpu for t in quiet)
-    print(
-        f"logging's CPU: {extra:+.2f} s per trial, {1000 * extra / (2 * args.steps):+.3f} ms "
-        "per step (opening and closing the run included)"
-    )
+    _compare("training process: CPU s per trial", "cpu", logged, quiet, "{:.2f}", ratio=False)
+    _compare("its helper processes: CPU s per trial", "helpers", logged, quiet, "{:.2f}", False)
+    for name, field in (("training process", "cpu"), ("helper processes", "helpers")):
+        extra = statistics.median(getattr(t, field) for t in logged) - statistics.median(
+            getattr(t, field) for t in quiet
+        )
+        print(
+            f"logging's CPU in the {name}: {extra:+.2f} s per trial, "
+            f"{1e6 * extra / (2 * args.steps):+.0f} us per step (opening and closing included)"
+        )
 
 
 def _compare(

@@ -22,3 +22,14 @@ def process_table() -> dict[int, tuple[int, float]]:
         # the parent pid at 1, then user and system time (in clock ticks) at 11 and 12
         table[int(stat.parent.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK)
     return table
+
+
+def descendants(table: dict[int, tuple[int, float]], pid: int) -> list[int]:
+    """The processes ``pid`` started, those they started, and so on, in ``table``."""
+    found = []
+    for child, (parent, _) in table.items():
+        while parent not in (0, 1, pid) and parent in table:
+            parent = table[parent][0]
+        if parent == pid and child != pid:
+            found.append(child)
+    return found

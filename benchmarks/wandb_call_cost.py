@@ -1,12 +1,16 @@
-"""What one W&B run costs, piece by piece, in CPU seconds: opening it, each ``run.log``
-call of a row like the one bench sends every training step, and closing it.
+"""What one W&B run costs, piece by piece, in CPU seconds, with its tracker in a process of
+its own as bench runs it: starting that process, opening the run, each ``run.log`` call of
+a row like the one bench sends every training step, and closing the run.
 
-Each piece is split three ways: the calling thread (bench's logger thread, which runs
-W&B's ``run.log``), this process's other threads (W&B's asyncio thread, which hands each
-record to the helper over a socket) and W&B's helper process, wandb-core (from /proc, so
-Linux only). CPU time rather than wall time, so a busy machine blurs the figures less;
-the helper's work is counted once it has gone quiet. Runs go through bench's own W&B
-tracker (offline, bench's settings), so what bench adds is counted too.
+Each piece is split three ways: this process (the training process: what it spends
+handing the rows over), the tracker's process (W&B's Python code: ``run.log`` and W&B's
+asyncio thread) and W&B's helper process, wandb-core, which the tracker's process starts
+(from /proc, so Linux only). CPU time rather than wall time, so a busy machine blurs the
+figures less; the helpers' work is counted once they have gone quiet. The batches go to
+bench's own tracker process (offline, bench's settings) exactly as a destination's thread
+sends them: a second of a fast model's rows, pickled once. What the training loop itself
+spends per row, putting it on the destination's queue and having the destination's
+thread gather it, is measured apart, with a tracker that does nothing.
 
 ``--setting KEY=VALUE`` (a ``wandb.Settings`` field, VALUE as JSON) adds runs with that
 setting, alternated with runs with bench's settings alone, so both meet the same noise.
@@ -22,6 +26,7 @@ import argparse
 import itertools
 import json
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -30,87 +35,129 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from process_table import process_table
+from process_table import descendants, process_table
 
 from bench import RunInfo
 from bench.configuration.run_config import log_destinations
+from bench_plugins.loggers import common, to_wandb, wandb_files
+from bench_plugins.loggers.tracker_process import TrackerProcess
 
-BATCH = 300  # the rows bench's logger thread sends at once: a second of a fast model's steps
-QUIET_SECONDS = 0.6  # the helper counts as done once its CPU time stood still this long
-PARTS = ("thread", "others", "helper")
-
-
-def helper_cpu() -> float:
-    """CPU seconds of every process this one started, however deep (wandb-core)."""
-    table, me = process_table(), os.getpid()
-    total = 0.0
-    for pid, (parent, seconds) in table.items():
-        ancestor: int | None = parent
-        while ancestor not in (None, 0, 1, me):
-            ancestor = table[ancestor][0] if ancestor in table else None
-        total += seconds if ancestor == me and pid != me else 0.0
-    return total
+BATCH = 300  # the rows a destination's thread sends at once: a second of a fast model's steps
+QUIET_SECONDS = 0.6  # the helpers count as done once their CPU time stood still this long
+PARTS = ("training", "tracker", "wandb-core")
+EXTRA_SETTINGS = "BENCH_WANDB_EXTRA_SETTINGS"  # read in the tracker's process
 
 
-def quiet_helper() -> None:
-    """Wait until the helper has done what it was given (its CPU time stands still)."""
-    last, since = helper_cpu(), time.monotonic()
+class WandbRunWith(to_wandb.WandbRun):
+    """bench's W&B tracker, with the settings of $BENCH_WANDB_EXTRA_SETTINGS on top."""
+
+    def start(self, params: dict[str, Any]) -> None:
+        extra = json.loads(os.environ.get(EXTRA_SETTINGS) or "{}")
+        chosen = to_wandb._settings
+        to_wandb._settings = lambda wandb: wandb.Settings(**(_fields(chosen(wandb)) | extra))
+        try:
+            super().start(params)
+        finally:
+            to_wandb._settings = chosen
+        self.path = Path(self.wb.settings.sync_file)
+
+    def finish(self, status: str, summary: dict[str, float]) -> None:
+        super().finish(status, summary)
+        kinds = [record.WhichOneof("record_type") for record in wandb_files.records(self.path)]
+        file = {"kB": self.path.stat().st_size / 1000, "summary records": kinds.count("summary")}
+        (self.path.parent / "bench-file.json").write_text(json.dumps(file))
+
+
+def _fields(settings: Any) -> dict[str, Any]:
+    return {name: getattr(settings, name) for name in settings.model_fields_set}
+
+
+def helpers_cpu(tracker: int) -> tuple[float, float]:
+    """CPU seconds of the tracker's process and of the processes it started (wandb-core)."""
+    table = process_table()
+    own = table[tracker][1] if tracker in table else 0.0
+    return own, sum(table[pid][1] for pid in descendants(table, tracker))
+
+
+def quiet_helpers(tracker: int) -> None:
+    """Wait until the helpers have done what they were given (their CPU time stands still)."""
+    last, since = helpers_cpu(tracker), time.monotonic()
     while time.monotonic() - since < QUIET_SECONDS:
         time.sleep(0.05)
-        now = helper_cpu()
+        now = helpers_cpu(tracker)
         if now != last:
             last, since = now, time.monotonic()
 
 
 @contextmanager
-def measured(into: dict[str, float], *, wait: bool = True) -> Iterator[None]:
-    """CPU seconds of the block, added to ``into``: the calling thread's, the other
-    threads' of this process, and the helper's (after it went quiet, with ``wait``)."""
-    thread, process, helper = time.thread_time(), time.process_time(), helper_cpu()
+def measured(into: dict[str, float], tracker: int) -> Iterator[None]:
+    """CPU seconds of the block, added to ``into``: this process's (all its threads), the
+    tracker's process's and wandb-core's (after they went quiet)."""
+    child, core = helpers_cpu(tracker)  # before the clock starts: reading /proc costs too
+    training = time.process_time()
     yield
-    thread = time.thread_time() - thread
-    if wait:
-        quiet_helper()
-    into["thread"] = into.get("thread", 0.0) + thread
-    into["others"] = into.get("others", 0.0) + time.process_time() - process - thread
-    into["helper"] = into.get("helper", 0.0) + helper_cpu() - helper
+    training = time.process_time() - training
+    quiet_helpers(tracker)
+    child_after, core_after = helpers_cpu(tracker)
+    for part, seconds in zip(
+        PARTS, (training, child_after - child, core_after - core), strict=True
+    ):
+        into[part] = into.get(part, 0.0) + seconds
+
+
+def children_cpu() -> float:
+    """CPU seconds of the ended processes this one waited for, and of those they waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def one_run(number: int, calls: int, extra: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """One offline run through bench's tracker: CPU seconds of start (``wandb.init``),
-    of ``calls`` per-step rows (per call) and of finish (with the wait for the file)."""
-    from bench_plugins.loggers import to_wandb, wandb_files
-
+    """One offline run in a tracker process: CPU seconds of starting that process, of start
+    (``wandb.init``), of ``calls`` per-step rows (per call), of finish (with the wait for
+    the file) and of the process's end (its interpreter's and wandb-core's exit)."""
     (destination,) = log_destinations(["wandb"])
     config = {"seed": 1, "options": {"hidden_size": 32, "log_every": 1}}
     info = RunInfo(number, "lstm", "tinyshakespeare", "char", "cpu", config, (destination,))
-    tracker = to_wandb.WandbRun(info, destination.target)
-    chosen = to_wandb._settings
-    if extra:  # bench's settings, with the ones asked for on top
-        to_wandb._settings = lambda wandb: wandb.Settings(**(_fields(chosen(wandb)) | extra))
-    costs: dict[str, dict[str, float]] = {"start": {}, "per call": {}, "finish": {}}
-    try:
-        quiet_helper()
-        with measured(costs["start"]):
-            tracker.start({"seed": 1})
-    finally:
-        to_wandb._settings = chosen
-    # each step's row as bench's hooks make it: the update's mean loss, at its step
-    rows = [({"train_loss": 4.0 / (1 + step / 500)}, step, 1) for step in range(1, calls + 1)]
-    with measured(costs["per call"]):
-        for first in range(0, calls, BATCH):
-            tracker.log_many(rows[first : first + BATCH])
+    os.environ[EXTRA_SETTINGS] = json.dumps(extra)
+    costs: dict[str, dict[str, float]] = {}
+    ended_before = children_cpu()
+    process = TrackerProcess(WandbRunWith, info, destination.target)
+    assert process.pid is not None
+    # each step's row as bench's hooks make it (the update's mean loss, at its step), in
+    # the batches a destination's thread hands over
+    rows = [("log", ({"train_loss": 4.0 / (1 + step / 500)}, step, 1)) for step in range(calls)]
+    batches = [common._merged(rows[first : first + BATCH]) for first in range(0, calls, BATCH)]
+    for piece, work in (
+        ("process", [[]]),  # the interpreter's start and bench's imports, no call
+        ("start", [[("start", ({"seed": 1},))]]),
+        ("per call", batches),
+        ("finish", [[("finish", ("finished", {"final/test_ppl": 3.0}))]]),
+    ):
+        costs[piece] = {}
+        with measured(costs[piece], process.pid):
+            for batch in work:
+                process.call(batch)
+    seen = sum(sum(piece[part] for part in PARTS[1:]) for piece in costs.values())
+    process.end()
+    process.stop(60.0)
+    costs["exit"] = {"training": 0.0, "tracker": children_cpu() - ended_before - seen}
+    costs["exit"]["wandb-core"] = 0.0  # in the line above: its exit is counted with its parent's
     costs["per call"] = {part: seconds / calls for part, seconds in costs["per call"].items()}
-    with measured(costs["finish"]):
-        tracker.finish("finished", {"final/test_ppl": 3.0})
-    path = Path(tracker.wb.settings.sync_file)
-    kinds = [record.WhichOneof("record_type") for record in wandb_files.records(path)]
-    costs["file"] = {"kB": path.stat().st_size / 1000, "summary records": kinds.count("summary")}
+    (file,) = Path(os.environ["WANDB_DIR"]).glob(f"wandb/offline-run-*-bench-run-{number}-*/b*")
+    costs["file"] = json.loads(file.read_text())
     return costs
 
 
-def _fields(settings: Any) -> dict[str, Any]:
-    return {name: getattr(settings, name) for name in settings.model_fields_set}
+def handing_over(rows: int) -> float:
+    """CPU seconds per row the training process spends putting it on a destination's queue
+    and having the destination's thread gather it, with a tracker that does nothing."""
+    (destination,) = log_destinations(["x"])
+    started = time.process_time()
+    sender = common.Destination(common.Tracker, None, destination)  # type: ignore[arg-type]
+    for step in range(rows):
+        sender.send("log", {"train_loss": 1.0}, step, 1)
+    sender.close()
+    return (time.process_time() - started) / rows
 
 
 def main() -> None:
@@ -127,21 +174,29 @@ def main() -> None:
     os.environ["WANDB_DIR"] = tempfile.mkdtemp(prefix="bench-wandb-cost-")
     os.environ.setdefault("WANDB_SILENT", "true")
     kinds = {"bench's settings": {}} | ({f"with {args.setting}": extra} if extra else {})
-    one_run(0, 100, {})  # untimed: imports, W&B's helper process, caches
+    one_run(0, 100, {})  # untimed: the page cache, and the first run's one-off work
     results: dict[str, list[dict[str, dict[str, float]]]] = {kind: [] for kind in kinds}
+    queue_costs = []
     numbers = itertools.count(1)  # a run id of its own each: no run resumes another
     for repeat in range(args.repeats):
         order = list(kinds.items())
         for kind, settings in order if repeat % 2 == 0 else order[::-1]:
             results[kind].append(one_run(next(numbers), args.calls, settings))
-    print(f"W&B offline run through bench's tracker; {args.calls} run.log calls of one value")
-    print(f"(bench's per-step row), in batches of {BATCH}; medians of {args.repeats} runs")
+        queue_costs.append(handing_over(args.calls))
+    print(f"W&B offline run in bench's tracker process; {args.calls} run.log calls of one")
+    print(f"value (bench's per-step row), in batches of {BATCH}; medians of {args.repeats} runs")
+    print(
+        f"each row onto a destination's queue and gathered by its thread, in the training "
+        f"process: {1e6 * statistics.median(queue_costs):.1f} us"
+    )
     for kind, runs in results.items():
         print(f"\n{kind}:")
         for piece, scale, unit in (
+            ("process", 1e3, "ms"),
             ("start", 1e3, "ms"),
             ("per call", 1e6, "us"),
             ("finish", 1e3, "ms"),
+            ("exit", 1e3, "ms"),
         ):
             parts = {
                 part: scale * statistics.median(run[piece][part] for run in runs) for part in PARTS

@@ -272,21 +272,36 @@ def wait_until_sent(destinations, tmp_path, step, timeout=120.0):
     assert not pending, f"never received step {step}: {sorted(pending)}"
 
 
-def helper_processes(pid):
-    """The W&B helper processes (wandb-core) that process ``pid`` started (Linux's /proc;
-    elsewhere none are found). A helper outlives its process killed with -9 by a moment,
-    in which it may still write that run's file."""
-    found = []
+def process_table():
+    """pid -> (name, parent pid) of every process now running (Linux's /proc)."""
+    table = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:  # gone meanwhile
             continue
         name = text[text.index("(") + 1 : text.rindex(")")]
-        parent = int(text[text.rindex(")") + 2 :].split()[1])
-        if parent == pid and name == "wandb-core":
-            found.append(int(stat.parent.name))
+        table[int(stat.parent.name)] = (name, int(text[text.rindex(")") + 2 :].split()[1]))
+    return table
+
+
+def descendants(pid):
+    """The processes started by ``pid``, by those it started, and so on (Linux's /proc;
+    elsewhere none are found)."""
+    table, found = process_table(), []
+    for child, (_, parent) in table.items():
+        while parent not in (0, 1, pid) and parent in table:
+            parent = table[parent][1]
+        if parent == pid and child != pid:
+            found.append(child)
     return found
+
+
+def helper_processes(pid):
+    """The processes a `bench run` (``pid``) started to log: the W&B tracker's process and
+    the W&B helper (wandb-core) it started. A helper outlives its process killed with -9
+    by a moment, in which it may still write that run's file."""
+    return descendants(pid)
 
 
 def wait_until_gone(pids, timeout=60.0):
@@ -387,7 +402,7 @@ def test_a_tracker_that_hangs_does_not_hold_the_run_up(runner, tiny_corpus, monk
 
 def test_a_tracker_that_falls_far_behind_is_switched_off(monkeypatch, capfd):
     monkeypatch.setattr(common, "MAX_PENDING", 3)
-    destination = common.Destination(lambda: Hanging(None, None), log_destinations(["x"])[0])
+    destination = common.Destination(Hanging, None, log_destinations(["x"])[0])
     for step in range(10):
         destination.send("log", {"loss": 1.0}, step, None)
     assert not destination.on

@@ -108,7 +108,10 @@ def test_a_file_w_and_b_never_finishes_is_reported_once(monkeypatch, capfd):
     monkeypatch.setattr(to_wandb, "CLOSE_SECONDS", 0.3)
     monkeypatch.setattr(to_wandb, "complete", lambda path: False)
     (destination,) = log_destinations(["wandb"])
-    sender = common.Destination(lambda: tracker(), destination)
+    run = tracker().run
+    # on the test's own thread, where the patches above apply (a tracker's process would
+    # import to_wandb afresh)
+    sender = common.Destination(to_wandb.WandbRun, run, destination, process=False)
     sender.send("start", {"seed": 1})
     sender.send("log", {"train_loss": 1.0}, 1, 1)
     sender.send("finish", "finished", {})

@@ -3,8 +3,11 @@
 A tracker may be slow (a remote server, a library that starts a helper process) or fail
 (server down, disk full, a library error). Neither may touch the run: the hooks only put
 events on the destination's queue and return, and the destination's own thread hands them
-to its :class:`Tracker`. The first error is reported once, on stderr, and the destination
-is switched off; bench's database, written before the hooks are called, has the whole run.
+to its :class:`Tracker`, which runs on that thread or, for a logger made with
+``process=True``, in a process of its own (:mod:`bench_plugins.loggers.tracker_process`).
+The first error (or the end of the tracker's process) is reported once, on stderr, and the
+destination is switched off; bench's database, written before the hooks are called, has
+the whole run.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench import LogDestination, RunInfo, SplitEvaluation, hookimpl
+from bench_plugins.loggers.tracker_process import TrackerFailed, TrackerProcess
 
 # how long the end of a run waits for a destination to send what it still holds
 FINISH_SECONDS_ENV = "BENCH_LOG_FINISH_SECONDS"
@@ -41,7 +45,9 @@ EPOCH_NAMES = {"train_loss": "epoch_train_loss"}
 
 class Tracker:
     """One run sent to one destination. Every method runs on the destination's thread, in
-    order; an exception in any of them switches the destination off."""
+    order, or with ``LoggerPlugin(..., process=True)`` in the tracker's own process (the
+    class is then imported there by name: define it at a module's top level); an
+    exception in any of them switches the destination off."""
 
     def __init__(self, run: RunInfo, target: str | None) -> None:
         self.run = run
@@ -113,16 +119,42 @@ def report(destination: LogDestination, message: str) -> None:
 
 
 class Destination:
-    """One destination of one run: its queue, its thread, and whether it is still on."""
+    """One destination of one run: its queue, its thread, and whether it is still on.
 
-    def __init__(self, make: Callable[[], Tracker], destination: LogDestination) -> None:
+    The thread gathers what the hooks put on the queue and hands it to the tracker about
+    once a second: on the thread itself, or (``process``) to the tracker's own process."""
+
+    def __init__(
+        self,
+        tracker: type[Tracker],
+        run: RunInfo,
+        destination: LogDestination,
+        *,
+        process: bool = False,
+    ) -> None:
         self.destination = destination
         self.on = True
+        self._reported = threading.Lock()  # one error line, whichever thread finds it first
+        self._closing = threading.Event()  # the run has ended: send at once, no more rest
         self._queue: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue(MAX_PENDING)
+        self._tracker: TrackerProcess | _InThread
+        try:
+            if process:
+                self._tracker = TrackerProcess(tracker, run, destination.target)
+            else:
+                self._tracker = _InThread(tracker, run, destination.target)
+        except Exception as error:  # no process to be had (memory, a limit): the run goes on
+            self.switch_off(f"{type(error).__name__}: {error}")
+            self._tracker = _InThread(tracker, run, destination.target)  # never called: off
         self._thread = threading.Thread(
-            target=self._work, args=(make,), name=f"bench-log-{destination.kind}", daemon=True
+            target=self._work, name=f"bench-log-{destination.kind}", daemon=True
         )
         self._thread.start()
+
+    @property
+    def pid(self) -> int | None:
+        """The process the tracker runs in."""
+        return self._tracker.pid
 
     def send(self, method: str, *args: Any) -> None:
         if not self.on:
@@ -133,24 +165,33 @@ class Destination:
             self.switch_off(f"fell {MAX_PENDING:,} events behind the run")
 
     def switch_off(self, reason: str) -> None:
-        if self.on:
+        with self._reported:
+            if not self.on:
+                return
             self.on = False
-            report(
-                self.destination,
-                f"{reason}; not logging there any more (the run goes on, and bench's "
-                "own record of it is complete)",
-            )
+        report(
+            self.destination,
+            f"{reason}; not logging there any more (the run goes on, and bench's "
+            "own record of it is complete)",
+        )
 
     def close(self) -> None:
-        """Wait (a bounded time) for the thread to send what it holds, then let it go."""
-        self._queue.put(None)
+        """Wait (a bounded time) for the thread to send what it holds, then let it go; a
+        tracker's process still there then is ended."""
+        self._closing.set()
+        try:
+            self._queue.put_nowait(None)
+        except queue.Full:  # switched off as fallen behind: nothing more will be sent
+            self._tracker.stop(0.0)
+            return
         seconds = float(os.environ.get(FINISH_SECONDS_ENV, FINISH_SECONDS))
+        deadline = time.monotonic() + seconds
         self._thread.join(seconds)
         if self._thread.is_alive():
             self.switch_off(f"still sending after {seconds:g} s")
+        self._tracker.stop(max(0.0, deadline - time.monotonic()))
 
-    def _work(self, make: Callable[[], Tracker]) -> None:
-        tracker: Tracker | None = None
+    def _work(self) -> None:
         closing = False
         while not closing:
             items = [self._queue.get()]  # waits for the first, then takes all that came
@@ -161,17 +202,39 @@ class Destination:
                     break
             closing = items[-1] is None
             calls = [item for item in items if item is not None]
-            if not self.on:
-                continue  # switched off: drain the queue, send nothing
-            try:
-                tracker = tracker or make()
-                for method, args in _merged(calls):
-                    getattr(tracker, method)(*args)
-                tracker.flush()
-            except Exception as error:  # whatever the library raises, the run goes on
-                self.switch_off(f"{type(error).__name__}: {error}")
+            if self.on:  # else switched off: drain the queue, send nothing
+                try:
+                    self._tracker.call(_merged(calls))
+                except Exception as error:  # whatever the library raises, the run goes on
+                    message = str(error) if isinstance(error, TrackerFailed) else None
+                    self.switch_off(message or f"{type(error).__name__}: {error}")
             if not closing:
-                time.sleep(SEND_SECONDS)
+                self._closing.wait(SEND_SECONDS)
+        self._tracker.end()
+
+
+class _InThread:
+    """The tracker called on the destination's thread, in the training process."""
+
+    def __init__(self, tracker: type[Tracker], run: RunInfo, target: str | None) -> None:
+        self._make = lambda: tracker(run, target)
+        self._tracker: Tracker | None = None
+
+    @property
+    def pid(self) -> int:
+        return os.getpid()
+
+    def call(self, calls: list[tuple[str, tuple[Any, ...]]]) -> None:
+        self._tracker = self._tracker or self._make()
+        for method, args in calls:
+            getattr(self._tracker, method)(*args)
+        self._tracker.flush()
+
+    def end(self) -> None:
+        """Nothing to end: the thread's end is the tracker's."""
+
+    def stop(self, seconds: float) -> None:
+        """Nothing to stop: a thread that hangs is left to itself (a daemon)."""
 
 
 def _merged(calls: list[tuple[str, tuple[Any, ...]]]) -> list[tuple[str, tuple[Any, ...]]]:
@@ -191,14 +254,25 @@ class LoggerPlugin:
     """The observer hooks of one kind of logger, for every run of the process.
 
     ``kind`` is the plugin's name (``--log-to KIND``), ``library`` the module it needs
-    and ``extra`` the pip extra that installs it.
+    and ``extra`` the pip extra that installs it. ``process``: each destination's tracker
+    runs in a child process of its own rather than on a thread of the training process;
+    worth it for a library whose every call costs CPU in the calling process (W&B, see
+    to_wandb.py), not for one that costs little per row, since each child is a Python
+    interpreter to start (about 0.5 s of CPU) and to keep (about 60 MB).
     """
 
     def __init__(
-        self, kind: str, tracker: type[Tracker], *, library: str | None, extra: str | None
+        self,
+        kind: str,
+        tracker: type[Tracker],
+        *,
+        library: str | None,
+        extra: str | None,
+        process: bool = False,
     ) -> None:
         self.kind = kind
         self.tracker = tracker
+        self.process = process
         self.library = library
         self.extra = extra
         self._runs: dict[tuple[str, int], list[Destination]] = {}
@@ -218,8 +292,7 @@ class LoggerPlugin:
             return
         opened = []
         for destination in destinations:
-            target = destination.target
-            opened.append(Destination(lambda t=target: self.tracker(run, t), destination))
+            opened.append(Destination(self.tracker, run, destination, process=self.process))
             opened[-1].send("start", params_of(run))
         self._runs[self._key(run)] = opened
 

@@ -110,5 +110,9 @@ def _settings(wandb: Any) -> Any:
         return wandb.Settings(console="off", quiet=True)
 
 
-plugin = LoggerPlugin("wandb", WandbRun, library="wandb", extra="wandb")
+# In a process of its own: each run.log costs W&B's Python code about 160 µs of CPU in
+# the calling process (benchmarks/tracker_call_cost.py, docs/tracking.md), 5% of a fast
+# model's step; handing the row to the tracker's process costs the training process
+# about 1 µs.
+plugin = LoggerPlugin("wandb", WandbRun, library="wandb", extra="wandb", process=True)
 run_started, log_metrics, run_finished = plugin.hooks()
