@@ -121,8 +121,7 @@ def trial(runner: Runner, corpus: str, steps: int, log_to: list[str]) -> Trial:
 
 
 def main() -> None:
-    # imported here, not above: a tracker's process (spawned) imports this script again,
-    # and should pay for what a `bench run`'s does, not for torch and the runner
+    # imported here, not above: --help and a mistaken argument answer without torch
     import torch
 
     from bench.run.runner import Runner

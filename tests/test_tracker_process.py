@@ -187,8 +187,7 @@ def test_ctrl_c_leaves_no_tracker_process_behind(tiny_corpus, tmp_path):
         while not any(c["call"] == "hanging" for c in sample_trackers.calls(out)):
             assert process.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
-        # the tracker's process, and multiprocessing's resource tracker (one per process)
-        children = descendants(process.pid)
+        children = descendants(process.pid)  # the tracker's process
         assert sample_trackers.calls(out)[0]["pid"] in children
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         _, err = process.communicate(timeout=60)
@@ -200,10 +199,43 @@ def test_ctrl_c_leaves_no_tracker_process_behind(tiny_corpus, tmp_path):
         f"bench: --log-to csv:{out}: still sending after 1 s; not logging there any more "
         "(the run goes on, and bench's own record of it is complete)"
     ]
-    # multiprocessing's resource tracker ends a moment after the run's process, once it
-    # finds its pipe closed
+    # the tracker's process ends a moment after the run's, once it finds its socket closed
     deadline = time.monotonic() + 10
     while any(running(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in children if running(pid)]
     assert Store(env["BENCH_DB"]).list_runs()[0]["status"] == "interrupted"
+
+
+UNGUARDED_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+import sample_trackers
+from bench.cli import main
+from bench_plugins.loggers import to_csv
+
+to_csv.plugin.tracker = sample_trackers.Recording
+to_csv.plugin.process = True
+sys.argv = ["bench", *{args!r}]
+main()  # at the top level, with no `if __name__ == "__main__":` around it
+"""
+
+
+def test_a_script_without_a_main_guard_runs_once_with_a_tracker_process(tiny_corpus, tmp_path):
+    # the tracker's process must not import the script again (multiprocessing's spawn
+    # would, and run the script's whole work a second time there)
+    out, db = tmp_path / "out", tmp_path / "script.db"
+    args = ["run", "--plugin", "lstm", "--corpus", str(tiny_corpus), "--db", f"sqlite:///{db}"]
+    args += ["--set", "epochs=1", "--set", "hidden_size=8", "--set", "embedding_size=8"]
+    args += ["--log-to", f"csv:{out}", "--no-progress"]
+    script = tmp_path / "my_experiment.py"
+    script.write_text(UNGUARDED_SCRIPT.format(tests=str(Path(__file__).parent), args=args))
+    env = {**os.environ, "BENCH_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--log-to" not in done.stderr  # no report: the tracker got everything
+    assert len(Store(f"sqlite:///{db}").list_runs()) == 1
+    calls = sample_trackers.calls(out)
+    assert [c["call"] for c in calls][:1] == ["start"] and calls[-1]["call"] == "finish"

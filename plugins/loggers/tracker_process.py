@@ -8,22 +8,28 @@ CPU, which is several percent of a fast model's step. In a child process the tra
 process only pickles a second's events once and writes them to a pipe; the child and
 W&B's helper (started by the child) can run on another core.
 
-The child is started with ``spawn`` (a fresh interpreter), never forked: a fork of a
-process that runs torch's threads may inherit a lock some thread held, and hang. The
-tracker's class is therefore imported by name in the child (``module.QualName``): it must
-be defined at a module's top level. The child ignores Ctrl-C, which the terminal sends to
-the whole process group: the run decides when its tracker ends (it sends what it holds,
-then the child exits); the child also exits as soon as the run's process is gone.
+The child is a fresh interpreter running this module (``python -m``), never a fork: a fork
+of a process that runs torch's threads may inherit a lock some thread held, and hang. Nor
+is it multiprocessing's ``spawn``, which imports the parent's main script again in the
+child: a user's script that runs bench through its Python API, without an ``if __name__ ==
+"__main__":`` guard, would run its whole work a second time there. The tracker's class is
+imported by name in the child (``module.QualName``, with the parent's ``sys.path``): it
+must be defined at a module's top level. The child ignores Ctrl-C, which the terminal
+sends to the whole process group: the run decides when its tracker ends (it sends what it
+holds, then the child exits); the child also exits as soon as the run's process is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
-import multiprocessing
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -45,23 +51,27 @@ class TrackerProcess:
     """The parent's side: starts the child and hands it a batch of calls at a time."""
 
     def __init__(self, tracker: type, run: RunInfo, target: str | None) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._connection, theirs = context.Pipe()
-        self._process = context.Process(
-            target=serve,
-            args=(theirs, tracker.__module__, tracker.__qualname__, run, target),
-            name=f"bench-log-{tracker.__qualname__}",
-            daemon=True,  # ended with the run's process, even when it ends by an exception
-        )
+        ours, theirs = socket.socketpair()
         # The child starts with Ctrl-C and `kill` held back, and ignores Ctrl-C before
         # letting signals in again: one that came while its interpreter was starting up
         # would otherwise print a KeyboardInterrupt traceback from the child.
         held = _hold_signals()
         try:
-            self._process.start()
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", __name__, str(theirs.fileno()), str(os.getpid())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,  # the terminal's input stays the run's
+            )
+        except BaseException:
+            ours.close()
+            raise
         finally:
             _release_signals(held)
-        theirs.close()
+            theirs.close()
+        self._connection = Connection(ours.detach())
+        # it ends with the run's process: it sees its end of the socket close, or, while
+        # a tracker's call hangs, its parent change (_exit_with_parent)
+        self._connection.send((tracker.__module__, tracker.__qualname__, run, target, sys.path))
         if CPUS is not None:
             try:
                 os.sched_setaffinity(self._process.pid, CPUS)
@@ -77,7 +87,7 @@ class TrackerProcess:
         """Have the tracker run ``calls`` and flush, and wait until it has."""
         try:
             self._connection.send(calls)  # one pickle for the whole batch
-            wait([self._connection, self._process.sentinel])
+            wait([self._connection])  # an answer, or the end of the socket: the child ended
             if self._connection.poll():
                 error = self._connection.recv()
                 if error is not None:
@@ -94,15 +104,19 @@ class TrackerProcess:
 
     def stop(self, seconds: float) -> None:
         """Give the child ``seconds`` to end, then end it (a tracker that hangs, say)."""
-        self._process.join(seconds)
-        if self._process.is_alive():
+        try:
+            self._process.wait(seconds)
+        except subprocess.TimeoutExpired:
             self._process.kill()
-            self._process.join(5.0)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(5.0)
         self._connection.close()
 
     def _ended(self) -> str:
-        self._process.join(1.0)
-        code = self._process.exitcode
+        try:
+            code: int | None = self._process.wait(1.0)
+        except subprocess.TimeoutExpired:
+            code = None
         if code is not None and code < 0:
             how = f"killed by {signal.Signals(-code).name}"
         else:
@@ -110,13 +124,28 @@ class TrackerProcess:
         return f"the tracker's process (pid {self._process.pid}) ended ({how})"
 
 
-def serve(connection: Connection, module: str, name: str, run: RunInfo, target: str | None) -> None:
-    """The child's side: run each batch of calls on one tracker, answer None (done) or the
-    error, and end on None, an error, or the parent's end."""
+def child_main(socket_fd: int, parent: int) -> None:
+    """The child's start: the parent's socket (``socket_fd``), then the tracker's class,
+    run, target and the parent's ``sys.path``, then :func:`serve`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):  # held back by the parent while it started this
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
-    threading.Thread(target=_exit_with_parent, name="bench-log-parent", daemon=True).start()
+    os.set_inheritable(socket_fd, False)  # a helper the tracker starts must not hold it open
+    threading.Thread(
+        target=_exit_with_parent, args=(parent,), name="bench-log-parent", daemon=True
+    ).start()
+    connection = Connection(socket_fd)
+    try:
+        module, name, run, target, path = connection.recv()
+    except EOFError:  # the parent ended before it said what to run
+        return
+    sys.path[:] = path  # the tracker's module is found where the parent found it
+    serve(connection, module, name, run, target)
+
+
+def serve(connection: Connection, module: str, name: str, run: RunInfo, target: str | None) -> None:
+    """Run each batch of calls on one tracker, answer None (done) or the error, and end on
+    None, an error, or the parent's end."""
     tracker = None
     while True:
         try:
@@ -149,13 +178,12 @@ def _tracker_class(module: str, name: str) -> type:
     return found
 
 
-def _exit_with_parent() -> None:
+def _exit_with_parent(parent: int) -> None:
     """End this process when the run's process is gone (killed with -9, say), even while
-    the tracker hangs in a call."""
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        parent.join()
-        os._exit(1)
+    the tracker hangs in a call: this process then has another parent."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _hold_signals() -> set[signal.Signals] | None:
@@ -169,3 +197,7 @@ def _hold_signals() -> set[signal.Signals] | None:
 def _release_signals(held: set[signal.Signals] | None) -> None:
     if held is not None:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+if __name__ == "__main__":
+    child_main(int(sys.argv[1]), int(sys.argv[2]))
