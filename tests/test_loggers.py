@@ -304,14 +304,16 @@ def helper_processes(pid):
     return descendants(pid)
 
 
-def wait_until_gone(pids, timeout=60.0):
-    def running(pid):
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            return False
-        return state != "Z"
+def running(pid):
+    """Whether ``pid`` still runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
+
+def wait_until_gone(pids, timeout=60.0):
     deadline = time.monotonic() + timeout
     while any(running(pid) for pid in pids):
         assert time.monotonic() < deadline, f"W&B's helper still runs: {pids}"

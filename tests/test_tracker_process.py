@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import sample_trackers
-from test_loggers import ALL_STEPS, descendants, stored_curve, train
+from test_loggers import ALL_STEPS, descendants, running, stored_curve, train
 
 from bench import RunInfo
 from bench.api.plugin_host import get_host
@@ -55,15 +55,6 @@ def tracker_processes(monkeypatch):
 
     monkeypatch.setattr(common, "TrackerProcess", Recorded)
     return processes
-
-
-def running(pid):
-    """Whether ``pid`` still runs (a zombie, ended but not yet reaped, does not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def log_lines(capfd):
