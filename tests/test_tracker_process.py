@@ -230,3 +230,42 @@ def test_a_script_without_a_main_guard_runs_once_with_a_tracker_process(tiny_cor
     assert len(Store(f"sqlite:///{db}").list_runs()) == 1
     calls = sample_trackers.calls(out)
     assert [c["call"] for c in calls][:1] == ["start"] and calls[-1]["call"] == "finish"
+
+
+GUARDED_SCRIPT_WITH_ITS_OWN_TRACKER = """
+import sys
+sys.path.insert(0, {tests!r})
+import sample_trackers
+from bench.cli import main
+from bench_plugins.loggers import to_csv
+
+
+class MyTracker(sample_trackers.Recording):  # defined in the script itself
+    pass
+
+
+if __name__ == "__main__":
+    to_csv.plugin.tracker = MyTracker
+    to_csv.plugin.process = True
+    sys.argv = ["bench", *{args!r}]
+    main()
+"""
+
+
+def test_a_tracker_class_defined_in_the_script_itself_runs_in_its_process(tiny_corpus, tmp_path):
+    out, db = tmp_path / "out", tmp_path / "script.db"
+    args = ["run", "--plugin", "lstm", "--corpus", str(tiny_corpus), "--db", f"sqlite:///{db}"]
+    args += ["--set", "epochs=1", "--set", "hidden_size=8", "--set", "embedding_size=8"]
+    args += ["--log-to", f"csv:{out}", "--no-progress"]
+    script = tmp_path / "my_logger_script.py"
+    script.write_text(
+        GUARDED_SCRIPT_WITH_ITS_OWN_TRACKER.format(tests=str(Path(__file__).parent), args=args)
+    )
+    env = {**os.environ, "BENCH_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--log-to" not in done.stderr, done.stderr  # the child found MyTracker
+    assert len(Store(f"sqlite:///{db}").list_runs()) == 1
+    assert sample_trackers.calls(out)[-1]["call"] == "finish"

@@ -100,7 +100,7 @@ class MlflowRun(Tracker):
         self.client.set_terminated(self.run_id, status=STATUSES.get(status, "FAILED"))
 
 
-# In a process of its own: MLflow's client spends about 80 µs of CPU per logged row in
+# In a process of its own: MLflow's client spends about 70 µs of CPU per logged row in
 # the calling process (benchmarks/tracker_call_cost.py, docs/tracking.md: more than 2% of
 # a fast model's step), against about 1 µs for handing the row to its process; that
 # process costs about 2 s of CPU to start, once per run, on whichever core is free.

@@ -14,7 +14,9 @@ is it multiprocessing's ``spawn``, which imports the parent's main script again 
 child: a user's script that runs bench through its Python API, without an ``if __name__ ==
 "__main__":`` guard, would run its whole work a second time there. The tracker's class is
 imported by name in the child (``module.QualName``, with the parent's ``sys.path``): it
-must be defined at a module's top level. The child ignores Ctrl-C, which the terminal
+must be defined at a module's top level. A class defined in the run's own script is
+imported from that script by its file's name, which runs the script's top level in the
+child as any import would (its ``if __name__ == "__main__":`` block is not run). The child ignores Ctrl-C, which the terminal
 sends to the whole process group: the run decides when its tracker ends (it sends what it
 holds, then the child exits); the child also exits as soon as the run's process is gone.
 """
@@ -71,7 +73,8 @@ class TrackerProcess:
         self._connection = Connection(ours.detach())
         # it ends with the run's process: it sees its end of the socket close, or, while
         # a tracker's call hangs, its parent change (_exit_with_parent)
-        self._connection.send((tracker.__module__, tracker.__qualname__, run, target, sys.path))
+        module = _importable_name(tracker.__module__)
+        self._connection.send((module, tracker.__qualname__, run, target, sys.path))
         if CPUS is not None:
             try:
                 os.sched_setaffinity(self._process.pid, CPUS)
@@ -163,6 +166,20 @@ def serve(connection: Connection, module: str, name: str, run: RunInfo, target: 
             connection.send(f"{type(error).__name__}: {error}")
             return
         connection.send(None)
+
+
+def _importable_name(module: str) -> str:
+    """``module``, or for the run's own script (``__main__``) the name it is found by
+    on ``sys.path``: its package path when run with ``-m``, else its file's name (the
+    script's folder is the first entry of ``sys.path``, which the child is given)."""
+    if module != "__main__":
+        return module
+    main = sys.modules["__main__"]
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name:
+        return str(spec.name)
+    path = getattr(main, "__file__", None)
+    return os.path.splitext(os.path.basename(path))[0] if path else module
 
 
 def _tracker_class(module: str, name: str) -> type:
