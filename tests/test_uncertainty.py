@@ -14,7 +14,13 @@ from bench.errors import BenchError
 from bench.scoring.compare import compare_groups, paired_bootstrap, verdict
 from bench.scoring.exactly_once import Evaluation, evaluate
 from bench.scoring.metrics import SplitMetrics
-from bench.scoring.seeds import SeedSpread, aggregate_seed_groups, command_for_seed, parse_seeds
+from bench.scoring.seeds import (
+    SeedSpread,
+    aggregate_seed_groups,
+    command_for_seed,
+    other_seeds,
+    parse_seeds,
+)
 from bench.scoring.uncertainty import LineScores, perplexity_interval, resampled_sums
 from bench.store import Store
 from bench.tokenization.tokens import TokenizedSplit, UnitCounts
@@ -278,6 +284,17 @@ def test_parse_seeds_rejects_mistakes(text):
         parse_seeds(text, base=1)
 
 
+def test_commands_that_differ_only_in_their_seed_are_told_by_their_seeds():
+    base = "bench reproduce zaremba-small --corpus '<path>/ptb' --no-progress"
+    assert other_seeds([f"{base} --seed 1", f"{base} --seed 2", f"{base} --seed=3"]) == ["2", "3"]
+    moved = base.replace("--no-progress", "--seed 7 --no-progress")  # where it stands: no matter
+    assert other_seeds([moved, f"{base} --seed 8"]) == ["8"]
+    assert other_seeds([base, f"{base} --seed 2"]) == ["2"]  # the first ran the default seed
+    assert other_seeds([f"{base} --seed 1", f"{base} --seed 2 --set lr=1"]) is None
+    assert other_seeds([f"{base} --seed 1", base]) is None  # no seed to tell it by
+    assert other_seeds([f"{base} --seed 1"]) is None
+
+
 def test_each_seed_run_records_a_command_that_reruns_it():
     argv = ["reproduce", "zaremba-small", "--seeds", "3", "--seed=5", "--db", "x"]
     assert command_for_seed(argv, 6) == "bench reproduce zaremba-small --db x --seed 6"
@@ -339,7 +356,8 @@ def test_seeds_compare_and_leaderboard_through_the_cli(tiny_corpus):
     assert alone["test_ppl_low"] < alone["test_ppl"] < alone["test_ppl_high"]  # its interval
     assert "(n=2)" in invoke("leaderboard").output  # the markdown's cell: mean ± std (n=2)
     text = " ".join(invoke("leaderboard").output.split())  # markdown, wrapping undone
-    assert "- runs 1, 2: `bench run --plugin unigram" in text and "--seed 2`" in text
+    assert "- runs 1, 2: `bench run --plugin unigram" in text
+    assert "--seed 1` (and the same with `--seed 2`)" in text  # one command, not two
     assert "(command not recorded)" not in text
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from bench.report.shown_text import markdown_code, markdown_text
+from bench.scoring.seeds import other_seeds
 
 MEASURED_COLUMNS = [
     "model",
@@ -112,6 +113,18 @@ def _oov_note(row: pd.Series) -> str:
     return f"test text: {row['OOV (test)']} OOV tokens, ppl {row['test ppl w/o OOV']} without them"
 
 
+def _commands(commands: list[str]) -> str:
+    """The commands of a row's runs: one, and the other seeds where they differ only in
+    ``--seed``; else each in full."""
+    if not commands:
+        return "(command not recorded)"
+    seeds = other_seeds(commands)
+    if seeds:
+        others = ", ".join(markdown_code(f"--seed {seed}") for seed in seeds)
+        return f"{markdown_code(commands[0])} (and the same with {others})"
+    return " or ".join(markdown_code(command) for command in commands)
+
+
 def _measured(table: pd.DataFrame, runs: Iterable[dict[str, Any]]) -> list[str]:
     rows = table[table["kind"] == "measured"]
     if rows.empty:
@@ -129,10 +142,7 @@ def _measured(table: pd.DataFrame, runs: Iterable[dict[str, Any]]) -> list[str]:
         # a seed group's row names its member runs ("3, 4, 5"): each has its own command
         members = [by_run.get(run_id, {}) for run_id in str(row["run"]).split(", ")]
         run = members[0]
-        commands = list(
-            dict.fromkeys(markdown_code(m["command"]) for m in members if m.get("command"))
-        )
-        command = " or ".join(commands) if commands else "(command not recorded)"
+        command = _commands(list(dict.fromkeys(m["command"] for m in members if m.get("command"))))
         details = [
             f"options {row['options']}" if row.get("options") else "",
             f"test scored {row['protocol']}" if row.get("protocol") else "",

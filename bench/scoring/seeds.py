@@ -71,6 +71,37 @@ def command_for_seed(argv: Sequence[str], seed: int) -> str:
     return shlex.join(["bench", *words, "--seed", str(seed)])
 
 
+def other_seeds(commands: Sequence[str]) -> list[str] | None:
+    """The ``--seed`` values of ``commands[1:]`` when each is ``commands[0]`` but for its
+    seed (a seed group started one ``--seed`` at a time), else None: the leaderboard then
+    shows one command and the other seeds rather than every command in full."""
+    if len(commands) < 2:
+        return None
+    try:
+        split = [_without_seed(shlex.split(command)) for command in commands]
+    except ValueError:  # not a shell command line
+        return None
+    rest, _ = split[0]
+    if any(other_rest != rest or seed is None for other_rest, seed in split[1:]):
+        return None
+    return [seed for _, seed in split[1:] if seed is not None]
+
+
+def _without_seed(words: list[str]) -> tuple[list[str], str | None]:
+    """``words`` without ``--seed S`` (or ``--seed=S``), and S (None when absent)."""
+    rest: list[str] = []
+    seed = None
+    iterator = iter(words)
+    for word in iterator:
+        if word == "--seed":
+            seed = next(iterator, None)
+        elif word.startswith("--seed="):
+            seed = word.split("=", 1)[1]
+        else:
+            rest.append(word)
+    return rest, seed
+
+
 # Not part of a group's configuration: the seed varies within it, and the corpus is told
 # by its content (the path given for it may differ between runs of the same text)
 NOT_GROUPED = ("seed", "corpus")
