@@ -212,22 +212,29 @@ main()  # at the top level, with no `if __name__ == "__main__":` around it
 """
 
 
-def test_a_script_without_a_main_guard_runs_once_with_a_tracker_process(tiny_corpus, tmp_path):
-    # the tracker's process must not import the script again (multiprocessing's spawn
-    # would, and run the script's whole work a second time there)
+def run_script(template, name, tiny_corpus, tmp_path):
+    """Write ``template`` as the script ``name`` (a small `bench run` logging to a
+    process tracker, csv:OUT) and run it; its result, OUT and the run's database."""
     out, db = tmp_path / "out", tmp_path / "script.db"
     args = ["run", "--plugin", "lstm", "--corpus", str(tiny_corpus), "--db", f"sqlite:///{db}"]
     args += ["--set", "epochs=1", "--set", "hidden_size=8", "--set", "embedding_size=8"]
     args += ["--log-to", f"csv:{out}", "--no-progress"]
-    script = tmp_path / "my_experiment.py"
-    script.write_text(UNGUARDED_SCRIPT.format(tests=str(Path(__file__).parent), args=args))
+    script = tmp_path / name
+    script.write_text(template.format(tests=str(Path(__file__).parent), args=args))
     env = {**os.environ, "BENCH_DATA_DIR": str(tmp_path / "data")}
     done = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300
     )
+    return done, out, Store(f"sqlite:///{db}")
+
+
+def test_a_script_without_a_main_guard_runs_once_with_a_tracker_process(tiny_corpus, tmp_path):
+    # the tracker's process must not import the script again (multiprocessing's spawn
+    # would, and run the script's whole work a second time there)
+    done, out, store = run_script(UNGUARDED_SCRIPT, "my_experiment.py", tiny_corpus, tmp_path)
     assert done.returncode == 0, done.stderr
     assert "--log-to" not in done.stderr  # no report: the tracker got everything
-    assert len(Store(f"sqlite:///{db}").list_runs()) == 1
+    assert len(store.list_runs()) == 1
     calls = sample_trackers.calls(out)
     assert [c["call"] for c in calls][:1] == ["start"] and calls[-1]["call"] == "finish"
 
@@ -253,19 +260,10 @@ if __name__ == "__main__":
 
 
 def test_a_tracker_class_defined_in_the_script_itself_runs_in_its_process(tiny_corpus, tmp_path):
-    out, db = tmp_path / "out", tmp_path / "script.db"
-    args = ["run", "--plugin", "lstm", "--corpus", str(tiny_corpus), "--db", f"sqlite:///{db}"]
-    args += ["--set", "epochs=1", "--set", "hidden_size=8", "--set", "embedding_size=8"]
-    args += ["--log-to", f"csv:{out}", "--no-progress"]
-    script = tmp_path / "my_logger_script.py"
-    script.write_text(
-        GUARDED_SCRIPT_WITH_ITS_OWN_TRACKER.format(tests=str(Path(__file__).parent), args=args)
-    )
-    env = {**os.environ, "BENCH_DATA_DIR": str(tmp_path / "data")}
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300
+    done, out, store = run_script(
+        GUARDED_SCRIPT_WITH_ITS_OWN_TRACKER, "my_logger_script.py", tiny_corpus, tmp_path
     )
     assert done.returncode == 0, done.stderr
     assert "--log-to" not in done.stderr, done.stderr  # the child found MyTracker
-    assert len(Store(f"sqlite:///{db}").list_runs()) == 1
+    assert len(store.list_runs()) == 1
     assert sample_trackers.calls(out)[-1]["call"] == "finish"
