@@ -56,18 +56,7 @@ def _check_range(seeds: list[int], text: str) -> list[int]:
 
 def command_for_seed(argv: Sequence[str], seed: int) -> str:
     """The command that reruns one member of a seed group: ``--seeds X`` becomes ``--seed S``."""
-    words: list[str] = []
-    skip = False
-    for word in argv:
-        if skip:
-            skip = False
-            continue
-        if word == "--seeds" or word == "--seed":
-            skip = True
-            continue
-        if word.startswith(("--seeds=", "--seed=")):
-            continue
-        words.append(word)
+    words, _ = _without_seed(list(argv))
     return shlex.join(["bench", *words, "--seed", str(seed)])
 
 
@@ -88,15 +77,18 @@ def other_seeds(commands: Sequence[str]) -> list[str] | None:
 
 
 def _without_seed(words: list[str]) -> tuple[list[str], str | None]:
-    """``words`` without ``--seed S`` (or ``--seed=S``), and S (None when absent)."""
+    """``words`` without ``--seed S`` and ``--seeds X`` (or their ``=`` forms), and S
+    (None when absent)."""
     rest: list[str] = []
     seed = None
     iterator = iter(words)
     for word in iterator:
-        if word == "--seed":
-            seed = next(iterator, None)
-        elif word.startswith("--seed="):
-            seed = word.split("=", 1)[1]
+        if word in ("--seed", "--seeds"):
+            value = next(iterator, None)
+            seed = value if word == "--seed" else seed
+        elif word.startswith(("--seed=", "--seeds=")):
+            name, value = word.split("=", 1)
+            seed = value if name == "--seed" else seed
         else:
             rest.append(word)
     return rest, seed

@@ -152,7 +152,7 @@ class Destination:
         self._thread.start()
 
     @property
-    def pid(self) -> int | None:
+    def pid(self) -> int:
         """The process the tracker runs in."""
         return self._tracker.pid
 
@@ -258,7 +258,8 @@ class LoggerPlugin:
     runs in a child process of its own rather than on a thread of the training process;
     worth it for a library whose every call costs CPU in the calling process (W&B, see
     to_wandb.py), not for one that costs little per row, since each child is a Python
-    interpreter to start (about 0.5 s of CPU) and to keep (about 60 MB).
+    interpreter to start (0.1 to 0.2 s of CPU before its library's imports) and to keep
+    (36 MB or more: docs/tracking.md).
     """
 
     def __init__(

@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Any
 
 from bench import RunInfo
@@ -83,22 +83,18 @@ class TrackerProcess:
                 raise
 
     @property
-    def pid(self) -> int | None:
+    def pid(self) -> int:
         return self._process.pid
 
     def call(self, calls: Calls) -> None:
         """Have the tracker run ``calls`` and flush, and wait until it has."""
         try:
             self._connection.send(calls)  # one pickle for the whole batch
-            wait([self._connection])  # an answer, or the end of the socket: the child ended
-            if self._connection.poll():
-                error = self._connection.recv()
-                if error is not None:
-                    raise TrackerFailed(error)
-                return
-        except (OSError, EOFError):  # the child's end of the pipe is closed: it ended
-            pass
-        raise TrackerFailed(self._ended())
+            error = self._connection.recv()  # None (done), the error, or the socket's end
+        except (OSError, EOFError):  # the child's end of the socket is closed: it ended
+            raise TrackerFailed(self._ended()) from None
+        if error is not None:
+            raise TrackerFailed(error)
 
     def end(self) -> None:
         """Tell the child that nothing more comes: it ends once it has done what it holds."""
