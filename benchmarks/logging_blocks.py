@@ -41,7 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from logging_overhead import FAST, LIBRARIES, destinations, helpers
+from logging_overhead import FAST, LIBRARIES, destinations, helpers, quiet_runner, tracker_arguments
 from process_table import descendants, process_table
 
 from bench.api.plugin_host import load_plugins
@@ -154,9 +154,6 @@ def main() -> None:
     # imported after the arguments are read: --help and a mistaken argument answer at once
     import torch
 
-    from bench.run.runner import Runner
-    from bench.store import Store
-
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.helper_cpu is not None:
@@ -181,13 +178,7 @@ def main() -> None:
         blocks.changed = _burner(args.helper_cpu, args.burn)
     if args.helper_cpu is not None:  # W&B's wandb-core, when W&B runs on a thread of this one
         blocks.first_block = lambda: _move_helpers(args.helper_cpu)
-    runner = Runner(
-        host,
-        Store(f"sqlite:///{workdir / 'bench.db'}"),
-        workdir,
-        progress=False,
-        echo=lambda message: None,
-    )
+    runner = quiet_runner(host, workdir)
     config = build_config(
         {},
         {"plugin": "lstm", "corpus": args.corpus, "log_to": log_to},
@@ -205,18 +196,9 @@ def main() -> None:
 
 
 def _arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--log-to", action="append", choices=sorted(LIBRARIES), dest="kinds")
-    parser.add_argument("--corpus", default="tinyshakespeare")
+    parser = tracker_arguments(__doc__)
     parser.add_argument("--block", type=int, default=1000, help="steps per block [1000]")
     parser.add_argument("--pairs", type=int, default=30, help="pairs of blocks [30]")
-    parser.add_argument("--threads", type=int, help="torch intra-op threads [default: torch's]")
-    parser.add_argument("--helper-cpu", type=int, help="run the trackers' processes there")
-    parser.add_argument(
-        "--tracker-in",
-        choices=["thread", "process"],
-        help="where the trackers run [default: each logger's choice]",
-    )
     parser.add_argument(
         "--burn",
         type=float,

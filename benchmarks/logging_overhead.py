@@ -53,6 +53,7 @@ from bench.configuration.run_config import build_config
 from bench_plugins.loggers import tracker_process
 
 if TYPE_CHECKING:
+    from bench.api.plugin_host import PluginHost
     from bench.run.runner import Runner
 
 # a model fast enough that per-step costs show: ~5k parameters on characters
@@ -94,6 +95,35 @@ def helpers() -> list[int]:
     return descendants(table, os.getpid())
 
 
+def tracker_arguments(doc: str) -> argparse.ArgumentParser:
+    """The options both logging benchmarks take: which trackers, on what, and where."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--log-to", action="append", choices=sorted(LIBRARIES), dest="kinds")
+    parser.add_argument("--corpus", default="tinyshakespeare")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads [default: torch's]")
+    parser.add_argument("--helper-cpu", type=int, help="run the trackers' processes there")
+    parser.add_argument(
+        "--tracker-in",
+        choices=["thread", "process"],
+        help="where the trackers run [default: each logger's choice]",
+    )
+    return parser
+
+
+def quiet_runner(host: PluginHost, workdir: Path) -> Runner:
+    """bench's runner with a scratch database in ``workdir``, printing nothing."""
+    from bench.run.runner import Runner
+    from bench.store import Store
+
+    return Runner(
+        host,
+        Store(f"sqlite:///{workdir / 'bench.db'}"),
+        workdir,
+        progress=False,
+        echo=lambda message: None,
+    )
+
+
 class Trial(NamedTuple):
     steady: float  # train tokens/s of the second epoch: every further step of a long run
     whole: float  # train tokens/s of both epochs: with opening the trackers' runs
@@ -124,21 +154,9 @@ def main() -> None:
     # imported here, not above: --help and a mistaken argument answer without torch
     import torch
 
-    from bench.run.runner import Runner
-    from bench.store import Store
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--log-to", action="append", choices=sorted(LIBRARIES), dest="kinds")
-    parser.add_argument("--corpus", default="tinyshakespeare")
+    parser = tracker_arguments(__doc__)
     parser.add_argument("--steps", type=int, default=1000, help="training steps per epoch")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, help="torch intra-op threads [default: torch's]")
-    parser.add_argument("--helper-cpu", type=int, help="run the trackers' processes there")
-    parser.add_argument(
-        "--tracker-in",
-        choices=["thread", "process"],
-        help="where the trackers run [default: each logger's choice]",
-    )
     parser.add_argument(
         "--send-seconds", type=float, help="how often the loggers' threads send [default: 1]"
     )
@@ -160,13 +178,7 @@ def main() -> None:
     os.environ.setdefault("WANDB_DIR", str(workdir))
     os.environ.setdefault("WANDB_SILENT", "true")
     log_to = destinations(args.kinds or sorted(LIBRARIES), workdir)
-    runner = Runner(
-        load_plugins(),
-        Store(f"sqlite:///{workdir / 'bench.db'}"),
-        workdir,
-        progress=False,
-        echo=lambda message: None,
-    )
+    runner = quiet_runner(load_plugins(), workdir)
     trial(runner, args.corpus, 20, log_to)  # untimed: imports, start-up, corpus, caches
     if args.helper_cpu is not None:  # W&B's helper, started by W&B on a thread of this one
         for pid in helpers():  # each of its threads: affinity is a thread's on Linux
