@@ -192,13 +192,21 @@ def main() -> None:
         ),
     )
     runner.run(config, command="benchmarks/logging_blocks.py")
-    _report(pairs(blocks), args, log_to, torch.__version__, torch.get_num_threads())
+    found = pairs(blocks)
+    if not found:  # an epoch ended before its two blocks did
+        raise SystemExit(
+            f"no pair of blocks was timed: an epoch of {args.corpus} has fewer than "
+            f"{epoch:,} steps; try a smaller --block"
+        )
+    _report(found, args, log_to, torch.__version__, torch.get_num_threads())
 
 
 def _arguments() -> argparse.Namespace:
     parser = tracker_arguments(__doc__)
-    parser.add_argument("--block", type=int, default=1000, help="steps per block [1000]")
-    parser.add_argument("--pairs", type=int, default=30, help="pairs of blocks [30]")
+    parser.add_argument(
+        "--block", type=int, default=1000, help="steps per block, at least 4 [1000]"
+    )
+    parser.add_argument("--pairs", type=int, default=30, help="pairs of blocks, at least 1 [30]")
     parser.add_argument(
         "--burn",
         type=float,
@@ -210,6 +218,10 @@ def _arguments() -> argparse.Namespace:
     args = parser.parse_args()
     if args.burn is not None and args.helper_cpu is None:
         parser.error("--burn needs --helper-cpu: the CPU to keep busy")
+    if args.burn is not None and not 0 < args.burn <= 1:
+        parser.error(f"--burn {args.burn:g}: a fraction of the time, above 0 and at most 1")
+    if args.block < 4 or args.pairs < 1:  # a block's timed second half needs steps
+        parser.error("--block needs at least 4 steps and --pairs at least 1")
     return args
 
 

@@ -95,13 +95,23 @@ def helpers() -> list[int]:
     return descendants(table, os.getpid())
 
 
+def cpu_number(text: str) -> int:
+    """A CPU of this machine, as ``--helper-cpu`` takes it."""
+    cpus = os.cpu_count() or 1
+    if not text.isdigit() or int(text) >= cpus:
+        raise argparse.ArgumentTypeError(f"{text!r}: this machine's CPUs are 0 to {cpus - 1}")
+    return int(text)
+
+
 def tracker_arguments(doc: str) -> argparse.ArgumentParser:
     """The options both logging benchmarks take: which trackers, on what, and where."""
     parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--log-to", action="append", choices=sorted(LIBRARIES), dest="kinds")
     parser.add_argument("--corpus", default="tinyshakespeare")
     parser.add_argument("--threads", type=int, help="torch intra-op threads [default: torch's]")
-    parser.add_argument("--helper-cpu", type=int, help="run the trackers' processes there")
+    parser.add_argument(
+        "--helper-cpu", type=cpu_number, help="run the trackers' processes on this CPU"
+    )
     parser.add_argument(
         "--tracker-in",
         choices=["thread", "process"],
